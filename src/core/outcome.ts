@@ -1,0 +1,51 @@
+// One record per finished request: the only thing the request path hands to telemetry, accounting,
+// the ledger and limits. Built once at the end; never mutated after.
+import type { ErrorCode } from './errors.js';
+import type { Usage } from './usage.js';
+
+export type Operation = 'chat' | 'completions' | 'embeddings' | 'models' | 'messages' | 'other';
+
+export interface RequestOutcome {
+  readonly requestId: string;
+  /** Epoch ms when the request arrived. */
+  readonly startedAt: number;
+  readonly operation: Operation;
+  readonly method: string;
+  readonly path: string;
+  readonly httpVersion: '1.1' | '2' | '1.0';
+  /** `x-workload-app` as sent (labels bound it to configured values). */
+  readonly workload: string | undefined;
+  readonly routeKey: string | undefined;
+  readonly ruleId: string | undefined;
+  readonly backendKey: string | undefined;
+  readonly provider: string | undefined;
+  /** Model the client asked for (body `model`). */
+  readonly originalModel: string | undefined;
+  /** Model sent to the backend (after modelNameOverride). */
+  readonly requestModel: string | undefined;
+  /** Model the backend says answered. */
+  readonly responseModel: string | undefined;
+  readonly stream: boolean;
+  readonly status: number;
+  /** Set when the gateway produced or cut the response for a reason in the error catalog. */
+  readonly errorCode: ErrorCode | undefined;
+  /** The client went away before the response was complete. */
+  readonly clientAborted: boolean;
+  readonly attempts: number;
+  /** Backend-reported usage, when the response carried it. */
+  readonly usage: Usage | undefined;
+  /** The parsed request body (for the gateway's own prompt token count); undefined when none was read. */
+  readonly requestBody: Readonly<Record<string, unknown>> | undefined;
+  /** Generated text the client received (for the gateway's own completion token count). */
+  readonly completionText: string | undefined;
+  /** Milliseconds from arrival to the end of the response. */
+  readonly durationMs: number;
+  /** Milliseconds from the upstream request being sent to its last byte (last attempt). */
+  readonly upstreamMs: number | undefined;
+  /** Milliseconds from arrival to the first response body byte sent to the client. */
+  readonly ttfbMs: number | undefined;
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+  /** Snapshot generation that served the request. */
+  readonly generation: number;
+}
