@@ -1,0 +1,76 @@
+// AIServiceBackend → BackendConfig: schema, the Backend's endpoints and TLS, the credential, and
+// mutations.
+import type { Manifest } from '../parse.js';
+import { type BackendConfig, DEFAULT_CONNECT_TIMEOUT_MS, type UpstreamCredential } from '../types.js';
+import { type Ctx, dangling, error, type Path, sourceRef, warn } from './context.js';
+import { type CompiledEndpoints, EG_GROUP } from './endpoints.js';
+import { compileBodyMutation, compileHeaderMutation } from './mutations.js';
+
+function normalizePrefix(prefix: string | undefined): string {
+  if (prefix === undefined) return '/v1';
+  let p = prefix.trim();
+  if (!p.startsWith('/')) p = `/${p}`;
+  return p.replace(/\/+$/, '');
+}
+
+export function compileServiceBackend(
+  ctx: Ctx,
+  m: Manifest<'AIServiceBackend'>,
+  endpointsOf: (key: string) => CompiledEndpoints | undefined,
+  credentials: ReadonlyMap<string, UpstreamCredential>,
+  connectTimeoutMs: number | undefined,
+): BackendConfig | undefined {
+  const spec = m.value.spec;
+  const errorsBefore = ctx.diags.errorCount;
+  if (spec.schema.name !== 'OpenAI') {
+    error(
+      ctx,
+      m,
+      ['spec', 'schema', 'name'],
+      `schema ${spec.schema.name} is not supported yet`,
+      'Tollgate speaks to OpenAI-schema backends today (vLLM, OpenAI, and any OpenAI-compatible API); other provider schemas come with provider support',
+    );
+  }
+  const ref = spec.backendRef;
+  const refPath: Path = ['spec', 'backendRef'];
+  if (ref.kind !== 'Backend' || ref.group !== EG_GROUP) {
+    error(
+      ctx,
+      m,
+      refPath,
+      ref.kind === undefined && ref.group === undefined
+        ? 'backendRef needs `kind: Backend` and `group: gateway.envoyproxy.io`'
+        : `backendRef must be an Envoy Gateway Backend, not ${ref.group ?? ''}/${ref.kind ?? 'Service'}`,
+      `e.g. backendRef: {name: ${ref.name}, kind: Backend, group: ${EG_GROUP}}`,
+    );
+    return undefined;
+  }
+  if (ref.port !== undefined) warn(ctx, m, [...refPath, 'port'], '`port` is ignored for a Backend reference: the Backend endpoints carry the ports', undefined, true);
+  const ns = ref.namespace ?? m.namespace;
+  const key = `${ns}/${ref.name}`;
+  const target = ctx.index.get('Backend', key);
+  if (target === undefined) {
+    dangling(ctx, m, [...refPath, 'name'], 'Backend', ns, ref.name);
+    return undefined;
+  }
+  const eps = endpointsOf(key);
+  const headerMutation = compileHeaderMutation(ctx, m, ['spec', 'headerMutation'], spec.headerMutation);
+  const bodyMutation = compileBodyMutation(ctx, m, ['spec', 'bodyMutation'], spec.bodyMutation);
+  if (eps === undefined || ctx.diags.errorCount > errorsBefore) return undefined;
+  const requestMs = spec.timeouts?.request;
+  return {
+    key: m.key,
+    name: m.name,
+    namespace: m.namespace,
+    schema: { name: spec.schema.name, version: spec.schema.version, prefix: normalizePrefix(spec.schema.prefix) },
+    endpointsKey: key,
+    endpoints: eps.endpoints,
+    tls: eps.tls,
+    credential: credentials.get(m.key),
+    headerMutation,
+    bodyMutation,
+    requestTimeoutMs: requestMs === undefined || requestMs === 0 ? undefined : requestMs,
+    connectTimeoutMs: connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    source: sourceRef(m),
+  };
+}

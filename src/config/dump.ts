@@ -1,0 +1,143 @@
+// The effective config as plain data (for /config_dump, `validate --format json` and the
+// fingerprint). Secrets appear only as `<redacted: source>`; CA bundles only as a digest.
+import { createHash } from 'node:crypto';
+import type { BackendConfig, BodyMutation, HeaderMutation, RetryPolicy, RouteConfig, RuntimeConfig } from './types.js';
+
+function mutations(h: HeaderMutation, b: BodyMutation): Record<string, unknown> {
+  return {
+    headerMutation: { set: h.set.map(([name, value]) => ({ name, value })), remove: h.remove },
+    bodyMutation: { set: b.set.map(([path, value]) => ({ path, value })), remove: b.remove },
+  };
+}
+
+function retryDump(r: RetryPolicy): Record<string, unknown> {
+  return {
+    numRetries: r.numRetries,
+    attemptsPerPriority: r.attemptsPerPriority,
+    onConnectFailure: r.onConnectFailure,
+    onReset: r.onReset,
+    retriableStatuses: [...r.retriableStatuses].sort((a, b) => a - b),
+    backoffBaseMs: r.backoffBaseMs,
+    backoffMaxMs: r.backoffMaxMs,
+    perTryTimeoutMs: r.perTryTimeoutMs ?? null,
+  };
+}
+
+function backendDump(b: BackendConfig): Record<string, unknown> {
+  return {
+    key: b.key,
+    schema: { name: b.schema.name, version: b.schema.version ?? null, prefix: b.schema.prefix },
+    endpointsKey: b.endpointsKey,
+    endpoints: b.endpoints.map((e) => ({ kind: e.kind, host: e.host, port: e.port })),
+    tls:
+      b.tls === undefined
+        ? null
+        : {
+            servername: b.tls.servername ?? null,
+            ca: b.tls.ca === undefined ? 'system' : `sha256:${createHash('sha256').update(b.tls.ca).digest('hex')}`,
+            insecureSkipVerify: b.tls.insecureSkipVerify,
+          },
+    credential:
+      b.credential === undefined
+        ? null
+        : { policy: b.credential.policy, policyName: b.credential.policyName, header: b.credential.header, value: b.credential.value.toString() },
+    ...mutations(b.headerMutation, b.bodyMutation),
+    requestTimeoutMs: b.requestTimeoutMs ?? null,
+    connectTimeoutMs: b.connectTimeoutMs,
+    source: b.source,
+  };
+}
+
+function routeDump(r: RouteConfig): Record<string, unknown> {
+  return {
+    key: r.key,
+    hostnames: r.hostnames,
+    llmRequestCosts: r.llmRequestCosts.map((c) => ({ metadataKey: c.metadataKey, type: c.type, cel: c.cel ?? null })),
+    rules: r.rules.map((rule) => ({
+      id: rule.id,
+      matches: rule.matches.map((m) => ({ headers: m.headers.map((h) => ({ name: h.name, type: h.type, value: h.value })) })),
+      backendRefs: rule.backendRefs.map((ref) => ({
+        backend: ref.backend.key,
+        weight: ref.weight,
+        priority: ref.priority,
+        modelNameOverride: ref.modelNameOverride ?? null,
+        ...mutations(ref.headerMutation, ref.bodyMutation),
+      })),
+      timeouts: {
+        requestMs: rule.timeouts.requestMs,
+        backendRequestMs: rule.timeouts.backendRequestMs ?? null,
+        streamIdleMs: rule.timeouts.streamIdleMs ?? null,
+      },
+      retry: retryDump(rule.retry),
+      modelsOwnedBy: rule.modelsOwnedBy,
+      modelsCreatedAt: rule.modelsCreatedAt,
+      source: rule.source,
+    })),
+    source: r.source,
+  };
+}
+
+/** Everything that determines behaviour, in a canonical order. */
+function effective(config: Omit<RuntimeConfig, 'fingerprint' | 'warnings' | 'ignored' | 'files'>): Record<string, unknown> {
+  return {
+    listener: { bodyLimitBytes: config.listener.bodyLimitBytes },
+    routes: config.routes.map(routeDump),
+    backends: [...config.backends.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map(backendDump),
+  };
+}
+
+export function routeHash(r: RouteConfig): string {
+  return createHash('sha256').update(JSON.stringify(routeDump(r))).digest('hex');
+}
+
+export function backendHash(b: BackendConfig): string {
+  return createHash('sha256').update(JSON.stringify(backendDump(b))).digest('hex');
+}
+
+/**
+ * sha256 over the canonical dump, computed as a hash of per-route and per-backend dump hashes (in
+ * dump order) so a reload only hashes what it rebuilt.
+ */
+export function fingerprintOf(listener: RuntimeConfig['listener'], routeHashes: readonly string[], backendHashes: readonly string[]): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ listener: { bodyLimitBytes: listener.bodyLimitBytes } }))
+    .update(`r${routeHashes.join('r')}b${backendHashes.join('b')}`)
+    .digest('hex');
+}
+
+export function configDump(config: RuntimeConfig): unknown {
+  return {
+    fingerprint: config.fingerprint,
+    ...effective(config),
+    ignored: config.ignored,
+    warnings: config.warnings.length,
+    files: config.files,
+  };
+}
+
+/**
+ * Freezes plain objects and arrays all the way down; Maps, Sets, RegExps and class instances are
+ * left as they are. An already frozen object is taken as frozen all the way down (everything here
+ * is frozen by this function), which makes re-freezing memoized subtrees free.
+ */
+export function deepFreeze<T>(value: T): T {
+  freezeNode(value);
+  return value;
+}
+
+function freezeNode(v: unknown): void {
+  if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return;
+  if (v instanceof Map) {
+    for (const x of v.values()) freezeNode(x);
+    return;
+  }
+  if (Array.isArray(v)) {
+    Object.freeze(v);
+    for (const x of v) freezeNode(x);
+    return;
+  }
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (proto !== Object.prototype && proto !== null) return;
+  Object.freeze(v);
+  for (const k in v) freezeNode((v as Record<string, unknown>)[k]);
+}

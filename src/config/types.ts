@@ -1,0 +1,241 @@
+// The compiled, frozen runtime configuration: what the data plane reads. Everything here was
+// validated and resolved at compile time (durations in ms, regexes compiled, references resolved,
+// secrets loaded), so the request path trusts it and compiles nothing.
+import type { SecretValue } from '../core/secret.js';
+
+/** Where a manifest value came from, for messages that point at the user's file. */
+export interface SourceRef {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+}
+
+export type Severity = 'error' | 'warning';
+
+export interface Diagnostic {
+  readonly severity: Severity;
+  readonly file: string;
+  /** 1-based; 0 when the problem has no single place (e.g. a missing file). */
+  readonly line: number;
+  readonly column: number;
+  /** `Kind namespace/name` of the resource, when the problem is inside one. */
+  readonly resource: string | undefined;
+  /** Dotted path inside the resource, e.g. `spec.rules[0].backendRefs[1].name`. */
+  readonly path: string | undefined;
+  readonly message: string;
+  readonly hint: string | undefined;
+}
+
+export type HeaderMatchType = 'Exact' | 'RegularExpression';
+
+export interface HeaderMatch {
+  /** Lower-cased header name. */
+  readonly name: string;
+  readonly type: HeaderMatchType;
+  readonly value: string;
+  /** Compiled, anchored (Gateway API: the whole value must match) for RegularExpression. */
+  readonly regex: RegExp | undefined;
+}
+
+export interface RouteMatch {
+  /** ANDed. An empty list matches every request. */
+  readonly headers: readonly HeaderMatch[];
+}
+
+export interface HeaderMutation {
+  /** [lower-cased name, value] pairs to set (replacing any existing value). */
+  readonly set: ReadonlyArray<readonly [string, string]>;
+  /** Lower-cased names to remove. */
+  readonly remove: readonly string[];
+}
+
+export interface BodyMutation {
+  /** Top-level JSON fields to set, values already parsed from their JSON text. */
+  readonly set: ReadonlyArray<readonly [string, unknown]>;
+  readonly remove: readonly string[];
+}
+
+export type ApiSchemaName =
+  | 'OpenAI'
+  | 'AzureOpenAI'
+  | 'AWSBedrock'
+  | 'AWSAnthropic'
+  | 'GCPVertexAI'
+  | 'GCPAnthropic'
+  | 'Anthropic'
+  | 'Cohere'
+  | 'GeminiAPI';
+
+export interface ApiSchema {
+  readonly name: ApiSchemaName;
+  readonly version: string | undefined;
+  /** Path prefix for OpenAI-schema backends (Envoy AI Gateway default `/v1`). Never ends with `/`. */
+  readonly prefix: string;
+}
+
+export interface Endpoint {
+  readonly kind: 'fqdn' | 'ip';
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface UpstreamTls {
+  /** SNI and the name the certificate must match; undefined means the endpoint's host. */
+  readonly servername: string | undefined;
+  /** PEM bundle to trust instead of the system CAs; undefined means the system CAs. */
+  readonly ca: string | undefined;
+  readonly insecureSkipVerify: boolean;
+}
+
+/** How the gateway authenticates to a backend. A closed set; providers add variants. */
+export type UpstreamCredential = {
+  readonly kind: 'header';
+  readonly policy: 'APIKey' | 'AzureAPIKey' | 'AnthropicAPIKey';
+  /** Lower-cased header name: `authorization`, `api-key` or `x-api-key`. */
+  readonly header: string;
+  /** The full header value (e.g. `Bearer sk-…`). */
+  readonly value: SecretValue;
+  /** `BackendSecurityPolicy namespace/name`. */
+  readonly policyName: string;
+};
+
+export interface RetryPolicy {
+  /** Further attempts after the first (Envoy `numRetries`). */
+  readonly numRetries: number;
+  /**
+   * Attempts per priority level before falling to the next one. Always ≥ 1. A BackendTrafficPolicy
+   * retry without `numAttemptsPerPriority` gets `numRetries + 1` (Envoy: every attempt stays on the
+   * highest priority).
+   */
+  readonly attemptsPerPriority: number;
+  readonly onConnectFailure: boolean;
+  /** A reset or timeout before the first response byte. */
+  readonly onReset: boolean;
+  /** Response statuses that count as a failure to retry (before any byte went to the client). */
+  readonly retriableStatuses: ReadonlySet<number>;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  /** Per-attempt deadline; undefined means only the request deadline applies. */
+  readonly perTryTimeoutMs: number | undefined;
+}
+
+export interface BackendConfig {
+  /** `namespace/name` of the AIServiceBackend. */
+  readonly key: string;
+  readonly name: string;
+  readonly namespace: string;
+  readonly schema: ApiSchema;
+  /** `namespace/name` of the referenced Envoy Gateway Backend. */
+  readonly endpointsKey: string;
+  readonly endpoints: readonly Endpoint[];
+  readonly tls: UpstreamTls | undefined;
+  readonly credential: UpstreamCredential | undefined;
+  readonly headerMutation: HeaderMutation;
+  readonly bodyMutation: BodyMutation;
+  /** AIServiceBackend-level request timeout, if set. */
+  readonly requestTimeoutMs: number | undefined;
+  readonly connectTimeoutMs: number;
+  readonly source: SourceRef;
+}
+
+export interface BackendRefConfig {
+  readonly backend: BackendConfig;
+  readonly weight: number;
+  readonly priority: number;
+  readonly modelNameOverride: string | undefined;
+  readonly headerMutation: HeaderMutation;
+  readonly bodyMutation: BodyMutation;
+}
+
+export interface RuleTimeouts {
+  /**
+   * Whole request, including every streamed byte (Gateway API `timeouts.request`; default 60 s, or
+   * the BackendTrafficPolicy `timeout.http.requestTimeout`). 0 means no deadline (Gateway API `0s`).
+   */
+  readonly requestMs: number;
+  /** One upstream attempt (`timeouts.backendRequest`). */
+  readonly backendRequestMs: number | undefined;
+  /** Longest silence from upstream, before and after the first byte (`streamIdleTimeout`, else the
+   * BackendTrafficPolicy `timeout.http.streamIdleTimeout`). `0s` is undefined (no limit). */
+  readonly streamIdleMs: number | undefined;
+}
+
+export interface RuleConfig {
+  /** Stable identity: `namespace/route/rule-name` or `namespace/route/rule-<index>`. */
+  readonly id: string;
+  readonly routeKey: string;
+  readonly routeName: string;
+  readonly index: number;
+  readonly name: string | undefined;
+  /** ORed. Empty means the rule matches every request. */
+  readonly matches: readonly RouteMatch[];
+  readonly backendRefs: readonly BackendRefConfig[];
+  readonly timeouts: RuleTimeouts;
+  readonly retry: RetryPolicy;
+  readonly modelsOwnedBy: string;
+  /** Epoch seconds, for `/v1/models`: `modelsCreatedAt`, else the route's metadata.creationTimestamp, else 0. */
+  readonly modelsCreatedAt: number;
+  readonly source: SourceRef;
+}
+
+export type LlmCostType =
+  | 'InputToken'
+  | 'CachedInputToken'
+  | 'CacheCreationInputToken'
+  | 'OutputToken'
+  | 'ReasoningToken'
+  | 'TotalToken'
+  | 'CEL';
+
+export interface LlmRequestCost {
+  readonly metadataKey: string;
+  readonly type: LlmCostType;
+  /** CEL source, when type is CEL (compiled by limits/ in the rate-limit work). */
+  readonly cel: string | undefined;
+}
+
+export interface RouteConfig {
+  readonly key: string;
+  readonly name: string;
+  readonly namespace: string;
+  readonly hostnames: readonly string[];
+  readonly rules: readonly RuleConfig[];
+  readonly llmRequestCosts: readonly LlmRequestCost[];
+  readonly source: SourceRef;
+}
+
+export interface ListenerSettings {
+  /** Largest request body accepted (ClientTrafficPolicy `connection.bufferLimit`; default 50 MiB). */
+  readonly bodyLimitBytes: number;
+}
+
+export interface IgnoredResource {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly file: string;
+  readonly line: number;
+  readonly reason: string;
+}
+
+export interface RuntimeConfig {
+  /** Routes ordered by Gateway API precedence tie-breakers (namespace/name alphabetical). */
+  readonly routes: readonly RouteConfig[];
+  readonly backends: ReadonlyMap<string, BackendConfig>;
+  readonly listener: ListenerSettings;
+  readonly ignored: readonly IgnoredResource[];
+  readonly warnings: readonly Diagnostic[];
+  /** Files the config was read from (what the watcher watches). */
+  readonly files: readonly string[];
+  /**
+   * sha256 over the redacted effective config (a hash of per-route and per-backend dump hashes, so
+   * reloads only hash what changed). Secret values are redacted, so a rotated key alone does not
+   * change it; the watcher still delivers such a change.
+   */
+  readonly fingerprint: string;
+}
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_BODY_LIMIT_BYTES = 50 * 1024 * 1024;
+export const DEFAULT_NAMESPACE = 'default';
