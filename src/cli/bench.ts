@@ -1,0 +1,29 @@
+// `tollgate bench <name>`: the benchmarks. Each lives in src/bench/<name>.ts and exports
+// `run(argv): Promise<number>`; `npm run bench:<name>` is the same command.
+import { UsageError } from './args.js';
+
+interface BenchModule {
+  run(argv: string[]): Promise<number>;
+}
+
+const BENCHES: Readonly<Record<string, { summary: string; load: () => Promise<BenchModule> }>> = {
+  etl: { summary: 'workload unroll throughput (MB/s of input) and memory', load: () => import('../bench/etl.js') },
+  sim: { summary: 'simulator: concurrent streams on one core, step-loop jitter, CPU per token vs per-stream timers', load: () => import('../bench/sim.js') },
+  overhead: { summary: 'gateway vs direct-to-upstream (and nginx): added latency, throughput, CPU/request', load: () => import('../bench/overhead.js') },
+};
+
+export async function run(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const names = Object.keys(BENCHES);
+  if (name === undefined || name === '--help' || name === '-h') {
+    process.stdout.write(
+      `tollgate bench <name> [flags]: benchmarks that print ratios against a baseline measured in the same run\n\n` +
+        names.map((n) => `  ${n.padEnd(10)} ${BENCHES[n]?.summary ?? ''}`).join('\n') +
+        '\n',
+    );
+    return name === undefined ? 2 : 0;
+  }
+  const entry = BENCHES[name];
+  if (entry === undefined) throw new UsageError(`unknown benchmark "${name}"`, `one of: ${names.join(', ')}`);
+  return (await entry.load()).run(rest);
+}

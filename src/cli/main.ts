@@ -1,0 +1,75 @@
+// The `tollgate` command: a registry of subcommands, each a module with `run(argv)`. Commands load
+// lazily so `tollgate validate` does not pay for the simulator, and so on. Nothing imports cli/.
+import { CliError, UsageError } from './args.js';
+
+interface CommandModule {
+  run(argv: string[]): Promise<number>;
+}
+
+interface CommandEntry {
+  readonly summary: string;
+  readonly load: () => Promise<CommandModule>;
+}
+
+const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  serve: { summary: 'run the gateway on a config of manifests', load: () => import('./serve.js') },
+  validate: { summary: 'check manifests and print every problem with file:line', load: () => import('./validate.js') },
+  demo: { summary: 'gateway + simulated tier-1/tier-2 backends + the seed scenario, one command', load: () => import('./demo.js') },
+  sim: { summary: 'vLLM-faithful simulated backend(s): batching, paged KV, vLLM metrics, faults, replay', load: () => import('./sim.js') },
+  bench: { summary: 'benchmarks (overhead, limits, sim, etl, load, routes)', load: () => import('./bench.js') },
+  synth: { summary: 'generate a high-cardinality synthetic replay corpus (five profiles)', load: () => import('./synth.js') },
+  unroll: { summary: 'unroll agent datasets (ToolBench, ShareGPT, ATIF, SWE-rebench, …) into a replay corpus', load: () => import('./unroll.js') },
+};
+
+function topHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `tollgate: an AI gateway and the toolkit that proves it\n\nUsage: tollgate <command> [flags]   (tollgate <command> --help for its flags)\n\nCommands:\n${lines.join('\n')}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(topHelp());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`${await version()}\n`);
+    return 0;
+  }
+  const entry = COMMANDS[name];
+  if (entry === undefined) {
+    process.stderr.write(`tollgate: unknown command "${name}"\nhint: run \`tollgate --help\` for the list of commands\n`);
+    return 2;
+  }
+  try {
+    const mod = await entry.load();
+    return await mod.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`tollgate ${name}: ${err.message}\n${err.hint === undefined ? '' : `hint: ${err.hint}\n`}`);
+      return 2;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`tollgate ${name}: ${err.message}\n${err.hint === undefined ? '' : `hint: ${err.hint}\n`}`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}
+
+async function version(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`tollgate: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

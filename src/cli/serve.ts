@@ -1,0 +1,96 @@
+// `tollgate serve`: the gateway on a config of manifests, until SIGTERM/SIGINT.
+import { createLogger, type LogLevel } from '../core/log.js';
+import { ConfigError, Gateway } from '../server/gateway.js';
+import { CliError, formatHelp, parseCommandArgs, parseHostPort, parsePositiveInt, UsageError } from './args.js';
+
+const spec = {
+  name: 'serve',
+  summary: 'run the gateway on a config of manifests',
+  usage: `
+Usage: tollgate serve --config PATH... [flags]
+
+  --config, -c PATH      manifest file or directory (repeatable; env TOLLGATE_CONFIG, comma-separated)
+  --listen HOST:PORT     data listener, HTTP/1.1 and h2c (default 0.0.0.0:8080)
+  --admin HOST:PORT      admin listener: /healthz /readyz /config_dump /metrics (default 127.0.0.1:9901)
+  --secrets-dir DIR      secrets mounted as DIR/<secret-name>/<key> (env TOLLGATE_SECRETS_DIR)
+  --drain-timeout SEC    on SIGTERM, how long running requests may finish (default 30)
+  --log-level LEVEL      debug | info | warn | error (default info)
+  --no-watch             do not reload when the config or secrets change
+
+The config and secrets are watched: a valid change is applied atomically, an invalid one is logged
+and the previous config keeps serving.`,
+  options: {
+    config: { type: 'string', short: 'c', multiple: true },
+    listen: { type: 'string' },
+    admin: { type: 'string' },
+    'secrets-dir': { type: 'string' },
+    'drain-timeout': { type: 'string' },
+    'log-level': { type: 'string' },
+    'no-watch': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  },
+} as const;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(spec, argv);
+  if (values.help === true) {
+    process.stdout.write(formatHelp(spec));
+    return 0;
+  }
+  const configPaths = values.config ?? process.env['TOLLGATE_CONFIG']?.split(',').filter((p) => p.length > 0) ?? [];
+  if (configPaths.length === 0) throw new UsageError('--config is required', 'for example: tollgate serve --config examples/seed-scenario');
+  const level = parseLogLevel(values['log-level'] ?? 'info');
+  const logger = createLogger({ level, base: { component: 'gateway' } });
+  let gateway: Gateway;
+  try {
+    gateway = await Gateway.start({
+      configPaths,
+      secretsDir: values['secrets-dir'] ?? process.env['TOLLGATE_SECRETS_DIR'],
+      listen: parseHostPort(values.listen ?? '0.0.0.0:8080', '--listen'),
+      admin: parseHostPort(values.admin ?? '127.0.0.1:9901', '--admin', '127.0.0.1'),
+      logger,
+      drainTimeoutMs: parsePositiveInt(values['drain-timeout'] ?? '30', '--drain-timeout', { min: 0, max: 3600 }) * 1000,
+      watch: values['no-watch'] !== true,
+    });
+  } catch (err) {
+    throw startupError(err);
+  }
+  const d = gateway.dataAddress;
+  const a = gateway.adminAddress;
+  logger.info('tollgate serving', { listen: `${d.host}:${d.port}`, admin: `${a.host}:${a.port}` });
+  await waitForSignal();
+  logger.info('shutting down');
+  await gateway.shutdown();
+  logger.info('stopped');
+  return 0;
+}
+
+export function startupError(err: unknown): Error {
+  if (err instanceof ConfigError) {
+    process.stderr.write(err.report);
+    return new CliError('the configuration is invalid; nothing was started', 'fix the problems above (`tollgate validate --config …` checks without starting)');
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'EADDRINUSE') {
+    return new CliError(`cannot listen: address ${(e as { address?: string }).address ?? ''}:${(e as { port?: number }).port ?? ''} is already in use`, 'stop the other process or pick another port with --listen / --admin');
+  }
+  if (e.code === 'EACCES') return new CliError(`cannot listen: permission denied (${e.message})`, 'ports below 1024 need privileges; pick another port');
+  return e instanceof Error ? e : new Error(String(err));
+}
+
+export function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals): void => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve(sig);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+}
+
+function parseLogLevel(v: string): LogLevel {
+  if (v === 'debug' || v === 'info' || v === 'warn' || v === 'error') return v;
+  throw new UsageError(`--log-level: "${v}" is not one of debug, info, warn, error`);
+}

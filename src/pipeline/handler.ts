@@ -1,0 +1,253 @@
+// The request path, in order: id and timing → endpoint → body checks → model → route → proxy →
+// one outcome record. Each stage reads the previous stage's output; side effects (metrics, logs,
+// ledger) happen once, at the end, from the outcome.
+import { nowMs } from '../core/clock.js';
+import { GatewayError, toGatewayError } from '../core/errors.js';
+import { acceptableRequestId, newRequestId } from '../core/ids.js';
+import type { Logger } from '../core/log.js';
+import type { Operation, RequestOutcome } from '../core/outcome.js';
+import { OPENAI_PATHS } from '../protocol/openai.js';
+import { providerName } from '../providers/index.js';
+import type { HeaderView } from '../routing/router.js';
+import { checkContentType, parseJsonObject, readBody } from './body.js';
+import type { Generation } from './generation.js';
+import { headerString, type Req, type Res } from './http.js';
+import { ProxyRequest, type ProxyResult } from './proxy.js';
+import { sendError, sendJson } from './respond.js';
+
+export interface OutcomeSink {
+  requestStarted(generation: Generation | undefined): void;
+  requestFinished(outcome: RequestOutcome, generation: Generation | undefined): void;
+}
+
+export interface GatewayRuntime {
+  /** The generation new requests start on; replaced atomically on reload. */
+  generation: Generation | undefined;
+  draining: boolean;
+  readonly sink: OutcomeSink;
+  readonly logger: Logger;
+}
+
+interface RequestState {
+  readonly req: Req;
+  readonly res: Res;
+  readonly requestId: string;
+  readonly startMs: number;
+  readonly startedAt: number;
+  readonly path: string;
+  readonly operation: Operation;
+  readonly http2: boolean;
+  readonly generation: Generation | undefined;
+}
+
+export interface Connection {
+  readonly remoteAddress: string | undefined;
+  readonly scheme: 'http' | 'https';
+}
+
+export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Connection): void {
+  const startMs = nowMs();
+  const clientId = headerString(req.headers['x-request-id']);
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  const state: RequestState = {
+    req,
+    res,
+    requestId: acceptableRequestId(clientId) ? clientId : newRequestId(),
+    startMs,
+    startedAt: Date.now(),
+    path,
+    operation: OPENAI_PATHS[path] ?? (path === '/v1/models' ? 'models' : 'other'),
+    http2: req.httpVersion === '2.0',
+    generation: rt.generation,
+  };
+  rt.sink.requestStarted(state.generation);
+  const gen = state.generation;
+  if (gen === undefined) {
+    reject(rt, state, new GatewayError('config_unavailable', 'The gateway has no valid configuration loaded yet; see its logs.'));
+    return;
+  }
+  const method = req.method ?? 'GET';
+  if (state.operation === 'models') {
+    if (method !== 'GET') return reject(rt, state, methodNotAllowed(path, 'GET'));
+    sendJson(res, 200, gen.modelList, state.requestId, startMs);
+    finishLocal(rt, state, 200, undefined);
+    return;
+  }
+  if (state.operation === 'other') {
+    reject(
+      rt,
+      state,
+      new GatewayError(
+        'unknown_path',
+        `No endpoint at ${method} ${path.slice(0, 200)}. The gateway serves POST /v1/chat/completions, /v1/completions, /v1/embeddings and GET /v1/models.`,
+      ),
+    );
+    return;
+  }
+  if (method !== 'POST') return reject(rt, state, methodNotAllowed(path, 'POST'));
+  proxyOpenAI(rt, state, gen, q === -1 ? '' : url.slice(q), conn).catch((err: unknown) => reject(rt, state, toGatewayError(err)));
+}
+
+async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation, query: string, conn: Connection): Promise<void> {
+  checkContentType(headerString(s.req.headers['content-type']));
+  const raw = await readBody(s.req, gen.config.listener.bodyLimitBytes);
+  const body = parseJsonObject(raw);
+  const model = body['model'];
+  if (model !== undefined && (typeof model !== 'string' || model.length === 0)) {
+    throw new GatewayError('invalid_model', 'The "model" field must be a non-empty string.', { param: 'model' });
+  }
+  const stream = body['stream'];
+  if (stream !== undefined && stream !== null && typeof stream !== 'boolean') {
+    throw new GatewayError('invalid_body', 'The "stream" field must be true or false.', { param: 'stream' });
+  }
+  const rule = gen.router.match(new RoutingHeaders(s.req.headers, model));
+  if (rule === undefined) {
+    const workload = headerString(s.req.headers['x-workload-app']);
+    if (model === undefined) {
+      throw new GatewayError('missing_model', 'The request has no "model" field and no route matched without one; add "model" to the body.', {
+        param: 'model',
+      });
+    }
+    throw new GatewayError(
+      'route_not_found',
+      `No route matches model "${model.slice(0, 200)}"${workload === undefined ? '' : ` for workload "${workload.slice(0, 200)}"`}. Check the model name and the x-workload-app header against the gateway's routes (GET /v1/models lists the models).`,
+    );
+  }
+  const proxy = new ProxyRequest({
+    req: s.req,
+    res: s.res,
+    requestId: s.requestId,
+    startMs: s.startMs,
+    generation: gen,
+    rule,
+    client: {
+      operation: s.operation,
+      subpath: s.path.slice(3), // after "/v1"
+      query,
+      body,
+      raw,
+      stream: stream === true,
+    },
+    originalModel: model,
+    clientAddress: conn.remoteAddress,
+    scheme: conn.scheme,
+    onDone: (r) => finishProxied(rt, s, gen, rule.routeKey, rule.id, model, stream === true, raw.length, body, r),
+  });
+  proxy.start();
+}
+
+/** The headers routing sees: the request's, with `x-ai-eg-model` set from the body (never the client's). */
+class RoutingHeaders implements HeaderView {
+  constructor(
+    private readonly headers: Req['headers'],
+    private readonly model: string | undefined,
+  ) {}
+
+  get(name: string): string | undefined {
+    if (name === 'x-ai-eg-model') return this.model;
+    return headerString(this.headers[name]);
+  }
+}
+
+function methodNotAllowed(path: string, allowed: string): GatewayError {
+  return new GatewayError('method_not_allowed', `${path} only accepts ${allowed}.`, { headers: { allow: allowed } });
+}
+
+function reject(rt: GatewayRuntime, s: RequestState, err: GatewayError): void {
+  let extra: Record<string, string> | undefined;
+  if (err.code === 'body_too_large' || err.code === 'bad_request') {
+    // The rest of the body is still on the wire: answer, then close rather than read it all.
+    if (!s.http2) extra = { connection: 'close' };
+    s.res.once('finish', () => s.req.destroy());
+  }
+  sendError(s.res, err, s.requestId, s.startMs, extra);
+  if (err.code === 'internal_error') rt.logger.error('request failed', { requestId: s.requestId, err: err.cause });
+  finishLocal(rt, s, err.status, err);
+}
+
+function finishLocal(rt: GatewayRuntime, s: RequestState, status: number, err: GatewayError | undefined): void {
+  rt.sink.requestFinished(
+    {
+      ...baseOutcome(s),
+      status,
+      errorCode: err?.code,
+      durationMs: nowMs() - s.startMs,
+    },
+    s.generation,
+  );
+}
+
+function baseOutcome(s: RequestState): RequestOutcome {
+  return {
+    requestId: s.requestId,
+    startedAt: s.startedAt,
+    operation: s.operation,
+    method: s.req.method ?? 'GET',
+    path: s.path,
+    httpVersion: s.http2 ? '2' : s.req.httpVersion === '1.0' ? '1.0' : '1.1',
+    workload: headerString(s.req.headers['x-workload-app']),
+    routeKey: undefined,
+    ruleId: undefined,
+    backendKey: undefined,
+    provider: undefined,
+    originalModel: undefined,
+    requestModel: undefined,
+    responseModel: undefined,
+    stream: false,
+    status: 0,
+    errorCode: undefined,
+    clientAborted: false,
+    attempts: 0,
+    usage: undefined,
+    requestBody: undefined,
+    completionText: undefined,
+    durationMs: 0,
+    upstreamMs: undefined,
+    ttfbMs: undefined,
+    requestBytes: 0,
+    responseBytes: 0,
+    generation: s.generation?.id ?? 0,
+  };
+}
+
+function finishProxied(
+  rt: GatewayRuntime,
+  s: RequestState,
+  gen: Generation,
+  routeKey: string,
+  ruleId: string,
+  model: string | undefined,
+  stream: boolean,
+  requestBytes: number,
+  body: Readonly<Record<string, unknown>>,
+  r: ProxyResult,
+): void {
+  rt.sink.requestFinished(
+    {
+      ...baseOutcome(s),
+      routeKey,
+      ruleId,
+      backendKey: r.backend?.backend.key,
+      provider: r.backend === undefined ? undefined : providerName(r.backend.backend.schema.name),
+      originalModel: model,
+      requestModel: r.requestModel,
+      responseModel: r.responseModel,
+      stream,
+      status: r.status,
+      errorCode: r.errorCode,
+      clientAborted: r.clientAborted,
+      attempts: r.attempts,
+      usage: r.usage,
+      requestBody: body,
+      completionText: r.completionText,
+      durationMs: nowMs() - s.startMs,
+      upstreamMs: r.upstreamMs,
+      ttfbMs: r.ttfbMs,
+      requestBytes,
+      responseBytes: r.responseBytes,
+    },
+    gen,
+  );
+}

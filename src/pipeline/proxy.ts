@@ -1,0 +1,451 @@
+// One proxied request, from the first upstream attempt to the last byte to the client.
+//
+// Attempts: each goes to a backend chosen by priority and weight (routing/candidates) and an
+// endpoint chosen round-robin (upstream/pools). A failure before anything was sent to the client
+// (connect error, reset, timeout, retriable status) moves to the next attempt; after the first
+// byte, a stream gets an SSE error event and a clean end, anything else is cut.
+//
+// Streaming: upstream chunks go to the client as they arrive (no buffering, no per-chunk timers);
+// when the client cannot keep up the upstream is paused, and when the client leaves the upstream
+// request is aborted at once so the backend stops generating.
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { BackendRefConfig, RuleConfig } from '../config/types.js';
+import { nowMs } from '../core/clock.js';
+import { GatewayError, type ErrorCode } from '../core/errors.js';
+import type { Usage } from '../core/usage.js';
+import { encodeSse } from '../protocol/sse.js';
+import { providerFor } from '../providers/index.js';
+import type { ClientRequest, Provider, ResponseTranslator, UpstreamRequest } from '../providers/types.js';
+import { chooseRef, levelForAttempt, type RulePlan } from '../routing/candidates.js';
+import { classifyUpstreamError, type UpstreamFailure } from '../upstream/errors.js';
+import { pickEndpoint, recordConnectFailure, recordSuccess, type EndpointHandle } from '../upstream/pools.js';
+import type { Generation } from './generation.js';
+import { buildUpstreamHeaders, RESPONSE_HOP_BY_HOP } from './headers.js';
+import type { Req, Res } from './http.js';
+import { sendError, serverTiming } from './respond.js';
+
+/** Error bodies from upstream are read up to this size to translate them; the rest is dropped. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+export interface ProxyResult {
+  readonly status: number;
+  readonly errorCode: ErrorCode | undefined;
+  readonly clientAborted: boolean;
+  readonly attempts: number;
+  readonly backend: BackendRefConfig | undefined;
+  readonly requestModel: string | undefined;
+  readonly responseModel: string | undefined;
+  readonly usage: Usage | undefined;
+  readonly completionText: string | undefined;
+  readonly upstreamMs: number | undefined;
+  readonly ttfbMs: number | undefined;
+  readonly responseBytes: number;
+}
+
+export interface ProxyInput {
+  readonly req: Req;
+  readonly res: Res;
+  readonly requestId: string;
+  readonly startMs: number;
+  readonly generation: Generation;
+  readonly rule: RuleConfig;
+  readonly client: ClientRequest;
+  readonly originalModel: string | undefined;
+  readonly clientAddress: string | undefined;
+  readonly scheme: 'http' | 'https';
+  readonly onDone: (result: ProxyResult) => void;
+}
+
+type Mode = 'waiting' | 'relay' | 'error-body' | 'discard';
+
+export class ProxyRequest {
+  private readonly plan: RulePlan;
+  private readonly deadlineAt: number;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private current: AttemptHandler | undefined;
+  private readonly triedRefs = new Set<BackendRefConfig>();
+  private readonly triedEndpoints = new Set<EndpointHandle>();
+  private lastFailure: GatewayError | undefined;
+  private mode: Mode = 'waiting';
+  private translator: ResponseTranslator | undefined;
+  private errorChunks: Buffer[] = [];
+  private errorBytes = 0;
+  private errorStatus = 0;
+  private errorContentType: string | undefined;
+  private ref: BackendRefConfig | undefined;
+  private provider: Provider | undefined;
+  private upstreamReq: UpstreamRequest | undefined;
+  private dispatchedAt = 0;
+  /** Time spent in upstream attempts that ended, plus the open one when the request finishes. */
+  private upstreamMs = 0;
+  private attemptOpen = false;
+  private ttfbMs: number | undefined;
+  private responseBytes = 0;
+  private status = 0;
+  private finished = false;
+  private clientGone = false;
+
+  constructor(private readonly input: ProxyInput) {
+    this.plan = input.generation.plans.get(input.rule) as RulePlan;
+    this.deadlineAt = input.startMs + input.rule.timeouts.requestMs;
+  }
+
+  start(): void {
+    const { res } = this.input;
+    res.on('close', () => {
+      if (!this.finished && !res.writableFinished) this.onClientGone();
+    });
+    res.on('drain', () => this.current?.controller?.resume());
+    this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(1, this.deadlineAt - nowMs()));
+    this.nextAttempt();
+  }
+
+  private nextAttempt(): void {
+    if (this.finished) return;
+    const level = levelForAttempt(this.plan, this.attempt);
+    if (level === undefined || this.attempt >= this.plan.maxAttempts || nowMs() >= this.deadlineAt) {
+      this.fail(this.lastFailure ?? new GatewayError('upstream_unavailable', `Rule "${this.input.rule.id}" has no backend with a weight above 0.`));
+      return;
+    }
+    const ref = chooseRef(level, this.triedRefs);
+    const upstream = this.input.generation.upstreams.get(ref.backend.key);
+    const provider = providerFor(ref.backend.schema.name);
+    if (upstream === undefined || provider === undefined) {
+      this.fail(new GatewayError('internal_error', `Backend "${ref.backend.key}" is not ready in this config generation.`));
+      return;
+    }
+    const endpoint = pickEndpoint(upstream, this.triedEndpoints, nowMs());
+    this.triedRefs.add(ref);
+    this.triedEndpoints.add(endpoint);
+    if (this.ref !== ref) {
+      this.upstreamReq = provider.translateRequest(this.input.client, ref);
+      this.ref = ref;
+      this.provider = provider;
+    }
+    const upstreamReq = this.upstreamReq as UpstreamRequest;
+    const headers = buildUpstreamHeaders(this.input.req.headers, {
+      requestId: this.input.requestId,
+      model: upstreamReq.model ?? this.input.originalModel,
+      clientAddress: this.input.clientAddress,
+      scheme: this.input.scheme,
+      backendMutation: ref.backend.headerMutation,
+      refMutation: ref.headerMutation,
+      credential: ref.backend.credential,
+    });
+    for (const k in upstreamReq.headers) headers[k] = upstreamReq.headers[k] as string;
+
+    this.attempt++;
+    this.mode = 'waiting';
+    const handler = new AttemptHandler(this, endpoint);
+    this.current = handler;
+    this.dispatchedAt = nowMs();
+    this.attemptOpen = true;
+    const idle = this.input.rule.timeouts.streamIdleMs;
+    const perTry = this.input.rule.retry.perTryTimeoutMs ?? this.input.rule.timeouts.backendRequestMs ?? ref.backend.requestTimeoutMs;
+    endpoint.pool.dispatch(
+      {
+        method: upstreamReq.method,
+        path: upstreamReq.path,
+        headers,
+        body: upstreamReq.body,
+        headersTimeout: idle ?? perTry ?? 0,
+        bodyTimeout: idle ?? 0,
+      },
+      handler,
+    );
+  }
+
+  // ---- callbacks from the current attempt -------------------------------------------------------
+
+  onResponseStart(h: AttemptHandler, status: number, headers: Record<string, string | string[] | undefined>): void {
+    if (h !== this.current || this.finished) return;
+    const now = nowMs();
+    const upstreamSoFar = this.upstreamMs + (now - this.dispatchedAt);
+    recordSuccess(h.endpoint);
+    const retry = this.input.rule.retry;
+    if (retry.retriableStatuses.has(status) && this.canRetry()) {
+      this.lastFailure = new GatewayError('upstream_status', `The backend "${this.ref?.backend.name ?? ''}" answered HTTP ${status}.`, {
+        status: status === 503 || status === 504 ? status : 502,
+      });
+      this.mode = 'discard';
+      this.closeAttempt();
+      h.controller?.abort(new RetryAbort());
+      this.scheduleRetry();
+      return;
+    }
+    const contentType = headerValue(headers['content-type']);
+    if (status < 200 || status >= 300) {
+      this.mode = 'error-body';
+      this.errorStatus = status;
+      this.errorContentType = contentType;
+      return;
+    }
+    this.mode = 'relay';
+    this.status = status;
+    const forcedUsage = this.upstreamReq?.forcedStreamUsage ?? false;
+    this.translator = (this.provider as Provider).responseTranslator(this.input.client, contentType, forcedUsage);
+    const out: OutgoingHttpHeaders = {};
+    for (const name in headers) {
+      if (RESPONSE_HOP_BY_HOP.has(name)) continue;
+      if (name === 'content-length' && forcedUsage) continue; // the translator may drop bytes
+      if (name === 'x-request-id' || name === 'server-timing') continue;
+      out[name] = headers[name];
+    }
+    out['x-request-id'] = this.input.requestId;
+    out['server-timing'] = serverTiming(now - this.input.startMs - upstreamSoFar, upstreamSoFar);
+    this.input.res.writeHead(status, out);
+  }
+
+  onResponseData(h: AttemptHandler, chunk: Buffer): void {
+    if (h !== this.current || this.finished) return;
+    switch (this.mode) {
+      case 'relay': {
+        const out = (this.translator as ResponseTranslator).push(chunk);
+        if (out !== null && out.length > 0) this.write(out, h);
+        return;
+      }
+      case 'error-body':
+        if (this.errorBytes < MAX_ERROR_BODY) {
+          this.errorChunks.push(chunk);
+          this.errorBytes += chunk.length;
+        }
+        return;
+      case 'discard':
+      case 'waiting':
+        return;
+    }
+  }
+
+  onResponseEnd(h: AttemptHandler): void {
+    if (h !== this.current || this.finished) return;
+    switch (this.mode) {
+      case 'relay': {
+        const tail = (this.translator as ResponseTranslator).end();
+        if (tail !== null && tail.length > 0) {
+          this.countWrite(tail);
+          this.input.res.end(tail);
+        } else this.input.res.end();
+        this.finish(undefined);
+        return;
+      }
+      case 'error-body': {
+        const t = (this.provider as Provider).translateError(
+          this.errorStatus,
+          this.errorContentType,
+          Buffer.concat(this.errorChunks),
+          this.ref?.backend.name ?? '',
+        );
+        this.errorChunks = [];
+        this.fail(new GatewayError(t.code, t.message, { status: t.status, ...(t.param === null ? {} : { param: t.param }) }));
+        return;
+      }
+      case 'discard':
+      case 'waiting':
+        return;
+    }
+  }
+
+  onResponseError(h: AttemptHandler, err: Error): void {
+    if (h !== this.current || this.finished || err instanceof RetryAbort) return;
+    if (err instanceof ClientAbort) return;
+    const failure = err instanceof DeadlineAbort ? undefined : classifyUpstreamError(err);
+    if (this.mode === 'relay') {
+      this.midStreamFailure(failure?.code ?? 'request_timeout', failure?.detail ?? 'the request deadline passed');
+      return;
+    }
+    if (failure === undefined) {
+      this.fail(this.deadlineError());
+      return;
+    }
+    this.closeAttempt();
+    if (failure.kind === 'connect' || failure.kind === 'tls') recordConnectFailure(h.endpoint, nowMs());
+    this.lastFailure = this.failureError(failure);
+    if (this.retriable(failure) && this.canRetry()) this.scheduleRetry();
+    else this.fail(this.lastFailure);
+  }
+
+  // ---- client side ----------------------------------------------------------------------------
+
+  private write(chunk: Buffer, h: AttemptHandler): void {
+    this.countWrite(chunk);
+    if (!this.input.res.write(chunk)) h.controller?.pause();
+  }
+
+  private countWrite(chunk: Buffer): void {
+    if (this.ttfbMs === undefined) this.ttfbMs = nowMs() - this.input.startMs;
+    this.responseBytes += chunk.length;
+  }
+
+  private onClientGone(): void {
+    this.clientGone = true;
+    this.current?.controller?.abort(new ClientAbort());
+    this.finish(undefined);
+  }
+
+  private onDeadline(): void {
+    this.deadlineTimer = undefined;
+    if (this.finished) return;
+    const c = this.current?.controller;
+    if (this.mode === 'relay') {
+      c?.abort(new DeadlineAbort());
+      this.midStreamFailure('request_timeout', `the request exceeded its ${Math.round(this.input.rule.timeouts.requestMs / 1000)} s timeout`);
+    } else {
+      c?.abort(new DeadlineAbort());
+      this.fail(this.deadlineError());
+    }
+  }
+
+  private midStreamFailure(code: ErrorCode, detail: string): void {
+    const { res } = this.input;
+    const sse = this.input.client.stream;
+    if (sse && !res.writableEnded) {
+      const message = `The backend stream failed after it started (${detail}); the response is incomplete.`;
+      res.end(encodeSse(JSON.stringify({ error: { message, type: 'upstream_error', code, param: null } })));
+    } else {
+      res.destroy();
+    }
+    this.finish(code);
+  }
+
+  private fail(err: GatewayError): void {
+    if (this.finished) return;
+    this.closeAttempt();
+    this.status = err.status;
+    if (!this.clientGone) {
+      sendError(this.input.res, err, this.input.requestId, this.input.startMs, {
+        'server-timing': serverTiming(nowMs() - this.input.startMs - this.upstreamMs, this.upstreamMs),
+      });
+    }
+    this.finish(err.code);
+  }
+
+  private finish(errorCode: ErrorCode | undefined): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.closeAttempt();
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    const result = this.translator?.result();
+    this.input.onDone({
+      status: this.clientGone && this.status === 0 ? 499 : this.status,
+      errorCode,
+      clientAborted: this.clientGone,
+      attempts: this.attempt,
+      backend: this.ref,
+      requestModel: this.upstreamReq?.model,
+      responseModel: result?.responseModel,
+      usage: result?.usage,
+      completionText: result?.completionText,
+      upstreamMs: this.attempt > 0 ? this.upstreamMs : undefined,
+      ttfbMs: this.ttfbMs,
+      responseBytes: this.responseBytes,
+    });
+  }
+
+  private closeAttempt(): void {
+    if (!this.attemptOpen) return;
+    this.attemptOpen = false;
+    this.upstreamMs += nowMs() - this.dispatchedAt;
+  }
+
+  // ---- retry policy ---------------------------------------------------------------------------
+
+  private canRetry(): boolean {
+    return this.attempt < this.plan.maxAttempts && nowMs() < this.deadlineAt;
+  }
+
+  private retriable(f: UpstreamFailure): boolean {
+    const r = this.input.rule.retry;
+    switch (f.kind) {
+      case 'connect':
+      case 'tls':
+        return r.onConnectFailure;
+      case 'reset':
+      case 'first-byte-timeout':
+      case 'idle-timeout':
+      case 'protocol':
+        return r.onReset;
+    }
+  }
+
+  private scheduleRetry(): void {
+    // Failing over to another priority level is immediate; retrying the same level backs off
+    // (jittered exponential, Envoy's default shape) so a struggling backend is not hammered.
+    const prev = levelForAttempt(this.plan, this.attempt - 1);
+    const next = levelForAttempt(this.plan, this.attempt);
+    if (prev === next) {
+      const r = this.input.rule.retry;
+      const base = Math.min(r.backoffMaxMs, r.backoffBaseMs * 2 ** Math.max(0, this.attempt - 1));
+      const delay = Math.min(Math.random() * base, this.deadlineAt - nowMs());
+      if (delay > 1) {
+        setTimeout(() => this.nextAttempt(), delay);
+        return;
+      }
+    }
+    this.nextAttempt();
+  }
+
+  private failureError(f: UpstreamFailure): GatewayError {
+    const name = this.ref?.backend.name ?? '';
+    switch (f.kind) {
+      case 'connect':
+        return new GatewayError(f.code, `Could not connect to backend "${name}" (${f.detail}).`);
+      case 'tls':
+        return new GatewayError(f.code, `Could not establish TLS with backend "${name}" (${f.detail}); check its BackendTLSPolicy.`);
+      case 'first-byte-timeout':
+        return new GatewayError(f.code, `Backend "${name}" sent no response in time (streamIdleTimeout/backendRequest timeout).`);
+      case 'idle-timeout':
+        return new GatewayError(f.code, `Backend "${name}" went silent for longer than the stream idle timeout.`);
+      case 'reset':
+      case 'protocol':
+        return new GatewayError(f.code, `Backend "${name}" failed before responding (${f.detail}).`);
+    }
+  }
+
+  private deadlineError(): GatewayError {
+    return new GatewayError(
+      'request_timeout',
+      `The request exceeded its ${Math.round(this.input.rule.timeouts.requestMs / 1000)} s timeout (rule "${this.input.rule.id}"; raise timeouts.request for long generations).`,
+    );
+  }
+}
+
+class RetryAbort extends Error {}
+class ClientAbort extends Error {}
+class DeadlineAbort extends Error {}
+
+/** undici's handler for one attempt; it forwards to the request only while it is the current one. */
+class AttemptHandler implements Dispatcher.DispatchHandler {
+  controller: Dispatcher.DispatchController | undefined;
+
+  constructor(
+    private readonly proxy: ProxyRequest,
+    readonly endpoint: EndpointHandle,
+  ) {}
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    this.controller = controller;
+    this.proxy.onResponseStart(this, status, headers);
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.proxy.onResponseData(this, chunk);
+  }
+
+  onResponseEnd(): void {
+    this.proxy.onResponseEnd(this);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.proxy.onResponseError(this, err);
+  }
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,189 @@
+// OpenAI-schema responses: bytes pass through unchanged; usage and the answering model are read on
+// the side. The only rewrite is dropping the usage-only stream chunk the gateway itself asked for.
+import type { ErrorCode } from '../../core/errors.js';
+import { makeUsage, type Usage } from '../../core/usage.js';
+import type { CompletionUsage } from '../../protocol/openai.js';
+import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
+import type { ClientRequest, ErrorTranslation, ResponseResult, ResponseTranslator } from '../types.js';
+
+/** Non-streamed bodies larger than this pass through without usage extraction (estimated instead). */
+const MAX_OBSERVED_JSON_BYTES = 16 * 1024 * 1024;
+
+export function openAIResponseTranslator(
+  _req: ClientRequest,
+  contentType: string | undefined,
+  suppressUsageChunk: boolean,
+): ResponseTranslator {
+  if (contentType !== undefined && contentType.startsWith('text/event-stream')) return new SseTranslator(suppressUsageChunk);
+  return new JsonObserver();
+}
+
+class JsonObserver implements ResponseTranslator {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  private parsed: ResponseResult = { usage: undefined, responseModel: undefined, completionText: undefined };
+
+  push(chunk: Buffer): Buffer {
+    if (this.bytes <= MAX_OBSERVED_JSON_BYTES) {
+      this.bytes += chunk.length;
+      if (this.bytes <= MAX_OBSERVED_JSON_BYTES) this.chunks.push(chunk);
+      else this.chunks = [];
+    }
+    return chunk;
+  }
+
+  end(): null {
+    if (this.chunks.length > 0) {
+      try {
+        const text = this.chunks.length === 1 ? (this.chunks[0] as Buffer).toString('utf8') : Buffer.concat(this.chunks).toString('utf8');
+        const body = JSON.parse(text) as { model?: unknown; usage?: unknown; choices?: unknown };
+        const pieces: string[] = [];
+        if (Array.isArray(body.choices)) for (const c of body.choices as unknown[]) collectText(c, 'message', pieces);
+        this.parsed = {
+          usage: usageFrom(body.usage),
+          responseModel: typeof body.model === 'string' ? body.model : undefined,
+          completionText: Array.isArray(body.choices) ? pieces.join('') : undefined,
+        };
+      } catch {
+        // Not JSON: the client gets the bytes as they were; usage falls back to the gateway's count.
+      }
+      this.chunks = [];
+    }
+    return null;
+  }
+
+  result(): ResponseResult {
+    return this.parsed;
+  }
+}
+
+class SseTranslator implements ResponseTranslator {
+  private readonly decoder = new SseDecoder();
+  private usage: Usage | undefined;
+  private model: string | undefined;
+  private readonly text: string[] = [];
+
+  constructor(private readonly suppressUsageChunk: boolean) {}
+
+  push(chunk: Buffer): Buffer | null {
+    const carried = this.decoder.remainder() !== null;
+    const events = this.decoder.push(chunk);
+    if (!this.suppressUsageChunk) {
+      for (const ev of events) this.observe(ev);
+      return chunk;
+    }
+    let kept: Buffer[] | undefined;
+    let dropped = false;
+    for (const ev of events) {
+      const usageOnly = this.observe(ev);
+      if (usageOnly) {
+        dropped = true;
+        kept ??= [];
+        continue;
+      }
+      (kept ??= []).push(ev.raw);
+    }
+    // Nothing dropped and the chunk held whole events only: forward it as it came.
+    if (!dropped && !carried && this.decoder.remainder() === null) return chunk;
+    if (kept === undefined || kept.length === 0) return null;
+    return kept.length === 1 ? (kept[0] as Buffer) : Buffer.concat(kept);
+  }
+
+  end(): Buffer | null {
+    return this.decoder.remainder();
+  }
+
+  result(): ResponseResult {
+    return { usage: this.usage, responseModel: this.model, completionText: this.text.join('') };
+  }
+
+  /** Reads an event; returns true when it is a usage-only chunk (empty choices, usage set). */
+  private observe(ev: SseEvent): boolean {
+    if (!ev.hasData || ev.data === '[DONE]') return false;
+    let obj: { model?: unknown; usage?: unknown; choices?: unknown };
+    try {
+      obj = JSON.parse(ev.data) as typeof obj;
+    } catch {
+      return false;
+    }
+    if (this.model === undefined && typeof obj.model === 'string') this.model = obj.model;
+    if (Array.isArray(obj.choices)) for (const c of obj.choices as unknown[]) collectText(c, 'delta', this.text);
+    const u = usageFrom(obj.usage);
+    if (u === undefined) return false;
+    this.usage = u;
+    return Array.isArray(obj.choices) && obj.choices.length === 0;
+  }
+}
+
+/** Text a model generated in one choice: content, reasoning, legacy completions text, tool calls. */
+function collectText(choice: unknown, field: 'delta' | 'message', out: string[]): void {
+  if (typeof choice !== 'object' || choice === null) return;
+  const c = choice as Record<string, unknown>;
+  if (typeof c['text'] === 'string') out.push(c['text']);
+  const m = c[field];
+  if (typeof m !== 'object' || m === null) return;
+  const msg = m as Record<string, unknown>;
+  for (const k of ['content', 'reasoning_content', 'reasoning']) if (typeof msg[k] === 'string') out.push(msg[k]);
+  if (Array.isArray(msg['tool_calls'])) {
+    for (const tc of msg['tool_calls'] as unknown[]) {
+      const fn = typeof tc === 'object' && tc !== null ? (tc as { function?: { name?: unknown; arguments?: unknown } }).function : undefined;
+      if (typeof fn?.name === 'string') out.push(fn.name);
+      if (typeof fn?.arguments === 'string') out.push(fn.arguments);
+    }
+  }
+}
+
+export function usageFrom(u: unknown): Usage | undefined {
+  if (typeof u !== 'object' || u === null) return undefined;
+  const x = u as Partial<CompletionUsage> & { input_tokens?: number };
+  const input = num(x.prompt_tokens);
+  const output = num(x.completion_tokens);
+  return makeUsage({
+    input,
+    output,
+    cachedInput: num(x.prompt_tokens_details?.cached_tokens),
+    reasoning: num(x.completion_tokens_details?.reasoning_tokens),
+    total: typeof x.total_tokens === 'number' ? num(x.total_tokens) : input + output,
+  });
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0;
+}
+
+const MAX_MESSAGE = 1_000;
+
+/** Upstream errors in OpenAI shape, sanitized: our message for auth and server failures. */
+export function translateOpenAIError(status: number, contentType: string | undefined, body: Buffer, backendName: string): ErrorTranslation {
+  if (status === 401 || status === 403) {
+    return err(502, 'upstream_auth_failed', `The backend "${backendName}" rejected the gateway's credential (HTTP ${status}); an operator must fix its BackendSecurityPolicy or secret.`);
+  }
+  if (status >= 500) {
+    return err(status === 503 || status === 504 ? status : 502, 'upstream_status', `The backend "${backendName}" failed with HTTP ${status}.`);
+  }
+  let message: string | undefined;
+  let param: string | null = null;
+  if (contentType?.includes('json') === true) {
+    try {
+      const parsed = JSON.parse(body.toString('utf8')) as { error?: unknown; message?: unknown; param?: unknown };
+      const e = typeof parsed.error === 'object' && parsed.error !== null ? (parsed.error as Record<string, unknown>) : (parsed as Record<string, unknown>);
+      if (typeof e['message'] === 'string') message = e['message'].slice(0, MAX_MESSAGE);
+      if (typeof e['param'] === 'string') param = e['param'].slice(0, 200);
+    } catch {
+      // not JSON after all; fall through to a generic message
+    }
+  }
+  if (status === 429) {
+    return err(429, 'upstream_rate_limited', message ?? `The backend "${backendName}" is rate limiting requests.`, param);
+  }
+  return err(
+    status,
+    'upstream_rejected',
+    message ?? `The backend "${backendName}" rejected the request with HTTP ${status}.`,
+    param,
+  );
+}
+
+function err(status: number, code: ErrorCode, message: string, param: string | null = null): ErrorTranslation {
+  return { status, code, message, param };
+}

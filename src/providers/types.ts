@@ -1,0 +1,70 @@
+// What a provider is: pure translators between the client's API and one upstream API. The pipeline
+// calls them; they do no I/O and record nothing. Usage is a value they return.
+import type { BackendRefConfig } from '../config/types.js';
+import type { ErrorCode } from '../core/errors.js';
+import type { Operation } from '../core/outcome.js';
+import type { Usage } from '../core/usage.js';
+
+export interface ClientRequest {
+  readonly operation: Operation;
+  /** The request path after the API version prefix, e.g. `/chat/completions`. */
+  readonly subpath: string;
+  /** Query string including `?`, or "". */
+  readonly query: string;
+  /** The parsed JSON body. Translators must not mutate it (it may be reused by a retry). */
+  readonly body: Readonly<Record<string, unknown>>;
+  /** The exact bytes the client sent, forwarded unchanged when no change is needed. */
+  readonly raw: Buffer;
+  readonly stream: boolean;
+}
+
+export interface UpstreamRequest {
+  readonly method: 'POST' | 'GET';
+  readonly path: string;
+  readonly body: Buffer;
+  /** Model name sent upstream (after modelNameOverride), if the body carries one. */
+  readonly model: string | undefined;
+  /** Extra headers the upstream API needs (content-type, API version…). */
+  readonly headers: Readonly<Record<string, string>>;
+  /**
+   * The gateway asked the upstream for streamed usage the client did not ask for (accounting needs
+   * it); the response translator then removes the usage-only chunk from what the client sees.
+   */
+  readonly forcedStreamUsage: boolean;
+}
+
+export interface ResponseResult {
+  readonly usage: Usage | undefined;
+  readonly responseModel: string | undefined;
+  /**
+   * The generated text (content, reasoning, tool-call names and arguments) as the client received it,
+   * for the gateway's own token count; undefined when the response carries none (embeddings).
+   */
+  readonly completionText: string | undefined;
+}
+
+/** Turns upstream response bytes into client bytes, observing usage on the way. One per response. */
+export interface ResponseTranslator {
+  /** Bytes to send to the client for this upstream chunk (the same buffer when unchanged), or null. */
+  push(chunk: Buffer): Buffer | null;
+  /** Bytes to send when the upstream body ended, or null. */
+  end(): Buffer | null;
+  result(): ResponseResult;
+}
+
+/** An upstream error as the client will see it: written by us or sanitized from the upstream's. */
+export interface ErrorTranslation {
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly param: string | null;
+}
+
+export interface Provider {
+  readonly name: string;
+  translateRequest(req: ClientRequest, ref: BackendRefConfig): UpstreamRequest;
+  /** For a successful (2xx) upstream response. */
+  responseTranslator(req: ClientRequest, contentType: string | undefined, suppressUsageChunk: boolean): ResponseTranslator;
+  /** For a non-2xx upstream response whose (bounded) body the gateway read. */
+  translateError(status: number, contentType: string | undefined, body: Buffer, backendName: string): ErrorTranslation;
+}

@@ -1,0 +1,217 @@
+// The gateway process: config → generation → listeners, hot reload, graceful shutdown.
+//
+// Reload: the watcher hands over a compiled config; a new generation is built off to the side and
+// swapped in with one assignment. Requests already running keep the generation they started on;
+// upstream pools no generation with running requests uses are closed after those requests end.
+import { configDump, formatDiagnostics, loadConfig, watchConfig, type ConfigResult, type ConfigWatcher, type LoadOptions } from '../config/index.js';
+import { nowMs } from '../core/clock.js';
+import type { Logger } from '../core/log.js';
+import type { RequestOutcome } from '../core/outcome.js';
+import { buildGeneration, type Generation } from '../pipeline/generation.js';
+import { handleRequest, type GatewayRuntime, type OutcomeSink } from '../pipeline/handler.js';
+import { GatewayMetrics } from '../telemetry/metrics.js';
+import { UpstreamRegistry, type BackendUpstream } from '../upstream/pools.js';
+import { startAdmin, type AdminServer } from './admin.js';
+import { renderStatusPage } from './status-page.js';
+import { startDataListener, type DataListener } from './listener.js';
+
+export interface GatewayOptions {
+  readonly configPaths: readonly string[];
+  readonly secretsDir?: string | undefined;
+  readonly listen: { host: string; port: number };
+  readonly admin: { host: string; port: number };
+  readonly logger: Logger;
+  /** How long shutdown waits for in-flight requests before cutting them. */
+  readonly drainTimeoutMs?: number;
+  readonly watch?: boolean;
+  readonly maxHeaderBytes?: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly report: string) {
+    super('the configuration is invalid');
+  }
+}
+
+export class Gateway implements OutcomeSink {
+  readonly metrics = new GatewayMetrics();
+  private readonly registry = new UpstreamRegistry();
+  private readonly runtime: GatewayRuntime;
+  private readonly inflightByGeneration = new Map<Generation, number>();
+  private nextGenerationId = 1;
+  private data: DataListener | undefined;
+  private admin: AdminServer | undefined;
+  private watcher: ConfigWatcher | undefined;
+  private inflight = 0;
+  private drained: (() => void) | undefined;
+  private lastReload: { at: string; result: 'applied' | 'rejected'; errors: number } | undefined;
+
+  private constructor(private readonly opts: GatewayOptions) {
+    this.runtime = { generation: undefined, draining: false, sink: this, logger: opts.logger };
+  }
+
+  static async start(opts: GatewayOptions): Promise<Gateway> {
+    const gw = new Gateway(opts);
+    const loadOpts: LoadOptions = { paths: opts.configPaths, secretsDir: opts.secretsDir, purpose: 'serve' };
+    const t0 = nowMs();
+    const first = await loadConfig(loadOpts);
+    if (first.config === undefined) throw new ConfigError(formatDiagnostics(first.diagnostics));
+    gw.apply(first, t0, 'startup');
+    try {
+      gw.data = await startDataListener(
+        {
+          host: opts.listen.host,
+          port: opts.listen.port,
+          maxHeaderBytes: opts.maxHeaderBytes ?? 64 * 1024,
+          keepAliveTimeoutMs: 60_000,
+          headersTimeoutMs: 30_000,
+          maxConcurrentStreams: 1_000,
+        },
+        (req, res, conn) => handleRequest(gw.runtime, req, res, { remoteAddress: conn.remoteAddress, scheme: 'http' }),
+      );
+      gw.admin = await startAdmin(opts.admin.host, opts.admin.port, {
+        ready: () => gw.readiness(),
+        configDump: () => gw.dump(),
+        metrics: async () => ({ contentType: gw.metrics.contentType, text: await gw.metrics.metricsText() }),
+        dashboard: () => renderStatusPage(gw.runtime.generation, gw.lastReload),
+      });
+    } catch (err) {
+      gw.data?.destroyAll();
+      gw.data?.stopAccepting();
+      await gw.registry.closeAll(true);
+      throw err;
+    }
+    if (opts.watch !== false) {
+      // The watcher compares against what is being served, so a change made while the gateway was
+      // starting is applied rather than mistaken for the baseline.
+      gw.watcher = watchConfig({ ...loadOpts, baseline: first }, (result, trigger) => gw.apply(result, nowMs(), trigger));
+      await gw.watcher.ready;
+    }
+    return gw;
+  }
+
+  get dataAddress(): { host: string; port: number } {
+    return (this.data as DataListener).address;
+  }
+
+  get adminAddress(): { host: string; port: number } {
+    return (this.admin as AdminServer).address;
+  }
+
+  get generation(): Generation | undefined {
+    return this.runtime.generation;
+  }
+
+  // ---- reload ---------------------------------------------------------------------------------
+
+  private apply(result: ConfigResult, startedMs: number, trigger: string): void {
+    const log = this.opts.logger;
+    if (result.config === undefined) {
+      const errors = result.diagnostics.filter((d) => d.severity === 'error');
+      this.metrics.configLoaded('rejected', (nowMs() - startedMs) / 1000);
+      this.lastReload = { at: new Date().toISOString(), result: 'rejected', errors: errors.length };
+      log.error('config change rejected; the previous config keeps serving', {
+        trigger,
+        errors: errors.length,
+        report: formatDiagnostics(result.diagnostics),
+      });
+      return;
+    }
+    const gen = buildGeneration(this.nextGenerationId++, result.config, this.registry);
+    const previous = this.runtime.generation;
+    this.runtime.generation = gen;
+    const seconds = (nowMs() - startedMs) / 1000;
+    this.metrics.configLoaded('applied', seconds, gen.id);
+    this.lastReload = { at: new Date().toISOString(), result: 'applied', errors: 0 };
+    const warnings = result.diagnostics.filter((d) => d.severity === 'warning');
+    log.info(previous === undefined ? 'config loaded' : 'config reloaded', {
+      trigger,
+      generation: gen.id,
+      routes: gen.config.routes.length,
+      rules: gen.router.ruleCount,
+      backends: gen.config.backends.size,
+      warnings: warnings.length,
+      fingerprint: gen.config.fingerprint.slice(0, 12),
+      ms: Math.round(seconds * 1000 * 100) / 100,
+    });
+    for (const w of warnings) log.warn('config warning', { file: w.file, line: w.line, message: w.message });
+    if (previous !== undefined) this.retireUnusedPools();
+  }
+
+  /** Close pools that neither the current generation nor one with running requests uses. */
+  private retireUnusedPools(): void {
+    const live: BackendUpstream[] = [];
+    const current = this.runtime.generation;
+    if (current !== undefined) live.push(...current.upstreams.values());
+    for (const [gen, n] of this.inflightByGeneration) if (n > 0 && gen !== current) live.push(...gen.upstreams.values());
+    void this.registry.retainOnly(live);
+  }
+
+  // ---- OutcomeSink ------------------------------------------------------------------------------
+
+  requestStarted(gen: Generation | undefined): void {
+    this.inflight++;
+    if (gen !== undefined) this.inflightByGeneration.set(gen, (this.inflightByGeneration.get(gen) ?? 0) + 1);
+    this.metrics.requestStarted(gen);
+  }
+
+  requestFinished(outcome: RequestOutcome, gen: Generation | undefined): void {
+    this.inflight--;
+    if (gen !== undefined) {
+      const n = (this.inflightByGeneration.get(gen) ?? 1) - 1;
+      if (n <= 0) {
+        this.inflightByGeneration.delete(gen);
+        if (gen !== this.runtime.generation) this.retireUnusedPools();
+      } else this.inflightByGeneration.set(gen, n);
+    }
+    this.metrics.requestFinished(outcome, gen);
+    if (this.inflight === 0) this.drained?.();
+  }
+
+  // ---- admin ------------------------------------------------------------------------------------
+
+  private readiness(): { ready: boolean; reason: string } {
+    if (this.runtime.draining) return { ready: false, reason: 'shutting down' };
+    if (this.runtime.generation === undefined) return { ready: false, reason: 'no configuration loaded' };
+    return { ready: true, reason: `serving config generation ${this.runtime.generation.id}` };
+  }
+
+  private dump(): unknown {
+    const gen = this.runtime.generation;
+    if (gen === undefined) return { generation: null };
+    return {
+      generation: gen.id,
+      activatedAt: new Date(gen.activatedAt).toISOString(),
+      fingerprint: gen.config.fingerprint,
+      files: gen.config.files,
+      lastReload: this.lastReload,
+      config: configDump(gen.config),
+      ignored: gen.config.ignored,
+      warnings: gen.config.warnings,
+    };
+  }
+
+  // ---- shutdown ---------------------------------------------------------------------------------
+
+  /** Stop accepting, let running requests finish (bounded), then close everything. */
+  async shutdown(): Promise<void> {
+    if (this.runtime.draining) return;
+    this.runtime.draining = true;
+    await this.watcher?.close();
+    this.data?.stopAccepting();
+    const timeout = this.opts.drainTimeoutMs ?? 30_000;
+    if (this.inflight > 0) {
+      this.opts.logger.info('draining in-flight requests', { inflight: this.inflight, timeoutMs: timeout });
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, timeout);
+        this.drained = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+    this.data?.destroyAll();
+    await this.registry.closeAll(this.inflight > 0);
+    await this.admin?.close();
+  }
+}
