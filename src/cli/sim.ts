@@ -1,0 +1,329 @@
+// `tollgate sim`: serve one or more simulated vLLM backends, replay recorded exchanges, record new
+// ones through a proxy, or explore a profile offline (`tollgate sim ramp`, `tollgate sim profile`).
+import { readFile } from 'node:fs/promises';
+import { CliError, formatHelp, parseCommandArgs, parseHostPort, parsePositiveInt, UsageError } from './args.js';
+import { isEncodingName, type ChatTemplate, type EncodingName } from '../tokenizer/index.js';
+import {
+  BUILTIN_PROFILES,
+  CassetteError,
+  DEFAULT_WORKLOAD,
+  formatRamp,
+  loadCassettes,
+  ProfileError,
+  profileFromObject,
+  ramp,
+  resolveProfile,
+  SimConfigError,
+  startRecordProxy,
+  startReplayServer,
+  startSimServer,
+  type SimProfile,
+  type Workload,
+} from '../sim/index.js';
+import { deepMerge } from '../sim/profile.js';
+
+const spec = {
+  name: 'sim',
+  summary: 'vLLM-faithful simulated LLM backend(s): continuous batching, paged KV cache, vLLM metrics, faults, replay',
+  usage: `
+Usage:
+  tollgate sim [--listen HOST:PORT]... [--replicas N] [--profile NAME|FILE] [--set FIELD=VALUE]...
+               [--model NAME] [--api-key KEY | --api-key-file FILE] [--seed N] [--encoding ENC]
+               [--template-overhead M,N,R] [--count-tools] [--fault SPEC[@RATE]]...
+               [--show-hidden-metrics] [--dcgm-listen HOST:PORT]
+  tollgate sim --replay PATH... [--replay-timing original|profile|none] [--listen HOST:PORT] [--api-key KEY]
+  tollgate sim --record DIR --upstream URL [--listen HOST:PORT]
+  tollgate sim ramp [--profile NAME|FILE] [--users N,N,...] [--think-s S] [--duration-s S] [--seed N] [--json]
+  tollgate sim profile [NAME|FILE]        print a profile as JSON (a starting point for your own)
+
+Serving:
+  --listen HOST:PORT     where to listen (default 127.0.0.1:8000); repeat for several replicas
+  --replicas N           N replicas on consecutive ports from the (first) --listen port
+  --api openai           the wire API (openai; provider-native simulators are a separate part)
+  --profile NAME|FILE    ${Object.keys(BUILTIN_PROFILES).join(', ')} (default fast), or a .json/.yaml profile
+  --set FIELD=VALUE      override one profile field, e.g. --set scheduler.maxNumSeqs=1024 (repeatable)
+  --model NAME           served model name (default: the profile's)
+  --api-key KEY          require this key on /v1/* (Authorization: Bearer, api-key or x-api-key);
+                         also TOLLGATE_SIM_API_KEY; --api-key-file reads it from a file
+  --seed N               randomness seed (output lengths, text, fault rolls); default 0
+  --encoding ENC         count prompt tokens with o200k_base, o200k_harmony or cl100k_base instead of
+                         the profile's (to produce token drift for the audit)
+  --template-overhead M,N,R  chat-template tokens per message, per name and per reply (another
+                         tokenizer "version"; default the encoding's, as the gateway counts)
+  --count-tools          count the tools JSON as prompt tokens, as a chat template would
+  --fault SPEC[@RATE]    inject faults into a fraction of requests, e.g. status=503@0.01,
+                         stall-after=20:3000@0.005 (same specs as the x-sim-fault header)
+  --show-hidden-metrics  also serve vLLM's deprecated names (gpu_cache_usage_perc, time_per_output_token_seconds)
+  --dcgm-listen H:P      serve DCGM exporter metrics at http://H:P/metrics (also always at /_sim/dcgm)
+
+Per request: x-sim-output-tokens: N (exact output length), x-sim-fault: SPEC (see docs/simulator.md).
+Endpoints: /v1/chat/completions /v1/completions /v1/embeddings /v1/models /health /metrics /tokenize
+/detokenize /version /reset_prefix_cache /_sim/requests/<x-request-id> /_sim/stats /_sim/dcgm
+
+Replay and record:
+  --replay PATH          go-vcr cassettes (files or directories) to answer from; repeatable
+  --replay-timing T      original (recorded pacing), profile (the cost model's), none (default original)
+  --record DIR           proxy to --upstream and write each exchange to DIR as a cassette
+  --upstream URL         the real server to record, e.g. https://api.openai.com
+`,
+  options: {
+    help: { type: 'boolean', short: 'h' },
+    listen: { type: 'string', multiple: true },
+    replicas: { type: 'string' },
+    api: { type: 'string' },
+    profile: { type: 'string' },
+    set: { type: 'string', multiple: true },
+    model: { type: 'string' },
+    'template-overhead': { type: 'string' },
+    'api-key': { type: 'string' },
+    'api-key-file': { type: 'string' },
+    seed: { type: 'string' },
+    encoding: { type: 'string' },
+    'count-tools': { type: 'boolean' },
+    fault: { type: 'string', multiple: true },
+    'show-hidden-metrics': { type: 'boolean' },
+    'dcgm-listen': { type: 'string' },
+    replay: { type: 'string', multiple: true },
+    'replay-timing': { type: 'string' },
+    record: { type: 'string' },
+    upstream: { type: 'string' },
+  },
+  allowPositionals: true,
+} as const;
+
+const rampSpec = {
+  name: 'sim ramp',
+  summary: 'run the engine offline in virtual time under a closed-loop multi-turn workload; find the knee',
+  usage: `
+Usage: tollgate sim ramp [--profile NAME|FILE] [--set FIELD=VALUE]... [--users N,N,...] [--think-s S]
+                         [--duration-s S] [--warmup-s S] [--output-tokens N] [--user-tokens N] [--turns N]
+                         [--seed N] [--json]
+
+One steady-state run per user count (the first is the baseline). Reports TTFT, TPOT, queue and
+prefill time, KV cache use, preemptions and prefix hit rate, and the whitepaper's saturation rules:
+T2 = mean TTFT over 3x the baseline, T3 = preemption rate over 5%. Defaults model the whitepaper's
+load (think time 7.5 s, ~405-token replies, growing multi-turn contexts); see docs/simulator.md.
+`,
+  options: {
+    help: { type: 'boolean', short: 'h' },
+    profile: { type: 'string' },
+    set: { type: 'string', multiple: true },
+    users: { type: 'string' },
+    'think-s': { type: 'string' },
+    'duration-s': { type: 'string' },
+    'warmup-s': { type: 'string' },
+    'output-tokens': { type: 'string' },
+    'user-tokens': { type: 'string' },
+    turns: { type: 'string' },
+    seed: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+} as const;
+
+function positiveNumber(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag}: "${v}" must be a positive number`);
+  return n;
+}
+
+/** `a.b.c=value` pairs as a nested object; values parse as JSON when they can (numbers, booleans). */
+function overrides(sets: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const item of sets) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--set ${item}: expected FIELD=VALUE, e.g. scheduler.maxNumSeqs=1024`);
+    const path = item.slice(0, eq).split('.');
+    const text = item.slice(eq + 1);
+    let value: unknown = text;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      // a bare string, e.g. encoding=cl100k_base
+    }
+    let cur = out;
+    path.forEach((k, i) => {
+      if (i === path.length - 1) cur[k] = value;
+      else {
+        const next = cur[k];
+        if (typeof next === 'object' && next !== null) cur = next as Record<string, unknown>;
+        else {
+          const fresh: Record<string, unknown> = {};
+          cur[k] = fresh;
+          cur = fresh;
+        }
+      }
+    });
+  }
+  return out;
+}
+
+async function loadProfile(name: string | undefined, sets: readonly string[] = []): Promise<SimProfile> {
+  try {
+    const base = await resolveProfile(name);
+    if (sets.length === 0) return base;
+    return profileFromObject(deepMerge(base, overrides(sets)), '--set');
+  } catch (err) {
+    if (err instanceof ProfileError) throw new CliError(err.message, err.hint);
+    throw err;
+  }
+}
+
+function templateOverhead(text: string | undefined): ChatTemplate | undefined {
+  if (text === undefined) return undefined;
+  const parts = text.split(',').map((x) => parsePositiveInt(x.trim(), '--template-overhead', { min: 0, max: 100 }));
+  if (parts.length !== 3) throw new UsageError('--template-overhead: give three numbers, per message, per name and per reply, e.g. 4,1,3');
+  return { perMessage: parts[0] ?? 0, perName: parts[1] ?? 0, perReply: parts[2] ?? 0 };
+}
+
+async function runRamp(argv: string[]): Promise<number> {
+  const { values: v } = parseCommandArgs(rampSpec, argv);
+  if (v.help === true) {
+    process.stdout.write(formatHelp(rampSpec));
+    return 0;
+  }
+  const profile = await loadProfile(v.profile ?? 'h100x4-gpt-oss-120b', v.set ?? []);
+  const users = (v.users ?? '20,100,160,190,224,260,300').split(',').map((u) => parsePositiveInt(u.trim(), '--users'));
+  const w: Workload = {
+    ...DEFAULT_WORKLOAD,
+    ...(v['think-s'] === undefined ? {} : { thinkS: positiveNumber(v['think-s'], '--think-s') }),
+    ...(v['duration-s'] === undefined ? {} : { durationS: positiveNumber(v['duration-s'], '--duration-s') }),
+    ...(v['warmup-s'] === undefined ? {} : { warmupS: positiveNumber(v['warmup-s'], '--warmup-s') }),
+    ...(v['output-tokens'] === undefined ? {} : { outputTokens: positiveNumber(v['output-tokens'], '--output-tokens') }),
+    ...(v['user-tokens'] === undefined ? {} : { userTokens: positiveNumber(v['user-tokens'], '--user-tokens') }),
+    ...(v.turns === undefined ? {} : { turnsPerSession: positiveNumber(v.turns, '--turns') }),
+    ...(v.seed === undefined ? {} : { seed: parsePositiveInt(v.seed, '--seed', { min: 0 }) }),
+  };
+  const r = ramp(profile, w, users);
+  if (v.json === true) process.stdout.write(`${JSON.stringify({ profile: profile.name, workload: w, ...r }, null, 2)}\n`);
+  else process.stdout.write(`profile ${profile.name}; think ${w.thinkS}s, ~${w.outputTokens}-token replies, ${w.durationS}s per point (virtual time)\n\n${formatRamp(r)}`);
+  return 0;
+}
+
+async function printProfile(args: string[]): Promise<number> {
+  if (args[0] === '--help' || args[0] === '-h') {
+    process.stdout.write('Usage: tollgate sim profile [NAME|FILE]\n\nPrints the profile as JSON; with no name, lists the built-in profiles.\n');
+    return 0;
+  }
+  if (args[0] === undefined) {
+    for (const p of Object.values(BUILTIN_PROFILES)) process.stdout.write(`${p.name.padEnd(22)} ${p.description}\n`);
+    return 0;
+  }
+  process.stdout.write(`${JSON.stringify(await loadProfile(args[0]), null, 2)}\n`);
+  return 0;
+}
+
+async function apiKeyFrom(v: { 'api-key'?: string; 'api-key-file'?: string }): Promise<string | undefined> {
+  if (v['api-key'] !== undefined && v['api-key-file'] !== undefined) throw new UsageError('give --api-key or --api-key-file, not both');
+  if (v['api-key-file'] !== undefined) {
+    try {
+      const key = (await readFile(v['api-key-file'], 'utf8')).trim();
+      if (key === '') throw new CliError(`--api-key-file ${v['api-key-file']} is empty`);
+      return key;
+    } catch (err) {
+      if (err instanceof CliError) throw err;
+      throw new CliError(`cannot read --api-key-file ${v['api-key-file']}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+  return v['api-key'] ?? (process.env['TOLLGATE_SIM_API_KEY'] || undefined);
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}
+
+export async function run(argv: string[]): Promise<number> {
+  if (argv[0] === 'ramp') return runRamp(argv.slice(1));
+  if (argv[0] === 'profile' || argv[0] === 'profiles') return printProfile(argv.slice(1));
+  const { values: v, positionals } = parseCommandArgs(spec, argv);
+  if (v.help === true) {
+    process.stdout.write(formatHelp(spec));
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`, 'subcommands are ramp and profile; see `tollgate sim --help`');
+  const api = v.api ?? 'openai';
+  if (api !== 'openai') {
+    const known = ['gemini', 'vertex', 'anthropic', 'bedrock', 'azure'];
+    if (known.includes(api)) throw new CliError(`--api ${api}: the provider-native simulators are not part of this build`, 'use --api openai (vLLM\'s OpenAI-compatible server)');
+    throw new UsageError(`--api: unknown API "${api}"`, `one of openai, ${known.join(', ')}`);
+  }
+  const listens = (v.listen ?? ['127.0.0.1:8000']).map((l) => parseHostPort(l, '--listen', '127.0.0.1'));
+  const replicas = v.replicas === undefined ? 1 : parsePositiveInt(v.replicas, '--replicas', { max: 256 });
+  if (replicas > 1) {
+    if (listens.length > 1) throw new UsageError('give either several --listen or --replicas, not both');
+    const first = listens[0] as { host: string; port: number };
+    for (let i = 1; i < replicas; i++) listens.push({ host: first.host, port: first.port === 0 ? 0 : first.port + i });
+  }
+  const apiKey = await apiKeyFrom(v);
+  const closers: Array<() => Promise<void>> = [];
+  const lines: string[] = [];
+  try {
+    if (v.record !== undefined || v.upstream !== undefined) {
+      if (v.record === undefined || v.upstream === undefined) throw new UsageError('--record DIR and --upstream URL go together');
+      const l = listens[0] as { host: string; port: number };
+      const proxy = await startRecordProxy({ upstream: v.upstream, dir: v.record, host: l.host, port: l.port, onRecorded: (f) => process.stdout.write(`recorded ${f}\n`) }).catch((err: unknown) => {
+        throw new CliError(err instanceof Error ? err.message : String(err));
+      });
+      closers.push(() => proxy.close());
+      lines.push(`recording ${v.upstream} through ${proxy.url} into ${v.record}`);
+    } else if (v.replay !== undefined) {
+      const timing = v['replay-timing'] ?? 'original';
+      if (timing !== 'original' && timing !== 'profile' && timing !== 'none') throw new UsageError(`--replay-timing: "${timing}" must be original, profile or none`);
+      const interactions = await loadCassettes(v.replay).catch((err: unknown) => {
+        if (err instanceof CassetteError) throw new CliError(err.message, 'give go-vcr cassette files (.yaml) or directories of them');
+        throw err;
+      });
+      if (interactions.length === 0) throw new CliError(`no cassettes found in ${v.replay.join(', ')}`);
+      const profile = await loadProfile(v.profile, v.set ?? []);
+      for (const l of listens) {
+        const s = await startReplayServer({ interactions, timing, profile, host: l.host, port: l.port, ...(apiKey === undefined ? {} : { apiKey }) });
+        closers.push(() => s.close());
+        lines.push(`replaying ${interactions.length} recorded exchanges (${timing} timing) at ${s.url}`);
+      }
+    } else {
+      let encoding: EncodingName | undefined;
+      if (v.encoding !== undefined) {
+        if (!isEncodingName(v.encoding)) throw new UsageError(`--encoding: unknown encoding "${v.encoding}"`, 'one of o200k_base, o200k_harmony, cl100k_base');
+        encoding = v.encoding;
+      }
+      const dcgm = v['dcgm-listen'] === undefined ? undefined : parseHostPort(v['dcgm-listen'], '--dcgm-listen', '127.0.0.1');
+      const profile = await loadProfile(v.profile, v.set ?? []);
+      const template = templateOverhead(v['template-overhead']);
+      for (const [i, l] of listens.entries()) {
+        const s = await startSimServer({
+          host: l.host,
+          port: l.port,
+          seed: v.seed === undefined ? i : parsePositiveInt(v.seed, '--seed', { min: 0 }) + i,
+          profile,
+          ...(template === undefined ? {} : { template }),
+          ...(v.model === undefined ? {} : { model: v.model }),
+          ...(apiKey === undefined ? {} : { apiKey }),
+          ...(encoding === undefined ? {} : { encoding }),
+          ...(v['count-tools'] === true ? { countTools: true } : {}),
+          ...(v.fault === undefined ? {} : { faults: v.fault }),
+          ...(v['show-hidden-metrics'] === true ? { showHiddenMetrics: true } : {}),
+          ...(dcgm === undefined || i > 0 ? {} : { dcgmPort: dcgm.port }),
+        }).catch((err: unknown) => {
+          if (err instanceof SimConfigError) throw new CliError(err.message, err.hint);
+          throw err;
+        });
+        closers.push(() => s.close());
+        lines.push(`serving ${s.model} (profile ${s.profile.name}) at ${s.url}${apiKey === undefined ? '' : ' (API key required)'}${s.dcgmUrl === undefined ? '' : `; DCGM metrics at ${s.dcgmUrl}/metrics`}`);
+      }
+    }
+  } catch (err) {
+    await Promise.all(closers.map((c) => c()));
+    throw err;
+  }
+  process.stdout.write(`tollgate sim: ${lines.join('\ntollgate sim: ')}\n`);
+  await waitForSignal();
+  await Promise.all(closers.map((c) => c()));
+  return 0;
+}
