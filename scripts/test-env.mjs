@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 
 /** @type {Array<{ check: string[], pkgs: string[], why: string }>} */
 const REQUIRED = [
-  // { check: ['redis-server'], pkgs: ['redis-server'], why: 'global rate limits on a real Redis' },
+  { check: ['redis-server'], pkgs: ['redis-server'], why: 'global rate limits on a real Redis' },
 ];
 
 function have(bin) {

@@ -1,6 +1,9 @@
 // `tollgate serve`: the gateway on a config of manifests, until SIGTERM/SIGINT.
 import { createLogger, type LogLevel } from '../core/log.js';
-import { ConfigError, Gateway } from '../server/gateway.js';
+import { readFile } from 'node:fs/promises';
+import type { FailureMode } from '../limits/index.js';
+import { redactUrl } from '../limits/redis.js';
+import { ConfigError, Gateway, type GatewayOptions } from '../server/gateway.js';
 import { CliError, formatHelp, parseCommandArgs, parseHostPort, parsePositiveInt, UsageError } from './args.js';
 
 const spec = {
@@ -13,6 +16,15 @@ Usage: tollgate serve --config PATH... [flags]
   --listen HOST:PORT     data listener, HTTP/1.1 and h2c (default 0.0.0.0:8080)
   --admin HOST:PORT      admin listener: /healthz /readyz /config_dump /metrics (default 127.0.0.1:9901)
   --secrets-dir DIR      secrets mounted as DIR/<secret-name>/<key> (env TOLLGATE_SECRETS_DIR)
+  --redis URL            Redis for global rate limits and quotas shared by every replica
+                         (redis://host:6379/0, rediss:// for TLS; env TOLLGATE_REDIS_URL)
+  --redis-password-file FILE  Redis password from a mounted secret (env TOLLGATE_REDIS_PASSWORD)
+  --redis-ca FILE        CA bundle for rediss:// with a private CA
+  --redis-prefix P       key prefix in Redis (default "tollgate:")
+  --redis-timeout MS     longest a request waits on Redis (default 200)
+  --rate-limit-failure-mode open|closed
+                         when Redis is unreachable: let requests through (open, default) or answer
+                         503 (closed); env TOLLGATE_RATE_LIMIT_FAILURE_MODE
   --drain-timeout SEC    on SIGTERM, how long running requests may finish (default 30)
   --log-level LEVEL      debug | info | warn | error (default info)
   --no-watch             do not reload when the config or secrets change
@@ -24,6 +36,12 @@ and the previous config keeps serving.`,
     listen: { type: 'string' },
     admin: { type: 'string' },
     'secrets-dir': { type: 'string' },
+    redis: { type: 'string' },
+    'redis-password-file': { type: 'string' },
+    'redis-ca': { type: 'string' },
+    'redis-prefix': { type: 'string' },
+    'redis-timeout': { type: 'string' },
+    'rate-limit-failure-mode': { type: 'string' },
     'drain-timeout': { type: 'string' },
     'log-level': { type: 'string' },
     'no-watch': { type: 'boolean' },
@@ -51,6 +69,8 @@ export async function run(argv: string[]): Promise<number> {
       logger,
       drainTimeoutMs: parsePositiveInt(values['drain-timeout'] ?? '30', '--drain-timeout', { min: 0, max: 3600 }) * 1000,
       watch: values['no-watch'] !== true,
+      redis: await redisOptions(values),
+      rateLimitFailureMode: failureMode(values['rate-limit-failure-mode'] ?? process.env['TOLLGATE_RATE_LIMIT_FAILURE_MODE'] ?? 'open'),
     });
   } catch (err) {
     throw startupError(err);
@@ -88,6 +108,39 @@ export function waitForSignal(): Promise<NodeJS.Signals> {
     process.on('SIGTERM', on);
     process.on('SIGINT', on);
   });
+}
+
+async function redisOptions(values: {
+  redis?: string | undefined;
+  'redis-password-file'?: string | undefined;
+  'redis-ca'?: string | undefined;
+  'redis-prefix'?: string | undefined;
+  'redis-timeout'?: string | undefined;
+}): Promise<GatewayOptions['redis']> {
+  const url = values.redis ?? process.env['TOLLGATE_REDIS_URL'];
+  if (url === undefined || url === '') return undefined;
+  if (!/^rediss?:\/\//.test(url)) throw new UsageError(`--redis: "${redactUrl(url)}" is not a redis:// or rediss:// URL`, 'for example --redis redis://127.0.0.1:6379/0');
+  let password = process.env['TOLLGATE_REDIS_PASSWORD'];
+  const file = values['redis-password-file'];
+  if (file !== undefined) {
+    try {
+      password = (await readFile(file, 'utf8')).trim();
+    } catch (err) {
+      throw new CliError(`cannot read --redis-password-file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  return {
+    url,
+    password,
+    caFile: values['redis-ca'],
+    prefix: values['redis-prefix'] ?? 'tollgate:',
+    timeoutMs: parsePositiveInt(values['redis-timeout'] ?? '200', '--redis-timeout', { min: 10, max: 60_000 }),
+  };
+}
+
+function failureMode(v: string): FailureMode {
+  if (v === 'open' || v === 'closed') return v;
+  throw new UsageError(`--rate-limit-failure-mode: "${v}" is not open or closed`);
 }
 
 function parseLogLevel(v: string): LogLevel {

@@ -1,7 +1,7 @@
 // The effective config as plain data (for /config_dump, `validate --format json` and the
 // fingerprint). Secrets appear only as `<redacted: source>`; CA bundles only as a digest.
 import { createHash } from 'node:crypto';
-import type { BackendConfig, BodyMutation, HeaderMutation, RetryPolicy, RouteConfig, RuntimeConfig } from './types.js';
+import type { BackendConfig, BodyMutation, ClientSelector, HeaderMutation, RateLimitRule, RetryPolicy, RouteConfig, RuntimeConfig } from './types.js';
 
 function mutations(h: HeaderMutation, b: BodyMutation): Record<string, unknown> {
   return {
@@ -48,6 +48,51 @@ function backendDump(b: BackendConfig): Record<string, unknown> {
   };
 }
 
+function selectorDump(s: ClientSelector): Record<string, unknown> {
+  return {
+    headers: s.headers.map((h) => ({ name: h.name, type: h.type, value: h.value ?? null, invert: h.invert })),
+    methods: s.methods,
+    path: s.path === undefined ? null : { type: s.path.type, value: s.path.value, invert: s.path.invert },
+    sourceCIDR: s.sourceCIDR === undefined ? null : { cidr: s.sourceCIDR.cidr, distinct: s.sourceCIDR.distinct, invert: s.sourceCIDR.invert },
+  };
+}
+
+function rateLimitDump(r: RateLimitRule): Record<string, unknown> {
+  return {
+    id: r.id,
+    label: r.label,
+    scope: r.scope,
+    selectors: r.selectors.map(selectorDump),
+    limit: r.limit ?? null,
+    maxConcurrent: r.maxConcurrent ?? null,
+    requestCost: r.requestCost,
+    responseCost: r.responseCost ?? null,
+    shadow: r.shadow,
+    shared: r.shared,
+    reserve: r.reserve,
+    headers: r.headers,
+  };
+}
+
+function quotasDump(quotas: RuntimeConfig['quotas']): unknown[] {
+  return [...quotas.entries()]
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    .map(([backend, list]) => ({
+      backend,
+      quotas: list.map((q) => ({
+        policy: q.policy,
+        model: q.model ?? null,
+        cost: q.costSource,
+        reserve: q.reserve,
+        buckets: q.buckets.map((b) => ({ id: b.id, label: b.label, limit: b.limit, windowMs: b.windowMs, shadow: b.shadow, selectors: b.selectors.map(selectorDump) })),
+      })),
+    }));
+}
+
+export function quotaHash(quotas: RuntimeConfig['quotas']): string {
+  return createHash('sha256').update(JSON.stringify(quotasDump(quotas))).digest('hex');
+}
+
 function routeDump(r: RouteConfig): Record<string, unknown> {
   return {
     key: r.key,
@@ -69,6 +114,7 @@ function routeDump(r: RouteConfig): Record<string, unknown> {
         streamIdleMs: rule.timeouts.streamIdleMs ?? null,
       },
       retry: retryDump(rule.retry),
+      rateLimits: rule.rateLimits.map(rateLimitDump),
       modelsOwnedBy: rule.modelsOwnedBy,
       modelsCreatedAt: rule.modelsCreatedAt,
       source: rule.source,
@@ -83,6 +129,7 @@ function effective(config: Omit<RuntimeConfig, 'fingerprint' | 'warnings' | 'ign
     listener: { bodyLimitBytes: config.listener.bodyLimitBytes },
     routes: config.routes.map(routeDump),
     backends: [...config.backends.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map(backendDump),
+    quotas: quotasDump(config.quotas),
   };
 }
 
@@ -98,10 +145,10 @@ export function backendHash(b: BackendConfig): string {
  * sha256 over the canonical dump, computed as a hash of per-route and per-backend dump hashes (in
  * dump order) so a reload only hashes what it rebuilt.
  */
-export function fingerprintOf(listener: RuntimeConfig['listener'], routeHashes: readonly string[], backendHashes: readonly string[]): string {
+export function fingerprintOf(listener: RuntimeConfig['listener'], routeHashes: readonly string[], backendHashes: readonly string[], quotas: string): string {
   return createHash('sha256')
     .update(JSON.stringify({ listener: { bodyLimitBytes: listener.bodyLimitBytes } }))
-    .update(`r${routeHashes.join('r')}b${backendHashes.join('b')}`)
+    .update(`r${routeHashes.join('r')}b${backendHashes.join('b')}q${quotas}`)
     .digest('hex');
 }
 

@@ -11,6 +11,7 @@ export type UsedKind =
   | 'BackendTrafficPolicy'
   | 'ClientTrafficPolicy'
   | 'BackendTLSPolicy'
+  | 'QuotaPolicy'
   | 'Secret'
   | 'ConfigMap';
 
@@ -38,7 +39,7 @@ const GROUPS: Readonly<Record<string, Readonly<Record<string, KindInfo>>>> = {
     BackendSecurityPolicy: { versions: ['v1beta1', 'v1alpha1'], used: 'BackendSecurityPolicy' },
     GatewayConfig: { versions: ['v1beta1', 'v1alpha1'], ignoredReason: NOT_YET, warn: true },
     MCPRoute: { versions: ['v1beta1', 'v1alpha1'], ignoredReason: NOT_YET, warn: true },
-    QuotaPolicy: { versions: ['v1alpha1'], ignoredReason: NOT_YET, warn: true },
+    QuotaPolicy: { versions: ['v1alpha1'], used: 'QuotaPolicy' },
   },
   'gateway.envoyproxy.io': {
     Backend: { versions: ['v1alpha1'], used: 'Backend' },
@@ -78,6 +79,7 @@ const OUR_KINDS: ReadonlyMap<string, string> = new Map([
   ['AIGatewayRoute', 'aigateway.envoyproxy.io/v1beta1'],
   ['AIServiceBackend', 'aigateway.envoyproxy.io/v1beta1'],
   ['BackendSecurityPolicy', 'aigateway.envoyproxy.io/v1beta1'],
+  ['QuotaPolicy', 'aigateway.envoyproxy.io/v1alpha1'],
   ['Backend', 'gateway.envoyproxy.io/v1alpha1'],
   ['BackendTrafficPolicy', 'gateway.envoyproxy.io/v1alpha1'],
   ['ClientTrafficPolicy', 'gateway.envoyproxy.io/v1alpha1'],

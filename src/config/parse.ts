@@ -10,6 +10,7 @@ import {
   aiServiceBackend,
   backendSecurityPolicyV1alpha1,
   backendSecurityPolicyV1beta1,
+  quotaPolicy,
 } from './schema/aigateway.js';
 import { issueToProblem } from './schema/common.js';
 import { backendTlsPolicy, configMap, secret } from './schema/core.js';
@@ -25,6 +26,7 @@ interface KindValues {
   BackendTrafficPolicy: z.infer<typeof backendTrafficPolicy>;
   ClientTrafficPolicy: z.infer<typeof clientTrafficPolicy>;
   BackendTLSPolicy: z.infer<typeof backendTlsPolicy>;
+  QuotaPolicy: z.infer<typeof quotaPolicy>;
   Secret: z.infer<typeof secret>;
   ConfigMap: z.infer<typeof configMap>;
 }
@@ -77,6 +79,7 @@ const SCHEMAS: Record<UsedKind, (version: string) => z.ZodType> = {
   BackendTrafficPolicy: () => backendTrafficPolicy,
   ClientTrafficPolicy: () => clientTrafficPolicy,
   BackendTLSPolicy: () => backendTlsPolicy,
+  QuotaPolicy: () => quotaPolicy,
   Secret: () => secret,
   ConfigMap: () => configMap,
 };

@@ -2,6 +2,7 @@
 // validated and resolved at compile time (durations in ms, regexes compiled, references resolved,
 // secrets loaded), so the request path trusts it and compiles nothing.
 import type { SecretValue } from '../core/secret.js';
+import type { EncodingName } from '../tokenizer/index.js';
 
 /** Where a manifest value came from, for messages that point at the user's file. */
 export interface SourceRef {
@@ -135,6 +136,8 @@ export interface BackendConfig {
   /** AIServiceBackend-level request timeout, if set. */
   readonly requestTimeoutMs: number | undefined;
   readonly connectTimeoutMs: number;
+  /** The gateway's own token counting encoding (annotation `tollgate.io/tokenizer`); undefined: by model name. */
+  readonly tokenizer?: EncodingName | undefined;
   readonly source: SourceRef;
 }
 
@@ -160,6 +163,109 @@ export interface RuleTimeouts {
   readonly streamIdleMs: number | undefined;
 }
 
+/** One condition of a rate-limit / quota client selector (Envoy Gateway RateLimitSelectCondition). */
+export interface HeaderSelector {
+  /** Lower-cased header name. */
+  readonly name: string;
+  /** Distinct: every value gets its own bucket (the header must be present). */
+  readonly type: 'Exact' | 'RegularExpression' | 'Distinct';
+  readonly value: string | undefined;
+  readonly regex: RegExp | undefined;
+  readonly invert: boolean;
+}
+
+export interface CidrMatch {
+  readonly cidr: string;
+  readonly family: 4 | 6;
+  /** Address bits as a bigint, masked to the prefix. */
+  readonly network: bigint;
+  readonly prefix: number;
+  /** Distinct: every client address in the range gets its own bucket. */
+  readonly distinct: boolean;
+  readonly invert: boolean;
+}
+
+export interface PathSelector {
+  readonly type: 'Exact' | 'PathPrefix' | 'RegularExpression';
+  readonly value: string;
+  readonly regex: RegExp | undefined;
+  readonly invert: boolean;
+}
+
+/** All conditions must hold; a selector list is ANDed too. */
+export interface ClientSelector {
+  readonly headers: readonly HeaderSelector[];
+  /** ORed (any listed method matches); empty matches every method. */
+  readonly methods: ReadonlyArray<{ readonly method: string; readonly invert: boolean }>;
+  readonly path: PathSelector | undefined;
+  readonly sourceCIDR: CidrMatch | undefined;
+}
+
+/** Where a rate-limit cost comes from: a fixed number, or an llmRequestCosts metadata key. */
+export type CostSpec = { readonly from: 'Number'; readonly number: number } | { readonly from: 'Metadata'; readonly key: string };
+
+export interface RateLimitRule {
+  /**
+   * Stable identity: the policy, the rule's position and a hash of everything that defines it, so
+   * bucket state survives reloads and resets only when the rule itself changes.
+   */
+  readonly id: string;
+  /** For messages and metric labels: `namespace/policy/rule-<index>`. */
+  readonly label: string;
+  readonly scope: 'Local' | 'Global';
+  readonly selectors: readonly ClientSelector[];
+  /** Requests (or cost units) per window; undefined for a concurrency-only rule. */
+  readonly limit: { readonly requests: number; readonly unit: string; readonly windowMs: number } | undefined;
+  /** Tollgate extension: most requests in flight at once per bucket. */
+  readonly maxConcurrent: number | undefined;
+  readonly requestCost: CostSpec;
+  readonly responseCost: CostSpec | undefined;
+  /** Counted and reported, never enforced. */
+  readonly shadow: boolean;
+  /** One bucket across every route the policy targets (Envoy `shared`); else one per route. */
+  readonly shared: boolean;
+  /** Reserve an estimate of the token cost at admission, settle to the actual at the end. */
+  readonly reserve: boolean;
+  /** Whether x-ratelimit-* headers report this rule (Envoy `xRateLimitHeaders: Off` disables). */
+  readonly headers: boolean;
+}
+
+/** Usage and request facts a cost expression can read (Envoy AI Gateway's CEL variables). */
+export interface CostInput {
+  readonly model: string;
+  readonly backend: string;
+  readonly routeName: string;
+  readonly inputTokens: number;
+  readonly cachedInputTokens: number;
+  readonly cacheCreationInputTokens: number;
+  readonly outputTokens: number;
+  readonly reasoningTokens: number;
+  readonly totalTokens: number;
+}
+
+export type CostFunction = (input: CostInput) => number;
+
+export interface QuotaBucket {
+  readonly id: string;
+  readonly label: string;
+  /** Empty for the default bucket (all traffic). */
+  readonly selectors: readonly ClientSelector[];
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly shadow: boolean;
+}
+
+/** A QuotaPolicy's quota for one model (or every model, for a serviceQuota) on one backend. */
+export interface ModelQuota {
+  readonly policy: string;
+  /** The model name sent to the backend (after modelNameOverride); undefined for serviceQuota. */
+  readonly model: string | undefined;
+  readonly cost: CostFunction;
+  readonly costSource: string;
+  readonly buckets: readonly QuotaBucket[];
+  readonly reserve: boolean;
+}
+
 export interface RuleConfig {
   /** Stable identity: `namespace/route/rule-name` or `namespace/route/rule-<index>`. */
   readonly id: string;
@@ -172,6 +278,8 @@ export interface RuleConfig {
   readonly backendRefs: readonly BackendRefConfig[];
   readonly timeouts: RuleTimeouts;
   readonly retry: RetryPolicy;
+  /** BackendTrafficPolicy rate limits that apply to requests this rule matches. */
+  readonly rateLimits: readonly RateLimitRule[];
   readonly modelsOwnedBy: string;
   /** Epoch seconds, for `/v1/models`: `modelsCreatedAt`, else the route's metadata.creationTimestamp, else 0. */
   readonly modelsCreatedAt: number;
@@ -190,8 +298,10 @@ export type LlmCostType =
 export interface LlmRequestCost {
   readonly metadataKey: string;
   readonly type: LlmCostType;
-  /** CEL source, when type is CEL (compiled by limits/ in the rate-limit work). */
+  /** CEL source, when type is CEL. */
   readonly cel: string | undefined;
+  /** The cost of one request, from its usage: the token count for the type, or the CEL result. */
+  readonly evaluate: CostFunction;
 }
 
 export interface RouteConfig {
@@ -222,6 +332,8 @@ export interface RuntimeConfig {
   /** Routes ordered by Gateway API precedence tie-breakers (namespace/name alphabetical). */
   readonly routes: readonly RouteConfig[];
   readonly backends: ReadonlyMap<string, BackendConfig>;
+  /** QuotaPolicy quotas by AIServiceBackend key. */
+  readonly quotas: ReadonlyMap<string, readonly ModelQuota[]>;
   readonly listener: ListenerSettings;
   readonly ignored: readonly IgnoredResource[];
   readonly warnings: readonly Diagnostic[];

@@ -1,7 +1,7 @@
 // A generation is one compiled config plus everything derived from it that the request path needs
 // (router, retry plans, upstream handles, the /v1/models body). Built off to the side on reload and
 // swapped in with one assignment; a request holds the generation it started on until it ends.
-import type { RuleConfig, RuntimeConfig } from '../config/types.js';
+import type { RouteConfig, RuleConfig, RuntimeConfig } from '../config/types.js';
 import type { ModelList, ModelObject } from '../protocol/openai.js';
 import { planRule, type RulePlan } from '../routing/candidates.js';
 import { Router } from '../routing/router.js';
@@ -11,6 +11,7 @@ export interface Generation {
   readonly id: number;
   readonly config: RuntimeConfig;
   readonly router: Router;
+  readonly routes: ReadonlyMap<string, RouteConfig>;
   readonly plans: ReadonlyMap<RuleConfig, RulePlan>;
   readonly upstreams: ReadonlyMap<string, BackendUpstream>;
   /** Pre-serialized `GET /v1/models` response. */
@@ -36,6 +37,7 @@ export function buildGeneration(id: number, config: RuntimeConfig, registry: Ups
     id,
     config,
     router: new Router(config.routes),
+    routes: new Map(config.routes.map((r) => [r.key, r])),
     plans,
     upstreams,
     modelList: Buffer.from(JSON.stringify(modelList(config))),

@@ -5,6 +5,7 @@ import { nowMs } from '../core/clock.js';
 import { GatewayError, toGatewayError } from '../core/errors.js';
 import { acceptableRequestId, newRequestId } from '../core/ids.js';
 import type { Logger } from '../core/log.js';
+import type { Limits } from '../limits/index.js';
 import type { Operation, RequestOutcome } from '../core/outcome.js';
 import { OPENAI_PATHS } from '../protocol/openai.js';
 import { providerName } from '../providers/index.js';
@@ -12,6 +13,7 @@ import type { HeaderView } from '../routing/router.js';
 import { checkContentType, parseJsonObject, readBody } from './body.js';
 import type { Generation } from './generation.js';
 import { headerString, type Req, type Res } from './http.js';
+import { admit, settle } from './limits-stage.js';
 import { ProxyRequest, type ProxyResult } from './proxy.js';
 import { sendError, sendJson } from './respond.js';
 
@@ -25,6 +27,7 @@ export interface GatewayRuntime {
   generation: Generation | undefined;
   draining: boolean;
   readonly sink: OutcomeSink;
+  readonly limits: Limits;
   readonly logger: Logger;
 }
 
@@ -115,6 +118,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
       `No route matches model "${model.slice(0, 200)}"${workload === undefined ? '' : ` for workload "${workload.slice(0, 200)}"`}. Check the model name and the x-workload-app header against the gateway's routes (GET /v1/models lists the models).`,
     );
   }
+  const admitted = await admit(rt.limits, gen, rule, { headers: s.req.headers, method: s.req.method ?? 'POST', path: s.path, clientAddress: conn.remoteAddress }, s.requestId, body, model);
   const proxy = new ProxyRequest({
     req: s.req,
     res: s.res,
@@ -133,7 +137,12 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     originalModel: model,
     clientAddress: conn.remoteAddress,
     scheme: conn.scheme,
-    onDone: (r) => finishProxied(rt, s, gen, rule.routeKey, rule.id, model, stream === true, raw.length, body, r),
+    limitHeaders: admitted.headers,
+    quota: admitted.quota,
+    onDone: (r) => {
+      settle(rt.limits, admitted, body, model, r);
+      finishProxied(rt, s, gen, rule.routeKey, rule.id, model, stream === true, raw.length, body, r);
+    },
   });
   proxy.start();
 }

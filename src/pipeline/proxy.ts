@@ -9,18 +9,19 @@
 // when the client cannot keep up the upstream is paused, and when the client leaves the upstream
 // request is aborted at once so the backend stops generating.
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { Dispatcher } from 'undici';
 import type { BackendRefConfig, RuleConfig } from '../config/types.js';
 import { nowMs } from '../core/clock.js';
-import { GatewayError, type ErrorCode } from '../core/errors.js';
+import { GatewayError, toGatewayError, type ErrorCode } from '../core/errors.js';
+import type { QuotaDecision, QuotaTicket } from '../limits/quotas.js';
 import type { Usage } from '../core/usage.js';
 import { encodeSse } from '../protocol/sse.js';
 import { providerFor } from '../providers/index.js';
 import type { ClientRequest, Provider, ResponseTranslator, UpstreamRequest } from '../providers/types.js';
-import { chooseRef, levelForAttempt, type RulePlan } from '../routing/candidates.js';
+import { chooseRef, levelForAttempt, nextAvailable, type PriorityLevel, type RulePlan } from '../routing/candidates.js';
 import { classifyUpstreamError, type UpstreamFailure } from '../upstream/errors.js';
 import { pickEndpoint, recordConnectFailure, recordSuccess, type EndpointHandle } from '../upstream/pools.js';
 import type { Generation } from './generation.js';
+import { AttemptHandler, ClientAbort, DeadlineAbort, RetryAbort, type AttemptOwner } from './attempt.js';
 import { buildUpstreamHeaders, RESPONSE_HOP_BY_HOP } from './headers.js';
 import type { Req, Res } from './http.js';
 import { sendError, serverTiming } from './respond.js';
@@ -41,6 +42,15 @@ export interface ProxyResult {
   readonly upstreamMs: number | undefined;
   readonly ttfbMs: number | undefined;
   readonly responseBytes: number;
+  /** QuotaPolicy budget held for the backend that served, to settle with the real usage. */
+  readonly quotaTicket: QuotaTicket | undefined;
+}
+
+/** QuotaPolicy checks per backend attempt, provided by the limits engine. */
+export interface QuotaHook {
+  applies(ref: BackendRefConfig): boolean;
+  check(ref: BackendRefConfig): Promise<QuotaDecision>;
+  release(ticket: QuotaTicket | undefined): void;
 }
 
 export interface ProxyInput {
@@ -54,12 +64,15 @@ export interface ProxyInput {
   readonly originalModel: string | undefined;
   readonly clientAddress: string | undefined;
   readonly scheme: 'http' | 'https';
+  /** x-ratelimit-* headers from admission, added to a successful response. */
+  readonly limitHeaders: Readonly<Record<string, string>>;
+  readonly quota: QuotaHook | undefined;
   readonly onDone: (result: ProxyResult) => void;
 }
 
 type Mode = 'waiting' | 'relay' | 'error-body' | 'discard';
 
-export class ProxyRequest {
+export class ProxyRequest implements AttemptOwner {
   private readonly plan: RulePlan;
   private readonly deadlineAt: number;
   private deadlineTimer: NodeJS.Timeout | undefined;
@@ -77,6 +90,10 @@ export class ProxyRequest {
   private ref: BackendRefConfig | undefined;
   private provider: Provider | undefined;
   private upstreamReq: UpstreamRequest | undefined;
+  private readonly quotaBlocked = new Set<BackendRefConfig>();
+  private quotaTicket: QuotaTicket | undefined;
+  private quotaRef: BackendRefConfig | undefined;
+  private quotaHeaders: Readonly<Record<string, string>> | undefined;
   private dispatchedAt = 0;
   /** Time spent in upstream attempts that ended, plus the open one when the request finishes. */
   private upstreamMs = 0;
@@ -109,7 +126,46 @@ export class ProxyRequest {
       this.fail(this.lastFailure ?? new GatewayError('upstream_unavailable', `Rule "${this.input.rule.id}" has no backend with a weight above 0.`));
       return;
     }
-    const ref = chooseRef(level, this.triedRefs);
+    this.gate(chooseRef(level, this.triedRefs), level);
+  }
+
+  /**
+   * Quota gate for a candidate: a backend whose QuotaPolicy budget is exhausted is skipped for the
+   * next candidate by priority (without spending a retry); only when none is left does the client get
+   * the quota's 429.
+   */
+  private gate(ref: BackendRefConfig, level: PriorityLevel): void {
+    const quota = this.input.quota;
+    if (quota === undefined || !quota.applies(ref)) {
+      this.dispatch(ref);
+      return;
+    }
+    quota.check(ref).then(
+      (d) => {
+        if (this.finished) {
+          if (d.ok) quota.release(d.ticket);
+          return;
+        }
+        if (d.ok) {
+          if (this.quotaTicket !== undefined && this.quotaRef !== ref) quota.release(this.quotaTicket);
+          this.quotaTicket = d.ticket;
+          this.quotaRef = ref;
+          this.quotaHeaders = d.headers;
+          this.dispatch(ref);
+          return;
+        }
+        this.quotaBlocked.add(ref);
+        this.lastFailure = d.error;
+        const alt = nextAvailable(this.plan, level, this.quotaBlocked);
+        if (alt === undefined) this.fail(d.error);
+        else this.gate(alt.ref, alt.level);
+      },
+      (err: unknown) => this.fail(toGatewayError(err)),
+    );
+  }
+
+  private dispatch(ref: BackendRefConfig): void {
+    if (this.finished) return;
     const upstream = this.input.generation.upstreams.get(ref.backend.key);
     const provider = providerFor(ref.backend.schema.name);
     if (upstream === undefined || provider === undefined) {
@@ -193,6 +249,8 @@ export class ProxyRequest {
       if (name === 'x-request-id' || name === 'server-timing') continue;
       out[name] = headers[name];
     }
+    for (const k in this.input.limitHeaders) out[k] = this.input.limitHeaders[k];
+    if (this.quotaHeaders !== undefined) for (const k in this.quotaHeaders) out[k] ??= this.quotaHeaders[k];
     out['x-request-id'] = this.input.requestId;
     out['server-timing'] = serverTiming(now - this.input.startMs - upstreamSoFar, upstreamSoFar);
     this.input.res.writeHead(status, out);
@@ -340,7 +398,9 @@ export class ProxyRequest {
       upstreamMs: this.attempt > 0 ? this.upstreamMs : undefined,
       ttfbMs: this.ttfbMs,
       responseBytes: this.responseBytes,
+      quotaTicket: this.quotaRef === this.ref ? this.quotaTicket : undefined,
     });
+    if (this.quotaTicket !== undefined && this.quotaRef !== this.ref) this.input.quota?.release(this.quotaTicket);
   }
 
   private closeAttempt(): void {
@@ -408,41 +468,6 @@ export class ProxyRequest {
       'request_timeout',
       `The request exceeded its ${Math.round(this.input.rule.timeouts.requestMs / 1000)} s timeout (rule "${this.input.rule.id}"; raise timeouts.request for long generations).`,
     );
-  }
-}
-
-class RetryAbort extends Error {}
-class ClientAbort extends Error {}
-class DeadlineAbort extends Error {}
-
-/** undici's handler for one attempt; it forwards to the request only while it is the current one. */
-class AttemptHandler implements Dispatcher.DispatchHandler {
-  controller: Dispatcher.DispatchController | undefined;
-
-  constructor(
-    private readonly proxy: ProxyRequest,
-    readonly endpoint: EndpointHandle,
-  ) {}
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-  }
-
-  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
-    this.controller = controller;
-    this.proxy.onResponseStart(this, status, headers);
-  }
-
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.proxy.onResponseData(this, chunk);
-  }
-
-  onResponseEnd(): void {
-    this.proxy.onResponseEnd(this);
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.proxy.onResponseError(this, err);
   }
 }
 

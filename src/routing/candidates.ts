@@ -68,3 +68,30 @@ export function chooseRef(
   }
   return level.refs[level.refs.length - 1] as BackendRefConfig;
 }
+
+/**
+ * The next candidate not in `excluded`, from `from` downwards in priority: a weighted choice among
+ * the level's remaining refs, or the first lower level that has any.
+ */
+export function nextAvailable(
+  plan: RulePlan,
+  from: PriorityLevel,
+  excluded: ReadonlySet<BackendRefConfig>,
+  random: () => number = Math.random,
+): { ref: BackendRefConfig; level: PriorityLevel } | undefined {
+  const start = plan.levels.indexOf(from);
+  for (let i = Math.max(0, start); i < plan.levels.length; i++) {
+    const level = plan.levels[i] as PriorityLevel;
+    const open = level.refs.filter((r) => !excluded.has(r));
+    if (open.length === 0) continue;
+    let total = 0;
+    for (const r of open) total += r.weight;
+    let x = random() * total;
+    for (const r of open) {
+      x -= r.weight;
+      if (x < 0) return { ref: r, level };
+    }
+    return { ref: open[open.length - 1] as BackendRefConfig, level };
+  }
+  return undefined;
+}

@@ -9,7 +9,11 @@ import type { Logger } from '../core/log.js';
 import type { RequestOutcome } from '../core/outcome.js';
 import { buildGeneration, type Generation } from '../pipeline/generation.js';
 import { handleRequest, type GatewayRuntime, type OutcomeSink } from '../pipeline/handler.js';
+import { Limits, type FailureMode, type LimitsOptions } from '../limits/index.js';
+import { loadTokenizer } from '../tokenizer/index.js';
+import { Telemetry, type TelemetryOptions } from '../telemetry/hub.js';
 import { GatewayMetrics } from '../telemetry/metrics.js';
+import { RateLimitMetrics } from '../telemetry/rate-limit-metrics.js';
 import { UpstreamRegistry, type BackendUpstream } from '../upstream/pools.js';
 import { startAdmin, type AdminServer } from './admin.js';
 import { renderStatusPage } from './status-page.js';
@@ -25,7 +29,14 @@ export interface GatewayOptions {
   readonly drainTimeoutMs?: number;
   readonly watch?: boolean;
   readonly maxHeaderBytes?: number;
+  /** Usage ledger, database sink, access log, traces, tokenizer threads (all optional). */
+  readonly telemetry?: TelemetryOptions;
+  /** Redis for global rate limits and quotas shared across replicas. */
+  readonly redis?: LimitsOptions['redis'];
+  /** What a request gets when the rate-limit store is unreachable (default open, like Envoy). */
+  readonly rateLimitFailureMode?: FailureMode;
 }
+
 
 export class ConfigError extends Error {
   constructor(readonly report: string) {
@@ -35,6 +46,7 @@ export class ConfigError extends Error {
 
 export class Gateway implements OutcomeSink {
   readonly metrics = new GatewayMetrics();
+  private telemetry!: Telemetry;
   private readonly registry = new UpstreamRegistry();
   private readonly runtime: GatewayRuntime;
   private readonly inflightByGeneration = new Map<Generation, number>();
@@ -46,8 +58,16 @@ export class Gateway implements OutcomeSink {
   private drained: (() => void) | undefined;
   private lastReload: { at: string; result: 'applied' | 'rejected'; errors: number } | undefined;
 
+  readonly limits: Limits;
+
   private constructor(private readonly opts: GatewayOptions) {
-    this.runtime = { generation: undefined, draining: false, sink: this, logger: opts.logger };
+    this.limits = new Limits({
+      redis: opts.redis,
+      failureMode: opts.rateLimitFailureMode ?? 'open',
+      observer: new RateLimitMetrics(this.metrics.registry),
+      logger: opts.logger,
+    });
+    this.runtime = { generation: undefined, draining: false, sink: this, limits: this.limits, logger: opts.logger };
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
@@ -56,6 +76,7 @@ export class Gateway implements OutcomeSink {
     const t0 = nowMs();
     const first = await loadConfig(loadOpts);
     if (first.config === undefined) throw new ConfigError(formatDiagnostics(first.diagnostics));
+    gw.telemetry = await Telemetry.start(opts.telemetry ?? {}, opts.logger, () => gw.runtime.generation, gw.metrics);
     gw.apply(first, t0, 'startup');
     try {
       gw.data = await startDataListener(
@@ -73,12 +94,13 @@ export class Gateway implements OutcomeSink {
         ready: () => gw.readiness(),
         configDump: () => gw.dump(),
         metrics: async () => ({ contentType: gw.metrics.contentType, text: await gw.metrics.metricsText() }),
-        dashboard: () => renderStatusPage(gw.runtime.generation, gw.lastReload),
+        dashboard: () => renderStatusPage(gw.runtime.generation, gw.lastReload, gw.telemetry.snapshot()),
       });
     } catch (err) {
       gw.data?.destroyAll();
       gw.data?.stopAccepting();
       await gw.registry.closeAll(true);
+      await gw.telemetry.close();
       throw err;
     }
     if (opts.watch !== false) {
@@ -100,6 +122,11 @@ export class Gateway implements OutcomeSink {
 
   get generation(): Generation | undefined {
     return this.runtime.generation;
+  }
+
+  /** Metrics, accounting (gateway token counts, usage ledger, database sink), access log, traces. */
+  get observability(): Telemetry {
+    return this.telemetry;
   }
 
   // ---- reload ---------------------------------------------------------------------------------
@@ -135,7 +162,27 @@ export class Gateway implements OutcomeSink {
       ms: Math.round(seconds * 1000 * 100) / 100,
     });
     for (const w of warnings) log.warn('config warning', { file: w.file, line: w.line, message: w.message });
+    this.prepareLimits(gen);
     if (previous !== undefined) this.retireUnusedPools();
+  }
+
+  /** Warn when global rules have no Redis to share state; load the tokenizers reservations need. */
+  private prepareLimits(gen: Generation): void {
+    let global = false;
+    let reserve = false;
+    for (const route of gen.config.routes) {
+      for (const rule of route.rules) {
+        for (const r of rule.rateLimits) {
+          if (r.scope === 'Global') global = true;
+          if (r.reserve) reserve = true;
+        }
+      }
+    }
+    for (const list of gen.config.quotas.values()) for (const q of list) if (q.reserve) reserve = true;
+    if ((global || gen.config.quotas.size > 0) && this.limits.redis === undefined) {
+      this.opts.logger.warn('global rate limits and quotas are enforced per replica: no Redis is configured (--redis)', { generation: gen.id });
+    }
+    if (reserve) for (const e of ['o200k_base', 'o200k_harmony', 'cl100k_base'] as const) void loadTokenizer(e);
   }
 
   /** Close pools that neither the current generation nor one with running requests uses. */
@@ -152,7 +199,7 @@ export class Gateway implements OutcomeSink {
   requestStarted(gen: Generation | undefined): void {
     this.inflight++;
     if (gen !== undefined) this.inflightByGeneration.set(gen, (this.inflightByGeneration.get(gen) ?? 0) + 1);
-    this.metrics.requestStarted(gen);
+    this.telemetry.requestStarted(gen);
   }
 
   requestFinished(outcome: RequestOutcome, gen: Generation | undefined): void {
@@ -164,7 +211,7 @@ export class Gateway implements OutcomeSink {
         if (gen !== this.runtime.generation) this.retireUnusedPools();
       } else this.inflightByGeneration.set(gen, n);
     }
-    this.metrics.requestFinished(outcome, gen);
+    this.telemetry.requestFinished(outcome, gen);
     if (this.inflight === 0) this.drained?.();
   }
 
@@ -212,6 +259,8 @@ export class Gateway implements OutcomeSink {
     }
     this.data?.destroyAll();
     await this.registry.closeAll(this.inflight > 0);
+    await this.telemetry.close();
+    await this.limits.close();
     await this.admin?.close();
   }
 }

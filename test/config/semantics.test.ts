@@ -98,14 +98,21 @@ describe('routes', () => {
   });
 
   it('carries llmRequestCosts and checks CEL', async () => {
-    const costs = '  llmRequestCosts:\n    - {metadataKey: in, type: InputToken}\n    - {metadataKey: c, type: CEL, cel: "input_tokens * 2"}\n';
+    const costs = '  llmRequestCosts:\n    - {metadataKey: in, type: InputToken}\n    - {metadataKey: c, type: CEL, cel: "input_tokens * uint(2)"}\n';
     const ok = await loadText(docs(route('r').replace('spec:\n', `spec:\n${costs}`), backend('be')));
-    expect(ok.config!.routes[0]!.llmRequestCosts).toEqual([
+    const costsOut = ok.config!.routes[0]!.llmRequestCosts;
+    expect(costsOut.map(({ metadataKey, type, cel }) => ({ metadataKey, type, cel }))).toEqual([
       { metadataKey: 'in', type: 'InputToken', cel: undefined },
-      { metadataKey: 'c', type: 'CEL', cel: 'input_tokens * 2' },
+      { metadataKey: 'c', type: 'CEL', cel: 'input_tokens * uint(2)' },
     ]);
+    const usage = { model: 'm', backend: 'b', routeName: 'r', inputTokens: 7, cachedInputTokens: 0, cacheCreationInputTokens: 0, outputTokens: 3, reasoningTokens: 0, totalTokens: 10 };
+    expect(costsOut.map((c) => c.evaluate(usage))).toEqual([7, 14]);
     const bad = await loadText(docs(route('r').replace('spec:\n', 'spec:\n  llmRequestCosts: [{metadataKey: c, type: CEL}]\n'), backend('be')));
     find(bad, /a CEL cost needs a `cel` expression/);
+    const badCel = await loadText(docs(route('r').replace('spec:\n', 'spec:\n  llmRequestCosts: [{metadataKey: c, type: CEL, cel: "input_tokens +* 2"}]\n'), backend('be')));
+    expect(find(badCel, /invalid CEL expression at column 15 of the expression: Unexpected token/).hint).toMatch(/input_tokens/);
+    const badVar = await loadText(docs(route('r').replace('spec:\n', 'spec:\n  llmRequestCosts: [{metadataKey: c, type: CEL, cel: "prompt_tokens"}]\n'), backend('be')));
+    find(badVar, /Unknown variable: prompt_tokens/);
   });
 });
 
@@ -152,12 +159,51 @@ describe('BackendTrafficPolicy', () => {
     expect(r.config!.backends.get('default/unused')!.connectTimeoutMs).toBe(10_000);
   });
 
-  it('warns about accepted-but-not-enforced fields and rateLimit, errors on unknown ones', async () => {
-    const ok = await loadText(docs(route('r'), backend('be'), btp('p', 'r', '  circuitBreaker: {maxConnections: 10}\n  rateLimit: {type: Local}')));
+  it('warns about accepted-but-not-enforced fields, errors on unknown ones', async () => {
+    const ok = await loadText(docs(route('r'), backend('be'), btp('p', 'r', '  circuitBreaker: {maxConnections: 10}')));
     expect(errors(ok)).toEqual([]);
-    expect(warnings(ok).map((w) => w.message)).toEqual(['`circuitBreaker` is accepted but not enforced by Tollgate', '`rateLimit` is not enforced yet']);
+    expect(warnings(ok).map((w) => w.message)).toEqual(['`circuitBreaker` is accepted but not enforced by Tollgate']);
     const bad = await loadText(docs(route('r'), backend('be'), btp('p', 'r', '  retries: {numRetries: 1}')));
     expect(find(bad, /unknown field `retries`/).hint).toBe('did you mean `retry`?');
+  });
+
+  it('compiles rate limits, and explains broken ones', async () => {
+    const rl = `  rateLimit:
+    local:
+      rules:
+        - clientSelectors: [{headers: [{name: X-Workload-App, type: Exact, value: ide}]}]
+          limit: {requests: 2, unit: Minute}
+        - clientSelectors: [{headers: [{name: x-tenant, type: Distinct}]}, {sourceCIDR: {value: 10.0.0.0/8, type: Distinct}}]
+          limit: {requests: 1000, unit: Hour}
+          cost:
+            request: {from: Number, number: 0}
+            response: {from: Metadata, metadata: {namespace: io.envoy.ai_gateway, key: llm_total_token}}`;
+    const ok = await loadText(docs(route('r'), backend('be'), btp('p', 'r', rl)));
+    expect(errors(ok)).toEqual([]);
+    const rules = ok.config!.routes[0]!.rules[0]!.rateLimits;
+    expect(rules.map((x) => ({ label: x.label, scope: x.scope, limit: x.limit, cost: x.requestCost, resp: x.responseCost }))).toEqual([
+      { label: 'default/p/rule-0', scope: 'Local', limit: { requests: 2, unit: 'Minute', windowMs: 60_000 }, cost: { from: 'Number', number: 1 }, resp: undefined },
+      {
+        label: 'default/p/rule-1',
+        scope: 'Local',
+        limit: { requests: 1000, unit: 'Hour', windowMs: 3_600_000 },
+        cost: { from: 'Number', number: 0 },
+        resp: { from: 'Metadata', key: 'llm_total_token' },
+      },
+    ]);
+    expect(rules[0]!.selectors[0]!.headers[0]!.name).toBe('x-workload-app');
+    // The route does not define llm_total_token: the rate limit would count 0 there.
+    find(ok, /charges metadata "llm_total_token", which this route does not define/, 'warning');
+    const bad = await loadText(
+      docs(
+        route('r'),
+        backend('be'),
+        btp('p', 'r', '  rateLimit:\n    local:\n      rules:\n        - clientSelectors: [{sourceCIDR: {value: 10.0.0.0/33}}, {headers: [{name: a, type: Distinct, value: x}]}]\n          limit: {requests: 2}'),
+      ),
+    );
+    find(bad, /invalid CIDR "10\.0\.0\.0\/33": prefix length must be 0–32/);
+    find(bad, /a Distinct header selector takes no value/);
+    find(bad, /a limit needs both `requests` and `unit`/);
   });
 
   it('rejects a back-off max below its base, and two policies on one route', async () => {

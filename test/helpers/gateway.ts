@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../../src/core/log.js';
-import { Gateway } from '../../src/server/gateway.js';
+import { Gateway, type GatewayOptions } from '../../src/server/gateway.js';
 
 export interface TestGateway {
   readonly url: string;
@@ -18,7 +18,7 @@ export interface TestGateway {
 
 export async function startGateway(
   manifests: Record<string, string>,
-  opts: { secretsDir?: string; drainTimeoutMs?: number; watch?: boolean } = {},
+  opts: { secretsDir?: string; drainTimeoutMs?: number; watch?: boolean; redis?: GatewayOptions['redis'] } = {},
 ): Promise<TestGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'tollgate-gw-'));
   for (const [name, content] of Object.entries(manifests)) await writeFile(join(dir, name), content);
@@ -32,6 +32,7 @@ export async function startGateway(
     logger,
     drainTimeoutMs: opts.drainTimeoutMs ?? 2_000,
     watch: opts.watch ?? true,
+    redis: opts.redis,
   });
   return {
     url: `http://127.0.0.1:${gateway.dataAddress.port}`,

@@ -1,10 +1,14 @@
 // AIServiceBackend → BackendConfig: schema, the Backend's endpoints and TLS, the credential, and
 // mutations.
+import { ENCODINGS, isEncodingName } from '../../tokenizer/index.js';
 import type { Manifest } from '../parse.js';
 import { type BackendConfig, DEFAULT_CONNECT_TIMEOUT_MS, type UpstreamCredential } from '../types.js';
 import { type Ctx, dangling, error, type Path, sourceRef, warn } from './context.js';
 import { type CompiledEndpoints, EG_GROUP } from './endpoints.js';
 import { compileBodyMutation, compileHeaderMutation } from './mutations.js';
+
+/** AIServiceBackend annotation choosing the encoding the gateway counts tokens with. */
+const TOKENIZER_ANNOTATION = 'tollgate.io/tokenizer';
 
 function normalizePrefix(prefix: string | undefined): string {
   if (prefix === undefined) return '/v1';
@@ -56,6 +60,10 @@ export function compileServiceBackend(
   const eps = endpointsOf(key);
   const headerMutation = compileHeaderMutation(ctx, m, ['spec', 'headerMutation'], spec.headerMutation);
   const bodyMutation = compileBodyMutation(ctx, m, ['spec', 'bodyMutation'], spec.bodyMutation);
+  const tokenizer = m.value.metadata.annotations?.[TOKENIZER_ANNOTATION];
+  if (tokenizer !== undefined && (typeof tokenizer !== 'string' || !isEncodingName(tokenizer))) {
+    error(ctx, m, ['metadata', 'annotations', TOKENIZER_ANNOTATION], `unknown tokenizer ${JSON.stringify(tokenizer)}`, `one of ${ENCODINGS.join(', ')}`);
+  }
   if (eps === undefined || ctx.diags.errorCount > errorsBefore) return undefined;
   const requestMs = spec.timeouts?.request;
   return {
@@ -71,6 +79,7 @@ export function compileServiceBackend(
     bodyMutation,
     requestTimeoutMs: requestMs === undefined || requestMs === 0 ? undefined : requestMs,
     connectTimeoutMs: connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    tokenizer: typeof tokenizer === 'string' && isEncodingName(tokenizer) ? tokenizer : undefined,
     source: sourceRef(m),
   };
 }

@@ -2,7 +2,7 @@
 // (Backend + TLS, credentials, AIServiceBackend), traffic policies, routes. Each step reports into
 // the shared diagnostics and keeps going, so one run shows every problem.
 import { type Diagnostics } from '../diagnostics.js';
-import { backendHash, deepFreeze, fingerprintOf, routeHash } from '../dump.js';
+import { backendHash, deepFreeze, fingerprintOf, quotaHash, routeHash } from '../dump.js';
 import type { ParsedFile } from '../parse.js';
 import { SecretResolver } from '../secrets.js';
 import type { BackendConfig, IgnoredResource, RouteConfig, RuntimeConfig } from '../types.js';
@@ -12,6 +12,7 @@ import { compileBackendEndpoints, type CompiledEndpoints, indexTlsPolicies } fro
 import { type Ctx, Index, warn } from './context.js';
 import { compileListener, TrafficPolicies } from './policies.js';
 import { type CompileMemo } from './memo.js';
+import { compileQuotas } from './quotas.js';
 import { compileRoute, routeBackendUses } from './routes.js';
 
 export interface CompileOptions {
@@ -153,6 +154,8 @@ export async function compile(opts: CompileOptions): Promise<RuntimeConfig | und
   const sortedHashes = order.map((i) => hashes[i]!);
   await pause();
 
+  const quotas = compileQuotas(ctx);
+
   const firstBackend = index.ok('AIServiceBackend')[0];
   if (index.count('AIGatewayRoute') === 0 && firstBackend !== undefined) {
     warn(ctx, firstBackend, [], 'the config has backends but no AIGatewayRoute, so no request can reach them');
@@ -163,11 +166,17 @@ export async function compile(opts: CompileOptions): Promise<RuntimeConfig | und
   const config: RuntimeConfig = {
     routes: sortedRoutes,
     backends,
+    quotas,
     listener,
     ignored,
     warnings: diags.sorted().filter((d) => d.severity === 'warning'),
     files: opts.files.map((f) => f.path),
-    fingerprint: fingerprintOf(listener, sortedHashes, [...backendHashes].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1])),
+    fingerprint: fingerprintOf(
+      listener,
+      sortedHashes,
+      [...backendHashes].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]),
+      quotaHash(quotas),
+    ),
   };
   return deepFreeze(config);
 }

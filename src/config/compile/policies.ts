@@ -10,7 +10,8 @@ import {
   type RetrySpec,
   type RetryTrigger,
 } from '../schema/envoygateway.js';
-import { DEFAULT_BODY_LIMIT_BYTES, type ListenerSettings, type RetryPolicy } from '../types.js';
+import { DEFAULT_BODY_LIMIT_BYTES, type ListenerSettings, type RateLimitRule, type RetryPolicy } from '../types.js';
+import { compileRateLimits } from './ratelimits.js';
 import { type Ctx, dangling, error, type Path, warn, warnNotEnforced } from './context.js';
 
 /** Tollgate's retry policy for routes that no BackendTrafficPolicy configures. */
@@ -38,6 +39,7 @@ export interface CompiledTrafficPolicy {
   readonly connectTimeoutMs: number | undefined;
   readonly requestTimeoutMs: number | undefined;
   readonly streamIdleMs: number | undefined;
+  readonly rateLimits: readonly RateLimitRule[];
 }
 
 function compileRetry(ctx: Ctx, p: Manifest<'BackendTrafficPolicy'>, spec: RetrySpec): RetryPolicy {
@@ -93,9 +95,6 @@ function compileRetry(ctx: Ctx, p: Manifest<'BackendTrafficPolicy'>, spec: Retry
 function compileTrafficPolicy(ctx: Ctx, p: Manifest<'BackendTrafficPolicy'>): CompiledTrafficPolicy {
   const spec = p.value.spec;
   warnNotEnforced(ctx, p, ['spec'], spec, BTP_NOT_ENFORCED);
-  if (spec.rateLimit !== undefined) {
-    warn(ctx, p, ['spec', 'rateLimit'], '`rateLimit` is not enforced yet', 'rate limits arrive with the rate-limit work; requests are not limited by this policy today', true);
-  }
   warnNotEnforced(ctx, p, ['spec', 'timeout', 'http'], spec.timeout?.http, HTTP_TIMEOUT_NOT_ENFORCED);
   const zeroIsNone = (v: number | undefined): number | undefined => (v === 0 ? undefined : v);
   return {
@@ -104,6 +103,7 @@ function compileTrafficPolicy(ctx: Ctx, p: Manifest<'BackendTrafficPolicy'>): Co
     connectTimeoutMs: zeroIsNone(spec.timeout?.tcp?.connectTimeout),
     requestTimeoutMs: spec.timeout?.http?.requestTimeout,
     streamIdleMs: zeroIsNone(spec.timeout?.http?.streamIdleTimeout),
+    rateLimits: compileRateLimits(ctx, p),
   };
 }
 

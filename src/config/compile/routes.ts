@@ -16,6 +16,7 @@ import { compileHeaderRegex, parseRfc3339Seconds } from '../units.js';
 import { type Ctx, dangling, error, type Path, sourceRef, warn } from './context.js';
 import { compileBodyMutation, compileHeaderMutation } from './mutations.js';
 import { DEFAULT_RETRY, type TrafficPolicies } from './policies.js';
+import { CEL_VARIABLES, compileCostExpression, TOKEN_COSTS } from '../../limits/cel.js';
 
 export const DEFAULT_MODELS_OWNED_BY = 'tollgate';
 const MAX_RULES = 15;
@@ -153,6 +154,7 @@ export function compileRoute(
       backendRefs,
       timeouts: { requestMs, backendRequestMs, streamIdleMs: idle === undefined || idle === 0 ? undefined : idle },
       retry: policy?.retry ?? DEFAULT_RETRY,
+      rateLimits: policy?.rateLimits ?? [],
       modelsOwnedBy: rule.modelsOwnedBy ?? DEFAULT_MODELS_OWNED_BY,
       modelsCreatedAt: rule.modelsCreatedAt ?? created,
       source: sourceRef(m, m.rulePos[index]),
@@ -170,8 +172,38 @@ export function compileRoute(
     } else if (c.type !== 'CEL' && c.cel !== undefined) {
       warn(ctx, m, [...path, 'cel'], `\`cel\` is ignored for type ${c.type}`, `use type: CEL to compute the cost (types: ${LLM_COST_TYPES.join(', ')})`, true);
     }
-    costs.push({ metadataKey: c.metadataKey, type: c.type, cel: c.type === 'CEL' ? c.cel : undefined });
+    if (c.type === 'CEL') {
+      if (c.cel === undefined || c.cel.trim() === '') return;
+      const compiled = compileCostExpression(c.cel);
+      if (!compiled.ok) {
+        const where = compiled.offset === undefined ? '' : ` at column ${compiled.offset + 1} of the expression`;
+        error(ctx, m, [...path, 'cel'], `invalid CEL expression${where}: ${compiled.message}`, `variables: ${CEL_VARIABLES.join(', ')} (token counts are uint: compare with uint(3))`);
+        return;
+      }
+      costs.push({ metadataKey: c.metadataKey, type: c.type, cel: c.cel, evaluate: compiled.evaluate });
+      return;
+    }
+    costs.push({ metadataKey: c.metadataKey, type: c.type, cel: undefined, evaluate: TOKEN_COSTS[c.type] });
   });
+  // Rate limits that charge a metadata cost need the route to define it (else they would count 0).
+  const definedKeys = new Set(costs.map((c) => c.metadataKey));
+  const missing = new Set<string>();
+  for (const rule of rules) {
+    for (const rl of rule.rateLimits) {
+      for (const cost of [rl.requestCost, rl.responseCost]) {
+        if (cost?.from === 'Metadata' && !definedKeys.has(cost.key) && !missing.has(cost.key)) {
+          missing.add(cost.key);
+          warn(
+            ctx,
+            m,
+            ['spec', 'llmRequestCosts'],
+            `rate limit ${rl.label} charges metadata "${cost.key}", which this route does not define, so its requests cost 0 there`,
+            `add {metadataKey: ${cost.key}, type: InputToken|OutputToken|TotalToken|…} to spec.llmRequestCosts`,
+          );
+        }
+      }
+    }
+  }
 
   if (ctx.diags.errorCount > errorsBefore) return undefined;
   return {

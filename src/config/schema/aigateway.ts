@@ -18,6 +18,7 @@ import {
   wildcardHostname,
 } from './common.js';
 import { compileHeaderRegex } from '../units.js';
+import { rateLimitSelector } from './envoygateway.js';
 
 export const API_SCHEMA_NAMES = [
   'OpenAI',
@@ -167,3 +168,21 @@ const bspShape = {
 export const backendSecurityPolicyV1beta1 = manifest(obj({ ...bspShape, credentialOverride: accepted }));
 export const backendSecurityPolicyV1alpha1 = manifest(obj(bspShape));
 export type BackendSecurityPolicySpec = z.infer<typeof backendSecurityPolicyV1beta1>['spec'];
+
+// QuotaPolicy (aigateway.envoyproxy.io/v1alpha1): token quotas per model on AIServiceBackends.
+export const QUOTA_DURATIONS = ['1s', '1m', '1h', '1d'] as const;
+const quotaValue = obj({ limit: z.number().int().min(0), duration: z.enum(QUOTA_DURATIONS) });
+const quotaDefinition = obj({
+  costExpression: z.string().min(1).optional(),
+  mode: z.enum(['Shared']).optional(),
+  defaultBucket: quotaValue.optional(),
+  bucketRules: z.array(obj({ clientSelectors: z.array(rateLimitSelector).optional(), quota: quotaValue, shadowMode: z.boolean().optional() })).optional(),
+});
+export const quotaPolicy = manifest(
+  obj({
+    targetRefs: z.array(localPolicyTargetRef).optional(),
+    serviceQuota: obj({ costExpression: z.string().min(1).optional(), quota: quotaValue }).optional(),
+    perModelQuotas: z.array(obj({ modelName: nonEmpty, quota: quotaDefinition })).optional(),
+  }),
+);
+export type QuotaPolicySpec = z.infer<typeof quotaPolicy>['spec'];

@@ -6,6 +6,7 @@ import {
   accepted,
   byteQuantity,
   duration,
+  headerName,
   hostname,
   localObjectRef,
   localPolicyTargetRef,
@@ -130,13 +131,60 @@ export const BTP_NOT_ENFORCED = [
   'routingType',
 ] as const;
 
+export const RATE_LIMIT_UNITS = ['Second', 'Minute', 'Hour', 'Day', 'Week', 'Month', 'Year'] as const;
+
+const stringMatchInvert = {
+  name: headerName,
+  value: z.string().max(4096).optional(),
+  invert: z.boolean().optional(),
+};
+
+/** Envoy Gateway RateLimitSelectCondition (also used by QuotaPolicy bucket rules). */
+export const rateLimitSelector = obj({
+  headers: z.array(obj({ type: z.enum(['Exact', 'RegularExpression', 'Distinct']).optional(), ...stringMatchInvert })).optional(),
+  methods: z.array(obj({ value: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']), invert: z.boolean().optional() })).optional(),
+  path: obj({ type: z.enum(['Exact', 'PathPrefix', 'RegularExpression']).optional(), value: z.string().min(1), invert: z.boolean().optional() }).optional(),
+  sourceCIDR: obj({ type: z.enum(['Exact', 'Distinct']).optional(), value: nonEmpty, invert: z.boolean().optional() }).optional(),
+  queryParams: accepted,
+});
+export type RateLimitSelectorSpec = z.infer<typeof rateLimitSelector>;
+
+const costSpecifier = obj({
+  from: z.enum(['Number', 'Metadata']),
+  number: z.number().int().min(0).optional(),
+  metadata: obj({ namespace: nonEmpty, key: nonEmpty }).optional(),
+});
+export type CostSpecifierSpec = z.infer<typeof costSpecifier>;
+
+const rateLimitRule = obj({
+  clientSelectors: z.array(rateLimitSelector).optional(),
+  limit: obj({
+    requests: z.number().int().min(0).max(4294967295).optional(),
+    unit: z.enum(RATE_LIMIT_UNITS).optional(),
+    // Tollgate extension: in-flight requests per bucket (protects KV-cache memory in agent bursts).
+    maxConcurrent: z.number().int().min(1).optional(),
+    fromMetadata: accepted,
+  }),
+  cost: obj({ request: costSpecifier.optional(), response: costSpecifier.optional() }).optional(),
+  shared: z.boolean().optional(),
+  shadowMode: z.boolean().optional(),
+  xRateLimitHeaders: z.enum(['Off', 'DraftVersion03']).optional(),
+});
+export type RateLimitRuleSpec = z.infer<typeof rateLimitRule>;
+
+const rateLimit = obj({
+  type: z.enum(['Global', 'Local']).optional(),
+  global: obj({ rules: z.array(rateLimitRule), shared: accepted }).optional(),
+  local: obj({ rules: z.array(rateLimitRule).optional() }).optional(),
+});
+export type RateLimitSpec = z.infer<typeof rateLimit>;
+
 export const backendTrafficPolicy = manifest(
   obj({
     ...policyTargets,
     retry: retry.optional(),
     timeout: timeout.optional(),
-    // The rate-limit work (issue 3) parses and enforces this; until then it is carried, not checked.
-    rateLimit: accepted,
+    rateLimit: rateLimit.optional(),
     ...Object.fromEntries(BTP_NOT_ENFORCED.filter((k) => k !== 'targetSelectors').map((k) => [k, accepted])),
   }),
 );

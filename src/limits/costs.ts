@@ -1,0 +1,111 @@
+// Token costs of a request: at settlement, from its usage through the route's llmRequestCosts (the
+// "metadata" Envoy AI Gateway writes); at admission, in reservation mode, from an estimate.
+import type { CostInput, RouteConfig } from '../config/types.js';
+import type { Usage } from '../core/usage.js';
+import { countChatTokens, encodingForModel, tokenizerIfLoaded } from '../tokenizer/index.js';
+import type { ChatMessage } from '../protocol/openai.js';
+
+/** Metadata values of one finished request, computed once per key. */
+export class CostContext {
+  private readonly values = new Map<string, number>();
+
+  constructor(private readonly input: CostInput) {}
+
+  value(route: RouteConfig, key: string): number {
+    let v = this.values.get(key);
+    if (v === undefined) {
+      const def = route.llmRequestCosts.find((c) => c.metadataKey === key);
+      v = def === undefined ? 0 : def.evaluate(this.input);
+      this.values.set(key, v);
+    }
+    return v;
+  }
+
+  get raw(): CostInput {
+    return this.input;
+  }
+}
+
+export function costInput(usage: Usage, model: string, backend: string, routeName: string): CostInput {
+  return {
+    model,
+    backend,
+    routeName,
+    inputTokens: usage.input,
+    cachedInputTokens: usage.cachedInput,
+    cacheCreationInputTokens: usage.cacheCreationInput,
+    outputTokens: usage.output,
+    reasoningTokens: usage.reasoning,
+    totalTokens: usage.total,
+  };
+}
+
+/** Output tokens assumed for a request that sets no max_tokens, when reserving. */
+export const DEFAULT_RESERVED_OUTPUT = 4096;
+
+/** A request's expected token costs, for reservation mode; computed lazily, once. */
+export class Estimate {
+  private input: CostInput | undefined;
+  private readonly values = new Map<string, number>();
+
+  constructor(
+    private readonly body: Readonly<Record<string, unknown>>,
+    private readonly model: string,
+    private readonly backend: string,
+    private readonly route: RouteConfig,
+  ) {}
+
+  cost(key: string): number {
+    let v = this.values.get(key);
+    if (v === undefined) {
+      const def = this.route.llmRequestCosts.find((c) => c.metadataKey === key);
+      v = def === undefined ? 0 : def.evaluate(this.usage());
+      this.values.set(key, v);
+    }
+    return v;
+  }
+
+  usage(): CostInput {
+    if (this.input !== undefined) return this.input;
+    const prompt = estimatePromptTokens(this.body, this.model);
+    const max = this.body['max_completion_tokens'] ?? this.body['max_tokens'];
+    const output = typeof max === 'number' && max > 0 ? Math.floor(max) : DEFAULT_RESERVED_OUTPUT;
+    this.input = {
+      model: this.model,
+      backend: this.backend,
+      routeName: this.route.name,
+      inputTokens: prompt,
+      cachedInputTokens: 0,
+      cacheCreationInputTokens: 0,
+      outputTokens: output,
+      reasoningTokens: 0,
+      totalTokens: prompt + output,
+    };
+    return this.input;
+  }
+}
+
+/**
+ * The gateway's own prompt count: the real BPE when its encoding is loaded (the gateway loads the
+ * encodings its routes need at startup), else ~4 characters per token.
+ */
+export function estimatePromptTokens(body: Readonly<Record<string, unknown>>, model: string): number {
+  const tok = tokenizerIfLoaded(encodingForModel(model));
+  const messages = body['messages'];
+  if (Array.isArray(messages)) {
+    if (tok !== undefined) return countChatTokens(tok, messages as ChatMessage[]);
+    return Math.ceil(JSON.stringify(messages).length / 4);
+  }
+  const prompt = body['prompt'] ?? body['input'];
+  const text = typeof prompt === 'string' ? prompt : JSON.stringify(prompt ?? '');
+  return tok !== undefined ? tok.count(text) : Math.ceil(text.length / 4);
+}
+
+/** Usage when the backend reported none: the gateway's estimate of prompt and completion. */
+export function estimatedUsage(body: Readonly<Record<string, unknown>> | undefined, completionText: string | undefined, model: string): Usage {
+  const input = body === undefined ? 0 : estimatePromptTokens(body, model);
+  const tok = tokenizerIfLoaded(encodingForModel(model));
+  const text = completionText ?? '';
+  const output = text.length === 0 ? 0 : tok !== undefined ? tok.count(text) : Math.ceil(text.length / 4);
+  return { input, cachedInput: 0, cacheCreationInput: 0, output, reasoning: 0, total: input + output };
+}

@@ -1,0 +1,230 @@
+// BackendTrafficPolicy rate limits for one request: admission (before anything goes upstream) and
+// settlement (when the response has ended, with its real token usage).
+//
+// Semantics (docs/rate-limits.md): each rule has one bucket per route (or one shared bucket) and per
+// Distinct value. A request is admitted only if every enforced rule that selects it has budget; its
+// request cost is consumed at admission, atomically with the check (so a limit of L admits exactly L
+// per window), and its response cost (tokens) is charged when it ends. Local rules live in this
+// process, global ones in Redis; a request with both is admitted by both or consumes neither.
+import type { RateLimitRule, RouteConfig, RuleConfig } from '../config/types.js';
+import { GatewayError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { describeSelectors, addressOf, bucketFor, type LimitRequest } from './selectors.js';
+import { rateLimitHeaders, retryAfterSeconds, type HeaderInput } from './headers.js';
+import type { MemoryStore } from './memory.js';
+import type { Charge, Check, CheckResult, LimitStore, Release } from './store.js';
+import type { CostContext, Estimate } from './costs.js';
+
+export type FailureMode = 'open' | 'closed';
+
+export interface LimitObserver {
+  /** Per rule and request: `ok` (within budget), `limited` (rejected because of it), `shadow` (over, not enforced). */
+  ruleDecision(rule: RateLimitRule, route: string, result: 'ok' | 'limited' | 'shadow'): void;
+  /** The shared store failed; `allowed` when the failure mode let the request through. */
+  storeFailure(store: string, allowed: boolean): void;
+  /** Budget left in a bucket after a decision or settlement. */
+  remaining(rule: RateLimitRule, bucket: string, unit: 'requests' | 'tokens', remaining: number): void;
+}
+
+interface Applied {
+  readonly rule: RateLimitRule;
+  readonly bucket: string;
+  readonly store: LimitStore;
+  /** Tokens reserved at admission, to settle against the actual cost. */
+  readonly reserved: number;
+  readonly lease: boolean;
+}
+
+export interface RateLimitTicket {
+  readonly applied: readonly Applied[];
+  readonly requestId: string;
+}
+
+export type Admission =
+  | { readonly ok: true; readonly ticket: RateLimitTicket | undefined; readonly headers: Readonly<Record<string, string>> }
+  | { readonly ok: false; readonly error: GatewayError };
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const ADMITTED_NOTHING: Admission = Object.freeze({ ok: true, ticket: undefined, headers: NO_HEADERS });
+
+export interface RateLimiterOptions {
+  readonly local: MemoryStore;
+  /** Redis for global rules; undefined makes global rules per-replica (warned at config load). */
+  readonly global: LimitStore | undefined;
+  readonly failureMode: FailureMode;
+  readonly observer: LimitObserver;
+  readonly logger: Logger;
+}
+
+export class RateLimiter {
+  constructor(private readonly opts: RateLimiterOptions) {}
+
+  admit(rule: RuleConfig, route: string, req: LimitRequest, requestId: string, estimate: Estimate): Admission | Promise<Admission> {
+    if (rule.rateLimits.length === 0) return ADMITTED_NOTHING;
+    const addr = addressOf(req);
+    const local: Check[] = [];
+    const localApplied: Applied[] = [];
+    const global: Check[] = [];
+    const globalApplied: Applied[] = [];
+    for (const r of rule.rateLimits) {
+      const suffix = bucketFor(r.selectors, req, addr);
+      if (suffix === undefined) continue;
+      const bucket = `${r.id}${r.shared ? '' : `@${route}`}${suffix}`;
+      const store = r.scope === 'Global' && this.opts.global !== undefined ? this.opts.global : this.opts.local;
+      const checks = store === this.opts.local ? local : global;
+      const applied = store === this.opts.local ? localApplied : globalApplied;
+      const reserved = r.reserve && r.responseCost?.from === 'Metadata' ? estimate.cost(r.responseCost.key) : 0;
+      if (r.limit !== undefined) {
+        const requestCost = r.requestCost.from === 'Number' ? r.requestCost.number : r.reserve ? estimate.cost(r.requestCost.key) : 0;
+        checks.push({ kind: 'window', key: `rl:${bucket}`, limit: r.limit.requests, windowMs: r.limit.windowMs, cost: requestCost + reserved, shadow: r.shadow, leaseId: '' });
+      }
+      if (r.maxConcurrent !== undefined) {
+        const ttl = rule.timeouts.requestMs > 0 ? rule.timeouts.requestMs + 30_000 : 3_600_000;
+        checks.push({ kind: 'concurrency', key: `cc:${bucket}`, limit: r.maxConcurrent, windowMs: ttl, cost: 1, shadow: r.shadow, leaseId: requestId });
+      }
+      applied.push({ rule: r, bucket, store, reserved, lease: r.maxConcurrent !== undefined });
+    }
+    if (local.length === 0 && global.length === 0) return ADMITTED_NOTHING;
+
+    const localResult = local.length === 0 ? undefined : this.opts.local.admit(local, 'all');
+    if (localResult !== undefined && !localResult.admitted) {
+      return this.reject(route, localApplied, local, localResult.results, []);
+    }
+    if (global.length === 0) return this.accept(route, requestId, localApplied, local, localResult?.results ?? [], [], [], []);
+    const store = this.opts.global as LimitStore;
+    return Promise.resolve()
+      .then(() => store.admit(global, 'all'))
+      .then(
+        (g): Admission => {
+          if (g.admitted) return this.accept(route, requestId, localApplied, local, localResult?.results ?? [], globalApplied, global, g.results);
+          this.rollback(localApplied, local, requestId);
+          return this.reject(route, globalApplied, global, g.results, localApplied);
+        },
+        (err: unknown): Admission => {
+          const allowed = this.opts.failureMode === 'open';
+          this.opts.observer.storeFailure(store.name, allowed);
+          if (allowed) return this.accept(route, requestId, localApplied, local, localResult?.results ?? [], [], [], []);
+          this.rollback(localApplied, local, requestId);
+          this.opts.logger.debug('rate limit store failed; failing closed', { err });
+          return {
+            ok: false,
+            error: new GatewayError('rate_limit_unavailable', 'The rate-limit store is unreachable and this gateway fails closed; retry shortly.', {
+              headers: { 'retry-after': '1' },
+            }),
+          };
+        },
+      );
+  }
+
+  /** Charges response costs (tokens), settles reservations and releases concurrency leases. */
+  settle(ticket: RateLimitTicket | undefined, route: RouteConfig, cost: CostContext): void {
+    if (ticket === undefined) return;
+    const byStore = new Map<LimitStore, { charges: Charge[]; releases: Release[] }>();
+    const entry = (s: LimitStore): { charges: Charge[]; releases: Release[] } => {
+      let e = byStore.get(s);
+      if (e === undefined) byStore.set(s, (e = { charges: [], releases: [] }));
+      return e;
+    };
+    for (const a of ticket.applied) {
+      const r = a.rule;
+      if (a.lease) entry(a.store).releases.push({ key: `cc:${a.bucket}`, leaseId: ticket.requestId });
+      if (r.limit === undefined || r.responseCost === undefined) continue;
+      const actual = r.responseCost.from === 'Number' ? r.responseCost.number : cost.value(route, r.responseCost.key);
+      const amount = actual - a.reserved;
+      if (amount !== 0) entry(a.store).charges.push({ kind: 'window', key: `rl:${a.bucket}`, windowMs: r.limit.windowMs, amount });
+    }
+    for (const [store, { charges, releases }] of byStore) {
+      Promise.resolve()
+        .then(() => store.settle(charges, releases))
+        .catch(() => this.opts.observer.storeFailure(store.name, true));
+    }
+    // Local token budgets: report what is left now that this response has been charged.
+    for (const a of ticket.applied) {
+      const l = a.rule.limit;
+      if (a.store !== this.opts.local || l === undefined || a.rule.responseCost === undefined) continue;
+      const used = this.opts.local.peek('window', `rl:${a.bucket}`, l.windowMs);
+      this.opts.observer.remaining(a.rule, a.bucket, isTokenRule(a.rule) ? 'tokens' : 'requests', Math.max(0, l.requests - used));
+    }
+  }
+
+  private accept(
+    route: string,
+    requestId: string,
+    la: readonly Applied[],
+    lc: readonly Check[],
+    lr: readonly CheckResult[],
+    ga: readonly Applied[],
+    gc: readonly Check[],
+    gr: readonly CheckResult[],
+  ): Admission {
+    const headers: HeaderInput[] = [];
+    this.observe(route, la, lc, lr, false, headers);
+    this.observe(route, ga, gc, gr, false, headers);
+    return { ok: true, ticket: { applied: [...la, ...ga], requestId }, headers: rateLimitHeaders(headers) };
+  }
+
+  private reject(route: string, applied: readonly Applied[], checks: readonly Check[], results: readonly CheckResult[], others: readonly Applied[]): Admission {
+    const headers: HeaderInput[] = [];
+    this.observe(route, applied, checks, results, true, headers);
+    // Rules of the other store that were within budget (and rolled back) still count as consulted.
+    for (const a of others) this.opts.observer.ruleDecision(a.rule, route, 'ok');
+    const limiting = checks.map((c, i) => ({ c, r: results[i] as CheckResult, a: appliedFor(applied, c) })).filter((x) => x.r.over && !x.c.shadow);
+    const first = limiting[0];
+    const rule = first?.a?.rule;
+    const retryAfter = retryAfterSeconds(limiting.map((x) => x.r.resetMs));
+    let message: string;
+    if (rule === undefined || first === undefined) message = 'Rate limit exceeded.';
+    else if (first.c.kind === 'concurrency') {
+      message = `Too many requests in flight: ${rule.label} allows ${rule.maxConcurrent ?? 0} at once for ${describeSelectors(rule.selectors)}. Retry when one finishes.`;
+    } else {
+      const l = rule.limit;
+      const what = isTokenRule(rule) ? 'Token budget exhausted' : 'Rate limit exceeded';
+      const unit = isTokenRule(rule) ? 'tokens' : 'requests';
+      message = `${what}: ${rule.label} allows ${l?.requests ?? 0} ${unit} per ${(l?.unit ?? 'window').toLowerCase()} for ${describeSelectors(rule.selectors)}. Retry after ${retryAfter} s.`;
+    }
+    return {
+      ok: false,
+      error: new GatewayError(first?.c.kind === 'concurrency' ? 'concurrency_limited' : 'rate_limited', message, {
+        headers: { ...rateLimitHeaders(headers), 'retry-after': String(retryAfter) },
+      }),
+    };
+  }
+
+  private observe(route: string, applied: readonly Applied[], checks: readonly Check[], results: readonly CheckResult[], rejected: boolean, headers: HeaderInput[]): void {
+    const seen = new Set<Applied>();
+    checks.forEach((c, i) => {
+      const a = appliedFor(applied, c);
+      const res = results[i];
+      if (a === undefined || res === undefined) return;
+      const verdict = res.over ? (c.shadow ? 'shadow' : rejected ? 'limited' : 'ok') : 'ok';
+      if (!seen.has(a) || verdict !== 'ok') this.opts.observer.ruleDecision(a.rule, route, verdict);
+      seen.add(a);
+      if (c.kind === 'window' && a.rule.limit !== undefined) {
+        const unit = isTokenRule(a.rule) ? 'tokens' : 'requests';
+        const remaining = Math.max(0, c.limit - res.used);
+        this.opts.observer.remaining(a.rule, a.bucket, unit, remaining);
+        if (a.rule.headers) headers.push({ unit, limit: c.limit, remaining, resetMs: res.resetMs });
+      }
+    });
+  }
+
+  private rollback(applied: readonly Applied[], checks: readonly Check[], requestId: string): void {
+    const charges: Charge[] = [];
+    const releases: Release[] = [];
+    for (const c of checks) {
+      if (c.kind === 'concurrency') releases.push({ key: c.key, leaseId: requestId });
+      else if (c.cost > 0) charges.push({ kind: c.kind, key: c.key, windowMs: c.windowMs, amount: -c.cost });
+    }
+    if (applied.length > 0) void this.opts.local.settle(charges, releases);
+  }
+}
+
+function appliedFor(applied: readonly Applied[], c: Check): Applied | undefined {
+  const bucket = c.key.slice(3); // "rl:" or "cc:"
+  return applied.find((a) => a.bucket === bucket);
+}
+
+/** A rule whose budget is tokens (a metadata cost) rather than requests. */
+export function isTokenRule(r: RateLimitRule): boolean {
+  return r.responseCost?.from === 'Metadata' || r.requestCost.from === 'Metadata';
+}

@@ -1,0 +1,37 @@
+// The limits the gateway enforces, as one object the request path and the gateway process hold:
+// BackendTrafficPolicy rate limits (local and global) and QuotaPolicy quotas, over a local store and
+// an optional Redis. Stores outlive config reloads; rules find their buckets by stable ids.
+import type { Logger } from '../core/log.js';
+import { RateLimiter, type FailureMode, type LimitObserver } from './engine.js';
+import { MemoryStore } from './memory.js';
+import { QuotaGate, type QuotaObserver } from './quotas.js';
+import { RedisStore, type RedisStoreOptions } from './redis.js';
+
+export interface LimitsOptions {
+  readonly redis: Omit<RedisStoreOptions, 'logger'> | undefined;
+  readonly failureMode: FailureMode;
+  readonly observer: LimitObserver & QuotaObserver;
+  readonly logger: Logger;
+}
+
+export class Limits {
+  readonly local = new MemoryStore();
+  readonly redis: RedisStore | undefined;
+  readonly rate: RateLimiter;
+  readonly quotas: QuotaGate;
+
+  constructor(opts: LimitsOptions) {
+    this.redis = opts.redis === undefined ? undefined : new RedisStore({ ...opts.redis, logger: opts.logger });
+    this.rate = new RateLimiter({ local: this.local, global: this.redis, failureMode: opts.failureMode, observer: opts.observer, logger: opts.logger });
+    // Quotas are shared across replicas whenever a Redis is configured.
+    this.quotas = new QuotaGate(this.redis ?? this.local, opts.observer, opts.failureMode === 'open');
+  }
+
+  async close(): Promise<void> {
+    await this.local.close();
+    await this.redis?.close();
+  }
+}
+
+export type { FailureMode, LimitObserver } from './engine.js';
+export type { QuotaObserver } from './quotas.js';

@@ -1,0 +1,106 @@
+// Rate-limit and quota metrics. The http_local_rate_limit_* names are Envoy's (the whitepaper's
+// test case 1 reads http_local_rate_limit_rate_limited from /stats/prometheus); global rules use the
+// same family as http_global_rate_limit_*. Labels are config names, so cardinality is bounded; the
+// remaining-budget gauges keep at most MAX_BUCKETS series (Distinct values beyond that are dropped).
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { RateLimitRule } from '../config/types.js';
+import type { LimitObserver, QuotaObserver } from '../limits/index.js';
+
+const MAX_BUCKETS = 500;
+
+export class RateLimitMetrics implements LimitObserver, QuotaObserver {
+  private readonly enabled: Record<'Local' | 'Global', Counter<'rule' | 'route'>>;
+  private readonly ok: Record<'Local' | 'Global', Counter<'rule' | 'route'>>;
+  private readonly limited: Record<'Local' | 'Global', Counter<'rule' | 'route'>>;
+  private readonly shadow: Counter<'rule' | 'route'>;
+  private readonly storeErrors: Counter<'store' | 'outcome'>;
+  private readonly remainingGauge: Gauge<'rule' | 'bucket' | 'unit'>;
+  private readonly quotaRequests: Counter<'policy' | 'model' | 'bucket' | 'result'>;
+  private readonly quotaRemainingGauge: Gauge<'bucket'>;
+  private readonly series = new Set<string>();
+
+  constructor(registry: Registry) {
+    const counter = (name: string, help: string): Counter<'rule' | 'route'> => new Counter({ name, help, labelNames: ['rule', 'route'], registers: [registry] });
+    this.enabled = {
+      Local: counter('http_local_rate_limit_enabled', 'Requests a local rate-limit rule was evaluated for.'),
+      Global: counter('http_global_rate_limit_enabled', 'Requests a global (Redis) rate-limit rule was evaluated for.'),
+    };
+    this.ok = {
+      Local: counter('http_local_rate_limit_ok', 'Requests within the budget of a local rate-limit rule.'),
+      Global: counter('http_global_rate_limit_ok', 'Requests within the budget of a global rate-limit rule.'),
+    };
+    this.limited = {
+      Local: counter('http_local_rate_limit_rate_limited', 'Requests rejected (429) because a local rate-limit rule was exhausted.'),
+      Global: counter('http_global_rate_limit_rate_limited', 'Requests rejected (429) because a global rate-limit rule was exhausted.'),
+    };
+    this.shadow = counter('tollgate_rate_limit_shadow_exceeded_total', 'Requests over a shadow-mode rule (counted, not rejected).');
+    this.storeErrors = new Counter({
+      name: 'tollgate_rate_limit_store_errors_total',
+      help: 'Rate-limit store (Redis) failures, by what the failure mode did: allowed or denied.',
+      labelNames: ['store', 'outcome'],
+      registers: [registry],
+    });
+    this.remainingGauge = new Gauge({
+      name: 'tollgate_rate_limit_remaining',
+      help: 'Budget left in a rate-limit bucket at its last decision (requests or tokens).',
+      labelNames: ['rule', 'bucket', 'unit'],
+      registers: [registry],
+    });
+    this.quotaRequests = new Counter({
+      name: 'tollgate_quota_requests_total',
+      help: 'QuotaPolicy bucket decisions: ok, exceeded (enforced) or shadow (over, not enforced).',
+      labelNames: ['policy', 'model', 'bucket', 'result'],
+      registers: [registry],
+    });
+    this.quotaRemainingGauge = new Gauge({
+      name: 'tollgate_quota_remaining_tokens',
+      help: 'Tokens left in a QuotaPolicy bucket (sliding window) at its last decision.',
+      labelNames: ['bucket'],
+      registers: [registry],
+    });
+  }
+
+  ruleDecision(rule: RateLimitRule, route: string, result: 'ok' | 'limited' | 'shadow'): void {
+    const labels = { rule: rule.label, route };
+    this.enabled[rule.scope].inc(labels);
+    switch (result) {
+      case 'ok':
+        this.ok[rule.scope].inc(labels);
+        return;
+      case 'limited':
+        this.limited[rule.scope].inc(labels);
+        return;
+      case 'shadow':
+        this.ok[rule.scope].inc(labels);
+        this.shadow.inc(labels);
+        return;
+    }
+  }
+
+  storeFailure(store: string, allowed: boolean): void {
+    this.storeErrors.inc({ store, outcome: allowed ? 'allowed' : 'denied' });
+  }
+
+  remaining(rule: RateLimitRule, bucket: string, unit: 'requests' | 'tokens', remaining: number): void {
+    const suffix = bucket.slice(rule.id.length);
+    const name = suffix.length === 0 ? '*' : suffix;
+    if (!this.admitSeries(`${rule.label}|${name}|${unit}`)) return;
+    this.remainingGauge.set({ rule: rule.label, bucket: name, unit }, remaining);
+  }
+
+  quotaDecision(policy: string, model: string, bucket: string, result: 'ok' | 'exceeded' | 'shadow'): void {
+    this.quotaRequests.inc({ policy, model, bucket, result });
+  }
+
+  quotaRemaining(bucket: string, remaining: number): void {
+    if (!this.admitSeries(`q|${bucket}`)) return;
+    this.quotaRemainingGauge.set({ bucket }, remaining);
+  }
+
+  private admitSeries(key: string): boolean {
+    if (this.series.has(key)) return true;
+    if (this.series.size >= MAX_BUCKETS) return false;
+    this.series.add(key);
+    return true;
+  }
+}
