@@ -3,14 +3,12 @@
 // proxy when it is installed. The load generator is pinned to one core, the proxy and the upstream
 // to the other (as the issue's set-up prescribes), when `taskset` is available.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { formatHelp, parseCommandArgs, parsePositiveInt } from '../cli/args.js';
 import { runLoad, type LoadResult } from './loadgen.js';
+import { BIN, cpuPerRequest, cpuTicks, freePort, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
 
 const spec = {
   name: 'bench overhead',
@@ -46,8 +44,6 @@ interface Row {
   errors: number;
 }
 
-const BIN = fileURLToPath(new URL('../../bin/tollgate.js', import.meta.url));
-const UPSTREAM_JS = fileURLToPath(new URL('./fast-upstream.js', import.meta.url));
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(spec, argv);
@@ -58,9 +54,7 @@ export async function run(argv: string[]): Promise<number> {
   const durationMs = parsePositiveInt(values.duration ?? '4', '--duration', { max: 600 }) * 1000;
   const levels = (values.concurrency ?? '1,16,64').split(',').map((c) => parsePositiveInt(c.trim(), '--concurrency', { max: 4096 }));
   const outFile = values.out ?? '.bench-out/overhead.json';
-  const pinned = hasTaskset();
-  if (pinned) spawnSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
-  else process.stderr.write('note: taskset not found; processes are not pinned to cores\n');
+  const pinned = pinSelf();
 
   const work = await mkdtemp(join(tmpdir(), 'tollgate-bench-'));
   const children: ChildProcess[] = [];
@@ -94,7 +88,7 @@ export async function run(argv: string[]): Promise<number> {
           const cpu0 = cpuTicks(pids);
           const r = await runLoad({ port: t.port, request: requestBytes(mode), concurrency: c, warmupMs: 1000, durationMs });
           const cpu1 = cpuTicks(pids);
-          rows.push(toRow(t.target, mode, c, r, pids.length === 0 ? undefined : ((cpu1 - cpu0) * 1e6) / clockTicks() / Math.max(1, r.requests)));
+          rows.push(toRow(t.target, mode, c, r, pids.length === 0 ? undefined : cpuPerRequest(cpu0, cpu1, r.requests)));
           process.stderr.write('.');
         }
       }
@@ -112,14 +106,14 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-function requestBytes(mode: Mode): Buffer {
+export function requestBytes(mode: Mode): Buffer {
   const body = JSON.stringify({ model: 'bench-model', stream: mode === 'stream', messages: [{ role: 'user', content: 'Say something short.' }] });
   return Buffer.from(
     `POST /v1/chat/completions HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\nauthorization: Bearer client-key\r\nx-workload-app: bench\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
 
-function gatewayConfig(upPort: number): string {
+export function gatewayConfig(upPort: number): string {
   return `apiVersion: aigateway.envoyproxy.io/v1beta1
 kind: AIGatewayRoute
 metadata: {name: bench, namespace: default}
@@ -218,39 +212,6 @@ function fmt(n: number, digits: number): string {
   return n.toFixed(digits);
 }
 
-// ---- processes ----------------------------------------------------------------------------------
-
-function hasTaskset(): boolean {
-  return spawnSync('taskset', ['-c', '1', 'true'], { stdio: 'ignore' }).status === 0;
-}
-
-async function startChild(
-  pinned: boolean,
-  cmd: string,
-  args: string[],
-  ready: RegExp,
-  children: ChildProcess[],
-): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
-  const child = pinned ? spawn('taskset', ['-c', '1', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${cmd} did not start: ${out}`)), 15_000);
-    const on = (d: Buffer): void => {
-      out += d.toString();
-      const m = out.match(ready);
-      if (m !== null) {
-        clearTimeout(t);
-        resolve(m);
-      }
-    };
-    child.stdout?.on('data', on);
-    child.stderr?.on('data', on);
-    child.on('exit', (code) => reject(new Error(`${cmd} exited with ${code}: ${out}`)));
-  });
-  return { child, match };
-}
-
 async function startNginx(pinned: boolean, work: string, upPort: number, children: ChildProcess[]): Promise<{ port: number; pids: () => number[] } | undefined> {
   const which = spawnSync('sh', ['-c', 'command -v nginx || ls /usr/sbin/nginx'], { encoding: 'utf8' });
   const bin = which.stdout.trim().split('\n')[0];
@@ -301,30 +262,3 @@ http {
   return { port, pids };
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-function cpuTicks(pids: number[]): number {
-  let total = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
-    } catch {
-      // process gone
-    }
-  }
-  return total;
-}
-
-function clockTicks(): number {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const n = Number(r.stdout.trim());
-  return Number.isFinite(n) && n > 0 ? n : 100;
-}

@@ -9,6 +9,8 @@ interface BenchModule {
 const BENCHES: Readonly<Record<string, { summary: string; load: () => Promise<BenchModule> }>> = {
   etl: { summary: 'workload unroll throughput (MB/s of input) and memory', load: () => import('../bench/etl.js') },
   sim: { summary: 'simulator: concurrent streams on one core, step-loop jitter, CPU per token vs per-stream timers', load: () => import('../bench/sim.js') },
+  routes: { summary: 'control-plane scale: N routes via hot reload, readiness per route, routing cost and memory per route', load: () => import('../bench/routes.js') },
+  limits: { summary: 'latency/CPU of a local and a Redis-backed rate limit vs no limit', load: () => import('../bench/limits.js') },
   overhead: { summary: 'gateway vs direct-to-upstream (and nginx): added latency, throughput, CPU/request', load: () => import('../bench/overhead.js') },
 };
 

@@ -1,7 +1,7 @@
 // The headers an upstream receives: the client's, minus hop-by-hop headers, minus every client
 // credential, minus headers only the gateway may set; then the route's header mutations; then the
 // backend credential, last, so nothing can override it.
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { HeaderMutation, UpstreamCredential } from '../config/types.js';
 import { isClientCredentialHeader } from '../credentials/client.js';
 import { injectCredential } from '../credentials/inject.js';
@@ -85,8 +85,24 @@ function connectionListed(value: string | string[] | undefined): Set<string> | u
   return tokens.size === 0 ? undefined : tokens;
 }
 
+/**
+ * The upstream response headers a client gets: without hop-by-hop headers and without the upstream's
+ * own x-request-id / server-timing (the gateway sets its own); without content-length when the body
+ * may change on the way.
+ */
+export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>, bodyMayChange: boolean): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const name in upstream) {
+    if (RESPONSE_HOP_BY_HOP.has(name)) continue;
+    if (name === 'content-length' && bodyMayChange) continue;
+    if (name === 'x-request-id' || name === 'server-timing') continue;
+    out[name] = upstream[name];
+  }
+  return out;
+}
+
 /** Response headers that must not be copied to the client (they describe the upstream hop). */
-export const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set([
+const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',

@@ -8,21 +8,20 @@
 // Streaming: upstream chunks go to the client as they arrive (no buffering, no per-chunk timers);
 // when the client cannot keep up the upstream is paused, and when the client leaves the upstream
 // request is aborted at once so the backend stops generating.
-import type { OutgoingHttpHeaders } from 'node:http';
 import type { BackendRefConfig, RuleConfig } from '../config/types.js';
 import { nowMs } from '../core/clock.js';
 import { GatewayError, toGatewayError, type ErrorCode } from '../core/errors.js';
 import type { QuotaDecision, QuotaTicket } from '../limits/quotas.js';
 import type { Usage } from '../core/usage.js';
-import { encodeSse } from '../protocol/sse.js';
 import { providerFor } from '../providers/index.js';
 import type { ClientRequest, Provider, ResponseTranslator, UpstreamRequest } from '../providers/types.js';
 import { chooseRef, levelForAttempt, nextAvailable, type PriorityLevel, type RulePlan } from '../routing/candidates.js';
-import { classifyUpstreamError, type UpstreamFailure } from '../upstream/errors.js';
+import { classifyUpstreamError } from '../upstream/errors.js';
 import { pickEndpoint, recordConnectFailure, recordSuccess, type EndpointHandle } from '../upstream/pools.js';
 import type { Generation } from './generation.js';
 import { AttemptHandler, ClientAbort, DeadlineAbort, RetryAbort, type AttemptOwner } from './attempt.js';
-import { buildUpstreamHeaders, RESPONSE_HOP_BY_HOP } from './headers.js';
+import { buildUpstreamHeaders, clientResponseHeaders } from './headers.js';
+import { backoffDelay, deadlineError, failureError, isRetriable, midStreamErrorEvent } from './retry.js';
 import type { Req, Res } from './http.js';
 import { sendError, serverTiming } from './respond.js';
 
@@ -242,13 +241,8 @@ export class ProxyRequest implements AttemptOwner {
     this.status = status;
     const forcedUsage = this.upstreamReq?.forcedStreamUsage ?? false;
     this.translator = (this.provider as Provider).responseTranslator(this.input.client, contentType, forcedUsage);
-    const out: OutgoingHttpHeaders = {};
-    for (const name in headers) {
-      if (RESPONSE_HOP_BY_HOP.has(name)) continue;
-      if (name === 'content-length' && forcedUsage) continue; // the translator may drop bytes
-      if (name === 'x-request-id' || name === 'server-timing') continue;
-      out[name] = headers[name];
-    }
+    // The translator may drop bytes (the usage chunk it hides), so the length is no longer known.
+    const out = clientResponseHeaders(headers, forcedUsage);
     for (const k in this.input.limitHeaders) out[k] = this.input.limitHeaders[k];
     if (this.quotaHeaders !== undefined) for (const k in this.quotaHeaders) out[k] ??= this.quotaHeaders[k];
     out['x-request-id'] = this.input.requestId;
@@ -314,13 +308,13 @@ export class ProxyRequest implements AttemptOwner {
       return;
     }
     if (failure === undefined) {
-      this.fail(this.deadlineError());
+      this.fail(deadlineError(this.input.rule));
       return;
     }
     this.closeAttempt();
     if (failure.kind === 'connect' || failure.kind === 'tls') recordConnectFailure(h.endpoint, nowMs());
-    this.lastFailure = this.failureError(failure);
-    if (this.retriable(failure) && this.canRetry()) this.scheduleRetry();
+    this.lastFailure = failureError(failure, this.ref?.backend.name ?? '');
+    if (isRetriable(this.input.rule.retry, failure) && this.canRetry()) this.scheduleRetry();
     else this.fail(this.lastFailure);
   }
 
@@ -351,7 +345,7 @@ export class ProxyRequest implements AttemptOwner {
       this.midStreamFailure('request_timeout', `the request exceeded its ${Math.round(this.input.rule.timeouts.requestMs / 1000)} s timeout`);
     } else {
       c?.abort(new DeadlineAbort());
-      this.fail(this.deadlineError());
+      this.fail(deadlineError(this.input.rule));
     }
   }
 
@@ -359,8 +353,7 @@ export class ProxyRequest implements AttemptOwner {
     const { res } = this.input;
     const sse = this.input.client.stream;
     if (sse && !res.writableEnded) {
-      const message = `The backend stream failed after it started (${detail}); the response is incomplete.`;
-      res.end(encodeSse(JSON.stringify({ error: { message, type: 'upstream_error', code, param: null } })));
+      res.end(midStreamErrorEvent(code, detail));
     } else {
       res.destroy();
     }
@@ -415,59 +408,19 @@ export class ProxyRequest implements AttemptOwner {
     return this.attempt < this.plan.maxAttempts && nowMs() < this.deadlineAt;
   }
 
-  private retriable(f: UpstreamFailure): boolean {
-    const r = this.input.rule.retry;
-    switch (f.kind) {
-      case 'connect':
-      case 'tls':
-        return r.onConnectFailure;
-      case 'reset':
-      case 'first-byte-timeout':
-      case 'idle-timeout':
-      case 'protocol':
-        return r.onReset;
-    }
-  }
-
   private scheduleRetry(): void {
     // Failing over to another priority level is immediate; retrying the same level backs off
     // (jittered exponential, Envoy's default shape) so a struggling backend is not hammered.
     const prev = levelForAttempt(this.plan, this.attempt - 1);
     const next = levelForAttempt(this.plan, this.attempt);
     if (prev === next) {
-      const r = this.input.rule.retry;
-      const base = Math.min(r.backoffMaxMs, r.backoffBaseMs * 2 ** Math.max(0, this.attempt - 1));
-      const delay = Math.min(Math.random() * base, this.deadlineAt - nowMs());
+      const delay = Math.min(backoffDelay(this.input.rule.retry, this.attempt), this.deadlineAt - nowMs());
       if (delay > 1) {
         setTimeout(() => this.nextAttempt(), delay);
         return;
       }
     }
     this.nextAttempt();
-  }
-
-  private failureError(f: UpstreamFailure): GatewayError {
-    const name = this.ref?.backend.name ?? '';
-    switch (f.kind) {
-      case 'connect':
-        return new GatewayError(f.code, `Could not connect to backend "${name}" (${f.detail}).`);
-      case 'tls':
-        return new GatewayError(f.code, `Could not establish TLS with backend "${name}" (${f.detail}); check its BackendTLSPolicy.`);
-      case 'first-byte-timeout':
-        return new GatewayError(f.code, `Backend "${name}" sent no response in time (streamIdleTimeout/backendRequest timeout).`);
-      case 'idle-timeout':
-        return new GatewayError(f.code, `Backend "${name}" went silent for longer than the stream idle timeout.`);
-      case 'reset':
-      case 'protocol':
-        return new GatewayError(f.code, `Backend "${name}" failed before responding (${f.detail}).`);
-    }
-  }
-
-  private deadlineError(): GatewayError {
-    return new GatewayError(
-      'request_timeout',
-      `The request exceeded its ${Math.round(this.input.rule.timeouts.requestMs / 1000)} s timeout (rule "${this.input.rule.id}"; raise timeouts.request for long generations).`,
-    );
   }
 }
 

@@ -1,0 +1,145 @@
+// `tollgate bench limits` (`npm run bench:limits`): what a rate limit adds to a request. Three
+// gateways on the same fast upstream, measured in the same run: no limit (the baseline), a local
+// limit, and a global limit on a real Redis (redis-server from Debian's package, started here on a
+// free port). The Redis round trip itself is measured too, since a global limit's goal is to add less
+// than one round trip.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import hdr from 'hdr-histogram-js';
+import { CliError, formatHelp, parseCommandArgs, parsePositiveInt } from '../cli/args.js';
+import { runLoad } from './loadgen.js';
+import { gatewayConfig, requestBytes } from './overhead.js';
+import { BIN, cpuPerRequest, cpuTicks, freePort, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
+
+const spec = {
+  name: 'bench limits',
+  summary: 'latency and CPU a local and a Redis-backed rate limit add, against no limit, same run',
+  usage: `
+Usage: tollgate bench limits [--duration SEC] [--concurrency 1,16] [--out FILE]
+
+  --duration SEC       measured seconds per scenario (default 4, after 1 s of warm-up)
+  --concurrency LIST   closed-loop connections (default 1,16)
+  --out FILE           JSON results (default .bench-out/limits.json)`,
+  options: {
+    duration: { type: 'string' },
+    concurrency: { type: 'string' },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+} as const;
+
+const POLICY = (scope: 'Local' | 'Global'): string => `---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {name: bench-limit, namespace: default}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: bench}]
+  rateLimit:
+    ${scope === 'Local' ? 'local' : 'global'}:
+      rules:
+        - clientSelectors: [{headers: [{name: x-workload-app, type: Exact, value: bench}]}]
+          limit: {requests: 4000000000, unit: Hour}
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(spec, argv);
+  if (values.help === true) {
+    process.stdout.write(formatHelp(spec));
+    return 0;
+  }
+  const durationMs = parsePositiveInt(values.duration ?? '4', '--duration', { max: 600 }) * 1000;
+  const levels = (values.concurrency ?? '1,16').split(',').map((c) => parsePositiveInt(c.trim(), '--concurrency', { max: 4096 }));
+  const outFile = values.out ?? '.bench-out/limits.json';
+  const pinned = pinSelf();
+  const work = await mkdtemp(join(tmpdir(), 'tollgate-bench-limits-'));
+  const children: ChildProcess[] = [];
+  try {
+    const redisPort = await freePort();
+    const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    children.push(redis);
+    await new Promise<void>((resolve, reject) => {
+      redis.once('error', () => reject(new CliError('redis-server is not installed', 'apt-get install redis-server (npm test installs it)')));
+      setTimeout(resolve, 300);
+    });
+    const upstream = await startChild(pinned, process.execPath, [UPSTREAM_JS, '0'], /ready (\d+)/, children);
+    const upPort = Number(upstream.match[1]);
+    const gateways: Array<{ name: string; port: number; pid: number }> = [];
+    for (const [name, extra, policy] of [
+      ['none', [], ''],
+      ['local', [], POLICY('Local')],
+      ['redis', ['--redis', `redis://127.0.0.1:${redisPort}/0`], POLICY('Global')],
+    ] as const) {
+      const dir = join(work, name);
+      await mkdir(dir);
+      await writeFile(join(dir, 'gw.yaml'), gatewayConfig(upPort) + policy);
+      const gw = await startChild(
+        pinned,
+        process.execPath,
+        [BIN, 'serve', '--config', dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--no-watch', ...extra],
+        /"listen":"127\.0\.0\.1:(\d+)"/,
+        children,
+      );
+      gateways.push({ name, port: Number(gw.match[1]), pid: gw.child.pid ?? 0 });
+    }
+    const rtt = await redisRoundTrip(redisPort);
+    const rows: Array<{ gateway: string; concurrency: number; rps: number; p50Ms: number; p99Ms: number; cpuUs: number; errors: number }> = [];
+    for (const c of levels) {
+      for (const g of gateways) {
+        const t0 = cpuTicks([g.pid]);
+        const r = await runLoad({ port: g.port, request: requestBytes('json'), concurrency: c, warmupMs: 1000, durationMs });
+        const t1 = cpuTicks([g.pid]);
+        rows.push({ gateway: g.name, concurrency: c, rps: r.requests / r.seconds, p50Ms: r.latency.p50 / 1000, p99Ms: r.latency.p99 / 1000, cpuUs: cpuPerRequest(t0, t1, r.requests), errors: r.errors });
+        process.stderr.write('.');
+      }
+    }
+    process.stderr.write('\n');
+    const lines = [
+      `Redis round trip (PING, p50): ${(rtt * 1000).toFixed(1)} µs`,
+      '',
+      'limit   conc      req/s   p50 ms   p99 ms   CPU µs/req   added p50 µs   added CPU µs',
+      '------  ----  ---------  -------  -------  -----------  -------------  ------------',
+    ];
+    const comparisons = [];
+    for (const row of rows) {
+      const base = rows.find((b) => b.gateway === 'none' && b.concurrency === row.concurrency);
+      const addedP50 = base === undefined ? 0 : (row.p50Ms - base.p50Ms) * 1000;
+      const addedCpu = base === undefined ? 0 : row.cpuUs - base.cpuUs;
+      if (row.gateway !== 'none') comparisons.push({ gateway: row.gateway, concurrency: row.concurrency, addedP50Us: addedP50, addedCpuUs: addedCpu, redisRoundTripUs: rtt * 1000 });
+      lines.push(
+        `${row.gateway.padEnd(6)}  ${String(row.concurrency).padStart(4)}  ${row.rps.toFixed(0).padStart(9)}  ${row.p50Ms.toFixed(3).padStart(7)}  ${row.p99Ms.toFixed(3).padStart(7)}  ${row.cpuUs
+          .toFixed(1)
+          .padStart(11)}  ${(row.gateway === 'none' ? '' : addedP50.toFixed(1)).padStart(13)}  ${(row.gateway === 'none' ? '' : addedCpu.toFixed(1)).padStart(12)}${row.errors > 0 ? `  errors=${row.errors}` : ''}`,
+      );
+    }
+    process.stdout.write(lines.join('\n') + '\n');
+    await mkdir(join(outFile, '..'), { recursive: true });
+    await writeFile(outFile, JSON.stringify({ pinned, durationMs, redisRoundTripMs: rtt, rows, comparisons }, null, 2));
+    process.stdout.write(`\nJSON written to ${outFile}\n`);
+    return 0;
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** p50 of PING round trips on one connection, in ms. */
+async function redisRoundTrip(port: number): Promise<number> {
+  const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: 3 });
+  const s = net.connect(port, '127.0.0.1');
+  await new Promise<void>((r) => s.once('connect', () => r()));
+  for (let i = 0; i < 2000; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((r) => {
+      s.once('data', () => r());
+      s.write('PING\r\n');
+    });
+    h.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+  }
+  s.destroy();
+  const p50 = h.getValueAtPercentile(50) / 1000;
+  h.destroy();
+  return p50;
+}
