@@ -8,6 +8,9 @@ import { existsSync } from 'node:fs';
 /** @type {Array<{ check: string[], pkgs: string[], why: string }>} */
 const REQUIRED = [
   { check: ['redis-server'], pkgs: ['redis-server'], why: 'global rate limits on a real Redis' },
+  { check: ['prometheus', 'promtool'], pkgs: ['prometheus'], why: 'a real Prometheus scraping the gateway (test/observability)' },
+  { check: ['pg_ctlcluster', 'psql'], pkgs: ['postgresql'], why: 'the usage ledger\'s PostgreSQL sink against a real PostgreSQL (test/observability)' },
+  { check: ['chromium'], pkgs: ['chromium'], why: 'the admin dashboard in a real browser (test/observability)' },
 ];
 
 function have(bin) {

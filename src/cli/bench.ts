@@ -10,8 +10,11 @@ const BENCHES: Readonly<Record<string, { summary: string; load: () => Promise<Be
   etl: { summary: 'workload unroll throughput (MB/s of input) and memory', load: () => import('../bench/etl.js') },
   sim: { summary: 'simulator: concurrent streams on one core, step-loop jitter, CPU per token vs per-stream timers', load: () => import('../bench/sim.js') },
   routes: { summary: 'control-plane scale: N routes via hot reload, readiness per route, routing cost and memory per route', load: () => import('../bench/routes.js') },
+  tokenizer: { summary: 'accounting: BPE throughput, loop stalls, per-request cost', load: () => import('../accounting/bench.js') },
   limits: { summary: 'latency/CPU of a local and a Redis-backed rate limit vs no limit', load: () => import('../bench/limits.js') },
   overhead: { summary: 'gateway vs direct-to-upstream (and nginx): added latency, throughput, CPU/request', load: () => import('../bench/overhead.js') },
+  load: { summary: 'load harness vs a fast upstream: open-loop RPS and concurrent streams with schedule lag', load: () => import('../bench/load.js') },
+  chaos: { summary: 'soak under simulator faults: clear ends, complete ledger, flat RSS and handles (10 min)', load: () => import('../bench/chaos.js') },
 };
 
 export async function run(argv: string[]): Promise<number> {

@@ -4,6 +4,8 @@ import { readFile } from 'node:fs/promises';
 import type { FailureMode } from '../limits/index.js';
 import { redactUrl } from '../limits/redis.js';
 import { ConfigError, Gateway, type GatewayOptions } from '../server/gateway.js';
+import { TELEMETRY_FLAGS, TELEMETRY_USAGE, TelemetryFlagError, telemetryOptions } from '../telemetry/flags.js';
+import { TelemetryStartError } from '../telemetry/hub.js';
 import { CliError, formatHelp, parseCommandArgs, parseHostPort, parsePositiveInt, UsageError } from './args.js';
 
 const spec = {
@@ -28,6 +30,7 @@ Usage: tollgate serve --config PATH... [flags]
   --drain-timeout SEC    on SIGTERM, how long running requests may finish (default 30)
   --log-level LEVEL      debug | info | warn | error (default info)
   --no-watch             do not reload when the config or secrets change
+${TELEMETRY_USAGE}
 
 The config and secrets are watched: a valid change is applied atomically, an invalid one is logged
 and the previous config keeps serving.`,
@@ -45,6 +48,7 @@ and the previous config keeps serving.`,
     'drain-timeout': { type: 'string' },
     'log-level': { type: 'string' },
     'no-watch': { type: 'boolean' },
+    ...TELEMETRY_FLAGS,
     help: { type: 'boolean', short: 'h' },
   },
 } as const;
@@ -71,6 +75,7 @@ export async function run(argv: string[]): Promise<number> {
       watch: values['no-watch'] !== true,
       redis: await redisOptions(values),
       rateLimitFailureMode: failureMode(values['rate-limit-failure-mode'] ?? process.env['TOLLGATE_RATE_LIMIT_FAILURE_MODE'] ?? 'open'),
+      telemetry: await telemetryOptions(values, process.env),
     });
   } catch (err) {
     throw startupError(err);
@@ -90,6 +95,8 @@ export function startupError(err: unknown): Error {
     process.stderr.write(err.report);
     return new CliError('the configuration is invalid; nothing was started', 'fix the problems above (`tollgate validate --config …` checks without starting)');
   }
+  if (err instanceof TelemetryFlagError) return new UsageError(err.message, err.hint);
+  if (err instanceof TelemetryStartError) return new CliError(err.message, err.hint);
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE') {
     return new CliError(`cannot listen: address ${(e as { address?: string }).address ?? ''}:${(e as { port?: number }).port ?? ''} is already in use`, 'stop the other process or pick another port with --listen / --admin');

@@ -1,48 +1,201 @@
-// Gateway metrics (prom-client's home folder). Fed only by request outcomes and control-plane
-// events; label values come from the config or closed sets, so cardinality stays bounded.
+// Gateway metrics (prom-client's home folder). Fed only by request outcomes, complete usage records
+// and control-plane events; label values come from the config or closed sets (labels.ts), so
+// cardinality stays bounded. Names follow DESIGN.md §4 (a contract) and the OpenTelemetry GenAI
+// semantic conventions, including their advisory histogram buckets.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RequestOutcome } from '../core/outcome.js';
+import type { AccountingStats, RecordListener } from '../accounting/accountant.js';
+import type { LedgerStats } from '../accounting/ledger/writer.js';
+import type { UsageRecord } from '../accounting/record.js';
+import type { Operation, RequestOutcome } from '../core/outcome.js';
+import { TOKEN_TYPES, usageByType } from '../core/usage.js';
 import type { Generation } from '../pipeline/generation.js';
 import type { OutcomeSink } from '../pipeline/handler.js';
+import { LabelBounds } from './labels.js';
 
-export class GatewayMetrics implements OutcomeSink {
+// OpenTelemetry GenAI metrics' advisory bucket boundaries (semantic-conventions gen-ai-metrics).
+const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
+const DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
+const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
+const TPOT_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5];
+// Request latency as a whole (downstream / upstream): from a fast local answer to long generations.
+const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320];
+const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
+// Drift is signed: negative when the gateway counts fewer tokens than the backend reported.
+const DRIFT_BUCKETS = [-1, -0.5, -0.2, -0.1, -0.05, -0.02, -0.01, -0.005, -0.001, 0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
+
+const GENAI_LABELS = [
+  'gen_ai_original_model',
+  'gen_ai_request_model',
+  'gen_ai_response_model',
+  'gen_ai_provider_name',
+  'gen_ai_operation_name',
+  'workload',
+  'route',
+  'backend',
+] as const;
+type GenAiLabel = (typeof GENAI_LABELS)[number];
+type GenAiLabels = Record<GenAiLabel, string>;
+
+export interface PoolStat {
+  readonly backend: string;
+  readonly endpoint: string;
+  readonly connected: number;
+  readonly free: number;
+  readonly pending: number;
+  readonly queued: number;
+  readonly running: number;
+}
+
+export interface MetricSources {
+  pools?: () => Iterable<PoolStat>;
+  accounting?: () => AccountingStats;
+  ledger?: () => LedgerStats | undefined;
+  sinks?: () => Iterable<{ readonly name: string; readonly pending: number; readonly written: number; readonly failed: number; readonly dropped: number }>;
+}
+
+/** The `gen_ai.operation.name` value for an operation, or undefined for those that are not GenAI calls. */
+export function genAiOperation(op: Operation): string | undefined {
+  switch (op) {
+    case 'chat':
+    case 'messages':
+      return 'chat';
+    case 'completions':
+      return 'text_completion';
+    case 'embeddings':
+      return 'embeddings';
+    case 'models':
+    case 'other':
+      return undefined;
+  }
+}
+
+export class GatewayMetrics implements OutcomeSink, RecordListener {
   readonly registry = new Registry();
+  readonly labels = new LabelBounds();
+  private sources: MetricSources = {};
   private readonly requests: Counter<'status' | 'route' | 'backend' | 'workload' | 'error_code'>;
   private readonly inflight: Gauge;
   private readonly reloads: Counter<'result'>;
   private readonly reloadSeconds: Histogram;
   private readonly generation: Gauge;
-  private readonly overhead: Histogram;
+  private readonly overhead: Histogram<'route' | 'backend'>;
+  private readonly downstream: Histogram<'route' | 'backend'>;
+  private readonly upstream: Histogram<'route' | 'backend'>;
+  private readonly tokens: Histogram<GenAiLabel | 'gen_ai_token_type'>;
+  private readonly duration: Histogram<GenAiLabel | 'error_type'>;
+  private readonly ttft: Histogram<GenAiLabel>;
+  private readonly tpot: Histogram<GenAiLabel>;
+  private readonly drift: Histogram<'gen_ai_request_model' | 'gen_ai_token_type'>;
+  private readonly audit: Counter<'gen_ai_request_model' | 'gen_ai_token_type' | 'counted_by'>;
+  private readonly records: Counter<'usage_source'>;
+  private readonly cost: Counter<'workload' | 'gen_ai_request_model'>;
+  /** Labels computed when the request finished, reused when its record completes. */
+  private readonly pendingLabels = new WeakMap<RequestOutcome, GenAiLabels>();
 
   constructor() {
+    const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'tollgate_process_' });
+    // prom-client names these gauges …_total, which Prometheus's conventions (and promtool check
+    // metrics) reserve for counters; the handle/request/resource counts are of little use anyway.
+    for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(`tollgate_process_${n}`);
     this.requests = new Counter({
       name: 'tollgate_requests_total',
       help: 'Requests finished, by status, route, backend, workload and gateway error code.',
       labelNames: ['status', 'route', 'backend', 'workload', 'error_code'],
-      registers: [this.registry],
+      registers,
     });
-    this.inflight = new Gauge({ name: 'tollgate_requests_in_flight', help: 'Requests being served now.', registers: [this.registry] });
-    this.reloads = new Counter({
-      name: 'tollgate_config_reloads_total',
-      help: 'Configuration loads, by result (applied or rejected).',
-      labelNames: ['result'],
-      registers: [this.registry],
-    });
+    this.inflight = new Gauge({ name: 'tollgate_requests_in_flight', help: 'Requests being served now.', registers });
+    this.reloads = new Counter({ name: 'tollgate_config_reloads_total', help: 'Configuration loads, by result (applied or rejected).', labelNames: ['result'], registers });
     this.reloadSeconds = new Histogram({
       name: 'tollgate_config_reload_duration_seconds',
       help: 'Time to read, compile and swap in a configuration.',
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [this.registry],
+      registers,
     });
-    this.generation = new Gauge({ name: 'tollgate_config_generation', help: 'The configuration generation serving new requests.', registers: [this.registry] });
+    this.generation = new Gauge({ name: 'tollgate_config_generation', help: 'The configuration generation serving new requests.', registers });
     this.overhead = new Histogram({
       name: 'tollgate_gateway_overhead_seconds',
       help: 'Time the gateway added to a request: downstream duration minus upstream duration.',
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
-      registers: [this.registry],
+      labelNames: ['route', 'backend'],
+      buckets: OVERHEAD_BUCKETS,
+      registers,
     });
+    this.downstream = new Histogram({
+      name: 'tollgate_downstream_duration_seconds',
+      help: 'Client-facing duration of proxied requests: arrival to the last byte sent.',
+      labelNames: ['route', 'backend'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.upstream = new Histogram({
+      name: 'tollgate_upstream_duration_seconds',
+      help: 'Time spent in upstream attempts of proxied requests: request sent to last byte received.',
+      labelNames: ['route', 'backend'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.tokens = new Histogram({
+      name: 'gen_ai_client_token_usage_token',
+      help: 'Tokens used per request, by token type (input includes cached_input and cache_creation_input; output includes reasoning).',
+      labelNames: [...GENAI_LABELS, 'gen_ai_token_type'],
+      buckets: TOKEN_BUCKETS,
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'gen_ai_server_request_duration_seconds',
+      help: 'GenAI request duration as the client saw it; error_type is set on failures.',
+      labelNames: [...GENAI_LABELS, 'error_type'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.ttft = new Histogram({
+      name: 'gen_ai_server_time_to_first_token_seconds',
+      help: 'Time from the request to the first streamed byte sent to the client, successful streams.',
+      labelNames: [...GENAI_LABELS],
+      buckets: TTFT_BUCKETS,
+      registers,
+    });
+    this.tpot = new Histogram({
+      name: 'gen_ai_server_time_per_output_token_seconds',
+      help: 'Time per output token after the first, successful streams.',
+      labelNames: [...GENAI_LABELS],
+      buckets: TPOT_BUCKETS,
+      registers,
+    });
+    this.drift = new Histogram({
+      name: 'tollgate_token_drift_ratio',
+      help: "Per request, (gateway count - backend-reported) / backend-reported, for input and output tokens.",
+      labelNames: ['gen_ai_request_model', 'gen_ai_token_type'],
+      buckets: DRIFT_BUCKETS,
+      registers,
+    });
+    this.audit = new Counter({
+      name: 'tollgate_token_audit_tokens_total',
+      help: 'Tokens of requests counted by both the backend and the gateway, by who counted (the drift audit totals).',
+      labelNames: ['gen_ai_request_model', 'gen_ai_token_type', 'counted_by'],
+      registers,
+    });
+    this.records = new Counter({
+      name: 'tollgate_usage_records_total',
+      help: 'Usage records completed, by where the billed usage came from (backend, gateway count, estimate, none).',
+      labelNames: ['usage_source'],
+      registers,
+    });
+    this.cost = new Counter({
+      name: 'tollgate_cost_units_total',
+      help: "Cost at the gateway's base rates (--rates), by workload and model.",
+      labelNames: ['workload', 'gen_ai_request_model'],
+      registers,
+    });
+    this.defineCollected();
   }
+
+  /** Wires the gauges read at scrape time (upstream pools, accounting backlog, ledger, sinks). */
+  setSources(s: MetricSources): void {
+    this.sources = { ...this.sources, ...s };
+  }
+
+  // ---- outcome sink -------------------------------------------------------------------------------
 
   requestStarted(_gen: Generation | undefined): void {
     this.inflight.inc();
@@ -50,16 +203,71 @@ export class GatewayMetrics implements OutcomeSink {
 
   requestFinished(o: RequestOutcome, gen: Generation | undefined): void {
     this.inflight.dec();
-    const workload = o.workload !== undefined && gen?.workloads.has(o.workload) === true ? o.workload : o.workload === undefined ? '' : 'unknown';
-    this.requests.inc({
-      status: String(o.status),
-      route: o.routeKey ?? '',
-      backend: o.backendKey ?? '',
+    const workload = this.labels.workload(o.workload, gen);
+    const route = o.routeKey ?? '';
+    const backend = o.backendKey ?? '';
+    this.requests.inc({ status: String(o.status), route, backend, workload, error_code: o.errorCode ?? '' });
+    if (o.upstreamMs !== undefined && !o.clientAborted) {
+      const rb = { route, backend };
+      this.downstream.observe(rb, o.durationMs / 1000);
+      this.upstream.observe(rb, o.upstreamMs / 1000);
+      this.overhead.observe(rb, Math.max(0, o.durationMs - o.upstreamMs) / 1000);
+    }
+    const op = genAiOperation(o.operation);
+    if (op === undefined || o.routeKey === undefined) return;
+    const ok = o.status >= 200 && o.status < 300 && o.errorCode === undefined;
+    const labels: GenAiLabels = {
+      gen_ai_original_model: this.labels.model(o.originalModel, gen, ok),
+      gen_ai_request_model: this.labels.model(o.requestModel ?? o.originalModel, gen, ok),
+      gen_ai_response_model: this.labels.model(o.responseModel, gen, ok),
+      gen_ai_provider_name: o.provider ?? '',
+      gen_ai_operation_name: op,
       workload,
-      error_code: o.errorCode ?? '',
-    });
-    if (o.upstreamMs !== undefined && !o.clientAborted) this.overhead.observe(Math.max(0, o.durationMs - o.upstreamMs) / 1000);
+      route,
+      backend,
+    };
+    this.pendingLabels.set(o, labels);
+    if (ok) this.duration.observe(labels, o.durationMs / 1000);
+    else this.duration.observe({ ...labels, error_type: o.errorCode ?? (o.clientAborted ? 'client_aborted' : String(o.status)) }, o.durationMs / 1000);
+    if (ok && o.stream && o.ttfbMs !== undefined) this.ttft.observe(labels, o.ttfbMs / 1000);
   }
+
+  // ---- usage records --------------------------------------------------------------------------------
+
+  recordCompleted(r: UsageRecord, o: RequestOutcome): void {
+    this.records.inc({ usage_source: r.usageSource });
+    const labels = this.pendingLabels.get(o);
+    if (labels === undefined) return;
+    this.pendingLabels.delete(o);
+    if (r.usageSource !== 'none') {
+      for (const t of TOKEN_TYPES) {
+        const n = usageByType(r.usage, t);
+        // input and output always (one observation per request); the detail types when present.
+        if (n > 0 || t === 'input' || t === 'output') this.tokens.observe({ ...labels, gen_ai_token_type: t }, n);
+      }
+    }
+    const ok = r.status >= 200 && r.status < 300 && r.errorCode === '';
+    if (ok && r.stream && r.ttftMs !== undefined && r.usage.output > 1) {
+      this.tpot.observe(labels, (r.durationMs - r.ttftMs) / 1000 / (r.usage.output - 1));
+    }
+    const be = r.backendUsage;
+    const gw = r.gatewayCount;
+    if (be !== undefined && gw !== undefined) {
+      const model = labels.gen_ai_request_model;
+      for (const [type, b, g] of [
+        ['input', be.input, gw.input],
+        ['output', be.output, gw.output],
+      ] as const) {
+        if (b === 0 && g === 0) continue;
+        this.audit.inc({ gen_ai_request_model: model, gen_ai_token_type: type, counted_by: 'backend' }, b);
+        this.audit.inc({ gen_ai_request_model: model, gen_ai_token_type: type, counted_by: 'gateway' }, g);
+        if (b > 0) this.drift.observe({ gen_ai_request_model: model, gen_ai_token_type: type }, (g - b) / b);
+      }
+    }
+    if (r.cost !== undefined && r.cost > 0) this.cost.inc({ workload: labels.workload, gen_ai_request_model: labels.gen_ai_request_model }, r.cost);
+  }
+
+  // ---- control plane --------------------------------------------------------------------------------
 
   configLoaded(result: 'applied' | 'rejected', seconds: number, generation?: number): void {
     this.reloads.inc({ result });
@@ -73,5 +281,85 @@ export class GatewayMetrics implements OutcomeSink {
 
   get contentType(): string {
     return this.registry.contentType;
+  }
+
+  private defineCollected(): void {
+    const registers = [this.registry];
+    const src = (): MetricSources => this.sources;
+    new Gauge({
+      name: 'tollgate_upstream_pool_connections',
+      help: 'Upstream connections per endpoint, by state (connected, free).',
+      labelNames: ['backend', 'endpoint', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of src().pools?.() ?? []) {
+          this.set({ backend: p.backend, endpoint: p.endpoint, state: 'connected' }, p.connected);
+          this.set({ backend: p.backend, endpoint: p.endpoint, state: 'free' }, p.free);
+        }
+      },
+    });
+    new Gauge({
+      name: 'tollgate_upstream_pool_requests',
+      help: 'Upstream requests per endpoint, by state (running: sent and not finished; pending: waiting for a connection; queued: both).',
+      labelNames: ['backend', 'endpoint', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of src().pools?.() ?? []) {
+          this.set({ backend: p.backend, endpoint: p.endpoint, state: 'running' }, p.running);
+          this.set({ backend: p.backend, endpoint: p.endpoint, state: 'pending' }, p.pending);
+          this.set({ backend: p.backend, endpoint: p.endpoint, state: 'queued' }, p.queued);
+        }
+      },
+    });
+    const acct = (f: (s: AccountingStats) => number) =>
+      function (this: Gauge): void {
+        const s = src().accounting?.();
+        if (s !== undefined) this.set(f(s));
+      };
+    new Gauge({ name: 'tollgate_token_counts_in_flight', help: "Requests whose gateway token count is running.", registers, collect: acct((s) => s.counting) });
+    new Gauge({ name: 'tollgate_token_count_backlog_characters', help: 'Characters waiting for the gateway tokenizer.', registers, collect: acct((s) => s.backlogChars) });
+    // Totals kept by the accountant and the ledger, exposed as counters at scrape time.
+    const total = (name: string, help: string, read: () => number | undefined): void => {
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const v = read();
+          if (v === undefined) return;
+          this.reset();
+          this.inc(v);
+        },
+      });
+    };
+    total('tollgate_token_counts_skipped_total', 'Requests not counted by the gateway because the tokenizer backlog was full (billed from the backend or an estimate).', () => src().accounting?.().skipped);
+    total('tollgate_token_counts_failed_total', 'Gateway token counts that failed (billed from the backend or an estimate).', () => src().accounting?.().failed);
+    total('tollgate_ledger_lines_total', 'Lines written to the usage ledger.', () => src().ledger?.()?.records);
+    total('tollgate_ledger_write_errors_total', 'Failed ledger writes (the lines are kept in memory and retried).', () => src().ledger?.()?.writeErrors);
+    total('tollgate_ledger_dropped_lines_total', 'Ledger lines dropped because the in-memory backlog was full.', () => src().ledger?.()?.dropped);
+    total('tollgate_ledger_syncs_total', 'fdatasync calls on the usage ledger.', () => src().ledger?.()?.syncs);
+    const ledger = (f: (s: LedgerStats) => number) =>
+      function (this: Gauge): void {
+        const s = src().ledger?.();
+        if (s !== undefined) this.set(f(s));
+      };
+    new Gauge({ name: 'tollgate_ledger_backlog_lines', help: 'Ledger lines waiting for the disk to accept them.', registers, collect: ledger((s) => s.backlog) });
+    new Gauge({
+      name: 'tollgate_usage_sink_records',
+      help: 'Usage records per database sink, by state (pending, written, failed attempts, dropped).',
+      labelNames: ['sink', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of src().sinks?.() ?? []) {
+          this.set({ sink: s.name, state: 'pending' }, s.pending);
+          this.set({ sink: s.name, state: 'written' }, s.written);
+          this.set({ sink: s.name, state: 'failed' }, s.failed);
+          this.set({ sink: s.name, state: 'dropped' }, s.dropped);
+        }
+      },
+    });
   }
 }

@@ -76,7 +76,7 @@ export function isEncodingName(s: string): s is EncodingName {
 export function encodingForModel(model: string): EncodingName {
   const m = model.toLowerCase();
   if (m.includes('gpt-oss')) return 'o200k_harmony';
-  if (/(^|[/:])(gpt-4-|gpt-4$|gpt-3\.5|text-embedding-3|text-embedding-ada)/.test(m)) return 'cl100k_base';
+  if (/(^|[/:])(gpt-4-|gpt-4$|gpt-3\.5|text-embedding-3|text-embedding-ada|babbage-002|davinci-002)/.test(m)) return 'cl100k_base';
   return 'o200k_base';
 }
 

@@ -115,6 +115,12 @@ export function recordConnectFailure(e: EndpointHandle, nowMs: number): void {
   if (e.consecutiveFailures >= EJECT_AFTER_FAILURES) e.downUntil = nowMs + EJECT_FOR_MS;
 }
 
+/** A read-only view of an endpoint's pool for metrics: connections and requests by state. */
+export function endpointStats(e: EndpointHandle): { connected: number; free: number; pending: number; queued: number; running: number } {
+  const s = e.pool.stats;
+  return { connected: s.connected, free: s.free, pending: s.pending, queued: s.queued, running: s.running };
+}
+
 export function recordSuccess(e: EndpointHandle): void {
   if (e.consecutiveFailures !== 0) {
     e.consecutiveFailures = 0;

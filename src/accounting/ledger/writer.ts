@@ -1,0 +1,250 @@
+// The embedded usage ledger: append-only JSON-lines files in a directory, rotated by size and day.
+//
+// Guarantee. Each record is handed to the operating system with one write(2) in the same event-loop
+// turn in which the request finished, that is right after the response's last bytes were written
+// to the client socket. From then on the record survives any death of the process (kill -9, OOM
+// kill, a crash): the kernel holds it. fdatasync runs every `fsyncIntervalMs` (default 100 ms) when
+// something was written, so an operating-system crash or power cut loses at most that window;
+// `fsyncIntervalMs: 0` syncs after every record (durable against power loss, much slower).
+// A new file is started on every open, so a file torn by a crash is never appended to; readers skip
+// a torn last line and say so.
+//
+// A failed write (disk full, I/O error) keeps the line in memory (up to `maxBacklogLines`) and
+// retries on the next record and on every sync tick, so a transient ENOSPC loses nothing.
+import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, writeSync, constants as fsc } from 'node:fs';
+import { join } from 'node:path';
+
+export interface LedgerOptions {
+  /** Rotate when a file reaches this many bytes (default 64 MiB). */
+  readonly maxFileBytes?: number;
+  /** fdatasync period; 0 = after every record (default 100). */
+  readonly fsyncIntervalMs?: number;
+  /** Lines kept in memory while the disk refuses writes (default 100,000). */
+  readonly maxBacklogLines?: number;
+  /** Called with write/sync failures (rate-limited by the caller if it logs). */
+  readonly onError?: (err: Error, what: string) => void;
+  /** For tests: a clock for day rotation. */
+  readonly now?: () => number;
+}
+
+export interface LedgerStats {
+  readonly dir: string;
+  readonly file: string;
+  readonly records: number;
+  readonly bytes: number;
+  readonly files: number;
+  readonly syncs: number;
+  readonly writeErrors: number;
+  readonly backlog: number;
+  readonly dropped: number;
+}
+
+export const LEDGER_FILE_PATTERN = /^usage-\d{8}T\d{6}Z-\d+-\d{4}\.jsonl$/;
+
+export class LedgerWriter {
+  private fd = -1;
+  private file = '';
+  private fileBytes = 0;
+  private day = '';
+  private seq = 0;
+  private dirty = false;
+  private syncing = false;
+  private timer: NodeJS.Timeout | undefined;
+  private backlog: Buffer[] = [];
+  private closed = false;
+  private readonly maxFileBytes: number;
+  private readonly fsyncIntervalMs: number;
+  private readonly maxBacklog: number;
+  private readonly now: () => number;
+  private readonly counters = { records: 0, bytes: 0, files: 0, syncs: 0, writeErrors: 0, dropped: 0 };
+
+  private constructor(
+    readonly dir: string,
+    private readonly opts: LedgerOptions,
+  ) {
+    this.maxFileBytes = opts.maxFileBytes ?? 64 * 1024 * 1024;
+    this.fsyncIntervalMs = opts.fsyncIntervalMs ?? 100;
+    this.maxBacklog = opts.maxBacklogLines ?? 100_000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Creates the directory if needed and starts a new file. Throws (with the OS reason) when it cannot. */
+  static open(dir: string, opts: LedgerOptions = {}): LedgerWriter {
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    const w = new LedgerWriter(dir, opts);
+    w.rotate();
+    return w;
+  }
+
+  /** Appends one line (a JSON object, no newline inside). Never throws. */
+  append(obj: Record<string, unknown>): void {
+    if (this.closed) return;
+    const line = Buffer.from(JSON.stringify(obj) + '\n');
+    if (this.backlog.length > 0 && !this.flushBacklog()) {
+      this.keep(line);
+      return;
+    }
+    if (this.fileBytes >= this.maxFileBytes || dayOf(this.now()) !== this.day) this.tryRotate();
+    if (!this.writeLine(line)) this.keep(line);
+  }
+
+  stats(): LedgerStats {
+    return { dir: this.dir, file: this.file, backlog: this.backlog.length, ...this.counters };
+  }
+
+  /** Syncs and closes. Lines still refused by the disk are reported through onError. */
+  close(): void {
+    if (this.closed) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.flushBacklog();
+    this.closed = true;
+    if (this.backlog.length > 0) this.opts.onError?.(new Error(`${this.backlog.length} usage records could not be written`), 'close');
+    try {
+      fdatasyncSync(this.fd);
+    } catch (err) {
+      this.opts.onError?.(err as Error, 'sync');
+    }
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already unusable; nothing left to lose
+    }
+  }
+
+  private writeLine(line: Buffer): boolean {
+    try {
+      let off = 0;
+      while (off < line.length) off += writeSync(this.fd, line, off, line.length - off);
+    } catch (err) {
+      this.counters.writeErrors++;
+      this.opts.onError?.(err as Error, 'write');
+      return false;
+    }
+    this.fileBytes += line.length;
+    this.counters.records++;
+    this.counters.bytes += line.length;
+    this.markDirty();
+    return true;
+  }
+
+  private keep(line: Buffer): void {
+    if (this.backlog.length >= this.maxBacklog) {
+      this.counters.dropped++;
+      return;
+    }
+    this.backlog.push(line);
+    this.markDirty();
+  }
+
+  private flushBacklog(): boolean {
+    while (this.backlog.length > 0) {
+      if (!this.writeLine(this.backlog[0] as Buffer)) return false;
+      this.backlog.shift();
+    }
+    return true;
+  }
+
+  private markDirty(): void {
+    this.dirty = true;
+    if (this.fsyncIntervalMs === 0) {
+      this.syncNow();
+      return;
+    }
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.onTick(), this.fsyncIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  private syncNow(): void {
+    try {
+      fdatasyncSync(this.fd);
+      this.counters.syncs++;
+      this.dirty = false;
+    } catch (err) {
+      this.opts.onError?.(err as Error, 'sync');
+    }
+  }
+
+  private onTick(): void {
+    this.timer = undefined;
+    if (this.closed) return;
+    if (this.backlog.length > 0) this.flushBacklog();
+    if (!this.dirty || this.syncing) {
+      if (this.dirty || this.backlog.length > 0) this.markDirty();
+      return;
+    }
+    this.dirty = false;
+    this.syncing = true;
+    const fd = this.fd;
+    // Off the event loop (libuv's thread pool): a slow disk delays durability, never requests.
+    fdatasync(fd, (err) => {
+      this.syncing = false;
+      if (err !== null) this.opts.onError?.(err, 'sync');
+      else this.counters.syncs++;
+      if (this.dirty || this.backlog.length > 0) this.markDirty();
+    });
+  }
+
+  private tryRotate(): void {
+    try {
+      this.rotate();
+    } catch (err) {
+      // Keep writing to the current file; rotation is retried on the next record.
+      this.opts.onError?.(err as Error, 'rotate');
+    }
+  }
+
+  private rotate(): void {
+    const t = this.now();
+    let fd = -1;
+    let path = '';
+    // Never reuse a name: a process restarted within the same second may have the same pid (pid 1
+    // in a container), and appending to a file a crash tore would glue two lines together.
+    for (let tries = 0; fd === -1; tries++) {
+      path = join(this.dir, `usage-${stamp(t)}-${process.pid}-${String(++this.seq % 10_000).padStart(4, '0')}.jsonl`);
+      try {
+        fd = openSync(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_APPEND | fsc.O_EXCL, 0o640);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || tries > 10_000) throw err;
+      }
+    }
+    const old = this.fd;
+    if (old !== -1) {
+      try {
+        fdatasyncSync(old);
+        closeSync(old);
+      } catch (err) {
+        this.opts.onError?.(err as Error, 'sync');
+      }
+    }
+    this.fd = fd;
+    this.file = path;
+    this.fileBytes = 0;
+    this.day = dayOf(t);
+    this.counters.files++;
+    syncDir(this.dir);
+  }
+}
+
+function dayOf(t: number): string {
+  return new Date(t).toISOString().slice(0, 10);
+}
+
+function stamp(t: number): string {
+  return new Date(t).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+/** Makes a new file's directory entry durable (POSIX needs the directory synced too). */
+function syncDir(dir: string): void {
+  let fd = -1;
+  try {
+    fd = openSync(dir, fsc.O_RDONLY);
+    fsyncSync(fd);
+  } catch {
+    // Some filesystems refuse fsync on directories; the file data itself is still synced.
+  } finally {
+    if (fd !== -1) closeSync(fd);
+  }
+}

@@ -1,0 +1,273 @@
+// The usage record: one per finished request, what the ledger stores, the database receives, the
+// access log prints and chargeback reads. Built from the request outcome; the gateway's own token
+// count is added when counting finishes.
+import type { ErrorCode } from '../core/errors.js';
+import type { Operation, RequestOutcome } from '../core/outcome.js';
+import { makeUsage, type Usage } from '../core/usage.js';
+import type { EncodingName } from '../tokenizer/index.js';
+
+/**
+ * Who the billed usage comes from: the backend's report; the gateway's own count (the response
+ * carried no usage); a character-based estimate (the gateway's count did not finish: backlog full,
+ * or the process died between the response and the count); none (nothing was generated).
+ */
+export type UsageSource = 'backend' | 'gateway' | 'estimate' | 'none';
+
+export const USAGE_SOURCES: readonly UsageSource[] = ['backend', 'gateway', 'estimate', 'none'];
+
+export interface GatewayCount {
+  readonly encoding: EncodingName;
+  readonly input: number;
+  readonly output: number;
+}
+
+export interface UsageRecord {
+  /** Unique per record (process id + sequence); request ids may repeat when clients send their own. */
+  readonly key: string;
+  readonly requestId: string;
+  /** Epoch ms, arrival. */
+  readonly startedAt: number;
+  readonly operation: Operation;
+  /** `x-workload-app` as sent (at most 128 characters), '' when absent. */
+  readonly workload: string;
+  readonly route: string;
+  readonly rule: string;
+  readonly backend: string;
+  readonly provider: string;
+  readonly originalModel: string;
+  readonly requestModel: string;
+  readonly responseModel: string;
+  readonly stream: boolean;
+  readonly status: number;
+  readonly errorCode: ErrorCode | '';
+  readonly clientAborted: boolean;
+  readonly attempts: number;
+  /** Usage as the backend reported it, when the response carried it. */
+  readonly backendUsage: Usage | undefined;
+  /** The gateway's own count; undefined until counted (or when there was nothing to count). */
+  readonly gatewayCount: GatewayCount | undefined;
+  /** The usage billed: the backend's when reported, else the gateway's count, else an estimate. */
+  readonly usage: Usage;
+  readonly usageSource: UsageSource;
+  /** Cost units at the gateway's rates (flat base rates), when the gateway was given a rates file. */
+  readonly cost: number | undefined;
+  readonly ttftMs: number | undefined;
+  readonly durationMs: number;
+  readonly upstreamMs: number | undefined;
+  /** Config generation that served the request. */
+  readonly generation: number;
+  /** False for the first line of a request whose gateway count is still running. */
+  readonly final: boolean;
+}
+
+const MAX_LABEL = 128;
+
+function clip(s: string | undefined): string {
+  if (s === undefined) return '';
+  return s.length > MAX_LABEL ? s.slice(0, MAX_LABEL) : s;
+}
+
+/** The record as it stands when the response has ended (before the gateway's count). */
+export function baseRecord(key: string, o: RequestOutcome, estimate: { input: number; output: number } | undefined): UsageRecord {
+  const backendUsage = o.usage;
+  let usage: Usage;
+  let usageSource: UsageSource;
+  if (backendUsage !== undefined) {
+    usage = backendUsage;
+    usageSource = 'backend';
+  } else if (estimate !== undefined && (estimate.input > 0 || estimate.output > 0)) {
+    usage = makeUsage(estimate);
+    usageSource = 'estimate';
+  } else {
+    usage = makeUsage({});
+    usageSource = 'none';
+  }
+  return {
+    key,
+    requestId: o.requestId,
+    startedAt: o.startedAt,
+    operation: o.operation,
+    workload: clip(o.workload),
+    route: o.routeKey ?? '',
+    rule: o.ruleId ?? '',
+    backend: o.backendKey ?? '',
+    provider: o.provider ?? '',
+    originalModel: clip(o.originalModel),
+    requestModel: clip(o.requestModel ?? o.originalModel),
+    responseModel: clip(o.responseModel),
+    stream: o.stream,
+    status: o.status,
+    errorCode: o.errorCode ?? '',
+    clientAborted: o.clientAborted,
+    attempts: o.attempts,
+    backendUsage,
+    gatewayCount: undefined,
+    usage,
+    usageSource,
+    cost: undefined,
+    // Microseconds are plenty, and every sink then stores the very same numbers.
+    ttftMs: o.stream ? micro(o.ttfbMs) : undefined,
+    durationMs: micro(o.durationMs) ?? 0,
+    upstreamMs: micro(o.upstreamMs),
+    generation: o.generation,
+    final: true,
+  };
+}
+
+function micro(ms: number | undefined): number | undefined {
+  return ms === undefined ? undefined : Math.round(ms * 1000) / 1000;
+}
+
+/** The record with the gateway's count added: it becomes the billed usage when the backend reported none. */
+export function withGatewayCount(r: UsageRecord, count: GatewayCount): UsageRecord {
+  if (r.backendUsage !== undefined) return { ...r, gatewayCount: count, final: true };
+  const usage = makeUsage({ input: count.input, output: count.output });
+  return { ...r, gatewayCount: count, usage, usageSource: usage.total > 0 ? 'gateway' : 'none', final: true };
+}
+
+// ---- JSON lines -------------------------------------------------------------------------------
+//
+// Field names are snake_case and stable: the ledger is read by chargeback, by people with jq, and by
+// future versions. `v` versions the line format.
+
+export const LEDGER_VERSION = 1;
+
+interface UsageJson {
+  input: number;
+  cached_input: number;
+  cache_creation_input: number;
+  output: number;
+  reasoning: number;
+  total: number;
+}
+
+function usageJson(u: Usage): UsageJson {
+  return {
+    input: u.input,
+    cached_input: u.cachedInput,
+    cache_creation_input: u.cacheCreationInput,
+    output: u.output,
+    reasoning: u.reasoning,
+    total: u.total,
+  };
+}
+
+export function recordToJson(r: UsageRecord): Record<string, unknown> {
+  return {
+    v: LEDGER_VERSION,
+    key: r.key,
+    final: r.final,
+    request_id: r.requestId,
+    time: new Date(r.startedAt).toISOString(),
+    operation: r.operation,
+    workload: r.workload,
+    route: r.route,
+    rule: r.rule,
+    backend: r.backend,
+    provider: r.provider,
+    original_model: r.originalModel,
+    request_model: r.requestModel,
+    response_model: r.responseModel,
+    stream: r.stream,
+    status: r.status,
+    error_code: r.errorCode,
+    client_aborted: r.clientAborted,
+    attempts: r.attempts,
+    usage: usageJson(r.usage),
+    usage_source: r.usageSource,
+    backend_usage: r.backendUsage === undefined ? null : usageJson(r.backendUsage),
+    gateway_count: r.gatewayCount === undefined ? null : { encoding: r.gatewayCount.encoding, input: r.gatewayCount.input, output: r.gatewayCount.output },
+    cost: r.cost ?? null,
+    ttft_ms: r.ttftMs ?? null,
+    duration_ms: r.durationMs,
+    upstream_ms: r.upstreamMs ?? null,
+    generation: r.generation,
+  };
+}
+
+export class RecordFormatError extends Error {}
+
+/** Parses one ledger line (a JSON object) back into a record; throws RecordFormatError naming the problem. */
+export function recordFromJson(o: unknown): UsageRecord {
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new RecordFormatError('not a JSON object');
+  const j = o as Record<string, unknown>;
+  if (j['v'] !== LEDGER_VERSION) throw new RecordFormatError(`unsupported ledger line version ${JSON.stringify(j['v'])} (this tollgate reads version ${LEDGER_VERSION})`);
+  const str = (k: string): string => {
+    const v = j[k];
+    if (typeof v !== 'string') throw new RecordFormatError(`field "${k}" must be a string`);
+    return v;
+  };
+  const int = (k: string): number => {
+    const v = j[k];
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new RecordFormatError(`field "${k}" must be a number`);
+    return v;
+  };
+  const optNum = (k: string): number | undefined => {
+    const v = j[k];
+    if (v === null || v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new RecordFormatError(`field "${k}" must be a number or null`);
+    return v;
+  };
+  const startedAt = Date.parse(str('time'));
+  if (Number.isNaN(startedAt)) throw new RecordFormatError('field "time" is not an ISO-8601 time');
+  const source = str('usage_source');
+  if (!(USAGE_SOURCES as readonly string[]).includes(source)) throw new RecordFormatError(`field "usage_source" is not one of ${USAGE_SOURCES.join(', ')}`);
+  const gc = j['gateway_count'];
+  let gatewayCount: GatewayCount | undefined;
+  if (gc !== null && gc !== undefined) {
+    if (typeof gc !== 'object') throw new RecordFormatError('field "gateway_count" must be an object or null');
+    const g = gc as Record<string, unknown>;
+    if (typeof g['encoding'] !== 'string' || typeof g['input'] !== 'number' || typeof g['output'] !== 'number') {
+      throw new RecordFormatError('field "gateway_count" needs encoding, input and output');
+    }
+    gatewayCount = { encoding: g['encoding'] as EncodingName, input: g['input'], output: g['output'] };
+  }
+  return {
+    key: str('key'),
+    final: j['final'] === true,
+    requestId: str('request_id'),
+    startedAt,
+    operation: str('operation') as Operation,
+    workload: str('workload'),
+    route: str('route'),
+    rule: str('rule'),
+    backend: str('backend'),
+    provider: str('provider'),
+    originalModel: str('original_model'),
+    requestModel: str('request_model'),
+    responseModel: str('response_model'),
+    stream: j['stream'] === true,
+    status: int('status'),
+    errorCode: str('error_code') as ErrorCode | '',
+    clientAborted: j['client_aborted'] === true,
+    attempts: int('attempts'),
+    usage: parseUsage(j['usage'], 'usage'),
+    usageSource: source as UsageSource,
+    backendUsage: j['backend_usage'] === null || j['backend_usage'] === undefined ? undefined : parseUsage(j['backend_usage'], 'backend_usage'),
+    gatewayCount,
+    cost: optNum('cost'),
+    ttftMs: optNum('ttft_ms'),
+    durationMs: int('duration_ms'),
+    upstreamMs: optNum('upstream_ms'),
+    generation: int('generation'),
+  };
+}
+
+function parseUsage(v: unknown, field: string): Usage {
+  if (typeof v !== 'object' || v === null) throw new RecordFormatError(`field "${field}" must be an object`);
+  const u = v as Record<string, unknown>;
+  const n = (k: string): number => {
+    const x = u[k];
+    if (x === undefined) return 0;
+    if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) throw new RecordFormatError(`field "${field}.${k}" must be a non-negative number`);
+    return x;
+  };
+  return makeUsage({
+    input: n('input'),
+    cachedInput: n('cached_input'),
+    cacheCreationInput: n('cache_creation_input'),
+    output: n('output'),
+    reasoning: n('reasoning'),
+    total: u['total'] === undefined ? undefined : n('total'),
+  });
+}
