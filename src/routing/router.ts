@@ -8,7 +8,7 @@
 // (few: typically `x-ai-eg-model` and/or `x-workload-app`) and probes one map each. Regular-expression
 // conditions are checked only on the entries a probe returns; rules with no exact condition at all
 // sit in the empty signature's single bucket and are scanned (their count is the user's choice).
-import type { HeaderMatch, RouteConfig, RuleConfig } from '../config/types.js';
+import type { HeaderMatch, RouteConfig, RouteMatch, RuleConfig } from '../config/types.js';
 
 export interface HeaderView {
   /** The request's value for a lower-cased header name (duplicates already joined with ", "). */
@@ -32,17 +32,44 @@ interface Group {
 
 const SEP = '\u0000';
 
+/** What a match contributes to the index; derived once per (frozen, reused) match object. */
+interface MatchShape {
+  readonly headerCount: number;
+  readonly names: readonly string[];
+  readonly signature: string;
+  readonly key: string;
+  readonly regexes: readonly HeaderMatch[];
+}
+
+const ANY_MATCH: RouteMatch = Object.freeze({ headers: [] });
+const shapes = new WeakMap<RouteMatch, MatchShape>();
+
+function shapeOf(m: RouteMatch): MatchShape {
+  let s = shapes.get(m);
+  if (s === undefined) {
+    const exact = m.headers.filter((h) => h.type === 'Exact').sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const names = exact.map((h) => h.name);
+    s = {
+      headerCount: m.headers.length,
+      names,
+      signature: names.join(SEP),
+      key: exact.map((h) => h.value).join(SEP),
+      regexes: m.headers.filter((h) => h.type === 'RegularExpression'),
+    };
+    shapes.set(m, s);
+  }
+  return s;
+}
+
 export class Router {
   private readonly groups: readonly Group[];
   readonly ruleCount: number;
 
   constructor(routes: readonly RouteConfig[]) {
     interface Pending {
-      readonly headerCount: number;
+      readonly shape: MatchShape;
       readonly order: number;
       readonly rule: RuleConfig;
-      readonly exact: HeaderMatch[];
-      readonly regexes: HeaderMatch[];
     }
     const pending: Pending[] = [];
     let order = 0;
@@ -51,38 +78,27 @@ export class Router {
       for (const rule of route.rules) {
         rules++;
         // A rule without matches matches every request (Gateway API's default PathPrefix "/").
-        const matches = rule.matches.length === 0 ? [{ headers: [] }] : rule.matches;
-        for (const m of matches) {
-          pending.push({
-            headerCount: m.headers.length,
-            order: order++,
-            rule,
-            exact: m.headers.filter((h) => h.type === 'Exact'),
-            regexes: m.headers.filter((h) => h.type === 'RegularExpression'),
-          });
-        }
+        if (rule.matches.length === 0) pending.push({ shape: shapeOf(ANY_MATCH), order: order++, rule });
+        for (const m of rule.matches) pending.push({ shape: shapeOf(m), order: order++, rule });
       }
     }
     this.ruleCount = rules;
-    pending.sort((a, b) => b.headerCount - a.headerCount || a.order - b.order);
+    pending.sort((a, b) => b.shape.headerCount - a.shape.headerCount || a.order - b.order);
 
     const bySignature = new Map<string, Group>();
     pending.forEach((p, rank) => {
-      const exact = [...p.exact].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      const names = exact.map((h) => h.name);
-      const signature = names.join(SEP);
+      const { names, signature, key } = p.shape;
       let group = bySignature.get(signature);
       if (group === undefined) {
         group = { names, buckets: new Map(), bestRank: rank };
         bySignature.set(signature, group);
       }
-      const key = exact.map((h) => h.value).join(SEP);
       let bucket = group.buckets.get(key);
       if (bucket === undefined) {
         bucket = [];
         group.buckets.set(key, bucket);
       }
-      bucket.push({ rank, rule: p.rule, regexes: p.regexes });
+      bucket.push({ rank, rule: p.rule, regexes: p.shape.regexes });
     });
     this.groups = [...bySignature.values()].sort((a, b) => a.bestRank - b.bestRank);
   }

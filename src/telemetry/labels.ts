@@ -10,12 +10,33 @@ export const UNKNOWN = 'unknown';
 export const OTHER = 'other';
 
 const DEFAULT_LEARNED_CAP = 256;
+/**
+ * Distinct route, backend and model label values per process. Each one multiplies the GenAI histograms
+ * (16 lines per series, several series per request): at 20,000 routes that had served traffic the
+ * exposition grew past V8's largest string. Values beyond the cap are reported as `other`; the first
+ * ones seen keep their own series. The per-request ledger and access log keep every name.
+ */
+export const DEFAULT_SERIES_CAPS = { routes: 256, backends: 256, models: 512 } as const;
 
 export class LabelBounds {
   private readonly configured = new WeakMap<Generation, ReadonlySet<string>>();
   private readonly learned = new Set<string>();
+  private readonly routes = new Set<string>();
+  private readonly backends = new Set<string>();
+  private readonly models = new Set<string>();
 
-  constructor(private readonly learnedCap = DEFAULT_LEARNED_CAP) {}
+  constructor(
+    private readonly learnedCap = DEFAULT_LEARNED_CAP,
+    private readonly caps: { routes: number; backends: number; models: number } = DEFAULT_SERIES_CAPS,
+  ) {}
+
+  route(key: string | undefined): string {
+    return capped(this.routes, key, this.caps.routes);
+  }
+
+  backend(key: string | undefined): string {
+    return capped(this.backends, key, this.caps.backends);
+  }
 
   /** `x-workload-app`: configured values pass, anything else is `unknown`, absent is ''. */
   workload(value: string | undefined, gen: Generation | undefined): string {
@@ -29,12 +50,13 @@ export class LabelBounds {
    */
   model(value: string | undefined, gen: Generation | undefined, succeeded: boolean): string {
     if (value === undefined || value === '') return '';
-    if (gen !== undefined && this.configuredModels(gen).has(value)) return value;
-    if (this.learned.has(value)) return value;
-    if (!succeeded) return UNKNOWN;
-    if (this.learned.size >= this.learnedCap) return OTHER;
-    this.learned.add(value);
-    return value;
+    let known = false;
+    if (gen !== undefined && this.configuredModels(gen).has(value)) known = true;
+    else if (this.learned.has(value)) known = true;
+    else if (!succeeded) return UNKNOWN;
+    else if (this.learned.size >= this.learnedCap) return OTHER;
+    if (!known) this.learned.add(value);
+    return capped(this.models, value, this.caps.models);
   }
 
   private configuredModels(gen: Generation): ReadonlySet<string> {
@@ -52,4 +74,12 @@ export class LabelBounds {
     }
     return s;
   }
+}
+
+function capped(seen: Set<string>, value: string | undefined, cap: number): string {
+  if (value === undefined || value === '') return '';
+  if (seen.has(value)) return value;
+  if (seen.size >= cap) return OTHER;
+  seen.add(value);
+  return value;
 }

@@ -204,8 +204,8 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
   requestFinished(o: RequestOutcome, gen: Generation | undefined): void {
     this.inflight.dec();
     const workload = this.labels.workload(o.workload, gen);
-    const route = o.routeKey ?? '';
-    const backend = o.backendKey ?? '';
+    const route = this.labels.route(o.routeKey);
+    const backend = this.labels.backend(o.backendKey);
     this.requests.inc({ status: String(o.status), route, backend, workload, error_code: o.errorCode ?? '' });
     if (o.upstreamMs !== undefined && !o.clientAborted) {
       const rb = { route, backend };
