@@ -82,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
     const host = listen.host === '0.0.0.0' || listen.host === '::' ? 'localhost' : listen.host;
     const gw = `http://${host}:${gateway.dataAddress.port}`;
     const adm = `http://${gateway.adminAddress.host}:${gateway.adminAddress.port}`;
-    process.stdout.write(banner(gw, adm, started, configDir));
+    process.stdout.write(banner(gw, adm, started, configDir, sims[0]?.url ?? 'http://127.0.0.1:8101'));
     await waitForSignal();
     process.stdout.write('\nstopping…\n');
     await gateway.shutdown();
@@ -97,7 +97,7 @@ function findBackend(backends: ReadonlyMap<string, BackendConfig>, name: string)
   throw new CliError(`the scenario has no AIServiceBackend named "${name}"`, 'the demo expects the backends of examples/seed-scenario');
 }
 
-function banner(gw: string, admin: string, sims: string[], configDir: string): string {
+function banner(gw: string, admin: string, sims: string[], configDir: string, tier1: string): string {
   const body = (app: string, extra = ''): string =>
     `curl -s ${gw}/v1/chat/completions -H 'content-type: application/json' -H 'x-workload-app: ${app}'${extra} \\\n    -d '{"model":"gpt-oss-120b","messages":[{"role":"user","content":"Say hello"}]}'`;
   return `
@@ -114,8 +114,8 @@ Seed test case 1, local rate limiting (swe-rebench-ide, 2 requests per minute):
 
 Seed test case 2, zero trust (the rogue token is stripped; the tier-1 key is injected):
   ${body('toolbench-agent', " -H 'authorization: Bearer malicious-token' -H 'x-request-id: zero-trust-1'")}
-  curl -s http://127.0.0.1:8101/_sim/requests/zero-trust-1     # what the backend received
-  curl -s -w '\\n%{http_code}\\n' http://127.0.0.1:8101/v1/chat/completions -H 'content-type: application/json' -d '{"model":"gemini-flash","messages":[{"role":"user","content":"hi"}]}'   # bypass: rejected
+  curl -s ${tier1}/_sim/requests/zero-trust-1     # what the backend received
+  curl -s -w '\\n%{http_code}\\n' ${tier1}/v1/chat/completions -H 'content-type: application/json' -d '{"model":"gemini-flash","messages":[{"role":"user","content":"hi"}]}'   # bypass: rejected
 
 Seed test case 3, identity routing (same body, three identities):
   ${body('swe-rebench-ide')}     # tier 2
