@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatHelp, parseCommandArgs, parsePositiveInt } from '../cli/args.js';
 import { runLoad, type LoadResult } from './loadgen.js';
+import { formatTranslation, measureTranslation } from './translation.js';
 import { BIN, cpuPerRequest, cpuTicks, freePort, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
 
 const spec = {
@@ -15,16 +16,21 @@ const spec = {
   summary: 'gateway vs direct-to-upstream (and nginx) on loopback: latency, throughput, CPU per request',
   usage: `
 Usage: tollgate bench overhead [--duration SEC] [--concurrency 1,16,64] [--out FILE] [--no-nginx]
+                               [--translation-only | --no-translation]
 
   --duration SEC        measured seconds per scenario (default 4, after 1 s of warm-up)
   --concurrency LIST    closed-loop connections per scenario (default 1,16,64)
   --out FILE            JSON results (default .bench-out/overhead.json)
-  --no-nginx            skip the nginx reference even when nginx is installed`,
+  --no-nginx            skip the nginx reference even when nginx is installed
+  --translation-only    only the provider translation cost (CPU per request and per streamed chunk,
+                        per provider, vs OpenAI passthrough); --no-translation skips it`,
   options: {
     duration: { type: 'string' },
     concurrency: { type: 'string' },
     out: { type: 'string' },
     'no-nginx': { type: 'boolean' },
+    'translation-only': { type: 'boolean' },
+    'no-translation': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 } as const;
@@ -54,6 +60,14 @@ export async function run(argv: string[]): Promise<number> {
   const durationMs = parsePositiveInt(values.duration ?? '4', '--duration', { max: 600 }) * 1000;
   const levels = (values.concurrency ?? '1,16,64').split(',').map((c) => parsePositiveInt(c.trim(), '--concurrency', { max: 4096 }));
   const outFile = values.out ?? '.bench-out/overhead.json';
+  if (values['translation-only'] === true) {
+    const translation = await measureTranslation();
+    process.stdout.write(formatTranslation(translation));
+    await mkdir(join(outFile, '..'), { recursive: true });
+    await writeFile(outFile, JSON.stringify({ translation }, null, 2));
+    process.stdout.write(`\nJSON written to ${outFile}\n`);
+    return 0;
+  }
   const pinned = pinSelf();
 
   const work = await mkdtemp(join(tmpdir(), 'tollgate-bench-'));
@@ -96,8 +110,11 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write('\n');
     const report = summarize(rows);
     process.stdout.write(report.table);
+    // Provider translation (issue 5): what each upstream API costs on top of OpenAI passthrough.
+    const translation = values['no-translation'] === true ? undefined : await measureTranslation();
+    if (translation !== undefined) process.stdout.write(`\n${formatTranslation(translation)}`);
     await mkdir(join(outFile, '..'), { recursive: true });
-    await writeFile(outFile, JSON.stringify({ pinned, durationMs, rows, comparisons: report.comparisons }, null, 2));
+    await writeFile(outFile, JSON.stringify({ pinned, durationMs, rows, comparisons: report.comparisons, translation }, null, 2));
     process.stdout.write(`\nJSON written to ${outFile}\n`);
     return 0;
   } finally {

@@ -21,6 +21,8 @@ import {
   type Workload,
 } from '../sim/index.js';
 import { deepMerge } from '../sim/profile.js';
+import { isProviderApi, PROVIDER_APIS, startProviderSim, type ProviderApi, type ProviderSimOptions, type ProviderSimServer } from '../sim/providers/index.js';
+import { loadFixtures, startNativeReplay } from '../sim/providers/replay.js';
 
 const spec = {
   name: 'sim',
@@ -39,7 +41,9 @@ Usage:
 Serving:
   --listen HOST:PORT     where to listen (default 127.0.0.1:8000); repeat for several replicas
   --replicas N           N replicas on consecutive ports from the (first) --listen port
-  --api openai           the wire API (openai; provider-native simulators are a separate part)
+  --api API              the wire API: openai (default; vLLM's OpenAI-compatible server) or a
+                         provider-native simulator: gemini, vertex, anthropic, bedrock, azure
+                         (see "Provider-native simulators" below)
   --profile NAME|FILE    ${Object.keys(BUILTIN_PROFILES).join(', ')} (default fast), or a .json/.yaml profile
   --set FIELD=VALUE      override one profile field, e.g. --set scheduler.maxNumSeqs=1024 (repeatable)
   --model NAME           served model name (default: the profile's)
@@ -59,6 +63,24 @@ Serving:
 Per request: x-sim-output-tokens: N (exact output length), x-sim-fault: SPEC (see docs/simulator.md).
 Endpoints: /v1/chat/completions /v1/completions /v1/embeddings /v1/models /health /metrics /tokenize
 /detokenize /version /reset_prefix_cache /_sim/requests/<x-request-id> /_sim/stats /_sim/dcgm
+
+Provider-native simulators (--api gemini|vertex|anthropic|bedrock|azure): each serves the provider's
+real wire format, streamed and not, and checks credentials as the provider does. --api-key is the
+key it requires (gemini x-goog-api-key, anthropic x-api-key, azure api-key; vertex and azure also
+take it as a static bearer token; bedrock as a Bedrock API key). More:
+  --ttft-ms N / --itl-ms N      stream pacing: before the first event / between events (default 0)
+  --access-key-id ID --secret-access-key KEY --region R
+                                bedrock: the SigV4 key pair and region requests must be signed with
+                                (also AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION)
+  --service-account FILE        vertex: a service-account key JSON whose JWT assertions POST /token
+                                exchanges for access tokens; --project P --location L pin the path
+  --azure-client-id ID --azure-client-secret S
+                                azure: Entra ID app credentials for POST /{tenant}/oauth2/v2.0/token
+  --deployment NAME             azure: a deployment that exists (repeatable; default any)
+  --replay PATH                 serve golden exchanges (JSON fixtures in the provider's wire format,
+                                e.g. test/providers/fixtures) instead of generating answers
+Per request: x-sim-output-tokens: N, x-sim-error: STATUS (the provider's own error), x-sim-fault:
+truncate|midstream-error. See docs/providers.md.
 
 Replay and record:
   --replay PATH          go-vcr cassettes (files or directories) to answer from; repeatable
@@ -87,6 +109,17 @@ Replay and record:
     'replay-timing': { type: 'string' },
     record: { type: 'string' },
     upstream: { type: 'string' },
+    'ttft-ms': { type: 'string' },
+    'itl-ms': { type: 'string' },
+    'access-key-id': { type: 'string' },
+    'secret-access-key': { type: 'string' },
+    region: { type: 'string' },
+    'service-account': { type: 'string' },
+    project: { type: 'string' },
+    location: { type: 'string' },
+    'azure-client-id': { type: 'string' },
+    'azure-client-secret': { type: 'string' },
+    deployment: { type: 'string', multiple: true },
   },
   allowPositionals: true,
 } as const;
@@ -227,6 +260,75 @@ async function apiKeyFrom(v: { 'api-key'?: string; 'api-key-file'?: string }): P
   return v['api-key'] ?? (process.env['TOLLGATE_SIM_API_KEY'] || undefined);
 }
 
+async function runProviderSim(api: ProviderApi, v: Record<string, unknown>, apiKey: string | undefined): Promise<number> {
+  const str = (k: string): string | undefined => (typeof v[k] === 'string' ? (v[k]) : undefined);
+  for (const k of ['record', 'upstream', 'replicas', 'fault', 'dcgm-listen', 'profile', 'set', 'model', 'encoding', 'template-overhead', 'count-tools', 'show-hidden-metrics']) {
+    if (v[k] !== undefined) {
+      throw new UsageError(
+        `--${k} works with --api openai only`,
+        'the provider-native simulators model wire formats and credentials, not the engine; pace their streams with --ttft-ms and --itl-ms',
+      );
+    }
+  }
+  const listens = ((v['listen'] as string[] | undefined) ?? ['127.0.0.1:8000']).map((l) => parseHostPort(l, '--listen', '127.0.0.1'));
+  const ms = (k: string): number | undefined => (str(k) === undefined ? undefined : parsePositiveInt(str(k) as string, `--${k}`, { min: 0, max: 600_000 }));
+  let serviceAccountJson: string | undefined;
+  const saFile = str('service-account');
+  if (saFile !== undefined) {
+    try {
+      serviceAccountJson = await readFile(saFile, 'utf8');
+    } catch (err) {
+      throw new CliError(`cannot read --service-account ${saFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+  const env = process.env;
+  const opts: ProviderSimOptions = {
+    ...(apiKey === undefined ? {} : { apiKey }),
+    ...(str('seed') === undefined ? {} : { seed: parsePositiveInt(str('seed') as string, '--seed', { min: 0 }) }),
+    ...(ms('ttft-ms') === undefined ? {} : { ttftMs: ms('ttft-ms') }),
+    ...(ms('itl-ms') === undefined ? {} : { itlMs: ms('itl-ms') }),
+    accessKeyId: str('access-key-id') ?? env['AWS_ACCESS_KEY_ID'],
+    secretAccessKey: str('secret-access-key') ?? env['AWS_SECRET_ACCESS_KEY'],
+    region: str('region') ?? env['AWS_REGION'] ?? 'us-east-1',
+    ...(serviceAccountJson === undefined ? {} : { serviceAccountJson }),
+    ...(str('project') === undefined ? {} : { project: str('project') }),
+    ...(str('location') === undefined ? {} : { location: str('location') }),
+    ...(str('azure-client-id') === undefined ? {} : { azureClientId: str('azure-client-id') }),
+    ...(str('azure-client-secret') === undefined ? {} : { azureClientSecret: str('azure-client-secret') }),
+    ...(v['deployment'] === undefined ? {} : { deployments: v['deployment'] as string[] }),
+  };
+  const replay = v['replay'] as string[] | undefined;
+  const fixtures =
+    replay === undefined
+      ? undefined
+      : await loadFixtures(replay).catch((err: unknown) => {
+          throw new CliError(err instanceof Error ? err.message : String(err), 'give golden fixture files (.json) or directories of them, e.g. test/providers/fixtures');
+        });
+  if (fixtures !== undefined && fixtures.length === 0) throw new CliError(`no fixtures found in ${(replay ?? []).join(', ')}`);
+  const servers: ProviderSimServer[] = [];
+  try {
+    for (const l of listens) {
+      const start = fixtures === undefined ? startProviderSim(api, { ...opts, host: l.host, port: l.port }) : startNativeReplay(fixtures, { api, host: l.host, port: l.port });
+      servers.push(
+        await start.catch((err: unknown) => {
+          const code = (err as { code?: string }).code;
+          throw new CliError(`cannot start the ${api} simulator on ${l.host}:${l.port}: ${code ?? (err instanceof Error ? err.message : String(err))}`, code === 'EADDRINUSE' ? 'pick another port, or 0 for a free one' : undefined);
+        }),
+      );
+    }
+  } catch (err) {
+    await Promise.all(servers.map((s) => s.close()));
+    throw err;
+  }
+  for (const s of servers) {
+    const what = fixtures === undefined ? `the ${api} API` : `${fixtures.length} ${api} golden exchanges (replay)`;
+    process.stdout.write(`tollgate sim: serving ${what} at ${s.url}${apiKey === undefined || fixtures !== undefined ? '' : ' (credential required)'}\n`);
+  }
+  await waitForSignal();
+  await Promise.all(servers.map((s) => s.close()));
+  return 0;
+}
+
 function waitForSignal(): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
@@ -250,9 +352,8 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`, 'subcommands are ramp and profile; see `tollgate sim --help`');
   const api = v.api ?? 'openai';
   if (api !== 'openai') {
-    const known = ['gemini', 'vertex', 'anthropic', 'bedrock', 'azure'];
-    if (known.includes(api)) throw new CliError(`--api ${api}: the provider-native simulators are not part of this build`, 'use --api openai (vLLM\'s OpenAI-compatible server)');
-    throw new UsageError(`--api: unknown API "${api}"`, `one of openai, ${known.join(', ')}`);
+    if (isProviderApi(api)) return runProviderSim(api, v, await apiKeyFrom(v));
+    throw new UsageError(`--api: unknown API "${api}"`, `one of openai, ${PROVIDER_APIS.join(', ')}`);
   }
   const listens = (v.listen ?? ['127.0.0.1:8000']).map((l) => parseHostPort(l, '--listen', '127.0.0.1'));
   const replicas = v.replicas === undefined ? 1 : parsePositiveInt(v.replicas, '--replicas', { max: 256 });

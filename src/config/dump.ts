@@ -1,7 +1,18 @@
 // The effective config as plain data (for /config_dump, `validate --format json` and the
 // fingerprint). Secrets appear only as `<redacted: source>`; CA bundles only as a digest.
 import { createHash } from 'node:crypto';
-import type { BackendConfig, BodyMutation, ClientSelector, HeaderMutation, RateLimitRule, RetryPolicy, RouteConfig, RuntimeConfig } from './types.js';
+import type {
+  BackendConfig,
+  BodyMutation,
+  ClientSecurityConfig,
+  ClientSecurityPolicy,
+  ClientSelector,
+  HeaderMutation,
+  RateLimitRule,
+  RetryPolicy,
+  RouteConfig,
+  RuntimeConfig,
+} from './types.js';
 
 function mutations(h: HeaderMutation, b: BodyMutation): Record<string, unknown> {
   return {
@@ -89,6 +100,87 @@ function quotasDump(quotas: RuntimeConfig['quotas']): unknown[] {
     }));
 }
 
+/** Client security policies. API keys appear only as client ids and counts, never as values or digests. */
+function securityPolicyDump(p: ClientSecurityPolicy): Record<string, unknown> {
+  const clients = p.apiKeyAuth === undefined ? [] : [...p.apiKeyAuth.keys.values()].sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
+  return {
+    policy: p.key,
+    identityMismatch: p.identityMismatch,
+    apiKeyAuth:
+      p.apiKeyAuth === undefined
+        ? null
+        : {
+            extract: p.apiKeyAuth.extract,
+            secrets: p.apiKeyAuth.secrets,
+            forwardClientIDHeader: p.apiKeyAuth.forwardClientIdHeader ?? null,
+            clients: clients.map((c) => ({ clientId: c.clientId, workload: c.workload, source: c.source, key: '<redacted>' })),
+          },
+    jwt:
+      p.jwt === undefined
+        ? null
+        : {
+            optional: p.jwt.optional,
+            failOpen: p.jwt.failOpen,
+            workloadClaim: p.jwt.workloadClaim.join('.'),
+            providers: p.jwt.providers.map((v) => ({
+              name: v.name,
+              issuer: v.issuer ?? null,
+              audiences: v.audiences,
+              jwks:
+                v.jwks.kind === 'remote'
+                  ? { remote: v.jwks.uri, cacheDurationMs: v.jwks.cacheDurationMs, failedRefetchMs: v.jwks.failedRefetchMs }
+                  : { local: v.jwks.source, keys: v.jwks.jwks.keys.map((k) => ({ kid: k['kid'] ?? null, kty: k['kty'] ?? null, alg: k['alg'] ?? null })) },
+              algorithms: v.algorithms,
+              claimToHeaders: v.claimToHeaders.map((c) => ({ header: c.header, claim: c.claim.join('.') })),
+              extract: v.extract,
+            })),
+          },
+    authorization:
+      p.authorization === undefined
+        ? null
+        : {
+            defaultAction: p.authorization.defaultAction,
+            rules: p.authorization.rules.map((r) => ({
+              name: r.name ?? `rule-${r.index}`,
+              action: r.action,
+              methods: [...r.methods],
+              path: r.path === undefined ? null : { type: r.path.type, value: r.path.value, invert: r.path.invert },
+              clientCIDRs: r.clientCIDRs.map((c) => c.cidr),
+              headers: r.headers.map((h) => ({ name: h.name, values: [...h.values] })),
+              jwt: r.jwt === undefined ? null : { provider: r.jwt.provider, claims: r.jwt.claims.map((c) => ({ name: c.claim.join('.'), valueType: c.valueType, values: [...c.values] })), scopes: r.jwt.scopes },
+              models: r.models === undefined ? null : [...r.models.exact, ...r.models.prefixes.map((x) => `${x}*`)],
+              routes: r.routes === undefined ? null : [...r.routes],
+            })),
+          },
+    source: p.source,
+  };
+}
+
+function securityDump(sec: ClientSecurityConfig | undefined): Record<string, unknown> | null {
+  if (sec === undefined) return null;
+  const sorted = (m: ReadonlyMap<string, ClientSecurityPolicy>): Array<{ target: string; policy: string }> =>
+    [...m].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([target, p]) => ({ target, policy: p.key }));
+  const policies = new Map<string, ClientSecurityPolicy>();
+  for (const p of [sec.gateway, ...sec.routes.values(), ...sec.rules.values()]) if (p !== undefined) policies.set(p.key, p);
+  return {
+    gateway: sec.gateway?.key ?? null,
+    routes: sorted(sec.routes),
+    rules: sorted(sec.rules),
+    policies: [...policies.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map(securityPolicyDump),
+  };
+}
+
+/**
+ * Hash of the security section for the fingerprint. Key material enters only as each policy's keyed
+ * digest, so a rotated or revoked key changes the fingerprint (and the watcher applies it).
+ */
+export function securityHash(sec: ClientSecurityConfig | undefined): string {
+  if (sec === undefined) return '';
+  const keys: string[] = [];
+  for (const p of [sec.gateway, ...sec.routes.values(), ...sec.rules.values()]) if (p !== undefined) keys.push(`${p.key}=${p.keysDigest}`);
+  return createHash('sha256').update(JSON.stringify(securityDump(sec))).update(keys.sort().join('\n')).digest('hex');
+}
+
 export function quotaHash(quotas: RuntimeConfig['quotas']): string {
   return createHash('sha256').update(JSON.stringify(quotasDump(quotas))).digest('hex');
 }
@@ -130,6 +222,7 @@ function effective(config: Omit<RuntimeConfig, 'fingerprint' | 'warnings' | 'ign
     routes: config.routes.map(routeDump),
     backends: [...config.backends.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map(backendDump),
     quotas: quotasDump(config.quotas),
+    security: securityDump(config.security),
   };
 }
 
@@ -145,10 +238,16 @@ export function backendHash(b: BackendConfig): string {
  * sha256 over the canonical dump, computed as a hash of per-route and per-backend dump hashes (in
  * dump order) so a reload only hashes what it rebuilt.
  */
-export function fingerprintOf(listener: RuntimeConfig['listener'], routeHashes: readonly string[], backendHashes: readonly string[], quotas: string): string {
+export function fingerprintOf(
+  listener: RuntimeConfig['listener'],
+  routeHashes: readonly string[],
+  backendHashes: readonly string[],
+  quotas: string,
+  security = '',
+): string {
   return createHash('sha256')
     .update(JSON.stringify({ listener: { bodyLimitBytes: listener.bodyLimitBytes } }))
-    .update(`r${routeHashes.join('r')}b${backendHashes.join('b')}q${quotas}`)
+    .update(`r${routeHashes.join('r')}b${backendHashes.join('b')}q${quotas}${security === '' ? '' : `s${security}`}`)
     .digest('hex');
 }
 

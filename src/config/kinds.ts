@@ -12,6 +12,7 @@ export type UsedKind =
   | 'ClientTrafficPolicy'
   | 'BackendTLSPolicy'
   | 'QuotaPolicy'
+  | 'SecurityPolicy'
   | 'Secret'
   | 'ConfigMap';
 
@@ -45,11 +46,7 @@ const GROUPS: Readonly<Record<string, Readonly<Record<string, KindInfo>>>> = {
     Backend: { versions: ['v1alpha1'], used: 'Backend' },
     BackendTrafficPolicy: { versions: ['v1alpha1'], used: 'BackendTrafficPolicy' },
     ClientTrafficPolicy: { versions: ['v1alpha1'], used: 'ClientTrafficPolicy' },
-    SecurityPolicy: {
-      versions: ['v1alpha1'],
-      ignoredReason: 'not enforced by Tollgate yet: client authentication/authorization it describes is NOT applied',
-      warn: true,
-    },
+    SecurityPolicy: { versions: ['v1alpha1'], used: 'SecurityPolicy' },
     EnvoyExtensionPolicy: { versions: ['v1alpha1'], ignoredReason: 'Envoy extensions (Wasm, ext_proc, Lua) do not apply to Tollgate', warn: true },
     EnvoyPatchPolicy: { versions: ['v1alpha1'], ignoredReason: 'raw Envoy xDS patches do not apply to Tollgate', warn: true },
     EnvoyProxy: { versions: ['v1alpha1'], ignoredReason: 'Envoy proxy deployment settings do not apply to Tollgate' },
@@ -83,6 +80,7 @@ const OUR_KINDS: ReadonlyMap<string, string> = new Map([
   ['Backend', 'gateway.envoyproxy.io/v1alpha1'],
   ['BackendTrafficPolicy', 'gateway.envoyproxy.io/v1alpha1'],
   ['ClientTrafficPolicy', 'gateway.envoyproxy.io/v1alpha1'],
+  ['SecurityPolicy', 'gateway.envoyproxy.io/v1alpha1'],
   ['BackendTLSPolicy', 'gateway.networking.k8s.io/v1'],
 ]);
 

@@ -15,6 +15,7 @@ import {
 import { issueToProblem } from './schema/common.js';
 import { backendTlsPolicy, configMap, secret } from './schema/core.js';
 import { backend, backendTrafficPolicy, clientTrafficPolicy } from './schema/envoygateway.js';
+import { securityPolicy } from './schema/security.js';
 import { parseYaml, SourceDoc, SourceText } from './source.js';
 import { DEFAULT_NAMESPACE, type Diagnostic, type IgnoredResource } from './types.js';
 
@@ -27,6 +28,7 @@ interface KindValues {
   ClientTrafficPolicy: z.infer<typeof clientTrafficPolicy>;
   BackendTLSPolicy: z.infer<typeof backendTlsPolicy>;
   QuotaPolicy: z.infer<typeof quotaPolicy>;
+  SecurityPolicy: z.infer<typeof securityPolicy>;
   Secret: z.infer<typeof secret>;
   ConfigMap: z.infer<typeof configMap>;
 }
@@ -80,6 +82,7 @@ const SCHEMAS: Record<UsedKind, (version: string) => z.ZodType> = {
   ClientTrafficPolicy: () => clientTrafficPolicy,
   BackendTLSPolicy: () => backendTlsPolicy,
   QuotaPolicy: () => quotaPolicy,
+  SecurityPolicy: () => securityPolicy,
   Secret: () => secret,
   ConfigMap: () => configMap,
 };

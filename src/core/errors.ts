@@ -28,6 +28,10 @@ export const ERROR_CATALOG = {
   headers_too_large: { status: 431, type: 'invalid_request_error' },
   bad_request: { status: 400, type: 'invalid_request_error' },
   request_body_timeout: { status: 408, type: 'invalid_request_error' },
+  too_many_headers: { status: 431, type: 'invalid_request_error' },
+  /** New connections from one client address arrive faster than the listener admits them. */
+  connection_rate_limited: { status: 429, type: 'rate_limit_error' },
+  too_many_connections: { status: 503, type: 'server_error' },
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
   unknown_path: { status: 404, type: 'not_found_error' },
   // Routing
@@ -35,6 +39,8 @@ export const ERROR_CATALOG = {
   // Authentication and authorization of the caller
   unauthenticated: { status: 401, type: 'authentication_error' },
   forbidden: { status: 403, type: 'permission_error' },
+  /** The identity provider's keys could not be fetched; the credential was not judged. */
+  auth_unavailable: { status: 503, type: 'server_error' },
   // Limits
   rate_limited: { status: 429, type: 'rate_limit_error' },
   quota_exceeded: { status: 429, type: 'rate_limit_error' },

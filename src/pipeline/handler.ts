@@ -10,11 +10,14 @@ import type { Operation, RequestOutcome } from '../core/outcome.js';
 import { OPENAI_PATHS } from '../protocol/openai.js';
 import { providerName } from '../providers/index.js';
 import type { HeaderView } from '../routing/router.js';
+import { clientSubpath, messagesOperation } from './anthropic-ingress.js';
+import { beginAuth } from './auth-stage.js';
 import { checkContentType, parseJsonObject, readBody } from './body.js';
 import type { Generation } from './generation.js';
 import { headerString, type Req, type Res } from './http.js';
 import { admit, settle } from './limits-stage.js';
-import { ProxyRequest, type ProxyResult } from './proxy.js';
+import { ProxyRequest } from './proxy.js';
+import type { ProxyResult } from './proxy-types.js';
 import { sendError, sendJson } from './respond.js';
 
 export interface OutcomeSink {
@@ -61,7 +64,7 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
     startMs,
     startedAt: Date.now(),
     path,
-    operation: OPENAI_PATHS[path] ?? (path === '/v1/models' ? 'models' : 'other'),
+    operation: OPENAI_PATHS[path] ?? messagesOperation(path) ?? (path === '/v1/models' ? 'models' : 'other'),
     http2: req.httpVersion === '2.0',
     generation: rt.generation,
   };
@@ -74,6 +77,19 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
   const method = req.method ?? 'GET';
   if (state.operation === 'models') {
     if (method !== 'GET') return reject(rt, state, methodNotAllowed(path, 'GET'));
+    if (gen.config.security !== undefined) {
+      // A Gateway-level SecurityPolicy guards the list too, and it shows only models the client may use.
+      beginAuth(gen, req, { method, path, remoteAddress: conn.remoteAddress, requestId: state.requestId, logger: rt.logger })
+        .then((gate) => gate?.models(gen) ?? gen.modelList)
+        .then(
+          (list) => {
+            sendJson(res, 200, list, state.requestId, startMs);
+            finishLocal(rt, state, 200, undefined);
+          },
+          (err: unknown) => reject(rt, state, toGatewayError(err)),
+        );
+      return;
+    }
     sendJson(res, 200, gen.modelList, state.requestId, startMs);
     finishLocal(rt, state, 200, undefined);
     return;
@@ -84,7 +100,7 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
       state,
       new GatewayError(
         'unknown_path',
-        `No endpoint at ${method} ${path.slice(0, 200)}. The gateway serves POST /v1/chat/completions, /v1/completions, /v1/embeddings and GET /v1/models.`,
+        `No endpoint at ${method} ${path.slice(0, 200)}. The gateway serves POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/messages (Anthropic) and GET /v1/models.`,
       ),
     );
     return;
@@ -94,6 +110,8 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
 }
 
 async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation, query: string, conn: Connection): Promise<void> {
+  // Client authentication binds x-workload-app before anything reads it (routing, limits, accounting).
+  const auth = await beginAuth(gen, s.req, { method: s.req.method ?? 'POST', path: s.path, remoteAddress: conn.remoteAddress, requestId: s.requestId, logger: rt.logger });
   checkContentType(headerString(s.req.headers['content-type']));
   const raw = await readBody(s.req, gen.config.listener.bodyLimitBytes);
   const body = parseJsonObject(raw);
@@ -105,7 +123,8 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
   if (stream !== undefined && stream !== null && typeof stream !== 'boolean') {
     throw new GatewayError('invalid_body', 'The "stream" field must be true or false.', { param: 'stream' });
   }
-  const rule = gen.router.match(new RoutingHeaders(s.req.headers, model));
+  const match = () => gen.router.match(new RoutingHeaders(s.req.headers, model));
+  const rule = auth === undefined ? match() : await auth.route(model, match);
   if (rule === undefined) {
     const workload = headerString(s.req.headers['x-workload-app']);
     if (model === undefined) {
@@ -128,7 +147,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     rule,
     client: {
       operation: s.operation,
-      subpath: s.path.slice(3), // after "/v1"
+      subpath: clientSubpath(s.operation, s.path),
       query,
       body,
       raw,

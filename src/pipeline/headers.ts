@@ -1,10 +1,11 @@
 // The headers an upstream receives: the client's, minus hop-by-hop headers, minus every client
 // credential, minus headers only the gateway may set; then the route's header mutations; then the
-// backend credential, last, so nothing can override it.
+// provider's own headers; then the backend credential, last, so nothing can override it (SigV4
+// signs the final request).
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { HeaderMutation, UpstreamCredential } from '../config/types.js';
 import { isClientCredentialHeader } from '../credentials/client.js';
-import { injectCredential } from '../credentials/inject.js';
+import { injectCredential, type SigningTarget } from '../credentials/inject.js';
 
 // RFC 9110 §7.6.1 connection-specific fields, plus what the gateway recomputes (host, length).
 const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -40,6 +41,10 @@ export interface UpstreamHeaderInput {
   readonly backendMutation: HeaderMutation;
   readonly refMutation: HeaderMutation;
   readonly credential: UpstreamCredential | undefined;
+  /** Headers the upstream API needs (content-type, API version), set after mutations. */
+  readonly providerHeaders?: Readonly<Record<string, string>> | undefined;
+  /** The request as sent, for credentials that sign it (SigV4). */
+  readonly signing?: SigningTarget | undefined;
 }
 
 export function buildUpstreamHeaders(incoming: IncomingHttpHeaders, input: UpstreamHeaderInput): Record<string, string> {
@@ -64,7 +69,9 @@ export function buildUpstreamHeaders(incoming: IncomingHttpHeaders, input: Upstr
   // Route-level mutations take precedence over backend-level ones (Envoy AI Gateway semantics).
   applyMutation(out, input.backendMutation);
   applyMutation(out, input.refMutation);
-  injectCredential(out, input.credential);
+  const ph = input.providerHeaders;
+  if (ph !== undefined) for (const k in ph) out[k] = ph[k] as string;
+  injectCredential(out, input.credential, incoming, input.signing);
   return out;
 }
 

@@ -7,7 +7,7 @@ import { CostContext, costInput, Estimate, estimatedUsage } from '../limits/cost
 import type { Limits } from '../limits/index.js';
 import type { LimitRequest } from '../limits/selectors.js';
 import type { Generation } from './generation.js';
-import type { ProxyResult, QuotaHook } from './proxy.js';
+import type { ProxyResult, QuotaHook } from './proxy-types.js';
 
 export interface AdmittedRequest {
   readonly ticket: RateLimitTicket | undefined;

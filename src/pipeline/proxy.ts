@@ -8,66 +8,26 @@
 // Streaming: upstream chunks go to the client as they arrive (no buffering, no per-chunk timers);
 // when the client cannot keep up the upstream is paused, and when the client leaves the upstream
 // request is aborted at once so the backend stops generating.
-import type { BackendRefConfig, RuleConfig } from '../config/types.js';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { BackendRefConfig } from '../config/types.js';
 import { nowMs } from '../core/clock.js';
 import { GatewayError, toGatewayError, type ErrorCode } from '../core/errors.js';
-import type { QuotaDecision, QuotaTicket } from '../limits/quotas.js';
-import type { Usage } from '../core/usage.js';
+import type { QuotaTicket } from '../limits/quotas.js';
 import { providerFor } from '../providers/index.js';
-import type { ClientRequest, Provider, ResponseTranslator, UpstreamRequest } from '../providers/types.js';
+import { UpstreamBodyError, type Provider, type ResponseTranslator, type UpstreamRequest } from '../providers/types.js';
 import { chooseRef, levelForAttempt, nextAvailable, type PriorityLevel, type RulePlan } from '../routing/candidates.js';
 import { classifyUpstreamError } from '../upstream/errors.js';
 import { pickEndpoint, recordConnectFailure, recordSuccess, type EndpointHandle } from '../upstream/pools.js';
-import type { Generation } from './generation.js';
 import { AttemptHandler, ClientAbort, DeadlineAbort, RetryAbort, type AttemptOwner } from './attempt.js';
-import { buildUpstreamHeaders, clientResponseHeaders } from './headers.js';
+import { credentialUnavailable, prepareCredential, redactCredentials } from '../credentials/inject.js';
+import { dispatchOptions } from './dispatch.js';
+import type { ProxyInput } from './proxy-types.js';
+import { clientResponseHeaders } from './headers.js';
 import { backoffDelay, deadlineError, failureError, isRetriable, midStreamErrorEvent } from './retry.js';
-import type { Req, Res } from './http.js';
 import { sendError, serverTiming } from './respond.js';
 
 /** Error bodies from upstream are read up to this size to translate them; the rest is dropped. */
 const MAX_ERROR_BODY = 64 * 1024;
-
-export interface ProxyResult {
-  readonly status: number;
-  readonly errorCode: ErrorCode | undefined;
-  readonly clientAborted: boolean;
-  readonly attempts: number;
-  readonly backend: BackendRefConfig | undefined;
-  readonly requestModel: string | undefined;
-  readonly responseModel: string | undefined;
-  readonly usage: Usage | undefined;
-  readonly completionText: string | undefined;
-  readonly upstreamMs: number | undefined;
-  readonly ttfbMs: number | undefined;
-  readonly responseBytes: number;
-  /** QuotaPolicy budget held for the backend that served, to settle with the real usage. */
-  readonly quotaTicket: QuotaTicket | undefined;
-}
-
-/** QuotaPolicy checks per backend attempt, provided by the limits engine. */
-export interface QuotaHook {
-  applies(ref: BackendRefConfig): boolean;
-  check(ref: BackendRefConfig): Promise<QuotaDecision>;
-  release(ticket: QuotaTicket | undefined): void;
-}
-
-export interface ProxyInput {
-  readonly req: Req;
-  readonly res: Res;
-  readonly requestId: string;
-  readonly startMs: number;
-  readonly generation: Generation;
-  readonly rule: RuleConfig;
-  readonly client: ClientRequest;
-  readonly originalModel: string | undefined;
-  readonly clientAddress: string | undefined;
-  readonly scheme: 'http' | 'https';
-  /** x-ratelimit-* headers from admission, added to a successful response. */
-  readonly limitHeaders: Readonly<Record<string, string>>;
-  readonly quota: QuotaHook | undefined;
-  readonly onDone: (result: ProxyResult) => void;
-}
 
 type Mode = 'waiting' | 'relay' | 'error-body' | 'discard';
 
@@ -93,6 +53,7 @@ export class ProxyRequest implements AttemptOwner {
   private quotaTicket: QuotaTicket | undefined;
   private quotaRef: BackendRefConfig | undefined;
   private quotaHeaders: Readonly<Record<string, string>> | undefined;
+  private heldHead: { status: number; headers: OutgoingHttpHeaders } | undefined;
   private dispatchedAt = 0;
   /** Time spent in upstream attempts that ended, plus the open one when the request finishes. */
   private upstreamMs = 0;
@@ -105,7 +66,9 @@ export class ProxyRequest implements AttemptOwner {
 
   constructor(private readonly input: ProxyInput) {
     this.plan = input.generation.plans.get(input.rule) as RulePlan;
-    this.deadlineAt = input.startMs + input.rule.timeouts.requestMs;
+    // timeouts.request: 0s means no deadline (Gateway API).
+    const ms = input.rule.timeouts.requestMs;
+    this.deadlineAt = ms > 0 ? input.startMs + ms : Number.POSITIVE_INFINITY;
   }
 
   start(): void {
@@ -114,7 +77,7 @@ export class ProxyRequest implements AttemptOwner {
       if (!this.finished && !res.writableFinished) this.onClientGone();
     });
     res.on('drain', () => this.current?.controller?.resume());
-    this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(1, this.deadlineAt - nowMs()));
+    if (Number.isFinite(this.deadlineAt)) this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(1, this.deadlineAt - nowMs()));
     this.nextAttempt();
   }
 
@@ -165,6 +128,28 @@ export class ProxyRequest implements AttemptOwner {
 
   private dispatch(ref: BackendRefConfig): void {
     if (this.finished) return;
+    // Expiring credentials come from a background-refreshed cache; only a first use waits here.
+    const prep = prepareCredential(ref.backend.credential, this.input.req.headers);
+    if (prep instanceof GatewayError) return this.fail(prep);
+    if (prep !== undefined) {
+      prep.then(
+        () => this.dispatchNow(ref),
+        (err: unknown) => {
+          if (this.finished) return;
+          this.triedRefs.add(ref);
+          this.attempt++;
+          this.lastFailure = credentialUnavailable(err, ref.backend.name);
+          if (this.canRetry()) this.scheduleRetry();
+          else this.fail(this.lastFailure);
+        },
+      );
+      return;
+    }
+    this.dispatchNow(ref);
+  }
+
+  private dispatchNow(ref: BackendRefConfig): void {
+    if (this.finished) return;
     const upstream = this.input.generation.upstreams.get(ref.backend.key);
     const provider = providerFor(ref.backend.schema.name);
     if (upstream === undefined || provider === undefined) {
@@ -175,41 +160,23 @@ export class ProxyRequest implements AttemptOwner {
     this.triedRefs.add(ref);
     this.triedEndpoints.add(endpoint);
     if (this.ref !== ref) {
-      this.upstreamReq = provider.translateRequest(this.input.client, ref);
+      try {
+        this.upstreamReq = provider.translateRequest(this.input.client, ref);
+      } catch (err) {
+        // A request this backend's API cannot express: the client's mistake, said in its terms.
+        return this.fail(toGatewayError(err));
+      }
       this.ref = ref;
       this.provider = provider;
     }
-    const upstreamReq = this.upstreamReq as UpstreamRequest;
-    const headers = buildUpstreamHeaders(this.input.req.headers, {
-      requestId: this.input.requestId,
-      model: upstreamReq.model ?? this.input.originalModel,
-      clientAddress: this.input.clientAddress,
-      scheme: this.input.scheme,
-      backendMutation: ref.backend.headerMutation,
-      refMutation: ref.headerMutation,
-      credential: ref.backend.credential,
-    });
-    for (const k in upstreamReq.headers) headers[k] = upstreamReq.headers[k] as string;
-
+    const options = dispatchOptions(this.input, ref, endpoint, this.upstreamReq as UpstreamRequest);
     this.attempt++;
     this.mode = 'waiting';
     const handler = new AttemptHandler(this, endpoint);
     this.current = handler;
     this.dispatchedAt = nowMs();
     this.attemptOpen = true;
-    const idle = this.input.rule.timeouts.streamIdleMs;
-    const perTry = this.input.rule.retry.perTryTimeoutMs ?? this.input.rule.timeouts.backendRequestMs ?? ref.backend.requestTimeoutMs;
-    endpoint.pool.dispatch(
-      {
-        method: upstreamReq.method,
-        path: upstreamReq.path,
-        headers,
-        body: upstreamReq.body,
-        headersTimeout: idle ?? perTry ?? 0,
-        bodyTimeout: idle ?? 0,
-      },
-      handler,
-    );
+    endpoint.pool.dispatch(options, handler);
   }
 
   // ---- callbacks from the current attempt -------------------------------------------------------
@@ -242,19 +209,30 @@ export class ProxyRequest implements AttemptOwner {
     const forcedUsage = this.upstreamReq?.forcedStreamUsage ?? false;
     this.translator = (this.provider as Provider).responseTranslator(this.input.client, contentType, forcedUsage);
     // The translator may drop bytes (the usage chunk it hides), so the length is no longer known.
-    const out = clientResponseHeaders(headers, forcedUsage);
+    const out = clientResponseHeaders(headers, forcedUsage || this.translator.rewritesBody === true);
+    if (this.translator.contentType !== undefined) out['content-type'] = this.translator.contentType;
     for (const k in this.input.limitHeaders) out[k] = this.input.limitHeaders[k];
     if (this.quotaHeaders !== undefined) for (const k in this.quotaHeaders) out[k] ??= this.quotaHeaders[k];
     out['x-request-id'] = this.input.requestId;
     out['server-timing'] = serverTiming(now - this.input.startMs - upstreamSoFar, upstreamSoFar);
-    this.input.res.writeHead(status, out);
+    // A held (non-streamed) body is checked before anything goes out: the head waits for it.
+    if (this.translator.buffered === true) this.heldHead = { status, headers: out };
+    else this.input.res.writeHead(status, out);
   }
 
   onResponseData(h: AttemptHandler, chunk: Buffer): void {
     if (h !== this.current || this.finished) return;
     switch (this.mode) {
       case 'relay': {
-        const out = (this.translator as ResponseTranslator).push(chunk);
+        let out: Buffer | null;
+        try {
+          out = (this.translator as ResponseTranslator).push(chunk);
+        } catch (err) {
+          if (!(err instanceof UpstreamBodyError)) throw err;
+          h.controller?.abort(new RetryAbort());
+          this.brokenBody(err);
+          return;
+        }
         if (out !== null && out.length > 0) this.write(out, h);
         return;
       }
@@ -274,12 +252,27 @@ export class ProxyRequest implements AttemptOwner {
     if (h !== this.current || this.finished) return;
     switch (this.mode) {
       case 'relay': {
-        const tail = (this.translator as ResponseTranslator).end();
-        if (tail !== null && tail.length > 0) {
-          this.countWrite(tail);
-          this.input.res.end(tail);
-        } else this.input.res.end();
+        let tail: Buffer | null;
+        try {
+          tail = (this.translator as ResponseTranslator).end();
+        } catch (err) {
+          if (!(err instanceof UpstreamBodyError)) throw err;
+          this.brokenBody(err);
+          return;
+        }
+        const held = this.heldHead;
+        if (held !== undefined) {
+          this.heldHead = undefined;
+          held.headers['content-length'] = tail?.length ?? 0;
+          this.input.res.writeHead(held.status, held.headers);
+        }
+        if (tail !== null && tail.length > 0) this.countWrite(tail);
+        // The outcome (and its ledger line, written synchronously) is recorded before the last bytes
+        // go out: a response a client received in full is then in the ledger even if the process is
+        // killed in the next instant.
         this.finish(undefined);
+        if (tail !== null && tail.length > 0) this.input.res.end(tail);
+        else this.input.res.end();
         return;
       }
       case 'error-body': {
@@ -290,7 +283,8 @@ export class ProxyRequest implements AttemptOwner {
           this.ref?.backend.name ?? '',
         );
         this.errorChunks = [];
-        this.fail(new GatewayError(t.code, t.message, { status: t.status, ...(t.param === null ? {} : { param: t.param }) }));
+        const message = redactCredentials(t.message, this.ref?.backend.credential, this.input.req.headers);
+        this.fail(new GatewayError(t.code, message, { status: t.status, ...(t.param === null ? {} : { param: t.param }) }));
         return;
       }
       case 'discard':
@@ -349,11 +343,21 @@ export class ProxyRequest implements AttemptOwner {
     }
   }
 
+  /** The upstream's 2xx body was malformed or cut short: a 502 if nothing went out yet, else an error end. */
+  private brokenBody(err: UpstreamBodyError): void {
+    if (this.heldHead !== undefined || !this.input.res.headersSent) {
+      this.heldHead = undefined;
+      this.fail(new GatewayError('upstream_protocol_error', `The backend "${this.ref?.backend.name ?? ''}" returned a broken response: ${err.detail}.`));
+      return;
+    }
+    this.midStreamFailure('upstream_protocol_error', err.detail);
+  }
+
   private midStreamFailure(code: ErrorCode, detail: string): void {
     const { res } = this.input;
     const sse = this.input.client.stream;
     if (sse && !res.writableEnded) {
-      res.end(midStreamErrorEvent(code, detail));
+      res.end(this.translator?.errorEvent?.(code, detail) ?? midStreamErrorEvent(code, detail));
     } else {
       res.destroy();
     }

@@ -43,13 +43,39 @@ export interface ResponseResult {
   readonly completionText: string | undefined;
 }
 
+/**
+ * The upstream body is malformed or incomplete (not JSON, a stream cut before its end). Thrown by a
+ * translator's `end()`; the pipeline answers 502 when nothing was sent yet, else ends the stream with
+ * an error event, never a response that looks complete.
+ */
+export class UpstreamBodyError extends Error {
+  constructor(readonly detail: string) {
+    super(detail);
+    this.name = 'UpstreamBodyError';
+  }
+}
+
 /** Turns upstream response bytes into client bytes, observing usage on the way. One per response. */
 export interface ResponseTranslator {
   /** Bytes to send to the client for this upstream chunk (the same buffer when unchanged), or null. */
   push(chunk: Buffer): Buffer | null;
-  /** Bytes to send when the upstream body ended, or null. */
+  /** Bytes to send when the upstream body ended, or null. Throws UpstreamBodyError on a broken body. */
   end(): Buffer | null;
+  /**
+   * The translator holds the whole body and `end()` returns it (non-streamed JSON): the pipeline then
+   * sends the status line only after `end()`, so a malformed body becomes a 502, not a broken 200.
+   */
+  readonly buffered?: boolean | undefined;
   result(): ResponseResult;
+  /** The content type the client gets when it differs from the upstream's (translated APIs). */
+  readonly contentType?: string | undefined;
+  /** True when the body differs from the upstream's, so its content-length must not be copied. */
+  readonly rewritesBody?: boolean | undefined;
+  /**
+   * The last bytes of a stream that broke after it started, in the client's API (an Anthropic
+   * `error` event for /v1/messages); without it the pipeline writes OpenAI's error event.
+   */
+  errorEvent?(code: ErrorCode, message: string): Buffer;
 }
 
 /** An upstream error as the client will see it: written by us or sanitized from the upstream's. */

@@ -12,6 +12,7 @@ import { handleRequest, type GatewayRuntime, type OutcomeSink } from '../pipelin
 import { Limits, type FailureMode, type LimitsOptions } from '../limits/index.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import { Telemetry, type TelemetryOptions } from '../telemetry/hub.js';
+import { attachCredentialTelemetry } from '../telemetry/credential-metrics.js';
 import { GatewayMetrics } from '../telemetry/metrics.js';
 import { RateLimitMetrics } from '../telemetry/rate-limit-metrics.js';
 import { UpstreamRegistry, type BackendUpstream } from '../upstream/pools.js';
@@ -59,8 +60,11 @@ export class Gateway implements OutcomeSink {
   private lastReload: { at: string; result: 'applied' | 'rejected'; errors: number } | undefined;
 
   readonly limits: Limits;
+  /** Credential refresh metrics and log lines (src/telemetry/credential-metrics.ts). */
+  private readonly detachCredentials: () => void;
 
   private constructor(private readonly opts: GatewayOptions) {
+    this.detachCredentials = attachCredentialTelemetry(this.metrics.registry, opts.logger);
     this.limits = new Limits({
       redis: opts.redis,
       failureMode: opts.rateLimitFailureMode ?? 'open',
@@ -262,5 +266,6 @@ export class Gateway implements OutcomeSink {
     await this.telemetry.close();
     await this.limits.close();
     await this.admin?.close();
+    this.detachCredentials();
   }
 }

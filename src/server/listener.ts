@@ -2,12 +2,21 @@
 // of a connection decide: the HTTP/2 connection preface goes to the HTTP/2 server, anything else to
 // the HTTP/1.1 server. HTTP/1.1 gets the raw socket (Node's fast native parser path); HTTP/2's
 // session reads sockets natively and would miss the sniffed bytes, so it gets a thin stream wrapper.
+//
+// Hostile clients meet limits here, before the pipeline: new connections per second per address and
+// in total, header count and size, a deadline for the request head (slowloris) and for the body
+// (idle and total), idle keep-alive, HTTP/2 concurrent streams and client resets (CVE-2023-44487
+// "rapid reset"). Every refusal that can still be an HTTP response is an OpenAI-shaped error with an
+// x-request-id; the rest (an HTTP/2 flood, a client that never sends a byte) are closed.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Stream, type ServerHttp2Session } from 'node:http2';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { GatewayError, errorBody } from '../core/errors.js';
-import { newRequestId } from '../core/ids.js';
+import { acceptableRequestId, newRequestId } from '../core/ids.js';
+import { ConnectionGate, DEFAULT_HARDENING, type Hardening, hardeningFromEnv } from './listener-guards.js';
+
+export { DEFAULT_HARDENING, type Hardening, hardeningFromEnv } from './listener-guards.js';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -20,6 +29,8 @@ export interface ListenerOptions {
   /** Deadline for a client to send its complete request head (slowloris). */
   readonly headersTimeoutMs: number;
   readonly maxConcurrentStreams: number;
+  /** The other limits; defaults (and TOLLGATE_LISTENER_* overrides) when absent. */
+  readonly hardening?: Partial<Hardening>;
 }
 
 export interface ConnectionInfo {
@@ -39,35 +50,139 @@ export interface DataListener {
   /** Destroy every remaining connection. */
   destroyAll(): void;
   activeConnections(): number;
+  /** Refusals so far, by reason (for tests and the chaos benchmark). */
+  readonly refused: Readonly<Record<RefusalReason, number>>;
+}
+
+export type RefusalReason = 'connection_rate' | 'connections' | 'header_count' | 'head_timeout' | 'body_timeout' | 'malformed' | 'h2_resets';
+
+interface BodyWatch {
+  readonly req: IncomingMessage | Http2ServerRequest;
+  readonly res: ServerResponse | Http2ServerResponse;
+  readonly progress: () => number;
+  readonly requestId: string;
+  readonly deadline: number;
+  last: number;
+  lastAt: number;
 }
 
 export async function startDataListener(opts: ListenerOptions, handle: RequestHandler): Promise<DataListener> {
+  const hard: Hardening = { ...DEFAULT_HARDENING, ...hardeningFromEnv(process.env), ...opts.hardening };
   const sockets = new Set<net.Socket>();
   const sessions = new Set<ServerHttp2Session>();
-  const sessionAddress = new WeakMap<ServerHttp2Session, string | undefined>();
-  let pendingAddress: string | undefined;
+  const sessionSocket = new WeakMap<ServerHttp2Session, net.Socket>();
+  const currentRequest = new WeakMap<net.Socket, { id: string; res: ServerResponse }>();
+  const refused: Record<RefusalReason, number> = { connection_rate: 0, connections: 0, header_count: 0, head_timeout: 0, body_timeout: 0, malformed: 0, h2_resets: 0 };
+  const gate = new ConnectionGate(hard);
+  const watches = new Set<BodyWatch>();
+  let pendingSocket: net.Socket | undefined;
+
+  const watchBody = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, requestId: string, progress: () => number): void => {
+    if (req.complete || (req.method === 'GET' || req.method === 'HEAD') || hard.bodyIdleTimeoutMs <= 0) return;
+    const now = Date.now();
+    const w: BodyWatch = { req, res, progress, requestId, deadline: now + hard.bodyTimeoutMs, last: progress(), lastAt: now };
+    watches.add(w);
+    res.once('close', () => watches.delete(w));
+  };
+
+  // One sweep a second for every body in flight: cheaper than a timer per request, and precise
+  // enough for deadlines measured in seconds.
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const w of watches) {
+      if (w.req.complete) {
+        watches.delete(w);
+        continue;
+      }
+      const p = w.progress();
+      if (p > w.last) {
+        w.last = p;
+        w.lastAt = now;
+        if (now <= w.deadline) continue;
+      } else if (now - w.lastAt <= hard.bodyIdleTimeoutMs && now <= w.deadline) continue;
+      watches.delete(w);
+      refused.body_timeout++;
+      const why = now > w.deadline ? `within ${Math.round(hard.bodyTimeoutMs / 1000)} s` : `for ${Math.round(hard.bodyIdleTimeoutMs / 1000)} s`;
+      const err = new GatewayError(
+        'request_body_timeout',
+        now > w.deadline ? `The request body did not arrive ${why}; send it faster or in a smaller request.` : `No request body bytes arrived ${why}; the request was abandoned.`,
+      );
+      respondAndClose(w.res, err, w.requestId, () => w.req.destroy());
+    }
+    gate.prune(now);
+  }, 1_000);
+  sweep.unref();
 
   const h1 = http.createServer(
     {
       maxHeaderSize: opts.maxHeaderBytes,
       keepAliveTimeout: opts.keepAliveTimeoutMs,
       headersTimeout: opts.headersTimeoutMs,
-      requestTimeout: 0, // LLM requests stream for minutes; routes carry their own deadlines
+      // The whole request (head and body) must arrive within this; responses may stream for as long
+      // as routes allow (receiving the request is all this covers).
+      requestTimeout: Math.max(hard.bodyTimeoutMs, opts.headersTimeoutMs) + 1_000,
+      connectionsCheckingInterval: 1_000,
       noDelay: true,
     },
-    (req, res) => handle(req, res, { remoteAddress: req.socket.remoteAddress }),
+    (req, res) => {
+      const id = requestIdOf(req);
+      currentRequest.set(req.socket, { id, res });
+      if (req.rawHeaders.length / 2 > hard.maxHeaderCount) {
+        refused.header_count++;
+        respondAndClose(res, tooManyHeaders(hard.maxHeaderCount), id, () => req.destroy());
+        return;
+      }
+      const socket = req.socket;
+      watchBody(req, res, id, () => socket.bytesRead);
+      handle(req, res, { remoteAddress: socket.remoteAddress });
+    },
   );
-  h1.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => rejectMalformed(err, socket));
+  // Node keeps at most this many headers and silently drops the rest; one more than the limit lets
+  // the handler above see that there were too many and say so.
+  h1.maxHeadersCount = hard.maxHeaderCount + 1;
+  // Node answers an Expect it does not understand with a bare 417; answer it like every other refusal.
+  h1.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const id = requestIdOf(req);
+    const given = String(req.headers['expect'] ?? '').slice(0, 60).replace(/[^\x20-\x7e]/g, '?');
+    respondAndClose(res, new GatewayError('bad_request', `Unsupported Expect header "${given}": the gateway understands only "100-continue".`, { status: 417 }), id, () => req.destroy());
+  });
+  // The HTTP/1.1 server never listens itself (connections are handed to it), and Node starts the
+  // connection tracking behind headersTimeout, requestTimeout and closeIdleConnections() only on
+  // 'listening'. Without this, those deadlines silently do nothing.
+  h1.emit('listening');
+  h1.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
+    const cur = currentRequest.get(socket);
+    if (cur?.res.headersSent === true) {
+      socket.destroy();
+      return;
+    }
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') refused.head_timeout++;
+    else if (err.code !== 'ECONNRESET') refused.malformed++;
+    rejectMalformed(err, socket, cur?.id);
+  });
 
   const h2 = http2.createServer(
-    { settings: { maxConcurrentStreams: opts.maxConcurrentStreams, maxHeaderListSize: opts.maxHeaderBytes } },
-    (req, res) => handle(req, res, { remoteAddress: sessionAddress.get(req.stream.session as ServerHttp2Session) }),
+    {
+      settings: { maxConcurrentStreams: opts.maxConcurrentStreams, maxHeaderListSize: opts.maxHeaderBytes },
+      // Pseudo-headers count as pairs too.
+      maxHeaderListPairs: hard.maxHeaderCount + 8,
+      maxSessionRejectedStreams: 100,
+      maxSessionInvalidFrames: 100,
+    },
+    (req, res) => {
+      const session = req.stream.session as ServerHttp2Session;
+      const socket = sessionSocket.get(session);
+      const id = requestIdOf(req);
+      watchBody(req, res, id, () => socket?.bytesRead ?? 0);
+      handle(req, res, { remoteAddress: socket?.remoteAddress });
+    },
   );
   h2.on('session', (session: ServerHttp2Session) => {
-    sessionAddress.set(session, pendingAddress);
+    if (pendingSocket !== undefined) sessionSocket.set(session, pendingSocket);
     sessions.add(session);
     session.on('close', () => sessions.delete(session));
     session.on('error', () => undefined);
+    guardSession(session, hard, opts.keepAliveTimeoutMs, () => refused.h2_resets++);
   });
   h2.on('sessionError', () => undefined);
 
@@ -75,11 +190,20 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
+    const admitted = gate.admit(socket.remoteAddress, sockets.size);
+    if (admitted !== 'ok') {
+      refused[admitted === 'rate' ? 'connection_rate' : 'connections']++;
+      refuseConnection(socket, admitted);
+      return;
+    }
+    // A connection that never sends its first byte holds a socket: the head deadline covers it too.
+    const silent = setTimeout(() => socket.destroy(), opts.headersTimeoutMs);
     socket.once('data', (first: Buffer) => {
+      clearTimeout(silent);
       if (looksLikeH2(first)) {
-        pendingAddress = socket.remoteAddress;
+        pendingSocket = socket;
         h2.emit('connection', wrapSocket(socket, first));
-        pendingAddress = undefined;
+        pendingSocket = undefined;
       } else {
         socket.pause();
         socket.unshift(first);
@@ -87,6 +211,7 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
         socket.resume();
       }
     });
+    socket.once('close', () => clearTimeout(silent));
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -102,18 +227,101 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
     address: { host: opts.host, port: addr.port },
     stopAccepting() {
       tcp.close();
+      clearInterval(sweep);
       // Connections mid-request finish their response, then idle out at once instead of waiting
       // for another request.
       h1.keepAliveTimeout = 1;
       h1.closeIdleConnections();
       for (const s of sessions) s.close();
+      h1.close(); // stops the connection-tracking interval; sockets in use are unaffected
     },
     destroyAll() {
+      clearInterval(sweep);
       for (const s of sessions) s.destroy();
       for (const s of sockets) s.destroy();
     },
     activeConnections: () => sockets.size,
+    refused,
   };
+}
+
+/** The request id every gateway answer for this request carries: the client's if acceptable. */
+function requestIdOf(req: IncomingMessage | Http2ServerRequest): string {
+  const given = req.headers['x-request-id'];
+  if (typeof given === 'string' && acceptableRequestId(given)) return given;
+  const id = newRequestId();
+  // The pipeline takes the id from here, so a refusal written by the listener and the outcome the
+  // pipeline records name the same request.
+  req.headers['x-request-id'] = id;
+  return id;
+}
+
+function tooManyHeaders(max: number): GatewayError {
+  return new GatewayError('too_many_headers', `The request has more than ${max} headers; send fewer.`);
+}
+
+/** Answers with an OpenAI-shaped error when nothing was sent yet, then ends the exchange. */
+function respondAndClose(res: ServerResponse | Http2ServerResponse, err: GatewayError, requestId: string, close: () => void): void {
+  if (res.headersSent || res.writableEnded) {
+    close();
+    return;
+  }
+  const body = JSON.stringify(errorBody(err));
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': requestId,
+    'server-timing': 'gateway;dur=0',
+  };
+  if (!('stream' in res)) headers['connection'] = 'close';
+  res.once('finish', close);
+  res.writeHead(err.status, headers);
+  res.end(body);
+}
+
+function guardSession(session: ServerHttp2Session, hard: Hardening, idleMs: number, onFlood: () => void): void {
+  let open = 0;
+  let resets: number[] = [];
+  session.on('stream', (stream: Http2Stream) => {
+    open++;
+    // 'aborted': the client reset a stream before the gateway finished answering it.
+    stream.once('aborted', () => {
+      const now = Date.now();
+      resets.push(now);
+      if (resets.length > hard.h2MaxResets) {
+        resets = resets.filter((t) => now - t <= hard.h2ResetWindowMs);
+        if (resets.length > hard.h2MaxResets) {
+          onFlood();
+          // RFC 9113 §5.4.1 / the CVE-2023-44487 advisories: GOAWAY with ENHANCE_YOUR_CALM, then close.
+          session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+          session.destroy();
+        }
+      }
+    });
+    stream.once('close', () => open--);
+  });
+  if (idleMs > 0) {
+    session.setTimeout(idleMs, () => {
+      if (open === 0) session.close();
+    });
+  }
+}
+
+/** Over the connection limits: HTTP/1.1 gets a 429/503 it can read; an HTTP/2 preface just a close. */
+function refuseConnection(socket: net.Socket, why: 'rate' | 'total'): void {
+  const t = setTimeout(() => socket.destroy(), 2_000);
+  socket.once('close', () => clearTimeout(t));
+  socket.once('data', (first: Buffer) => {
+    if (looksLikeH2(first)) {
+      socket.destroy();
+      return;
+    }
+    const err =
+      why === 'rate'
+        ? new GatewayError('connection_rate_limited', 'Too many new connections from this address; reuse connections (keep-alive) or slow down.', { headers: { 'retry-after': '1' } })
+        : new GatewayError('too_many_connections', 'The gateway has too many open connections; retry shortly.', { headers: { 'retry-after': '1' } });
+    writeRaw(socket, err, newRequestId());
+  });
 }
 
 function looksLikeH2(first: Buffer): boolean {
@@ -149,7 +357,7 @@ function wrapSocket(socket: net.Socket, first: Buffer): Duplex {
 
 // Malformed requests never reach the handler; answer them in the same OpenAI error shape, with a
 // request id like every other response, then close.
-function rejectMalformed(err: NodeJS.ErrnoException, socket: net.Socket): void {
+function rejectMalformed(err: NodeJS.ErrnoException, socket: net.Socket, requestId: string | undefined): void {
   if (!socket.writable || err.code === 'ECONNRESET') {
     socket.destroy();
     return;
@@ -165,10 +373,19 @@ function rejectMalformed(err: NodeJS.ErrnoException, socket: net.Socket): void {
     default:
       gerr = new GatewayError('bad_request', `Malformed HTTP request (${err.code ?? 'parse error'}).`);
   }
+  writeRaw(socket, gerr, requestId ?? newRequestId());
+}
+
+function writeRaw(socket: net.Socket, gerr: GatewayError, requestId: string): void {
   const body = JSON.stringify(errorBody(gerr));
   const reason = http.STATUS_CODES[gerr.status] ?? 'Error';
+  let extra = '';
+  for (const [k, v] of Object.entries(gerr.headers ?? {})) extra += `${k}: ${v}\r\n`;
   socket.end(
-    `HTTP/1.1 ${gerr.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      `x-request-id: ${newRequestId()}\r\nserver-timing: gateway;dur=0\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${gerr.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}` +
+      `x-request-id: ${requestId}\r\nserver-timing: gateway;dur=0\r\nconnection: close\r\n\r\n${body}`,
   );
+  // A client that does not read its refusal must not hold the socket.
+  const t = setTimeout(() => socket.destroy(), 5_000);
+  socket.once('close', () => clearTimeout(t));
 }

@@ -162,3 +162,4 @@ export { loadCassettes, parseCassette, CassetteIndex, CassetteError, type Intera
 export { startReplayServer, type ReplayServer, type ReplayTiming, type ReplayOptions } from './replay/server.js';
 export { startRecordProxy, type RecordProxy, type RecordOptions } from './replay/record.js';
 export { runWorkload, ramp, formatRamp, DEFAULT_WORKLOAD, type Workload, type RunResult, type RampResult } from './offline.js';
+export { startProviderSim, isProviderApi, PROVIDER_APIS, type ProviderApi, type ProviderSimOptions, type ProviderSimServer } from './providers/index.js';

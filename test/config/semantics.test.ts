@@ -269,9 +269,9 @@ describe('backends', () => {
     }
   });
 
-  it('rejects unsupported policy types and a type/field mismatch', async () => {
+  it('rejects a policy type the backend schema cannot use, and a type/field mismatch', async () => {
     const aws = 'apiVersion: aigateway.envoyproxy.io/v1beta1\nkind: BackendSecurityPolicy\nmetadata: {name: p}\nspec:\n  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: be}]\n  type: AWSCredentials\n  awsCredentials: {region: us-east-1}';
-    find(await loadText(docs(route('r'), backend('be'), aws)), /type AWSCredentials is not supported yet/);
+    find(await loadText(docs(route('r'), backend('be'), aws)), /a AWSCredentials policy cannot authenticate to AIServiceBackend default\/be, whose schema is OpenAI/);
     const mismatch = apiKeyPolicy('p', 'be', 's').replace('type: APIKey', 'type: AzureAPIKey');
     find(await loadText(docs(route('r'), backend('be'), mismatch)), /type AzureAPIKey needs exactly the `azureAPIKey` field/);
   });

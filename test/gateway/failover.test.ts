@@ -148,6 +148,54 @@ describe('broken and stalled streams', () => {
     }
   });
 
+  it('answers 502 for a non-streamed answer that is not JSON, never a broken 200', async () => {
+    primary.behave((_q, _rec, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"id":"x","choices":[{"message":{"content":"trunc');
+    });
+    try {
+      const r = await chat('only-primary');
+      expect(r.status).toBe(502);
+      const body = (await r.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('upstream_protocol_error');
+      expect(body.error.message).toContain('not valid JSON');
+    } finally {
+      primary.behave(openAIBehavior());
+    }
+  });
+
+  it('ends a stream the upstream closed before its last event with an error event', async () => {
+    primary.behave((_q, _rec, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end('data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"half"},"finish_reason":null}]}\n\n');
+    });
+    try {
+      const text = await (await chat('only-primary', true)).text();
+      expect(text).toContain('half');
+      expect(text).toContain('"code":"upstream_protocol_error"');
+      expect(text).not.toContain('data: [DONE]');
+    } finally {
+      primary.behave(openAIBehavior());
+    }
+  });
+
+  it('accepts a stream that finished its choices without [DONE]', async () => {
+    primary.behave((_q, _rec, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(
+        'data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"all"},"finish_reason":null}]}\n\n' +
+          'data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',
+      );
+    });
+    try {
+      const text = await (await chat('only-primary', true)).text();
+      expect(text).toContain('"finish_reason":"stop"');
+      expect(text).not.toContain('error');
+    } finally {
+      primary.behave(openAIBehavior());
+    }
+  });
+
   it('ends a stream that goes silent with an idle-timeout SSE error', async () => {
     primary.behave((_q, _rec, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });

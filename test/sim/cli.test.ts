@@ -38,7 +38,8 @@ test('ramp runs offline and reports the knee; --set overrides a profile field', 
 
 test('bad input: exit-2 usage errors and exit-1 errors with hints', async () => {
   await expect(run(['--listen', 'nowhere'])).rejects.toBeInstanceOf(UsageError);
-  await expect(run(['--api', 'gemini'])).rejects.toBeInstanceOf(CliError);
+  await expect(run(['--api', 'vertex', '--service-account', '/definitely/not/here'])).rejects.toBeInstanceOf(CliError);
+  await expect(run(['--api', 'gemini', '--replicas', '2'])).rejects.toBeInstanceOf(UsageError);
   await expect(run(['--api', 'nope'])).rejects.toBeInstanceOf(UsageError);
   await expect(run(['ramp', '--set', 'scheduler.maxNumSeqs=-1'])).rejects.toThrow(/scheduler.maxNumSeqs" must be a whole number from 1/);
   await expect(run(['ramp', '--set', 'scheduler.nope=1'])).rejects.toThrow(/unknown field "scheduler.nope"/);

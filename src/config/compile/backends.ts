@@ -3,6 +3,7 @@
 import { ENCODINGS, isEncodingName } from '../../tokenizer/index.js';
 import type { Manifest } from '../parse.js';
 import { type BackendConfig, DEFAULT_CONNECT_TIMEOUT_MS, type UpstreamCredential } from '../types.js';
+import { checkSchema } from './schemas.js';
 import { type Ctx, dangling, error, type Path, sourceRef, warn } from './context.js';
 import { type CompiledEndpoints, EG_GROUP } from './endpoints.js';
 import { compileBodyMutation, compileHeaderMutation } from './mutations.js';
@@ -26,15 +27,8 @@ export function compileServiceBackend(
 ): BackendConfig | undefined {
   const spec = m.value.spec;
   const errorsBefore = ctx.diags.errorCount;
-  if (spec.schema.name !== 'OpenAI') {
-    error(
-      ctx,
-      m,
-      ['spec', 'schema', 'name'],
-      `schema ${spec.schema.name} is not supported yet`,
-      'Tollgate speaks to OpenAI-schema backends today (vLLM, OpenAI, and any OpenAI-compatible API); other provider schemas come with provider support',
-    );
-  }
+  const credential = credentials.get(m.key);
+  checkSchema(ctx, m, credential);
   const ref = spec.backendRef;
   const refPath: Path = ['spec', 'backendRef'];
   if (ref.kind !== 'Backend' || ref.group !== EG_GROUP) {
@@ -74,7 +68,7 @@ export function compileServiceBackend(
     endpointsKey: key,
     endpoints: eps.endpoints,
     tls: eps.tls,
-    credential: credentials.get(m.key),
+    credential,
     headerMutation,
     bodyMutation,
     requestTimeoutMs: requestMs === undefined || requestMs === 0 ? undefined : requestMs,

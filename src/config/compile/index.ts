@@ -2,7 +2,7 @@
 // (Backend + TLS, credentials, AIServiceBackend), traffic policies, routes. Each step reports into
 // the shared diagnostics and keeps going, so one run shows every problem.
 import { type Diagnostics } from '../diagnostics.js';
-import { backendHash, deepFreeze, fingerprintOf, quotaHash, routeHash } from '../dump.js';
+import { backendHash, deepFreeze, fingerprintOf, quotaHash, routeHash, securityHash } from '../dump.js';
 import type { ParsedFile } from '../parse.js';
 import { SecretResolver } from '../secrets.js';
 import type { BackendConfig, IgnoredResource, RouteConfig, RuntimeConfig } from '../types.js';
@@ -14,6 +14,7 @@ import { compileListener, TrafficPolicies } from './policies.js';
 import { type CompileMemo } from './memo.js';
 import { compileQuotas } from './quotas.js';
 import { compileRoute, routeBackendUses } from './routes.js';
+import { compileClientSecurity } from './security.js';
 
 export interface CompileOptions {
   readonly memo: CompileMemo;
@@ -155,6 +156,7 @@ export async function compile(opts: CompileOptions): Promise<RuntimeConfig | und
   await pause();
 
   const quotas = compileQuotas(ctx);
+  const security = await compileClientSecurity(ctx, opts.secretsDir);
 
   const firstBackend = index.ok('AIServiceBackend')[0];
   if (index.count('AIGatewayRoute') === 0 && firstBackend !== undefined) {
@@ -176,7 +178,9 @@ export async function compile(opts: CompileOptions): Promise<RuntimeConfig | und
       sortedHashes,
       [...backendHashes].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]),
       quotaHash(quotas),
+      securityHash(security),
     ),
+    security,
   };
   return deepFreeze(config);
 }

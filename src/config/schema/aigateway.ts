@@ -29,6 +29,9 @@ export const API_SCHEMA_NAMES = [
   'GCPAnthropic',
   'Anthropic',
   'AWSAnthropic',
+  // Tollgate extension: the Gemini API (generativelanguage.googleapis.com) with an API key, as
+  // opposed to GCPVertexAI (the same generateContent API on Vertex AI, with OAuth2).
+  'GeminiAPI',
 ] as const;
 
 export const LLM_COST_TYPES = [
@@ -159,13 +162,32 @@ const bspShape = {
   apiKey: secretRefHolder.optional(),
   azureAPIKey: secretRefHolder.optional(),
   anthropicAPIKey: secretRefHolder.optional(),
-  // Provider credentials arrive with the provider work; the fields exist so they are named, not "unknown".
-  awsCredentials: accepted,
-  azureCredentials: accepted,
-  gcpCredentials: accepted,
+  awsCredentials: obj({
+    region: nonEmpty,
+    credentialsFile: obj({ secretRef: secretObjectRef, profile: z.string().min(1).optional() }).optional(),
+    oidcExchangeToken: accepted,
+  }).optional(),
+  azureCredentials: obj({
+    clientID: nonEmpty,
+    tenantID: nonEmpty,
+    clientSecretRef: secretObjectRef.optional(),
+    oidcExchangeToken: accepted,
+  }).optional(),
+  gcpCredentials: obj({
+    projectName: nonEmpty.optional(),
+    region: nonEmpty.optional(),
+    credentialsFile: obj({ secretRef: secretObjectRef }).optional(),
+    workloadIdentityFederationConfig: accepted,
+    isPassthrough: z.boolean().optional(),
+  }).optional(),
 };
 
-export const backendSecurityPolicyV1beta1 = manifest(obj({ ...bspShape, credentialOverride: accepted }));
+const credentialOverride = obj({
+  fromRequestHeaders: obj({ header: z.string().min(1).max(256).optional(), fallbackToConfigured: z.boolean().optional() }).optional(),
+  fromDynamicMetadata: accepted,
+});
+
+export const backendSecurityPolicyV1beta1 = manifest(obj({ ...bspShape, credentialOverride: credentialOverride.optional() }));
 export const backendSecurityPolicyV1alpha1 = manifest(obj(bspShape));
 export type BackendSecurityPolicySpec = z.infer<typeof backendSecurityPolicyV1beta1>['spec'];
 

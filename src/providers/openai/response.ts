@@ -4,20 +4,69 @@ import type { ErrorCode } from '../../core/errors.js';
 import { makeUsage, type Usage } from '../../core/usage.js';
 import type { CompletionUsage } from '../../protocol/openai.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
-import type { ClientRequest, ErrorTranslation, ResponseResult, ResponseTranslator } from '../types.js';
+import { UpstreamBodyError, type ClientRequest, type ErrorTranslation, type ResponseResult, type ResponseTranslator } from '../types.js';
 
 /** Non-streamed bodies larger than this pass through without usage extraction (estimated instead). */
 const MAX_OBSERVED_JSON_BYTES = 16 * 1024 * 1024;
+/** Chat and completion answers are held whole (to be checked) up to this size. */
+const MAX_HELD_JSON_BYTES = 64 * 1024 * 1024;
 
 export function openAIResponseTranslator(
-  _req: ClientRequest,
+  req: ClientRequest,
   contentType: string | undefined,
   suppressUsageChunk: boolean,
 ): ResponseTranslator {
   if (contentType !== undefined && contentType.startsWith('text/event-stream')) return new SseTranslator(suppressUsageChunk);
+  // A chat or completion answer is small and must be well-formed to be billed: hold it and check it.
+  // Embeddings can be tens of MB of floats: they stream through, observed on the side.
+  if (req.operation === 'chat' || req.operation === 'completions') return new HeldJson();
   return new JsonObserver();
 }
 
+/** Non-streamed chat/completions: the body goes out whole once it parsed (a broken one is a 502). */
+class HeldJson implements ResponseTranslator {
+  readonly buffered = true;
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  private parsed: ResponseResult = { usage: undefined, responseModel: undefined, completionText: undefined };
+
+  push(chunk: Buffer): null {
+    this.bytes += chunk.length;
+    if (this.bytes > MAX_HELD_JSON_BYTES) throw new UpstreamBodyError(`the response is larger than ${MAX_HELD_JSON_BYTES >> 20} MiB`);
+    this.chunks.push(chunk);
+    return null;
+  }
+
+  end(): Buffer {
+    const body = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+    this.chunks = [];
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new UpstreamBodyError(body.length === 0 ? 'the response body is empty' : 'the response body is not valid JSON');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UpstreamBodyError('the response body is not a JSON object');
+    this.parsed = resultFromBody(parsed);
+    return body;
+  }
+
+  result(): ResponseResult {
+    return this.parsed;
+  }
+}
+
+function resultFromBody(body: { model?: unknown; usage?: unknown; choices?: unknown }): ResponseResult {
+  const pieces: string[] = [];
+  if (Array.isArray(body.choices)) for (const c of body.choices as unknown[]) collectText(c, 'message', pieces);
+  return {
+    usage: usageFrom(body.usage),
+    responseModel: typeof body.model === 'string' ? body.model : undefined,
+    completionText: Array.isArray(body.choices) ? pieces.join('') : undefined,
+  };
+}
+
+/** Embeddings (and anything else non-streamed): bytes pass through, usage read on the side. */
 class JsonObserver implements ResponseTranslator {
   private chunks: Buffer[] = [];
   private bytes = 0;
@@ -36,14 +85,7 @@ class JsonObserver implements ResponseTranslator {
     if (this.chunks.length > 0) {
       try {
         const text = this.chunks.length === 1 ? (this.chunks[0] as Buffer).toString('utf8') : Buffer.concat(this.chunks).toString('utf8');
-        const body = JSON.parse(text) as { model?: unknown; usage?: unknown; choices?: unknown };
-        const pieces: string[] = [];
-        if (Array.isArray(body.choices)) for (const c of body.choices as unknown[]) collectText(c, 'message', pieces);
-        this.parsed = {
-          usage: usageFrom(body.usage),
-          responseModel: typeof body.model === 'string' ? body.model : undefined,
-          completionText: Array.isArray(body.choices) ? pieces.join('') : undefined,
-        };
+        this.parsed = resultFromBody(JSON.parse(text) as Record<string, unknown>);
       } catch {
         // Not JSON: the client gets the bytes as they were; usage falls back to the gateway's count.
       }
@@ -62,6 +104,8 @@ class SseTranslator implements ResponseTranslator {
   private usage: Usage | undefined;
   private model: string | undefined;
   private readonly text: string[] = [];
+  /** `[DONE]` arrived, or a choice finished: the stream is complete. */
+  private complete = false;
 
   constructor(private readonly suppressUsageChunk: boolean) {}
 
@@ -90,6 +134,9 @@ class SseTranslator implements ResponseTranslator {
   }
 
   end(): Buffer | null {
+    // Some servers omit [DONE]; a stream whose choices finished is complete all the same. One that
+    // stops before either was cut: the client must not take it for a whole answer.
+    if (!this.complete) throw new UpstreamBodyError('the stream ended before its last event ([DONE] or a finish_reason)');
     return this.decoder.remainder();
   }
 
@@ -99,7 +146,11 @@ class SseTranslator implements ResponseTranslator {
 
   /** Reads an event; returns true when it is a usage-only chunk (empty choices, usage set). */
   private observe(ev: SseEvent): boolean {
-    if (!ev.hasData || ev.data === '[DONE]') return false;
+    if (!ev.hasData) return false;
+    if (ev.data === '[DONE]') {
+      this.complete = true;
+      return false;
+    }
     let obj: { model?: unknown; usage?: unknown; choices?: unknown };
     try {
       obj = JSON.parse(ev.data) as typeof obj;
@@ -107,7 +158,12 @@ class SseTranslator implements ResponseTranslator {
       return false;
     }
     if (this.model === undefined && typeof obj.model === 'string') this.model = obj.model;
-    if (Array.isArray(obj.choices)) for (const c of obj.choices as unknown[]) collectText(c, 'delta', this.text);
+    if (Array.isArray(obj.choices)) {
+      for (const c of obj.choices as unknown[]) {
+        collectText(c, 'delta', this.text);
+        if (typeof c === 'object' && c !== null && typeof (c as { finish_reason?: unknown }).finish_reason === 'string') this.complete = true;
+      }
+    }
     const u = usageFrom(obj.usage);
     if (u === undefined) return false;
     this.usage = u;

@@ -104,11 +104,20 @@ function unauthorized(inst: SimInstance, req: IncomingMessage): SimHttpError | u
   }
 }
 
-async function route(inst: SimInstance, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+/**
+ * A pre-read request for the engine, from a front that already parsed it (the Azure OpenAI simulator
+ * serves its deployments through this engine).
+ */
+export interface RoutedRequest {
+  readonly path: string;
+  readonly body: unknown;
+}
+
+export async function route(inst: SimInstance, req: IncomingMessage, res: ServerResponse, requestId: string, pre?: RoutedRequest): Promise<void> {
   const arrivalMs = nowMs();
   const url = req.url ?? '/';
   const q = url.indexOf('?');
-  const path = q < 0 ? url : url.slice(0, q);
+  const path = pre?.path ?? (q < 0 ? url : url.slice(0, q));
   const method = req.method ?? 'GET';
   const extraHeaders: Record<string, string> = { 'x-request-id': requestId };
 
@@ -134,7 +143,7 @@ async function route(inst: SimInstance, req: IncomingMessage, res: ServerRespons
   }
 
   const post = async (): Promise<unknown> => {
-    const body = await readJson(req);
+    const body = pre === undefined ? await readJson(req) : pre.body;
     const m = typeof body === 'object' && body !== null ? (body as { model?: unknown }).model : undefined;
     inst.log.setModel(requestId, typeof m === 'string' ? m : null);
     return body;

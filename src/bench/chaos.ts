@@ -1,0 +1,365 @@
+// `tollgate bench chaos` (`npm run bench:chaos`): a soak under upstream faults. The simulator injects
+// resets mid-stream, stalls, 5xx, slow first bytes, malformed and truncated chunks and hangs (per
+// request, `x-sim-fault`) behind a gateway that authenticates every client; closed-loop clients
+// classify how each response ended. The gateway's RSS and open file descriptors are sampled
+// throughout and their slopes fitted over the second half; at the end the ledger must hold one record
+// per request and the descriptors must return to where they started. A benchmark, not a unit test:
+// ten minutes by default, and it prints numbers (exit 1 when a check fails).
+import { type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
+import { BIN, startChild } from './procs.js';
+
+const spec = {
+  name: 'bench chaos',
+  summary: 'soak under simulator faults: every client gets a clear end, ledger complete, RSS and handles flat',
+  usage: `
+Usage: tollgate bench chaos [--duration SEC] [--concurrency N] [--sample SEC] [--out FILE]
+
+  --duration SEC     soak length (default 600)
+  --concurrency N    closed-loop clients (default 32)
+  --sample SEC       RSS / descriptor sampling period (default 5)
+  --out FILE         JSON results (default .bench-out/chaos.json)`,
+  options: {
+    duration: { type: 'string' },
+    concurrency: { type: 'string' },
+    sample: { type: 'string' },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+} as const;
+
+const CLIENT_KEY = 'chaos-client-key-5b0c61d2e8f94a7b';
+const CLIENT_TIMEOUT_MS = 30_000;
+const IDLE_SETTLE_MS = 8_000;
+const SETTLE_LIMIT_MS = 60_000;
+
+/** Faults drawn per request (weights); about half the traffic is clean. */
+const FAULTS: ReadonlyArray<readonly [string, number]> = [
+  ['', 12],
+  ['status=503', 1],
+  ['status=500', 1],
+  ['status=429', 1],
+  ['reset-after=3', 2],
+  ['reset-after=0', 1],
+  ['stall-after=2:2500', 1],
+  ['slow-first-byte=1200', 1],
+  ['malformed-after=2', 2],
+  ['truncate-after=3', 2],
+  ['hang', 1],
+  ['delay=150', 1],
+];
+
+type Ending = 'complete' | 'error_response' | 'stream_error_event' | 'cut' | 'client_timeout' | 'unclear';
+
+interface Outcome {
+  readonly ending: Ending;
+  /** The start of the body, kept for endings worth looking at. */
+  readonly text: string;
+}
+
+function config(simPort: number): string {
+  return `apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: chaos, namespace: default}
+spec:
+  rules:
+    - matches: [{headers: [{type: Exact, name: x-workload-app, value: chaos}]}]
+      backendRefs: [{name: sim}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: sim, namespace: default}
+spec:
+  schema: {name: OpenAI}
+  backendRef: {name: sim, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: sim, namespace: default}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: ${simPort}}}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {name: chaos, namespace: default}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: chaos}]
+  timeout: {http: {requestTimeout: 8s, streamIdleTimeout: 1500ms}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: chaos-clients, namespace: default}
+stringData: {chaos: ${CLIENT_KEY}}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: SecurityPolicy
+metadata: {name: chaos, namespace: default}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
+  apiKeyAuth:
+    credentialRefs: [{name: chaos-clients}]
+    extractFrom: [{headers: [authorization]}]
+`;
+}
+
+interface Sample {
+  readonly t: number;
+  readonly rssMb: number;
+  readonly fds: number;
+  readonly sockets: number;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(spec, argv);
+  if (values.help === true) {
+    process.stdout.write(formatHelp(spec));
+    return 0;
+  }
+  const durationMs = parsePositiveInt(values.duration ?? '600', '--duration', { max: 86_400 }) * 1000;
+  const concurrency = parsePositiveInt(values.concurrency ?? '32', '--concurrency', { max: 4096 });
+  const sampleMs = parsePositiveInt(values.sample ?? '5', '--sample', { max: 600 }) * 1000;
+  if (sampleMs * 4 > durationMs) throw new UsageError('--duration must be at least four sampling periods', 'raise --duration or lower --sample');
+  const outFile = values.out ?? '.bench-out/chaos.json';
+  const work = await mkdtemp(join(tmpdir(), 'tollgate-bench-chaos-'));
+  const children: ChildProcess[] = [];
+  try {
+    const sim = await startChild(false, process.execPath, [BIN, 'sim', '--listen', '127.0.0.1:0', '--seed', '7'], /at http:\/\/127\.0\.0\.1:(\d+)/, children);
+    const simPort = Number(sim.match[1]);
+    await mkdir(join(work, 'config'));
+    await writeFile(join(work, 'config', 'chaos.yaml'), config(simPort));
+    const ledger = join(work, 'ledger');
+    const gw = await startChild(
+      false,
+      process.execPath,
+      [BIN, 'serve', '--config', join(work, 'config'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--no-watch', '--ledger', ledger],
+      /"listen":"127\.0\.0\.1:(\d+)"/,
+      children,
+    );
+    const port = Number(gw.match[1]);
+    const pid = gw.child.pid ?? 0;
+    let agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+    const endings: Record<Ending, number> = { complete: 0, error_response: 0, stream_error_event: 0, cut: 0, client_timeout: 0, unclear: 0 };
+    const byFault = new Map<string, Record<Ending, number>>();
+    let sent = 0;
+    let rng = 0x9e3779b9;
+    const pick = (): string => {
+      rng = (Math.imul(rng ^ (rng >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+      const total = FAULTS.reduce((s, f) => s + f[1], 0);
+      let x = rng % total;
+      for (const [f, w] of FAULTS) if ((x -= w) < 0) return f;
+      return '';
+    };
+
+    const examples: Array<{ fault: string; stream: boolean; ending: Ending; text: string }> = [];
+    let stop = false;
+    let counting = false;
+    const worker = async (w: number): Promise<void> => {
+      for (let i = 0; !stop; i++) {
+        const fault = pick();
+        const stream = (i + w) % 2 === 0;
+        if (counting) sent++;
+        const o = await oneRequest(agent, port, fault, stream);
+        if (!counting) continue;
+        endings[o.ending]++;
+        const f = byFault.get(fault || 'none') ?? { complete: 0, error_response: 0, stream_error_event: 0, cut: 0, client_timeout: 0, unclear: 0 };
+        f[o.ending]++;
+        byFault.set(fault || 'none', f);
+        if ((o.ending === 'unclear' || o.ending === 'client_timeout') && examples.filter((e) => e.fault === fault && e.stream === stream).length < 2) {
+          examples.push({ fault, stream, ending: o.ending, text: o.text });
+        }
+      }
+    };
+    // Warm-up with the same mix, then idle: the baseline has every pool, file and lazy module the
+    // soak will use, so what stays open afterwards is what the soak leaked.
+    const warm = Array.from({ length: concurrency }, (_, w) => worker(w));
+    await new Promise((r) => setTimeout(r, 5_000));
+    stop = true;
+    await Promise.all(warm);
+    agent.destroy();
+    agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+    await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+    const baseline = sample(pid, 0);
+    const samples: Sample[] = [baseline];
+    const t0 = Date.now();
+    const sampler = setInterval(() => samples.push(sample(pid, (Date.now() - t0) / 1000)), sampleMs);
+    const ledgerBefore = await countLedger(ledger);
+    stop = false;
+    counting = true;
+    const progress = setInterval(() => process.stderr.write(`\r${Math.round((Date.now() - t0) / 1000)} s, ${sent} requests`), 5_000);
+    const workers = Array.from({ length: concurrency }, (_, w) => worker(w));
+    await new Promise((r) => setTimeout(r, durationMs));
+    stop = true;
+    await Promise.all(workers);
+    clearInterval(progress);
+    clearInterval(sampler);
+    agent.destroy();
+    // Let timeouts and idle upstream connections settle, then look again: everything the soak opened
+    // is closed (within a bounded wait: idle pooled connections close on their own timers).
+    const idleStart = Date.now();
+    let after = sample(pid, (Date.now() - t0) / 1000);
+    while (after.fds > baseline.fds + 1 && Date.now() - idleStart < SETTLE_LIMIT_MS) {
+      await new Promise((r) => setTimeout(r, 1_000));
+      after = sample(pid, (Date.now() - t0) / 1000);
+    }
+    const settledMs = Date.now() - idleStart;
+    gw.child.kill('SIGTERM');
+    await new Promise<void>((r) => gw.child.once('exit', () => r()));
+    const records = (await countLedger(ledger)) - ledgerBefore;
+
+    const half = samples.filter((s) => s.t >= durationMs / 2000);
+    const rssSlope = slope(half.map((s) => [s.t / 60, s.rssMb]));
+    const fdSlope = slope(half.map((s) => [s.t / 60, s.fds]));
+    const rssFirst = half[0]?.rssMb ?? baseline.rssMb;
+    const rssLast = half.at(-1)?.rssMb ?? baseline.rssMb;
+    const checks = {
+      everyClientGotAClearEnd: endings.client_timeout === 0 && endings.unclear === 0,
+      ledgerHasEveryRequest: records === sent,
+      descriptorsBackToBaseline: after.fds <= baseline.fds + 1,
+      rssFlatInSecondHalf: rssLast <= rssFirst * 1.1 + 5,
+    };
+    const lines = [
+      `chaos soak: ${(durationMs / 1000).toFixed(0)} s, ${concurrency} clients, ${sent} requests (${(sent / (durationMs / 1000)).toFixed(1)}/s)`,
+      '',
+      'how responses ended:',
+      ...Object.entries(endings).map(([k, v]) => `  ${k.padEnd(20)} ${String(v).padStart(8)}`),
+      '',
+      'by fault (complete / error response / SSE error event / cut / timeout / unclear):',
+      ...[...byFault].sort().map(([f, e]) => `  ${f.padEnd(22)} ${[e.complete, e.error_response, e.stream_error_event, e.cut, e.client_timeout, e.unclear].map((n) => String(n).padStart(6)).join(' ')}`),
+      '',
+      `gateway RSS: start ${baseline.rssMb.toFixed(1)} MB, second half ${rssFirst.toFixed(1)} → ${rssLast.toFixed(1)} MB, slope ${rssSlope.toFixed(3)} MB/min`,
+      `gateway fds: start ${baseline.fds} (${baseline.sockets} sockets), peak ${Math.max(...samples.map((s) => s.fds))}, slope (second half) ${fdSlope.toFixed(3)}/min, after the soak ${after.fds} (${after.sockets} sockets; waited ${(settledMs / 1000).toFixed(0)} s)`,
+      `ledger records: ${records} for ${sent} requests`,
+      '',
+      ...Object.entries(checks).map(([k, ok]) => `${ok ? 'PASS' : 'FAIL'}  ${k}`),
+      ...(examples.length === 0 ? [] : ['', 'examples of unclear endings (tail of the body):', ...examples.slice(0, 8).map((e) => `  ${e.fault} stream=${e.stream}: ${JSON.stringify(e.text.slice(-160))}`)]),
+    ];
+    process.stderr.write('\n');
+    process.stdout.write(lines.join('\n') + '\n');
+    await mkdir(join(outFile, '..'), { recursive: true });
+    await writeFile(outFile, JSON.stringify({ durationMs, concurrency, sent, endings, byFault: Object.fromEntries(byFault), samples, after, records, rssSlopeMbPerMin: rssSlope, fdSlopePerMin: fdSlope, checks, examples }, null, 2));
+    process.stdout.write(`\nJSON written to ${outFile}\n`);
+    return Object.values(checks).every(Boolean) ? 0 : 1;
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+function oneRequest(agent: http.Agent, port: number, fault: string, stream: boolean): Promise<Outcome> {
+  const body = JSON.stringify({ model: 'sim-model', stream, max_tokens: 12, messages: [{ role: 'user', content: 'chaos' }] });
+  return new Promise((resolve) => {
+    let settled = false;
+    let text = '';
+    const done = (e: Ending): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ ending: e, text: text.slice(-400) });
+    };
+    const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${CLIENT_KEY}` };
+    if (fault !== '') headers['x-sim-fault'] = fault;
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', agent, headers }, (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('aborted', () => done('cut'));
+      res.on('error', () => done('cut'));
+      res.on('end', () => {
+        if (!res.complete) return done('cut');
+        const status = res.statusCode ?? 0;
+        if (status >= 400) return done(isOpenAIError(text) ? 'error_response' : 'unclear');
+        if (stream) {
+          if (text.includes('data: [DONE]')) return done(text.includes('"error"') ? 'stream_error_event' : 'complete');
+          return done(/data: \{"error"/.test(text) ? 'stream_error_event' : 'unclear');
+        }
+        try {
+          JSON.parse(text);
+          done('complete');
+        } catch {
+          done('unclear');
+        }
+      });
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      done('client_timeout');
+    }, CLIENT_TIMEOUT_MS);
+    req.on('error', () => done('cut'));
+    req.end(body);
+  });
+}
+
+function isOpenAIError(text: string): boolean {
+  try {
+    const j = JSON.parse(text) as { error?: { message?: unknown; type?: unknown } };
+    return typeof j.error?.message === 'string' && typeof j.error.type === 'string';
+  } catch {
+    return false;
+  }
+}
+
+function sample(pid: number, t: number): Sample {
+  let rssMb = 0;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    rssMb = m === null ? 0 : Number(m[1]) / 1024;
+  } catch {
+    // process gone
+  }
+  let fds = 0;
+  let sockets = 0;
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      fds++;
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) sockets++;
+      } catch {
+        // closed meanwhile
+      }
+    }
+  } catch {
+    // process gone
+  }
+  return { t, rssMb, fds, sockets };
+}
+
+/** Least-squares slope of y over x. */
+function slope(points: ReadonlyArray<readonly [number, number]>): number {
+  const n = points.length;
+  if (n < 2) return 0;
+  let sx = 0;
+  let sy = 0;
+  let sxx = 0;
+  let sxy = 0;
+  for (const [x, y] of points) {
+    sx += x;
+    sy += y;
+    sxx += x * x;
+    sxy += x * y;
+  }
+  const d = n * sxx - sx * sx;
+  return d === 0 ? 0 : (n * sxy - sx * sy) / d;
+}
+
+/** Requests in the ledger: a request may have a provisional line before its final one (same key). */
+async function countLedger(dir: string): Promise<number> {
+  const keys = new Set<string>();
+  for (const f of await readdir(dir).catch(() => [] as string[])) {
+    if (!f.endsWith('.jsonl')) continue;
+    const text = await readFile(join(dir, f), 'utf8');
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') continue;
+      try {
+        const key = (JSON.parse(line) as { key?: unknown }).key;
+        if (typeof key === 'string') keys.add(key);
+      } catch {
+        // a torn last line after a crash would show up as a missing record
+      }
+    }
+  }
+  return keys.size;
+}

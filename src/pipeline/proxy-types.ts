@@ -1,0 +1,50 @@
+// What a proxied request is given and what it reports back: the contract between the handler, the
+// limits stage and ProxyRequest.
+import type { BackendRefConfig, RuleConfig } from '../config/types.js';
+import type { ErrorCode } from '../core/errors.js';
+import type { Usage } from '../core/usage.js';
+import type { QuotaDecision, QuotaTicket } from '../limits/quotas.js';
+import type { ClientRequest } from '../providers/types.js';
+import type { Generation } from './generation.js';
+import type { Req, Res } from './http.js';
+
+export interface ProxyResult {
+  readonly status: number;
+  readonly errorCode: ErrorCode | undefined;
+  readonly clientAborted: boolean;
+  readonly attempts: number;
+  readonly backend: BackendRefConfig | undefined;
+  readonly requestModel: string | undefined;
+  readonly responseModel: string | undefined;
+  readonly usage: Usage | undefined;
+  readonly completionText: string | undefined;
+  readonly upstreamMs: number | undefined;
+  readonly ttfbMs: number | undefined;
+  readonly responseBytes: number;
+  /** QuotaPolicy budget held for the backend that served, to settle with the real usage. */
+  readonly quotaTicket: QuotaTicket | undefined;
+}
+
+/** QuotaPolicy checks per backend attempt, provided by the limits engine. */
+export interface QuotaHook {
+  applies(ref: BackendRefConfig): boolean;
+  check(ref: BackendRefConfig): Promise<QuotaDecision>;
+  release(ticket: QuotaTicket | undefined): void;
+}
+
+export interface ProxyInput {
+  readonly req: Req;
+  readonly res: Res;
+  readonly requestId: string;
+  readonly startMs: number;
+  readonly generation: Generation;
+  readonly rule: RuleConfig;
+  readonly client: ClientRequest;
+  readonly originalModel: string | undefined;
+  readonly clientAddress: string | undefined;
+  readonly scheme: 'http' | 'https';
+  /** x-ratelimit-* headers from admission, added to a successful response. */
+  readonly limitHeaders: Readonly<Record<string, string>>;
+  readonly quota: QuotaHook | undefined;
+  readonly onDone: (result: ProxyResult) => void;
+}

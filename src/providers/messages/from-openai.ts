@@ -1,0 +1,198 @@
+// OpenAI chat completion responses → Anthropic Messages responses, for the /v1/messages front door.
+// It wraps the backend's own translator (which yields OpenAI bytes and the exact native usage) and
+// rewrites its output: one `message` JSON, or the event sequence Anthropic clients parse
+// (message_start, ping, content_block_start / _delta / _stop per block, message_delta, message_stop).
+import type { ErrorCode } from '../../core/errors.js';
+import type { AnthropicStopReason } from '../../protocol/anthropic.js';
+import { encodeSse, SseDecoder } from '../../protocol/sse.js';
+import { anthropicFromFinish, anthropicUsageBody } from '../anthropic/usage.js';
+import { isRecord, parseJson, randomId, type Json } from '../shared/json.js';
+import type { ResponseResult, ResponseTranslator } from '../types.js';
+
+export function anthropicErrorEvent(code: string, message: string): Buffer {
+  const type = code === 'upstream_rate_limited' ? 'rate_limit_error' : code === 'upstream_unavailable' ? 'overloaded_error' : 'api_error';
+  return Buffer.from(encodeSse(JSON.stringify({ type: 'error', error: { type, message } }), 'error'));
+}
+
+/** The message of a stream that broke after it started (same words as the OpenAI error event). */
+export function midStreamMessage(detail: string): string {
+  return `The backend stream failed after it started (${detail}); the response is incomplete.`;
+}
+
+export class OpenAIToAnthropic implements ResponseTranslator {
+  readonly rewritesBody = true;
+  readonly contentType: string;
+  private readonly sse = new SseDecoder();
+  private readonly json: Buffer[] = [];
+  private out = '';
+  private started = false;
+  private finished = false;
+  private block: { kind: 'text' | 'thinking' | 'tool'; index: number; tool: number } | undefined;
+  private blocks = 0;
+  private stop: AnthropicStopReason | undefined;
+  private model: string;
+  private readonly id = randomId('msg_');
+
+  constructor(
+    private readonly inner: ResponseTranslator,
+    model: string,
+    private readonly stream: boolean,
+  ) {
+    this.model = model;
+    this.contentType = stream ? 'text/event-stream' : 'application/json';
+  }
+
+  push(chunk: Buffer): Buffer | null {
+    const b = this.inner.push(chunk);
+    if (b !== null) this.feed(b);
+    return this.take();
+  }
+
+  end(): Buffer | null {
+    const b = this.inner.end();
+    if (b !== null) this.feed(b);
+    if (!this.stream) return this.jsonBody();
+    if (!this.finished) {
+      if (this.stop !== undefined) this.finish();
+      else this.out += anthropicErrorEvent('upstream_protocol_error', 'The backend stream ended before the response was complete.').toString('utf8');
+    }
+    return this.take();
+  }
+
+  result(): ResponseResult {
+    return this.inner.result();
+  }
+
+  errorEvent(code: ErrorCode, detail: string): Buffer {
+    return anthropicErrorEvent(code, midStreamMessage(detail));
+  }
+
+  private take(): Buffer | null {
+    if (this.out === '') return null;
+    const b = Buffer.from(this.out, 'utf8');
+    this.out = '';
+    return b;
+  }
+
+  private feed(b: Buffer): void {
+    if (!this.stream) {
+      this.json.push(b);
+      return;
+    }
+    for (const ev of this.sse.push(b)) {
+      if (!ev.hasData || this.finished) continue;
+      if (ev.data === '[DONE]') {
+        this.finish();
+        continue;
+      }
+      const c = parseJson(ev.data);
+      if (!isRecord(c)) continue;
+      if (isRecord(c['error'])) {
+        const e = c['error'];
+        this.finished = true;
+        this.out += anthropicErrorEvent(typeof e['code'] === 'string' ? e['code'] : '', typeof e['message'] === 'string' ? e['message'] : 'The backend stream failed.').toString('utf8');
+        continue;
+      }
+      this.onChunk(c);
+    }
+  }
+
+  private event(type: string, data: Json): void {
+    this.out += encodeSse(JSON.stringify({ type, ...data }), type);
+  }
+
+  private begin(): void {
+    if (this.started) return;
+    this.started = true;
+    this.event('message_start', {
+      message: { id: this.id, type: 'message', role: 'assistant', model: this.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } },
+    });
+    this.event('ping', {});
+  }
+
+  private open(kind: 'text' | 'thinking' | 'tool', tool = -1, id = '', name = ''): void {
+    this.close();
+    const index = this.blocks++;
+    this.block = { kind, index, tool };
+    const content_block = kind === 'text' ? { type: 'text', text: '' } : kind === 'thinking' ? { type: 'thinking', thinking: '', signature: '' } : { type: 'tool_use', id, name, input: {} };
+    this.event('content_block_start', { index, content_block });
+  }
+
+  private close(): void {
+    if (this.block === undefined) return;
+    this.event('content_block_stop', { index: this.block.index });
+    this.block = undefined;
+  }
+
+  private onChunk(c: Json): void {
+    if (typeof c['model'] === 'string' && !this.started) this.model = c['model'];
+    this.begin();
+    const choices = Array.isArray(c['choices']) ? (c['choices'] as unknown[]) : [];
+    const choice = choices[0];
+    if (!isRecord(choice)) return;
+    const d = isRecord(choice['delta']) ? choice['delta'] : {};
+    const reasoning = typeof d['reasoning_content'] === 'string' ? d['reasoning_content'] : typeof d['reasoning'] === 'string' ? d['reasoning'] : '';
+    if (reasoning !== '') {
+      if (this.block?.kind !== 'thinking') this.open('thinking');
+      this.event('content_block_delta', { index: this.block?.index, delta: { type: 'thinking_delta', thinking: reasoning } });
+    }
+    if (typeof d['content'] === 'string' && d['content'] !== '') {
+      if (this.block?.kind !== 'text') this.open('text');
+      this.event('content_block_delta', { index: this.block?.index, delta: { type: 'text_delta', text: d['content'] } });
+    }
+    if (Array.isArray(d['tool_calls'])) {
+      for (const tc of d['tool_calls'] as unknown[]) {
+        if (!isRecord(tc)) continue;
+        const idx = typeof tc['index'] === 'number' ? tc['index'] : 0;
+        const fn = isRecord(tc['function']) ? tc['function'] : {};
+        if (this.block?.kind !== 'tool' || this.block.tool !== idx) {
+          const id = typeof tc['id'] === 'string' ? tc['id'] : randomId('toolu_');
+          this.open('tool', idx, id, typeof fn['name'] === 'string' ? fn['name'] : '');
+        }
+        if (typeof fn['arguments'] === 'string' && fn['arguments'] !== '') {
+          this.event('content_block_delta', { index: this.block?.index, delta: { type: 'input_json_delta', partial_json: fn['arguments'] } });
+        }
+      }
+    }
+    if (typeof choice['finish_reason'] === 'string') this.stop = anthropicFromFinish(choice['finish_reason']);
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.begin();
+    this.close();
+    this.event('message_delta', { delta: { stop_reason: this.stop ?? 'end_turn', stop_sequence: null }, usage: anthropicUsageBody(this.inner.result().usage) });
+    this.event('message_stop', {});
+  }
+
+  private jsonBody(): Buffer | null {
+    const r = parseJson(Buffer.concat(this.json));
+    if (!isRecord(r)) return this.json.length === 0 ? null : Buffer.concat(this.json);
+    const choices = Array.isArray(r['choices']) ? (r['choices'] as unknown[]) : [];
+    const choice = isRecord(choices[0]) ? choices[0] : {};
+    const m = isRecord(choice['message']) ? choice['message'] : {};
+    const content: Json[] = [];
+    const reasoning = typeof m['reasoning_content'] === 'string' ? m['reasoning_content'] : typeof m['reasoning'] === 'string' ? m['reasoning'] : '';
+    if (reasoning !== '') content.push({ type: 'thinking', thinking: reasoning, signature: '' });
+    if (typeof m['content'] === 'string' && m['content'] !== '') content.push({ type: 'text', text: m['content'] });
+    for (const tc of Array.isArray(m['tool_calls']) ? (m['tool_calls'] as unknown[]) : []) {
+      if (!isRecord(tc) || !isRecord(tc['function'])) continue;
+      const fn = tc['function'];
+      const args = typeof fn['arguments'] === 'string' ? parseJson(fn['arguments'] === '' ? '{}' : fn['arguments']) : {};
+      content.push({ type: 'tool_use', id: typeof tc['id'] === 'string' ? tc['id'] : randomId('toolu_'), name: fn['name'], input: isRecord(args) ? args : {} });
+    }
+    return Buffer.from(
+      JSON.stringify({
+        id: this.id,
+        type: 'message',
+        role: 'assistant',
+        model: typeof r['model'] === 'string' ? r['model'] : this.model,
+        content,
+        stop_reason: anthropicFromFinish(choice['finish_reason'] as string | undefined),
+        stop_sequence: null,
+        usage: anthropicUsageBody(this.inner.result().usage),
+      }),
+    );
+  }
+}
