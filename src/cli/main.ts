@@ -16,13 +16,13 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   validate: { summary: 'check manifests and print every problem with file:line', load: () => import('./validate.js') },
   demo: { summary: 'gateway + simulated tier-1/tier-2 backends + the seed scenario, one command', load: () => import('./demo.js') },
   sim: { summary: 'vLLM-faithful simulated backend(s): batching, paged KV, vLLM metrics, faults, replay', load: () => import('./sim.js') },
-  bench: { summary: 'benchmarks (overhead, limits, sim, etl, load, routes)', load: () => import('./bench.js') },
   synth: { summary: 'generate a high-cardinality synthetic replay corpus (five profiles)', load: () => import('./synth.js') },
-  verify: { summary: 'functional validation of a live gateway: the whitepaper\'s seed cases and more; fails loudly', load: () => import('./verify.js') },
   unroll: { summary: 'unroll agent datasets (ToolBench, ShareGPT, ATIF, SWE-rebench, …) into a replay corpus', load: () => import('./unroll.js') },
-  chargeback: { summary: 'FinOps report: tokens × rates per workload / model, drift audit (ledger or Prometheus)', load: () => import('./chargeback.js') },
   load: { summary: 'replay a corpus: bursty session arrivals, telemetry-gated ramp (T2/T3), soak, HTML report', load: () => import('./load.js') },
   report: { summary: 'regenerate, compare or merge (--merge) load reports from results.json', load: () => import('./report.js') },
+  verify: { summary: 'functional validation of a live gateway: the whitepaper\'s seed cases and more; fails loudly', load: () => import('./verify.js') },
+  chargeback: { summary: 'FinOps report: tokens × rates per workload / model, drift audit (ledger or Prometheus)', load: () => import('./chargeback.js') },
+  bench: { summary: 'benchmarks: overhead, limits, tokenizer, sim, etl, load, routes, chaos', load: () => import('./bench.js') },
 };
 
 function topHelp(): string {
