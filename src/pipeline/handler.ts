@@ -22,6 +22,8 @@ import { sendError, sendJson } from './respond.js';
 
 export interface OutcomeSink {
   requestStarted(generation: Generation | undefined): void;
+  /** A request that asked for a streamed response is about to be proxied; its outcome has `stream: true`. */
+  streamStarted(): void;
   requestFinished(outcome: RequestOutcome, generation: Generation | undefined): void;
 }
 
@@ -163,6 +165,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
       finishProxied(rt, s, gen, rule.routeKey, rule.id, model, stream === true, raw.length, body, r);
     },
   });
+  if (stream === true) rt.sink.streamStarted();
   proxy.start();
 }
 

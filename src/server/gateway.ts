@@ -206,6 +206,10 @@ export class Gateway implements OutcomeSink {
     this.telemetry.requestStarted(gen);
   }
 
+  streamStarted(): void {
+    this.telemetry.streamStarted();
+  }
+
   requestFinished(outcome: RequestOutcome, gen: Generation | undefined): void {
     this.inflight--;
     if (gen !== undefined) {

@@ -148,6 +148,10 @@ export class Telemetry implements OutcomeSink {
     this.metrics.requestStarted(gen);
   }
 
+  streamStarted(): void {
+    this.metrics.streamStarted();
+  }
+
   requestFinished(outcome: RequestOutcome, gen: Generation | undefined): void {
     this.metrics.requestFinished(outcome, gen);
     this.accountant.requestFinished(outcome, gen);

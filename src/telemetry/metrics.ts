@@ -75,6 +75,7 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
   private sources: MetricSources = {};
   private readonly requests: Counter<'status' | 'route' | 'backend' | 'workload' | 'error_code'>;
   private readonly inflight: Gauge;
+  private readonly streams: Gauge;
   private readonly reloads: Counter<'result'>;
   private readonly reloadSeconds: Histogram;
   private readonly generation: Gauge;
@@ -105,6 +106,7 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
       registers,
     });
     this.inflight = new Gauge({ name: 'tollgate_requests_in_flight', help: 'Requests being served now.', registers });
+    this.streams = new Gauge({ name: 'tollgate_streams_in_flight', help: 'Streamed responses (stream: true) being proxied now.', registers });
     this.reloads = new Counter({ name: 'tollgate_config_reloads_total', help: 'Configuration loads, by result (applied or rejected).', labelNames: ['result'], registers });
     this.reloadSeconds = new Histogram({
       name: 'tollgate_config_reload_duration_seconds',
@@ -201,8 +203,13 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
     this.inflight.inc();
   }
 
+  streamStarted(): void {
+    this.streams.inc();
+  }
+
   requestFinished(o: RequestOutcome, gen: Generation | undefined): void {
     this.inflight.dec();
+    if (o.stream) this.streams.dec();
     const workload = this.labels.workload(o.workload, gen);
     const route = this.labels.route(o.routeKey);
     const backend = this.labels.backend(o.backendKey);

@@ -17,6 +17,8 @@ interface Got {
 function send(pool: H1Pool, path = '/v1/chat/completions', body = '{"a":1}'): Promise<Got> {
   return new Promise((resolve) => {
     const got: Got = { status: 0, headers: {}, body: '' };
+    // Pieces may split a UTF-8 character: decode the whole body once it is in.
+    const pieces: Buffer[] = [];
     const b = Buffer.from(body);
     pool.request(pool.head(path, b.length, 'content-type: application/json\r\nx-workload-app: t\r\n'), b, {
       onHeaders: (s, h) => {
@@ -24,10 +26,10 @@ function send(pool: H1Pool, path = '/v1/chat/completions', body = '{"a":1}'): Pr
         got.headers = { ...h };
       },
       onData: (c) => {
-        got.body += c.toString('utf8');
+        pieces.push(Buffer.from(c));
       },
-      onEnd: () => resolve(got),
-      onError: (k, m) => resolve({ ...got, error: `${k}: ${m}` }),
+      onEnd: () => resolve({ ...got, body: Buffer.concat(pieces).toString('utf8') }),
+      onError: (k, m) => resolve({ ...got, body: Buffer.concat(pieces).toString('utf8'), error: `${k}: ${m}` }),
     });
   });
 }

@@ -108,6 +108,30 @@ describe('metrics exposition', () => {
     // A model the backend served is a legitimate label value even when the config names no model.
     expect(sumOf(m, 'gen_ai_client_token_usage_token_count', { gen_ai_request_model: 'gpt-4o-mini', workload: 'app-a', gen_ai_token_type: 'input' })).toBe(2);
   });
+
+  it('counts requests and streams in flight, and returns both to zero when they end', async () => {
+    const gauges = async (): Promise<[number, number]> => {
+      const m = parseProm(await gw.metrics());
+      return [sumOf(m, 'tollgate_requests_in_flight'), sumOf(m, 'tollgate_streams_in_flight')];
+    };
+    const res = await fetch(gw.url + CHAT, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-workload-app': 'app-a', 'x-sim-output-tokens': '3000' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'a long answer' }], stream: true, max_tokens: 3000 }),
+    });
+    const reader = res.body!.getReader();
+    await reader.read(); // the stream has begun
+    // A non-streamed request in flight at the same time counts as a request, not as a stream.
+    const plain = postJson(gw.url + CHAT, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3000 }, { 'x-workload-app': 'app-a', 'x-sim-output-tokens': '3000' });
+    try {
+      await eventually(async () => (await gauges())[0] === 2, 'two requests in flight');
+      expect(await gauges()).toEqual([2, 1]);
+    } finally {
+      while (!(await reader.read()).done);
+      await plain;
+    }
+    await eventually(async () => (await gauges()).join() === '0,0', 'nothing in flight');
+  });
 });
 
 describe('access log', () => {
