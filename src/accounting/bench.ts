@@ -58,6 +58,7 @@ function outcome(body: Record<string, unknown>, completion: string): RequestOutc
     requestBytes: 2100,
     responseBytes: 9000,
     generation: 1,
+    trace: undefined,
   };
 }
 

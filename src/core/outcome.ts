@@ -1,6 +1,7 @@
 // One record per finished request: the only thing the request path hands to telemetry, accounting,
 // the ledger and limits. Built once at the end; never mutated after.
 import type { ErrorCode } from './errors.js';
+import type { TraceContext } from './trace-context.js';
 import type { Usage } from './usage.js';
 
 export type Operation = 'chat' | 'completions' | 'embeddings' | 'models' | 'messages' | 'other';
@@ -48,4 +49,6 @@ export interface RequestOutcome {
   readonly responseBytes: number;
   /** Snapshot generation that served the request. */
   readonly generation: number;
+  /** The request's trace context, when traces are exported. */
+  readonly trace: TraceContext | undefined;
 }

@@ -15,6 +15,7 @@ export function dispatchOptions(input: ProxyInput, ref: BackendRefConfig, endpoi
     model: upstreamReq.model ?? input.originalModel,
     clientAddress: input.clientAddress,
     scheme: input.scheme,
+    traceparent: input.traceparent,
     backendMutation: ref.backend.headerMutation,
     refMutation: ref.headerMutation,
     credential: ref.backend.credential,

@@ -16,6 +16,7 @@ import { checkContentType, parseJsonObject, readBody } from './body.js';
 import type { Generation } from './generation.js';
 import { headerString, type Req, type Res } from './http.js';
 import { admit, settle } from './limits-stage.js';
+import { startTrace, type TraceContext } from '../core/trace-context.js';
 import { ProxyRequest } from './proxy.js';
 import type { ProxyResult } from './proxy-types.js';
 import { sendError, sendJson } from './respond.js';
@@ -31,6 +32,8 @@ export interface GatewayRuntime {
   /** The generation new requests start on; replaced atomically on reload. */
   generation: Generation | undefined;
   draining: boolean;
+  /** Traces are exported: each request gets a W3C trace context (continuing the client's). */
+  tracing: boolean;
   readonly sink: OutcomeSink;
   readonly limits: Limits;
   readonly logger: Logger;
@@ -46,6 +49,7 @@ interface RequestState {
   readonly operation: Operation;
   readonly http2: boolean;
   readonly generation: Generation | undefined;
+  readonly trace: TraceContext | undefined;
 }
 
 export interface Connection {
@@ -69,6 +73,7 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
     operation: OPENAI_PATHS[path] ?? messagesOperation(path) ?? (path === '/v1/models' ? 'models' : 'other'),
     http2: req.httpVersion === '2.0',
     generation: rt.generation,
+    trace: rt.tracing ? startTrace(req.headers['traceparent']) : undefined,
   };
   rt.sink.requestStarted(state.generation);
   const gen = state.generation;
@@ -158,6 +163,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     originalModel: model,
     clientAddress: conn.remoteAddress,
     scheme: conn.scheme,
+    traceparent: s.trace?.traceparent,
     limitHeaders: admitted.headers,
     quota: admitted.quota,
     onDone: (r) => {
@@ -240,6 +246,7 @@ function baseOutcome(s: RequestState): RequestOutcome {
     requestBytes: 0,
     responseBytes: 0,
     generation: s.generation?.id ?? 0,
+    trace: s.trace,
   };
 }
 

@@ -38,6 +38,8 @@ export interface UpstreamHeaderInput {
   readonly model: string | undefined;
   readonly clientAddress: string | undefined;
   readonly scheme: 'http' | 'https';
+  /** Replaces the client's `traceparent` when the gateway traces the request (its span is the parent). */
+  readonly traceparent?: string | undefined;
   readonly backendMutation: HeaderMutation;
   readonly refMutation: HeaderMutation;
   readonly credential: UpstreamCredential | undefined;
@@ -66,6 +68,7 @@ export function buildUpstreamHeaders(incoming: IncomingHttpHeaders, input: Upstr
   }
   out['x-forwarded-proto'] = input.scheme;
   out['accept-encoding'] = 'identity';
+  if (input.traceparent !== undefined) out['traceparent'] = input.traceparent;
   // Route-level mutations take precedence over backend-level ones (Envoy AI Gateway semantics).
   applyMutation(out, input.backendMutation);
   applyMutation(out, input.refMutation);

@@ -43,6 +43,8 @@ export interface ProxyInput {
   readonly originalModel: string | undefined;
   readonly clientAddress: string | undefined;
   readonly scheme: 'http' | 'https';
+  /** The `traceparent` the upstream gets (the gateway's span as parent), when traces are exported. */
+  readonly traceparent: string | undefined;
   /** x-ratelimit-* headers from admission, added to a successful response. */
   readonly limitHeaders: Readonly<Record<string, string>>;
   readonly quota: QuotaHook | undefined;

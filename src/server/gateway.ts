@@ -71,7 +71,7 @@ export class Gateway implements OutcomeSink {
       observer: new RateLimitMetrics(this.metrics.registry),
       logger: opts.logger,
     });
-    this.runtime = { generation: undefined, draining: false, sink: this, limits: this.limits, logger: opts.logger };
+    this.runtime = { generation: undefined, draining: false, tracing: false, sink: this, limits: this.limits, logger: opts.logger };
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
@@ -81,6 +81,7 @@ export class Gateway implements OutcomeSink {
     const first = await loadConfig(loadOpts);
     if (first.config === undefined) throw new ConfigError(formatDiagnostics(first.diagnostics));
     gw.telemetry = await Telemetry.start(opts.telemetry ?? {}, opts.logger, () => gw.runtime.generation, gw.metrics);
+    gw.runtime.tracing = gw.telemetry.tracing;
     gw.apply(first, t0, 'startup');
     try {
       gw.data = await startDataListener(

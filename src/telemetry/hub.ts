@@ -148,6 +148,11 @@ export class Telemetry implements OutcomeSink {
     this.metrics.requestStarted(gen);
   }
 
+  /** OTLP traces are exported: requests get a trace context and upstreams a `traceparent`. */
+  get tracing(): boolean {
+    return this.info.traces !== undefined;
+  }
+
   streamStarted(): void {
     this.metrics.streamStarted();
   }

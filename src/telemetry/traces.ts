@@ -94,6 +94,7 @@ interface KeyValue {
 interface OtlpSpan {
   traceId: string;
   spanId: string;
+  parentSpanId?: string;
   name: string;
   kind: number;
   startTimeUnixNano: string;
@@ -127,6 +128,8 @@ function numParam(body: Readonly<Record<string, unknown>> | undefined, k: string
 export function buildSpan(r: UsageRecord, o: RequestOutcome, captureContent: boolean): OtlpSpan | undefined {
   const op = genAiOperation(r.operation);
   if (op === undefined || r.route === '') return undefined;
+  // The client's trace said not to record (sampled flag off): honour it, as a parent-based sampler does.
+  if (o.trace?.sampled === false) return undefined;
   const model = r.requestModel;
   const body = o.requestBody;
   const failed = r.errorCode !== '' || r.status < 200 || r.status >= 300;
@@ -167,8 +170,9 @@ export function buildSpan(r: UsageRecord, o: RequestOutcome, captureContent: boo
   const events: OtlpSpan['events'] = [];
   if (r.ttftMs !== undefined) events.push({ timeUnixNano: nanos(r.startedAt + r.ttftMs), name: 'gen_ai.first_token', attributes: [] });
   return {
-    traceId: randomBytes(16).toString('hex'),
-    spanId: randomBytes(8).toString('hex'),
+    traceId: o.trace?.traceId ?? randomBytes(16).toString('hex'),
+    spanId: o.trace?.spanId ?? randomBytes(8).toString('hex'),
+    ...(o.trace?.parentSpanId === undefined ? {} : { parentSpanId: o.trace.parentSpanId }),
     name: model === '' ? op : `${op} ${model}`,
     kind: SPAN_KIND_CLIENT,
     startTimeUnixNano: nanos(r.startedAt),
