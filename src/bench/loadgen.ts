@@ -74,8 +74,24 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   return result;
 }
 
-function connection(opts: LoadOptions, record: (latUs: number, firstByteUs: number, ok: boolean) => void, stop: () => boolean): Promise<void> {
+/**
+ * One closed-loop client connection for the whole run. A server that closes a keep-alive connection
+ * (nginx does after keepalive_requests) gets a new one; a request cut by the close is an error.
+ */
+async function connection(opts: LoadOptions, record: (latUs: number, firstByteUs: number, ok: boolean) => void, stop: () => boolean): Promise<void> {
+  while (!stop()) {
+    const { cut, answered } = await oneSocket(opts, record, stop);
+    if (cut) record(0, 0, false);
+    // Refused or closed before any answer: count it and back off instead of spinning.
+    if (answered === 0 && !stop()) await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Resolves when the socket closes: whether a request was in flight then, and how many were answered. */
+function oneSocket(opts: LoadOptions, record: (latUs: number, firstByteUs: number, ok: boolean) => void, stop: () => boolean): Promise<{ cut: boolean; answered: number }> {
   return new Promise((resolve) => {
+    let inFlight = false;
+    let answered = 0;
     const socket = net.connect(opts.port, opts.host ?? '127.0.0.1');
     socket.setNoDelay(true);
     let buf: Buffer | null = null;
@@ -89,6 +105,7 @@ function connection(opts: LoadOptions, record: (latUs: number, firstByteUs: numb
       buf = null;
       firstAt = 0;
       sentAt = performance.now();
+      inFlight = true;
       socket.write(opts.request);
     };
     socket.on('connect', send);
@@ -101,11 +118,13 @@ function connection(opts: LoadOptions, record: (latUs: number, firstByteUs: numb
       if (!complete(buf, headEnd, bodyStart)) return;
       const now = performance.now();
       const ok = buf[9] === 0x32; // "HTTP/1.1 2xx"
+      inFlight = false;
+      answered++;
       record((now - sentAt) * 1000, ((firstAt || now) - sentAt) * 1000, ok);
       send();
     });
     socket.on('error', () => undefined);
-    socket.on('close', () => resolve());
+    socket.on('close', () => resolve({ cut: inFlight, answered }));
   });
 }
 

@@ -1,6 +1,7 @@
 // `tollgate bench overhead` (`npm run bench:overhead`): what the gateway adds to a request, measured
 // against the upstream reached directly, in the same run, on loopback. nginx joins as a reference
-// proxy when it is installed. The load generator is pinned to one core, the proxy and the upstream
+// proxy when it is installed, and a minimal Node.js proxy (node-proxy.ts: node:http + undici, parse and
+// relay, nothing else) shows the floor of the platform on this machine. The load generator is pinned to one core, the proxy and the upstream
 // to the other (as the issue's set-up prescribes), when `taskset` is available.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import { formatHelp, parseCommandArgs, parsePositiveInt } from '../cli/args.js';
 import { runLoad, type LoadResult } from './loadgen.js';
 import { formatTranslation, measureTranslation } from './translation.js';
-import { BIN, cpuPerRequest, cpuTicks, freePort, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
+import { BIN, cpuPerRequest, cpuTicks, freePort, NODE_PROXY_JS, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
 
 const spec = {
   name: 'bench overhead',
@@ -35,7 +36,7 @@ Usage: tollgate bench overhead [--duration SEC] [--concurrency 1,16,64] [--out F
   },
 } as const;
 
-type Target = 'direct' | 'tollgate' | 'nginx';
+type Target = 'direct' | 'tollgate' | 'nginx' | 'node-min';
 type Mode = 'json' | 'stream';
 
 interface Row {
@@ -88,6 +89,8 @@ export async function run(argv: string[]): Promise<number> {
       { target: 'direct', port: upPort, pids: () => [] },
       { target: 'tollgate', port: gwPort, pids: () => [gw.child.pid ?? 0] },
     ];
+    const floor = await startChild(pinned, process.execPath, [NODE_PROXY_JS, String(upPort)], /ready (\d+)/, children);
+    targets.push({ target: 'node-min', port: Number(floor.match[1]), pids: () => [floor.child.pid ?? 0] });
     if (values['no-nginx'] !== true) {
       const nginx = await startNginx(pinned, work, upPort, children);
       if (nginx !== undefined) targets.push({ target: 'nginx', port: nginx.port, pids: nginx.pids });
@@ -222,6 +225,15 @@ function summarize(rows: Row[]): { table: string; comparisons: Comparison[] } {
       ).padStart(12)}  ${(r.cpuUsPerRequest === undefined ? '' : r.cpuUsPerRequest.toFixed(0)).padStart(11)}  ${added}${r.errors > 0 ? `  errors=${r.errors}` : ''}`,
     );
   }
+  lines.push('', 'tollgate over the Node.js floor (node-min: node:http + undici, parse and relay, nothing else)');
+  lines.push('mode    conc   added p50 ms   req/s ratio   CPU µs/req   CPU ratio');
+  for (const t of rows) {
+    if (t.target !== 'tollgate') continue;
+    const f = rows.find((d) => d.target === 'node-min' && d.mode === t.mode && d.concurrency === t.concurrency);
+    if (f === undefined) continue;
+    const cpu = t.cpuUsPerRequest !== undefined && f.cpuUsPerRequest !== undefined && f.cpuUsPerRequest > 0 ? `${f.cpuUsPerRequest.toFixed(0).padStart(4)} → ${t.cpuUsPerRequest.toFixed(0).padStart(4)}   ${(t.cpuUsPerRequest / f.cpuUsPerRequest).toFixed(2)}x` : '';
+    lines.push(`${t.mode.padEnd(6)}  ${String(t.concurrency).padStart(4)}  ${fmt(t.p50Ms - f.p50Ms, 3).padStart(13)}  ${(t.rps / f.rps).toFixed(2).padStart(12)}   ${cpu}`);
+  }
   return { table: lines.join('\n') + '\n', comparisons };
 }
 
@@ -245,7 +257,10 @@ events { worker_connections 8192; }
 http {
   access_log off;
   client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  upstream up { server 127.0.0.1:${upPort}; keepalive 512; }
+  # nginx closes a keep-alive connection after 1,000 requests by default (keepalive_requests), on
+  # both sides; the load generator holds its connections for the whole run, like the gateway does.
+  keepalive_requests 100000000;
+  upstream up { server 127.0.0.1:${upPort}; keepalive 512; keepalive_requests 100000000; }
   server {
     listen 127.0.0.1:${port};
     location / {
@@ -272,9 +287,12 @@ http {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+  // The master (its command line names the config) and its worker ("nginx: worker process"), which
+  // does the proxying.
+  const list = (args: string[]): number[] => spawnSync('pgrep', args, { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.length > 0).map(Number);
   const pids = (): number[] => {
-    const r = spawnSync('pgrep', ['-f', join(dir, 'nginx.conf')], { encoding: 'utf8' });
-    return r.stdout.split('\n').filter((l) => l.length > 0).map(Number);
+    const masters = list(['-f', join(dir, 'nginx.conf')]);
+    return [...masters, ...masters.flatMap((m) => list(['-P', String(m)]))];
   };
   return { port, pids };
 }

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/tollgate.js', import.meta.url));
 export const UPSTREAM_JS = fileURLToPath(new URL('./fast-upstream.js', import.meta.url));
+export const NODE_PROXY_JS = fileURLToPath(new URL('./node-proxy.js', import.meta.url));
 
 export function hasTaskset(): boolean {
   return spawnSync('taskset', ['-c', '1', 'true'], { stdio: 'ignore' }).status === 0;

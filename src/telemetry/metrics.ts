@@ -10,6 +10,7 @@ import type { Operation, RequestOutcome } from '../core/outcome.js';
 import { TOKEN_TYPES, usageByType } from '../core/usage.js';
 import type { Generation } from '../pipeline/generation.js';
 import type { OutcomeSink } from '../pipeline/handler.js';
+import { KeyedCounter, KeyedHistogram } from './keyed-metrics.js';
 import { LabelBounds } from './labels.js';
 
 // OpenTelemetry GenAI metrics' advisory bucket boundaries (semantic-conventions gen-ai-metrics).
@@ -73,23 +74,23 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
   readonly registry = new Registry();
   readonly labels = new LabelBounds();
   private sources: MetricSources = {};
-  private readonly requests: Counter<'status' | 'route' | 'backend' | 'workload' | 'error_code'>;
+  private readonly requests: KeyedCounter<'status' | 'route' | 'backend' | 'workload' | 'error_code'>;
   private readonly inflight: Gauge;
   private readonly streams: Gauge;
   private readonly reloads: Counter<'result'>;
   private readonly reloadSeconds: Histogram;
   private readonly generation: Gauge;
-  private readonly overhead: Histogram<'route' | 'backend'>;
-  private readonly downstream: Histogram<'route' | 'backend'>;
-  private readonly upstream: Histogram<'route' | 'backend'>;
-  private readonly tokens: Histogram<GenAiLabel | 'gen_ai_token_type'>;
-  private readonly duration: Histogram<GenAiLabel | 'error_type'>;
-  private readonly ttft: Histogram<GenAiLabel>;
-  private readonly tpot: Histogram<GenAiLabel>;
-  private readonly drift: Histogram<'gen_ai_request_model' | 'gen_ai_token_type'>;
-  private readonly audit: Counter<'gen_ai_request_model' | 'gen_ai_token_type' | 'counted_by'>;
-  private readonly records: Counter<'usage_source'>;
-  private readonly cost: Counter<'workload' | 'gen_ai_request_model'>;
+  private readonly overhead: KeyedHistogram<'route' | 'backend'>;
+  private readonly downstream: KeyedHistogram<'route' | 'backend'>;
+  private readonly upstream: KeyedHistogram<'route' | 'backend'>;
+  private readonly tokens: KeyedHistogram<GenAiLabel | 'gen_ai_token_type'>;
+  private readonly duration: KeyedHistogram<GenAiLabel | 'error_type'>;
+  private readonly ttft: KeyedHistogram<GenAiLabel>;
+  private readonly tpot: KeyedHistogram<GenAiLabel>;
+  private readonly drift: KeyedHistogram<'gen_ai_request_model' | 'gen_ai_token_type'>;
+  private readonly audit: KeyedCounter<'gen_ai_request_model' | 'gen_ai_token_type' | 'counted_by'>;
+  private readonly records: KeyedCounter<'usage_source'>;
+  private readonly cost: KeyedCounter<'workload' | 'gen_ai_request_model'>;
   /** Labels computed when the request finished, reused when its record completes. */
   private readonly pendingLabels = new WeakMap<RequestOutcome, GenAiLabels>();
 
@@ -99,11 +100,10 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
     // prom-client names these gauges …_total, which Prometheus's conventions (and promtool check
     // metrics) reserve for counters; the handle/request/resource counts are of little use anyway.
     for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(`tollgate_process_${n}`);
-    this.requests = new Counter({
+    this.requests = new KeyedCounter(this.registry, {
       name: 'tollgate_requests_total',
       help: 'Requests finished, by status, route, backend, workload and gateway error code.',
       labelNames: ['status', 'route', 'backend', 'workload', 'error_code'],
-      registers,
     });
     this.inflight = new Gauge({ name: 'tollgate_requests_in_flight', help: 'Requests being served now.', registers });
     this.streams = new Gauge({ name: 'tollgate_streams_in_flight', help: 'Streamed responses (stream: true) being proxied now.', registers });
@@ -115,79 +115,68 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
       registers,
     });
     this.generation = new Gauge({ name: 'tollgate_config_generation', help: 'The configuration generation serving new requests.', registers });
-    this.overhead = new Histogram({
+    this.overhead = new KeyedHistogram(this.registry, {
       name: 'tollgate_gateway_overhead_seconds',
       help: 'Time the gateway added to a request: downstream duration minus upstream duration.',
       labelNames: ['route', 'backend'],
       buckets: OVERHEAD_BUCKETS,
-      registers,
     });
-    this.downstream = new Histogram({
+    this.downstream = new KeyedHistogram(this.registry, {
       name: 'tollgate_downstream_duration_seconds',
       help: 'Client-facing duration of proxied requests: arrival to the last byte sent.',
       labelNames: ['route', 'backend'],
       buckets: LATENCY_BUCKETS,
-      registers,
     });
-    this.upstream = new Histogram({
+    this.upstream = new KeyedHistogram(this.registry, {
       name: 'tollgate_upstream_duration_seconds',
       help: 'Time spent in upstream attempts of proxied requests: request sent to last byte received.',
       labelNames: ['route', 'backend'],
       buckets: LATENCY_BUCKETS,
-      registers,
     });
-    this.tokens = new Histogram({
+    this.tokens = new KeyedHistogram(this.registry, {
       name: 'gen_ai_client_token_usage_token',
       help: 'Tokens used per request, by token type (input includes cached_input and cache_creation_input; output includes reasoning).',
       labelNames: [...GENAI_LABELS, 'gen_ai_token_type'],
       buckets: TOKEN_BUCKETS,
-      registers,
     });
-    this.duration = new Histogram({
+    this.duration = new KeyedHistogram(this.registry, {
       name: 'gen_ai_server_request_duration_seconds',
       help: 'GenAI request duration as the client saw it; error_type is set on failures.',
       labelNames: [...GENAI_LABELS, 'error_type'],
       buckets: DURATION_BUCKETS,
-      registers,
     });
-    this.ttft = new Histogram({
+    this.ttft = new KeyedHistogram(this.registry, {
       name: 'gen_ai_server_time_to_first_token_seconds',
       help: 'Time from the request to the first streamed byte sent to the client, successful streams.',
       labelNames: [...GENAI_LABELS],
       buckets: TTFT_BUCKETS,
-      registers,
     });
-    this.tpot = new Histogram({
+    this.tpot = new KeyedHistogram(this.registry, {
       name: 'gen_ai_server_time_per_output_token_seconds',
       help: 'Time per output token after the first, successful streams.',
       labelNames: [...GENAI_LABELS],
       buckets: TPOT_BUCKETS,
-      registers,
     });
-    this.drift = new Histogram({
+    this.drift = new KeyedHistogram(this.registry, {
       name: 'tollgate_token_drift_ratio',
       help: "Per request, (gateway count - backend-reported) / backend-reported, for input and output tokens.",
       labelNames: ['gen_ai_request_model', 'gen_ai_token_type'],
       buckets: DRIFT_BUCKETS,
-      registers,
     });
-    this.audit = new Counter({
+    this.audit = new KeyedCounter(this.registry, {
       name: 'tollgate_token_audit_tokens_total',
       help: 'Tokens of requests counted by both the backend and the gateway, by who counted (the drift audit totals).',
       labelNames: ['gen_ai_request_model', 'gen_ai_token_type', 'counted_by'],
-      registers,
     });
-    this.records = new Counter({
+    this.records = new KeyedCounter(this.registry, {
       name: 'tollgate_usage_records_total',
       help: 'Usage records completed, by where the billed usage came from (backend, gateway count, estimate, none).',
       labelNames: ['usage_source'],
-      registers,
     });
-    this.cost = new Counter({
+    this.cost = new KeyedCounter(this.registry, {
       name: 'tollgate_cost_units_total',
       help: "Cost at the gateway's base rates (--rates), by workload and model.",
       labelNames: ['workload', 'gen_ai_request_model'],
-      registers,
     });
     this.defineCollected();
   }

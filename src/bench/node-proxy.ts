@@ -1,0 +1,41 @@
+// The floor for any Node.js gateway, as a benchmark baseline: the least a proxy built on the same
+// platform as Tollgate (node:http in, undici out) must do per request — read the body, parse it as
+// JSON, forward it with its headers, relay the answer chunk by chunk. No routing, credentials,
+// limits, accounting or metrics. `bench overhead` runs it beside the gateway so the report shows
+// what the platform costs on this machine and what the gateway adds on top.
+//
+//   node dist/bench/node-proxy.js UPSTREAM_PORT      → prints "ready PORT"
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Pool } from 'undici';
+
+const upstreamPort = Number(process.argv[2]);
+const pool = new Pool(`http://127.0.0.1:${upstreamPort}`, { connections: 512 });
+
+const server = http.createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks);
+    try {
+      JSON.parse(body.toString('utf8'));
+    } catch {
+      res.writeHead(400).end();
+      return;
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'connection' && k !== 'content-length') headers[k] = v;
+    pool.request({ method: 'POST', path: req.url ?? '/', headers, body }).then(
+      async (up) => {
+        const out: Record<string, string> = {};
+        for (const [k, v] of Object.entries(up.headers)) if (typeof v === 'string' && k !== 'connection' && k !== 'keep-alive' && k !== 'transfer-encoding') out[k] = v;
+        res.writeHead(up.statusCode, out);
+        for await (const c of up.body) res.write(c);
+        res.end();
+      },
+      () => res.writeHead(502).end(),
+    );
+  });
+});
+server.keepAliveTimeout = 60_000;
+server.listen(0, '127.0.0.1', () => process.stdout.write(`ready ${(server.address() as AddressInfo).port}\n`));
