@@ -32,6 +32,8 @@ Usage: tollgate synth --out DIR [--sessions N] [--seed N] [--profiles LIST] [fla
   --exact-length        add vLLM's min_tokens and ignore_eos so outputs have the expected length
   --part-mb N           start a new part file after N MB (default 256)
   --replace             overwrite streams that already exist in DIR
+  --threads N           worker threads, one profile each at a time (default: the machine's
+                        cores); the files are the same for any N
   --quiet               no progress or summary on stderr
 `,
   options: {
@@ -48,6 +50,7 @@ Usage: tollgate synth --out DIR [--sessions N] [--seed N] [--profiles LIST] [fla
     'exact-length': { type: 'boolean' },
     'part-mb': { type: 'string' },
     replace: { type: 'boolean' },
+    threads: { type: 'string' },
     quiet: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -78,6 +81,7 @@ export async function run(argv: string[]): Promise<number> {
     const manifest = await runSynth({
       out: values.out,
       ...(values.sessions === undefined ? {} : { sessions: parsePositiveInt(values.sessions, '--sessions') }),
+      ...(values.threads === undefined ? {} : { threads: parsePositiveInt(values.threads, '--threads', { max: 64 }) }),
       seed: values.seed === undefined ? 1 : parsePositiveInt(values.seed, '--seed', { min: 0, max: 0xffffffff }),
       ...(values.profiles === undefined ? {} : { selection: parseSelection(values.profiles) }),
       overrides,

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/workload/manifest.js';
 import { planProfiles, runSynth, type SynthOptions } from '../../src/workload/synth/run.js';
+import { synthWorkerScript } from '../../src/workload/synth/threads.js';
 import { checkCorpus, readAll, tempDir } from './helpers.js';
 
 const base: Omit<SynthOptions, 'out'> = {
@@ -16,6 +17,7 @@ const base: Omit<SynthOptions, 'out'> = {
   maxTokensField: 'max_tokens',
   exactLength: false,
   replace: false,
+  threads: 2,
 };
 
 function filesOf(dir: string): Map<string, Buffer> {
@@ -62,9 +64,11 @@ describe('tollgate synth', () => {
     expect(swe.flatMap((s) => s.turns.slice(1)).some((t) => t.meta.think_ms > 0)).toBe(true);
   });
 
-  it('is deterministic for a seed, and different for another seed', async () => {
+  it('is deterministic for a seed (on one thread or several), and different for another seed', async () => {
+    // The first corpus was written by two worker threads; this one on the calling thread.
+    expect(synthWorkerScript()).toBeDefined();
     const again = tempDir('synth2');
-    await runSynth({ ...base, out: again });
+    await runSynth({ ...base, out: again, threads: 1 });
     const a = filesOf(dir);
     const b = filesOf(again);
     expect([...b.keys()]).toEqual([...a.keys()]);

@@ -1,5 +1,6 @@
 // `tollgate synth`: generates the selected profiles' sessions into a corpus directory.
 import { existsSync, mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { loadTokenizer } from '../../tokenizer/index.js';
 import type { Layout } from '../envelope.js';
@@ -8,6 +9,7 @@ import { TokenCounter } from '../tokens.js';
 import { StreamWriter } from '../writer.js';
 import { applyOverrides, DEFAULT_PROFILES, type SynthProfile } from './profiles.js';
 import { buildSession, systemPrompt } from './session.js';
+import { runInWorkers, synthWorkerScript } from './threads.js';
 
 export interface SynthSelection {
   readonly name: string;
@@ -29,6 +31,8 @@ export interface SynthOptions {
   readonly maxTokensField: 'max_tokens' | 'max_completion_tokens';
   readonly exactLength: boolean;
   readonly replace: boolean;
+  /** Worker threads, one profile stream each at a time (default: the machine's cores); 1 runs on this thread. */
+  readonly threads?: number;
   readonly progress?: (line: string) => void;
 }
 
@@ -79,6 +83,48 @@ export function planProfiles(opts: Pick<SynthOptions, 'sessions' | 'selection' |
   return chosen.map((c, i) => ({ profile: c.profile, sessions: counts[i] ?? 0 }));
 }
 
+/** One profile's stream, as a worker thread receives it (plain data). */
+export interface StreamJob {
+  readonly out: string;
+  readonly seed: number;
+  readonly model: string;
+  readonly layout: Layout;
+  readonly stream: boolean;
+  readonly thinkScale: number;
+  readonly partBytes: number;
+  readonly maxTokensField: 'max_tokens' | 'max_completion_tokens';
+  readonly exactLength: boolean;
+  readonly profile: SynthProfile;
+  readonly sessions: number;
+}
+
+/** Writes one profile's stream; `onSessions(n)` reports progress every 256 sessions and at the end. */
+export function synthStream(job: StreamJob, counter: TokenCounter, onSessions: (done: number, bytes: number) => void): void {
+  const p = job.profile;
+  const writer = new StreamWriter({
+    dir: job.out,
+    name: p.name,
+    profile: p.profile,
+    app: p.app,
+    source: `synth:${p.name}`,
+    layout: job.layout,
+    model: job.model,
+    stream: job.stream,
+    partBytes: job.partBytes,
+    maxTokensField: job.maxTokensField,
+    exactLength: job.exactLength,
+    counter,
+    generator: { command: 'synth', seed: job.seed, think_scale: job.thinkScale, profile: p },
+  });
+  const system = systemPrompt(p, job.seed);
+  for (let si = 0; si < job.sessions; si++) {
+    writer.writeSession(buildSession(p, job.seed, si, system, job.thinkScale));
+    if (((si + 1) & 255) === 0) onSessions(si + 1, writer.bytesWritten);
+  }
+  writer.finish({ count: 0, by_reason: {}, examples: [], repairs: {} });
+  onSessions(job.sessions, writer.bytesWritten);
+}
+
 export async function runSynth(opts: SynthOptions): Promise<Manifest> {
   const plan = planProfiles(opts);
   mkdirSync(opts.out, { recursive: true });
@@ -88,36 +134,36 @@ export async function runSynth(opts: SynthOptions): Promise<Manifest> {
       throw new CorpusError(`${opts.out} already has stream(s) ${clash.map((c) => c.profile.name).join(', ')}`, 'pass --replace to overwrite them, or choose another --out');
     }
   }
-  const counter = new TokenCounter(await loadTokenizer('o200k_harmony'));
+  const jobs: StreamJob[] = plan.map(({ profile, sessions }) => ({
+    out: opts.out,
+    seed: opts.seed,
+    model: opts.model,
+    layout: opts.layout,
+    stream: opts.stream,
+    thinkScale: opts.thinkScale,
+    partBytes: opts.partBytes,
+    maxTokensField: opts.maxTokensField,
+    exactLength: opts.exactLength,
+    profile,
+    sessions,
+  }));
   const totalSessions = plan.reduce((a, p) => a + p.sessions, 0);
-  let done = 0;
+  const done = new Map<string, number>();
   let lastReport = Date.now();
-  for (const { profile: p, sessions } of plan) {
-    const writer = new StreamWriter({
-      dir: opts.out,
-      name: p.name,
-      profile: p.profile,
-      app: p.app,
-      source: `synth:${p.name}`,
-      layout: opts.layout,
-      model: opts.model,
-      stream: opts.stream,
-      partBytes: opts.partBytes,
-      maxTokensField: opts.maxTokensField,
-      exactLength: opts.exactLength,
-      counter,
-      generator: { command: 'synth', seed: opts.seed, think_scale: opts.thinkScale, profile: p },
-    });
-    const system = systemPrompt(p, opts.seed);
-    for (let si = 0; si < sessions; si++) {
-      writer.writeSession(buildSession(p, opts.seed, si, system, opts.thinkScale));
-      done++;
-      if (opts.progress !== undefined && (done & 255) === 0 && Date.now() - lastReport > 2000) {
-        lastReport = Date.now();
-        opts.progress(`synth: ${done}/${totalSessions} sessions (${p.name}), ${(writer.bytesWritten / 1e6).toFixed(0)} MB in this stream`);
-      }
-    }
-    writer.finish({ count: 0, by_reason: {}, examples: [], repairs: {} });
+  const progress = (name: string, n: number, bytes: number): void => {
+    done.set(name, n);
+    if (opts.progress === undefined || Date.now() - lastReport < 2000) return;
+    lastReport = Date.now();
+    const all = [...done.values()].reduce((a, b) => a + b, 0);
+    opts.progress(`synth: ${all}/${totalSessions} sessions (${name}: ${(bytes / 1e6).toFixed(0)} MB)`);
+  };
+  const threads = Math.min(opts.threads ?? availableParallelism(), jobs.length);
+  const script = threads > 1 ? synthWorkerScript() : undefined;
+  if (script === undefined) {
+    const counter = new TokenCounter(await loadTokenizer('o200k_harmony'));
+    for (const job of jobs) synthStream(job, counter, (n, bytes) => progress(job.profile.name, n, bytes));
+  } else {
+    await runInWorkers(script, jobs, threads, progress);
   }
   return rebuildManifest(opts.out);
 }
