@@ -43,13 +43,13 @@ export async function runInWorkers(script: URL, jobs: readonly StreamJob[], thre
         if (!settled) reject(new CorpusError(`synth ${job.profile.name}: worker thread exited with code ${code} before finishing`));
       });
     });
-  let failed: unknown;
+  let failed: Error | undefined;
   const lane = async (): Promise<void> => {
     for (let job = queue.shift(); job !== undefined && failed === undefined; job = queue.shift()) {
       try {
         await one(job);
       } catch (err) {
-        failed ??= err;
+        failed ??= err instanceof Error ? err : new CorpusError(String(err));
       }
     }
   };
