@@ -8,18 +8,25 @@ export interface HeaderInput {
   readonly resetMs: number;
 }
 
+const NAMES = {
+  requests: { limit: 'x-ratelimit-limit-requests', remaining: 'x-ratelimit-remaining-requests', reset: 'x-ratelimit-reset-requests' },
+  tokens: { limit: 'x-ratelimit-limit-tokens', remaining: 'x-ratelimit-remaining-tokens', reset: 'x-ratelimit-reset-tokens' },
+} as const;
+const UNITS = ['requests', 'tokens'] as const;
+
 export function rateLimitHeaders(inputs: readonly HeaderInput[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const unit of ['requests', 'tokens'] as const) {
+  for (const unit of UNITS) {
     let best: HeaderInput | undefined;
     for (const h of inputs) {
       if (h.unit !== unit) continue;
       if (best === undefined || h.remaining < best.remaining || (h.remaining === best.remaining && h.resetMs > best.resetMs)) best = h;
     }
     if (best === undefined) continue;
-    out[`x-ratelimit-limit-${unit}`] = String(best.limit);
-    out[`x-ratelimit-remaining-${unit}`] = String(best.remaining);
-    out[`x-ratelimit-reset-${unit}`] = formatReset(best.resetMs);
+    const n = NAMES[unit];
+    out[n.limit] = String(best.limit);
+    out[n.remaining] = String(best.remaining);
+    out[n.reset] = formatReset(best.resetMs);
   }
   return out;
 }

@@ -2,25 +2,26 @@
 // test case 1 reads http_local_rate_limit_rate_limited from /stats/prometheus); global rules use the
 // same family as http_global_rate_limit_*. Labels are config names, so cardinality is bounded; the
 // remaining-budget gauges keep at most MAX_BUCKETS series (Distinct values beyond that are dropped).
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { RateLimitRule } from '../config/types.js';
 import type { LimitObserver, QuotaObserver } from '../limits/index.js';
+import { KeyedCounter, KeyedGauge } from './keyed-metrics.js';
 
 const MAX_BUCKETS = 500;
 
 export class RateLimitMetrics implements LimitObserver, QuotaObserver {
-  private readonly enabled: Record<'Local' | 'Global', Counter<'rule' | 'route'>>;
-  private readonly ok: Record<'Local' | 'Global', Counter<'rule' | 'route'>>;
-  private readonly limited: Record<'Local' | 'Global', Counter<'rule' | 'route'>>;
-  private readonly shadow: Counter<'rule' | 'route'>;
-  private readonly storeErrors: Counter<'store' | 'outcome'>;
-  private readonly remainingGauge: Gauge<'rule' | 'bucket' | 'unit'>;
-  private readonly quotaRequests: Counter<'policy' | 'model' | 'bucket' | 'result'>;
-  private readonly quotaRemainingGauge: Gauge<'bucket'>;
+  private readonly enabled: Record<'Local' | 'Global', KeyedCounter<'rule' | 'route'>>;
+  private readonly ok: Record<'Local' | 'Global', KeyedCounter<'rule' | 'route'>>;
+  private readonly limited: Record<'Local' | 'Global', KeyedCounter<'rule' | 'route'>>;
+  private readonly shadow: KeyedCounter<'rule' | 'route'>;
+  private readonly storeErrors: KeyedCounter<'store' | 'outcome'>;
+  private readonly remainingGauge: KeyedGauge<'rule' | 'bucket' | 'unit'>;
+  private readonly quotaRequests: KeyedCounter<'policy' | 'model' | 'bucket' | 'result'>;
+  private readonly quotaRemainingGauge: KeyedGauge<'bucket'>;
   private readonly series = new Set<string>();
 
   constructor(registry: Registry) {
-    const counter = (name: string, help: string): Counter<'rule' | 'route'> => new Counter({ name, help, labelNames: ['rule', 'route'], registers: [registry] });
+    const counter = (name: string, help: string): KeyedCounter<'rule' | 'route'> => new KeyedCounter(registry, { name, help, labelNames: ['rule', 'route'] });
     this.enabled = {
       Local: counter('http_local_rate_limit_enabled', 'Requests a local rate-limit rule was evaluated for.'),
       Global: counter('http_global_rate_limit_enabled', 'Requests a global (Redis) rate-limit rule was evaluated for.'),
@@ -34,29 +35,25 @@ export class RateLimitMetrics implements LimitObserver, QuotaObserver {
       Global: counter('http_global_rate_limit_rate_limited', 'Requests rejected (429) because a global rate-limit rule was exhausted.'),
     };
     this.shadow = counter('tollgate_rate_limit_shadow_exceeded_total', 'Requests over a shadow-mode rule (counted, not rejected).');
-    this.storeErrors = new Counter({
+    this.storeErrors = new KeyedCounter(registry, {
       name: 'tollgate_rate_limit_store_errors_total',
       help: 'Rate-limit store (Redis) failures, by what the failure mode did: allowed or denied.',
       labelNames: ['store', 'outcome'],
-      registers: [registry],
     });
-    this.remainingGauge = new Gauge({
+    this.remainingGauge = new KeyedGauge(registry, {
       name: 'tollgate_rate_limit_remaining',
       help: 'Budget left in a rate-limit bucket at its last decision (requests or tokens).',
       labelNames: ['rule', 'bucket', 'unit'],
-      registers: [registry],
     });
-    this.quotaRequests = new Counter({
+    this.quotaRequests = new KeyedCounter(registry, {
       name: 'tollgate_quota_requests_total',
       help: 'QuotaPolicy bucket decisions: ok, exceeded (enforced) or shadow (over, not enforced).',
       labelNames: ['policy', 'model', 'bucket', 'result'],
-      registers: [registry],
     });
-    this.quotaRemainingGauge = new Gauge({
+    this.quotaRemainingGauge = new KeyedGauge(registry, {
       name: 'tollgate_quota_remaining_tokens',
       help: 'Tokens left in a QuotaPolicy bucket (sliding window) at its last decision.',
       labelNames: ['bucket'],
-      registers: [registry],
     });
   }
 

@@ -2,9 +2,9 @@
 // Histogram would for the same updates: same series, same bucket counts, sums and counts, with an
 // unset label left out. Checked on random update sequences, through the real Registry text output.
 import fc from 'fast-check';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { KeyedCounter, KeyedHistogram } from '../../src/telemetry/keyed-metrics.js';
+import { KeyedCounter, KeyedGauge, KeyedHistogram } from '../../src/telemetry/keyed-metrics.js';
 import { parseProm } from './helpers.js';
 
 const LABELS = ['model', 'route', 'error_type'] as const;
@@ -25,7 +25,7 @@ const update = fc.record({
 });
 
 describe('keyed metrics', () => {
-  it('expose the same samples as prom-client for the same updates', async () => {
+  it('expose the same samples as prom-client’s Counter, Gauge and Histogram for the same updates', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(update, { maxLength: 60 }), async (updates) => {
         const ref = new Registry();
@@ -34,12 +34,16 @@ describe('keyed metrics', () => {
         const refC = new Counter<L>({ name: 'x_total', help: 'c', labelNames: [...LABELS], registers: [ref] });
         const h = new KeyedHistogram<L>(fast, { name: 'x_seconds', help: 'h', labelNames: LABELS, buckets: BUCKETS });
         const c = new KeyedCounter<L>(fast, { name: 'x_total', help: 'c', labelNames: LABELS });
+        const refG = new Gauge<L>({ name: 'x_remaining', help: 'g', labelNames: [...LABELS], registers: [ref] });
+        const g = new KeyedGauge<L>(fast, { name: 'x_remaining', help: 'g', labelNames: LABELS });
         for (const u of updates) {
           const labels: Partial<Record<L, string>> = { model: u.model, route: u.route, ...(u.error_type === undefined ? {} : { error_type: u.error_type }) };
           refH.observe(labels, u.value);
           h.observe(labels, u.value);
           refC.inc(labels, u.value);
           c.inc(labels, u.value);
+          refG.set(labels, u.value);
+          g.set(labels, u.value);
         }
         const [a, b] = await Promise.all([ref.metrics(), fast.metrics()]);
         expect(samples(b)).toEqual(samples(a));
