@@ -71,7 +71,7 @@ export function clockTicks(): number {
 /** Pins this process to core 0 (the load generator's) when taskset exists; children go to core 1. */
 export function pinSelf(): boolean {
   const pinned = hasTaskset();
-  if (pinned) spawnSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
+  if (pinned) spawnSync('taskset', ['-a', '-pc', '0', String(process.pid)], { stdio: 'ignore' });
   else process.stderr.write('note: taskset not found; processes are not pinned to cores\n');
   return pinned;
 }

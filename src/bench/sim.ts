@@ -210,7 +210,7 @@ export async function run(argv: string[]): Promise<number> {
       `server ${pin ? 'pinned to core 1, client on core 0' : 'unpinned'}${v.priority === true ? ' at nice -10' : ''}; load average ${loadavg()[0]?.toFixed(2) ?? '?'}\n\n` +
       `  ${'server'.padEnd(26)} ${'streams'.padStart(7)} ${'tokens/s'.padStart(10)}   timer lateness p50 / p99 / max   CPU    µs/token\n`,
   );
-  if (pin) spawnSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
+  if (pin) spawnSync('taskset', ['-a', '-pc', '0', String(process.pid)], { stdio: 'ignore' });
   const results: Record<string, Measured> = {};
   const kinds: Array<'sim' | 'naive'> = v['no-baseline'] === true ? ['sim'] : ['sim', 'naive'];
   for (const kind of kinds) {
