@@ -62,16 +62,16 @@ abstract class KeyedMetric<L extends string, S> {
   }
 }
 
-export class KeyedCounter<L extends string> extends KeyedMetric<L, { value: number }> {
-  readonly type = 'counter';
+/** A counter or gauge: one number per series. */
+abstract class KeyedScalar<L extends string> extends KeyedMetric<L, { value: number }> {
+  abstract readonly type: 'counter' | 'gauge';
 
   constructor(registry: Registry, opts: { name: string; help: string; labelNames: readonly L[] }) {
     super(opts.name, opts.help, opts.labelNames, registry);
   }
 
-  inc(labels: Labels<L>, by = 1): void {
-    if (!(by >= 0) || !Number.isFinite(by)) throw new RangeError(`${this.name}: a counter only goes up by a finite amount, got ${by}`);
-    this.entry(labels, () => ({ value: 0 })).value += by;
+  protected slot(labels: Labels<L>): { value: number } {
+    return this.entry(labels, () => ({ value: 0 }));
   }
 
   get(): Promise<Exported> {
@@ -81,21 +81,20 @@ export class KeyedCounter<L extends string> extends KeyedMetric<L, { value: numb
   }
 }
 
-export class KeyedGauge<L extends string> extends KeyedMetric<L, { value: number }> {
+export class KeyedCounter<L extends string> extends KeyedScalar<L> {
+  readonly type = 'counter';
+
+  inc(labels: Labels<L>, by = 1): void {
+    if (!(by >= 0) || !Number.isFinite(by)) throw new RangeError(`${this.name}: a counter only goes up by a finite amount, got ${by}`);
+    this.slot(labels).value += by;
+  }
+}
+
+export class KeyedGauge<L extends string> extends KeyedScalar<L> {
   readonly type = 'gauge';
 
-  constructor(registry: Registry, opts: { name: string; help: string; labelNames: readonly L[] }) {
-    super(opts.name, opts.help, opts.labelNames, registry);
-  }
-
   set(labels: Labels<L>, value: number): void {
-    this.entry(labels, () => ({ value: 0 })).value = value;
-  }
-
-  get(): Promise<Exported> {
-    const values: ExportedValue[] = [];
-    for (const s of this.series.values()) values.push({ labels: s.labels, value: s.state.value });
-    return Promise.resolve({ name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator });
+    this.slot(labels).value = value;
   }
 }
 

@@ -83,17 +83,11 @@ export function planProfiles(opts: Pick<SynthOptions, 'sessions' | 'selection' |
   return chosen.map((c, i) => ({ profile: c.profile, sessions: counts[i] ?? 0 }));
 }
 
-/** One profile's stream, as a worker thread receives it (plain data). */
-export interface StreamJob {
-  readonly out: string;
-  readonly seed: number;
-  readonly model: string;
-  readonly layout: Layout;
-  readonly stream: boolean;
-  readonly thinkScale: number;
-  readonly partBytes: number;
-  readonly maxTokensField: 'max_tokens' | 'max_completion_tokens';
-  readonly exactLength: boolean;
+/** What one profile's stream needs of the options (plain data, as a worker thread receives it). */
+type StreamOptions = Pick<SynthOptions, 'out' | 'seed' | 'model' | 'layout' | 'stream' | 'thinkScale' | 'partBytes' | 'maxTokensField' | 'exactLength'>;
+
+/** One profile's stream. */
+export interface StreamJob extends StreamOptions {
   readonly profile: SynthProfile;
   readonly sessions: number;
 }
@@ -134,19 +128,9 @@ export async function runSynth(opts: SynthOptions): Promise<Manifest> {
       throw new CorpusError(`${opts.out} already has stream(s) ${clash.map((c) => c.profile.name).join(', ')}`, 'pass --replace to overwrite them, or choose another --out');
     }
   }
-  const jobs: StreamJob[] = plan.map(({ profile, sessions }) => ({
-    out: opts.out,
-    seed: opts.seed,
-    model: opts.model,
-    layout: opts.layout,
-    stream: opts.stream,
-    thinkScale: opts.thinkScale,
-    partBytes: opts.partBytes,
-    maxTokensField: opts.maxTokensField,
-    exactLength: opts.exactLength,
-    profile,
-    sessions,
-  }));
+  const { out, seed, model, layout, stream, thinkScale, partBytes, maxTokensField, exactLength } = opts;
+  const shared: StreamOptions = { out, seed, model, layout, stream, thinkScale, partBytes, maxTokensField, exactLength };
+  const jobs: StreamJob[] = plan.map(({ profile, sessions }) => ({ ...shared, profile, sessions }));
   const totalSessions = plan.reduce((a, p) => a + p.sessions, 0);
   const done = new Map<string, number>();
   let lastReport = Date.now();
