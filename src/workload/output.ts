@@ -46,6 +46,22 @@ export class BufferedFile {
     this.bytes += b.length;
   }
 
+  /** Writes b[start, end) without creating a view of it. */
+  writeRange(b: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (n > BUFFER_BYTES - this.used) {
+      this.flush();
+      if (n > BUFFER_BYTES / 2) {
+        writeAll(this.fd, b.subarray(start, end));
+        this.bytes += n;
+        return;
+      }
+    }
+    b.copy(this.buf, this.used, start, end);
+    this.used += n;
+    this.bytes += n;
+  }
+
   writeByte(c: number): void {
     if (this.used === BUFFER_BYTES) this.flush();
     this.buf[this.used++] = c;

@@ -10,9 +10,71 @@
 // prefixes another session already produced: the system prompt, or copies of whole sessions.
 
 export const CHUNK_BYTES = 128;
-// Beyond this many chunks (~400 MB of unique text) the oldest keys are forgotten (FIFO), keeping
-// memory bounded on huge inputs; the estimate then slightly undercounts long-range reuse.
-const MAX_KEYS = 3_000_000;
+const WORDS_PER_CHUNK = CHUNK_BYTES / 4;
+// Chunk keys are held in two generations of at most GENERATION_KEYS each (~190 MB of unique text
+// per generation): when the current one is full, the previous one is forgotten and the current
+// becomes the previous. Memory stays bounded on huge inputs; the estimate then slightly undercounts
+// reuse further back than one to two generations.
+const MAX_SLOTS = 1 << 21;
+const MIN_SLOTS = 1 << 14;
+const GENERATION_KEYS = Math.floor(MAX_SLOTS * 0.7);
+
+/** Open-addressing map from a 64-bit chunk key (two int32 halves) to an owner, in typed arrays. */
+class ChunkTable {
+  // Three ints per slot: key a, key b, owner + 1 (0 = empty).
+  private slots: Int32Array;
+  private mask: number;
+  size = 0;
+
+  constructor(slots = MIN_SLOTS) {
+    this.slots = new Int32Array(slots * 3);
+    this.mask = slots - 1;
+  }
+
+  get full(): boolean {
+    return this.size >= GENERATION_KEYS;
+  }
+
+  /** Owner of the key, or -1. */
+  get(a: number, b: number): number {
+    const t = this.slots;
+    let i = (a ^ Math.imul(b, 0x27d4eb2d)) & this.mask;
+    for (;;) {
+      const at = i * 3;
+      const o = t[at + 2]!;
+      if (o === 0) return -1;
+      if (t[at] === a && t[at + 1] === b) return o - 1;
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  /** Adds the key unless present. */
+  add(a: number, b: number, owner: number): void {
+    if ((this.size + 1) * 10 > (this.mask + 1) * 7 && this.mask + 1 < MAX_SLOTS) this.grow();
+    const t = this.slots;
+    let i = (a ^ Math.imul(b, 0x27d4eb2d)) & this.mask;
+    for (;;) {
+      const at = i * 3;
+      if (t[at + 2] === 0) {
+        t[at] = a;
+        t[at + 1] = b;
+        t[at + 2] = owner + 1;
+        this.size++;
+        return;
+      }
+      if (t[at] === a && t[at + 1] === b) return;
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    this.slots = new Int32Array(old.length * 2);
+    this.mask = this.mask * 2 + 1;
+    this.size = 0;
+    for (let at = 0; at < old.length; at += 3) if (old[at + 2] !== 0) this.add(old[at]!, old[at + 1]!, old[at + 2]! - 1);
+  }
+}
 
 export interface PrefixCacheEstimate {
   hit_rate: number;
@@ -24,8 +86,9 @@ export interface PrefixCacheEstimate {
 }
 
 export class PrefixCacheEstimator {
-  /** chunk key → owning session (numeric). */
-  private readonly owners = new Map<number, number>();
+  /** Chunk key → owning session (numeric), current and previous generation. */
+  private current = new ChunkTable();
+  private previous: ChunkTable | undefined;
   private promptTokens = 0;
   private hitTokens = 0;
   private crossTokens = 0;
@@ -35,19 +98,23 @@ export class PrefixCacheEstimator {
     return new SessionCacheTracker(this, owner);
   }
 
-  /** @internal */
-  lookup(key: number): number | undefined {
-    return this.owners.get(key);
+  /** @internal Owner of a chunk key, or -1. A key found in the previous generation moves to the current one. */
+  lookup(a: number, b: number): number {
+    const o = this.current.get(a, b);
+    if (o >= 0 || this.previous === undefined) return o;
+    const p = this.previous.get(a, b);
+    if (p >= 0 && !this.current.full) this.current.add(a, b, p);
+    return p;
   }
 
   /** @internal */
-  insert(key: number, owner: number): void {
-    if (this.owners.has(key)) return;
-    if (this.owners.size >= MAX_KEYS) {
-      const oldest = this.owners.keys().next();
-      if (oldest.done !== true) this.owners.delete(oldest.value);
+  insert(a: number, b: number, owner: number): void {
+    if (this.previous !== undefined && this.previous.get(a, b) >= 0) return;
+    if (this.current.full) {
+      this.previous = this.current;
+      this.current = new ChunkTable(MAX_SLOTS);
     }
-    this.owners.set(key, owner);
+    this.current.add(a, b, owner);
   }
 
   /** @internal */
@@ -96,10 +163,10 @@ function round4(v: number): number {
 export class SessionCacheTracker {
   private readonly est: PrefixCacheEstimator;
   private readonly owner: number;
+  /** Chunk keys as int32 pairs: chunk i is keys[2i], keys[2i + 1]. */
   private readonly keys: number[] = [];
   private ha = 0x811c9dc5 | 0;
   private hb = 0x2545f491 | 0;
-  private fill = 0;
   /** Leading chunks known to be cached (own or others'). */
   private frontier = 0;
   /** Leading chunks found cached by other sessions. */
@@ -110,24 +177,27 @@ export class SessionCacheTracker {
     this.owner = owner;
   }
 
-  /** Appends bytes of the serialised messages array (in order, separators included). */
-  feed(bytes: Uint8Array): void {
+  /**
+   * The session's serialised messages array so far is `words`' first `end` bytes (as int32 words
+   * of a buffer that only ever grows at its end): keys the complete chunks not yet keyed.
+   */
+  advance(words: Int32Array, end: number): void {
+    const chunks = Math.floor(end / CHUNK_BYTES);
+    let c = this.keys.length >> 1;
+    if (c >= chunks) return;
     let a = this.ha;
     let b = this.hb;
-    let fill = this.fill;
-    for (let i = 0; i < bytes.length; i++) {
-      const c = bytes[i]!;
-      a = Math.imul(a ^ c, 0x01000193);
-      b = (Math.imul(b, 31) + c) | 0;
-      if (++fill === CHUNK_BYTES) {
-        // 53-bit key from both running hashes.
-        this.keys.push((a >>> 0) * 0x200000 + (b & 0x1fffff));
-        fill = 0;
+    for (; c < chunks; c++) {
+      const last = (c + 1) * WORDS_PER_CHUNK;
+      for (let w = c * WORDS_PER_CHUNK; w < last; w++) {
+        const x = words[w]!;
+        a = Math.imul(a ^ x, 0x01000193);
+        b = (Math.imul(b, 31) + x) | 0;
       }
+      this.keys.push(a, b);
     }
     this.ha = a;
     this.hb = b;
-    this.fill = fill;
   }
 
   /**
@@ -135,16 +205,17 @@ export class SessionCacheTracker {
    * cached prompt tokens, and records the request's full chunks as cached from now on.
    */
   request(promptBytes: number, promptTokens: number): number {
-    const chunks = Math.min(this.keys.length, Math.floor(promptBytes / CHUNK_BYTES));
+    const keys = this.keys;
+    const chunks = Math.min(keys.length >> 1, Math.floor(promptBytes / CHUNK_BYTES));
     let f = Math.min(this.frontier, chunks);
     let cf = Math.min(this.crossFrontier, f);
     while (f < chunks) {
-      const owner = this.est.lookup(this.keys[f]!);
-      if (owner === undefined) break;
+      const owner = this.est.lookup(keys[2 * f]!, keys[2 * f + 1]!);
+      if (owner < 0) break;
       if (cf === f && owner !== this.owner) cf++;
       f++;
     }
-    for (let i = f; i < chunks; i++) this.est.insert(this.keys[i]!, this.owner);
+    for (let i = f; i < chunks; i++) this.est.insert(keys[2 * i]!, keys[2 * i + 1]!, this.owner);
     this.crossFrontier = cf;
     this.frontier = chunks;
     const perByte = promptBytes === 0 ? 0 : promptTokens / promptBytes;

@@ -28,6 +28,7 @@ const DIGIT = 3;
 const NEWLINE = 4; // \r \n
 const SPACE = 5; // other \s: space, \t, \v, \f
 const OTHER = 6; // punctuation, symbols, control characters
+const NON_ASCII = 7; // (for a character >= 128; not in CLS)
 const CLS = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
   if (c >= 0x61 && c <= 0x7a) CLS[c] = LOWER;
@@ -43,13 +44,29 @@ const TABLE_SIZE = 1 << TABLE_BITS;
 const TABLE_MASK = TABLE_SIZE - 1;
 const TABLE_LIMIT = Math.floor(TABLE_SIZE * 0.7);
 const MAX_CACHED_LENGTH = 256;
+const MIN_REPEAT_LENGTH = 512;
+const MAX_REPEATS = 4096;
+const MAX_REPEAT_CHARS = 32 << 20;
+const FRONT_SIZE = 1 << 12;
+const FRONT_MASK = FRONT_SIZE - 1;
+// FNV-1a and a multiplicative string hash side by side: 64 bits of hash plus the length name a
+// pre-token in the memo.
+const HASH_A = 0x811c9dc5 | 0;
+const HASH_B = 0x9747b28c | 0;
+const HASH_MUL_A = 0x01000193;
+const HASH_MUL_B = 31;
 
 export class TokenCounter {
   readonly tokenizer: Tokenizer;
   // Open addressing, four ints per slot side by side (hash a, hash b, length, count) so a probe
   // touches one cache line; a slot is empty while its length is 0.
   private readonly table = new Int32Array(TABLE_SIZE * 4);
+  // A small direct-mapped copy of recently used slots in front of the table: the table is 16 MB,
+  // so most probes into it miss the CPU caches, while a few thousand pre-tokens make up most text.
+  private readonly front = new Int32Array(FRONT_SIZE * 4);
   private used = 0;
+  private readonly repeats = new Map<number, { text: string; tokens: number }>();
+  private repeatChars = 0;
   /** Pre-tokens the real tokenizer had to encode (cache misses), for diagnostics. */
   misses = 0;
 
@@ -60,14 +77,112 @@ export class TokenCounter {
   /** Token count of plain text, identical to `tokenizer.count(text)`. */
   count(text: string): number {
     const n = text.length;
+    if (n < MIN_REPEAT_LENGTH) return this.scan(text);
+    // Whole texts repeat across sessions (system prompts, tool descriptions, the same file shown
+    // twice): the last long text of each length is remembered, and string equality is far
+    // cheaper than scanning.
+    const seen = this.repeats.get(n);
+    if (seen !== undefined && seen.text === text) return seen.tokens;
+    const tokens = this.scan(text);
+    if (this.repeats.size >= MAX_REPEATS || this.repeatChars + n > MAX_REPEAT_CHARS) {
+      this.repeats.clear();
+      this.repeatChars = 0;
+    }
+    this.repeats.set(n, { text, tokens });
+    this.repeatChars += n - (seen?.text.length ?? 0);
+    return tokens;
+  }
+
+  private scan(text: string): number {
+    const n = text.length;
     let total = 0;
     let i = 0;
     // Position and running total at the last line start that no pre-token can straddle; a
     // non-ASCII character sends the text from there to the next such point through the regex.
     let safeAt = 0;
     let safeTotal = 0;
+    const front = this.front;
+    // One pass per pre-token: find its end following the o200k split pattern for ASCII text while
+    // hashing its characters (two 32-bit hashes), then look the hash up. A pre-token ends at a
+    // non-ASCII character without asking whether that character would have extended it: the next
+    // step meets it and recounts from the last safe line start, which this pre-token cannot pass
+    // (a line start followed by a non-ASCII character is only safe if that character is not
+    // whitespace, and no pre-token ending in a newline can take anything else).
     while (i < n) {
-      const j = asciiPretokenEnd(text, i, n);
+      const c = text.charCodeAt(i);
+      let a = HASH_A;
+      let b = HASH_B;
+      let j = -1;
+      let endsLine = false; // set for the kinds of pre-token that can end with \n
+      if (c < 128) {
+        const k = CLS[c]!;
+        const nk = k === LOWER || k === UPPER || i + 1 === n ? 0 : classOf(text.charCodeAt(i + 1));
+        if (k === LOWER || k === UPPER || (k !== NEWLINE && k !== DIGIT && (nk === LOWER || nk === UPPER))) {
+          // [^\r\n letter digit]? [A-Z]* [a-z]* (at least one letter), then an optional contraction.
+          j = i;
+          if (k !== LOWER && k !== UPPER) {
+            a = Math.imul(a ^ c, HASH_MUL_A);
+            b = (Math.imul(b, HASH_MUL_B) + c) | 0;
+            j++;
+          }
+          let d = 0;
+          while (j < n && ((d = text.charCodeAt(j)) - 0x41) >>> 0 < 26) {
+            a = Math.imul(a ^ d, HASH_MUL_A);
+            b = (Math.imul(b, HASH_MUL_B) + d) | 0;
+            j++;
+          }
+          while (j < n && ((d = text.charCodeAt(j)) - 0x61) >>> 0 < 26) {
+            a = Math.imul(a ^ d, HASH_MUL_A);
+            b = (Math.imul(b, HASH_MUL_B) + d) | 0;
+            j++;
+          }
+          if (d === 0x27) {
+            const e = contractionEnd(text, j, n);
+            for (; j < e; j++) {
+              d = text.charCodeAt(j);
+              a = Math.imul(a ^ d, HASH_MUL_A);
+              b = (Math.imul(b, HASH_MUL_B) + d) | 0;
+            }
+          }
+        } else if (k === DIGIT) {
+          // \p{N}{1,3}
+          j = i;
+          let d = c;
+          do {
+            a = Math.imul(a ^ d, HASH_MUL_A);
+            b = (Math.imul(b, HASH_MUL_B) + d) | 0;
+            j++;
+          } while (j < n && j - i < 3 && (d = text.charCodeAt(j)) >= 0x30 && d <= 0x39);
+        } else if (k === OTHER || (c === 0x20 && nk === OTHER)) {
+          // " ?[^\s letter digit]+[\r\n/]*"
+          j = i;
+          let d = c;
+          if (k !== OTHER) {
+            a = Math.imul(a ^ d, HASH_MUL_A);
+            b = (Math.imul(b, HASH_MUL_B) + d) | 0;
+            j++;
+          }
+          while (j < n && (d = text.charCodeAt(j)) < 128 && CLS[d] === OTHER) {
+            a = Math.imul(a ^ d, HASH_MUL_A);
+            b = (Math.imul(b, HASH_MUL_B) + d) | 0;
+            j++;
+          }
+          while (j < n && ((d = text.charCodeAt(j)) === 0x0a || d === 0x0d || d === 0x2f)) {
+            a = Math.imul(a ^ d, HASH_MUL_A);
+            b = (Math.imul(b, HASH_MUL_B) + d) | 0;
+            j++;
+          }
+          endsLine = true;
+        } else {
+          endsLine = true;
+          j = whitespaceEnd(text, i, n);
+          for (let p = i; p < j; p++) {
+            const d = text.charCodeAt(p);
+            a = Math.imul(a ^ d, HASH_MUL_A);
+            b = (Math.imul(b, HASH_MUL_B) + d) | 0;
+          }
+        }
+      }
       if (j < 0) {
         const end = nextSafeBoundary(text, i);
         total = safeTotal + this.countWithRegex(text, safeAt, end);
@@ -76,9 +191,13 @@ export class TokenCounter {
         safeTotal = total;
         continue;
       }
-      total += this.lookup(text, i, j);
+      // The front cache's hit path inline; everything else in lookup().
+      const length = j - i;
+      const fa = ((a ^ Math.imul(b, 0x27d4eb2d) ^ length) & FRONT_MASK) << 2;
+      if (front[fa + 2] === length && front[fa] === a && front[fa + 1] === b) total += front[fa + 3]!;
+      else total += this.lookup(a, b, text, i, j);
       i = j;
-      if (i < n && isSafeBoundary(text, i)) {
+      if (endsLine && i < n && text.charCodeAt(i - 1) === 0x0a && isSafeBoundary(text, i)) {
         safeAt = i;
         safeTotal = total;
       }
@@ -93,39 +212,55 @@ export class TokenCounter {
     let m: RegExpExecArray | null;
     while ((m = O200K_SPLIT.exec(slice)) !== null) {
       const s = m.index;
-      total += this.lookup(slice, s, s + m[0].length);
+      const e = s + m[0].length;
+      let a = HASH_A;
+      let b = HASH_B;
+      for (let p = s; p < e; p++) {
+        const d = slice.charCodeAt(p);
+        a = Math.imul(a ^ d, HASH_MUL_A);
+        b = (Math.imul(b, HASH_MUL_B) + d) | 0;
+      }
+      total += this.lookup(a, b, slice, s, e);
     }
     return total;
   }
 
-  private lookup(text: string, start: number, end: number): number {
+  /** Count of the pre-token text[start, end) whose hashes are a and b. */
+  private lookup(a: number, b: number, text: string, start: number, end: number): number {
     const length = end - start;
     if (length > MAX_CACHED_LENGTH) return this.encode(text, start, end);
-    let a = 0x811c9dc5 | 0;
-    let b = 0x9747b28c | 0;
-    for (let p = start; p < end; p++) {
-      const c = text.charCodeAt(p);
-      a = Math.imul(a ^ c, 0x01000193);
-      b = (Math.imul(b, 31) + c) | 0;
-    }
+    const h = a ^ Math.imul(b, 0x27d4eb2d) ^ length;
+    const f = this.front;
+    const fa = (h & FRONT_MASK) << 2;
+    if (f[fa + 2] === length && f[fa] === a && f[fa + 1] === b) return f[fa + 3]!;
     const t = this.table;
-    let slot = (a ^ Math.imul(b, 0x27d4eb2d) ^ length) & TABLE_MASK;
+    let slot = h & TABLE_MASK;
+    let tokens = -1;
     for (;;) {
       const at = slot << 2;
       const l = t[at + 2]!;
       if (l === 0) break;
-      if (l === length && t[at] === a && t[at + 1] === b) return t[at + 3]!;
+      if (l === length && t[at] === a && t[at + 1] === b) {
+        tokens = t[at + 3]!;
+        break;
+      }
       slot = (slot + 1) & TABLE_MASK;
     }
-    const tokens = this.encode(text, start, end);
-    if (this.used < TABLE_LIMIT) {
-      const at = slot << 2;
-      t[at] = a;
-      t[at + 1] = b;
-      t[at + 2] = length;
-      t[at + 3] = tokens;
-      this.used++;
+    if (tokens < 0) {
+      tokens = this.encode(text, start, end);
+      if (this.used < TABLE_LIMIT) {
+        const at = slot << 2;
+        t[at] = a;
+        t[at + 1] = b;
+        t[at + 2] = length;
+        t[at + 3] = tokens;
+        this.used++;
+      }
     }
+    f[fa] = a;
+    f[fa + 1] = b;
+    f[fa + 2] = length;
+    f[fa + 3] = tokens;
     return tokens;
   }
 
@@ -135,87 +270,40 @@ export class TokenCounter {
   }
 }
 
+function classOf(c: number): number {
+  return c < 128 ? CLS[c]! : NON_ASCII;
+}
+
 /**
- * End of the pre-token that starts at `i`, following the o200k split pattern for ASCII text, or -1
- * when a non-ASCII character could change the answer (the caller falls back to the regex).
+ * End of the whitespace run pre-token at `i`: up to and including the run's last newline, else all
+ * but its last character (which prefixes what follows), else the single character; -1 if a
+ * non-ASCII character is met.
  */
-function asciiPretokenEnd(text: string, i: number, n: number): number {
-  const c = text.charCodeAt(i);
-  if (c >= 128) return -1;
-  const k = CLS[c]!;
-  let j: number;
-  if (k === LOWER || k === UPPER) {
-    j = letters(text, i, n);
-  } else if (k === DIGIT) {
-    j = i + 1;
-    if (j < n && isDigit(text.charCodeAt(j))) j++;
-    if (j < n && isDigit(text.charCodeAt(j))) j++;
-  } else {
-    const next = i + 1 < n ? text.charCodeAt(i + 1) : -1;
-    if (next >= 128) return -1;
-    const nk = next >= 0 ? CLS[next]! : 0;
-    if (k !== NEWLINE && (nk === LOWER || nk === UPPER)) {
-      // One non-letter, non-newline character prefixes the letters that follow it.
-      j = letters(text, i + 1, n);
-    } else if (k === OTHER || (c === 0x20 && nk === OTHER)) {
-      j = k === OTHER ? i : i + 1;
-      while (j < n) {
-        const d = text.charCodeAt(j);
-        if (d >= 128 || CLS[d] !== OTHER) break;
-        j++;
-      }
-      while (j < n) {
-        const d = text.charCodeAt(j);
-        if (d !== 0x0a && d !== 0x0d && d !== 0x2f) break;
-        j++;
-      }
-    } else {
-      // Whitespace run [i, w): up to and including its last newline, else all but its last
-      // character (which prefixes what follows), else the single character.
-      let w = i;
-      let lastNl = -1;
-      while (w < n) {
-        const d = text.charCodeAt(w);
-        if (d >= 128) return -1;
-        const dk = CLS[d]!;
-        if (dk === NEWLINE) lastNl = w;
-        else if (dk !== SPACE) break;
-        w++;
-      }
-      if (lastNl >= 0) j = lastNl + 1;
-      else if (w === n) j = w;
-      else if (w - i >= 2) j = w - 1;
-      else j = i + 1;
-    }
+function whitespaceEnd(text: string, i: number, n: number): number {
+  let w = i;
+  let lastNl = -1;
+  while (w < n) {
+    const d = text.charCodeAt(w);
+    if (d >= 128) return -1;
+    const dk = CLS[d]!;
+    if (dk === NEWLINE) lastNl = w;
+    else if (dk !== SPACE) break;
+    w++;
   }
-  if (j < n && text.charCodeAt(j) >= 128) return -1;
-  return j;
+  if (lastNl >= 0) return lastNl + 1;
+  if (w === n) return w;
+  if (w - i >= 2) return w - 1;
+  return i + 1;
 }
 
-function isDigit(c: number): boolean {
-  return c >= 0x30 && c <= 0x39;
-}
-
-/** [A-Z]*[a-z]* (at least one letter from `start`), then an optional contraction. */
-function letters(text: string, start: number, n: number): number {
-  let j = start;
-  while (j < n) {
-    const d = text.charCodeAt(j);
-    if (d < 0x41 || d > 0x5a) break;
-    j++;
-  }
-  while (j < n) {
-    const d = text.charCodeAt(j);
-    if (d < 0x61 || d > 0x7a) break;
-    j++;
-  }
-  if (j + 1 < n && text.charCodeAt(j) === 0x27) {
-    const a = text.charCodeAt(j + 1) | 0x20;
-    if (a === 0x73 || a === 0x64 || a === 0x6d || a === 0x74) return j + 2;
-    if (j + 2 < n) {
-      const b = text.charCodeAt(j + 2) | 0x20;
-      if ((a === 0x6c && b === 0x6c) || (a === 0x76 && b === 0x65) || (a === 0x72 && b === 0x65)) return j + 3;
-    }
+/** End of an optional contraction ('s 'd 'm 't 'll 've 're, any case) at `j`. */
+function contractionEnd(text: string, j: number, n: number): number {
+  if (j + 1 >= n || text.charCodeAt(j) !== 0x27) return j;
+  const a = text.charCodeAt(j + 1) | 0x20;
+  if (a === 0x73 || a === 0x64 || a === 0x6d || a === 0x74) return j + 2;
+  if (j + 2 < n) {
+    const b = text.charCodeAt(j + 2) | 0x20;
+    if ((a === 0x6c && b === 0x6c) || (a === 0x76 && b === 0x65) || (a === 0x72 && b === 0x65)) return j + 3;
   }
   return j;
 }

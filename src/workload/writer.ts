@@ -70,6 +70,11 @@ export class StreamWriter {
   private bytesClosed = 0;
   private readonly tailCache = new Map<number, Buffer>();
   private readonly headCache = new Map<string, Buffer>();
+  // Per-session scratch, reused: the serialised messages and where each one ends.
+  private arena = Buffer.from(new ArrayBuffer(1 << 20));
+  private arenaWords = new Int32Array(this.arena.buffer);
+  private readonly ends: number[] = [];
+  private readonly contentJson = new Map<number, { content: string; json: string }>();
 
   constructor(options: StreamOptions) {
     this.options = options;
@@ -91,14 +96,6 @@ export class StreamWriter {
     return this.bytesClosed + (this.part?.bytes ?? 0);
   }
 
-  /** Token contribution of one message under the chat-template recipe (src/tokenizer countChatTokens). */
-  messageTokens(m: ChatMessage): number {
-    const t = this.template;
-    let n = t.perMessage + this.roleCount(m.role) + this.options.counter.count(messageText(m));
-    if (typeof m.name === 'string') n += t.perName + this.options.counter.count(m.name);
-    return n;
-  }
-
   private roleCount(role: string): number {
     let n = this.roleTokens.get(role);
     if (n === undefined) {
@@ -118,12 +115,14 @@ export class StreamWriter {
     const tracker: SessionCacheTracker = this.cache.session(si);
     const head = this.head(spec.tools);
     const toolsTokens = spec.tools === undefined || spec.tools.length === 0 ? 0 : o.counter.count(JSON.stringify(spec.tools));
-
-    const bufs: Buffer[] = [];
-    let msgTokens = 0; // Σ tokens of messages[0, counted)
-    let counted = 0;
-    let msgBytes = 0; // bytes of messages[0, counted) joined with commas
-    let fed = 0;
+    const messages = spec.messages;
+    // The session's messages array as it is sent, `m0,m1,…`, serialised once into the arena:
+    // ends[i] is where message i ends, so any turn's messages are one contiguous range.
+    const ends = this.ends;
+    ends.length = 0;
+    let arenaUsed = 0;
+    let msgTokens = 0; // Σ tokens of messages[0, ends.length)
+    let replyTokens = -1; // content tokens of messages[ends.length] when already counted as a reply
     let prevAt = 0;
     let prevLen = 0;
     let prevTailLen = 0;
@@ -131,24 +130,26 @@ export class StreamWriter {
     for (let k = 0; k < turns.length; k++) {
       const turn = turns[k]!;
       const at = turn.at;
-      while (counted < at) {
-        const m = spec.messages[counted]!;
-        const b = Buffer.from(JSON.stringify(m), 'utf8');
-        bufs.push(b);
-        msgTokens += this.messageTokens(m);
-        msgBytes += b.length + (counted > 0 ? 1 : 0);
-        counted++;
+      while (ends.length < at) {
+        const m = messages[ends.length]!;
+        const json = this.serialise(m);
+        if (arenaUsed + 1 + json.length * 3 > this.arena.length) this.growArena(arenaUsed + 1 + json.length * 3);
+        if (ends.length > 0) this.arena[arenaUsed++] = COMMA_BYTE;
+        arenaUsed += this.arena.write(json, arenaUsed, 'utf8');
+        ends.push(arenaUsed);
+        const content = replyTokens >= 0 ? replyTokens : this.contentTokens(m);
+        msgTokens += this.template.perMessage + this.roleCount(m.role) + content;
+        replyTokens = -1;
       }
-      while (fed < at) {
-        if (fed > 0) tracker.feed(COMMA);
-        tracker.feed(bufs[fed]!);
-        fed++;
-      }
+      tracker.advance(this.arenaWords, arenaUsed);
+      const msgBytes = arenaUsed;
       const promptTokens = this.template.perReply + toolsTokens + msgTokens;
       let outputTokens = turn.outputTokens;
       if (outputTokens === undefined) {
-        const reply = spec.messages[at];
-        outputTokens = (reply === undefined ? 0 : this.messageTokens(reply) - this.template.perMessage - this.roleCount(reply.role)) + (turn.extraOutputTokens ?? 0);
+        // The reply is the next prompt's newest message: count it once for both.
+        const reply = messages[at];
+        if (reply !== undefined) replyTokens = this.contentTokens(reply);
+        outputTokens = Math.max(0, replyTokens) + (turn.extraOutputTokens ?? 0);
       }
       outputTokens = Math.max(1, Math.round(outputTokens));
       const tail = this.tail(outputTokens);
@@ -176,17 +177,12 @@ export class StreamWriter {
       });
       file.writeString(meta);
       file.writeByte(TAB);
-      if (!delta) {
-        file.writeBytes(head);
-        for (let i = 0; i < at; i++) {
-          if (i > 0) file.writeByte(COMMA_BYTE);
-          file.writeBytes(bufs[i]!);
-        }
+      if (delta) {
+        // `,m[prevAt],…,m[at-1]`: the arena from the end of the previous prompt.
+        file.writeRange(this.arena, ends[prevAt - 1]!, msgBytes);
       } else {
-        for (let i = prevAt; i < at; i++) {
-          file.writeByte(COMMA_BYTE);
-          file.writeBytes(bufs[i]!);
-        }
+        file.writeBytes(head);
+        file.writeRange(this.arena, 0, msgBytes);
       }
       file.writeBytes(tail);
       file.writeByte(LF);
@@ -206,6 +202,41 @@ export class StreamWriter {
     this.stats.turns_per_session.add(turns.length);
     this.sessions++;
     if (file.bytes >= o.partBytes) this.closePart();
+  }
+
+  /**
+   * JSON of a message. A long `{role, content}` message whose content was seen just before with
+   * the same length (a system prompt every session repeats) reuses that content's JSON.
+   */
+  private serialise(m: ChatMessage): string {
+    const c = m.content;
+    if (typeof c !== 'string' || c.length < 512 || c.length > 256 * 1024) return JSON.stringify(m);
+    const keys = Object.keys(m);
+    if (keys.length !== 2 || keys[0] !== 'role' || keys[1] !== 'content') return JSON.stringify(m);
+    let seen = this.contentJson.get(c.length);
+    if (seen === undefined || seen.content !== c) {
+      seen = { content: c, json: JSON.stringify(c) };
+      if (this.contentJson.size >= 64) this.contentJson.clear();
+      this.contentJson.set(c.length, seen);
+    }
+    return `{"role":${JSON.stringify(m.role)},"content":${seen.json}}`;
+  }
+
+  /** Tokens of a message's text and name, without the template's per-message and role tokens. */
+  private contentTokens(m: ChatMessage): number {
+    const c = this.options.counter;
+    let n = c.count(messageText(m));
+    if (typeof m.name === 'string') n += this.template.perName + c.count(m.name);
+    return n;
+  }
+
+  private growArena(need: number): void {
+    let size = this.arena.length * 2;
+    while (size < need) size *= 2;
+    const next = Buffer.from(new ArrayBuffer(size));
+    this.arena.copy(next);
+    this.arena = next;
+    this.arenaWords = new Int32Array(next.buffer);
   }
 
   /** Closes the files and writes the stream's sidecar record; returns it. */
@@ -291,4 +322,3 @@ export class StreamWriter {
 }
 
 const COMMA_BYTE = 0x2c;
-const COMMA = Buffer.from([COMMA_BYTE]);

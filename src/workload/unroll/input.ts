@@ -141,19 +141,16 @@ export class ArraySplitter {
           i++;
           continue;
         }
-        // Jump to the next quote or backslash: most bytes of an agent dataset are string content.
+        // Jump to the next quote (most bytes of an agent dataset are string content); it ends the
+        // string unless an odd run of backslashes escapes it. Backslashes are only counted back to
+        // `i`: the byte before `i` is a quote or was itself escaped.
         const q = chunk.indexOf(0x22, i);
-        const b = chunk.indexOf(0x5c, i);
-        if (q < 0 && b < 0) {
+        if (q < 0) {
+          this.escaped = backslashRun(chunk, n, i) % 2 === 1;
           i = n;
           break;
         }
-        if (b >= 0 && (q < 0 || b < q)) {
-          this.escaped = true;
-          i = b + 1;
-          continue;
-        }
-        this.inString = false;
+        if (backslashRun(chunk, q, i) % 2 === 0) this.inString = false;
         i = q + 1;
         continue;
       }
@@ -193,6 +190,13 @@ export class ArraySplitter {
     this.parts = [];
     return all;
   }
+}
+
+/** Length of the run of backslashes that ends just before `end`, looking no further back than `from`. */
+function backslashRun(chunk: Buffer, end: number, from: number): number {
+  let p = end;
+  while (p > from && chunk[p - 1] === 0x5c) p--;
+  return end - p;
 }
 
 /** The whole file as text (small per-task files such as OmniACT's). */
