@@ -44,6 +44,7 @@ const TABLE_SIZE = 1 << TABLE_BITS;
 const TABLE_MASK = TABLE_SIZE - 1;
 const TABLE_LIMIT = Math.floor(TABLE_SIZE * 0.7);
 const MAX_CACHED_LENGTH = 256;
+// Texts at least this long are remembered whole (the last one of each length), within bounds.
 const MIN_REPEAT_LENGTH = 512;
 const MAX_REPEATS = 4096;
 const MAX_REPEAT_CHARS = 32 << 20;
@@ -69,6 +70,8 @@ export class TokenCounter {
   private repeatChars = 0;
   /** Pre-tokens the real tokenizer had to encode (cache misses), for diagnostics. */
   misses = 0;
+  /** Characters not scanned because a long text repeated an earlier one, for diagnostics. */
+  skipped = 0;
 
   constructor(tokenizer: Tokenizer) {
     this.tokenizer = tokenizer;
@@ -82,14 +85,17 @@ export class TokenCounter {
     // twice): the last long text of each length is remembered, and string equality is far
     // cheaper than scanning.
     const seen = this.repeats.get(n);
-    if (seen !== undefined && seen.text === text) return seen.tokens;
+    if (seen !== undefined && seen.text === text) {
+      this.skipped += n;
+      return seen.tokens;
+    }
     const tokens = this.scan(text);
     if (this.repeats.size >= MAX_REPEATS || this.repeatChars + n > MAX_REPEAT_CHARS) {
       this.repeats.clear();
       this.repeatChars = 0;
     }
     this.repeats.set(n, { text, tokens });
-    this.repeatChars += n - (seen?.text.length ?? 0);
+    this.repeatChars += n;
     return tokens;
   }
 
@@ -114,7 +120,26 @@ export class TokenCounter {
       let b = HASH_B;
       let j = -1;
       let endsLine = false; // set for the kinds of pre-token that can end with \n
-      if (c < 128) {
+      if (c === 0x20 && i + 1 < n && ((text.charCodeAt(i + 1) - 0x61) >>> 0) < 26) {
+        // The commonest pre-token by far, " word", on its own short path.
+        a = Math.imul(a ^ c, HASH_MUL_A);
+        b = (Math.imul(b, HASH_MUL_B) + c) | 0;
+        j = i + 1;
+        let d = 0;
+        while (j < n && ((d = text.charCodeAt(j)) - 0x61) >>> 0 < 26) {
+          a = Math.imul(a ^ d, HASH_MUL_A);
+          b = (Math.imul(b, HASH_MUL_B) + d) | 0;
+          j++;
+        }
+        if (d === 0x27) {
+          const e = contractionEnd(text, j, n);
+          for (; j < e; j++) {
+            d = text.charCodeAt(j);
+            a = Math.imul(a ^ d, HASH_MUL_A);
+            b = (Math.imul(b, HASH_MUL_B) + d) | 0;
+          }
+        }
+      } else if (c < 128) {
         const k = CLS[c]!;
         const nk = k === LOWER || k === UPPER || i + 1 === n ? 0 : classOf(text.charCodeAt(i + 1));
         if (k === LOWER || k === UPPER || (k !== NEWLINE && k !== DIGIT && (nk === LOWER || nk === UPPER))) {
