@@ -2,6 +2,7 @@
 // Used by the gateway's accounting, the simulator (so its counts match a real engine's) and the
 // workload tools. Encodings load lazily: each rank table costs a few MB and ~100 ms to build.
 import type { ChatMessage } from '../protocol/openai.js';
+import { asciiRanks, countAsciiPiece, isAscii, type AsciiRanks } from './ascii-bpe.js';
 
 export type EncodingName = 'o200k_base' | 'o200k_harmony' | 'cl100k_base';
 
@@ -11,6 +12,11 @@ export interface Tokenizer {
   readonly encoding: EncodingName;
   /** Token count of plain text; special-token strings are counted as ordinary text. */
   count(text: string): number;
+  /**
+   * Token count of one pre-token (a piece the encoding's split pattern produces whole), the same
+   * as `count(piece)`; pure-ASCII pieces skip the split and use a faster merge.
+   */
+  countPretoken(piece: string): number;
   encode(text: string): number[];
   decode(tokens: readonly number[]): string;
 }
@@ -23,6 +29,19 @@ interface EncodingModule {
 
 const loaded = new Map<EncodingName, Tokenizer>();
 const loading = new Map<EncodingName, Promise<Tokenizer>>();
+
+type RankTable = readonly (string | number[])[];
+
+async function importRanks(name: EncodingName): Promise<RankTable> {
+  // The encodings' own rank tables (the same module instances they loaded: no second copy).
+  switch (name) {
+    case 'o200k_base':
+    case 'o200k_harmony':
+      return (await import('gpt-tokenizer/bpeRanks/o200k_base')).default;
+    case 'cl100k_base':
+      return (await import('gpt-tokenizer/bpeRanks/cl100k_base')).default;
+  }
+}
 
 async function importEncoding(name: EncodingName): Promise<EncodingModule> {
   switch (name) {
@@ -39,10 +58,17 @@ async function importEncoding(name: EncodingName): Promise<EncodingModule> {
 // do we (an empty disallow set keeps the library from throwing on them).
 const NO_DISALLOWED = new Set<string>();
 
-function wrap(name: EncodingName, mod: EncodingModule): Tokenizer {
+function wrap(name: EncodingName, mod: EncodingModule, table: RankTable): Tokenizer {
+  const count = (text: string): number => (text.length === 0 ? 0 : mod.encode(text, { disallowedSpecial: NO_DISALLOWED }).length);
+  let ascii: AsciiRanks | undefined; // built on first use (~70k entries), by the workload tools only
   return {
     encoding: name,
-    count: (text) => (text.length === 0 ? 0 : mod.encode(text, { disallowedSpecial: NO_DISALLOWED }).length),
+    count,
+    countPretoken: (piece) => {
+      if (!isAscii(piece)) return count(piece);
+      ascii ??= asciiRanks(table);
+      return countAsciiPiece(ascii, piece);
+    },
     encode: (text) => mod.encode(text, { disallowedSpecial: NO_DISALLOWED }),
     decode: (tokens) => mod.decode(tokens),
   };
@@ -53,8 +79,8 @@ export function loadTokenizer(name: EncodingName): Promise<Tokenizer> {
   if (ready !== undefined) return Promise.resolve(ready);
   let p = loading.get(name);
   if (p === undefined) {
-    p = importEncoding(name).then((mod) => {
-      const t = wrap(name, mod);
+    p = Promise.all([importEncoding(name), importRanks(name)]).then(([mod, table]) => {
+      const t = wrap(name, mod, table);
       loaded.set(name, t);
       return t;
     });

@@ -291,7 +291,7 @@ export class TokenCounter {
 
   private encode(text: string, start: number, end: number): number {
     this.misses++;
-    return this.tokenizer.count(text.slice(start, end));
+    return this.tokenizer.countPretoken(text.slice(start, end));
   }
 }
 

@@ -17,6 +17,34 @@ const TRICKY = [
   'é', 'É', 'ß', '中', '文', '😀', '\u00a0', '\u3000', '\u2028', '٣', '—', '’', 'ǅ', '\u0301',
 ];
 
+// The o200k split pattern (tiktoken's), to cut test text into pre-tokens.
+const SPLIT = /[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?:'(?:[sS]|[dD]|[mM]|[tT]|[lL][lL]|[vV][eE]|[rR][eE]))?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?:'(?:[sS]|[dD]|[mM]|[tT]|[lL][lL]|[vV][eE]|[rR][eE]))?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+/gu;
+
+describe('Tokenizer.countPretoken', () => {
+  it('equals count() on every pre-token of real source and prose, ASCII or not', () => {
+    const text = readFileSync(join(import.meta.dirname, '../../src/workload/tokens.ts'), 'utf8') + readFileSync(join(import.meta.dirname, '../../docs/workload.md'), 'utf8');
+    const pieces = new Set(text.match(SPLIT) ?? []);
+    expect(pieces.size).toBeGreaterThan(500);
+    for (const p of pieces) expect(tok.countPretoken(p), JSON.stringify(p)).toBe(tok.count(p));
+  });
+
+  it('equals count() on the pre-tokens of random ASCII (hashes, identifiers, punctuation runs)', () => {
+    const text = fc.oneof(
+      fc.stringMatching(/^( ?[a-zA-Z]{1,24})+$/),
+      fc.stringMatching(/^[0-9a-f_]{1,40}$/),
+      fc.stringMatching(/^( ?[!-/:-@[-`{-~]{1,12}[\r\n/]*)+$/),
+      fc.stringMatching(/^[ \t\n]{1,12}$/),
+      fc.string({ maxLength: 40 }),
+    );
+    fc.assert(
+      fc.property(text, (t) => {
+        for (const p of t.match(SPLIT) ?? []) expect(tok.countPretoken(p), JSON.stringify(p)).toBe(tok.count(p));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});
+
 describe('TokenCounter', () => {
   it('matches the tokenizer on random strings over a tricky alphabet', () => {
     const counter = new TokenCounter(tok);
