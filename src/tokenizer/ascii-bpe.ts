@@ -46,8 +46,8 @@ export function countAsciiPiece(ranks: AsciiRanks, piece: string): number {
     pair.splice(at, 1);
     parts--;
     // The merged part's pairs with its neighbours.
-    if (at < parts - 1) pair[at] = ranks.get(piece.slice(starts[at]!, starts[at + 2]!)) ?? Infinity;
-    if (at > 0) pair[at - 1] = ranks.get(piece.slice(starts[at - 1]!, starts[at + 1]!)) ?? Infinity;
+    if (at < parts - 1) pair[at] = ranks.get(piece.slice(starts[at], starts[at + 2])) ?? Infinity;
+    if (at > 0) pair[at - 1] = ranks.get(piece.slice(starts[at - 1], starts[at + 1])) ?? Infinity;
   }
   return parts;
 }
