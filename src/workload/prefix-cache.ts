@@ -11,28 +11,29 @@
 
 export const CHUNK_BYTES = 128;
 const WORDS_PER_CHUNK = CHUNK_BYTES / 4;
-// Chunk keys are held in two generations of at most GENERATION_KEYS each (~190 MB of unique text
-// per generation): when the current one is full, the previous one is forgotten and the current
+// Chunk keys are held in two generations of at most 70% of MAX_SLOTS keys each (~190 MB of unique
+// text per generation): when the current one is full, the previous one is forgotten and the current
 // becomes the previous. Memory stays bounded on huge inputs; the estimate then slightly undercounts
 // reuse further back than one to two generations.
 const MAX_SLOTS = 1 << 21;
-const MIN_SLOTS = 1 << 14;
-const GENERATION_KEYS = Math.floor(MAX_SLOTS * 0.7);
+const MIN_SLOTS = 1 << 10;
 
 /** Open-addressing map from a 64-bit chunk key (two int32 halves) to an owner, in typed arrays. */
 class ChunkTable {
   // Three ints per slot: key a, key b, owner + 1 (0 = empty).
   private slots: Int32Array;
   private mask: number;
+  private readonly maxSlots: number;
   size = 0;
 
-  constructor(slots = MIN_SLOTS) {
+  constructor(slots: number, maxSlots: number) {
     this.slots = new Int32Array(slots * 3);
     this.mask = slots - 1;
+    this.maxSlots = maxSlots;
   }
 
   get full(): boolean {
-    return this.size >= GENERATION_KEYS;
+    return this.size * 10 >= this.maxSlots * 7;
   }
 
   /** Owner of the key, or -1. */
@@ -50,7 +51,7 @@ class ChunkTable {
 
   /** Adds the key unless present. */
   add(a: number, b: number, owner: number): void {
-    if ((this.size + 1) * 10 > (this.mask + 1) * 7 && this.mask + 1 < MAX_SLOTS) this.grow();
+    if ((this.size + 1) * 10 > (this.mask + 1) * 7 && this.mask + 1 < this.maxSlots) this.grow();
     const t = this.slots;
     let i = (a ^ Math.imul(b, 0x27d4eb2d)) & this.mask;
     for (;;) {
@@ -87,11 +88,18 @@ export interface PrefixCacheEstimate {
 
 export class PrefixCacheEstimator {
   /** Chunk key → owning session (numeric), current and previous generation. */
-  private current = new ChunkTable();
+  private current: ChunkTable;
   private previous: ChunkTable | undefined;
+  private readonly maxSlots: number;
   private promptTokens = 0;
   private hitTokens = 0;
   private crossTokens = 0;
+
+  /** @param maxSlots table slots per generation, a power of two (tests make it small). */
+  constructor(maxSlots = MAX_SLOTS) {
+    this.maxSlots = maxSlots;
+    this.current = new ChunkTable(Math.min(MIN_SLOTS, maxSlots), maxSlots);
+  }
 
   /** Starts a session; feed it the message bytes in order and report each request. */
   session(owner: number): SessionCacheTracker {
@@ -112,7 +120,7 @@ export class PrefixCacheEstimator {
     if (this.previous !== undefined && this.previous.get(a, b) >= 0) return;
     if (this.current.full) {
       this.previous = this.current;
-      this.current = new ChunkTable(MAX_SLOTS);
+      this.current = new ChunkTable(this.maxSlots, this.maxSlots);
     }
     this.current.add(a, b, owner);
   }

@@ -113,8 +113,9 @@ export class StreamWriter {
     const si = this.sessions;
     const file = this.currentPart();
     const tracker: SessionCacheTracker = this.cache.session(si);
-    const head = this.head(spec.tools);
-    const toolsTokens = spec.tools === undefined || spec.tools.length === 0 ? 0 : o.counter.count(JSON.stringify(spec.tools));
+    const toolsJson = spec.tools === undefined || spec.tools.length === 0 ? '' : JSON.stringify(spec.tools);
+    const head = this.head(toolsJson);
+    const toolsTokens = toolsJson === '' ? 0 : o.counter.count(toolsJson);
     const messages = spec.messages;
     // The session's messages array as it is sent, `m0,m1,…`, serialised once into the arena:
     // ends[i] is where message i ends, so any turn's messages are one contiguous range.
@@ -293,14 +294,14 @@ export class StreamWriter {
     this.part = undefined;
   }
 
-  private head(tools: readonly unknown[] | undefined): Buffer {
-    const key = tools === undefined || tools.length === 0 ? '' : JSON.stringify(tools);
-    let h = this.headCache.get(key);
+  /** `{"model":…,"tools":…,"messages":[`: everything before the first message. */
+  private head(toolsJson: string): Buffer {
+    let h = this.headCache.get(toolsJson);
     if (h === undefined) {
-      const toolsPart = key === '' ? '' : `,"tools":${key}`;
+      const toolsPart = toolsJson === '' ? '' : `,"tools":${toolsJson}`;
       h = Buffer.from(`{"model":${JSON.stringify(this.options.model)}${toolsPart},"messages":[`, 'utf8');
       if (this.headCache.size > 64) this.headCache.clear();
-      this.headCache.set(key, h);
+      this.headCache.set(toolsJson, h);
     }
     return h;
   }
