@@ -200,12 +200,46 @@ export class TokenCounter {
           }
           endsLine = true;
         } else {
+          // A whitespace run [i, w) ends the pre-token after its last newline, else (when more
+          // follows) before its last character, which prefixes what follows, unless the run is one
+          // character. One pass: the hash state is kept before the latest character and after the
+          // latest newline, so whichever end applies has its hash.
           endsLine = true;
-          j = whitespaceEnd(text, i, n);
-          for (let p = i; p < j; p++) {
-            const d = text.charCodeAt(p);
+          let w = i;
+          let lastNl = -1;
+          let pa = a; // hashes of [i, w - 1)
+          let pb = b;
+          let na = a; // hashes of [i, lastNl + 1)
+          let nb = b;
+          while (w < n) {
+            const d = text.charCodeAt(w);
+            if (d >= 128) {
+              w = -1;
+              break;
+            }
+            const dk = CLS[d]!;
+            if (dk !== NEWLINE && dk !== SPACE) break;
+            pa = a;
+            pb = b;
             a = Math.imul(a ^ d, HASH_MUL_A);
             b = (Math.imul(b, HASH_MUL_B) + d) | 0;
+            if (dk === NEWLINE) {
+              lastNl = w;
+              na = a;
+              nb = b;
+            }
+            w++;
+          }
+          if (w < 0) j = -1;
+          else if (lastNl >= 0) {
+            j = lastNl + 1;
+            a = na;
+            b = nb;
+          } else if (w === n || w - i === 1) j = w;
+          else {
+            j = w - 1;
+            a = pa;
+            b = pb;
           }
         }
       }
@@ -298,28 +332,6 @@ export class TokenCounter {
 
 function classOf(c: number): number {
   return c < 128 ? CLS[c]! : NON_ASCII;
-}
-
-/**
- * End of the whitespace run pre-token at `i`: up to and including the run's last newline, else all
- * but its last character (which prefixes what follows), else the single character; -1 if a
- * non-ASCII character is met.
- */
-function whitespaceEnd(text: string, i: number, n: number): number {
-  let w = i;
-  let lastNl = -1;
-  while (w < n) {
-    const d = text.charCodeAt(w);
-    if (d >= 128) return -1;
-    const dk = CLS[d]!;
-    if (dk === NEWLINE) lastNl = w;
-    else if (dk !== SPACE) break;
-    w++;
-  }
-  if (lastNl >= 0) return lastNl + 1;
-  if (w === n) return w;
-  if (w - i >= 2) return w - 1;
-  return i + 1;
 }
 
 /** End of an optional contraction ('s 'd 'm 't 'll 've 're, any case) at `j`. */
