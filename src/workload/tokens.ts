@@ -44,10 +44,6 @@ const TABLE_SIZE = 1 << TABLE_BITS;
 const TABLE_MASK = TABLE_SIZE - 1;
 const TABLE_LIMIT = Math.floor(TABLE_SIZE * 0.7);
 const MAX_CACHED_LENGTH = 256;
-// Texts at least this long are remembered whole (the last one of each length), within bounds.
-const MIN_REPEAT_LENGTH = 512;
-const MAX_REPEATS = 4096;
-const MAX_REPEAT_CHARS = 32 << 20;
 const FRONT_SIZE = 1 << 12;
 const FRONT_MASK = FRONT_SIZE - 1;
 // FNV-1a and a multiplicative string hash side by side: 64 bits of hash plus the length name a
@@ -66,12 +62,8 @@ export class TokenCounter {
   // so most probes into it miss the CPU caches, while a few thousand pre-tokens make up most text.
   private readonly front = new Int32Array(FRONT_SIZE * 4);
   private used = 0;
-  private readonly repeats = new Map<number, { text: string; tokens: number }>();
-  private repeatChars = 0;
   /** Pre-tokens the real tokenizer had to encode (cache misses), for diagnostics. */
   misses = 0;
-  /** Characters not scanned because a long text repeated an earlier one, for diagnostics. */
-  skipped = 0;
 
   constructor(tokenizer: Tokenizer) {
     this.tokenizer = tokenizer;
@@ -79,27 +71,6 @@ export class TokenCounter {
 
   /** Token count of plain text, identical to `tokenizer.count(text)`. */
   count(text: string): number {
-    const n = text.length;
-    if (n < MIN_REPEAT_LENGTH) return this.scan(text);
-    // Whole texts repeat across sessions (system prompts, tool descriptions, the same file shown
-    // twice): the last long text of each length is remembered, and string equality is far
-    // cheaper than scanning.
-    const seen = this.repeats.get(n);
-    if (seen !== undefined && seen.text === text) {
-      this.skipped += n;
-      return seen.tokens;
-    }
-    const tokens = this.scan(text);
-    if (this.repeats.size >= MAX_REPEATS || this.repeatChars + n > MAX_REPEAT_CHARS) {
-      this.repeats.clear();
-      this.repeatChars = 0;
-    }
-    this.repeats.set(n, { text, tokens });
-    this.repeatChars += n;
-    return tokens;
-  }
-
-  private scan(text: string): number {
     const n = text.length;
     let total = 0;
     let i = 0;

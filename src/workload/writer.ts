@@ -69,12 +69,12 @@ export class StreamWriter {
   private bodyBytes = 0;
   private bytesClosed = 0;
   private readonly tailCache = new Map<number, Buffer>();
-  private readonly headCache = new Map<string, Buffer>();
+  private readonly headCache = new Map<string, { head: Buffer; toolsTokens: number }>();
   // Per-session scratch, reused: the serialised messages and where each one ends.
   private arena = Buffer.from(new ArrayBuffer(1 << 20));
   private arenaWords = new Int32Array(this.arena.buffer);
   private readonly ends: number[] = [];
-  private readonly contentJson = new Map<number, { content: string; json: string }>();
+  private readonly openings: Array<{ role: string; content: string; json: string; tokens: number }> = [];
 
   constructor(options: StreamOptions) {
     this.options = options;
@@ -114,8 +114,7 @@ export class StreamWriter {
     const file = this.currentPart();
     const tracker: SessionCacheTracker = this.cache.session(si);
     const toolsJson = spec.tools === undefined || spec.tools.length === 0 ? '' : JSON.stringify(spec.tools);
-    const head = this.head(toolsJson);
-    const toolsTokens = toolsJson === '' ? 0 : o.counter.count(toolsJson);
+    const { head, toolsTokens } = this.head(toolsJson);
     const messages = spec.messages;
     // The session's messages array as it is sent, `m0,m1,…`, serialised once into the arena:
     // ends[i] is where message i ends, so any turn's messages are one contiguous range.
@@ -133,12 +132,13 @@ export class StreamWriter {
       const at = turn.at;
       while (ends.length < at) {
         const m = messages[ends.length]!;
-        const json = this.serialise(m);
+        const first = ends.length === 0 ? this.opening(m) : undefined;
+        const json = first?.json ?? JSON.stringify(m);
         if (arenaUsed + 1 + json.length * 3 > this.arena.length) this.growArena(arenaUsed + 1 + json.length * 3);
         if (ends.length > 0) this.arena[arenaUsed++] = COMMA_BYTE;
         arenaUsed += this.arena.write(json, arenaUsed, 'utf8');
         ends.push(arenaUsed);
-        const content = replyTokens >= 0 ? replyTokens : this.contentTokens(m);
+        const content = first?.tokens ?? (replyTokens >= 0 ? replyTokens : this.contentTokens(m));
         msgTokens += this.template.perMessage + this.roleCount(m.role) + content;
         replyTokens = -1;
       }
@@ -206,21 +206,22 @@ export class StreamWriter {
   }
 
   /**
-   * JSON of a message. A long `{role, content}` message whose content was seen just before with
-   * the same length (a system prompt every session repeats) reuses that content's JSON.
+   * JSON and content tokens of a session's first message when it is a long `{role, content}` one
+   * seen at the start of one of the last few sessions: the system prompt most datasets repeat in
+   * every session is then serialised and counted once. Only a handful are kept: holding on to
+   * every long text would cost the garbage collector more than repeats save.
    */
-  private serialise(m: ChatMessage): string {
+  private opening(m: ChatMessage): { json: string; tokens: number } | undefined {
     const c = m.content;
-    if (typeof c !== 'string' || c.length < 512 || c.length > 256 * 1024) return JSON.stringify(m);
+    if (typeof c !== 'string' || c.length < 512) return undefined;
     const keys = Object.keys(m);
-    if (keys.length !== 2 || keys[0] !== 'role' || keys[1] !== 'content') return JSON.stringify(m);
-    let seen = this.contentJson.get(c.length);
-    if (seen === undefined || seen.content !== c) {
-      seen = { content: c, json: JSON.stringify(c) };
-      if (this.contentJson.size >= 64) this.contentJson.clear();
-      this.contentJson.set(c.length, seen);
-    }
-    return `{"role":${JSON.stringify(m.role)},"content":${seen.json}}`;
+    if (keys.length !== 2 || keys[0] !== 'role' || keys[1] !== 'content') return undefined;
+    const recent = this.openings;
+    for (const e of recent) if (e.role === m.role && e.content === c) return e;
+    const e = { role: m.role, content: c, json: JSON.stringify(m), tokens: this.contentTokens(m) };
+    if (recent.length >= MAX_OPENINGS) recent.shift();
+    recent.push(e);
+    return e;
   }
 
   /** Tokens of a message's text and name, without the template's per-message and role tokens. */
@@ -294,12 +295,15 @@ export class StreamWriter {
     this.part = undefined;
   }
 
-  /** `{"model":…,"tools":…,"messages":[`: everything before the first message. */
-  private head(toolsJson: string): Buffer {
+  /** `{"model":…,"tools":…,"messages":[`, everything before the first message, and the tools' tokens. */
+  private head(toolsJson: string): { head: Buffer; toolsTokens: number } {
     let h = this.headCache.get(toolsJson);
     if (h === undefined) {
       const toolsPart = toolsJson === '' ? '' : `,"tools":${toolsJson}`;
-      h = Buffer.from(`{"model":${JSON.stringify(this.options.model)}${toolsPart},"messages":[`, 'utf8');
+      h = {
+        head: Buffer.from(`{"model":${JSON.stringify(this.options.model)}${toolsPart},"messages":[`, 'utf8'),
+        toolsTokens: toolsJson === '' ? 0 : this.options.counter.count(toolsJson),
+      };
       if (this.headCache.size > 64) this.headCache.clear();
       this.headCache.set(toolsJson, h);
     }
@@ -323,3 +327,4 @@ export class StreamWriter {
 }
 
 const COMMA_BYTE = 0x2c;
+const MAX_OPENINGS = 4;
