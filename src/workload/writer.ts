@@ -1,7 +1,8 @@
 // Writes one stream of a corpus: sessions in, envelope lines out, split into part files at session
 // boundaries, with statistics and the prefix-cache estimate gathered on the way. Each message is
 // serialised and token-counted once however many turns repeat it: a turn's prompt count is the
-// previous count plus the new messages, and its body is byte copies of cached message buffers.
+// previous count plus the new messages, and its body is one copy out of the session's arena (its
+// messages serialised back to back, as the request's `messages` array carries them).
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChatMessage } from '../protocol/openai.js';
