@@ -114,3 +114,8 @@ export function generateText(vocab: Vocab, rng: Rng, n: number): string {
   for (let i = 0; i < n; i++) s += pieceText(vocab, g.next());
   return s;
 }
+
+/** Single words (no leading space) from the vocabulary, for schema-driven values. */
+export function wordSource(vocab: Vocab): (rng: Rng) => string {
+  return (rng) => (vocab.words[rng.int(vocab.words.length)] as Piece).text.trim();
+}

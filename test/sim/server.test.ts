@@ -68,28 +68,39 @@ describe('OpenAI shapes through the official SDK', () => {
   });
 
   test('tool calls (required), streamed and not', async () => {
-    const tools = [{ type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object', properties: {} } } }];
-    const r = await client.chat.completions.create({ model: 'sim-model', messages: [{ role: 'user', content: 'weather?' }], tools, tool_choice: 'required', max_tokens: 5 });
+    const parameters = { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['C', 'F'] } }, required: ['city', 'unit'] };
+    const tools = [{ type: 'function' as const, function: { name: 'get_weather', parameters } }];
+    const r = await client.chat.completions.create({ model: 'sim-model', messages: [{ role: 'user', content: 'weather?' }], tools, tool_choice: 'required', max_tokens: 50 });
     const call = r.choices[0]!.message.tool_calls![0]!;
     expect(r.choices[0]!.finish_reason).toBe('tool_calls');
     expect(call.type).toBe('function');
     if (call.type !== 'function') throw new Error('unreachable');
     expect(call.function.name).toBe('get_weather');
-    expect(JSON.parse(call.function.arguments)).toHaveProperty('text');
+    const args = JSON.parse(call.function.arguments) as { city: unknown; unit: unknown };
+    expect(typeof args.city).toBe('string');
+    expect(['C', 'F']).toContain(args.unit);
 
-    const stream = client.chat.completions.stream({ model: 'sim-model', messages: [{ role: 'user', content: 'weather?' }], tools, tool_choice: 'required', max_tokens: 5 });
+    const stream = client.chat.completions.stream({ model: 'sim-model', messages: [{ role: 'user', content: 'weather?' }], tools, tool_choice: 'required', max_tokens: 50 });
     const final = await stream.finalChatCompletion();
     const fc = final.choices[0]!.message.tool_calls![0]!;
     if (fc.type !== 'function') throw new Error('unreachable');
-    expect(JSON.parse(fc.function.arguments)).toHaveProperty('text');
+    expect(Object.keys(JSON.parse(fc.function.arguments) as object).sort()).toEqual(['city', 'unit']);
     expect(final.choices[0]!.finish_reason).toBe('tool_calls');
   });
 
   test('json mode answers a JSON object; n=2 gives two choices', async () => {
-    const r = await client.chat.completions.create({ model: 'sim-model', messages: [{ role: 'user', content: 'json' }], response_format: { type: 'json_object' }, n: 2, max_tokens: 4 });
+    const r = await client.chat.completions.create({ model: 'sim-model', messages: [{ role: 'user', content: 'json' }], response_format: { type: 'json_object' }, n: 2, max_tokens: 400 });
     expect(r.choices).toHaveLength(2);
-    for (const c of r.choices) expect(JSON.parse(c.message.content!)).toHaveProperty('text');
-    expect(r.usage!.completion_tokens).toBe(8);
+    const tok = await loadTokenizer('o200k_base');
+    let tokens = 0;
+    for (const c of r.choices) {
+      expect(typeof (JSON.parse(c.message.content!) as { answer: unknown }).answer).toBe('string');
+      tokens += tok.count(c.message.content!);
+    }
+    expect(r.usage!.completion_tokens).toBe(tokens);
+    const cut = await client.chat.completions.create({ model: 'sim-model', messages: [{ role: 'user', content: 'json' }], response_format: { type: 'json_object' }, max_tokens: 3 });
+    expect(cut.choices[0]!.finish_reason).toBe('length');
+    expect(cut.usage!.completion_tokens).toBe(3);
   });
 
   test('legacy completions: batch prompts, streamed and not', async () => {

@@ -152,7 +152,7 @@ export function geminiPlan(engine: ReplyEngine, body: Rec, outputTokens: number 
   const budget = typeof tc['thinkingBudget'] === 'number' ? tc['thinkingBudget'] : 0;
   const reply = engine.plan({
     promptText: prompt,
-    tools,
+    tools: allowed.length > 0 ? tools.filter((t) => allowed.includes(t.name)) : tools,
     toolMode: mode,
     parallelTools: true,
     afterToolResult,
@@ -160,6 +160,7 @@ export function geminiPlan(engine: ReplyEngine, body: Rec, outputTokens: number 
     forcedTokens: outputTokens,
     thinking: budget > 0 || budget === -1,
     json: g['responseMimeType'] === 'application/json',
+    jsonSchema: g['responseJsonSchema'] ?? g['responseSchema'],
     cachePrefix: engine.count(prefix) >= 32 ? prefix : undefined,
   });
   return { reply, includeThoughts: tc['includeThoughts'] === true };

@@ -5,7 +5,8 @@
 // including prompt-cache reads and writes for repeated prefixes.
 import { loadTokenizer, type Tokenizer } from '../../tokenizer/index.js';
 import { hashString, Rng } from '../rng.js';
-import { buildVocab, pieceText, TextGen, type Vocab } from '../text.js';
+import { schemaValue } from '../schema-value.js';
+import { buildVocab, pieceText, TextGen, wordSource, type Vocab } from '../text.js';
 
 export interface ToolDef {
   readonly name: string;
@@ -27,6 +28,8 @@ export interface ReplyInput {
   readonly forcedTokens: number | undefined;
   readonly thinking: boolean;
   readonly json: boolean;
+  /** The JSON Schema the answer must satisfy (Gemini's responseSchema), when json is set. */
+  readonly jsonSchema?: unknown;
   /** Text of the cacheable prompt prefix (up to the last cache breakpoint), if the API has one. */
   readonly cachePrefix: string | undefined;
 }
@@ -111,16 +114,23 @@ export class ReplyEngine {
     const limit = input.maxTokens === undefined ? Infinity : Math.max(0, input.maxTokens - thinking.length);
     const n = Math.min(natural, limit);
     let text: string[];
+    let cut = natural > limit;
     if (input.json) {
-      const words = this.pieces(rng, Math.max(1, n - 6)).join('').trim();
-      text = [`{"answer": ${JSON.stringify(words)}}`];
+      // The whole document is the answer; max_tokens can only cut it (and says so with the finish).
+      const doc =
+        input.jsonSchema !== undefined
+          ? JSON.stringify(schemaValue(input.jsonSchema, rng, wordSource(this.vocab)))
+          : `{"answer": ${JSON.stringify(this.pieces(rng, Math.max(1, natural - 6)).join('').trim())}}`;
+      const ids = this.tok.encode(doc);
+      cut = ids.length > limit;
+      text = [cut ? this.tok.decode(ids.slice(0, limit)) : doc];
     } else text = this.pieces(rng, n);
     const textTokens = input.json ? this.tok.count(text.join('')) : text.length;
     return {
       thinking,
       text,
       toolCalls: [],
-      finish: natural > limit ? 'length' : 'stop',
+      finish: cut ? 'length' : 'stop',
       inputTokens,
       cacheRead,
       cacheWrite,
@@ -151,40 +161,8 @@ export class ReplyEngine {
   }
 }
 
-/** Arguments that satisfy a tool's JSON Schema (types, enums, required properties, nesting). */
+/** Arguments that satisfy a tool's JSON Schema (a tool's input is always an object). */
 export function argsFor(schema: unknown, rng: Rng, vocab: Vocab): Record<string, unknown> {
-  const v = valueFor(schema, rng, vocab, 0);
+  const v = schemaValue(schema ?? { type: 'object' }, rng, wordSource(vocab));
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-}
-
-function valueFor(schema: unknown, rng: Rng, vocab: Vocab, depth: number): unknown {
-  if (typeof schema !== 'object' || schema === null) return {};
-  const s = schema as Record<string, unknown>;
-  const e: unknown = s['enum'];
-  if (Array.isArray(e) && e.length > 0) return e[0] as unknown;
-  const t: unknown = s['type'];
-  const type: unknown = Array.isArray(t) ? (t[0] as unknown) : t;
-  switch (type) {
-    case 'string': {
-      const g = new TextGen(vocab, rng);
-      return [0, 1].map(() => pieceText(vocab, g.next())).join('').trim();
-    }
-    case 'integer':
-      return 1 + rng.int(99);
-    case 'number':
-      return Math.round(rng.next() * 1000) / 10;
-    case 'boolean':
-      return rng.next() < 0.5;
-    case 'array':
-      return depth > 3 ? [] : [valueFor(s['items'], rng, vocab, depth + 1)];
-    case 'null':
-      return null;
-    default: {
-      const props = typeof s['properties'] === 'object' && s['properties'] !== null ? (s['properties'] as Record<string, unknown>) : {};
-      const out: Record<string, unknown> = {};
-      if (depth > 3) return out;
-      for (const [k, p] of Object.entries(props)) out[k] = valueFor(p, rng, vocab, depth + 1);
-      return out;
-    }
-  }
 }

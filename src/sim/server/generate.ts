@@ -11,6 +11,7 @@ import { badRequest, errorJson, SimHttpError, typeForStatus } from './errors.js'
 import type { FaultPlan } from './faults.js';
 import type { SimInstance } from './instance.js';
 import { checkContext, modeFor, outputPlan } from './plan.js';
+import { logprobEntry, structuredDoc, type LogprobEntry, type StructuredDoc } from './structured.js';
 import type { ChatParams, CompletionParams } from './validate.js';
 import { jsonPiece, Wire, type Choice, type Usage } from './wire.js';
 
@@ -38,6 +39,9 @@ export class GenerationResponse implements SeqSink {
   private endAfterFlush = false;
   private admitted = false;
   private readonly promptLens: number[] = [];
+  /** Tool-call arguments or response_format documents, per sequence, in structured modes. */
+  private readonly docs = new Map<Sequence, StructuredDoc>();
+  private readonly logprobs = new Map<Choice, LogprobEntry[]>();
 
   constructor(
     private readonly inst: SimInstance,
@@ -67,19 +71,33 @@ export class GenerationResponse implements SeqSink {
     let k = 0;
     prompts.forEach((ids, promptIndex) => {
       for (let j = 0; j < params.n; j++) {
-        const plan = outputPlan(inst, params, ids.length, ctx.outputTokens, rng);
-        const gen = new TextGen(inst.vocab, rng);
+        let plan = outputPlan(inst, params, ids.length, ctx.outputTokens, rng);
+        let nextTokenId: () => number;
+        let doc: StructuredDoc | undefined;
+        if (params.kind === 'chat' && mode !== 'text') {
+          const d = structuredDoc(params, mode, inst.outputTokenizer, inst.vocab, rng, plan.n);
+          // The document decides the length; max_tokens or the context can only cut it short.
+          const n = Math.max(1, Math.min(d.ids.length, params.maxTokens ?? Infinity, inst.profile.maxModelLen - ids.length));
+          plan = { n, length: n < d.ids.length };
+          let i = 0;
+          nextTokenId = () => d.ids[i++] ?? 0;
+          doc = d;
+        } else {
+          const gen = new TextGen(inst.vocab, rng);
+          nextTokenId = () => gen.next();
+        }
         const seq = new Sequence({
           id: `${id}-${k}`,
           promptIds: ids,
           outputTokens: plan.n,
           stopIsLength: plan.length,
-          nextTokenId: () => gen.next(),
+          nextTokenId,
           arrivalMs: ctx.arrivalMs,
           sink: this,
           ...(params.maxTokens === undefined ? {} : { maxTokensParam: params.maxTokens }),
         });
         const choice: Choice = { index: k, promptIndex, seq, text: '', finish: null, started: false };
+        if (doc !== undefined) this.docs.set(seq, doc);
         this.choices.push(choice);
         this.byId.set(seq, choice);
         k++;
@@ -146,16 +164,24 @@ export class GenerationResponse implements SeqSink {
     const c = this.byId.get(seq);
     if (c === undefined || this.closed) return;
     const id = seq.outputIds[seq.outputIds.length - 1] as number;
-    let piece = pieceText(this.inst.vocab, id);
-    const first = seq.outputIds.length === 1;
-    const last = seq.outputIds.length >= seq.outputTokens;
-    if (this.wire.mode !== 'text') {
-      if (first) piece = `{"text": "${piece.trimStart()}`;
-      if (last) piece += '"}';
+    const position = seq.outputIds.length - 1;
+    const doc = this.docs.get(seq);
+    const piece = doc === undefined ? pieceText(this.inst.vocab, id) : (doc.pieces[position] ?? '');
+    let lp: LogprobEntry | undefined;
+    if (this.params.kind === 'chat' && this.params.logprobs && typeof this.wire.mode !== 'object') {
+      lp = logprobEntry(this.inst.vocab, piece, id, position, this.params.topLogprobs);
+      if (!this.params.stream) {
+        const list = this.logprobs.get(c) ?? [];
+        list.push(lp);
+        this.logprobs.set(c, list);
+      }
     }
     if (!this.params.stream) c.text += piece;
     this.tokensSent++;
-    if (this.params.stream) this.write(this.wire.token(c, piece, this.usageFn, this.wire.mode === 'text' ? jsonPiece(this.inst.vocab, id) : undefined));
+    if (this.params.stream) {
+      const pieceJson = doc === undefined ? jsonPiece(this.inst.vocab, id) : undefined;
+      this.write(this.wire.token(c, piece, this.usageFn, pieceJson, lp === undefined ? undefined : JSON.stringify({ content: [lp], refusal: null })));
+    }
     this.afterToken();
   }
 
@@ -164,7 +190,7 @@ export class GenerationResponse implements SeqSink {
     if (c === undefined) return;
     this.unfinished--;
     if (reason === 'abort') return;
-    c.finish = typeof this.wire.mode === 'object' ? 'tool_calls' : reason;
+    c.finish = typeof this.wire.mode === 'object' && reason !== 'length' ? 'tool_calls' : reason;
     if (this.closed) return;
     if (this.params.stream) {
       if (!c.started) this.write(this.wire.token(c, '', this.usageFn));
@@ -213,7 +239,8 @@ export class GenerationResponse implements SeqSink {
   }
 
   private bodyJson(): string {
-    return this.wire.body(this.choices, this.usage());
+    const lp = this.params.kind === 'chat' && this.params.logprobs ? (c: Choice): unknown => ({ content: this.logprobs.get(c) ?? [], refusal: null }) : undefined;
+    return this.wire.body(this.choices, this.usage(), lp);
   }
 
   private sendBody(): void {

@@ -42,6 +42,8 @@ export class SimInstance {
   readonly tokenizer: Tokenizer;
   readonly prompts: PromptCounter;
   readonly vocab: Vocab;
+  /** The served model's own encoding: what output text is made of and re-tokenizes to. */
+  readonly outputTokenizer: Tokenizer;
   /** Requests currently being answered (any phase), for graceful close and stats. */
   inFlight = 0;
   private counter = 0;
@@ -62,6 +64,7 @@ export class SimInstance {
     this.prompts = promptCounter(tokenizer, opts.template);
     // Output text uses the served model's own encoding, so the reply re-tokenizes to its usage count.
     this.vocab = buildVocab(vocabTokenizer);
+    this.outputTokenizer = vocabTokenizer;
     this.faultRng = new Rng(this.seed, 0x7fa17);
   }
 

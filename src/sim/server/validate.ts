@@ -21,8 +21,14 @@ export interface ChatParams extends GenerationParams {
   readonly kind: 'chat';
   readonly messages: ChatMessage[];
   readonly toolNames: readonly string[];
+  /** Each tool's `parameters` (JSON Schema), by name. */
+  readonly toolSchemas: ReadonlyMap<string, unknown>;
   readonly toolChoice: ToolChoice;
   readonly responseFormat: 'text' | 'json_object' | 'json_schema';
+  /** response_format.json_schema.schema, for json_schema. */
+  readonly responseSchema: unknown;
+  readonly logprobs: boolean;
+  readonly topLogprobs: number;
   readonly toolsText: string;
 }
 
@@ -176,6 +182,7 @@ export function parseChatRequest(body: unknown): ChatParams {
   const messages = validateMessages(body['messages']);
   const tools = body['tools'];
   const toolNames: string[] = [];
+  const toolSchemas = new Map<string, unknown>();
   if (tools !== undefined && tools !== null) {
     if (!Array.isArray(tools)) throw badRequest('tools: Input should be a valid list', 'tools');
     tools.forEach((t, i) => {
@@ -184,6 +191,7 @@ export function parseChatRequest(body: unknown): ChatParams {
         throw badRequest(`tools[${i}]: each tool must be {"type": "function", "function": {"name": …}}`, `tools.${i}`);
       }
       toolNames.push(fn['name']);
+      toolSchemas.set(fn['name'], fn['parameters'] ?? { type: 'object', properties: {} });
     });
   }
   let toolChoice: ToolChoice = toolNames.length > 0 ? 'auto' : 'none';
@@ -198,16 +206,35 @@ export function parseChatRequest(body: unknown): ChatParams {
     }
   }
   let responseFormat: ChatParams['responseFormat'] = 'text';
+  let responseSchema: unknown;
   const rf = body['response_format'];
   if (rf !== undefined && rf !== null) {
     const t = isObj(rf) ? rf['type'] : undefined;
-    if (t !== 'text' && t !== 'json_object' && t !== 'json_schema') throw badRequest('response_format.type must be "text", "json_object" or "json_schema"', 'response_format');
+    if (!isObj(rf) || (t !== 'text' && t !== 'json_object' && t !== 'json_schema')) throw badRequest('response_format.type must be "text", "json_object" or "json_schema"', 'response_format');
     responseFormat = t;
+    if (t === 'json_schema') {
+      const js = rf['json_schema'];
+      if (!isObj(js) || typeof js['name'] !== 'string') throw badRequest('response_format.json_schema.name: Field required', 'response_format.json_schema');
+      if (js['schema'] !== undefined && !isObj(js['schema'])) throw badRequest('response_format.json_schema.schema: Input should be a valid dictionary', 'response_format.json_schema.schema');
+      responseSchema = js['schema'];
+    }
   }
   const logprobs = optBool(body, 'logprobs', false);
   const top = optInt(body, 'top_logprobs', 0, 20);
   if (top !== undefined && top > 0 && !logprobs) throw badRequest('when using `top_logprobs`, `logprobs` must be set to true.', 'top_logprobs');
-  return { ...gen, kind: 'chat', messages, toolNames, toolChoice, responseFormat, toolsText: toolNames.length > 0 ? JSON.stringify(tools) : '' };
+  return {
+    ...gen,
+    kind: 'chat',
+    messages,
+    toolNames,
+    toolSchemas,
+    toolChoice,
+    responseFormat,
+    responseSchema,
+    logprobs,
+    topLogprobs: top ?? 0,
+    toolsText: toolNames.length > 0 ? JSON.stringify(tools) : '',
+  };
 }
 
 function promptList(v: unknown, field: string): Array<string | number[]> {

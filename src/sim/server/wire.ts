@@ -63,7 +63,8 @@ export class Wire {
   }
 
   /** The chunk(s) carrying one token of a choice; the first of a chat choice also opens it. */
-  token(c: Choice, piece: string, usage: () => Usage, pieceJson = jsonStr(piece)): string {
+  /** `logprobs` is the chunk's logprobs object as JSON, when the client asked for them. */
+  token(c: Choice, piece: string, usage: () => Usage, pieceJson = jsonStr(piece), logprobs = 'null'): string {
     const chat = this.kind === 'chat';
     let body: string;
     if (!c.started) {
@@ -76,11 +77,11 @@ export class Wire {
         // OpenAI's first chunk: the role with empty content; then the first token.
         const role = `{"index":${c.index},"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}`;
         const open = `${this.head}${role}]${this.usageTail(false, usage)}}\n\n`;
-        return piece === '' ? open : open + this.token(c, piece, usage, pieceJson);
+        return piece === '' ? open : open + this.token(c, piece, usage, pieceJson, logprobs);
       }
     } else if (!chat) body = `{"index":${c.index},"text":${pieceJson},"logprobs":null,"finish_reason":null}`;
     else if (typeof this.mode === 'object') body = `{"index":${c.index},"delta":{"tool_calls":[{"index":0,"function":{"arguments":${pieceJson}}}]},"logprobs":null,"finish_reason":null}`;
-    else body = `{"index":${c.index},"delta":{"content":${pieceJson}},"logprobs":null,"finish_reason":null}`;
+    else body = `{"index":${c.index},"delta":{"content":${pieceJson}},"logprobs":${logprobs},"finish_reason":null}`;
     return `${this.head}${body}]${this.usageTail(false, usage)}}\n\n`;
   }
 
@@ -109,7 +110,7 @@ export class Wire {
     return ',"usage":null';
   }
 
-  body(choices: readonly Choice[], usage: Usage): string {
+  body(choices: readonly Choice[], usage: Usage, logprobs?: (c: Choice) => unknown): string {
     if (this.kind === 'chat') {
       const mode = this.mode;
       const out = choices.map((c) => {
@@ -122,7 +123,7 @@ export class Wire {
                 tool_calls: [{ id: `${mode.callId}-${c.index}`, type: 'function', function: { name: mode.tool, arguments: c.text } }],
               }
             : { role: 'assistant', content: c.text, refusal: null, tool_calls: [] };
-        return { index: c.index, message, logprobs: null, finish_reason: c.finish ?? 'stop', stop_reason: null };
+        return { index: c.index, message, logprobs: logprobs?.(c) ?? null, finish_reason: c.finish ?? 'stop', stop_reason: null };
       });
       return jsonStr({ id: this.id, object: 'chat.completion', created: this.created, model: this.model, choices: out, usage, system_fingerprint: null, prompt_logprobs: null });
     }
