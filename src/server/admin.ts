@@ -2,6 +2,7 @@
 // redacted, and Prometheus metrics. Separate from the data port so it can stay private.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { withEnvoyNames } from '../telemetry/rate-limit-metrics.js';
 
 export interface AdminSource {
   ready(): { ready: boolean; reason: string };
@@ -62,7 +63,7 @@ async function route(src: AdminSource, req: IncomingMessage, res: ServerResponse
     case '/metrics':
     case '/stats/prometheus': {
       const m = await src.metrics();
-      send(res, 200, m.contentType, m.text);
+      send(res, 200, m.contentType, path === '/metrics' ? m.text : withEnvoyNames(m.text));
       return;
     }
     case '/':

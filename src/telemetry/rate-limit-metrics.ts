@@ -1,13 +1,22 @@
-// Rate-limit and quota metrics. The http_local_rate_limit_* names are Envoy's (the whitepaper's
-// test case 1 reads http_local_rate_limit_rate_limited from /stats/prometheus); global rules use the
-// same family as http_global_rate_limit_*. Labels are config names, so cardinality is bounded; the
-// remaining-budget gauges keep at most MAX_BUCKETS series (Distinct values beyond that are dropped).
+// Rate-limit and quota metrics. The http_{local,global}_rate_limit_{enabled,ok,rate_limited} families
+// are Envoy's, and Envoy's /stats/prometheus exposes them as counters without the `_total` suffix,
+// which `promtool check metrics` rejects. So /metrics carries them with `_total` (lint-clean) and
+// /stats/prometheus rewrites them back to Envoy's names, for dashboards and alerts written against
+// Envoy. Labels are config names, so cardinality is bounded; the remaining-budget gauges keep at
+// most MAX_BUCKETS series (distinct values beyond that are dropped).
 import type { Registry } from 'prom-client';
 import type { RateLimitRule } from '../config/types.js';
 import type { LimitObserver, QuotaObserver } from '../limits/index.js';
 import { KeyedCounter, KeyedGauge } from './keyed-metrics.js';
 
 const MAX_BUCKETS = 500;
+
+const ENVOY_FAMILIES = /^((?:# (?:HELP|TYPE) )?http_(?:local|global)_rate_limit_(?:enabled|ok|rate_limited))_total(?=[ {])/gm;
+
+/** The exposition with the rate-limit counters under Envoy's names (no `_total`), for /stats/prometheus. */
+export function withEnvoyNames(text: string): string {
+  return text.replace(ENVOY_FAMILIES, '$1');
+}
 
 export class RateLimitMetrics implements LimitObserver, QuotaObserver {
   private readonly enabled: Record<'Local' | 'Global', KeyedCounter<'rule' | 'route'>>;
@@ -23,16 +32,16 @@ export class RateLimitMetrics implements LimitObserver, QuotaObserver {
   constructor(registry: Registry) {
     const counter = (name: string, help: string): KeyedCounter<'rule' | 'route'> => new KeyedCounter(registry, { name, help, labelNames: ['rule', 'route'] });
     this.enabled = {
-      Local: counter('http_local_rate_limit_enabled', 'Requests a local rate-limit rule was evaluated for.'),
-      Global: counter('http_global_rate_limit_enabled', 'Requests a global (Redis) rate-limit rule was evaluated for.'),
+      Local: counter('http_local_rate_limit_enabled_total', 'Requests a local rate-limit rule was evaluated for.'),
+      Global: counter('http_global_rate_limit_enabled_total', 'Requests a global (Redis) rate-limit rule was evaluated for.'),
     };
     this.ok = {
-      Local: counter('http_local_rate_limit_ok', 'Requests within the budget of a local rate-limit rule.'),
-      Global: counter('http_global_rate_limit_ok', 'Requests within the budget of a global rate-limit rule.'),
+      Local: counter('http_local_rate_limit_ok_total', 'Requests within the budget of a local rate-limit rule.'),
+      Global: counter('http_global_rate_limit_ok_total', 'Requests within the budget of a global rate-limit rule.'),
     };
     this.limited = {
-      Local: counter('http_local_rate_limit_rate_limited', 'Requests rejected (429) because a local rate-limit rule was exhausted.'),
-      Global: counter('http_global_rate_limit_rate_limited', 'Requests rejected (429) because a global rate-limit rule was exhausted.'),
+      Local: counter('http_local_rate_limit_rate_limited_total', 'Requests rejected (429) because a local rate-limit rule was exhausted.'),
+      Global: counter('http_global_rate_limit_rate_limited_total', 'Requests rejected (429) because a global rate-limit rule was exhausted.'),
     };
     this.shadow = counter('tollgate_rate_limit_shadow_exceeded_total', 'Requests over a shadow-mode rule (counted, not rejected).');
     this.storeErrors = new KeyedCounter(registry, {

@@ -100,7 +100,7 @@ describe('selectors', () => {
       expect((await chat(gw.url, 'm', { 'x-tier': 'platinum' })).status).toBe(200);
       const m = await fetch(`${gw.adminUrl}/metrics`).then((r) => r.text());
       // 127.0.0.1 is outside 10.0.0.0/8, so the inverted CIDR rule saw every request.
-      expect(metricValue(m, 'http_local_rate_limit_enabled', { rule: 'default/sel/rule-2' })).toBe(7);
+      expect(metricValue(m, 'http_local_rate_limit_enabled_total', { rule: 'default/sel/rule-2' })).toBe(7);
     } finally {
       await gw.close();
     }
@@ -186,7 +186,7 @@ describe('shadow mode', () => {
       for (let i = 0; i < 3; i++) expect((await chat(gw.url, 'm')).status).toBe(200);
       const m = await fetch(`${gw.adminUrl}/metrics`).then((r) => r.text());
       expect(metricValue(m, 'tollgate_rate_limit_shadow_exceeded_total')).toBe(2);
-      expect(metricValue(m, 'http_local_rate_limit_rate_limited')).toBe(0);
+      expect(metricValue(m, 'http_local_rate_limit_rate_limited_total')).toBe(0);
     } finally {
       await gw.close();
     }

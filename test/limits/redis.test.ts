@@ -94,8 +94,8 @@ describe('global rate limits on Redis', () => {
       expect(results.filter((r) => r.status === 429)).toHaveLength(150);
       expect(up.requests.length - before).toBe(50);
       const counted =
-        metricValue(await fetch(`${a.admin}/metrics`).then((r) => r.text()), 'http_global_rate_limit_rate_limited') +
-        metricValue(await fetch(`${b.admin}/metrics`).then((r) => r.text()), 'http_global_rate_limit_rate_limited');
+        metricValue(await fetch(`${a.admin}/metrics`).then((r) => r.text()), 'http_global_rate_limit_rate_limited_total') +
+        metricValue(await fetch(`${b.admin}/metrics`).then((r) => r.text()), 'http_global_rate_limit_rate_limited_total');
       expect(counted).toBe(150);
     } finally {
       await stop(a, b);

@@ -72,7 +72,7 @@ beforeAll(async () => {
     { ledgerDir: join(work, 'ledger'), postgres: { url: new SecretValue(db.url, 'test') } },
   );
   prom = await startPrometheus([
-    { job: 'tollgate', url: gw.adminUrl, path: '/stats/prometheus' },
+    { job: 'tollgate', url: gw.adminUrl, path: '/metrics' },
     { job: 'vllm-tier1', url: tier1.url, path: '/metrics' },
     { job: 'vllm-tier2', url: tier2.url, path: '/metrics' },
   ]);

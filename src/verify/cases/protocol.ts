@@ -189,11 +189,13 @@ export const tokenMetricsCheck: Check = {
 export const adminEndpointsCheck: Check = {
   id: 'admin-endpoints',
   suite: 'full',
-  title: 'Admin endpoints: /healthz, /readyz, /metrics = /stats/prometheus, /config_dump',
+  title: 'Admin endpoints: /healthz, /readyz, /metrics = /stats/prometheus (Envoy names there), /config_dump',
   source: 'DESIGN §2',
   async run(ctx: VerifyContext, t: Probe) {
     for (const path of ['/healthz', '/readyz']) t.status(await ctx.adminGet(path), 200, `GET ${path}`);
-    const fa = new Set((await ctx.metrics(t, '/metrics')).map((s) => s.name));
+    // /stats/prometheus may name Envoy's rate-limit counters as Envoy does, without `_total`.
+    const envoy = /^(http_(?:local|global)_rate_limit_(?:enabled|ok|rate_limited))_total$/;
+    const fa = new Set((await ctx.metrics(t, '/metrics')).map((s) => s.name.replace(envoy, '$1')));
     const fb = new Set((await ctx.metrics(t, '/stats/prometheus')).map((s) => s.name));
     const onlyA = [...fa].filter((n) => !fb.has(n));
     const onlyB = [...fb].filter((n) => !fa.has(n));
