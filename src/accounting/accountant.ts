@@ -164,6 +164,7 @@ function isAccounted(o: RequestOutcome): boolean {
     case 'messages':
       return true;
     case 'models':
+    case 'count_tokens':
     case 'other':
       return false;
   }

@@ -29,6 +29,7 @@ export function promptJob(operation: Operation, body: Readonly<Record<string, un
     case 'embeddings':
       return textOrTokens(body['input']);
     case 'messages':
+    case 'count_tokens':
     case 'models':
     case 'other':
       return EMPTY;

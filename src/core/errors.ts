@@ -36,6 +36,7 @@ export const ERROR_CATALOG = {
   unknown_path: { status: 404, type: 'not_found_error' },
   // Routing
   route_not_found: { status: 404, type: 'not_found_error' },
+  model_not_found: { status: 404, type: 'not_found_error' },
   // Authentication and authorization of the caller
   unauthenticated: { status: 401, type: 'authentication_error' },
   forbidden: { status: 403, type: 'permission_error' },
@@ -60,6 +61,8 @@ export const ERROR_CATALOG = {
   upstream_idle_timeout: { status: 504, type: 'timeout_error' },
   request_timeout: { status: 504, type: 'timeout_error' },
   // Gateway
+  /** The gateway's own token counter has too much queued (count_tokens answered by the gateway). */
+  token_count_busy: { status: 503, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error' },
   config_unavailable: { status: 503, type: 'server_error' },
   internal_error: { status: 500, type: 'server_error' },

@@ -11,12 +11,13 @@ import { startTrace, type TraceContext } from '../core/trace-context.js';
 import { OPENAI_PATHS } from '../protocol/openai.js';
 import { providerName } from '../providers/index.js';
 import type { HeaderView } from '../routing/router.js';
-import { clientSubpath, messagesOperation } from './anthropic-ingress.js';
+import { clientSubpath, COUNTED_BY_HEADER, countTokensLocally, forwardsCountTokens, isAnthropicIngress, messagesOperation } from './anthropic-ingress.js';
 import { beginAuth } from './auth-stage.js';
 import { checkContentType, parseJsonObject, readBody } from './body.js';
 import type { Generation } from './generation.js';
 import { headerString, type Req, type Res } from './http.js';
 import { admit, settle } from './limits-stage.js';
+import { modelsAnswer } from './models.js';
 import { ProxyRequest } from './proxy.js';
 import type { ProxyResult } from './proxy-types.js';
 import { sendError, sendJson } from './respond.js';
@@ -70,7 +71,7 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
     startMs,
     startedAt: Date.now(),
     path,
-    operation: OPENAI_PATHS[path] ?? messagesOperation(path) ?? (path === '/v1/models' ? 'models' : 'other'),
+    operation: OPENAI_PATHS[path] ?? messagesOperation(path) ?? (path === '/v1/models' || path.startsWith('/v1/models/') ? 'models' : 'other'),
     http2: req.httpVersion === '2.0',
     generation: rt.generation,
     trace: rt.tracing ? startTrace(req.headers['traceparent']) : undefined,
@@ -87,17 +88,23 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
     if (gen.config.security !== undefined) {
       // A Gateway-level SecurityPolicy guards the list too, and it shows only models the client may use.
       beginAuth(gen, req, { method, path, remoteAddress: conn.remoteAddress, requestId: state.requestId, logger: rt.logger })
-        .then((gate) => gate?.models(gen) ?? gen.modelList)
+        .then(async (gate) => modelsAnswer((await gate?.models(gen)) ?? gen.modelList, path))
         .then(
-          (list) => {
-            sendJson(res, 200, list, state.requestId, startMs);
+          (body) => {
+            sendJson(res, 200, body, state.requestId, startMs);
             finishLocal(rt, state, 200, undefined);
           },
           (err: unknown) => reject(rt, state, toGatewayError(err)),
         );
       return;
     }
-    sendJson(res, 200, gen.modelList, state.requestId, startMs);
+    let body: Buffer | string;
+    try {
+      body = modelsAnswer(gen.modelList, path);
+    } catch (err) {
+      return reject(rt, state, toGatewayError(err));
+    }
+    sendJson(res, 200, body, state.requestId, startMs);
     finishLocal(rt, state, 200, undefined);
     return;
   }
@@ -144,6 +151,13 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
       `No route matches model "${model.slice(0, 200)}"${workload === undefined ? '' : ` for workload "${workload.slice(0, 200)}"`}. Check the model name and the x-workload-app header against the gateway's routes (GET /v1/models lists the models).`,
     );
   }
+  if (s.operation === 'count_tokens' && !forwardsCountTokens(rule)) {
+    // No backend is asked, so no budget is spent: the count is the gateway's.
+    const n = await countTokensLocally(body);
+    sendJson(s.res, 200, JSON.stringify({ input_tokens: n }), s.requestId, s.startMs, { [COUNTED_BY_HEADER]: 'gateway', 'request-id': s.requestId });
+    finishLocal(rt, s, 200, undefined);
+    return;
+  }
   const admitted = await admit(rt.limits, gen, rule, { headers: s.req.headers, method: s.req.method ?? 'POST', path: s.path, clientAddress: conn.remoteAddress }, s.requestId, body, model);
   const proxy = new ProxyRequest({
     req: s.req,
@@ -164,7 +178,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     clientAddress: conn.remoteAddress,
     scheme: conn.scheme,
     traceparent: s.trace?.traceparent,
-    limitHeaders: admitted.headers,
+    limitHeaders: s.operation === 'count_tokens' ? { ...admitted.headers, [COUNTED_BY_HEADER]: 'backend' } : admitted.headers,
     quota: admitted.quota,
     onDone: (r) => {
       settle(rt.limits, admitted, body, model, r);
@@ -199,7 +213,7 @@ function reject(rt: GatewayRuntime, s: RequestState, err: GatewayError): void {
     if (!s.http2) extra = { connection: 'close' };
     s.res.once('finish', () => s.req.destroy());
   }
-  sendError(s.res, err, s.requestId, s.startMs, extra);
+  sendError(s.res, err, s.requestId, s.startMs, extra, isAnthropicIngress(s.operation));
   if (err.code === 'internal_error') rt.logger.error('request failed', { requestId: s.requestId, err: err.cause });
   finishLocal(rt, s, err.status, err);
 }

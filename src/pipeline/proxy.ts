@@ -24,6 +24,7 @@ import { dispatchOptions } from './dispatch.js';
 import type { ProxyInput } from './proxy-types.js';
 import { clientResponseHeaders } from './headers.js';
 import { backoffDelay, deadlineError, failureError, isRetriable, midStreamErrorEvent } from './retry.js';
+import { isAnthropicIngress } from './anthropic-ingress.js';
 import { sendError, serverTiming } from './respond.js';
 
 /** Error bodies from upstream are read up to this size to translate them; the rest is dropped. */
@@ -214,6 +215,7 @@ export class ProxyRequest implements AttemptOwner {
     for (const k in this.input.limitHeaders) out[k] = this.input.limitHeaders[k];
     if (this.quotaHeaders !== undefined) for (const k in this.quotaHeaders) out[k] ??= this.quotaHeaders[k];
     out['x-request-id'] = this.input.requestId;
+    if (isAnthropicIngress(this.input.client.operation)) out['request-id'] = this.input.requestId;
     out['server-timing'] = serverTiming(now - this.input.startMs - upstreamSoFar, upstreamSoFar);
     // A held (non-streamed) body is checked before anything goes out: the head waits for it.
     if (this.translator.buffered === true) this.heldHead = { status, headers: out };
@@ -369,9 +371,14 @@ export class ProxyRequest implements AttemptOwner {
     this.closeAttempt();
     this.status = err.status;
     if (!this.clientGone) {
-      sendError(this.input.res, err, this.input.requestId, this.input.startMs, {
-        'server-timing': serverTiming(nowMs() - this.input.startMs - this.upstreamMs, this.upstreamMs),
-      });
+      sendError(
+        this.input.res,
+        err,
+        this.input.requestId,
+        this.input.startMs,
+        { 'server-timing': serverTiming(nowMs() - this.input.startMs - this.upstreamMs, this.upstreamMs) },
+        isAnthropicIngress(this.input.client.operation),
+      );
     }
     this.finish(err.code);
   }

@@ -1,8 +1,10 @@
-// Responses the gateway writes itself: errors (OpenAI-shaped, from the catalog) and small JSON
-// bodies. Every one carries x-request-id and server-timing, like proxied responses.
+// Responses the gateway writes itself: errors (from the catalog, OpenAI-shaped or, on the Anthropic
+// front door, Anthropic-shaped) and small JSON bodies. Every one carries x-request-id and
+// server-timing, like proxied responses.
 import type { OutgoingHttpHeaders } from 'node:http';
 import { nowMs } from '../core/clock.js';
 import { errorBody, type GatewayError } from '../core/errors.js';
+import { anthropicErrorBody } from './anthropic-ingress.js';
 import type { Res } from './http.js';
 
 export function serverTiming(gatewayMs: number, upstreamMs?: number): string {
@@ -30,11 +32,12 @@ export function sendJson(
   res.end(body);
 }
 
-export function sendError(res: Res, err: GatewayError, requestId: string, startMs: number, extra?: OutgoingHttpHeaders): void {
+export function sendError(res: Res, err: GatewayError, requestId: string, startMs: number, extra?: OutgoingHttpHeaders, anthropic = false): void {
   if (res.headersSent) {
     // Too late for a status: cut the response so the client cannot mistake it for a complete one.
     res.destroy();
     return;
   }
-  sendJson(res, err.status, JSON.stringify(errorBody(err)), requestId, startMs, { ...err.headers, ...extra });
+  if (anthropic) sendJson(res, err.status, JSON.stringify(anthropicErrorBody(err)), requestId, startMs, { ...err.headers, ...extra, 'request-id': requestId });
+  else sendJson(res, err.status, JSON.stringify(errorBody(err)), requestId, startMs, { ...err.headers, ...extra });
 }

@@ -65,6 +65,7 @@ export function genAiOperation(op: Operation): string | undefined {
     case 'embeddings':
       return 'embeddings';
     case 'models':
+    case 'count_tokens':
     case 'other':
       return undefined;
   }

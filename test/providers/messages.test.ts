@@ -136,6 +136,7 @@ describe('/v1/messages specifics', () => {
       body: JSON.stringify({ model: vllm.model, messages: [{ role: 'user', content: 'x' }] }),
     });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: { message: string; param: string } }).error).toMatchObject({ param: 'max_tokens', message: expect.stringMatching(/max_tokens/) });
+    // In Anthropic's error shape (no `param`: the message names the field).
+    expect(await res.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringMatching(/max_tokens/) as unknown } });
   });
 });

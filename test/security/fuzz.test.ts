@@ -106,8 +106,10 @@ function checkResponse(response: Buffer, method: string, mayBeSilent = false): C
   else if (cl !== undefined && Number(cl) !== body.length) throw new Error(`content-length ${cl} but ${body.length} body bytes`);
   if (status >= 400) {
     if (headers.get('content-type') !== 'application/json') throw new Error(`error ${status} is not JSON`);
-    const j = JSON.parse(body.toString('utf8')) as { error?: { message?: unknown; type?: unknown; code?: unknown } };
-    if (typeof j.error?.message !== 'string' || typeof j.error.type !== 'string' || typeof j.error.code !== 'string') {
+    const j = JSON.parse(body.toString('utf8')) as { type?: unknown; error?: { message?: unknown; type?: unknown; code?: unknown } };
+    // The Anthropic front door answers in Anthropic's shape (no `code`), with its request-id header.
+    const anthropic = j.type === 'error' && headers.has('request-id');
+    if (typeof j.error?.message !== 'string' || typeof j.error.type !== 'string' || (!anthropic && typeof j.error.code !== 'string')) {
       throw new Error(`error body is not OpenAI-shaped: ${body.toString('utf8').slice(0, 200)}`);
     }
   }

@@ -43,6 +43,7 @@ export function translateToBedrock(req: ClientRequest, ref: BackendRefConfig): U
     }
     case 'completions':
     case 'messages':
+    case 'count_tokens':
     case 'models':
     case 'other':
       throw unsupported(req, ref);

@@ -61,6 +61,7 @@ export function translateToGemini(req: ClientRequest, ref: BackendRefConfig, hos
     }
     case 'completions':
     case 'messages':
+    case 'count_tokens':
     case 'models':
     case 'other':
       throw unsupported(req, ref);

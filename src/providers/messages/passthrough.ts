@@ -24,6 +24,13 @@ export function passthroughRequest(req: ClientRequest, ref: BackendRefConfig, ho
   return { ...up, headers: host === 'anthropic' ? JSON_HEADERS : up.headers, forcedStreamUsage: false };
 }
 
+/** POST /v1/messages/count_tokens on Anthropic's API: the body as the client sent it, but for the model name. */
+export function countTokensRequest(req: ClientRequest, ref: BackendRefConfig): UpstreamRequest {
+  const model = modelFor(req, ref);
+  const body = model === req.body['model'] ? req.raw : Buffer.from(JSON.stringify({ ...req.body, model }));
+  return { method: 'POST', path: `${ref.backend.schema.prefix}/messages/count_tokens`, body, model, headers: JSON_HEADERS, forcedStreamUsage: false };
+}
+
 // The client's own anthropic-version and anthropic-beta headers travel with its request: the API
 // version is the client's choice in a passthrough.
 const JSON_HEADERS = Object.freeze({ 'content-type': 'application/json' });
