@@ -162,7 +162,11 @@ function isAccounted(o: RequestOutcome): boolean {
     case 'completions':
     case 'embeddings':
     case 'messages':
+    case 'images':
+    case 'rerank':
       return true;
+    case 'moderations':
+    case 'speech':
     case 'models':
     case 'count_tokens':
     case 'other':

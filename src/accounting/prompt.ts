@@ -29,6 +29,10 @@ export function promptJob(operation: Operation, body: Readonly<Record<string, un
     case 'embeddings':
       return textOrTokens(body['input']);
     case 'messages':
+    case 'moderations':
+    case 'images':
+    case 'speech':
+    case 'rerank':
     case 'count_tokens':
     case 'models':
     case 'other':

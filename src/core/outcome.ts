@@ -4,7 +4,7 @@ import type { ErrorCode } from './errors.js';
 import type { TraceContext } from './trace-context.js';
 import type { Usage } from './usage.js';
 
-export type Operation = 'chat' | 'completions' | 'embeddings' | 'models' | 'messages' | 'count_tokens' | 'other';
+export type Operation = 'chat' | 'completions' | 'embeddings' | 'moderations' | 'images' | 'speech' | 'rerank' | 'models' | 'messages' | 'count_tokens' | 'other';
 
 export interface RequestOutcome {
   readonly requestId: string;

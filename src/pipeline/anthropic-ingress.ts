@@ -30,6 +30,7 @@ export function isAnthropicIngress(operation: Operation): boolean {
 export function clientSubpath(operation: Operation, path: string): string {
   if (operation === 'messages') return '/messages';
   if (operation === 'count_tokens') return '/messages/count_tokens';
+  if (operation === 'rerank') return '/rerank';
   return path.slice(3); // after "/v1"
 }
 

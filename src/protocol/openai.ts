@@ -141,10 +141,16 @@ export interface ModelList {
 }
 
 /** The operations the OpenAI front door serves; a closed set. */
-export type OpenAIOperation = 'chat' | 'completions' | 'embeddings';
+export type OpenAIOperation = 'chat' | 'completions' | 'embeddings' | 'moderations' | 'images' | 'speech' | 'rerank';
 
 export const OPENAI_PATHS: Readonly<Record<string, OpenAIOperation>> = {
   '/v1/chat/completions': 'chat',
   '/v1/completions': 'completions',
   '/v1/embeddings': 'embeddings',
+  '/v1/moderations': 'moderations',
+  '/v1/images/generations': 'images',
+  '/v1/audio/speech': 'speech',
+  // Cohere's rerank API (v2), at Cohere's path and at Envoy AI Gateway's; vLLM serves it too.
+  '/v2/rerank': 'rerank',
+  '/cohere/v2/rerank': 'rerank',
 };

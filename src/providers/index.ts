@@ -5,6 +5,7 @@ import type { ApiSchemaName } from '../config/types.js';
 import { anthropicProvider, awsAnthropicProvider, gcpAnthropicProvider } from './anthropic/index.js';
 import { azureOpenAIProvider } from './azure/index.js';
 import { bedrockProvider } from './bedrock/index.js';
+import { cohereProvider } from './cohere/index.js';
 import { geminiAPIProvider, vertexGeminiProvider } from './gemini/index.js';
 import { withMessages } from './messages/index.js';
 import { openAIProvider } from './openai/index.js';
@@ -19,6 +20,7 @@ const PROVIDERS = {
   GCPAnthropic: withMessages(gcpAnthropicProvider, 'gcp'),
   Anthropic: withMessages(anthropicProvider, 'anthropic'),
   GeminiAPI: withMessages(geminiAPIProvider, undefined),
+  Cohere: cohereProvider,
 } as const satisfies Partial<Record<ApiSchemaName, Provider>>;
 
 export function providerFor(schema: ApiSchemaName): Provider | undefined {
@@ -31,9 +33,8 @@ export function providerFor(schema: ApiSchemaName): Provider | undefined {
     case 'GCPAnthropic':
     case 'Anthropic':
     case 'GeminiAPI':
-      return PROVIDERS[schema];
     case 'Cohere':
-      return undefined;
+      return PROVIDERS[schema];
   }
 }
 

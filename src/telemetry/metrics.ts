@@ -64,6 +64,10 @@ export function genAiOperation(op: Operation): string | undefined {
       return 'text_completion';
     case 'embeddings':
       return 'embeddings';
+    case 'moderations':
+    case 'images':
+    case 'speech':
+    case 'rerank':
     case 'models':
     case 'count_tokens':
     case 'other':

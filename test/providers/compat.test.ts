@@ -55,9 +55,11 @@ describe('Envoy AI Gateway provider examples validate unchanged', () => {
     expect(JSON.stringify(az.config!.backends.get('default/envoy-ai-gateway-basic-azure'))).not.toContain('AZURE_CLIENT_SECRET');
   });
 
-  it('Cohere is still reported as not supported yet', async () => {
+  it('Cohere compiles with its API version and an API key (rerank)', async () => {
     const r = await loadConfig({ paths: [join(EXAMPLES, 'basic/cohere.yaml')], purpose: 'validate', env: {} });
-    expect(errors(r).map((d) => d.message)).toEqual(['schema Cohere is not supported yet']);
+    expect(errors(r)).toEqual([]);
+    const b = r.config!.backends.get('default/envoy-ai-gateway-basic-cohere')!;
+    expect(b.schema).toMatchObject({ name: 'Cohere', version: 'v2' });
   });
 });
 

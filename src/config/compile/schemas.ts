@@ -22,7 +22,7 @@ export function checkSchema(ctx: Ctx, m: Manifest<'AIServiceBackend'>, credentia
       }
       return;
     case 'Cohere':
-      error(ctx, m, at, `schema ${schema.name} is not supported yet`, 'supported: OpenAI, AzureOpenAI, GCPVertexAI, GCPAnthropic, GeminiAPI, Anthropic, AWSBedrock, AWSAnthropic');
+      // Rerank only (Cohere's /v2/rerank); other operations to it are refused per request.
       return;
   }
 }

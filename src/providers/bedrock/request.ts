@@ -42,6 +42,10 @@ export function translateToBedrock(req: ClientRequest, ref: BackendRefConfig): U
       return { method: 'POST', path: `${base}/invoke`, body: Buffer.from(JSON.stringify(applyBodyMutations(body, ref))), model, headers: JSON_HEADERS, forcedStreamUsage: true };
     }
     case 'completions':
+    case 'moderations':
+    case 'images':
+    case 'speech':
+    case 'rerank':
     case 'messages':
     case 'count_tokens':
     case 'models':

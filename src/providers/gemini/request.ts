@@ -60,6 +60,10 @@ export function translateToGemini(req: ClientRequest, ref: BackendRefConfig, hos
       };
     }
     case 'completions':
+    case 'moderations':
+    case 'images':
+    case 'speech':
+    case 'rerank':
     case 'messages':
     case 'count_tokens':
     case 'models':

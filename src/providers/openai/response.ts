@@ -4,6 +4,7 @@ import type { ErrorCode } from '../../core/errors.js';
 import { makeUsage, type Usage } from '../../core/usage.js';
 import type { CompletionUsage } from '../../protocol/openai.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
+import { RerankObserver } from '../shared/rerank.js';
 import { UpstreamBodyError, type ClientRequest, type ErrorTranslation, type ResponseResult, type ResponseTranslator } from '../types.js';
 
 /** Non-streamed bodies larger than this pass through without usage extraction (estimated instead). */
@@ -17,6 +18,9 @@ export function openAIResponseTranslator(
   suppressUsageChunk: boolean,
 ): ResponseTranslator {
   if (contentType !== undefined && contentType.startsWith('text/event-stream')) return new SseTranslator(suppressUsageChunk);
+  if (req.operation === 'rerank') return new RerankObserver();
+  // Audio and other binary answers stream through untouched: there is no usage in them to read.
+  if (contentType !== undefined && !contentType.startsWith('application/json')) return PASS_THROUGH;
   // A chat or completion answer is small and must be well-formed to be billed: hold it and check it.
   // Embeddings can be tens of MB of floats: they stream through, observed on the side.
   if (req.operation === 'chat' || req.operation === 'completions') return new HeldJson();
@@ -65,6 +69,14 @@ function resultFromBody(body: { model?: unknown; usage?: unknown; choices?: unkn
     completionText: Array.isArray(body.choices) ? pieces.join('') : undefined,
   };
 }
+
+const NO_RESULT: ResponseResult = { usage: undefined, responseModel: undefined, completionText: undefined };
+
+const PASS_THROUGH: ResponseTranslator = {
+  push: (chunk) => chunk,
+  end: () => null,
+  result: () => NO_RESULT,
+};
 
 /** Embeddings (and anything else non-streamed): bytes pass through, usage read on the side. */
 class JsonObserver implements ResponseTranslator {
@@ -191,9 +203,10 @@ function collectText(choice: unknown, field: 'delta' | 'message', out: string[])
 
 export function usageFrom(u: unknown): Usage | undefined {
   if (typeof u !== 'object' || u === null) return undefined;
-  const x = u as Partial<CompletionUsage> & { input_tokens?: number };
-  const input = num(x.prompt_tokens);
-  const output = num(x.completion_tokens);
+  // Chat-style names, or the input/output names of the image (and Responses) APIs.
+  const x = u as Partial<CompletionUsage> & { input_tokens?: number; output_tokens?: number };
+  const input = num(x.prompt_tokens ?? x.input_tokens);
+  const output = num(x.completion_tokens ?? x.output_tokens);
   return makeUsage({
     input,
     output,

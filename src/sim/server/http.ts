@@ -5,6 +5,7 @@ import { acceptableRequestId, newRequestId } from '../../core/ids.js';
 import { nowMs } from '../../core/clock.js';
 import { renderDcgmMetrics, renderVllmMetrics } from '../metrics.js';
 import { handleEmbeddings } from './embeddings.js';
+import { images, moderations, rerank, speech } from './extras.js';
 import { badRequest, errorJson, SimHttpError } from './errors.js';
 import { FaultSpecError, type FaultPlan } from './faults.js';
 import { GenerationResponse } from './generate.js';
@@ -123,7 +124,7 @@ export async function route(inst: SimInstance, req: IncomingMessage, res: Server
 
   if (path.startsWith('/_sim/')) return simAdmin(inst, path, method, res);
 
-  const isApi = path.startsWith('/v1/');
+  const isApi = path.startsWith('/v1/') || path.startsWith('/v2/');
   if (isApi || path === '/tokenize' || path === '/detokenize') {
     inst.log.add({
       id: requestId,
@@ -212,6 +213,20 @@ export async function route(inst: SimInstance, req: IncomingMessage, res: Server
       const fault = faultHeader(inst, req);
       return handleEmbeddings(inst, req, res, params, fault, extraHeaders);
     }
+    case '/v1/moderations':
+      if (methodGuard('POST')) sendJson(res, 200, moderations(inst, await post()), extraHeaders);
+      return;
+    case '/v1/images/generations':
+      if (methodGuard('POST')) sendJson(res, 200, images(inst, await post()), extraHeaders);
+      return;
+    case '/v1/audio/speech':
+      if (methodGuard('POST')) speech(inst, await post(), res, extraHeaders);
+      return;
+    case '/v1/rerank':
+    case '/v2/rerank':
+    case '/rerank':
+      if (methodGuard('POST')) sendJson(res, 200, rerank(inst, await post()), extraHeaders);
+      return;
     case '/tokenize':
       if (methodGuard('POST')) sendJson(res, 200, handleTokenize(inst, await post()), extraHeaders);
       return;
