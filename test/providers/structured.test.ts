@@ -96,6 +96,22 @@ describe('openai SDK → gateway → vLLM simulator: parse() with zod', () => {
   });
 });
 
+describe('openai SDK → gateway → Bedrock Converse simulator: toolUse input of the declared schema', () => {
+  let rig: Rig;
+  beforeAll(async () => {
+    rig = await startRig('bedrock');
+  });
+  afterAll(() => rig.close());
+
+  it('a forced tool call parses with zod', async () => {
+    const tools = [zodFunction({ name: 'book_trip', parameters: Trip })];
+    for (let i = 0; i < 3; i++) {
+      const r = await rig.client.chat.completions.parse({ model: rig.model, messages: [{ role: 'user', content: `Book ${i}` }], tools, tool_choice: 'required' });
+      expect(Trip.parse(r.choices[0]?.message.tool_calls?.[0]?.function.parsed_arguments)).toBeTruthy();
+    }
+  });
+});
+
 describe('Anthropic SDK → gateway → Anthropic simulator: tool_use input of the declared schema', () => {
   let rig: Rig;
   let client: Anthropic;

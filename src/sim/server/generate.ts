@@ -165,7 +165,7 @@ export class GenerationResponse implements SeqSink {
     if (c === undefined || this.closed) return;
     const id = seq.outputIds[seq.outputIds.length - 1] as number;
     const position = seq.outputIds.length - 1;
-    const doc = this.docs.get(seq);
+    const doc = this.docs.size === 0 ? undefined : this.docs.get(seq);
     const piece = doc === undefined ? pieceText(this.inst.vocab, id) : (doc.pieces[position] ?? '');
     let lp: LogprobEntry | undefined;
     if (this.params.kind === 'chat' && this.params.logprobs && typeof this.wire.mode !== 'object') {
