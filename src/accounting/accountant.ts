@@ -162,8 +162,13 @@ function isAccounted(o: RequestOutcome): boolean {
     case 'completions':
     case 'embeddings':
     case 'messages':
+    case 'responses':
+    case 'gemini_generate':
+    case 'gemini_embed':
       return true;
     case 'models':
+    case 'responses_state':
+    case 'gemini_count_tokens':
     case 'other':
       return false;
   }

@@ -4,7 +4,21 @@ import type { ErrorCode } from './errors.js';
 import type { TraceContext } from './trace-context.js';
 import type { Usage } from './usage.js';
 
-export type Operation = 'chat' | 'completions' | 'embeddings' | 'models' | 'messages' | 'other';
+export type Operation =
+  | 'chat'
+  | 'completions'
+  | 'embeddings'
+  | 'models'
+  | 'messages'
+  /** POST /v1/responses (OpenAI Responses API). */
+  | 'responses'
+  /** GET / DELETE of a stored response and its input items, answered by the gateway. */
+  | 'responses_state'
+  /** Gemini generateContent and streamGenerateContent. */
+  | 'gemini_generate'
+  | 'gemini_embed'
+  | 'gemini_count_tokens'
+  | 'other';
 
 export interface RequestOutcome {
   readonly requestId: string;

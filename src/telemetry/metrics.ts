@@ -59,12 +59,18 @@ export function genAiOperation(op: Operation): string | undefined {
   switch (op) {
     case 'chat':
     case 'messages':
+    case 'responses':
       return 'chat';
+    case 'gemini_generate':
+      return 'generate_content';
     case 'completions':
       return 'text_completion';
     case 'embeddings':
+    case 'gemini_embed':
       return 'embeddings';
     case 'models':
+    case 'responses_state':
+    case 'gemini_count_tokens':
     case 'other':
       return undefined;
   }
