@@ -35,7 +35,7 @@ export function promptJob(operation: Operation, body: Readonly<Record<string, un
     case 'gemini_generate':
       return translated(() => generateToChat(body, '', false)['messages'], encoding);
     case 'gemini_embed':
-      return translated(() => embedToEmbeddings(body, '')['input'], encoding, true);
+      return translated(() => embedToEmbeddings(body, '', body['requests'] !== undefined)['input'], encoding, true);
     case 'messages':
     case 'responses_state':
     case 'gemini_count_tokens':

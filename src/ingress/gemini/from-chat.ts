@@ -188,14 +188,17 @@ export class ChatToGemini implements ResponseTranslator {
   }
 }
 
-/** OpenAI embeddings (one input) → EmbedContentResponse. */
+/** OpenAI embeddings → EmbedContentResponse (one) or BatchEmbedContentsResponse. */
 export class EmbeddingsToGemini implements ResponseTranslator {
   readonly rewritesBody = true;
   readonly buffered = true;
   readonly contentType = 'application/json';
   private readonly chunks: Buffer[] = [];
 
-  constructor(private readonly inner: ResponseTranslator) {}
+  constructor(
+    private readonly inner: ResponseTranslator,
+    private readonly batch: boolean,
+  ) {}
 
   push(chunk: Buffer): null {
     const b = this.inner.push(chunk);
@@ -207,9 +210,9 @@ export class EmbeddingsToGemini implements ResponseTranslator {
     const tail = this.inner.end();
     if (tail !== null) this.chunks.push(tail);
     const r = parseJson(Buffer.concat(this.chunks));
-    const first = isRecord(r) && Array.isArray(r['data']) ? (r['data'] as unknown[])[0] : undefined;
-    const values = isRecord(first) && Array.isArray(first['embedding']) ? first['embedding'] : [];
-    return Buffer.from(JSON.stringify({ embedding: { values } }));
+    const data = isRecord(r) && Array.isArray(r['data']) ? (r['data'] as unknown[]) : [];
+    const embeddings = data.map((d) => ({ values: isRecord(d) && Array.isArray(d['embedding']) ? d['embedding'] : [] }));
+    return Buffer.from(JSON.stringify(this.batch ? { embeddings } : { embedding: embeddings[0] ?? { values: [] } }));
   }
 
   result(): ResponseResult {

@@ -17,7 +17,7 @@ const NATIVE: NativeCodec = {
 
 /** Backends that run Gemini methods themselves (Vertex AI has no embedContent: it embeds through predict). */
 export function speaksGemini(schema: ApiSchemaName, method: string): boolean {
-  return schema === 'GeminiAPI' || (schema === 'GCPVertexAI' && method !== 'embedContent');
+  return schema === 'GeminiAPI' || (schema === 'GCPVertexAI' && method !== 'embedContent' && method !== 'batchEmbedContents');
 }
 
 export const geminiCodec: IngressCodec = {
@@ -29,13 +29,13 @@ export const geminiCodec: IngressCodec = {
       case 'gemini_generate':
         return pivotRequest('chat', generateToChat(req.body, model, req.stream), req.stream);
       case 'gemini_embed':
-        return pivotRequest('embeddings', embedToEmbeddings(req.body, model), false);
+        return pivotRequest('embeddings', embedToEmbeddings(req.body, model, method === 'batchEmbedContents'), false);
       default:
         throw new GatewayError('internal_error', `Gemini method ${method} has no translation; the gateway answers it itself.`);
     }
   },
   fromPivot(req, pivot) {
-    if (req.operation === 'gemini_embed') return new EmbeddingsToGemini(pivot);
+    if (req.operation === 'gemini_embed') return new EmbeddingsToGemini(pivot, geminiTarget(req.subpath).method === 'batchEmbedContents');
     return new ChatToGemini(pivot, geminiTarget(req.subpath).model, req.stream);
   },
 };

@@ -204,11 +204,23 @@ export function countableChat(body: Readonly<Json>, model: string): Json {
   return generateToChat(inner, model, false);
 }
 
-export function embedToEmbeddings(body: Readonly<Json>, model: string): Json {
-  const text = partsOf(body['content'], 'content')
+function embedText(content: unknown, param: string): string {
+  return partsOf(content, param)
     .map((p) => (typeof p['text'] === 'string' ? p['text'] : ''))
     .join('');
-  const req: Json = { model, input: [text] };
-  if (typeof body['outputDimensionality'] === 'number') req['dimensions'] = body['outputDimensionality'];
-  return req;
+}
+
+/** embedContent (one content) or batchEmbedContents (`requests`, one embedding each) → one embeddings request. */
+export function embedToEmbeddings(body: Readonly<Json>, model: string, batch: boolean): Json {
+  if (!batch) {
+    const req: Json = { model, input: [embedText(body['content'], 'content')] };
+    if (typeof body['outputDimensionality'] === 'number') req['dimensions'] = body['outputDimensionality'];
+    return req;
+  }
+  const requests = body['requests'];
+  if (!Array.isArray(requests) || requests.length === 0) throw bad('"requests" must be a non-empty array.', 'requests');
+  const input = requests.map((r, i) => embedText(isRecord(r) ? r['content'] : undefined, `requests[${i}].content`));
+  const first: unknown = requests[0];
+  const dims = isRecord(first) ? first['outputDimensionality'] : undefined;
+  return typeof dims === 'number' ? { model, input, dimensions: dims } : { model, input };
 }
