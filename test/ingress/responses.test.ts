@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimServer } from '../../src/sim/index.js';
 import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { btpYaml, costRouteYaml, TOKEN_COST } from '../helpers/limits.js';
 import { backendYaml, credentialYaml, routeYaml, startRig, type Rig, type Target } from '../providers/rig.js';
 
 const TARGETS: readonly Target[] = ['openai', 'anthropic', 'gemini', 'bedrock'];
@@ -227,5 +228,33 @@ describe('native passthrough to a backend serving the Responses API', () => {
     expect((await client.responses.retrieve(next.id)).id).toBe(next.id);
     await expect(clientFor(front, 'caller-b').responses.create({ model: 'sim-model', previous_response_id: r.id, input: 'Mine?' })).rejects.toMatchObject({ status: 404 });
     await eventually(async () => /gen_ai_client_token_usage_token_sum\{[^}]*gen_ai_token_type="output"[^}]*\} [1-9]/.test(await (await fetch(`${front.adminUrl}/metrics`)).text()), 'output tokens in /metrics');
+  });
+});
+
+describe('usage feeds rate limits', () => {
+  let sim: Awaited<ReturnType<typeof startSimServer>>;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    sim = await startSimServer({ apiKey: 'sk-openai-sim', profile: 'fast' });
+    gw = await startGateway({
+      'backend.yaml': backendYaml('be', 'OpenAI', sim.port),
+      'credentials.yaml': credentialYaml('openai', 'be', sim.url),
+      'route.yaml': costRouteYaml('route', 'sim-model', [{ name: 'be' }]),
+      'policy.yaml': btpYaml('tokens', 'route', 'Local', [{ requests: 100000, unit: 'Hour', cost: TOKEN_COST('llm_total_token') }]),
+    });
+  });
+  afterAll(async () => {
+    await gw.close();
+    await sim.close();
+  });
+
+  it('a response is charged its total tokens, streamed or not', async () => {
+    const client = clientFor(gw);
+    const first = await client.responses.create({ model: 'sim-model', input: 'Count me' }, { headers: { 'x-sim-output-tokens': '9' } });
+    const streamed = await client.responses.stream({ model: 'sim-model', input: 'Count me too' }, { headers: { 'x-sim-output-tokens': '9' } }).finalResponse();
+    const { response } = await client.responses.create({ model: 'sim-model', input: 'And me' }).withResponse();
+    const spent = (first.usage?.total_tokens ?? 0) + (streamed.usage?.total_tokens ?? 0);
+    expect(spent).toBeGreaterThan(18);
+    expect(response.headers.get('x-ratelimit-remaining-tokens')).toBe(String(100000 - spent));
   });
 });
