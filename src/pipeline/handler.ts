@@ -130,7 +130,8 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
 /** An ingress endpoint the gateway answers from its own state (after the Gateway-level auth check). */
 async function serveIngress(rt: GatewayRuntime, s: RequestState, gen: Generation, ingress: IngressMatch, ctx: IngressContext, conn: Connection): Promise<void> {
   await beginAuth(gen, s.req, { method: ctx.method, path: s.path, remoteAddress: conn.remoteAddress, requestId: s.requestId, logger: rt.logger });
-  sendLocal(rt, s, (await ingress.serve?.(ctx)) as LocalAnswer);
+  const answer = await ingress.serve?.(ctx);
+  if (answer !== undefined) sendLocal(rt, s, answer);
 }
 
 function sendLocal(rt: GatewayRuntime, s: RequestState, a: LocalAnswer): void {
