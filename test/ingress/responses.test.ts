@@ -89,6 +89,16 @@ describe.each(TARGETS)('openai SDK responses → gateway → %s', (target) => {
     });
     expect(next.status).toBe('completed');
     expect(next.output_text.length).toBeGreaterThan(0);
+
+    // The agent loop: only the tool's output, the call itself comes from the stored response.
+    const chained = await client.responses.create({
+      model: rig.model,
+      tools: [WEATHER],
+      previous_response_id: r.id,
+      input: [{ type: 'function_call_output', call_id: call.call_id, output: '{"temp":21}' }],
+    });
+    expect(chained.status).toBe('completed');
+    expect(chained.output_text.length).toBeGreaterThan(0);
   });
 
   it('chains with previous_response_id, and another caller cannot', async () => {
