@@ -1,15 +1,15 @@
 // The native Gemini front door: the official `@google/genai` SDK with its base URL set to the gateway
 // → Gemini backends natively (Gemini API, Vertex AI) and every other backend kind by translation
-// (vLLM-style sim, Anthropic, Bedrock Converse): generateContent, generateContentStream (alt=sse),
+// (vLLM-style sim, Azure, Anthropic on its API, Vertex and Bedrock, Bedrock Converse): generateContent, generateContentStream (alt=sse),
 // function calling round trips, countTokens and embedContent.
 import { FunctionCallingConfigMode, GoogleGenAI, Type } from '@google/genai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/gateway.js';
 import { startRig, type Rig, type Target } from '../providers/rig.js';
 
-const TARGETS: readonly Target[] = ['gemini', 'vertex', 'openai', 'anthropic', 'bedrock'];
+const TARGETS: readonly Target[] = ['gemini', 'vertex', 'openai', 'azure', 'anthropic', 'gcp-anthropic', 'aws-anthropic', 'bedrock'];
 const NATIVE: ReadonlySet<Target> = new Set(['gemini', 'vertex']);
-const EMBEDS: ReadonlySet<Target> = new Set(['gemini', 'vertex', 'openai']);
+const EMBEDS: ReadonlySet<Target> = new Set(['gemini', 'vertex', 'openai', 'azure']);
 
 const WEATHER = {
   name: 'get_weather',

@@ -1,6 +1,7 @@
 // The OpenAI Responses API front door: the official `openai` SDK (responses.create, .stream,
 // .retrieve, .delete, inputItems) → gateway → every backend kind by translation (vLLM-style sim,
-// Anthropic, Gemini, Bedrock Converse), and natively to a backend that serves /v1/responses itself.
+// Azure, Anthropic on its API, Vertex and Bedrock, Gemini API and Vertex, Bedrock Converse), and
+// natively to a backend that serves /v1/responses itself.
 // Conversation state: previous_response_id chains, refused across callers, shared through Redis.
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { btpYaml, costRouteYaml, TOKEN_COST } from '../helpers/limits.js';
 import { backendYaml, credentialYaml, routeYaml, startRig, type Rig, type Target } from '../providers/rig.js';
 
-const TARGETS: readonly Target[] = ['openai', 'anthropic', 'gemini', 'bedrock'];
+const TARGETS: readonly Target[] = ['openai', 'azure', 'anthropic', 'gcp-anthropic', 'aws-anthropic', 'gemini', 'vertex', 'bedrock'];
 
 const WEATHER = {
   type: 'function' as const,
