@@ -75,18 +75,29 @@ export class MemoryResponseStore implements ResponseStore {
 }
 
 export class RedisResponseStore implements ResponseStore {
+  // Writes still on their way: the response is sent while its record is being stored, and a client
+  // continuing it at once on this replica must not miss it.
+  private readonly pending = new Map<string, Promise<void>>();
+
   constructor(
     private readonly redis: RedisStore,
     private readonly ttlMs = RESPONSE_TTL_MS,
   ) {}
 
   async get(id: string): Promise<StoredResponse | undefined> {
+    await this.pending.get(id)?.catch(() => undefined);
     const v = await this.call(() => this.redis.getValue(key(id)));
     return v === undefined ? undefined : (JSON.parse(v) as StoredResponse);
   }
 
   async put(id: string, record: StoredResponse): Promise<void> {
-    await this.call(() => this.redis.setValue(key(id), JSON.stringify(record), this.ttlMs));
+    const write = this.call(() => this.redis.setValue(key(id), JSON.stringify(record), this.ttlMs));
+    this.pending.set(id, write);
+    try {
+      await write;
+    } finally {
+      if (this.pending.get(id) === write) this.pending.delete(id);
+    }
   }
 
   delete(id: string): Promise<boolean> {
