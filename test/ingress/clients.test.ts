@@ -1,7 +1,8 @@
 // Clients nobody here wrote, unchanged: the Vercel AI SDK's default OpenAI provider (which calls the
-// Responses API) for generateText and streamText; and the openai SDK facing a Responses stream whose
-// backend broke mid-way (an error the SDK raises, nothing stored, the outcome counted as failed).
+// Responses API) for generateText and streamText; and the openai and @google/genai SDKs facing a
+// stream whose backend broke mid-way (an error the SDK raises, nothing stored, counted as failed).
 import { createOpenAI } from '@ai-sdk/openai';
+import { GoogleGenAI } from '@google/genai';
 import { generateText, streamText } from 'ai';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,6 +57,18 @@ describe('a Responses stream cut mid-way', () => {
     expect(id).toMatch(/^resp_/);
     expect(deltas).toBeGreaterThan(0);
     await expect(client.responses.retrieve(id ?? '')).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('a Gemini stream cut mid-way raises in @google/genai', async () => {
+    const ai = new GoogleGenAI({ apiKey: 'k', httpOptions: { baseUrl: rig.gateway.url, headers: { 'x-sim-fault': 'reset-after=3', 'x-sim-output-tokens': '50' } } });
+    const stream = await ai.models.generateContentStream({ model: rig.model, contents: 'A long answer please' });
+    let text = '';
+    await expect(
+      (async () => {
+        for await (const c of stream) text += c.text ?? '';
+      })(),
+    ).rejects.toThrow();
+    expect(text.length).toBeGreaterThan(0);
   });
 
   it('counts the cut stream as an error in the metrics', async () => {

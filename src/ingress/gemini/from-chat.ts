@@ -28,9 +28,14 @@ function finishReason(f: unknown): string {
   }
 }
 
-/** A Google-shaped error event for a stream that broke after it started. */
+/**
+ * The end of a Gemini stream that broke after it started: a bare Google error object, not an SSE
+ * event, as Google ends a failed stream; Google's SDKs raise it (alone in a read, or as the unframed
+ * tail of the body).
+ */
 export function geminiErrorEvent(code: string, message: string): Buffer {
-  return Buffer.from(encodeSse(JSON.stringify({ error: { code: 500, message, status: code === 'upstream_rate_limited' ? 'RESOURCE_EXHAUSTED' : 'INTERNAL' } })));
+  const [status, name] = code === 'upstream_rate_limited' ? [429, 'RESOURCE_EXHAUSTED'] : code === 'upstream_unavailable' ? [503, 'UNAVAILABLE'] : [500, 'INTERNAL'];
+  return Buffer.from(JSON.stringify({ error: { code: status, message, status: name } }));
 }
 
 interface Call {
