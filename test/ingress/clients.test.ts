@@ -75,6 +75,6 @@ describe('a Responses stream cut mid-way', () => {
     await eventually(async () => {
       const text = await (await fetch(`${rig.gateway.adminUrl}/metrics`)).text();
       return text.split('\n').some((l) => l.includes('error_type="upstream_') && l.includes('gen_ai_operation_name="chat"') && !l.endsWith(' 0'));
-    }, 'an upstream error counted for the Responses stream');
+    }, 'an upstream error counted for the Responses stream', 15_000);
   });
 });

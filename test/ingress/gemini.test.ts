@@ -47,7 +47,7 @@ describe.each(TARGETS)('@google/genai → gateway /v1beta → %s', (target) => {
       const seen = JSON.stringify(rig.seen()?.body ?? {});
       if (target !== 'openai') expect(seen).toContain('Be brief.');
     }
-    await eventually(async () => (await metric(rig, 'gen_ai_client_token_usage_token_sum', 'gen_ai_token_type="output"')) > 0, 'output tokens counted');
+    await eventually(async () => (await metric(rig, 'gen_ai_client_token_usage_token_sum', 'gen_ai_token_type="output"')) > 0, 'output tokens counted', 15_000);
   });
 
   it('generateContentStream yields text chunks and final usage', async () => {

@@ -238,7 +238,7 @@ describe('native passthrough to a backend serving the Responses API', () => {
     expect(next.previous_response_id).toBe(r.id);
     expect((await client.responses.retrieve(next.id)).id).toBe(next.id);
     await expect(clientFor(front, 'caller-b').responses.create({ model: 'sim-model', previous_response_id: r.id, input: 'Mine?' })).rejects.toMatchObject({ status: 404 });
-    await eventually(async () => /gen_ai_client_token_usage_token_sum\{[^}]*gen_ai_token_type="output"[^}]*\} [1-9]/.test(await (await fetch(`${front.adminUrl}/metrics`)).text()), 'output tokens in /metrics');
+    await eventually(async () => /gen_ai_client_token_usage_token_sum\{[^}]*gen_ai_token_type="output"[^}]*\} [1-9]/.test(await (await fetch(`${front.adminUrl}/metrics`)).text()), 'output tokens in /metrics', 15_000);
   });
 });
 

@@ -56,6 +56,8 @@ function callParts(calls: Iterable<Call>): Json[] {
 export class ChatToGemini implements ResponseTranslator {
   readonly rewritesBody = true;
   readonly contentType: string;
+  /** A JSON answer is checked whole before its status goes out (a broken one becomes a 502). */
+  readonly buffered: boolean;
   private readonly sse = new SseDecoder();
   private readonly json: Buffer[] = [];
   private readonly calls = new Map<number, Call>();
@@ -70,6 +72,7 @@ export class ChatToGemini implements ResponseTranslator {
     private readonly stream: boolean,
   ) {
     this.contentType = stream ? 'text/event-stream' : 'application/json';
+    this.buffered = !stream;
   }
 
   push(chunk: Buffer): Buffer | null {

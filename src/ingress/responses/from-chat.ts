@@ -26,6 +26,8 @@ interface OpenItem {
 export class ChatToResponses implements ResponseTranslator {
   readonly rewritesBody = true;
   readonly contentType: string;
+  /** A JSON answer is checked whole before its status goes out (a broken one becomes a 502). */
+  readonly buffered: boolean;
   private readonly sse = new SseDecoder();
   private readonly json: Buffer[] = [];
   private out = '';
@@ -45,6 +47,7 @@ export class ChatToResponses implements ResponseTranslator {
   ) {
     this.model = typeof req.body['model'] === 'string' ? req.body['model'] : '';
     this.contentType = req.stream ? 'text/event-stream' : 'application/json';
+    this.buffered = !req.stream;
   }
 
   push(chunk: Buffer): Buffer | null {
