@@ -3,6 +3,7 @@
 // output item output_item.added → (content_part.added → output_text.delta… → output_text.done →
 // content_part.done | function_call_arguments.delta… → .done | reasoning_text.delta… → .done) →
 // output_item.done, and response.completed (response.incomplete when the token budget ran out).
+import { randomBytes } from 'node:crypto';
 import type { ErrorCode } from '../../core/errors.js';
 import { encodeSse, SseDecoder } from '../../protocol/sse.js';
 import { midStreamMessage } from '../../providers/messages/from-openai.js';
@@ -37,7 +38,8 @@ export class ChatToResponses implements ResponseTranslator {
   private finish: string | undefined;
   private item: OpenItem | undefined;
   private readonly output: Json[] = [];
-  private readonly id = randomId('resp_');
+  // Ids name stored conversations: unguessable, not just unique.
+  private readonly id = `resp_${randomBytes(24).toString('hex')}`;
   private readonly createdAt = Math.floor(Date.now() / 1000);
   private model: string;
 
