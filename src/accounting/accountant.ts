@@ -164,11 +164,16 @@ function isAccounted(o: RequestOutcome): boolean {
     case 'messages':
     case 'images':
     case 'rerank':
+    case 'responses':
+    case 'gemini_generate':
+    case 'gemini_embed':
       return true;
     case 'moderations':
     case 'speech':
     case 'models':
     case 'count_tokens':
+    case 'responses_state':
+    case 'gemini_count_tokens':
     case 'other':
       return false;
   }

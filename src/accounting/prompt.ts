@@ -7,6 +7,8 @@
 // agree (test/observability/tokenizer.test.ts checks it).
 import type { Operation } from '../core/outcome.js';
 import type { ChatMessage } from '../protocol/openai.js';
+import { embedToEmbeddings, generateToChat } from '../ingress/gemini/to-chat.js';
+import { responsesToChat } from '../ingress/responses/to-chat.js';
 import { CHAT_TEMPLATES, messageText, type EncodingName } from '../tokenizer/index.js';
 
 export interface CountJob {
@@ -28,16 +30,35 @@ export function promptJob(operation: Operation, body: Readonly<Record<string, un
       return textOrTokens(body['prompt']);
     case 'embeddings':
       return textOrTokens(body['input']);
+    case 'responses':
+      return translated(() => responsesToChat(body, [])['messages'], encoding);
+    case 'gemini_generate':
+      return translated(() => generateToChat(body, '', false)['messages'], encoding);
+    case 'gemini_embed':
+      return translated(() => embedToEmbeddings(body, '', body['requests'] !== undefined)['input'], encoding, true);
     case 'messages':
     case 'moderations':
     case 'images':
     case 'speech':
     case 'rerank':
     case 'count_tokens':
+    case 'responses_state':
+    case 'gemini_count_tokens':
     case 'models':
     case 'other':
       return EMPTY;
   }
+}
+
+/** The prompt of another API's body, through its translation to OpenAI's form; EMPTY when it has none. */
+function translated(f: () => unknown, encoding: EncodingName, plain = false): CountJob {
+  let v: unknown;
+  try {
+    v = f();
+  } catch {
+    return EMPTY;
+  }
+  return plain ? textOrTokens(v) : chatPrompt(v, encoding);
 }
 
 /** The completion as one piece (the text the client received across all choices). */

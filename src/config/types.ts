@@ -190,6 +190,8 @@ export interface BackendConfig {
   readonly connectTimeoutMs: number;
   /** The gateway's own token counting encoding (annotation `tollgate.io/tokenizer`); undefined: by model name. */
   readonly tokenizer?: EncodingName | undefined;
+  /** POST /v1/responses is passed through (annotation `tollgate.io/responses-api: native`), not translated to chat. */
+  readonly nativeResponses?: boolean | undefined;
   readonly source: SourceRef;
 }
 

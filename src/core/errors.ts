@@ -37,6 +37,8 @@ export const ERROR_CATALOG = {
   // Routing
   route_not_found: { status: 404, type: 'not_found_error' },
   model_not_found: { status: 404, type: 'not_found_error' },
+  response_not_found: { status: 404, type: 'not_found_error' },
+  state_store_unavailable: { status: 503, type: 'server_error' },
   // Authentication and authorization of the caller
   unauthenticated: { status: 401, type: 'authentication_error' },
   forbidden: { status: 403, type: 'permission_error' },

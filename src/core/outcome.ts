@@ -4,7 +4,27 @@ import type { ErrorCode } from './errors.js';
 import type { TraceContext } from './trace-context.js';
 import type { Usage } from './usage.js';
 
-export type Operation = 'chat' | 'completions' | 'embeddings' | 'moderations' | 'images' | 'speech' | 'rerank' | 'models' | 'messages' | 'count_tokens' | 'other';
+export type Operation =
+  | 'chat'
+  | 'completions'
+  | 'embeddings'
+  | 'moderations'
+  | 'images'
+  | 'speech'
+  | 'rerank'
+  | 'models'
+  | 'messages'
+  /** Anthropic POST /v1/messages/count_tokens. */
+  | 'count_tokens'
+  /** POST /v1/responses (OpenAI Responses API). */
+  | 'responses'
+  /** GET / DELETE of a stored response and its input items, answered by the gateway. */
+  | 'responses_state'
+  /** Gemini generateContent and streamGenerateContent. */
+  | 'gemini_generate'
+  | 'gemini_embed'
+  | 'gemini_count_tokens'
+  | 'other';
 
 export interface RequestOutcome {
   readonly requestId: string;

@@ -68,7 +68,9 @@ export class Estimate {
   usage(): CostInput {
     if (this.input !== undefined) return this.input;
     const prompt = estimatePromptTokens(this.body, this.model);
-    const max = this.body['max_completion_tokens'] ?? this.body['max_tokens'];
+    const gc = this.body['generationConfig'];
+    // Chat, Responses and Gemini name the output budget differently.
+    const max = this.body['max_completion_tokens'] ?? this.body['max_tokens'] ?? this.body['max_output_tokens'] ?? (typeof gc === 'object' && gc !== null ? (gc as Record<string, unknown>)['maxOutputTokens'] : undefined);
     const output = typeof max === 'number' && max > 0 ? Math.floor(max) : DEFAULT_RESERVED_OUTPUT;
     this.input = {
       model: this.model,
@@ -96,7 +98,8 @@ export function estimatePromptTokens(body: Readonly<Record<string, unknown>>, mo
     if (tok !== undefined) return countChatTokens(tok, messages as ChatMessage[]);
     return Math.ceil(JSON.stringify(messages).length / 4);
   }
-  const prompt = body['prompt'] ?? body['input'];
+  // Completions and embeddings `prompt`/`input`, Responses `input`, Gemini `contents`.
+  const prompt = body['prompt'] ?? body['input'] ?? body['contents'];
   const text = typeof prompt === 'string' ? prompt : JSON.stringify(prompt ?? '');
   return tok !== undefined ? tok.count(text) : Math.ceil(text.length / 4);
 }

@@ -190,6 +190,22 @@ export class RedisStore implements LimitStore {
     await this.client.tollgateSettle(keys.length, ...keys, ...args);
   }
 
+  /**
+   * Plain values with an expiry under the same prefix, for gateway state replicas must share (the
+   * Responses API's conversation state). Errors reach the caller: there is no failure mode to apply.
+   */
+  async getValue(key: string): Promise<string | undefined> {
+    return (await this.client.get(this.prefix + key)) ?? undefined;
+  }
+
+  async setValue(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.client.set(this.prefix + key, value, 'PX', Math.max(1, Math.round(ttlMs)));
+  }
+
+  async deleteValue(key: string): Promise<boolean> {
+    return (await this.client.del(this.prefix + key)) > 0;
+  }
+
   get connected(): boolean {
     return this.client.status === 'ready';
   }

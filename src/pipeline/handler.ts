@@ -8,6 +8,7 @@ import type { Logger } from '../core/log.js';
 import type { Limits } from '../limits/index.js';
 import type { Operation, RequestOutcome } from '../core/outcome.js';
 import { startTrace, type TraceContext } from '../core/trace-context.js';
+import { matchIngress, type IngressContext, type IngressMatch, type LocalAnswer } from '../ingress/index.js';
 import { OPENAI_PATHS } from '../protocol/openai.js';
 import { providerName } from '../providers/index.js';
 import type { HeaderView } from '../routing/router.js';
@@ -20,6 +21,7 @@ import { admit, settle } from './limits-stage.js';
 import { modelsAnswer } from './models.js';
 import { ProxyRequest } from './proxy.js';
 import type { ProxyResult } from './proxy-types.js';
+import type { ClientRequest } from '../providers/types.js';
 import { sendError, sendJson } from './respond.js';
 
 export interface OutcomeSink {
@@ -48,6 +50,8 @@ interface RequestState {
   readonly startedAt: number;
   readonly path: string;
   readonly operation: Operation;
+  /** The non-OpenAI API the path belongs to (src/ingress), if any. */
+  readonly ingress: IngressMatch | undefined;
   readonly http2: boolean;
   readonly generation: Generation | undefined;
   readonly trace: TraceContext | undefined;
@@ -64,6 +68,7 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
+  const ingress = matchIngress(path);
   const state: RequestState = {
     req,
     res,
@@ -71,7 +76,8 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
     startMs,
     startedAt: Date.now(),
     path,
-    operation: OPENAI_PATHS[path] ?? messagesOperation(path) ?? (path === '/v1/models' || path.startsWith('/v1/models/') ? 'models' : 'other'),
+    ingress,
+    operation: ingress?.operation ?? OPENAI_PATHS[path] ?? messagesOperation(path) ?? (path === '/v1/models' || path.startsWith('/v1/models/') ? 'models' : 'other'),
     http2: req.httpVersion === '2.0',
     generation: rt.generation,
     trace: rt.tracing ? startTrace(req.headers['traceparent']) : undefined,
@@ -119,24 +125,42 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
     );
     return;
   }
-  if (method !== 'POST') return reject(rt, state, methodNotAllowed(path, 'POST'));
-  proxyOpenAI(rt, state, gen, q === -1 ? '' : url.slice(q), conn).catch((err: unknown) => reject(rt, state, toGatewayError(err)));
+  const query = q === -1 ? '' : url.slice(q);
+  const allowed = ingress?.methods ?? ['POST'];
+  if (!allowed.includes(method)) return reject(rt, state, methodNotAllowed(path, allowed.join(', ')));
+  // Ingress hooks see the headers as they arrived: authentication rewrites the live ones.
+  const ctx: IngressContext | undefined = ingress === undefined ? undefined : { headers: { ...req.headers }, limits: rt.limits, method, query: new URLSearchParams(query) };
+  const done = ingress?.serve !== undefined && ctx !== undefined ? serveIngress(rt, state, gen, ingress, ctx, conn) : proxyOpenAI(rt, state, gen, query, conn, ctx);
+  done.catch((err: unknown) => reject(rt, state, toGatewayError(err)));
 }
 
-async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation, query: string, conn: Connection): Promise<void> {
+/** An ingress endpoint the gateway answers from its own state (after the Gateway-level auth check). */
+async function serveIngress(rt: GatewayRuntime, s: RequestState, gen: Generation, ingress: IngressMatch, ctx: IngressContext, conn: Connection): Promise<void> {
+  await beginAuth(gen, s.req, { method: ctx.method, path: s.path, remoteAddress: conn.remoteAddress, requestId: s.requestId, logger: rt.logger });
+  const answer = await ingress.serve?.(ctx);
+  if (answer !== undefined) sendLocal(rt, s, answer);
+}
+
+function sendLocal(rt: GatewayRuntime, s: RequestState, a: LocalAnswer): void {
+  sendJson(s.res, a.status, JSON.stringify(a.body), s.requestId, s.startMs, a.headers);
+  finishLocal(rt, s, a.status, undefined);
+}
+
+async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation, query: string, conn: Connection, ctx: IngressContext | undefined): Promise<void> {
   // Client authentication binds x-workload-app before anything reads it (routing, limits, accounting).
   const auth = await beginAuth(gen, s.req, { method: s.req.method ?? 'POST', path: s.path, remoteAddress: conn.remoteAddress, requestId: s.requestId, logger: rt.logger });
   checkContentType(headerString(s.req.headers['content-type']));
   const raw = await readBody(s.req, gen.config.listener.bodyLimitBytes);
   const body = parseJsonObject(raw);
-  const model = body['model'];
+  const model = s.ingress?.model ?? body['model'];
   if (model !== undefined && (typeof model !== 'string' || model.length === 0)) {
     throw new GatewayError('invalid_model', 'The "model" field must be a non-empty string.', { param: 'model' });
   }
-  const stream = body['stream'];
+  const stream = s.ingress?.stream ?? body['stream'];
   if (stream !== undefined && stream !== null && typeof stream !== 'boolean') {
     throw new GatewayError('invalid_body', 'The "stream" field must be true or false.', { param: 'stream' });
   }
+  if (ctx !== undefined) await s.ingress?.prepare?.(ctx, body);
   const match = () => gen.router.match(new RoutingHeaders(s.req.headers, model));
   const rule = auth === undefined ? match() : await auth.route(model, match);
   if (rule === undefined) {
@@ -158,7 +182,17 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     finishLocal(rt, s, 200, undefined);
     return;
   }
+  const local = ctx === undefined ? undefined : await s.ingress?.answer?.(ctx, body, rule);
+  if (local !== undefined) return sendLocal(rt, s, local);
   const admitted = await admit(rt.limits, gen, rule, { headers: s.req.headers, method: s.req.method ?? 'POST', path: s.path, clientAddress: conn.remoteAddress }, s.requestId, body, model);
+  const client: ClientRequest = {
+    operation: s.operation,
+    subpath: s.ingress?.subpath ?? clientSubpath(s.operation, s.path),
+    query,
+    body,
+    raw,
+    stream: stream === true,
+  };
   const proxy = new ProxyRequest({
     req: s.req,
     res: s.res,
@@ -166,14 +200,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     startMs: s.startMs,
     generation: gen,
     rule,
-    client: {
-      operation: s.operation,
-      subpath: clientSubpath(s.operation, s.path),
-      query,
-      body,
-      raw,
-      stream: stream === true,
-    },
+    client,
     originalModel: model,
     clientAddress: conn.remoteAddress,
     scheme: conn.scheme,
@@ -182,6 +209,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     quota: admitted.quota,
     onDone: (r) => {
       settle(rt.limits, admitted, body, model, r);
+      if (ctx !== undefined) s.ingress?.finished?.(ctx, client, r.status).catch((err: unknown) => rt.logger.warn('ingress state not kept', { requestId: s.requestId, err }));
       finishProxied(rt, s, gen, rule.routeKey, rule.id, model, stream === true, raw.length, body, r);
     },
   });

@@ -1,6 +1,6 @@
 // Provider lookup by AIServiceBackend schema. Config compilation rejects schemas that have no
-// provider, so the request path never sees one. Every provider also serves the Anthropic Messages
-// front door (operation `messages`).
+// provider, so the request path never sees one. Every provider also serves the other front doors:
+// Anthropic Messages (operation `messages`), the OpenAI Responses API and the Gemini API (src/ingress).
 import type { ApiSchemaName } from '../config/types.js';
 import { anthropicProvider, awsAnthropicProvider, gcpAnthropicProvider } from './anthropic/index.js';
 import { azureOpenAIProvider } from './azure/index.js';
@@ -8,18 +8,23 @@ import { bedrockProvider } from './bedrock/index.js';
 import { cohereProvider } from './cohere/index.js';
 import { geminiAPIProvider, vertexGeminiProvider } from './gemini/index.js';
 import { withMessages } from './messages/index.js';
+import { withIngress } from '../ingress/codec.js';
+import { geminiCodec } from '../ingress/gemini/index.js';
+import { responsesCodec } from '../ingress/responses/index.js';
 import { openAIProvider } from './openai/index.js';
 import type { Provider } from './types.js';
 
+const INGRESSES = [responsesCodec, geminiCodec];
+
 const PROVIDERS = {
-  OpenAI: withMessages(openAIProvider, undefined),
-  AzureOpenAI: withMessages(azureOpenAIProvider, undefined),
-  AWSBedrock: withMessages(bedrockProvider, undefined),
-  AWSAnthropic: withMessages(awsAnthropicProvider, 'aws'),
-  GCPVertexAI: withMessages(vertexGeminiProvider, undefined),
-  GCPAnthropic: withMessages(gcpAnthropicProvider, 'gcp'),
-  Anthropic: withMessages(anthropicProvider, 'anthropic'),
-  GeminiAPI: withMessages(geminiAPIProvider, undefined),
+  OpenAI: withIngress(withMessages(openAIProvider, undefined), INGRESSES),
+  AzureOpenAI: withIngress(withMessages(azureOpenAIProvider, undefined), INGRESSES),
+  AWSBedrock: withIngress(withMessages(bedrockProvider, undefined), INGRESSES),
+  AWSAnthropic: withIngress(withMessages(awsAnthropicProvider, 'aws'), INGRESSES),
+  GCPVertexAI: withIngress(withMessages(vertexGeminiProvider, undefined), INGRESSES),
+  GCPAnthropic: withIngress(withMessages(gcpAnthropicProvider, 'gcp'), INGRESSES),
+  Anthropic: withIngress(withMessages(anthropicProvider, 'anthropic'), INGRESSES),
+  GeminiAPI: withIngress(withMessages(geminiAPIProvider, undefined), INGRESSES),
   Cohere: cohereProvider,
 } as const satisfies Partial<Record<ApiSchemaName, Provider>>;
 

@@ -59,10 +59,14 @@ export function genAiOperation(op: Operation): string | undefined {
   switch (op) {
     case 'chat':
     case 'messages':
+    case 'responses':
       return 'chat';
+    case 'gemini_generate':
+      return 'generate_content';
     case 'completions':
       return 'text_completion';
     case 'embeddings':
+    case 'gemini_embed':
       return 'embeddings';
     case 'moderations':
     case 'images':
@@ -70,6 +74,8 @@ export function genAiOperation(op: Operation): string | undefined {
     case 'rerank':
     case 'models':
     case 'count_tokens':
+    case 'responses_state':
+    case 'gemini_count_tokens':
     case 'other':
       return undefined;
   }

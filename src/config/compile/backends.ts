@@ -10,6 +10,8 @@ import { compileBodyMutation, compileHeaderMutation } from './mutations.js';
 
 /** AIServiceBackend annotation choosing the encoding the gateway counts tokens with. */
 const TOKENIZER_ANNOTATION = 'tollgate.io/tokenizer';
+/** AIServiceBackend annotation: the backend runs the OpenAI Responses API itself (OpenAI and Azure schemas). */
+const RESPONSES_ANNOTATION = 'tollgate.io/responses-api';
 
 function normalizePrefix(prefix: string | undefined): string {
   if (prefix === undefined) return '/v1';
@@ -58,6 +60,12 @@ export function compileServiceBackend(
   if (tokenizer !== undefined && (typeof tokenizer !== 'string' || !isEncodingName(tokenizer))) {
     error(ctx, m, ['metadata', 'annotations', TOKENIZER_ANNOTATION], `unknown tokenizer ${JSON.stringify(tokenizer)}`, `one of ${ENCODINGS.join(', ')}`);
   }
+  const responses = m.value.metadata.annotations?.[RESPONSES_ANNOTATION];
+  if (responses !== undefined && responses !== 'native' && responses !== 'translate') {
+    error(ctx, m, ['metadata', 'annotations', RESPONSES_ANNOTATION], `unknown mode ${JSON.stringify(responses)}`, '"native" (the backend serves /v1/responses) or "translate" (the default: via chat completions)');
+  } else if (responses === 'native' && spec.schema.name !== 'OpenAI' && spec.schema.name !== 'AzureOpenAI') {
+    error(ctx, m, ['metadata', 'annotations', RESPONSES_ANNOTATION], `schema ${spec.schema.name} has no native Responses API`, 'remove the annotation; the gateway translates Responses requests for this backend');
+  }
   if (eps === undefined || ctx.diags.errorCount > errorsBefore) return undefined;
   const requestMs = spec.timeouts?.request;
   return {
@@ -74,6 +82,7 @@ export function compileServiceBackend(
     requestTimeoutMs: requestMs === undefined || requestMs === 0 ? undefined : requestMs,
     connectTimeoutMs: connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     tokenizer: typeof tokenizer === 'string' && isEncodingName(tokenizer) ? tokenizer : undefined,
+    nativeResponses: responses === 'native',
     source: sourceRef(m),
   };
 }

@@ -66,6 +66,11 @@ export function translateToGemini(req: ClientRequest, ref: BackendRefConfig, hos
     case 'rerank':
     case 'messages':
     case 'count_tokens':
+    case 'responses':
+    case 'responses_state':
+    case 'gemini_generate':
+    case 'gemini_embed':
+    case 'gemini_count_tokens':
     case 'models':
     case 'other':
       throw unsupported(req, ref);

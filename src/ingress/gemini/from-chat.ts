@@ -1,0 +1,229 @@
+// OpenAI chat completion and embeddings responses (what every backend's translator yields) → Gemini
+// GenerateContentResponse / EmbedContentResponse. Streams become `alt=sse` events, one per chunk with
+// text; function calls go out whole (Gemini never streams partial arguments) in the last event, with
+// finishReason and usageMetadata. candidatesTokenCount excludes thoughts, as Gemini counts them.
+import type { ErrorCode } from '../../core/errors.js';
+import type { Usage } from '../../core/usage.js';
+import { encodeSse, SseDecoder } from '../../protocol/sse.js';
+import { midStreamMessage } from '../../providers/messages/from-openai.js';
+import { isRecord, parseJson, randomId, type Json } from '../../providers/shared/json.js';
+import type { ResponseResult, ResponseTranslator } from '../../providers/types.js';
+
+export function geminiUsageMetadata(u: Usage | undefined): Json | undefined {
+  if (u === undefined) return undefined;
+  const m: Json = { promptTokenCount: u.input, candidatesTokenCount: Math.max(0, u.output - u.reasoning), totalTokenCount: u.total };
+  if (u.reasoning > 0) m['thoughtsTokenCount'] = u.reasoning;
+  if (u.cachedInput > 0) m['cachedContentTokenCount'] = u.cachedInput;
+  return m;
+}
+
+function finishReason(f: unknown): string {
+  switch (f) {
+    case 'length':
+      return 'MAX_TOKENS';
+    case 'content_filter':
+      return 'SAFETY';
+    default:
+      return 'STOP';
+  }
+}
+
+/**
+ * The end of a Gemini stream that broke after it started: a bare Google error object, not an SSE
+ * event, as Google ends a failed stream; Google's SDKs raise it (alone in a read, or as the unframed
+ * tail of the body).
+ */
+export function geminiErrorEvent(code: string, message: string): Buffer {
+  const [status, name] = code === 'upstream_rate_limited' ? [429, 'RESOURCE_EXHAUSTED'] : code === 'upstream_unavailable' ? [503, 'UNAVAILABLE'] : [500, 'INTERNAL'];
+  return Buffer.from(JSON.stringify({ error: { code: status, message, status: name } }));
+}
+
+interface Call {
+  id: string;
+  name: string;
+  args: string;
+}
+
+function callParts(calls: Iterable<Call>): Json[] {
+  const out: Json[] = [];
+  for (const c of calls) {
+    const args = parseJson(c.args === '' ? '{}' : c.args);
+    out.push({ functionCall: { id: c.id, name: c.name, args: isRecord(args) ? args : {} } });
+  }
+  return out;
+}
+
+export class ChatToGemini implements ResponseTranslator {
+  readonly rewritesBody = true;
+  readonly contentType: string;
+  /** A JSON answer is checked whole before its status goes out (a broken one becomes a 502). */
+  readonly buffered: boolean;
+  private readonly sse = new SseDecoder();
+  private readonly json: Buffer[] = [];
+  private readonly calls = new Map<number, Call>();
+  private out = '';
+  private finish: unknown;
+  private finished = false;
+  private readonly responseId = randomId('', 20);
+
+  constructor(
+    private readonly inner: ResponseTranslator,
+    private model: string,
+    private readonly stream: boolean,
+  ) {
+    this.contentType = stream ? 'text/event-stream' : 'application/json';
+    this.buffered = !stream;
+  }
+
+  push(chunk: Buffer): Buffer | null {
+    const b = this.inner.push(chunk);
+    if (b !== null) this.feed(b);
+    return this.take();
+  }
+
+  end(): Buffer | null {
+    const b = this.inner.end();
+    if (b !== null) this.feed(b);
+    if (!this.stream) return this.jsonBody();
+    if (!this.finished) {
+      if (this.finish !== undefined) this.complete();
+      else this.out += geminiErrorEvent('upstream_protocol_error', 'The backend stream ended before the response was complete.').toString('utf8');
+    }
+    return this.take();
+  }
+
+  result(): ResponseResult {
+    return this.inner.result();
+  }
+
+  errorEvent(code: ErrorCode, detail: string): Buffer {
+    return geminiErrorEvent(code, midStreamMessage(detail));
+  }
+
+  private take(): Buffer | null {
+    if (this.out === '') return null;
+    const b = Buffer.from(this.out, 'utf8');
+    this.out = '';
+    return b;
+  }
+
+  private emit(parts: Json[], last: boolean): void {
+    const candidate: Json = { content: { role: 'model', parts }, index: 0 };
+    if (last) candidate['finishReason'] = finishReason(this.finish);
+    const r: Json = { candidates: [candidate], modelVersion: this.model, responseId: this.responseId };
+    const usage = last ? geminiUsageMetadata(this.inner.result().usage) : undefined;
+    if (usage !== undefined) r['usageMetadata'] = usage;
+    this.out += encodeSse(JSON.stringify(r));
+  }
+
+  private feed(b: Buffer): void {
+    if (!this.stream) {
+      this.json.push(b);
+      return;
+    }
+    for (const ev of this.sse.push(b)) {
+      if (!ev.hasData || this.finished) continue;
+      if (ev.data === '[DONE]') {
+        this.complete();
+        continue;
+      }
+      const c = parseJson(ev.data);
+      if (!isRecord(c)) continue;
+      if (isRecord(c['error'])) {
+        this.finished = true;
+        const e = c['error'];
+        this.out += geminiErrorEvent(typeof e['code'] === 'string' ? e['code'] : '', typeof e['message'] === 'string' ? e['message'] : 'The backend stream failed.').toString('utf8');
+        continue;
+      }
+      if (typeof c['model'] === 'string') this.model = c['model'];
+      const choice = Array.isArray(c['choices']) ? (c['choices'] as unknown[])[0] : undefined;
+      if (!isRecord(choice)) continue;
+      const d = isRecord(choice['delta']) ? choice['delta'] : {};
+      const parts: Json[] = [];
+      const reasoning = typeof d['reasoning_content'] === 'string' ? d['reasoning_content'] : typeof d['reasoning'] === 'string' ? d['reasoning'] : '';
+      if (reasoning !== '') parts.push({ text: reasoning, thought: true });
+      if (typeof d['content'] === 'string' && d['content'] !== '') parts.push({ text: d['content'] });
+      for (const tc of Array.isArray(d['tool_calls']) ? (d['tool_calls'] as unknown[]) : []) {
+        if (!isRecord(tc)) continue;
+        const idx = typeof tc['index'] === 'number' ? tc['index'] : 0;
+        const fn = isRecord(tc['function']) ? tc['function'] : {};
+        let call = this.calls.get(idx);
+        if (call === undefined) {
+          call = { id: typeof tc['id'] === 'string' ? tc['id'] : randomId('call_'), name: '', args: '' };
+          this.calls.set(idx, call);
+        }
+        if (typeof fn['name'] === 'string') call.name += fn['name'];
+        if (typeof fn['arguments'] === 'string') call.args += fn['arguments'];
+      }
+      if (parts.length > 0) this.emit(parts, false);
+      if (typeof choice['finish_reason'] === 'string') this.finish = choice['finish_reason'];
+    }
+  }
+
+  private complete(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.emit(callParts(this.calls.values()), true);
+  }
+
+  private jsonBody(): Buffer | null {
+    const r = parseJson(Buffer.concat(this.json));
+    if (!isRecord(r)) return this.json.length === 0 ? null : Buffer.concat(this.json);
+    if (typeof r['model'] === 'string') this.model = r['model'];
+    const first: unknown = Array.isArray(r['choices']) ? (r['choices'] as unknown[])[0] : undefined;
+    const choice = isRecord(first) ? first : {};
+    const m = isRecord(choice['message']) ? choice['message'] : {};
+    const parts: Json[] = [];
+    const reasoning = typeof m['reasoning_content'] === 'string' ? m['reasoning_content'] : typeof m['reasoning'] === 'string' ? m['reasoning'] : '';
+    if (reasoning !== '') parts.push({ text: reasoning, thought: true });
+    if (typeof m['content'] === 'string' && m['content'] !== '') parts.push({ text: m['content'] });
+    const calls: Call[] = [];
+    for (const tc of Array.isArray(m['tool_calls']) ? (m['tool_calls'] as unknown[]) : []) {
+      if (!isRecord(tc) || !isRecord(tc['function'])) continue;
+      const fn = tc['function'];
+      calls.push({ id: typeof tc['id'] === 'string' ? tc['id'] : randomId('call_'), name: typeof fn['name'] === 'string' ? fn['name'] : '', args: typeof fn['arguments'] === 'string' ? fn['arguments'] : '{}' });
+    }
+    parts.push(...callParts(calls));
+    this.finish = choice['finish_reason'];
+    const out: Json = {
+      candidates: [{ content: { role: 'model', parts }, finishReason: finishReason(this.finish), index: 0 }],
+      modelVersion: this.model,
+      responseId: this.responseId,
+    };
+    const usage = geminiUsageMetadata(this.inner.result().usage);
+    if (usage !== undefined) out['usageMetadata'] = usage;
+    return Buffer.from(JSON.stringify(out));
+  }
+}
+
+/** OpenAI embeddings → EmbedContentResponse (one) or BatchEmbedContentsResponse. */
+export class EmbeddingsToGemini implements ResponseTranslator {
+  readonly rewritesBody = true;
+  readonly buffered = true;
+  readonly contentType = 'application/json';
+  private readonly chunks: Buffer[] = [];
+
+  constructor(
+    private readonly inner: ResponseTranslator,
+    private readonly batch: boolean,
+  ) {}
+
+  push(chunk: Buffer): null {
+    const b = this.inner.push(chunk);
+    if (b !== null) this.chunks.push(b);
+    return null;
+  }
+
+  end(): Buffer {
+    const tail = this.inner.end();
+    if (tail !== null) this.chunks.push(tail);
+    const r = parseJson(Buffer.concat(this.chunks));
+    const data = isRecord(r) && Array.isArray(r['data']) ? (r['data'] as unknown[]) : [];
+    const embeddings = data.map((d) => ({ values: isRecord(d) && Array.isArray(d['embedding']) ? d['embedding'] : [] }));
+    return Buffer.from(JSON.stringify(this.batch ? { embeddings } : { embedding: embeddings[0] ?? { values: [] } }));
+  }
+
+  result(): ResponseResult {
+    return this.inner.result();
+  }
+}
