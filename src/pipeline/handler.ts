@@ -120,7 +120,7 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
       state,
       new GatewayError(
         'unknown_path',
-        `No endpoint at ${method} ${path.slice(0, 200)}. The gateway serves POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/messages (Anthropic) and GET /v1/models.`,
+        `No endpoint at ${method} ${path.slice(0, 200)}. The gateway serves the OpenAI API (/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/moderations, /v1/images/generations, /v1/audio/speech, GET /v1/models), Anthropic /v1/messages, Gemini /v1beta/models/{model}:generateContent and rerank /v2/rerank; see docs/providers.md.`,
       ),
     );
     return;
