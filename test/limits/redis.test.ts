@@ -162,7 +162,7 @@ describe("Envoy AI Gateway's token_ratelimit example", () => {
   it('validates unchanged and limits input tokens per x-tenant-id as its comments describe', async () => {
     const { readFile } = await import('node:fs/promises');
     const { startGateway } = await import('../helpers/gateway.js');
-    const original = await readFile(new URL('../../../shared/compat/envoy-ai-gateway/examples/token_ratelimit/token_ratelimit.yaml', import.meta.url), 'utf8');
+    const original = await readFile(new URL('../fixtures/compat/envoy-ai-gateway/examples/token_ratelimit/token_ratelimit.yaml', import.meta.url), 'utf8');
     // Only the upstream address changes: the example points at a Kubernetes service.
     const text = original.replace(
       /hostname: envoy-ai-gateway-token-ratelimit-tesetupstream\.default\.svc\.cluster\.local\n(\s+)port: 80/,
