@@ -227,10 +227,10 @@ describe('broken and stalled streams', () => {
         });
       });
       const closed = primary.nextSocketClose();
-      const t0 = performance.now();
       client.destroy();
-      const t1 = await closed;
-      expect(t1 - t0).toBeLessThan(100);
+      // The upstream's stream would run for 50 s (10,000 chunks, 5 ms apart), longer than the test's
+      // timeout: its socket closing at all means the gateway aborted it.
+      await closed;
     } finally {
       primary.behave(openAIBehavior());
     }
