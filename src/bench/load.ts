@@ -130,7 +130,7 @@ function plan(over: Partial<Plan>): Plan {
     gates: { ...DEFAULT_PLAN.gates, list: [] },
     harness: { ...DEFAULT_PLAN.harness, max_lag_ms: 5, bin_s: 1 },
     request: { ...DEFAULT_PLAN.request, timeout_s: 60, idle_timeout_s: 30 },
-    slo: { ttft_s: undefined, tpot_s: undefined, e2e_s: undefined },
+    slo: { ttft_s: undefined, tpot_s: undefined, e2e_s: undefined, error_rate: DEFAULT_PLAN.slo.error_rate },
     ...over,
   };
 }
