@@ -5,7 +5,7 @@
 //      upstream's ceiling on this machine);
 //   2. thousands of concurrent streams (one SSE chunk per stream every tick): streams held, chunks
 //      per second, schedule lag.
-// Goal (issue 8): ≥ 5,000 requests/s or ≥ 5,000 concurrent streams with p99 schedule lag < 5 ms.
+// Goal: ≥ 5,000 requests/s or ≥ 5,000 concurrent streams with p99 schedule lag < 5 ms.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';

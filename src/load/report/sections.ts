@@ -68,7 +68,7 @@ ${c('requests', int(r.total.requests))}
 export function referenceSection(r: Results): string {
   if (r.reference === null) return '';
   const rows = r.reference.map((x) => [esc(x.quantity), esc(x.reference), esc(x.measured), x.delta_pct === null ? '' : `${x.delta_pct >= 0 ? '+' : ''}${x.delta_pct.toFixed(0)}%`, x.ok === null ? '–' : x.ok ? badge('match', 'ok') : badge('off', 'warn')]);
-  return `<h2>Comparison with the whitepaper (chapter 7)</h2><p class="muted">Reference figures from "Gateway to Enterprise AI" (4× H100, gpt-oss-120b, Envoy AI Gateway). A numeric figure matches within ±30% (DESIGN §7).</p>${table(['quantity', 'whitepaper', 'this run', 'Δ', ''], rows)}`;
+  return `<h2>Comparison with the whitepaper (chapter 7)</h2><p class="muted">Reference figures from "Gateway to Enterprise AI" (4× H100, gpt-oss-120b, Envoy AI Gateway). A numeric figure matches within ±30%.</p>${table(['quantity', 'whitepaper', 'this run', 'Δ', ''], rows)}`;
 }
 
 export function phaseTable(r: Results): string {
