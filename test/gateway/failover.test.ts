@@ -65,6 +65,8 @@ describe('failover and balancing', () => {
     const r = await chat('dead-then-secondary');
     expect(r.status).toBe(200);
     expect(secondary.requests.length).toBe(before + 1);
+    // The response names the backend that answered, not the one first tried.
+    expect(r.headers.get('x-tollgate-backend')).toBe('secondary');
   });
 
   it('falls to the lower priority on a retriable status before the first byte', async () => {
