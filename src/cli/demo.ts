@@ -144,8 +144,8 @@ function banner(b: BannerInput): string {
   const { gw, admin } = b;
   const rows: Array<[string, string]> = [
     ['gateway (OpenAI API, HTTP/1.1 + h2c)', gw],
-    ['dashboard (live traffic, limits, tokens)', `${admin}/`],
     ['admin (/metrics /config_dump /readyz)', admin],
+    ['dashboard (live traffic, limits, tokens)', `${admin}/`],
     ...b.sims,
     ['scenario manifests (watched; edit them live)', b.configDir],
     ['usage ledger (for tollgate chargeback)', b.ledgerDir],
