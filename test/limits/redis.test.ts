@@ -4,8 +4,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { spawnCli, type RunningCli } from '../helpers/cli.js';
-import { backendYaml, waitReady } from '../helpers/gateway.js';
+import { backendYaml, eventually, waitReady } from '../helpers/gateway.js';
 import { btpYaml, chat, costRouteYaml, metricValue, TOKEN_COST } from '../helpers/limits.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { openAIBehavior, startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -61,6 +62,20 @@ async function replica(...args: Parameters<typeof spawnReplica>): Promise<Replic
   return r;
 }
 
+/** Waits until the token buckets under `prefix` hold at least `total` (settlements have landed). */
+async function tokensInRedis(prefix: string, total: number): Promise<void> {
+  const client = new Redis(redis.url);
+  try {
+    await eventually(async () => {
+      let sum = 0;
+      for (const k of await client.keys(`${prefix}rl:*`)) sum += Number((await client.get(k)) ?? 0);
+      return sum >= total;
+    }, `${total} tokens settled in Redis under ${prefix}`, 15_000);
+  } finally {
+    client.disconnect();
+  }
+}
+
 async function stop(...rs: Replica[]): Promise<void> {
   for (const r of rs) r.cli.child.kill('SIGTERM');
   await Promise.all(rs.map((r) => r.cli.exited()));
@@ -100,14 +115,16 @@ describe('global rate limits on Redis', () => {
 
   it('shares one token budget between replicas instead of multiplying it', async () => {
     const d = await configDir('tokens', btpYaml('tok', 'r', 'Global', [{ requests: 40, unit: 'Hour', cost: TOKEN_COST('llm_total_token') }]));
-    const a = await replica(d, 'tokens:');
-    const b = await replica(d, 'tokens:');
+    // Generous Redis timeouts: a settlement that timed out on a busy machine would be lost, and
+    // this test is about sharing, not about timeouts.
+    const a = await replica(d, 'tokens:', [], 10_000);
+    const b = await replica(d, 'tokens:', [], 10_000);
     try {
       expect((await chat(a.url, 'm')).status).toBe(200); // 17
       expect((await chat(b.url, 'm', {}, { stream: true })).status).toBe(200); // 34
       expect((await chat(a.url, 'm')).status).toBe(200); // 34 < 40: admitted → 51
-      // Settlement is asynchronous after the response; give it a moment to land in Redis.
-      await new Promise((r) => setTimeout(r, 100));
+      // Settlement is asynchronous after the response: wait until all 51 tokens are in Redis.
+      await tokensInRedis('tokens:', 51);
       const last = await chat(b.url, 'm');
       expect(last.status).toBe(429);
       expect(last.headers.get('x-ratelimit-remaining-tokens')).toBe('0');
@@ -172,13 +189,15 @@ describe("Envoy AI Gateway's token_ratelimit example", () => {
       (_m, indent: string) => `hostname: localhost\n${indent}port: ${up.port}`,
     );
     expect(text).not.toBe(original);
-    const gw = await startGateway({ 'example.yaml': text }, { redis: { url: redis.url, prefix: 'example:', password: undefined, caFile: undefined, timeoutMs: 200 } });
+    const gw = await startGateway({ 'example.yaml': text }, { redis: { url: redis.url, prefix: 'example:', password: undefined, caFile: undefined, timeoutMs: 10_000 } });
     try {
       const send = (tenant: string): ReturnType<typeof chat> => chat(gw.url, 'rate-limit-funky-model', { 'x-tenant-id': tenant });
       await waitReady(gw.adminUrl);
       // 10 input tokens per hour per tenant: the first request (11 input tokens) fits the empty budget…
       expect((await send('tenant-a')).status).toBe(200);
-      await new Promise((r) => setTimeout(r, 50));
+      // Every rule's request cost is 0: the buckets fill only when the response settles, at once
+      // (one script), with 11 input tokens and at least as many total ones.
+      await tokensInRedis('example:', 22);
       // …and spends it, so tenant-a's next request is rejected while tenant-b has its own budget.
       expect((await send('tenant-a')).status).toBe(429);
       expect((await send('tenant-b')).status).toBe(200);
