@@ -92,8 +92,9 @@ describe('a gated ramp and soak through the gateway', () => {
 
   it('measures every request: no errors, TTFT/TPOT/ITL/E2E, usage tokens, per profile', () => {
     expect(results.total.errors).toBe(0);
-    expect(results.total.requests).toBeGreaterThan(50);
-    expect(results.total.ttft.count).toBeGreaterThan(50);
+    // How many requests fit in the run depends on the machine; that each one is measured does not.
+    expect(results.total.requests).toBeGreaterThan(0);
+    expect(results.total.ttft.count).toBe(results.total.ok);
     expect(results.total.tpot.mean).toBeGreaterThan(0);
     expect(results.total.itl.count).toBeGreaterThan(results.total.requests);
     // The engine produced what the bodies asked for (max_tokens, capped at the fast profile's 64).
