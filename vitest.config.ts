@@ -8,5 +8,7 @@ export default defineConfig({
     // Tests open real sockets and child processes; two cores, so keep file parallelism modest.
     maxWorkers: 2,
     pool: 'forks',
+    // The slowest-tests report first, so the default summary stays the last lines of the run.
+    reporters: ['./test/helpers/slowest-reporter.ts', 'default'],
   },
 });

@@ -1,5 +1,5 @@
 // Chargeback rates: what a token costs, per model, token type and workload (business unit), with
-// volume tiers. The minimum format (DESIGN.md §4) is `unit` plus `models: {name: {type: price}}`;
+// volume tiers. The minimum format is `unit` plus `models: {name: {type: price}}`;
 // everything else is optional:
 //
 //   unit: 1M                 # prices are per this many tokens: 1, 1K, 1M (or a number)

@@ -113,7 +113,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write('\n');
     const report = summarize(rows);
     process.stdout.write(report.table);
-    // Provider translation (issue 5): what each upstream API costs on top of OpenAI passthrough.
+    // Provider translation: what each upstream API costs on top of OpenAI passthrough.
     const translation = values['no-translation'] === true ? undefined : await measureTranslation();
     if (translation !== undefined) process.stdout.write(`\n${formatTranslation(translation)}`);
     await mkdir(join(outFile, '..'), { recursive: true });

@@ -163,7 +163,14 @@ async function loadRates(file: string): Promise<Rates> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new CliError(`cannot read --rates ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new CliError(
+        `--rates ${file}: no such file`,
+        'the repository ships examples/seed-scenario/rates.yaml (prices of the demo\'s models); copy it and set your own prices (format: docs/observability.md, "Chargeback")',
+      );
+    }
+    throw new CliError(`cannot read --rates ${file}: ${code ?? (err as Error).message}`);
   }
   try {
     return parseRates(text, file);

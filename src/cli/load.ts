@@ -37,6 +37,7 @@ Plan overrides:
   --scrape-interval TIME  telemetry and gate evaluation interval (default 2s)
   --header 'Name: value'  add a header to every request (repeatable; values never printed)
   --reference whitepaper  compare with the whitepaper's chapter-7 figures in the report
+  --max-error-rate F      fail the run when more than F of its requests fail (default 0.05, or 5%)
 
 Harness:
   --workers N             worker threads driving the load (default: cores − 1, at least 1; 0: main thread)
@@ -47,7 +48,8 @@ Harness:
   --print-plan            print the default plan as YAML and exit
 
 Durations: seconds or 250ms, 90s, 5m, 1h. Exit 0 when the run completed (finding T2 is a result,
-not a failure), 1 when it aborted (T3 or another abort gate), failed or was interrupted.`,
+not a failure), 1 when it aborted (T3 or another abort gate), failed (more errors than
+--max-error-rate, or the harness failed) or was interrupted.`,
   options: {
     workload: { type: 'string' },
     target: { type: 'string' },
@@ -64,6 +66,7 @@ not a failure), 1 when it aborted (T3 or another abort gate), failed or was inte
     mix: { type: 'string' },
     seed: { type: 'string' },
     'slo-ttft': { type: 'string' },
+    'max-error-rate': { type: 'string' },
     telemetry: { type: 'string', multiple: true },
     prometheus: { type: 'string', multiple: true },
     'scrape-interval': { type: 'string' },
@@ -113,6 +116,7 @@ export async function run(argv: string[]): Promise<number> {
       headers: values.header,
       reference: values.reference,
       sloTtft: values['slo-ttft'],
+      maxErrorRate: values['max-error-rate'],
       interval: values['scrape-interval'],
     });
   } catch (err) {

@@ -1,5 +1,6 @@
 // The `tollgate` command: a registry of subcommands, each a module with `run(argv)`. Commands load
 // lazily so `tollgate validate` does not pay for the simulator, and so on. Nothing imports cli/.
+import { didYouMean } from '../config/diagnostics.js';
 import { CliError, UsageError } from './args.js';
 
 interface CommandModule {
@@ -43,7 +44,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const entry = COMMANDS[name];
   if (entry === undefined) {
-    process.stderr.write(`tollgate: unknown command "${name}"\nhint: run \`tollgate --help\` for the list of commands\n`);
+    const guess = didYouMean(name, Object.keys(COMMANDS));
+    const hint = guess === undefined ? 'run `tollgate --help` for the list of commands' : `did you mean \`tollgate ${guess}\`? (\`tollgate --help\` lists every command)`;
+    process.stderr.write(`tollgate: unknown command "${name}"\nhint: ${hint}\n`);
     return 2;
   }
   try {

@@ -77,6 +77,7 @@ export async function loadWith(
         continue;
       }
       const fromDir = found.files.find((x) => x.path === f.path)?.fromDir ?? false;
+      if (fromDir && f.ratesFile) continue; // chargeback prices beside the scenario: expected there
       const d = {
         file: f.path,
         message: 'not a Kubernetes manifest file (no document has apiVersion and kind)',

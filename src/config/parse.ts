@@ -71,6 +71,8 @@ export interface ParsedFile {
   readonly diagnostics: readonly Diagnostic[];
   /** No document in the file has an apiVersion or kind: probably not a manifest file at all. */
   readonly notManifests: boolean;
+  /** Not manifests but `tollgate chargeback` prices (top-level `models`), kept beside the scenario they price. */
+  readonly ratesFile: boolean;
 }
 
 const SCHEMAS: Record<UsedKind, (version: string) => z.ZodType> = {
@@ -98,11 +100,13 @@ export function parseFile(path: string, text: string): ParsedFile {
   const manifests: Array<Manifest | BrokenManifest> = [];
   const ignored: IgnoredResource[] = [];
   let sawManifest = false;
+  let ratesLike = true;
   const shapeless: Array<() => void> = [];
 
   const handle = (doc: SourceDoc, value: unknown): void => {
     const at = (path: readonly PropertyKey[], atKey = false): Pos => doc.locate(path, atKey);
     if (!isRecord(value) || (value['apiVersion'] === undefined && value['kind'] === undefined)) {
+      if (!isRecord(value) || !isRecord(value['models'])) ratesLike = false;
       // Reported only if the file turns out to hold manifests elsewhere (see notManifests).
       shapeless.push(() =>
         diags.error({
@@ -246,5 +250,6 @@ export function parseFile(path: string, text: string): ParsedFile {
     ignored,
     diagnostics: diags.items,
     notManifests: !sawManifest && shapeless.length > 0,
+    ratesFile: !sawManifest && shapeless.length > 0 && ratesLike,
   };
 }

@@ -22,6 +22,8 @@ export interface LimitObserver {
   ruleDecision(rule: RateLimitRule, route: string, result: 'ok' | 'limited' | 'shadow'): void;
   /** The shared store failed; `allowed` when the failure mode let the request through. */
   storeFailure(store: string, allowed: boolean): void;
+  /** A request admitted without this global rule being checked: its store failed, failure mode open. */
+  failedOpen(rule: RateLimitRule, route: string): void;
   /** Budget left in a bucket after a decision or settlement. */
   remaining(rule: RateLimitRule, bucket: string, unit: 'requests' | 'tokens', remaining: number): void;
 }
@@ -56,7 +58,13 @@ export interface RateLimiterOptions {
   readonly logger: Logger;
 }
 
+/** One warning per rule per this long while its store keeps failing; the metric counts every request. */
+const FAIL_OPEN_WARN_MS = 10_000;
+
 export class RateLimiter {
+  /** Per rule label: when it was last warned about and the fail-open admissions since. */
+  private readonly failOpenWarned = new Map<string, { at: number; since: number }>();
+
   constructor(private readonly opts: RateLimiterOptions) {}
 
   admit(rule: RuleConfig, route: string, req: LimitRequest, requestId: string, estimate: Estimate): Admission | Promise<Admission> {
@@ -103,7 +111,10 @@ export class RateLimiter {
         (err: unknown): Admission => {
           const allowed = this.opts.failureMode === 'open';
           this.opts.observer.storeFailure(store.name, allowed);
-          if (allowed) return this.accept(route, requestId, localApplied, local, localResult?.results ?? [], [], [], []);
+          if (allowed) {
+            this.failedOpen(route, globalApplied, err);
+            return this.accept(route, requestId, localApplied, local, localResult?.results ?? [], [], [], []);
+          }
           this.rollback(localApplied, local, requestId);
           this.opts.logger.debug('rate limit store failed; failing closed', { err });
           return {
@@ -114,6 +125,31 @@ export class RateLimiter {
           };
         },
       );
+  }
+
+  /**
+   * An over-admission must never be silent: every request let through unchecked counts against its
+   * rules, and a warning names each rule (at most one line per rule per 10 s, with the count since).
+   */
+  private failedOpen(route: string, applied: readonly Applied[], err: unknown): void {
+    const now = Date.now();
+    for (const a of applied) {
+      this.opts.observer.failedOpen(a.rule, route);
+      const label = a.rule.label;
+      const w = this.failOpenWarned.get(label) ?? { at: -Infinity, since: 0 };
+      w.since++;
+      this.failOpenWarned.set(label, w);
+      if (now - w.at < FAIL_OPEN_WARN_MS) continue;
+      this.opts.logger.warn('rate limit store failed; admitted without checking a global rule (failure mode open)', {
+        rule: label,
+        route,
+        admittedUnchecked: w.since,
+        err: err instanceof Error ? err.message : String(err),
+        hint: 'over-admission is possible until the store answers again; --rate-limit-failure-mode closed answers 503 instead',
+      });
+      w.at = now;
+      w.since = 0;
+    }
   }
 
   /** Charges response costs (tokens), settles reservations and releases concurrency leases. */

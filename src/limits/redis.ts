@@ -130,6 +130,7 @@ export class RedisStore implements LimitStore {
   readonly name = 'redis' as const;
   private readonly client: Redis & ScriptClient;
   private readonly prefix: string;
+  private everConnected = false;
 
   constructor(opts: RedisStoreOptions) {
     this.prefix = opts.prefix;
@@ -160,6 +161,7 @@ export class RedisStore implements LimitStore {
     this.client.on('error', (err: Error) => unavailable(err));
     this.client.on('close', () => unavailable());
     this.client.on('ready', () => {
+      this.everConnected = true;
       lastLog = 0;
       opts.logger.info('redis connected', { url: redactUrl(opts.url) });
     });
@@ -204,6 +206,11 @@ export class RedisStore implements LimitStore {
 
   async deleteValue(key: string): Promise<boolean> {
     return (await this.client.del(this.prefix + key)) > 0;
+  }
+
+  /** Whether the connection has been up at least once (readiness waits for it). */
+  get connectedOnce(): boolean {
+    return this.everConnected;
   }
 
   get connected(): boolean {

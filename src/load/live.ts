@@ -87,9 +87,13 @@ function render(c: Controller, agg: Aggregator, readings: readonly GateReading[]
     .join('  ');
   const ms = (x: number | undefined): string => (x === undefined ? '–' : x >= 1000 ? `${(x / 1000).toFixed(2)}s` : `${x.toFixed(0)}ms`);
   const lag = [...agg.lag.values()].pop()?.summary().p99;
+  const kinds = Object.entries(agg.errorsByClass)
+    .sort((a, b) => (b[1] ?? 0) - (a[1] ?? 0))
+    .map(([k, n]) => `${k} ${n}`);
   return [
     `${label}  ${bar}  t=${now.toFixed(0)}s`,
     `${plan.mode === 'users' ? `users ${t.users}` : `sessions ${t.sessions}`}  in-flight ${t.inflight}  rps ${rps.toFixed(1)}  TTFT p50 ${ms(w.ttftP50)} p99 ${ms(w.ttftP99)}  errors ${w.errors}${w.completions > 0 ? ` (${((w.errors / w.completions) * 100).toFixed(2)}%)` : ''}  lag p99 ${lag === null || lag === undefined ? '–' : `${(lag * 1000).toFixed(1)}ms`}`,
     `gates: ${gates || 'none'}${c.baseline === undefined ? '' : `  baseline TTFT ${(c.baseline.ttft * 1000).toFixed(0)}ms`}`,
+    ...(kinds.length === 0 ? [] : [`errors so far by kind: ${kinds.join(', ')}`]),
   ];
 }

@@ -3,6 +3,7 @@ import { writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { fmtLevel, gateName } from './controller.js';
 import { renderReport } from './report/html.js';
+import { errorKinds } from './results/build.js';
 import type { Results } from './results/types.js';
 
 export function writeAtomic(path: string, text: string): void {
@@ -29,6 +30,7 @@ export function summaryText(r: Results, files: readonly string[]): string {
   const lines: string[] = [];
   lines.push('');
   lines.push(`${r.run.name}: ${r.status.state}${r.status.reason === '' ? '' : ` (${r.status.reason})`}`);
+  if (r.total.errors > 0) lines.push(`  errors: ${r.total.errors} of ${r.total.ok + r.total.errors} requests: ${errorKinds(r.total.errors_by_class)}`);
   const b = r.boundaries;
   if (b.baseline !== null) lines.push(`  baseline TTFT ${b.baseline.ttft.toFixed(3)} s (${b.baseline.source}, step ${b.baseline.step})`);
   if (b.t2 !== null) lines.push(`  T2 at ${fmtLevel(b.t2.level, mode)}: ${b.t2.note}; ${b.t2.rps === null ? '' : `${b.t2.rps.toFixed(2)} rps, `}preemptions ${b.t2.preemptions ?? '–'}`);

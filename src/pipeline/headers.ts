@@ -97,7 +97,7 @@ function connectionListed(value: string | string[] | undefined): Set<string> | u
 
 /**
  * The upstream response headers a client gets: without hop-by-hop headers and without the upstream's
- * own x-request-id / server-timing (the gateway sets its own); without content-length when the body
+ * own x-request-id / server-timing / x-tollgate-backend (the gateway sets its own); without content-length when the body
  * may change on the way.
  */
 export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>, bodyMayChange: boolean): OutgoingHttpHeaders {
@@ -105,7 +105,7 @@ export function clientResponseHeaders(upstream: Record<string, string | string[]
   for (const name in upstream) {
     if (RESPONSE_HOP_BY_HOP.has(name)) continue;
     if (name === 'content-length' && bodyMayChange) continue;
-    if (name === 'x-request-id' || name === 'server-timing') continue;
+    if (name === 'x-request-id' || name === 'server-timing' || name === 'x-tollgate-backend') continue;
     out[name] = upstream[name];
   }
   return out;

@@ -217,6 +217,8 @@ export class ProxyRequest implements AttemptOwner {
     out['x-request-id'] = this.input.requestId;
     if (isAnthropicIngress(this.input.client.operation)) out['request-id'] = this.input.requestId;
     out['server-timing'] = serverTiming(now - this.input.startMs - upstreamSoFar, upstreamSoFar);
+    // Which backend answered (after failover or a weighted pick): its config name, nothing secret.
+    if (this.ref !== undefined) out['x-tollgate-backend'] = this.ref.backend.name;
     // A held (non-streamed) body is checked before anything goes out: the head waits for it.
     if (this.translator.buffered === true) this.heldHead = { status, headers: out };
     else this.input.res.writeHead(status, out);

@@ -229,6 +229,8 @@ export class Gateway implements OutcomeSink {
   private readiness(): { ready: boolean; reason: string } {
     if (this.runtime.draining) return { ready: false, reason: 'shutting down' };
     if (this.runtime.generation === undefined) return { ready: false, reason: 'no configuration loaded' };
+    const waiting = this.limits.notReadyReason(this.runtime.generation.config);
+    if (waiting !== undefined) return { ready: false, reason: waiting };
     return { ready: true, reason: `serving config generation ${this.runtime.generation.id}` };
   }
 

@@ -62,10 +62,13 @@ export interface SimServerHandle extends SimServer {
 
 export class SimConfigError extends Error {
   readonly hint: string | undefined;
-  constructor(message: string, hint?: string) {
+  /** The system error code behind it (EADDRINUSE…), so callers can react to a busy port. */
+  readonly code: string | undefined;
+  constructor(message: string, hint?: string, code?: string) {
     super(message);
     this.name = 'SimConfigError';
     this.hint = hint;
+    this.code = code;
   }
 }
 
@@ -122,7 +125,7 @@ export async function startSimServer(opts: SimServerOptions = {}): Promise<SimSe
   } catch (err) {
     inst.close();
     const code = (err as { code?: string }).code;
-    throw new SimConfigError(`cannot listen on ${host}:${opts.port ?? 0}: ${code ?? String(err)}`, code === 'EADDRINUSE' ? 'pick another port, or 0 for a free one' : undefined);
+    throw new SimConfigError(`cannot listen on ${host}:${opts.port ?? 0}: ${code ?? String(err)}`, code === 'EADDRINUSE' ? 'pick another port, or 0 for a free one' : undefined, code);
   }
   let dcgm: Server | undefined;
   let dcgmUrl: string | undefined;

@@ -1,6 +1,6 @@
 // Gateway metrics (prom-client's home folder). Fed only by request outcomes, complete usage records
 // and control-plane events; label values come from the config or closed sets (labels.ts), so
-// cardinality stays bounded. Names follow DESIGN.md §4 (a contract) and the OpenTelemetry GenAI
+// cardinality stays bounded. Names are a contract (docs/observability.md) and follow the OpenTelemetry GenAI
 // semantic conventions, including their advisory histogram buckets.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AccountingStats, RecordListener } from '../accounting/accountant.js';

@@ -24,6 +24,7 @@ export class RateLimitMetrics implements LimitObserver, QuotaObserver {
   private readonly limited: Record<'Local' | 'Global', KeyedCounter<'rule' | 'route'>>;
   private readonly shadow: KeyedCounter<'rule' | 'route'>;
   private readonly storeErrors: KeyedCounter<'store' | 'outcome'>;
+  private readonly failedOpenCounter: KeyedCounter<'rule' | 'route'>;
   private readonly remainingGauge: KeyedGauge<'rule' | 'bucket' | 'unit'>;
   private readonly quotaRequests: KeyedCounter<'policy' | 'model' | 'bucket' | 'result'>;
   private readonly quotaRemainingGauge: KeyedGauge<'bucket'>;
@@ -49,6 +50,7 @@ export class RateLimitMetrics implements LimitObserver, QuotaObserver {
       help: 'Rate-limit store (Redis) failures, by what the failure mode did: allowed or denied.',
       labelNames: ['store', 'outcome'],
     });
+    this.failedOpenCounter = counter('tollgate_rate_limit_failed_open_total', 'Requests admitted without checking a global rule because its store failed (failure mode open).');
     this.remainingGauge = new KeyedGauge(registry, {
       name: 'tollgate_rate_limit_remaining',
       help: 'Budget left in a rate-limit bucket at its last decision (requests or tokens).',
@@ -85,6 +87,10 @@ export class RateLimitMetrics implements LimitObserver, QuotaObserver {
 
   storeFailure(store: string, allowed: boolean): void {
     this.storeErrors.inc({ store, outcome: allowed ? 'allowed' : 'denied' });
+  }
+
+  failedOpen(rule: RateLimitRule, route: string): void {
+    this.failedOpenCounter.inc({ rule: rule.label, route });
   }
 
   remaining(rule: RateLimitRule, bucket: string, unit: 'requests' | 'tokens', remaining: number): void {

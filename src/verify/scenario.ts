@@ -1,5 +1,5 @@
 // The contract verify checks a gateway against: the whitepaper's seed scenario (identities, tiers,
-// models, the rate limit) and the metric names of DESIGN.md §4. Any gateway configured with the seed
+// models, the rate limit) and the metric names of docs/observability.md. Any gateway configured with the seed
 // scenario (Tollgate's demo, or Envoy AI Gateway with the same manifests) is expected to pass.
 
 export type Tier = 'tier1' | 'tier2';

@@ -1,7 +1,7 @@
 // `tollgate validate` as users run it: the real CLI process (bin/tollgate.js → dist/).
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { ROOT, runCli } from '../helpers/cli.js';
 import { backend, docs, EXAMPLES, route, TempDir } from './helpers.js';
 
 const dir = new TempDir('tollgate-cli-');
@@ -15,6 +15,13 @@ describe('tollgate validate', () => {
     expect(r.stdout).toContain('valid: 1 route (1 rule), 1 backend, 0 warnings');
     expect(r.stdout).toContain('  GatewayClass: envoy-ai-gateway-basic');
     expect(r.stdout).toContain('  Deployment: envoy-ai-gateway-basic-testupstream');
+  });
+
+  it('skips a chargeback rates file in a config directory without a warning', async () => {
+    const r = await runCli(['validate', '--config', join(ROOT, 'examples/seed-scenario')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('0 warnings');
+    expect(r.stdout + r.stderr).not.toContain('rates.yaml');
   });
 
   it('validates several paths at once, a directory among them', async () => {

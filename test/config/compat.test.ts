@@ -19,7 +19,7 @@ const VALID: ReadonlyArray<{ paths: string[]; routes: number; backends: number }
   { paths: ['gateway-config/comprehensive.yaml'], routes: 1, backends: 1 },
   { paths: ['mcp/openai-github.yaml'], routes: 1, backends: 1 },
   { paths: ['monitoring'], routes: 0, backends: 0 },
-  // Provider schemas and credentials (issue 5); their compiled form is checked in test/providers/compat.test.ts.
+  // Provider schemas and credentials; their compiled form is checked in test/providers/compat.test.ts.
   { paths: ['basic/anthropic.yaml'], routes: 1, backends: 1 },
   { paths: ['basic/aws.yaml'], routes: 2, backends: 2 },
   { paths: ['basic/azure_openai.yaml'], routes: 1, backends: 1 },

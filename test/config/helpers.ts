@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type ConfigResult, type Diagnostic, type LoadOptions } from '../../src/config/index.js';
 
-export const EXAMPLES = fileURLToPath(new URL('../../../shared/compat/envoy-ai-gateway/examples/', import.meta.url));
+export const EXAMPLES = fileURLToPath(new URL('../fixtures/compat/envoy-ai-gateway/examples/', import.meta.url));
 export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
 export class TempDir {

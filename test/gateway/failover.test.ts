@@ -65,6 +65,8 @@ describe('failover and balancing', () => {
     const r = await chat('dead-then-secondary');
     expect(r.status).toBe(200);
     expect(secondary.requests.length).toBe(before + 1);
+    // The response names the backend that answered, not the one first tried.
+    expect(r.headers.get('x-tollgate-backend')).toBe('secondary');
   });
 
   it('falls to the lower priority on a retriable status before the first byte', async () => {
@@ -227,10 +229,10 @@ describe('broken and stalled streams', () => {
         });
       });
       const closed = primary.nextSocketClose();
-      const t0 = performance.now();
       client.destroy();
-      const t1 = await closed;
-      expect(t1 - t0).toBeLessThan(100);
+      // The upstream's stream would run for 50 s (10,000 chunks, 5 ms apart), longer than the test's
+      // timeout: its socket closing at all means the gateway aborted it.
+      await closed;
     } finally {
       primary.behave(openAIBehavior());
     }

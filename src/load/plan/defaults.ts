@@ -49,7 +49,7 @@ export const DEFAULT_PLAN: Plan = {
     { kind: 'soak', name: 'soak', fraction: 0.85, level: undefined, duration_s: 600 },
   ],
   gates: { window_s: 30, sustain: 3, min_samples: 20, list: DEFAULT_GATES },
-  slo: { ttft_s: 2, tpot_s: 0.1, e2e_s: undefined },
+  slo: { ttft_s: 2, tpot_s: 0.1, e2e_s: undefined, error_rate: 0.05 },
   telemetry: { interval_s: 2, targets: [] },
   request: { timeout_s: 600, idle_timeout_s: 60, headers: {}, on_error: 'continue' },
   harness: { workers: 'auto', max_lag_ms: 10, bin_s: 2, drain_s: 30 },
@@ -83,7 +83,7 @@ gates:
   t3: {max_rate: 0.05}                        # preemptions / requests > 5%: abort
   error_rate: {max: 0.05}                     # stop the ramp
   # kv_cache: {max: 0.9}   waiting_queue: {max: 50}   ttft_p99: {max: 2s, source: client}
-slo: {ttft: 2s, tpot: 0.1s}
+slo: {ttft: 2s, tpot: 0.1s, error_rate: 0.05}   # more failed requests than error_rate: the run failed (exit 1)
 telemetry:
   interval: 2s
   targets: []

@@ -18,6 +18,7 @@ export interface Overrides {
   readonly headers?: readonly string[];
   readonly reference?: string;
   readonly sloTtft?: string;
+  readonly maxErrorRate?: string;
   readonly interval?: string;
 }
 
@@ -129,6 +130,11 @@ export function applyOverrides(plan: Plan, o: Overrides): Plan {
     else p = { ...p, reference: 'whitepaper' };
   }
   if (o.sloTtft !== undefined) p = { ...p, slo: { ...p.slo, ttft_s: dur('--slo-ttft', o.sloTtft) } };
+  if (o.maxErrorRate !== undefined) {
+    const v = o.maxErrorRate.trim().endsWith('%') ? Number(o.maxErrorRate.trim().slice(0, -1)) / 100 : Number(o.maxErrorRate);
+    if (o.maxErrorRate.trim() === '' || !(v >= 0 && v <= 1)) problems.push(`--max-error-rate: "${o.maxErrorRate}" must be a fraction from 0 to 1 (or a percentage, 5%)`);
+    else p = { ...p, slo: { ...p.slo, error_rate: v } };
+  }
   if (problems.length > 0) throw new PlanError(problems, 'command line');
   return p;
 }

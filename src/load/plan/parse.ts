@@ -283,7 +283,12 @@ function readThreshold(s: Fields, kind: GateKind, def: number | undefined): numb
 function readSlo(f: Fields): Plan['slo'] {
   const s = f.map('slo');
   if (s === undefined) return DEFAULT_PLAN.slo;
-  const slo = { ttft_s: s.optDur('ttft', { min: 0, exclusiveMin: true }), tpot_s: s.optDur('tpot', { min: 0, exclusiveMin: true }), e2e_s: s.optDur('e2e', { min: 0, exclusiveMin: true }) };
+  const slo = {
+    ttft_s: s.optDur('ttft', { min: 0, exclusiveMin: true }),
+    tpot_s: s.optDur('tpot', { min: 0, exclusiveMin: true }),
+    e2e_s: s.optDur('e2e', { min: 0, exclusiveMin: true }),
+    error_rate: s.num('error_rate', DEFAULT_PLAN.slo.error_rate, { min: 0, max: 1 }),
+  };
   s.unknown();
   return slo;
 }

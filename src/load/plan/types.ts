@@ -88,6 +88,8 @@ export interface Slo {
   readonly ttft_s: number | undefined;
   readonly tpot_s: number | undefined;
   readonly e2e_s: number | undefined;
+  /** Most failed requests (a fraction of those that ended) for a run to count as passed. */
+  readonly error_rate: number;
 }
 
 export type TelemetryKind = 'metrics' | 'prometheus';

@@ -1,6 +1,9 @@
 // The sections of one run's report: the whitepaper's tables 1–3 and figures 4–6, the ramp's steps
 // and gates, the soak's stability, per-profile breakdowns, errors, harness health, definitions.
 import { gateName } from '../controller.js';
+import { DEFAULT_PLAN } from '../plan/defaults.js';
+import type { Slo } from '../plan/types.js';
+import { errorKinds } from '../results/build.js';
 import type { Results, StepView } from '../results/types.js';
 import { ERROR_CLASS_HELP, type ErrorClass } from '../protocol.js';
 import { decodeHist } from '../stats/hist.js';
@@ -28,9 +31,18 @@ export function statusBadge(r: Results): string {
 export function header(r: Results): string {
   const run = r.run;
   const total = r.phases.reduce((a, p) => a + p.duration_s, 0);
-  return `<h1>${esc(run.name)} ${statusBadge(r)} ${r.trust.trustworthy ? badge('schedule lag OK', 'ok') : badge('untrustworthy: schedule lag', 'bad')}</h1>
+  const t = r.total;
+  const limit = (r.run.plan.slo as Partial<Slo>).error_rate ?? DEFAULT_PLAN.slo.error_rate;
+  const errorBadge = t.errors === 0 ? badge('no errors', 'ok') : badge(`errors ${pct(t.error_rate, 1)}`, t.error_rate > limit ? 'bad' : 'warn');
+  // The error kinds first: a run made mostly of 429s measured the limits, not the backends.
+  const errorLine =
+    t.errors === 0
+      ? ''
+      : `<p class="${t.error_rate > limit ? 'bad' : 'muted'}">Errors: ${int(t.errors)} of ${int(t.ok + t.errors)} requests (${pct(t.error_rate, 1)}; the run fails above ${pct(limit, 1)}): ${esc(errorKinds(t.errors_by_class))}. Details under <a href="#errors">Errors</a>.</p>`;
+  return `<h1>${esc(run.name)} ${statusBadge(r)} ${errorBadge} ${r.trust.trustworthy ? badge('schedule lag OK', 'ok') : badge('untrustworthy: schedule lag', 'bad')}</h1>
 <div class="meta">target <code>${esc(run.target)}</code> · corpus <code>${esc(run.corpus)}</code> · ${esc(run.started_at)} · ${duration(total)} · ${run.mode} mode · ${run.workers} worker${run.workers === 1 ? '' : 's'}${run.shard === null ? '' : ` · shard ${run.shard.index}/${run.shard.count}`}${run.merged_from > 1 ? ` · merged from ${run.merged_from} shards` : ''} · tollgate ${esc(run.tollgate)}, Node ${esc(run.node)}</div>
 ${r.status.reason === '' ? '' : `<p class="${r.status.state === 'completed' ? 'muted' : 'bad'}">${esc(r.status.reason)}</p>`}
+${errorLine}
 ${r.trust.warnings.length === 0 ? '' : `<ul class="warnings">${r.trust.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul>`}`;
 }
 
@@ -56,7 +68,7 @@ ${c('requests', int(r.total.requests))}
 export function referenceSection(r: Results): string {
   if (r.reference === null) return '';
   const rows = r.reference.map((x) => [esc(x.quantity), esc(x.reference), esc(x.measured), x.delta_pct === null ? '' : `${x.delta_pct >= 0 ? '+' : ''}${x.delta_pct.toFixed(0)}%`, x.ok === null ? '–' : x.ok ? badge('match', 'ok') : badge('off', 'warn')]);
-  return `<h2>Comparison with the whitepaper (chapter 7)</h2><p class="muted">Reference figures from "Gateway to Enterprise AI" (4× H100, gpt-oss-120b, Envoy AI Gateway). A numeric figure matches within ±30% (DESIGN §7).</p>${table(['quantity', 'whitepaper', 'this run', 'Δ', ''], rows)}`;
+  return `<h2>Comparison with the whitepaper (chapter 7)</h2><p class="muted">Reference figures from "Gateway to Enterprise AI" (4× H100, gpt-oss-120b, Envoy AI Gateway). A numeric figure matches within ±30%.</p>${table(['quantity', 'whitepaper', 'this run', 'Δ', ''], rows)}`;
 }
 
 export function phaseTable(r: Results): string {
@@ -221,9 +233,9 @@ export function profileSection(r: Results): string {
 
 export function errorSection(r: Results): string {
   const classes = Object.entries(r.errors.by_class) as Array<[ErrorClass, number]>;
-  if (classes.length === 0) return '<h2>Errors</h2><p>None.</p>';
+  if (classes.length === 0) return '<h2 id="errors">Errors</h2><p>None.</p>';
   const rows = classes.map(([c, n]) => [esc(c), int(n), esc(ERROR_CLASS_HELP[c]), esc((r.errors.samples[c] ?? []).slice(0, 3).map((s) => `${s.app}: ${s.message}`).join(' | '))]);
-  return `<h2>Errors</h2>${table(['class', 'count', 'meaning', 'examples'], rows)}`;
+  return `<h2 id="errors">Errors</h2>${table(['class', 'count', 'meaning', 'examples'], rows)}`;
 }
 
 export function harnessSection(r: Results): string {

@@ -4,10 +4,36 @@
 import { Cell } from '../stats/cells.js';
 import { Dist, EMPTY_SUMMARY, type LatencySummary } from '../stats/hist.js';
 import { Telemetry } from '../telemetry/scraper.js';
+import { DEFAULT_PLAN } from '../plan/defaults.js';
+import type { Slo } from '../plan/types.js';
 import { ERROR_CLASSES, type ErrorClass } from '../protocol.js';
+import type { CellView } from '../stats/cells.js';
 import { DEFINITIONS } from './definitions.js';
 import { whitepaperComparison } from './reference.js';
 import { RESULTS_FORMAT, RESULTS_VERSION, type Drift, type OverheadRow, type PhaseView, type RawRun, type Results, type SoakView, type StepView, type TelemetrySummary } from './types.js';
+
+/**
+ * A run that went to the end but whose requests failed too often did not pass: most of what it
+ * measured is errors, not the system. Results from before the threshold existed use the default.
+ */
+function runStatus(raw: RawRun, total: CellView): Results['status'] {
+  const limit = (raw.meta.plan.slo as Partial<Slo>).error_rate ?? DEFAULT_PLAN.slo.error_rate;
+  const ended = total.ok + total.errors;
+  if (raw.state !== 'completed' || ended === 0 || total.error_rate <= limit) return { state: raw.state, reason: raw.reason };
+  return {
+    state: 'failed',
+    reason: `${(total.error_rate * 100).toFixed(1)}% of requests failed, over the plan's limit of ${(limit * 100).toFixed(1)}% (slo.error_rate, --max-error-rate)`,
+  };
+}
+
+/** "http_429 ×12, reset ×1", most frequent first (the report's Errors table says what each means). */
+export function errorKinds(byClass: Partial<Record<ErrorClass, number>>): string {
+  return Object.entries(byClass)
+    .filter((e): e is [ErrorClass, number] => (e[1] ?? 0) > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([c, n]) => `${c} ×${n}`)
+    .join(', ');
+}
 
 export function buildResults(raw: RawRun): Results {
   const tel = Telemetry.fromDump(raw.telemetry);
@@ -112,7 +138,7 @@ export function buildResults(raw: RawRun): Results {
     format: RESULTS_FORMAT,
     version: RESULTS_VERSION,
     run: raw.meta,
-    status: { state: raw.state, reason: raw.reason },
+    status: runStatus(raw, total),
     trust: { lag_p50_ms: ms(lagAll.p50), lag_p99_ms: ms(lagAll.p99), lag_max_ms: ms(lagAll.max), threshold_ms: maxLag, trustworthy, warnings },
     profiles: raw.profiles,
     boundaries: {

@@ -1,4 +1,4 @@
-// The whitepaper's chapter 7 figures (DESIGN §7) beside a run's: the seed scenario's report shows
+// The whitepaper's chapter 7 figures beside a run's: the seed scenario's report shows
 // how close the reproduction came, ±30% counting as a match.
 import type { Boundary } from '../controller.js';
 import type { OverheadRow, PhaseView, ReferenceRow, SoakView } from './types.js';

@@ -183,7 +183,7 @@ export interface ReferenceRow {
   readonly measured: string;
   /** Relative difference, when both are numbers. */
   readonly delta_pct: number | null;
-  /** Within ±30% (DESIGN §7), or the qualitative condition holds. */
+  /** Within ±30%, or the qualitative condition holds. */
   readonly ok: boolean | null;
 }
 

@@ -48,6 +48,8 @@ export class Aggregator {
   private readonly secs: Second[] = [];
   private readonly gauges = new Map<number, WorkerGauges>();
   readonly errorSamples = new Map<ErrorClass, ErrorSample[]>();
+  /** Failed requests of the whole run so far, by kind (the live view breaks errors down). */
+  readonly errorsByClass: Partial<Record<ErrorClass, number>> = {};
   currentLevel = 0;
   lastReportAt = 0;
 
@@ -158,7 +160,10 @@ export class Aggregator {
     bin.completed++;
     if (errIdx >= 0) {
       const cls = ERROR_CLASSES[errIdx];
-      if (cls !== undefined) c.errors[cls]++;
+      if (cls !== undefined) {
+        c.errors[cls]++;
+        this.errorsByClass[cls] = (this.errorsByClass[cls] ?? 0) + 1;
+      }
       s.err[p] = (s.err[p] ?? 0) + 1;
       bin.errors++;
       return;

@@ -1,4 +1,4 @@
-// The gateway's own contract (DESIGN §2 and §4): bad input gets precise OpenAI-shaped errors and
+// The gateway's own contract (README.md, docs/observability.md): bad input gets precise OpenAI-shaped errors and
 // never reaches a backend, token metrics move by exactly what each model served, the admin endpoints
 // answer, and every response carries x-request-id and server-timing.
 import type { IncomingHttpHeaders } from 'node:http';
@@ -22,7 +22,7 @@ export const malformedJsonCheck: Check = {
   id: 'malformed-json',
   suite: 'full',
   title: 'Malformed JSON bodies get 400 with an OpenAI-shaped error and never reach a backend',
-  source: 'DESIGN §2',
+  source: 'README.md, tollgate serve',
   async run(ctx: VerifyContext, t: Probe) {
     const cases: Array<[string, string]> = [
       ['truncated JSON', '{"model": "gpt-oss-120b", "messages": ['],
@@ -42,7 +42,7 @@ export const oversizeBodyCheck: Check = {
   id: 'oversize-body',
   suite: 'full',
   title: 'A body over the limit gets 413, whether its length is declared or not',
-  source: 'DESIGN §2, seed ClientTrafficPolicy bufferLimit 50Mi',
+  source: 'seed ClientTrafficPolicy bufferLimit 50Mi, docs/configuration.md',
   async run(ctx: VerifyContext, t: Probe) {
     // The seed allows 50 MiB (ClientTrafficPolicy bufferLimit: 50Mi). Declared: 64 MiB, which the
     // gateway should refuse on the header alone. Chunked: one byte over the limit.
@@ -75,7 +75,7 @@ export const unknownPathCheck: Check = {
   id: 'unknown-path',
   suite: 'full',
   title: 'Unknown paths get 404 with an OpenAI-shaped error',
-  source: 'DESIGN §2',
+  source: 'README.md, tollgate serve',
   async run(ctx: VerifyContext, t: Probe) {
     const cases: Array<['GET' | 'POST', string]> = [
       ['GET', '/v1/does-not-exist'],
@@ -129,7 +129,7 @@ export const tokenMetricsCheck: Check = {
   id: 'token-metrics',
   suite: 'full',
   title: `${METRICS.tokenUsage} moves per model by exactly what each request used (streamed or not)`,
-  source: 'DESIGN §4, whitepaper ch. 3',
+  source: 'docs/observability.md, metrics; whitepaper ch. 3',
   async run(ctx: VerifyContext, t: Probe) {
     // Accounting may land after a response ends (the gateway counts off the hot path): earlier
     // checks' requests must have settled before the baseline is taken.
@@ -190,7 +190,7 @@ export const adminEndpointsCheck: Check = {
   id: 'admin-endpoints',
   suite: 'full',
   title: 'Admin endpoints: /healthz, /readyz, /metrics = /stats/prometheus (Envoy names there), /config_dump',
-  source: 'DESIGN §2',
+  source: 'README.md, tollgate serve',
   async run(ctx: VerifyContext, t: Probe) {
     for (const path of ['/healthz', '/readyz']) t.status(await ctx.adminGet(path), 200, `GET ${path}`);
     // /stats/prometheus may name Envoy's rate-limit counters as Envoy does, without `_total`.
@@ -212,7 +212,7 @@ export const responseHeadersCheck: Check = {
   id: 'response-headers',
   suite: 'full',
   title: 'Every gateway response in this run carried x-request-id and server-timing',
-  source: 'DESIGN §2',
+  source: 'README.md, tollgate serve',
   run(ctx: VerifyContext, t: Probe): Promise<void> {
     const seen = ctx.seen;
     t.ok(seen.length > 0, `${seen.length} gateway responses recorded`, { message: 'no gateway response was recorded (did every other check fail?)' });

@@ -51,7 +51,7 @@ export const credentialSmugglingCheck: Check = {
   id: 'credential-smuggling',
   suite: 'full',
   title: 'Zero trust: client credentials in every header variant and case never reach the backend',
-  source: 'whitepaper §5.2, DESIGN §2',
+  source: 'whitepaper §5.2, docs/security.md',
   async run(ctx: VerifyContext, t: Probe) {
     const list = variants(ctx.runId);
     // A few at a time: each is a full request to the simulated tier-1 model.
@@ -75,7 +75,7 @@ export const spoofedModelCheck: Check = {
   id: 'spoofed-model-header',
   suite: 'full',
   title: 'A client-sent x-ai-eg-model is overwritten, never trusted for routing',
-  source: 'DESIGN §3',
+  source: 'README.md, tollgate serve: routing',
   async run(ctx: VerifyContext, t: Probe) {
     const spoof = `spoofed-model-${ctx.runId}`;
     const res = await ctx.chat('spoofed x-ai-eg-model (tier 1)', { app: SEED.premiumApp, headers: [['x-ai-eg-model', spoof], ['X-AI-EG-MODEL', spoof]] });
@@ -104,7 +104,7 @@ export const rateLimitResponseCheck: Check = {
   id: 'rate-limit-response',
   suite: 'full',
   title: '429 responses: OpenAI-shaped error, retry-after and x-ratelimit-* headers',
-  source: 'DESIGN §2',
+  source: 'docs/rate-limits.md',
   async run(ctx: VerifyContext, t: Probe) {
     let limited = ctx.shared.rateLimited ?? [];
     if (limited.length === 0) {

@@ -80,7 +80,7 @@ export const streamingUsageCheck: Check = {
   id: 'streaming-usage',
   suite: 'full',
   title: 'Streamed responses end to end, with usage when asked for and without when not',
-  source: 'issue 9, DESIGN §2',
+  source: 'README.md, tollgate serve: streaming',
   async run(ctx: VerifyContext, t: Probe) {
     const maxTokens = 12;
     const { stream } = ctx.stream('stream with usage', { app: SEED.standardApp, body: { max_tokens: maxTokens, stream_options: { include_usage: true } } });
@@ -116,7 +116,7 @@ export const clientDisconnectCheck: Check = {
   id: 'client-disconnect',
   suite: 'full',
   title: 'A client that hangs up mid-stream: the backend stops generating, the gateway keeps serving',
-  source: 'issue 9',
+  source: 'README.md, tollgate serve: streaming',
   async run(ctx: VerifyContext, t: Probe) {
     const idle = await runningOn(ctx, t);
     if (idle !== 0) t.fail(`the tier-2 backend is busy before the check (${idle} running); verify needs the gateway to itself`);
@@ -197,7 +197,7 @@ export const reloadWhileStreamingCheck: Check = {
   id: 'reload-while-streaming',
   suite: 'full',
   title: 'A config reload while a stream is in flight: the stream completes, new requests see the new config',
-  source: 'DESIGN §3 (hot reload)',
+  source: 'docs/configuration.md, hot reload',
   needsConfigDir: true,
   async run(ctx: VerifyContext, t: Probe) {
     const dir = ctx.opts.configDir;
