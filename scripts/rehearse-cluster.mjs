@@ -147,7 +147,7 @@ async function main() {
   // ---- 4. one replica killed mid-run -----------------------------------------------------------
   const victim = replicas[REPLICAS - 1];
   // The victim's requests wait longer at the backend, so it surely holds some when it dies.
-  const slow = (_id, replica) => ({ 'x-tenant-id': `kill-${process.pid}`, 'x-sim-fault': `slow-first-byte=${replica === victim ? 2000 : 200}` });
+  const slow = (id, replica) => ({ 'x-tenant-id': `kill-${id % 50}`, 'x-sim-fault': `slow-first-byte=${replica === victim ? 2000 : 200}` });
   const killed = await roundRobin(replicas, opts.short ? 45 : 300, 12, slow, usage, {
     after: opts.short ? 12 : 60,
     // Kill it while the gateway itself reports requests in flight, then take the client's view of
