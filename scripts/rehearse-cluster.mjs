@@ -26,7 +26,6 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { find, flagValue, gatewayPod, helpFlags, KUSTOMIZE_DIR, materializeVolumes, remapArgs, render, ROOT, startGateway, supportedArgs } from './rehearse/pod.mjs';
 
 const BIN = join(ROOT, 'bin', 'tollgate.js');
-const REPLICAS = 3;
 
 const { values: opts } = parseArgs({ options: { short: { type: 'boolean' }, json: { type: 'boolean' }, keep: { type: 'boolean' } } });
 const say = (line) => {
@@ -65,8 +64,9 @@ async function main() {
   const rule = find(monitoring, 'PrometheusRule');
   const adminService = find(objects, 'Service', 'tollgate-admin');
   const namespace = pod.deployment.metadata.namespace;
+  const replicaCount = find(objects, 'HorizontalPodAutoscaler', pod.deployment.metadata.name).spec.minReplicas;
   const limit = tenantLimit(pod.mounts[flagValue(pod.args, '--config')].files);
-  say(`rendered ${KUSTOMIZE_DIR}/overlays/redis: Deployment ${namespace}/${pod.deployment.metadata.name}, ${pod.deployment.spec.replicas} replicas (rehearsing ${REPLICAS})`);
+  say(`rendered ${KUSTOMIZE_DIR}/overlays/redis: Deployment ${namespace}/${pod.deployment.metadata.name}, ${replicaCount} replicas (the HPA's minimum)`);
   say(`  args: ${pod.args.join(' ')}`);
   say(`  ServiceMonitor: ${monitor.path} every ${monitor.interval}; per-tenant limit ${limit.requests}/${limit.unit}`);
 
@@ -96,7 +96,7 @@ async function main() {
   const { args, dropped } = supportedArgs(pod.args, helpFlags(help));
   if (dropped.length > 0) say(`note: this build of tollgate serve does not accept ${dropped.join(', ')}; the replicas run without it`);
   const replicas = [];
-  for (let i = 0; i < REPLICAS; i++) {
+  for (let i = 0; i < replicaCount; i++) {
     const name = `${pod.deployment.metadata.name}-${i}`;
     const paths = materializeVolumes(pod, join(work, name), { host: '127.0.0.1', port: simPort });
     const command = [process.execPath, BIN, ...remapArgs(args, { values: { '--listen': '127.0.0.1:0', '--admin': '127.0.0.1:0', '--redis': `redis://127.0.0.1:${redisPort}/0` }, paths })];
@@ -108,7 +108,7 @@ async function main() {
 
   const prom = await startPrometheus(replicas, monitor, { job: adminService.metadata.name, namespace });
   say(`prometheus on ${prom.url} scraping ${replicas.length} targets at ${monitor.path} every ${monitor.interval}`);
-  await waitFor(async () => (await promQuery(prom.url, `count(up{job="${adminService.metadata.name}"} == 1)`))[0]?.value[1] === String(REPLICAS), 'Prometheus to scrape every replica', 60_000);
+  await waitFor(async () => (await promQuery(prom.url, `count(up{job="${adminService.metadata.name}"} == 1)`))[0]?.value[1] === String(replicaCount), 'Prometheus to scrape every replica', 60_000);
 
   // ---- 1. the global limit across replicas -----------------------------------------------------
   const usage = { input: 0, output: 0 };
@@ -145,7 +145,7 @@ async function main() {
   check('alerts fire on unhealthy series, stay silent on healthy ones (promtool test rules)', promtool.ok && /SUCCESS/.test(promtool.out), promtool.ok ? 'SUCCESS' : promtool.out.trim());
 
   // ---- 4. one replica killed mid-run -----------------------------------------------------------
-  const victim = replicas[REPLICAS - 1];
+  const victim = replicas[replicaCount - 1];
   // The victim's requests wait longer at the backend, so it surely holds some when it dies.
   const slow = (id, replica) => ({ 'x-tenant-id': `kill-${id % 50}`, 'x-sim-fault': `slow-first-byte=${replica === victim ? 2000 : 200}` });
   const killed = await roundRobin(replicas, opts.short ? 45 : 300, 12, slow, usage, {

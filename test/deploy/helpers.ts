@@ -62,8 +62,6 @@ export interface PodProcess {
   readonly url: string;
   readonly adminUrl: string;
   readonly paths: Record<string, string>;
-  /** Deployment flags this build does not accept, left out (empty once every flag is known). */
-  readonly dropped: string[];
   stop(): Promise<void>;
 }
 
@@ -72,7 +70,8 @@ export async function startPod(objects: K8sObject[], backendPort: number, values
   const pod = gatewayPod(objects);
   const root = mkdtempSync(join(tmpdir(), 'tollgate-pod-'));
   const paths = materializeVolumes(pod, root, { host: '127.0.0.1', port: backendPort });
-  const { args, dropped } = supportedArgs(pod.args, await serveFlags());
+  // A flag this build does not know is left out here; the manifests test fails on it by name.
+  const { args } = supportedArgs(pod.args, await serveFlags());
   const command = [process.execPath, BIN, ...remapArgs(args, { values: { '--listen': '127.0.0.1:0', '--admin': '127.0.0.1:0', ...values }, paths })];
   const gateway = startGateway(command, { env: { PATH: process.env['PATH'] ?? '', ...pod.env } });
   const ports = await gateway.ready;
@@ -82,7 +81,6 @@ export async function startPod(objects: K8sObject[], backendPort: number, values
     url: `http://127.0.0.1:${ports.listen}`,
     adminUrl: `http://127.0.0.1:${ports.admin}`,
     paths,
-    dropped,
     stop: async () => {
       if (gateway.child.exitCode === null && gateway.child.signalCode === null) gateway.child.kill('SIGTERM');
       await gateway.exited;
