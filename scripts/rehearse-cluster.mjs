@@ -34,6 +34,16 @@ const say = (line) => {
 
 const work = mkdtempSync(join(tmpdir(), 'tollgate-rehearsal-'));
 const children = [];
+const gateways = [];
+const cleanup = () => {
+  for (const g of gateways) g.kill();
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  if (!opts.keep) rmSync(work, { recursive: true, force: true });
+};
+process.once('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
 const checks = [];
 function check(name, ok, detail) {
   checks.push({ name, ok, detail });
@@ -46,9 +56,8 @@ try {
   checks.push({ name: 'rehearsal', ok: false, detail: err instanceof Error ? err.message : String(err) });
   process.stderr.write(`rehearse:cluster: ${err instanceof Error ? err.message : String(err)}\n`);
 } finally {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  if (!opts.keep) rmSync(work, { recursive: true, force: true });
-  else say(`kept ${work}`);
+  cleanup();
+  if (opts.keep) say(`kept ${work}`);
 }
 const failed = checks.filter((c) => !c.ok);
 if (opts.json) process.stdout.write(`${JSON.stringify({ ok: failed.length === 0, checks }, null, 2)}\n`);
@@ -101,7 +110,7 @@ async function main() {
     const paths = materializeVolumes(pod, join(work, name), { host: '127.0.0.1', port: simPort });
     const command = [process.execPath, BIN, ...remapArgs(args, { values: { '--listen': '127.0.0.1:0', '--admin': '127.0.0.1:0', '--redis': `redis://127.0.0.1:${redisPort}/0` }, paths })];
     const gw = startGateway(command, { env: { PATH: process.env.PATH ?? '', ...pod.env } });
-    children.push(gw.child);
+    gateways.push(gw);
     replicas.push({ name, gw, ports: await gw.ready, alive: true });
   }
   say(`replicas: ${replicas.map((r) => `${r.name} data :${r.ports.listen} admin :${r.ports.admin}`).join(', ')}`);
@@ -154,7 +163,7 @@ async function main() {
     // what it held: those, and only those, may fail.
     act: async (inFlight) => {
       await waitFor(async () => /^tollgate_requests_in_flight ([2-9]|\d\d)/m.test(await (await fetch(`http://127.0.0.1:${victim.ports.admin}/metrics`)).text()), `requests in flight on ${victim.name}`);
-      victim.gw.child.kill('SIGKILL');
+      victim.gw.kill();
       victim.alive = false;
       return new Set(inFlight().filter((r) => r.replica === victim).map((r) => r.id));
     },

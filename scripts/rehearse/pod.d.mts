@@ -36,6 +36,8 @@ export interface StartedGateway {
   readonly child: import('node:child_process').ChildProcess;
   readonly ready: Promise<{ listen: number; admin: number }>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGKILL to the whole process group. */
+  kill(): void;
   output(): string;
 }
 export function startGateway(command: string[], o?: { env?: Record<string, string>; cwd?: string; timeoutMs?: number }): StartedGateway;

@@ -183,11 +183,16 @@ export function pointBackendsAt(files, host, port) {
 
 /**
  * Starts `command` (a gateway started with remapped args) and resolves with the ports it really
- * listens on, read from its start line; rejects with its output if it exits first.
+ * listens on, read from its start line; rejects with its output if it exits first. It runs in its
+ * own process group: `kill()` ends all of it at once, as a container runtime kills a container.
  */
 export function startGateway(command, { env = {}, cwd = ROOT, timeoutMs = 30_000 } = {}) {
   const [cmd, ...rest] = command;
-  const child = spawn(cmd, rest, { cwd, env: { ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, rest, { cwd, env: { ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // Only while the leader lives: once it is reaped, its group id may be another program's.
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid, 'SIGKILL');
+  };
   let out = '';
   const exited = new Promise((r) => child.on('close', (code, signal) => r({ code, signal })));
   const ready = new Promise((resolvePorts, reject) => {
@@ -207,7 +212,7 @@ export function startGateway(command, { env = {}, cwd = ROOT, timeoutMs = 30_000
       reject(new Error(`the gateway exited (${code ?? signal}) before serving:\n${out}`));
     });
   });
-  return { child, ready, exited, output: () => out };
+  return { child, ready, exited, kill, output: () => out };
 }
 
 /**

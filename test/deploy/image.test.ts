@@ -100,7 +100,7 @@ describe.skipIf(!isRoot)('the container image (its file system rebuilt from the 
   }, 180_000);
 
   afterAll(async () => {
-    if (gw !== undefined && gw.child.exitCode === null) gw.child.kill('SIGKILL');
+    gw?.kill();
     await sim?.stop();
     if (root !== undefined) rmSync(root, { recursive: true, force: true });
   });
