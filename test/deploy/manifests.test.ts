@@ -27,6 +27,18 @@ async function modelFor(o: K8sObject): Promise<Model> {
   return cls;
 }
 
+it('the schema check catches a broken object (it is not vacuous)', async () => {
+  const objs = objects('overlays/prometheus-operator');
+  const dep = structuredClone(find(objs, 'Deployment', 'tollgate'));
+  dep['spec'].template.spec.containers[0].ports[0].containerPort = 'http';
+  const Deployment = await modelFor(dep);
+  expect(() => new Deployment(dep).validate()).toThrow(/containerPort/);
+  const sm = structuredClone(find(objs, 'ServiceMonitor'));
+  sm['spec'].endpoints[0].interval = 15;
+  const ServiceMonitor = await modelFor(sm);
+  expect(() => new ServiceMonitor(sm).validate()).toThrow(/interval/);
+});
+
 describe.each(OVERLAYS)('deploy/kubernetes/%s', (overlay) => {
   it('renders with kubectl kustomize, and every object validates against its schema', async () => {
     const objs = objects(overlay);
