@@ -23,9 +23,9 @@ export interface Sim {
   stop(): Promise<void>;
 }
 
-/** A simulated OpenAI-compatible backend on a free port, requiring `apiKey`. */
-export async function startSim(apiKey: string): Promise<Sim> {
-  const cli = spawnCli(['sim', '--listen', '127.0.0.1:0', '--profile', 'fast', '--api-key', apiKey]);
+/** A simulated OpenAI-compatible backend on a free port, requiring `apiKey`, serving `model`. */
+export async function startSim(apiKey: string, model?: string): Promise<Sim> {
+  const cli = spawnCli(['sim', '--listen', '127.0.0.1:0', '--profile', 'fast', '--api-key', apiKey, ...(model === undefined ? [] : ['--model', model])]);
   const m = await cli.waitFor(/127\.0\.0\.1:(\d+)/);
   return {
     port: Number(m[1]),

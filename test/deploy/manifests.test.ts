@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { ROOT, runCli } from '../helpers/cli.js';
 import { OVERLAYS, containerPort, find, flagPort, flagValue, gatewayPod, materializeVolumes, render, type K8sObject } from '../../scripts/rehearse/pod.mjs';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { backendKey, chat, serveFlags, startPod, startSim, type PodProcess, type Sim } from './helpers.js';
 
 const rendered = new Map<string, K8sObject[]>(OVERLAYS.map((o) => [o, render(o)]));
@@ -199,6 +200,32 @@ describe('a gateway started with the Deployment’s args, env and volumes', () =
     const named = new Set(ruleExprs().flatMap((e) => [...e.matchAll(/\b(tollgate_[a-z0-9_]+|gen_ai_[a-z0-9_]+)\b/g)].map((m) => m[1]!)));
     expect(named.size).toBeGreaterThan(0);
     expect([...named].filter((n) => !exported.has(n)), 'metrics the alerts use that the gateway does not export').toEqual([]);
+  });
+});
+
+describe('the seed-scenario overlay on two replicas sharing one Redis', () => {
+  let sim: Sim;
+  let redis: TestRedis;
+  let pods: PodProcess[];
+  beforeAll(async () => {
+    const objs = objects('overlays/seed-scenario');
+    // every tier-2 app is routed to the vLLM backend, which serves this model name
+    sim = await startSim(backendKey(objs), 'gpt-oss-120b');
+    redis = await startRedis();
+    pods = [await startPod(objs, sim.port, { '--redis': redis.url }), await startPod(objs, sim.port, { '--redis': redis.url })];
+  });
+  afterAll(async () => {
+    for (const p of pods ?? []) await p.stop();
+    await redis?.stop();
+    await sim?.stop();
+  });
+
+  it('routes by identity and holds the seed limit (2 a minute for swe-rebench-ide) across both', async () => {
+    const statuses: number[] = [];
+    for (const i of [0, 1, 2, 3]) statuses.push((await chat(pods[i % 2]!.url, { 'x-workload-app': 'swe-rebench-ide' })).status);
+    expect(statuses).toEqual([200, 200, 429, 429]);
+    expect((await chat(pods[0]!.url, { 'x-workload-app': 'terminal-bench-ci' })).status).toBe(200);
+    expect((await chat(pods[1]!.url, { 'x-workload-app': 'unknown-app' })).status).toBe(404);
   });
 });
 
