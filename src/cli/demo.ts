@@ -2,13 +2,15 @@
 // examples/seed-scenario (watched: edit them while it runs), and the two tiers they point at run as
 // simulated backends in the same process, each requiring the API key its Secret holds.
 import { fileURLToPath } from 'node:url';
+import { detectCpuCgroup } from '../cluster/cgroup.js';
+import { decideConcurrency } from '../cluster/concurrency.js';
 import { formatDiagnostics, loadConfig } from '../config/index.js';
 import type { BackendConfig } from '../config/types.js';
 import { createLogger } from '../core/log.js';
 import { ConfigError, Gateway } from '../server/gateway.js';
 import { startSimServer, type SimServer } from '../sim/index.js';
 import { CliError, formatHelp, parseCommandArgs, parseHostPort } from './args.js';
-import { startupError, waitForSignal } from './serve.js';
+import { concurrencyFlag, logConcurrency, startupError, waitForSignal } from './serve.js';
 
 const SEED_DIR = fileURLToPath(new URL('../../examples/seed-scenario/', import.meta.url));
 
@@ -21,11 +23,12 @@ const spec = {
   name: 'demo',
   summary: 'gateway + simulated tier-1/tier-2 backends + the seed scenario, one command',
   usage: `
-Usage: tollgate demo [--listen HOST:PORT] [--admin HOST:PORT] [--config DIR]
+Usage: tollgate demo [--listen HOST:PORT] [--admin HOST:PORT] [--config DIR] [--concurrency N|auto]
 
   --listen HOST:PORT   gateway data listener (default 0.0.0.0:8080)
   --admin HOST:PORT    admin listener (default 127.0.0.1:9901)
   --config DIR         the scenario manifests (default: the bundled examples/seed-scenario)
+  --concurrency N|auto gateway worker processes (default auto: the CPU quota, else the CPUs)
   --verbose            print the gateway's JSON logs too
 
 The simulated backends listen where the scenario's Backend manifests point (127.0.0.1:8101 and
@@ -34,6 +37,7 @@ The simulated backends listen where the scenario's Backend manifests point (127.
     listen: { type: 'string' },
     admin: { type: 'string' },
     config: { type: 'string' },
+    concurrency: { type: 'string' },
     verbose: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -49,6 +53,7 @@ export async function run(argv: string[]): Promise<number> {
   const listen = parseHostPort(values.listen ?? '0.0.0.0:8080', '--listen');
   const admin = parseHostPort(values.admin ?? '127.0.0.1:9901', '--admin', '127.0.0.1');
   const logger = createLogger({ level: values.verbose === true ? 'info' : 'warn', base: { component: 'gateway' } });
+  logConcurrency(logger, decideConcurrency(concurrencyFlag(values.concurrency ?? 'auto'), detectCpuCgroup()));
 
   // The scenario is the single source of truth: backends start where its manifests point and
   // require the keys its Secrets hold, so an edited scenario still works end to end.

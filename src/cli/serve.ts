@@ -1,5 +1,7 @@
 // `tollgate serve`: the gateway on a config of manifests, until SIGTERM/SIGINT.
-import { createLogger, type LogLevel } from '../core/log.js';
+import { detectCpuCgroup } from '../cluster/cgroup.js';
+import { decideConcurrency, MAX_WORKERS, parseConcurrency, type ConcurrencyDecision, type ConcurrencyFlag } from '../cluster/concurrency.js';
+import { createLogger, type Logger, type LogLevel } from '../core/log.js';
 import { readFile } from 'node:fs/promises';
 import type { FailureMode } from '../limits/index.js';
 import { redactUrl } from '../limits/redis.js';
@@ -27,13 +29,19 @@ Usage: tollgate serve --config PATH... [flags]
   --rate-limit-failure-mode open|closed
                          when Redis is unreachable: let requests through (open, default) or answer
                          503 (closed); env TOLLGATE_RATE_LIMIT_FAILURE_MODE
+  --concurrency N|auto   worker processes sharing the listener, limits and admin port (default auto:
+                         the cgroup CPU quota rounded up, else the available CPUs; 1 = one process)
   --drain-timeout SEC    on SIGTERM, how long running requests may finish (default 30)
   --log-level LEVEL      debug | info | warn | error (default info)
   --no-watch             do not reload when the config or secrets change
 ${TELEMETRY_USAGE}
 
 The config and secrets are watched: a valid change is applied atomically, an invalid one is logged
-and the previous config keeps serving.`,
+and the previous config keeps serving.
+
+More workers than the CPU quota (a Kubernetes CPU limit) is a trap: the kernel throttles the
+process for the rest of each 100 ms period once the quota is spent, which adds latency to every
+request and streamed chunk. \`auto\` avoids it; an explicit N above the quota starts with a warning.`,
   options: {
     config: { type: 'string', short: 'c', multiple: true },
     listen: { type: 'string' },
@@ -46,6 +54,7 @@ and the previous config keeps serving.`,
     'redis-timeout': { type: 'string' },
     'rate-limit-failure-mode': { type: 'string' },
     'drain-timeout': { type: 'string' },
+    concurrency: { type: 'string' },
     'log-level': { type: 'string' },
     'no-watch': { type: 'boolean' },
     ...TELEMETRY_FLAGS,
@@ -63,6 +72,8 @@ export async function run(argv: string[]): Promise<number> {
   if (configPaths.length === 0) throw new UsageError('--config is required', 'for example: tollgate serve --config examples/seed-scenario');
   const level = parseLogLevel(values['log-level'] ?? 'info');
   const logger = createLogger({ level, base: { component: 'gateway' } });
+  const concurrency = concurrencyFlag(values.concurrency ?? process.env['TOLLGATE_CONCURRENCY'] ?? 'auto');
+  logConcurrency(logger, decideConcurrency(concurrency, detectCpuCgroup()));
   let gateway: Gateway;
   try {
     gateway = await Gateway.start({
@@ -143,6 +154,20 @@ async function redisOptions(values: {
     prefix: values['redis-prefix'] ?? 'tollgate:',
     timeoutMs: parsePositiveInt(values['redis-timeout'] ?? '200', '--redis-timeout', { min: 10, max: 60_000 }),
   };
+}
+
+export function concurrencyFlag(v: string): ConcurrencyFlag {
+  const c = parseConcurrency(v);
+  if (c === undefined) {
+    throw new UsageError(`--concurrency: "${v}" is not auto or a whole number from 1 to ${MAX_WORKERS}`, 'for example --concurrency auto (follows the CPU quota) or --concurrency 2');
+  }
+  return c;
+}
+
+/** The one start-up line saying how many workers and why, and the throttling warning when N exceeds the quota. */
+export function logConcurrency(logger: Logger, d: ConcurrencyDecision): void {
+  logger.info('concurrency', { workers: d.workers, source: d.source, cpuQuotaCores: d.quotaCores ?? null, cpus: d.cpus });
+  if (d.warning !== undefined) logger.warn(d.warning, { workers: d.workers, cpuQuotaCores: d.quotaCores });
 }
 
 function failureMode(v: string): FailureMode {
