@@ -1,7 +1,11 @@
 // `tollgate serve`: the gateway on a config of manifests, until SIGTERM/SIGINT.
 import { detectCpuCgroup } from '../cluster/cgroup.js';
 import { decideConcurrency, MAX_WORKERS, parseConcurrency, type ConcurrencyDecision, type ConcurrencyFlag } from '../cluster/concurrency.js';
+import { Primary, WorkerStartError } from '../cluster/primary.js';
+import { runWorker, WORKER_ENV } from '../cluster/worker.js';
 import { createLogger, type Logger, type LogLevel } from '../core/log.js';
+import cluster from 'node:cluster';
+import { registerCpuMetrics } from '../telemetry/cpu-metrics.js';
 import { readFile } from 'node:fs/promises';
 import type { FailureMode } from '../limits/index.js';
 import { redactUrl } from '../limits/redis.js';
@@ -73,30 +77,59 @@ export async function run(argv: string[]): Promise<number> {
   const level = parseLogLevel(values['log-level'] ?? 'info');
   const logger = createLogger({ level, base: { component: 'gateway' } });
   const concurrency = concurrencyFlag(values.concurrency ?? process.env['TOLLGATE_CONCURRENCY'] ?? 'auto');
-  logConcurrency(logger, decideConcurrency(concurrency, detectCpuCgroup()));
-  let gateway: Gateway;
+  const options = {
+    configPaths,
+    secretsDir: values['secrets-dir'] ?? process.env['TOLLGATE_SECRETS_DIR'],
+    listen: parseHostPort(values.listen ?? '0.0.0.0:8080', '--listen'),
+    admin: parseHostPort(values.admin ?? '127.0.0.1:9901', '--admin', '127.0.0.1'),
+    logger,
+    drainTimeoutMs: parsePositiveInt(values['drain-timeout'] ?? '30', '--drain-timeout', { min: 0, max: 3600 }) * 1000,
+    watch: values['no-watch'] !== true,
+    redis: await redisOptions(values),
+    rateLimitFailureMode: failureMode(values['rate-limit-failure-mode'] ?? process.env['TOLLGATE_RATE_LIMIT_FAILURE_MODE'] ?? 'open'),
+    telemetry: await telemetryOptions(values, process.env),
+  } satisfies GatewayOptions;
+  return serveInstance(concurrency, options);
+}
+
+/**
+ * Runs `options` as one process or as a primary with workers, until SIGTERM/SIGINT. In a worker
+ * process (forked by the primary, which re-runs the same command) it runs that worker.
+ */
+export async function serveInstance(concurrency: ConcurrencyFlag, options: GatewayOptions & { admin: { host: string; port: number }; drainTimeoutMs: number }): Promise<number> {
+  const logger = options.logger;
+  if (cluster.isWorker) {
+    try {
+      return await runWorker({ ...options, logger: logger.child({ worker: Number(process.env[WORKER_ENV.index] ?? '0') }) });
+    } catch (err) {
+      throw startupError(err);
+    } finally {
+      // The IPC channel would keep this process alive after the gateway stopped. Disconnecting
+      // through the cluster API keeps the exit code (a bare disconnect makes the worker exit 0).
+      if (process.connected) cluster.worker?.disconnect();
+    }
+  }
+  const cgroup = detectCpuCgroup();
+  const decision = decideConcurrency(concurrency, cgroup);
+  logConcurrency(logger, decision);
+  let server: Gateway | Primary;
   try {
-    gateway = await Gateway.start({
-      configPaths,
-      secretsDir: values['secrets-dir'] ?? process.env['TOLLGATE_SECRETS_DIR'],
-      listen: parseHostPort(values.listen ?? '0.0.0.0:8080', '--listen'),
-      admin: parseHostPort(values.admin ?? '127.0.0.1:9901', '--admin', '127.0.0.1'),
-      logger,
-      drainTimeoutMs: parsePositiveInt(values['drain-timeout'] ?? '30', '--drain-timeout', { min: 0, max: 3600 }) * 1000,
-      watch: values['no-watch'] !== true,
-      redis: await redisOptions(values),
-      rateLimitFailureMode: failureMode(values['rate-limit-failure-mode'] ?? process.env['TOLLGATE_RATE_LIMIT_FAILURE_MODE'] ?? 'open'),
-      telemetry: await telemetryOptions(values, process.env),
-    });
+    if (decision.workers === 1) {
+      const gw = await Gateway.start(options);
+      registerCpuMetrics(gw.metrics.registry, cgroup, () => 1);
+      server = gw;
+    } else {
+      server = await Primary.start({ ...options, watch: options.watch !== false, workers: decision.workers, cgroup });
+    }
   } catch (err) {
     throw startupError(err);
   }
-  const d = gateway.dataAddress;
-  const a = gateway.adminAddress;
-  logger.info('tollgate serving', { listen: `${d.host}:${d.port}`, admin: `${a.host}:${a.port}` });
+  const d = server.dataAddress;
+  const a = server.adminAddress;
+  logger.info('tollgate serving', { listen: `${d.host}:${d.port}`, admin: `${a.host}:${a.port}`, workers: decision.workers });
   await waitForSignal();
   logger.info('shutting down');
-  await gateway.shutdown();
+  await server.shutdown();
   logger.info('stopped');
   return 0;
 }
@@ -108,6 +141,7 @@ export function startupError(err: unknown): Error {
   }
   if (err instanceof TelemetryFlagError) return new UsageError(err.message, err.hint);
   if (err instanceof TelemetryStartError) return new CliError(err.message, err.hint);
+  if (err instanceof WorkerStartError) return new CliError(err.message);
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE') {
     return new CliError(`cannot listen: address ${(e as { address?: string }).address ?? ''}:${(e as { port?: number }).port ?? ''} is already in use`, 'stop the other process or pick another port with --listen / --admin');
