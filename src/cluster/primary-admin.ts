@@ -31,7 +31,16 @@ export function instanceAdmin(p: Primary): AdminSource {
   };
 }
 
-function workerRows(p: Primary): Array<Record<string, unknown>> {
+interface WorkerRow {
+  readonly worker: number;
+  readonly pid: number | null;
+  readonly state: 'restarting' | 'starting' | 'draining' | 'serving';
+  readonly generation: number | null;
+  readonly fingerprint: string | null;
+  readonly restartsLastMinute: number;
+}
+
+function workerRows(p: Primary): WorkerRow[] {
   return p.slots.map((s) => ({
     worker: s.index,
     pid: s.worker?.process.pid ?? null,
@@ -44,7 +53,7 @@ function workerRows(p: Primary): Array<Record<string, unknown>> {
 
 function workersTable(p: Primary): string {
   const rows = workerRows(p)
-    .map((r) => `<tr><td>${String(r['worker'])}</td><td>${String(r['pid'] ?? '—')}</td><td>${String(r['state'])}</td><td>${String(r['generation'] ?? '—')}</td><td>${String(r['restartsLastMinute'])}</td></tr>`)
+    .map((r) => `<tr><td>${r.worker}</td><td>${r.pid ?? '—'}</td><td>${r.state}</td><td>${r.generation ?? '—'}</td><td>${r.restartsLastMinute}</td></tr>`)
     .join('');
   return `<p>${p.slots.length} workers; the figures below are the whole instance.</p>
 <table><tr><th>worker</th><th>pid</th><th>state</th><th>generation</th><th>restarts (1 min)</th></tr>${rows}</table>`;

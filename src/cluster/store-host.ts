@@ -39,7 +39,7 @@ export class StoreHost {
 
   private held(worker: number): Map<string, { key: string; leaseId: string }> {
     let m = this.leases.get(worker);
-    if (m === undefined) this.leases.set(worker, (m = new Map()));
+    if (m === undefined) this.leases.set(worker, (m = new Map<string, { key: string; leaseId: string }>()));
     return m;
   }
 }
