@@ -4,7 +4,8 @@ import http from 'node:http';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnCli, type RunningCli } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { ROOT, spawnCli, type RunningCli } from '../helpers/cli.js';
 
 export interface Instance {
   readonly cli: RunningCli;
@@ -17,10 +18,17 @@ export interface Instance {
   stop(): Promise<number | null>;
 }
 
-export async function startInstance(manifests: Record<string, string>, args: string[] = ['--concurrency', '2'], env: NodeJS.ProcessEnv = {}): Promise<Instance> {
+/** `launch`: run `command prefix… serve …` instead of `node bin/tollgate.js serve …` (e.g. in a cgroup). */
+export async function startInstance(
+  manifests: Record<string, string>,
+  args: string[] = ['--concurrency', '2'],
+  env: NodeJS.ProcessEnv = {},
+  launch?: { command: string; prefix: string[] },
+): Promise<Instance> {
   const dir = await mkdtemp(join(tmpdir(), 'tollgate-cluster-'));
   for (const [name, content] of Object.entries(manifests)) await writeFile(join(dir, name), content);
-  const cli = spawnCli(['serve', '--config', dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--drain-timeout', '10', ...args], env);
+  const serveArgs = ['serve', '--config', dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--drain-timeout', '10', ...args];
+  const cli = launch === undefined ? spawnCli(serveArgs, env) : spawnCommand(launch.command, [...launch.prefix, ...serveArgs], env);
   const m = await cli.waitFor(/"msg":"tollgate serving".*?"listen":"127\.0\.0\.1:(\d+)","admin":"127\.0\.0\.1:(\d+)"/, 30_000);
   const url = `http://127.0.0.1:${m[1]}`;
   const adminUrl = `http://127.0.0.1:${m[2]}`;
@@ -74,4 +82,27 @@ export async function waitUntil(fn: () => boolean | Promise<boolean>, what: stri
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for: ${what}`);
+}
+
+/** Like spawnCli, for a command other than the tollgate binary. */
+function spawnCommand(command: string, args: string[], env: NodeJS.ProcessEnv): RunningCli {
+  const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env } });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  return {
+    child,
+    output: () => out,
+    waitFor: async (re, timeoutMs = 20_000) => {
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        const m = out.match(re);
+        if (m !== null) return m;
+        if (Date.now() > end || child.exitCode !== null) throw new Error(`no ${String(re)} in output:\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    exited: () => exit,
+  };
 }
