@@ -2,15 +2,14 @@
 // examples/seed-scenario (watched: edit them while it runs), and the two tiers they point at run as
 // simulated backends in the same process, each requiring the API key its Secret holds.
 import { fileURLToPath } from 'node:url';
-import { detectCpuCgroup } from '../cluster/cgroup.js';
-import { decideConcurrency } from '../cluster/concurrency.js';
+import cluster from 'node:cluster';
 import { formatDiagnostics, loadConfig } from '../config/index.js';
 import type { BackendConfig } from '../config/types.js';
 import { createLogger } from '../core/log.js';
-import { ConfigError, Gateway } from '../server/gateway.js';
+import { ConfigError } from '../server/gateway.js';
 import { startSimServer, type SimServer } from '../sim/index.js';
 import { CliError, formatHelp, parseCommandArgs, parseHostPort } from './args.js';
-import { concurrencyFlag, logConcurrency, startupError, waitForSignal } from './serve.js';
+import { concurrencyFlag, serveInstance, startupError } from './serve.js';
 
 const SEED_DIR = fileURLToPath(new URL('../../examples/seed-scenario/', import.meta.url));
 
@@ -53,7 +52,10 @@ export async function run(argv: string[]): Promise<number> {
   const listen = parseHostPort(values.listen ?? '0.0.0.0:8080', '--listen');
   const admin = parseHostPort(values.admin ?? '127.0.0.1:9901', '--admin', '127.0.0.1');
   const logger = createLogger({ level: values.verbose === true ? 'info' : 'warn', base: { component: 'gateway' } });
-  logConcurrency(logger, decideConcurrency(concurrencyFlag(values.concurrency ?? 'auto'), detectCpuCgroup()));
+  const concurrency = concurrencyFlag(values.concurrency ?? 'auto');
+  const options = { configPaths: [configDir], listen, admin, logger, drainTimeoutMs: 5_000 };
+  // A gateway worker re-runs this command: it serves, the primary runs the simulated backends.
+  if (cluster.isWorker) return serveInstance(concurrency, options);
 
   // The scenario is the single source of truth: backends start where its manifests point and
   // require the keys its Secrets hold, so an edited scenario still works end to end.
@@ -78,20 +80,12 @@ export async function run(argv: string[]): Promise<number> {
       sims.push(sim);
       started.push(`  ${tier.label.padEnd(52)} ${sim.url}  (requires its API key)`);
     }
-    let gateway: Gateway;
-    try {
-      gateway = await Gateway.start({ configPaths: [configDir], listen, admin, logger, drainTimeoutMs: 5_000 });
-    } catch (err) {
-      throw startupError(err);
-    }
-    const host = listen.host === '0.0.0.0' || listen.host === '::' ? 'localhost' : listen.host;
-    const gw = `http://${host}:${gateway.dataAddress.port}`;
-    const adm = `http://${gateway.adminAddress.host}:${gateway.adminAddress.port}`;
-    process.stdout.write(banner(gw, adm, started, configDir, sims[0]?.url ?? 'http://127.0.0.1:8101'));
-    await waitForSignal();
-    process.stdout.write('\nstopping…\n');
-    await gateway.shutdown();
-    return 0;
+    return await serveInstance(concurrency, options, (data, adminAddr) => {
+      const host = listen.host === '0.0.0.0' || listen.host === '::' ? 'localhost' : listen.host;
+      const gw = `http://${host}:${data.port}`;
+      const adm = `http://${adminAddr.host}:${adminAddr.port}`;
+      process.stdout.write(banner(gw, adm, started, configDir, sims[0]?.url ?? 'http://127.0.0.1:8101'));
+    });
   } finally {
     await Promise.all(sims.map((s) => s.close()));
   }

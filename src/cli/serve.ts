@@ -96,7 +96,11 @@ export async function run(argv: string[]): Promise<number> {
  * Runs `options` as one process or as a primary with workers, until SIGTERM/SIGINT. In a worker
  * process (forked by the primary, which re-runs the same command) it runs that worker.
  */
-export async function serveInstance(concurrency: ConcurrencyFlag, options: GatewayOptions & { admin: { host: string; port: number }; drainTimeoutMs: number }): Promise<number> {
+export async function serveInstance(
+  concurrency: ConcurrencyFlag,
+  options: GatewayOptions & { admin: { host: string; port: number }; drainTimeoutMs: number },
+  onServing: (data: { host: string; port: number }, admin: { host: string; port: number }) => void = () => undefined,
+): Promise<number> {
   const logger = options.logger;
   if (cluster.isWorker) {
     try {
@@ -127,6 +131,7 @@ export async function serveInstance(concurrency: ConcurrencyFlag, options: Gatew
   const d = server.dataAddress;
   const a = server.adminAddress;
   logger.info('tollgate serving', { listen: `${d.host}:${d.port}`, admin: `${a.host}:${a.port}`, workers: decision.workers });
+  onServing(d, a);
   await waitForSignal();
   logger.info('shutting down');
   await server.shutdown();
