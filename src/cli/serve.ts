@@ -5,7 +5,6 @@ import { Primary, WorkerStartError } from '../cluster/primary.js';
 import { runWorker, WORKER_ENV } from '../cluster/worker.js';
 import { createLogger, type Logger, type LogLevel } from '../core/log.js';
 import cluster from 'node:cluster';
-import { registerCpuMetrics } from '../telemetry/cpu-metrics.js';
 import { readFile } from 'node:fs/promises';
 import type { FailureMode } from '../limits/index.js';
 import { redactUrl } from '../limits/redis.js';
@@ -119,9 +118,7 @@ export async function serveInstance(
   let server: Gateway | Primary;
   try {
     if (decision.workers === 1) {
-      const gw = await Gateway.start(options);
-      registerCpuMetrics(gw.metrics.registry, cgroup, () => 1);
-      server = gw;
+      server = await Gateway.start(options);
     } else {
       server = await Primary.start({ ...options, watch: options.watch !== false, workers: decision.workers, cgroup });
     }

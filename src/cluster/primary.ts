@@ -171,8 +171,10 @@ export class Primary {
   private onMessage(slot: Slot, w: Worker, m: ToPrimary): void {
     switch (m.t) {
       case 'store': {
-        const results = this.store.apply(w.id, m.ops);
-        if (results.length > 0) this.send(w, { t: 'store', results });
+        const first = this.store.waiting === 0;
+        this.store.take(w.id, m.ops);
+        // setImmediate runs after every pipe that was readable in this turn has been read.
+        if (first && this.store.waiting > 0) setImmediate(() => this.answerAdmissions());
         return;
       }
       case 'listening':
@@ -189,6 +191,13 @@ export class Primary {
         this.asks.get(m.id)?.(m.value);
         this.asks.delete(m.id);
         return;
+    }
+  }
+
+  private answerAdmissions(): void {
+    for (const [id, results] of this.store.admitQueued()) {
+      const w = cluster.workers?.[id];
+      if (w !== undefined) this.send(w, { t: 'store', results });
     }
   }
 

@@ -167,10 +167,16 @@ export class RateLimiter {
       const amount = actual - a.reserved;
       if (amount !== 0) entry(a.store).charges.push({ kind: 'window', key: `rl:${a.bucket}`, windowMs: r.limit.windowMs, amount });
     }
+    // Called now, not in a later tick: the pipeline settles before the response's last bytes go
+    // out, and a store shared between processes must see the charge before the client can react.
     for (const [store, { charges, releases }] of byStore) {
-      Promise.resolve()
-        .then(() => store.settle(charges, releases))
-        .catch(() => this.opts.observer.storeFailure(store.name, true));
+      const failed = (): void => this.opts.observer.storeFailure(store.name, true);
+      try {
+        const r = store.settle(charges, releases);
+        if (r instanceof Promise) r.catch(failed);
+      } catch {
+        failed();
+      }
     }
     // Local token budgets: report what is left now that this response has been charged.
     for (const a of ticket.applied) {

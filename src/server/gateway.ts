@@ -4,6 +4,7 @@
 // swapped in with one assignment. Requests already running keep the generation they started on;
 // upstream pools no generation with running requests uses are closed after those requests end.
 import { configDump, formatDiagnostics, loadConfig, watchConfig, type ConfigResult, type ConfigWatcher, type LoadOptions } from '../config/index.js';
+import { detectCpuCgroup } from '../cluster/cgroup.js';
 import { nowMs } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import type { RequestOutcome } from '../core/outcome.js';
@@ -13,6 +14,7 @@ import { Limits, type FailureMode, type LimitsOptions, type LocalStore } from '.
 import { loadTokenizer } from '../tokenizer/index.js';
 import { Telemetry, type TelemetryOptions } from '../telemetry/hub.js';
 import { attachCredentialTelemetry } from '../telemetry/credential-metrics.js';
+import { registerCpuMetrics } from '../telemetry/cpu-metrics.js';
 import { GatewayMetrics } from '../telemetry/metrics.js';
 import { RateLimitMetrics } from '../telemetry/rate-limit-metrics.js';
 import { UpstreamRegistry, type BackendUpstream } from '../upstream/pools.js';
@@ -71,6 +73,8 @@ export class Gateway implements OutcomeSink {
   private constructor(private readonly opts: GatewayOptions) {
     this.nextGenerationId = opts.firstGeneration ?? 1;
     this.detachCredentials = attachCredentialTelemetry(this.metrics.registry, opts.logger);
+    // A worker of several leaves these to the primary, which reports them for the instance.
+    if (opts.admin !== undefined) registerCpuMetrics(this.metrics.registry, detectCpuCgroup(), () => 1);
     this.limits = new Limits({
       redis: opts.redis,
       failureMode: opts.rateLimitFailureMode ?? 'open',

@@ -14,11 +14,8 @@ export function registerCpuMetrics(registry: Registry, cgroup: CgroupCpu | undef
       this.set(workers());
     },
   });
-  const quota = cgroup?.quota?.cores;
-  if (quota !== undefined) {
-    // Absent without a quota: a dashboard then shows "no data" rather than a made-up limit.
-    new Gauge({ name: 'tollgate_cpu_quota_cores', help: 'CPU quota of the cgroup in cores (quota / period).', registers }).set(quota);
-  }
+  // NaN without a quota: "no limit" must not read as a number of cores.
+  new Gauge({ name: 'tollgate_cpu_quota_cores', help: 'CPU quota of the cgroup in cores (quota / period); NaN without a quota.', registers }).set(cgroup?.quota?.cores ?? NaN);
   if (cgroup === undefined) return;
   const statFile = cpuStatPath(cgroup);
   if (readTextFile(statFile) === undefined) return;
