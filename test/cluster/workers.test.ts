@@ -156,6 +156,34 @@ describe('faults', { timeout: 90_000 }, () => {
     }
   });
 
+  it('a worker that keeps dying is reported as a crash loop, and the instance is not ready while it restarts', async () => {
+    const inst = await startInstance(manifests());
+    try {
+      let lastPid: number | null = null;
+      for (let i = 0; i < 5; i++) {
+        await waitUntil(async () => {
+          const w = (await inst.workers())[0];
+          return w?.state === 'serving' && w.pid !== lastPid;
+        }, `worker 0 serving again (${i})`);
+        lastPid = (await inst.workers())[0]?.pid ?? null;
+        process.kill(lastPid as number, 'SIGKILL');
+        await waitUntil(async () => (await inst.workers())[0]?.pid !== lastPid, 'the exit noticed');
+        // The fifth exit in a minute waits 1.6 s before the restart: readiness reports it meanwhile.
+        if (i === 4) {
+          const r = await fetch(`${inst.adminUrl}/readyz`);
+          expect(r.status).toBe(503);
+          expect(((await r.json()) as { reason: string }).reason).toMatch(/worker 0 restarting/);
+        }
+      }
+      const line = (await inst.cli.waitFor(/"msg":"worker crash loop[^\n]*/))[0];
+      expect(line).toContain('"exitsInLastMinute":5');
+      // Worker 1 served throughout.
+      expect((await chatFresh(inst.url)).status).toBe(200);
+    } finally {
+      expect(await inst.stop()).toBe(0);
+    }
+  });
+
   it('SIGTERM lets the streams on every worker finish, then exits 0', async () => {
     const inst = await startInstance(manifests(undefined, slow));
     try {
