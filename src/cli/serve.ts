@@ -33,7 +33,8 @@ Usage: tollgate serve --config PATH... [flags]
                          when Redis is unreachable: let requests through (open, default) or answer
                          503 (closed); env TOLLGATE_RATE_LIMIT_FAILURE_MODE
   --concurrency N|auto   worker processes sharing the listener, limits and admin port (default auto:
-                         the cgroup CPU quota rounded up, else the available CPUs; 1 = one process)
+                         the cgroup CPU quota rounded up, else the available CPUs; 1 = one process;
+                         env TOLLGATE_CONCURRENCY)
   --drain-timeout SEC    on SIGTERM, how long running requests may finish (default 30)
   --log-level LEVEL      debug | info | warn | error (default info)
   --no-watch             do not reload when the config or secrets change
