@@ -50,6 +50,7 @@ export class StoreHost {
 
   /** A worker exited: the requests it held are gone, and so are their leases. */
   workerGone(worker: number): void {
+    this.pending = this.pending.filter(([w]) => w !== worker);
     const mine = this.leases.get(worker);
     this.leases.delete(worker);
     if (mine !== undefined && mine.size > 0) this.store.settle([], [...mine.values()]);
