@@ -35,7 +35,9 @@ export async function runWorker(opts: Omit<GatewayOptions, 'admin' | 'watch' | '
         case 'reload':
           // One at a time, in the order the primary sent them.
           reloads = reloads.then(async () => {
-            if (gateway === undefined || gateway.generation?.id === m.generation) return state();
+            // Still starting: the state it sends once it serves makes the primary ask again.
+            if (gateway === undefined) return;
+            if (gateway.generation?.id === m.generation) return state();
             const ok = await gateway.reloadAs(m.generation).catch(() => false);
             if (!ok) logger.warn('config changed again before this worker reloaded; keeping the current one', { generation: gateway.generation?.id });
             state();
@@ -67,11 +69,10 @@ export async function runWorker(opts: Omit<GatewayOptions, 'admin' | 'watch' | '
   };
 
   const generation = Number(process.env[WORKER_ENV.generation] ?? '1');
+  // `listen` is the address the first workers asked for, port 0 included: the primary keys its shared
+  // listening socket by it, so a restarted worker joins the socket already bound.
   const gatewayReady = Gateway.start({
     ...opts,
-    // The same address as the first workers, port 0 included: the primary keys its shared listening
-    // socket by what the workers asked for, so a restarted worker joins the socket already bound.
-    listen: opts.listen,
     admin: undefined,
     watch: false,
     localLimits: store,
