@@ -182,11 +182,14 @@ export class Primary {
         this.port = m.port;
         if (this.startup !== undefined && this.slots.every((s) => s.listening)) this.startup.resolve();
         return;
-      case 'state':
+      case 'state': {
+        const first = slot.state === undefined;
         slot.state = { generation: m.generation, fingerprint: m.fingerprint, draining: m.draining };
-        // A worker that started while the config changed catches up here.
-        if (!this.shuttingDown && m.generation !== this.generation) this.send(w, { t: 'reload', generation: this.generation });
+        // A worker that started while the config changed catches up here (once: a worker that could
+        // not reload because the files changed again waits for that change, and /readyz says so).
+        if (first && !this.shuttingDown && m.generation !== this.generation) this.send(w, { t: 'reload', generation: this.generation });
         return;
+      }
       case 'reply':
         this.asks.get(m.id)?.(m.value);
         this.asks.delete(m.id);
