@@ -5,13 +5,14 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import cluster from 'node:cluster';
 import { formatDiagnostics, loadConfig } from '../config/index.js';
 import type { BackendConfig } from '../config/types.js';
 import { createLogger } from '../core/log.js';
-import { ConfigError, Gateway } from '../server/gateway.js';
+import { ConfigError } from '../server/gateway.js';
 import { SimConfigError, startSimServer, type SimServer } from '../sim/index.js';
 import { CliError, formatHelp, parseCommandArgs, parseHostPort } from './args.js';
-import { startupError, waitForSignal } from './serve.js';
+import { concurrencyFlag, serveInstance, startupError, waitForSignal } from './serve.js';
 
 const SEED_DIR = fileURLToPath(new URL('../../examples/seed-scenario/', import.meta.url));
 /** Outside the repository and kept between runs, so \`chargeback\` can read it after the demo stops. */
@@ -26,13 +27,15 @@ const spec = {
   name: 'demo',
   summary: 'gateway + simulated tier-1/tier-2 backends + the seed scenario, one command',
   usage: `
-Usage: tollgate demo [--listen HOST:PORT] [--admin HOST:PORT] [--config DIR] [--ledger DIR] [--verbose]
+Usage: tollgate demo [--listen HOST:PORT] [--admin HOST:PORT] [--config DIR] [--ledger DIR]
+                     [--concurrency N|auto] [--verbose]
 
   --listen HOST:PORT   gateway data listener (default 0.0.0.0:8080)
   --admin HOST:PORT    admin listener and live dashboard (default 127.0.0.1:9901)
   --config DIR         the scenario manifests (default: the bundled examples/seed-scenario)
   --ledger DIR         usage ledger, one line per request, for \`tollgate chargeback\`
                        (default: ${DEFAULT_LEDGER})
+  --concurrency N|auto gateway worker processes (default auto: the CPU quota, else the CPUs)
   --verbose            print the gateway's JSON logs too
 
 The simulated backends listen where the scenario's Backend manifests point (127.0.0.1:8101 and
@@ -42,6 +45,7 @@ The simulated backends listen where the scenario's Backend manifests point (127.
     admin: { type: 'string' },
     config: { type: 'string' },
     ledger: { type: 'string' },
+    concurrency: { type: 'string' },
     verbose: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -58,6 +62,10 @@ export async function run(argv: string[]): Promise<number> {
   const listen = parseHostPort(values.listen ?? '0.0.0.0:8080', '--listen');
   const admin = parseHostPort(values.admin ?? '127.0.0.1:9901', '--admin', '127.0.0.1');
   const logger = createLogger({ level: values.verbose === true ? 'info' : 'warn', base: { component: 'gateway' } });
+  const concurrency = concurrencyFlag(values.concurrency ?? 'auto');
+  const options = { configPaths: [configDir], listen, admin, logger, drainTimeoutMs: 5_000, telemetry: { ledgerDir } };
+  // A gateway worker re-runs this command: it serves, the primary runs the simulated backends.
+  if (cluster.isWorker) return serveInstance(concurrency, options);
   const progress = (line: string): void => void process.stdout.write(`${line}\n`);
   progress(`Starting the Tollgate demo on ${configDir}…`);
 
@@ -88,21 +96,19 @@ export async function run(argv: string[]): Promise<number> {
       rows.push([tier.label, `${sim.url}  (requires its API key)`]);
     }
     progress('  starting the gateway…');
-    let gateway: Gateway;
-    try {
-      gateway = await Gateway.start({ configPaths: [configDir], listen, admin, logger, drainTimeoutMs: 5_000, telemetry: { ledgerDir } });
-    } catch (err) {
-      throw startupError(err);
-    }
-    const host = listen.host === '0.0.0.0' || listen.host === '::' ? 'localhost' : listen.host;
-    const gw = `http://${host}:${gateway.dataAddress.port}`;
-    const adm = `http://${gateway.adminAddress.host}:${gateway.adminAddress.port}`;
     const rates = existsSync(join(configDir, 'rates.yaml')) ? join(configDir, 'rates.yaml') : undefined;
-    process.stdout.write(banner({ gw, admin: adm, sims: rows, configDir, ledgerDir, rates, tier1: sims[0]?.url ?? 'http://127.0.0.1:8101' }));
-    await Promise.race([waitForSignal(), parentGone()]);
-    process.stdout.write('\nstopping…\n');
-    await gateway.shutdown();
-    return 0;
+    const code = await serveInstance(
+      concurrency,
+      options,
+      (data, adminAddr) => {
+        const host = listen.host === '0.0.0.0' || listen.host === '::' ? 'localhost' : listen.host;
+        const gw = `http://${host}:${data.port}`;
+        const adm = `http://${adminAddr.host}:${adminAddr.port}`;
+        process.stdout.write(banner({ gw, admin: adm, sims: rows, configDir, ledgerDir, rates, tier1: sims[0]?.url ?? 'http://127.0.0.1:8101' }));
+      },
+      () => Promise.race([waitForSignal(), parentGone()]).then(() => void process.stdout.write('\nstopping…\n')),
+    );
+    return code;
   } finally {
     await Promise.all(sims.map((s) => s.close()));
   }

@@ -1,5 +1,10 @@
 // `tollgate serve`: the gateway on a config of manifests, until SIGTERM/SIGINT.
-import { createLogger, type LogLevel } from '../core/log.js';
+import { detectCpuCgroup } from '../cluster/cgroup.js';
+import { decideConcurrency, MAX_WORKERS, parseConcurrency, type ConcurrencyDecision, type ConcurrencyFlag } from '../cluster/concurrency.js';
+import { Primary, WorkerStartError } from '../cluster/primary.js';
+import { runWorker, WORKER_ENV } from '../cluster/worker.js';
+import { createLogger, type Logger, type LogLevel } from '../core/log.js';
+import cluster from 'node:cluster';
 import { readFile } from 'node:fs/promises';
 import type { FailureMode } from '../limits/index.js';
 import { redactUrl } from '../limits/redis.js';
@@ -27,13 +32,20 @@ Usage: tollgate serve --config PATH... [flags]
   --rate-limit-failure-mode open|closed
                          when Redis is unreachable: let requests through (open, default) or answer
                          503 (closed); env TOLLGATE_RATE_LIMIT_FAILURE_MODE
+  --concurrency N|auto   worker processes sharing the listener, limits and admin port (default auto:
+                         the cgroup CPU quota rounded up, else the available CPUs; 1 = one process;
+                         env TOLLGATE_CONCURRENCY)
   --drain-timeout SEC    on SIGTERM, how long running requests may finish (default 30)
   --log-level LEVEL      debug | info | warn | error (default info)
   --no-watch             do not reload when the config or secrets change
 ${TELEMETRY_USAGE}
 
 The config and secrets are watched: a valid change is applied atomically, an invalid one is logged
-and the previous config keeps serving.`,
+and the previous config keeps serving.
+
+More workers than the CPU quota (a Kubernetes CPU limit) is a trap: the kernel throttles the
+process for the rest of each 100 ms period once the quota is spent, which adds latency to every
+request and streamed chunk. \`auto\` avoids it; an explicit N above the quota starts with a warning.`,
   options: {
     config: { type: 'string', short: 'c', multiple: true },
     listen: { type: 'string' },
@@ -46,6 +58,7 @@ and the previous config keeps serving.`,
     'redis-timeout': { type: 'string' },
     'rate-limit-failure-mode': { type: 'string' },
     'drain-timeout': { type: 'string' },
+    concurrency: { type: 'string' },
     'log-level': { type: 'string' },
     'no-watch': { type: 'boolean' },
     ...TELEMETRY_FLAGS,
@@ -63,29 +76,65 @@ export async function run(argv: string[]): Promise<number> {
   if (configPaths.length === 0) throw new UsageError('--config is required', 'for example: tollgate serve --config examples/seed-scenario');
   const level = parseLogLevel(values['log-level'] ?? 'info');
   const logger = createLogger({ level, base: { component: 'gateway' } });
-  let gateway: Gateway;
+  const concurrency = concurrencyFlag(values.concurrency ?? process.env['TOLLGATE_CONCURRENCY'] ?? 'auto');
+  const options = {
+    configPaths,
+    secretsDir: values['secrets-dir'] ?? process.env['TOLLGATE_SECRETS_DIR'],
+    listen: parseHostPort(values.listen ?? '0.0.0.0:8080', '--listen'),
+    admin: parseHostPort(values.admin ?? '127.0.0.1:9901', '--admin', '127.0.0.1'),
+    logger,
+    drainTimeoutMs: parsePositiveInt(values['drain-timeout'] ?? '30', '--drain-timeout', { min: 0, max: 3600 }) * 1000,
+    watch: values['no-watch'] !== true,
+    redis: await redisOptions(values),
+    rateLimitFailureMode: failureMode(values['rate-limit-failure-mode'] ?? process.env['TOLLGATE_RATE_LIMIT_FAILURE_MODE'] ?? 'open'),
+    telemetry: await telemetryOptions(values, process.env),
+  } satisfies GatewayOptions;
+  return serveInstance(concurrency, options);
+}
+
+/**
+ * Runs `options` as one process or as a primary with workers, until SIGTERM/SIGINT. In a worker
+ * process (forked by the primary, which re-runs the same command) it runs that worker.
+ */
+export async function serveInstance(
+  concurrency: ConcurrencyFlag,
+  options: GatewayOptions & { admin: { host: string; port: number }; drainTimeoutMs: number },
+  onServing: (data: { host: string; port: number }, admin: { host: string; port: number }) => void = () => undefined,
+  /** Resolves when the instance should drain and stop (default: SIGTERM or SIGINT). */
+  stopWhen: () => Promise<unknown> = waitForSignal,
+): Promise<number> {
+  const logger = options.logger;
+  if (cluster.isWorker) {
+    try {
+      return await runWorker({ ...options, logger: logger.child({ worker: Number(process.env[WORKER_ENV.index] ?? '0') }) });
+    } catch (err) {
+      throw startupError(err);
+    } finally {
+      // The IPC channel would keep this process alive after the gateway stopped. Disconnecting
+      // through the cluster API keeps the exit code (a bare disconnect makes the worker exit 0).
+      if (process.connected) cluster.worker?.disconnect();
+    }
+  }
+  const cgroup = detectCpuCgroup();
+  const decision = decideConcurrency(concurrency, cgroup);
+  logConcurrency(logger, decision);
+  let server: Gateway | Primary;
   try {
-    gateway = await Gateway.start({
-      configPaths,
-      secretsDir: values['secrets-dir'] ?? process.env['TOLLGATE_SECRETS_DIR'],
-      listen: parseHostPort(values.listen ?? '0.0.0.0:8080', '--listen'),
-      admin: parseHostPort(values.admin ?? '127.0.0.1:9901', '--admin', '127.0.0.1'),
-      logger,
-      drainTimeoutMs: parsePositiveInt(values['drain-timeout'] ?? '30', '--drain-timeout', { min: 0, max: 3600 }) * 1000,
-      watch: values['no-watch'] !== true,
-      redis: await redisOptions(values),
-      rateLimitFailureMode: failureMode(values['rate-limit-failure-mode'] ?? process.env['TOLLGATE_RATE_LIMIT_FAILURE_MODE'] ?? 'open'),
-      telemetry: await telemetryOptions(values, process.env),
-    });
+    if (decision.workers === 1) {
+      server = await Gateway.start(options);
+    } else {
+      server = await Primary.start({ ...options, watch: options.watch !== false, workers: decision.workers, cgroup });
+    }
   } catch (err) {
     throw startupError(err);
   }
-  const d = gateway.dataAddress;
-  const a = gateway.adminAddress;
-  logger.info('tollgate serving', { listen: `${d.host}:${d.port}`, admin: `${a.host}:${a.port}` });
-  await waitForSignal();
+  const d = server.dataAddress;
+  const a = server.adminAddress;
+  logger.info('tollgate serving', { listen: `${d.host}:${d.port}`, admin: `${a.host}:${a.port}`, workers: decision.workers });
+  onServing(d, a);
+  await stopWhen();
   logger.info('shutting down');
-  await gateway.shutdown();
+  await server.shutdown();
   logger.info('stopped');
   return 0;
 }
@@ -97,6 +146,7 @@ export function startupError(err: unknown): Error {
   }
   if (err instanceof TelemetryFlagError) return new UsageError(err.message, err.hint);
   if (err instanceof TelemetryStartError) return new CliError(err.message, err.hint);
+  if (err instanceof WorkerStartError) return new CliError(err.message);
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE') {
     return new CliError(`cannot listen: address ${(e as { address?: string }).address ?? ''}:${(e as { port?: number }).port ?? ''} is already in use`, 'stop the other process or pick another port with --listen / --admin');
@@ -143,6 +193,20 @@ async function redisOptions(values: {
     prefix: values['redis-prefix'] ?? 'tollgate:',
     timeoutMs: parsePositiveInt(values['redis-timeout'] ?? '200', '--redis-timeout', { min: 10, max: 60_000 }),
   };
+}
+
+export function concurrencyFlag(v: string): ConcurrencyFlag {
+  const c = parseConcurrency(v);
+  if (c === undefined) {
+    throw new UsageError(`--concurrency: "${v}" is not auto or a whole number from 1 to ${MAX_WORKERS}`, 'for example --concurrency auto (follows the CPU quota) or --concurrency 2');
+  }
+  return c;
+}
+
+/** The one start-up line saying how many workers and why, and the throttling warning when N exceeds the quota. */
+export function logConcurrency(logger: Logger, d: ConcurrencyDecision): void {
+  logger.info('concurrency', { workers: d.workers, source: d.source, cpuQuotaCores: d.quotaCores ?? null, cpus: d.cpus });
+  if (d.warning !== undefined) logger.warn(d.warning, { workers: d.workers, cpuQuotaCores: d.quotaCores });
 }
 
 function failureMode(v: string): FailureMode {

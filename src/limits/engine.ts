@@ -11,8 +11,7 @@ import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { describeSelectors, addressOf, bucketFor, type LimitRequest } from './selectors.js';
 import { rateLimitHeaders, retryAfterSeconds, type HeaderInput } from './headers.js';
-import type { MemoryStore } from './memory.js';
-import type { Charge, Check, CheckResult, LimitStore, Release } from './store.js';
+import type { AdmitResult, Charge, Check, CheckResult, LimitStore, Release } from './store.js';
 import type { CostContext, Estimate } from './costs.js';
 
 export type FailureMode = 'open' | 'closed';
@@ -49,8 +48,16 @@ export type Admission =
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const ADMITTED_NOTHING: Admission = Object.freeze({ ok: true, ticket: undefined, headers: NO_HEADERS });
 
+/**
+ * The store of local rules: in-process (synchronous, with peek) or, with several workers, the
+ * instance's shared store in the primary (asynchronous).
+ */
+export interface LocalStore extends LimitStore {
+  peek?(kind: 'window' | 'sliding', key: string, windowMs: number): number;
+}
+
 export interface RateLimiterOptions {
-  readonly local: MemoryStore;
+  readonly local: LocalStore;
   /** Redis for global rules; undefined makes global rules per-replica (warned at config load). */
   readonly global: LimitStore | undefined;
   readonly failureMode: FailureMode;
@@ -95,6 +102,24 @@ export class RateLimiter {
     if (local.length === 0 && global.length === 0) return ADMITTED_NOTHING;
 
     const localResult = local.length === 0 ? undefined : this.opts.local.admit(local, 'all');
+    if (localResult instanceof Promise) {
+      return localResult.then(
+        (r) => this.afterLocal(route, requestId, r, local, localApplied, global, globalApplied),
+        (err: unknown) => this.storeDown(this.opts.local, err, () => this.afterLocal(route, requestId, undefined, [], [], global, globalApplied), () => undefined),
+      );
+    }
+    return this.afterLocal(route, requestId, localResult, local, localApplied, global, globalApplied);
+  }
+
+  private afterLocal(
+    route: string,
+    requestId: string,
+    localResult: AdmitResult | undefined,
+    local: readonly Check[],
+    localApplied: readonly Applied[],
+    global: readonly Check[],
+    globalApplied: readonly Applied[],
+  ): Admission | Promise<Admission> {
     if (localResult !== undefined && !localResult.admitted) {
       return this.reject(route, localApplied, local, localResult.results, []);
     }
@@ -108,22 +133,16 @@ export class RateLimiter {
           this.rollback(localApplied, local, requestId);
           return this.reject(route, globalApplied, global, g.results, localApplied);
         },
-        (err: unknown): Admission => {
-          const allowed = this.opts.failureMode === 'open';
-          this.opts.observer.storeFailure(store.name, allowed);
-          if (allowed) {
-            this.failedOpen(route, globalApplied, err);
-            return this.accept(route, requestId, localApplied, local, localResult?.results ?? [], [], [], []);
-          }
-          this.rollback(localApplied, local, requestId);
-          this.opts.logger.debug('rate limit store failed; failing closed', { err });
-          return {
-            ok: false,
-            error: new GatewayError('rate_limit_unavailable', 'The rate-limit store is unreachable and this gateway fails closed; retry shortly.', {
-              headers: { 'retry-after': '1' },
-            }),
-          };
-        },
+        (err: unknown) =>
+          this.storeDown(
+            store,
+            err,
+            () => {
+              this.failedOpen(route, globalApplied, err);
+              return this.accept(route, requestId, localApplied, local, localResult?.results ?? [], [], [], []);
+            },
+            () => this.rollback(localApplied, local, requestId),
+          ),
       );
   }
 
@@ -152,6 +171,21 @@ export class RateLimiter {
     }
   }
 
+  /** A store failed: the failure mode lets the request through or answers 503. */
+  private storeDown(store: LimitStore, err: unknown, allow: () => Admission | Promise<Admission>, undo: () => void): Admission | Promise<Admission> {
+    const allowed = this.opts.failureMode === 'open';
+    this.opts.observer.storeFailure(store.name, allowed);
+    if (allowed) return allow();
+    undo();
+    this.opts.logger.debug('rate limit store failed; failing closed', { err });
+    return {
+      ok: false,
+      error: new GatewayError('rate_limit_unavailable', 'The rate-limit store is unreachable and this gateway fails closed; retry shortly.', {
+        headers: { 'retry-after': '1' },
+      }),
+    };
+  }
+
   /** Charges response costs (tokens), settles reservations and releases concurrency leases. */
   settle(ticket: RateLimitTicket | undefined, route: RouteConfig, cost: CostContext): void {
     if (ticket === undefined) return;
@@ -169,15 +203,21 @@ export class RateLimiter {
       const amount = actual - a.reserved;
       if (amount !== 0) entry(a.store).charges.push({ kind: 'window', key: `rl:${a.bucket}`, windowMs: r.limit.windowMs, amount });
     }
+    // Called now, not in a later tick: the pipeline settles before the response's last bytes go
+    // out, and a store shared between processes must see the charge before the client can react.
     for (const [store, { charges, releases }] of byStore) {
-      Promise.resolve()
-        .then(() => store.settle(charges, releases))
-        .catch(() => this.opts.observer.storeFailure(store.name, true));
+      const failed = (): void => this.opts.observer.storeFailure(store.name, true);
+      try {
+        const r = store.settle(charges, releases);
+        if (r instanceof Promise) r.catch(failed);
+      } catch {
+        failed();
+      }
     }
     // Local token budgets: report what is left now that this response has been charged.
     for (const a of ticket.applied) {
       const l = a.rule.limit;
-      if (a.store !== this.opts.local || l === undefined || a.rule.responseCost === undefined) continue;
+      if (a.store !== this.opts.local || l === undefined || a.rule.responseCost === undefined || this.opts.local.peek === undefined) continue;
       const used = this.opts.local.peek('window', `rl:${a.bucket}`, l.windowMs);
       this.opts.observer.remaining(a.rule, a.bucket, isTokenRule(a.rule) ? 'tokens' : 'requests', Math.max(0, l.requests - used));
     }

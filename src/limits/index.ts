@@ -3,7 +3,7 @@
 // an optional Redis. Stores outlive config reloads; rules find their buckets by stable ids.
 import type { RuntimeConfig } from '../config/types.js';
 import type { Logger } from '../core/log.js';
-import { RateLimiter, type FailureMode, type LimitObserver } from './engine.js';
+import { RateLimiter, type FailureMode, type LimitObserver, type LocalStore } from './engine.js';
 import { MemoryStore } from './memory.js';
 import { QuotaGate, type QuotaObserver } from './quotas.js';
 import { RedisStore, type RedisStoreOptions } from './redis.js';
@@ -13,15 +13,18 @@ export interface LimitsOptions {
   readonly failureMode: FailureMode;
   readonly observer: LimitObserver & QuotaObserver;
   readonly logger: Logger;
+  /** The store of local rules and of quotas without Redis; default one in this process. */
+  readonly local?: LocalStore;
 }
 
 export class Limits {
-  readonly local = new MemoryStore();
+  readonly local: LocalStore;
   readonly redis: RedisStore | undefined;
   readonly rate: RateLimiter;
   readonly quotas: QuotaGate;
 
   constructor(opts: LimitsOptions) {
+    this.local = opts.local ?? new MemoryStore();
     this.redis = opts.redis === undefined ? undefined : new RedisStore({ ...opts.redis, logger: opts.logger });
     this.rate = new RateLimiter({ local: this.local, global: this.redis, failureMode: opts.failureMode, observer: opts.observer, logger: opts.logger });
     // Quotas are shared across replicas whenever a Redis is configured.
@@ -51,5 +54,5 @@ export function usesSharedStore(config: RuntimeConfig): boolean {
   return config.routes.some((route) => route.rules.some((rule) => rule.rateLimits.some((r) => r.scope === 'Global')));
 }
 
-export type { FailureMode, LimitObserver } from './engine.js';
+export type { FailureMode, LimitObserver, LocalStore } from './engine.js';
 export type { QuotaObserver } from './quotas.js';

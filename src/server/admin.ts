@@ -8,7 +8,7 @@ export interface AdminSource {
   ready(): { ready: boolean; reason: string };
   configDump(): unknown;
   metrics(): Promise<{ contentType: string; text: string }>;
-  dashboard(): string;
+  dashboard(): string | Promise<string>;
 }
 
 export interface AdminServer {
@@ -67,7 +67,7 @@ async function route(src: AdminSource, req: IncomingMessage, res: ServerResponse
       return;
     }
     case '/':
-      send(res, 200, 'text/html; charset=utf-8', src.dashboard());
+      send(res, 200, 'text/html; charset=utf-8', await src.dashboard());
       return;
     default:
       send(

@@ -4,15 +4,17 @@
 // swapped in with one assignment. Requests already running keep the generation they started on;
 // upstream pools no generation with running requests uses are closed after those requests end.
 import { configDump, formatDiagnostics, loadConfig, watchConfig, type ConfigResult, type ConfigWatcher, type LoadOptions } from '../config/index.js';
+import { detectCpuCgroup } from '../cluster/cgroup.js';
 import { nowMs } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import type { RequestOutcome } from '../core/outcome.js';
 import { buildGeneration, type Generation } from '../pipeline/generation.js';
 import { handleRequest, type GatewayRuntime, type OutcomeSink } from '../pipeline/handler.js';
-import { Limits, type FailureMode, type LimitsOptions } from '../limits/index.js';
+import { Limits, type FailureMode, type LimitsOptions, type LocalStore } from '../limits/index.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import { Telemetry, type TelemetryOptions } from '../telemetry/hub.js';
 import { attachCredentialTelemetry } from '../telemetry/credential-metrics.js';
+import { registerCpuMetrics } from '../telemetry/cpu-metrics.js';
 import { GatewayMetrics } from '../telemetry/metrics.js';
 import { RateLimitMetrics } from '../telemetry/rate-limit-metrics.js';
 import { UpstreamRegistry, type BackendUpstream } from '../upstream/pools.js';
@@ -24,7 +26,8 @@ export interface GatewayOptions {
   readonly configPaths: readonly string[];
   readonly secretsDir?: string | undefined;
   readonly listen: { host: string; port: number };
-  readonly admin: { host: string; port: number };
+  /** Undefined: no admin listener (a worker of several: the primary runs the instance's). */
+  readonly admin: { host: string; port: number } | undefined;
   readonly logger: Logger;
   /** How long shutdown waits for in-flight requests before cutting them. */
   readonly drainTimeoutMs?: number;
@@ -36,6 +39,10 @@ export interface GatewayOptions {
   readonly redis?: LimitsOptions['redis'];
   /** What a request gets when the rate-limit store is unreachable (default open, like Envoy). */
   readonly rateLimitFailureMode?: FailureMode;
+  /** Store of local limits; default in this process (a worker uses the instance's, in the primary). */
+  readonly localLimits?: LocalStore;
+  /** Id of the first config generation (a worker starts at the instance's current one). */
+  readonly firstGeneration?: number;
 }
 
 
@@ -51,7 +58,7 @@ export class Gateway implements OutcomeSink {
   private readonly registry = new UpstreamRegistry();
   private readonly runtime: GatewayRuntime;
   private readonly inflightByGeneration = new Map<Generation, number>();
-  private nextGenerationId = 1;
+  private nextGenerationId: number;
   private data: DataListener | undefined;
   private admin: AdminServer | undefined;
   private watcher: ConfigWatcher | undefined;
@@ -64,12 +71,16 @@ export class Gateway implements OutcomeSink {
   private readonly detachCredentials: () => void;
 
   private constructor(private readonly opts: GatewayOptions) {
+    this.nextGenerationId = opts.firstGeneration ?? 1;
     this.detachCredentials = attachCredentialTelemetry(this.metrics.registry, opts.logger);
+    // A worker of several leaves these to the primary, which reports them for the instance.
+    if (opts.admin !== undefined) registerCpuMetrics(this.metrics.registry, detectCpuCgroup(), () => 1);
     this.limits = new Limits({
       redis: opts.redis,
       failureMode: opts.rateLimitFailureMode ?? 'open',
       observer: new RateLimitMetrics(this.metrics.registry),
       logger: opts.logger,
+      ...(opts.localLimits === undefined ? {} : { local: opts.localLimits }),
     });
     this.runtime = { generation: undefined, draining: false, tracing: false, sink: this, limits: this.limits, logger: opts.logger };
   }
@@ -95,12 +106,14 @@ export class Gateway implements OutcomeSink {
         },
         (req, res, conn) => handleRequest(gw.runtime, req, res, { remoteAddress: conn.remoteAddress, scheme: 'http' }),
       );
-      gw.admin = await startAdmin(opts.admin.host, opts.admin.port, {
-        ready: () => gw.readiness(),
-        configDump: () => gw.dump(),
-        metrics: async () => ({ contentType: gw.metrics.contentType, text: await gw.metrics.metricsText() }),
-        dashboard: () => renderStatusPage(gw.runtime.generation, gw.lastReload, gw.telemetry.snapshot()),
-      });
+      if (opts.admin !== undefined) {
+        gw.admin = await startAdmin(opts.admin.host, opts.admin.port, {
+          ready: () => gw.readiness(),
+          configDump: () => gw.dump(),
+          metrics: async () => ({ contentType: gw.metrics.contentType, text: await gw.metrics.metricsText() }),
+          dashboard: () => gw.dashboard(),
+        });
+      }
     } catch (err) {
       gw.data?.destroyAll();
       gw.data?.stopAccepting();
@@ -123,6 +136,27 @@ export class Gateway implements OutcomeSink {
 
   get adminAddress(): { host: string; port: number } {
     return (this.admin as AdminServer).address;
+  }
+
+  get draining(): boolean {
+    return this.runtime.draining;
+  }
+
+  dashboard(): string {
+    return renderStatusPage(this.runtime.generation, this.lastReload, this.telemetry.snapshot());
+  }
+
+  /**
+   * Reloads the config from disk as generation `id` (a worker, told by the primary, which already
+   * validated the change). False if the files no longer compile: the primary sees that change too.
+   */
+  async reloadAs(id: number): Promise<boolean> {
+    const t0 = nowMs();
+    const result = await loadConfig({ paths: this.opts.configPaths, secretsDir: this.opts.secretsDir, purpose: 'serve' });
+    if (result.config === undefined) return false;
+    this.nextGenerationId = id;
+    this.apply(result, t0, 'primary');
+    return true;
   }
 
   get generation(): Generation | undefined {

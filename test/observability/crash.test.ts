@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 async function serve(): Promise<{ cli: RunningCli; url: string }> {
-  const cli = spawnCli(['serve', '--config', join(work, 'b.yaml'), '--config', join(work, 'r.yaml'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ledger', join(work, 'ledger'), '--no-watch']);
+  const cli = spawnCli(['serve', '--config', join(work, 'b.yaml'), '--config', join(work, 'r.yaml'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ledger', join(work, 'ledger'), '--no-watch', '--concurrency', '2']);
   const m = await cli.waitFor(/"msg":"tollgate serving".*"listen":"127\.0\.0\.1:(\d+)"/);
   return { cli, url: `http://127.0.0.1:${m[1] ?? ''}` };
 }
@@ -100,7 +100,7 @@ describe('usage ledger under kill -9', () => {
     const problems: LedgerProblem[] = [];
     const files: string[] = [];
     for await (const r of readLedger(join(work, 'ledger'), { problems, files })) byId.set(r.requestId, r);
-    expect(files.length).toBe(2); // one per process start
+    expect(files.length).toBe(4); // one per worker (two) per start
     // At most a torn last line in the killed process's file; nothing else unreadable.
     expect(problems.filter((p) => !p.message.startsWith('torn last line'))).toEqual([]);
     const missing = [...completed.keys()].filter((id) => !byId.has(id));

@@ -1,0 +1,244 @@
+// `tollgate bench scale` (`npm run bench:scale`): what several workers cost and what they risk.
+// Part 1: throughput, added p50/p99 (against the upstream reached directly, same run) and CPU per
+// request at c=64, with 1 worker and with 2, behind a local rate limit so every request takes the
+// shared-limits path. Part 2: the CFS throttling trap on a real cgroup with a 1-core quota: the
+// gateway runs inside it with --concurrency 2 and with auto, streams go through it, and the p99
+// added latency, first-chunk delay and cpu.stat's throttling are printed side by side. Part 2 needs
+// a writable cgroup hierarchy (root); without one it says so and is skipped.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatHelp, parseCommandArgs, parsePositiveInt } from '../cli/args.js';
+import { detectCpuCgroup, parseCpuStat } from '../cluster/cgroup.js';
+import { runLoad, type LoadResult } from './loadgen.js';
+import { gatewayConfig, requestBytes } from './overhead.js';
+import { BIN, cpuPerRequest, cpuTicks, freePort, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
+
+const spec = {
+  name: 'bench scale',
+  summary: '1 vs 2 workers (throughput, added latency, CPU/request) and the CFS throttling trap in a 1-core cgroup',
+  usage: `
+Usage: tollgate bench scale [--duration SEC] [--concurrency N] [--out FILE] [--no-trap]
+
+  --duration SEC     measured seconds per run (default 4, after 1 s of warm-up)
+  --concurrency N    closed-loop connections (default 64)
+  --out FILE         JSON results (default .bench-out/scale.json)
+  --no-trap          skip part 2 (the gateway in a cgroup with a 1-core CPU quota)`,
+  options: {
+    duration: { type: 'string' },
+    concurrency: { type: 'string' },
+    out: { type: 'string' },
+    'no-trap': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  },
+} as const;
+
+interface Row {
+  readonly label: string;
+  readonly mode: 'json' | 'stream';
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly firstByteP99Ms: number;
+  readonly addedP50Ms: number;
+  readonly addedP99Ms: number;
+  readonly addedFirstByteP99Ms: number;
+  readonly cpuUsPerRequest: number | undefined;
+  readonly errors: number;
+  readonly throttledPeriods?: number;
+  readonly periods?: number;
+  readonly throttledMs?: number;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(spec, argv);
+  if (values.help === true) {
+    process.stdout.write(formatHelp(spec));
+    return 0;
+  }
+  const durationMs = parsePositiveInt(values.duration ?? '4', '--duration', { max: 600 }) * 1000;
+  const concurrency = parsePositiveInt(values.concurrency ?? '64', '--concurrency', { max: 4096 });
+  const outFile = values.out ?? '.bench-out/scale.json';
+  // The load generator and the upstream share core 0; the gateway may use both cores (as 2 workers
+  // need), so on a 2-core machine it competes with them: CPU per request is the figure to compare.
+  const pinned = pinSelf();
+  const work = await mkdtemp(join(tmpdir(), 'tollgate-scale-'));
+  const children: ChildProcess[] = [];
+  try {
+    const upstream = await startChild(pinned, process.execPath, [UPSTREAM_JS, '0'], /ready (\d+)/, children);
+    const upPort = Number(upstream.match[1]);
+    await writeFile(join(work, 'gw.yaml'), gatewayConfig(upPort) + LIMIT);
+    const load = (port: number, mode: 'json' | 'stream'): Promise<LoadResult> => runLoad({ port, request: requestBytes(mode), concurrency, warmupMs: 1000, durationMs });
+    // Each worker loads its tokenizer and compiles its hot paths on its first requests: a run that
+    // is not measured keeps that one-off CPU out of the per-request figure.
+    const warm = async (port: number, mode: 'json' | 'stream'): Promise<void> => {
+      await runLoad({ port, request: requestBytes(mode), concurrency, warmupMs: 0, durationMs: 2000 });
+    };
+    const direct = { json: await load(upPort, 'json'), stream: await load(upPort, 'stream') };
+    const rows: Row[] = [];
+    for (const workers of [1, 2]) {
+      const gw = await startGateway(work, ['--concurrency', String(workers)], undefined, children);
+      for (const mode of ['json', 'stream'] as const) {
+        const pids = gw.pids();
+        await warm(gw.port, mode);
+        const t0 = cpuTicks(pids);
+        const r = await load(gw.port, mode);
+        rows.push(row(`${workers} worker${workers > 1 ? 's' : ''}`, mode, r, direct[mode], cpuPerRequest(t0, cpuTicks(pids), r.requests)));
+        process.stderr.write('.');
+      }
+      await gw.stop();
+    }
+    process.stderr.write('\n');
+    let out = `Part 1: c=${concurrency}, ${durationMs / 1000} s per run, a local rate limit on every request${pinned ? '; load generator and upstream on core 0, gateway unpinned' : ''}\n`;
+    out += table(rows);
+    const cpu = (label: string, mode: string): number | undefined => rows.find((r) => r.label === label && r.mode === mode)?.cpuUsPerRequest;
+    for (const mode of ['json', 'stream']) {
+      const one = cpu('1 worker', mode);
+      const two = cpu('2 workers', mode);
+      if (one !== undefined && two !== undefined) out += `CPU per request, 2 workers vs 1 (${mode}): ${(two / one).toFixed(2)}x\n`;
+    }
+
+    let trap: Row[] | string = 'skipped (--no-trap)';
+    if (values['no-trap'] !== true) trap = await throttlingTrap(work, load, warm, direct.stream, children);
+    out += `\nPart 2: the CFS throttling trap, gateway in a cgroup with a 1-core quota (cfs_quota_us=100000, period 100000), streaming\n`;
+    out += typeof trap === 'string' ? `${trap}\n` : table(trap);
+    process.stdout.write(out);
+    await mkdir(join(outFile, '..'), { recursive: true });
+    await writeFile(outFile, JSON.stringify({ pinned, concurrency, durationMs, part1: rows, part2: trap }, null, 2));
+    process.stdout.write(`\nJSON written to ${outFile}\n`);
+    return 0;
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Large enough never to reject: it makes every request consult the instance's shared limit store. */
+const LIMIT = `---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {name: bench-limit, namespace: default}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: bench}]
+  rateLimit:
+    type: Local
+    local:
+      rules:
+        - limit: {requests: 1000000000, unit: Hour}
+`;
+
+interface RunningGateway {
+  readonly port: number;
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+async function startGateway(work: string, extra: string[], cgroupDir: string | undefined, children: ChildProcess[]): Promise<RunningGateway> {
+  const port = await freePort();
+  const admin = await freePort();
+  const args = [BIN, 'serve', '--config', work, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`, '--no-watch', '--log-level', 'warn', ...extra];
+  const cmd = cgroupDir === undefined ? process.execPath : '/bin/sh';
+  const argv = cgroupDir === undefined ? args : ['-c', `echo $$ > ${cgroupDir}/cgroup.procs && exec "$0" "$@"`, process.execPath, ...args];
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let errText = '';
+  child.stderr.on('data', (d: Buffer) => (errText += d.toString()));
+  const adminUrl = `http://127.0.0.1:${admin}`;
+  const end = Date.now() + 20_000;
+  for (;;) {
+    const ok = await fetch(`${adminUrl}/readyz`).then((r) => r.status === 200, () => false);
+    if (ok) break;
+    if (Date.now() > end || child.exitCode !== null) throw new Error(`the gateway did not become ready: ${errText}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const dump = (await (await fetch(`${adminUrl}/config_dump`)).json()) as { workers?: Array<{ pid: number | null }> };
+  return {
+    port,
+    pids: () => [child.pid ?? 0, ...(dump.workers ?? []).map((w) => w.pid ?? 0)],
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('close', r));
+    },
+  };
+}
+
+async function throttlingTrap(
+  work: string,
+  load: (port: number, mode: 'stream') => Promise<LoadResult>,
+  warm: (port: number, mode: 'stream') => Promise<void>,
+  direct: LoadResult,
+  children: ChildProcess[],
+): Promise<Row[] | string> {
+  const own = detectCpuCgroup();
+  if (own === undefined) return 'skipped: no cpu cgroup is visible to this process';
+  const dir = join(own.dir, `tollgate-bench-${process.pid}`);
+  try {
+    mkdirSync(dir);
+    if (own.version === 'v1') {
+      writeFileSync(join(dir, 'cpu.cfs_period_us'), '100000');
+      writeFileSync(join(dir, 'cpu.cfs_quota_us'), '100000');
+    } else writeFileSync(join(dir, 'cpu.max'), '100000 100000');
+  } catch (err) {
+    return `skipped: cannot create a cgroup with a CPU quota under ${own.dir} (${(err as NodeJS.ErrnoException).code ?? 'error'}); run as root on a host with a writable cgroup hierarchy`;
+  }
+  const rows: Row[] = [];
+  try {
+    for (const c of ['2', 'auto']) {
+      const gw = await startGateway(work, ['--concurrency', c], dir, children);
+      const pids = gw.pids();
+      await warm(gw.port, 'stream');
+      const s0 = parseCpuStat(readFileSync(join(dir, 'cpu.stat'), 'utf8'));
+      const t0 = cpuTicks(pids);
+      const r = await load(gw.port, 'stream');
+      const s1 = parseCpuStat(readFileSync(join(dir, 'cpu.stat'), 'utf8'));
+      rows.push({
+        ...row(`--concurrency ${c} (${pids.length - (pids.length > 1 ? 1 : 0)} worker${pids.length > 2 ? 's' : ''})`, 'stream', r, direct, cpuPerRequest(t0, cpuTicks(pids), r.requests)),
+        throttledPeriods: s1.throttledPeriods - s0.throttledPeriods,
+        periods: s1.periods - s0.periods,
+        throttledMs: (s1.throttledSeconds - s0.throttledSeconds) * 1000,
+      });
+      process.stderr.write('.');
+      await gw.stop();
+    }
+  } finally {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // a process still leaving the cgroup; it is empty soon and harmless
+    }
+  }
+  process.stderr.write('\n');
+  return rows;
+}
+
+function row(label: string, mode: 'json' | 'stream', r: LoadResult, direct: LoadResult, cpu: number | undefined): Row {
+  return {
+    label,
+    mode,
+    rps: r.requests / r.seconds,
+    p50Ms: r.latency.p50 / 1000,
+    p99Ms: r.latency.p99 / 1000,
+    firstByteP99Ms: r.firstByte.p99 / 1000,
+    addedP50Ms: (r.latency.p50 - direct.latency.p50) / 1000,
+    addedP99Ms: (r.latency.p99 - direct.latency.p99) / 1000,
+    addedFirstByteP99Ms: (r.firstByte.p99 - direct.firstByte.p99) / 1000,
+    cpuUsPerRequest: cpu,
+    errors: r.errors,
+  };
+}
+
+function table(rows: readonly Row[]): string {
+  const lines = [
+    'run                          mode       req/s  added p50 ms  added p99 ms  1st chunk p99 ms  CPU µs/req  throttled periods  throttled ms',
+    '---------------------------  ------  --------  ------------  ------------  ----------------  ----------  -----------------  ------------',
+  ];
+  for (const r of rows) {
+    const thr = r.throttledPeriods === undefined ? '' : `${`${r.throttledPeriods}/${r.periods ?? 0}`.padStart(17)}  ${(r.throttledMs ?? 0).toFixed(0).padStart(12)}`;
+    lines.push(
+      `${r.label.padEnd(27)}  ${r.mode.padEnd(6)}  ${r.rps.toFixed(0).padStart(8)}  ${r.addedP50Ms.toFixed(2).padStart(12)}  ${r.addedP99Ms.toFixed(2).padStart(12)}  ${r.firstByteP99Ms.toFixed(2).padStart(16)}  ${(r.cpuUsPerRequest?.toFixed(0) ?? '').padStart(10)}  ${thr}${r.errors > 0 ? `  errors=${r.errors}` : ''}`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}
