@@ -4,7 +4,10 @@
 //   2. build, typecheck and lint side by side: the build only emits (--noCheck) because the
 //      typecheck already checks src and test in one program; tsc and ESLint keep caches in .tmp/
 //      so a second run only re-checks what changed;
-//   3. vitest, with a slowest-tests report before its summary.
+//   3. vitest, with a slowest-tests report before its summary;
+//   4. the multi-worker tests again on the current Node.js LTS (the `node@24` package from the npm
+//      registry), since the worker model must hold on Node 20 and on 24 (skipped when arguments
+//      choose the tests).
 // Arguments go to vitest: `npm test -- test/limits` runs one folder after the same checks.
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -35,7 +38,7 @@ function inherit(cmd, args) {
   });
 }
 
-say('[1/3] system programs: node scripts/test-env.mjs');
+say('[1/4] system programs: node scripts/test-env.mjs');
 let t0 = performance.now();
 if ((await inherit(process.execPath, ['scripts/test-env.mjs'])) !== 0) process.exit(1);
 say(`      ready (${secs(t0)})`);
@@ -47,7 +50,7 @@ const checks = [
   ['typecheck', process.execPath, [tsc, '-p', 'tsconfig.json', '--noEmit', '--incremental', '--tsBuildInfoFile', '.tmp/typecheck.tsbuildinfo']],
   ['lint', process.execPath, ['node_modules/eslint/bin/eslint.js', '.', '--cache', '--cache-location', '.tmp/eslintcache']],
 ];
-say(`[2/3] ${checks.map(([n]) => n).join(', ')} in parallel:`);
+say(`[2/4] ${checks.map(([n]) => n).join(', ')} in parallel:`);
 for (const [name, , args] of checks) say(`      ${name}: ${args.join(' ')}`);
 t0 = performance.now();
 const results = await Promise.all(checks.map(([n, c, a]) => job(n, c, a)));
@@ -57,7 +60,13 @@ for (const r of results) {
 }
 if (results.some((r) => !r.ok)) process.exit(1);
 
-say(`[3/3] tests: vitest run ${vitestArgs.join(' ')}`.trimEnd());
-const code = await inherit(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...vitestArgs]);
+say(`[3/4] tests: vitest run ${vitestArgs.join(' ')}`.trimEnd());
+let code = await inherit(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...vitestArgs]);
+if (code === 0 && vitestArgs.length === 0) {
+  say('[4/4] worker tests on Node.js 24: npm run test:workers:node24');
+  t0 = performance.now();
+  code = await inherit('npm', ['run', '--silent', 'test:workers:node24']);
+  say(`      ${code === 0 ? 'passed' : 'FAILED'} (${secs(t0)})`);
+}
 say(`npm test: ${code === 0 ? 'passed' : 'FAILED'} in ${secs(started)}`);
 process.exit(code);

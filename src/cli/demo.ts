@@ -27,8 +27,7 @@ const spec = {
   name: 'demo',
   summary: 'gateway + simulated tier-1/tier-2 backends + the seed scenario, one command',
   usage: `
-Usage: tollgate demo [--listen HOST:PORT] [--admin HOST:PORT] [--config DIR] [--ledger DIR]
-                     [--concurrency N|auto] [--verbose]
+Usage: tollgate demo [--listen HOST:PORT] [--admin HOST:PORT] [--config DIR] [--ledger DIR] [--concurrency N|auto] [--verbose]
 
   --listen HOST:PORT   gateway data listener (default 0.0.0.0:8080)
   --admin HOST:PORT    admin listener and live dashboard (default 127.0.0.1:9901)
