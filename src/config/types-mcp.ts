@@ -73,6 +73,8 @@ export interface McpRouteConfig {
   readonly authorization: McpAuthorizationConfig | undefined;
   /** Record tool call arguments in the ledger (annotation `tollgate.io/mcp-ledger-arguments: "true"`). */
   readonly ledgerArguments: boolean;
+  /** Deadline for one exchange with an MCP server (annotation `tollgate.io/mcp-timeout`, default 60s). */
+  readonly timeoutMs: number;
   readonly source: SourceRef;
 }
 

@@ -10,11 +10,14 @@ import type { RequestOutcome } from '../core/outcome.js';
 import { buildGeneration, type Generation } from '../pipeline/generation.js';
 import { handleRequest, type GatewayRuntime, type OutcomeSink } from '../pipeline/handler.js';
 import { Limits, type FailureMode, type LimitsOptions } from '../limits/index.js';
+import { McpGateway } from '../mcp/gateway.js';
+import { McpMetrics } from '../telemetry/mcp-metrics.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import { Telemetry, type TelemetryOptions } from '../telemetry/hub.js';
 import { attachCredentialTelemetry } from '../telemetry/credential-metrics.js';
 import { GatewayMetrics } from '../telemetry/metrics.js';
 import { RateLimitMetrics } from '../telemetry/rate-limit-metrics.js';
+import { closeMcpPools } from '../upstream/mcp-http.js';
 import { UpstreamRegistry, type BackendUpstream } from '../upstream/pools.js';
 import { startAdmin, type AdminServer } from './admin.js';
 import { renderStatusPage } from './status-page.js';
@@ -71,7 +74,8 @@ export class Gateway implements OutcomeSink {
       observer: new RateLimitMetrics(this.metrics.registry),
       logger: opts.logger,
     });
-    this.runtime = { generation: undefined, draining: false, tracing: false, sink: this, limits: this.limits, logger: opts.logger };
+    const mcp = new McpGateway({ logger: opts.logger, metrics: new McpMetrics(this.metrics.registry), onToolCall: (r) => this.telemetry.mcpToolCall({ ...r }) });
+    this.runtime = { generation: undefined, draining: false, tracing: false, sink: this, limits: this.limits, logger: opts.logger, mcp };
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
@@ -268,6 +272,7 @@ export class Gateway implements OutcomeSink {
     }
     this.data?.destroyAll();
     await this.registry.closeAll(this.inflight > 0);
+    await closeMcpPools();
     await this.telemetry.close();
     await this.limits.close();
     await this.admin?.close();

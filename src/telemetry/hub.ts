@@ -53,6 +53,7 @@ export class Telemetry implements OutcomeSink {
   readonly metrics: GatewayMetrics;
   readonly accountant: Accountant;
   private readonly closers: Array<() => Promise<void>> = [];
+  private mcpAccessLog: AccessLog | undefined;
 
   private constructor(
     metrics: GatewayMetrics,
@@ -63,6 +64,12 @@ export class Telemetry implements OutcomeSink {
   ) {
     this.metrics = metrics;
     this.accountant = accountant;
+  }
+
+  /** An MCP tool call: one ledger line (type mcp_tool_call, which usage readers skip) and one access log line. */
+  mcpToolCall(record: Readonly<Record<string, unknown>>): void {
+    this.ledger?.append({ ...record });
+    this.mcpAccessLog?.writeLine(record);
   }
 
   /** Opens the ledger, the database and the log file; throws with a clear reason when one cannot be used. */
@@ -101,6 +108,7 @@ export class Telemetry implements OutcomeSink {
         sinks.push(pg);
       }
       let accessLog: string | undefined;
+      let accessLogWriter: AccessLog | undefined;
       if (opts.accessLog !== undefined) {
         const al = new AccessLog(opts.accessLog, (err) => log.error('access log write failed; access logging stopped', { err }));
         try {
@@ -110,6 +118,7 @@ export class Telemetry implements OutcomeSink {
           throw new TelemetryStartError(`cannot open the access log ${typeof opts.accessLog === 'string' ? opts.accessLog : opts.accessLog.file}: ${e.code ?? e.message}`);
         }
         listeners.push(al);
+        accessLogWriter = al;
         closers.push(() => al.close());
         accessLog = typeof opts.accessLog === 'string' ? opts.accessLog : opts.accessLog.file;
       }
@@ -130,6 +139,7 @@ export class Telemetry implements OutcomeSink {
       const accountant = new Accountant({ logger: log, ledger, sinks, listeners, rates: opts.rates, counter: { threads: opts.countThreads ?? 1 } });
       const t = new Telemetry(metrics, accountant, ledger, pg, { accessLog, traces });
       t.closers.push(...closers);
+      t.mcpAccessLog = accessLogWriter;
       metrics.setSources({
         pools: () => poolStats(currentGeneration()),
         accounting: () => accountant.stats(),

@@ -9,7 +9,7 @@ import type { McpBackendRefSpec, McpOAuthSpec, McpRouteSecuritySpec, ToolSelecto
 import type { SecretLookup } from '../secrets.js';
 import type { JwtClaimMatch, JwtProviderConfig } from '../types.js';
 import type { McpAuthorizationConfig, McpAuthorizationRule, McpBackendConfig, McpConfig, McpOAuthConfig, McpRouteConfig, McpToolFilter, McpUpstreamCredential } from '../types-mcp.js';
-import { compileHeaderRegex } from '../units.js';
+import { compileHeaderRegex, parseDuration } from '../units.js';
 import { type Ctx, dangling, error, type Path, sourceRef, warn } from './context.js';
 import type { CompiledEndpoints } from './endpoints.js';
 import { compileApiKeyAuth } from './security.js';
@@ -20,6 +20,7 @@ type Route = Manifest<'MCPRoute'>;
 export const SESSION_SECRET_NAME = 'tollgate-mcp-session';
 export const SESSION_SECRET_KEY = 'sessionKey';
 const LEDGER_ARGUMENTS_ANNOTATION = 'tollgate.io/mcp-ledger-arguments';
+const TIMEOUT_ANNOTATION = 'tollgate.io/mcp-timeout';
 const METADATA_BASE = '/.well-known/oauth-protected-resource';
 /** Headers that describe the connection to the gateway, never the one to an MCP server. */
 const NOT_FORWARDABLE = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'mcp-session-id', 'mcp-protocol-version', 'accept', 'content-type']);
@@ -151,6 +152,13 @@ async function compileRoute(
     error(ctx, m, ['spec', 'securityPolicy', 'extAuth'], 'extAuth is not supported by Tollgate; ignoring it would let every request through', 'use apiKeyAuth or oauth with authorization rules');
   }
   const ledgerArguments = m.value.metadata.annotations?.[LEDGER_ARGUMENTS_ANNOTATION] === 'true';
+  let timeoutMs = 60_000;
+  const t = m.value.metadata.annotations?.[TIMEOUT_ANNOTATION];
+  if (t !== undefined) {
+    const d = typeof t === 'string' ? parseDuration(t) : undefined;
+    if (d === undefined || !d.ok || d.value <= 0) error(ctx, m, ['metadata', 'annotations', TIMEOUT_ANNOTATION], `"${String(t)}" is not a positive duration`, 'e.g. `30s` or `5m`');
+    else timeoutMs = d.value;
+  }
   if (ctx.diags.errorCount > before) return undefined;
   return {
     key: m.key,
@@ -164,6 +172,7 @@ async function compileRoute(
     oauth,
     authorization,
     ledgerArguments,
+    timeoutMs,
     source: sourceRef(m),
   };
 }

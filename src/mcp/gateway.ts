@@ -1,0 +1,452 @@
+// The MCP endpoint of an MCPRoute over Streamable HTTP (MCP 2025-03-26 … 2025-11-25): POST carries
+// one JSON-RPC message and is answered with JSON, or with SSE when the server streams (progress,
+// then the result); GET opens the stream of server-initiated messages of every server; DELETE ends
+// the session. `initialize` fans out and seals every server's session into the client's
+// Mcp-Session-Id. One record per request feeds metrics, the ledger (tool calls) and the log.
+import { nowMs } from '../core/clock.js';
+import type { Logger } from '../core/log.js';
+import type { McpConfig, McpRouteConfig } from '../config/types-mcp.js';
+import type { Req, Res } from '../pipeline/http.js';
+import type { McpMetrics } from '../telemetry/mcp-metrics.js';
+import { mcpHttp } from '../upstream/mcp-http.js';
+import { SseDecoder } from '../protocol/sse.js';
+import { authenticate, type Caller } from './auth.js';
+import { exchange, headerValue, upstreamHeaders, upstreamPath, UpstreamError } from './backend.js';
+import { errorBody, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, type JsonRpcId, parseMessage, RpcError } from './jsonrpc.js';
+import { broadcast, callMethod, type CallContext, rewriteServerMessage } from './methods.js';
+import { type BackendSession, type McpSession, openSession, sealSession } from './session.js';
+
+export const SUPPORTED_VERSIONS: readonly string[] = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
+const LATEST = SUPPORTED_VERSIONS[0]!;
+/** Largest JSON-RPC message a client may POST. */
+export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+const KNOWN_METHODS = new Set([
+  'initialize', 'ping', 'tools/list', 'tools/call', 'prompts/list', 'prompts/get', 'resources/list', 'resources/read',
+  'resources/templates/list', 'resources/subscribe', 'resources/unsubscribe', 'completion/complete', 'logging/setLevel',
+]);
+
+/** One tool call, as the ledger keeps it: never the arguments unless the route says so. */
+export type McpToolCallRecord = {
+  readonly type: 'mcp_tool_call';
+  readonly time: string;
+  readonly requestId: string;
+  readonly route: string;
+  readonly caller: string | undefined;
+  readonly backend: string;
+  readonly tool: string;
+  readonly outcome: string;
+  readonly durationMs: number;
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+  readonly arguments?: unknown;
+};
+
+export interface McpGatewayOptions {
+  readonly logger: Logger;
+  readonly metrics?: McpMetrics | undefined;
+  readonly onToolCall?: ((r: McpToolCallRecord) => void) | undefined;
+  readonly version?: string;
+}
+
+interface Exchange {
+  readonly req: Req & { rawHeaders?: string[] };
+  readonly res: Res;
+  readonly route: McpRouteConfig;
+  readonly cfg: McpConfig;
+  readonly requestId: string;
+  readonly start: number;
+  readonly abort: AbortController;
+}
+
+export class McpGateway {
+  constructor(private readonly o: McpGatewayOptions) {}
+
+  /** Takes the request when it is for an MCPRoute (or its OAuth metadata); false leaves it to the rest of the gateway. */
+  serve(cfg: McpConfig, req: Req, res: Res, path: string, requestId: string, done: (status: number) => void): boolean {
+    const host = hostOf(req);
+    for (const r of cfg.routes) {
+      if (r.oauth !== undefined && r.oauth.metadataPaths.includes(path) && hostMatches(r, host)) {
+        const body = JSON.stringify(r.oauth.metadata);
+        const status = req.method === 'GET' || req.method === 'HEAD' ? 200 : 405;
+        res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'max-age=300', 'access-control-allow-origin': '*', 'x-request-id': requestId, ...(status === 405 ? { allow: 'GET' } : {}) });
+        res.end(status === 200 ? body : '');
+        done(status);
+        return true;
+      }
+    }
+    const route = cfg.routes.find((r) => r.path === path && hostMatches(r, host) && headersMatch(r, req));
+    if (route === undefined) return false;
+    const x: Exchange = { req, res, route, cfg, requestId, start: nowMs(), abort: new AbortController() };
+    res.on('close', () => {
+      if (!res.writableFinished) x.abort.abort();
+    });
+    this.handle(x).then(
+      (status) => done(status),
+      (e: unknown) => {
+        this.o.logger.error('MCP request failed', { requestId, err: e });
+        done(this.fail(x, null, new RpcError(INTERNAL_ERROR, 'Internal error in the gateway; see its logs.', 500)));
+      },
+    );
+    return true;
+  }
+
+  private async handle(x: Exchange): Promise<number> {
+    const method = x.req.method ?? 'GET';
+    if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
+      return this.fail(x, null, new RpcError(INVALID_REQUEST, `${method} is not part of MCP's Streamable HTTP transport; use POST, GET or DELETE.`, 405, undefined, { allow: 'GET, POST, DELETE' }));
+    }
+    let caller: Caller;
+    try {
+      caller = await authenticate(x.route, { headers: x.req.headers, rawHeaders: x.req.rawHeaders ?? [] });
+    } catch (e) {
+      return this.failRecorded(x, null, e, 'unauthenticated', '');
+    }
+    const pv = headerValue(x.req.headers['mcp-protocol-version']);
+    if (pv !== undefined && !SUPPORTED_VERSIONS.includes(pv)) {
+      return this.fail(x, null, new RpcError(INVALID_REQUEST, `Bad Request: unsupported MCP-Protocol-Version "${pv.slice(0, 40)}"; supported: ${SUPPORTED_VERSIONS.join(', ')}.`, 400));
+    }
+    if (method === 'POST') return this.post(x, caller);
+    const session = this.session(x, caller);
+    if (session instanceof RpcError) return this.fail(x, null, session);
+    return method === 'GET' ? this.stream(x, session) : this.end(x, session);
+  }
+
+  private session(x: Exchange, caller: Caller): McpSession | RpcError {
+    const id = headerValue(x.req.headers['mcp-session-id']);
+    if (id === undefined) return new RpcError(INVALID_REQUEST, 'Bad Request: the Mcp-Session-Id header is required; send initialize first.', 400);
+    const s = openSession(x.cfg.sessionKey, id);
+    // A session of another route, another caller or another key is, to this caller, no session at all.
+    if (s === undefined || s.route !== x.route.key || s.principal !== caller.principal) {
+      return new RpcError(-32001, 'Session not found: it expired, belongs to someone else or was issued by another gateway; initialize a new one.', 404);
+    }
+    return s;
+  }
+
+  private async post(x: Exchange, caller: Caller): Promise<number> {
+    const type = (headerValue(x.req.headers['content-type']) ?? '').toLowerCase();
+    if (!type.startsWith('application/json')) {
+      return this.fail(x, null, new RpcError(INVALID_REQUEST, 'Unsupported Media Type: an MCP message is sent as Content-Type: application/json.', 415));
+    }
+    let text: string;
+    try {
+      text = await readMessage(x.req);
+    } catch (e) {
+      return this.failRecorded(x, null, e, 'bad_request', '');
+    }
+    let parsed: ReturnType<typeof parseMessage>;
+    try {
+      parsed = parseMessage(text);
+    } catch (e) {
+      return this.failRecorded(x, null, e, 'bad_request', '');
+    }
+    const msg = parsed.message;
+    if (msg.kind === 'request' && msg.method === 'initialize') return this.initialize(x, caller, msg.id, msg.params, text.length);
+    const session = this.session(x, caller);
+    if (session instanceof RpcError) return this.fail(x, msg.kind === 'request' ? msg.id : null, session);
+    const ctx = this.context(x, session, caller, msg.kind === 'request' ? msg.id : 0);
+    if (msg.kind !== 'request') {
+      // Client notifications go to every server; responses to server requests are not relayed (no server-to-client requests across servers).
+      if (msg.kind === 'notification') await broadcast(ctx, parsed.value);
+      x.res.writeHead(202, { 'x-request-id': x.requestId });
+      x.res.end();
+      return 202;
+    }
+    const label = KNOWN_METHODS.has(msg.method) ? msg.method : 'other';
+    try {
+      const out = await callMethod(ctx, msg.method, msg.params);
+      const body = JSON.stringify(out.response);
+      const isError = out.response['error'] !== undefined;
+      const outcome = x.abort.signal.aborted ? 'client_closed' : isError ? 'error' : 'ok';
+      this.send(x, body);
+      this.record(x, caller, label, out.backend, out.tool, outcome, text.length, body.length, msg.method === 'tools/call' ? msg.params?.['arguments'] : undefined);
+      return 200;
+    } catch (e) {
+      const backend = e instanceof UpstreamError ? e.backend : '';
+      const tool = msg.method === 'tools/call' && backend !== '' ? toolOf(msg.params) : '';
+      const outcome = e instanceof UpstreamError ? (e.reason === 'aborted' ? 'client_closed' : e.reason) : e instanceof RpcError ? (e.httpStatus === 403 ? 'denied' : 'invalid') : 'internal_error';
+      const status = this.fail(x, msg.id, e);
+      this.record(x, caller, label, backend, tool, outcome, text.length, 0, undefined, msg.method === 'tools/call' ? toolOf(msg.params) : undefined);
+      return status;
+    }
+  }
+
+  private async initialize(x: Exchange, caller: Caller, id: JsonRpcId, params: Record<string, unknown> | undefined, size: number): Promise<number> {
+    const asked = params?.['protocolVersion'];
+    if (typeof asked !== 'string') return this.fail(x, id, new RpcError(INVALID_PARAMS, 'Invalid params: initialize needs "protocolVersion" (a string).'));
+    const version = SUPPORTED_VERSIONS.includes(asked) ? asked : LATEST;
+    const headers = x.req.headers;
+    const results = await Promise.all(
+      x.route.backends.map(async (b) => {
+        try {
+          const ex = await exchange(b, { jsonrpc: '2.0', id, method: 'initialize', params: { ...params, protocolVersion: version } }, {
+            session: undefined,
+            protocolVersion: version,
+            clientHeaders: headers,
+            timeoutMs: x.route.timeoutMs,
+            signal: x.abort.signal,
+          });
+          const result = ex.response?.['result'] as Record<string, unknown> | undefined;
+          if (result === undefined) throw new UpstreamError(b.name, 'bad_response', `MCP server "${b.name}" refused initialize.`);
+          const pv = typeof result['protocolVersion'] === 'string' ? result['protocolVersion'] : version;
+          return { s: { name: b.name, sid: ex.sessionId, pv, down: false } as BackendSession, result, error: undefined };
+        } catch (e) {
+          const reason = e instanceof UpstreamError ? e.reason : 'unavailable';
+          this.o.metrics?.backendFailure(b.name, reason);
+          this.o.logger.warn('MCP server unavailable for a new session; its tools are left out', { route: x.route.key, backend: b.name, reason, error: (e as Error).message });
+          return { s: { name: b.name, sid: undefined, pv: undefined, down: true } as BackendSession, result: undefined, error: (e as Error).message };
+        }
+      }),
+    );
+    if (results.every((r) => r.s.down)) {
+      this.o.metrics?.session('unavailable');
+      const why = results.map((r) => r.error ?? '').join(' ');
+      return this.failRecorded(x, id, new RpcError(-32010, `No MCP server behind this endpoint answered initialize. ${why}`), 'unavailable', '');
+    }
+    const caps: Record<string, unknown> = {};
+    for (const r of results) {
+      const c = r.result?.['capabilities'] as Record<string, unknown> | undefined;
+      if (c === undefined) continue;
+      if (c['tools'] !== undefined) caps['tools'] = { listChanged: true };
+      if (c['prompts'] !== undefined) caps['prompts'] = { listChanged: true };
+      if (c['resources'] !== undefined) {
+        const prev = (caps['resources'] ?? {}) as Record<string, unknown>;
+        caps['resources'] = { listChanged: true, subscribe: prev['subscribe'] === true || (c['resources'] as Record<string, unknown>)['subscribe'] === true };
+      }
+      if (c['logging'] !== undefined) caps['logging'] = {};
+      if (c['completions'] !== undefined) caps['completions'] = {};
+    }
+    const session: McpSession = { route: x.route.key, protocolVersion: version, principal: caller.principal, backends: results.map((r) => r.s), issuedAt: Math.floor(Date.now() / 1000) };
+    const sid = sealSession(x.cfg.sessionKey, session);
+    const body = JSON.stringify({ jsonrpc: '2.0', id, result: { protocolVersion: version, capabilities: caps, serverInfo: { name: 'tollgate', version: this.o.version ?? '0' } } });
+    this.send(x, body, { 'mcp-session-id': sid });
+    this.o.metrics?.session(results.some((r) => r.s.down) ? 'partial' : 'ok');
+    this.record(x, caller, 'initialize', '', '', 'ok', size, body.length);
+    return 200;
+  }
+
+  private context(x: Exchange, session: McpSession, caller: Caller, id: JsonRpcId): CallContext {
+    let sse = false;
+    return {
+      route: x.route,
+      session,
+      caller,
+      id,
+      clientHeaders: x.req.headers,
+      signal: x.abort.signal,
+      traceparent: headerValue(x.req.headers['traceparent']),
+      logger: this.o.logger,
+      onFailure: (backend, reason) => this.o.metrics?.backendFailure(backend, reason),
+      onMessage: (m) => {
+        if (x.res.writableEnded) return;
+        if (!sse) {
+          sse = true;
+          x.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': x.requestId });
+        }
+        x.res.write(`event: message\ndata: ${JSON.stringify(m)}\n\n`);
+      },
+    };
+  }
+
+  /** GET: every server's stream of server-initiated messages, merged; 405 when none offers one. */
+  private async stream(x: Exchange, session: McpSession): Promise<number> {
+    const opened: Array<Promise<void>> = [];
+    let open = 0;
+    let headers = false;
+    const write = (m: Record<string, unknown>): void => {
+      if (!headers) {
+        headers = true;
+        x.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': x.requestId });
+      }
+      x.res.write(`event: message\ndata: ${JSON.stringify(m)}\n\n`);
+    };
+    const starts = session.backends.map(async (s) => {
+      const b = x.route.backendsByName.get(s.name);
+      if (b === undefined || s.down) return;
+      try {
+        const res = await mcpHttp(b.endpoints, b.tls, {
+          method: 'GET',
+          path: upstreamPath(b),
+          headers: { ...upstreamHeaders(b, { session: s, protocolVersion: session.protocolVersion, clientHeaders: x.req.headers }), accept: 'text/event-stream' },
+          signal: x.abort.signal,
+        });
+        if (res.statusCode !== 200 || !(headerValue(res.headers['content-type']) ?? '').startsWith('text/event-stream')) {
+          res.body.resume();
+          return;
+        }
+        open++;
+        opened.push(
+          (async () => {
+            const dec = new SseDecoder();
+            try {
+              for await (const chunk of res.body) {
+                for (const ev of dec.push(chunk as Buffer)) {
+                  if (!ev.hasData || ev.data === '') continue;
+                  try {
+                    write(rewriteServerMessage(b.name, JSON.parse(ev.data) as Record<string, unknown>));
+                  } catch {
+                    this.o.logger.warn('MCP server sent a stream event that is not JSON; dropped', { backend: b.name });
+                  }
+                }
+              }
+            } catch {
+              // The server or the client closed the stream.
+            }
+          })(),
+        );
+      } catch (e) {
+        this.o.metrics?.backendFailure(b.name, 'unavailable');
+        this.o.logger.warn('MCP server stream unavailable', { route: x.route.key, backend: b.name, error: (e as Error).message });
+      }
+    });
+    await Promise.all(starts);
+    if (open === 0) {
+      x.res.writeHead(405, { allow: 'POST, DELETE', 'x-request-id': x.requestId });
+      x.res.end();
+      return 405;
+    }
+    if (!headers) {
+      headers = true;
+      x.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': x.requestId });
+      x.res.write(': open\n\n');
+    }
+    await Promise.all(opened);
+    if (!x.res.writableEnded) x.res.end();
+    return 200;
+  }
+
+  /** DELETE: ends the session at every server (best effort); the sealed id itself cannot be revoked. */
+  private async end(x: Exchange, session: McpSession): Promise<number> {
+    await Promise.all(
+      session.backends.map(async (s) => {
+        const b = x.route.backendsByName.get(s.name);
+        if (b === undefined || s.down || s.sid === undefined) return;
+        try {
+          const res = await mcpHttp(b.endpoints, b.tls, {
+            method: 'DELETE',
+            path: upstreamPath(b),
+            headers: upstreamHeaders(b, { session: s, protocolVersion: session.protocolVersion, clientHeaders: x.req.headers }),
+            signal: AbortSignal.any([x.abort.signal, AbortSignal.timeout(x.route.timeoutMs)]),
+          });
+          res.body.resume();
+        } catch {
+          this.o.metrics?.backendFailure(b.name, 'unavailable');
+        }
+      }),
+    );
+    x.res.writeHead(200, { 'x-request-id': x.requestId });
+    x.res.end();
+    return 200;
+  }
+
+  private send(x: Exchange, body: string, extra: Record<string, string> = {}): void {
+    if (x.res.writableEnded) return;
+    if (x.res.headersSent) {
+      // The answer joins the stream of progress messages that is already open.
+      x.res.end(`event: message\ndata: ${body}\n\n`);
+      return;
+    }
+    x.res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': x.requestId, ...extra });
+    x.res.end(body);
+  }
+
+  private fail(x: Exchange, id: JsonRpcId | null, e: unknown): number {
+    const err = e instanceof RpcError ? e : new RpcError(INTERNAL_ERROR, 'Internal error in the gateway; see its logs.', 500);
+    if (!(e instanceof RpcError)) this.o.logger.error('MCP request failed', { requestId: x.requestId, err: e });
+    const body = errorBody(id, err.code, err.message, err.data);
+    if (x.res.writableEnded) return err.httpStatus;
+    if (x.res.headersSent) {
+      x.res.end(`event: message\ndata: ${body}\n\n`);
+      return 200;
+    }
+    x.res.writeHead(err.httpStatus, { 'content-type': 'application/json', 'x-request-id': x.requestId, ...err.headers });
+    x.res.end(body);
+    return err.httpStatus;
+  }
+
+  private failRecorded(x: Exchange, id: JsonRpcId | null, e: unknown, outcome: string, method: string): number {
+    const status = this.fail(x, id, e);
+    this.o.metrics?.observe({ method: method === '' ? 'http' : method, backend: '', tool: '', outcome, seconds: (nowMs() - x.start) / 1000 });
+    return status;
+  }
+
+  private record(x: Exchange, caller: Caller, method: string, backend: string, tool: string, outcome: string, reqBytes: number, resBytes: number, args?: unknown, unownedTool?: string): void {
+    const durationMs = nowMs() - x.start;
+    this.o.metrics?.observe({ method, backend, tool, outcome, seconds: durationMs / 1000 });
+    if (method !== 'tools/call' || this.o.onToolCall === undefined) return;
+    const rec: McpToolCallRecord = {
+      type: 'mcp_tool_call',
+      time: new Date().toISOString(),
+      requestId: x.requestId,
+      route: x.route.key,
+      caller: caller.principal,
+      backend,
+      tool: tool !== '' ? tool : (unownedTool ?? ''),
+      outcome,
+      durationMs: Math.round(durationMs * 1000) / 1000,
+      requestBytes: reqBytes,
+      responseBytes: resBytes,
+      ...(x.route.ledgerArguments && args !== undefined ? { arguments: args } : {}),
+    };
+    this.o.onToolCall(rec);
+  }
+}
+
+function toolOf(params: Record<string, unknown> | undefined): string {
+  const n = params?.['name'];
+  if (typeof n !== 'string') return '';
+  const i = n.indexOf('__');
+  return i < 0 ? n.slice(0, 200) : n.slice(i + 2, i + 202);
+}
+
+function readMessage(req: Req): Promise<string> {
+  const declared = Number(headerValue(req.headers['content-length']) ?? '0');
+  const tooLarge = (): RpcError => new RpcError(INVALID_REQUEST, `Request too large: an MCP message may be at most ${MAX_MESSAGE_BYTES} bytes.`, 413, undefined, { connection: 'close' });
+  if (declared > MAX_MESSAGE_BYTES) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    let done = false;
+    req.on('data', (c: Buffer) => {
+      if (done) return;
+      n += c.length;
+      if (n > MAX_MESSAGE_BYTES) {
+        done = true;
+        req.pause();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      resolve(Buffer.concat(chunks, n).toString('utf8'));
+    });
+    req.on('error', () => {
+      if (!done) reject(new RpcError(INVALID_REQUEST, 'The request body could not be read.', 400));
+      done = true;
+    });
+  });
+}
+
+function hostOf(req: Req): string {
+  const h = headerValue(req.headers[':authority'] as string | string[] | undefined) ?? headerValue(req.headers['host']) ?? '';
+  const lower = h.toLowerCase();
+  if (lower.startsWith('[')) return lower.slice(0, lower.indexOf(']') + 1);
+  const i = lower.lastIndexOf(':');
+  return i < 0 ? lower : lower.slice(0, i);
+}
+
+function hostMatches(r: McpRouteConfig, host: string): boolean {
+  if (r.hostnames === undefined) return true;
+  return r.hostnames.exact.has(host) || r.hostnames.suffixes.some((s) => host.endsWith(s) && host.length > s.length);
+}
+
+function headersMatch(r: McpRouteConfig, req: Req): boolean {
+  for (const h of r.headers) {
+    const v = headerValue(req.headers[h.name]);
+    if (v === undefined) return false;
+    if (h.exact !== undefined ? v !== h.exact : !(h.regex?.test(v) ?? false)) return false;
+  }
+  return true;
+}
