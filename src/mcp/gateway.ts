@@ -14,7 +14,7 @@ import { authenticate, type Caller } from './auth.js';
 import { exchange, headerValue, upstreamHeaders, upstreamPath, UpstreamError } from './backend.js';
 import { errorBody, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, type JsonRpcId, parseMessage, RpcError } from './jsonrpc.js';
 import { broadcast, callMethod, type CallContext, rewriteServerMessage } from './methods.js';
-import { type BackendSession, type McpSession, openSession, sealSession } from './session.js';
+import { type McpSession, openSession, sealSession } from './session.js';
 
 export const SUPPORTED_VERSIONS: readonly string[] = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
 const LATEST = SUPPORTED_VERSIONS[0]!;
@@ -188,12 +188,12 @@ export class McpGateway {
           const result = ex.response?.['result'] as Record<string, unknown> | undefined;
           if (result === undefined) throw new UpstreamError(b.name, 'bad_response', `MCP server "${b.name}" refused initialize.`);
           const pv = typeof result['protocolVersion'] === 'string' ? result['protocolVersion'] : version;
-          return { s: { name: b.name, sid: ex.sessionId, pv, down: false } as BackendSession, result, error: undefined };
+          return { s: { name: b.name, sid: ex.sessionId, pv, down: false }, result, error: undefined };
         } catch (e) {
           const reason = e instanceof UpstreamError ? e.reason : 'unavailable';
           this.o.metrics?.backendFailure(b.name, reason);
           this.o.logger.warn('MCP server unavailable for a new session; its tools are left out', { route: x.route.key, backend: b.name, reason, error: (e as Error).message });
-          return { s: { name: b.name, sid: undefined, pv: undefined, down: true } as BackendSession, result: undefined, error: (e as Error).message };
+          return { s: { name: b.name, sid: undefined, pv: undefined, down: true }, result: undefined, error: (e as Error).message };
         }
       }),
     );
@@ -430,7 +430,7 @@ function readMessage(req: Req): Promise<string> {
 }
 
 function hostOf(req: Req): string {
-  const h = headerValue(req.headers[':authority'] as string | string[] | undefined) ?? headerValue(req.headers['host']) ?? '';
+  const h = headerValue(req.headers[':authority']) ?? headerValue(req.headers['host']) ?? '';
   const lower = h.toLowerCase();
   if (lower.startsWith('[')) return lower.slice(0, lower.indexOf(']') + 1);
   const i = lower.lastIndexOf(':');

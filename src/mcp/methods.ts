@@ -209,9 +209,28 @@ function target(ctx: CallContext, prefixed: unknown, what: string): { b: McpBack
 }
 
 async function routed(ctx: CallContext, b: McpBackendConfig, s: BackendSession, method: string, params: Record<string, unknown>, tool: string, rewrite?: (r: Record<string, unknown>) => Record<string, unknown>): Promise<MethodOutcome> {
-  const ex = await send(ctx, b, s, { jsonrpc: '2.0', id: ctx.id, method, params }, true);
+  let ex: Exchange;
+  try {
+    ex = await send(ctx, b, s, { jsonrpc: '2.0', id: ctx.id, method, params }, true);
+  } catch (e) {
+    // MCP: a dropped connection is not a cancellation, so tell the server the client has gone.
+    if (e instanceof UpstreamError && e.reason === 'aborted') cancelUpstream(ctx, b, s);
+    throw e;
+  }
   const r = ex.response ?? { jsonrpc: '2.0', id: ctx.id, result: {} };
   return { response: rewrite === undefined ? r : rewrite(r), backend: b.name, tool, upstreamBytes: ex.bytes };
+}
+
+function cancelUpstream(ctx: CallContext, b: McpBackendConfig, s: BackendSession): void {
+  const message = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: ctx.id, reason: 'the client disconnected' } };
+  exchange(b, message, {
+    session: s,
+    protocolVersion: ctx.session.protocolVersion,
+    clientHeaders: ctx.clientHeaders,
+    timeoutMs: ctx.route.timeoutMs,
+    signal: new AbortController().signal,
+    traceparent: ctx.traceparent,
+  }).catch(() => undefined);
 }
 
 function prefixContents(backend: string): (r: Record<string, unknown>) => Record<string, unknown> {

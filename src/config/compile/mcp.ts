@@ -9,7 +9,7 @@ import type { McpBackendRefSpec, McpOAuthSpec, McpRouteSecuritySpec, ToolSelecto
 import type { SecretLookup } from '../secrets.js';
 import type { JwtClaimMatch, JwtProviderConfig } from '../types.js';
 import type { McpAuthorizationConfig, McpAuthorizationRule, McpBackendConfig, McpConfig, McpOAuthConfig, McpRouteConfig, McpToolFilter, McpUpstreamCredential } from '../types-mcp.js';
-import { compileHeaderRegex, parseDuration } from '../units.js';
+import { compileHeaderRegex, hasControlChars, parseDuration } from '../units.js';
 import { type Ctx, dangling, error, type Path, sourceRef, warn } from './context.js';
 import type { CompiledEndpoints } from './endpoints.js';
 import { compileApiKeyAuth } from './security.js';
@@ -156,7 +156,7 @@ async function compileRoute(
   const t = m.value.metadata.annotations?.[TIMEOUT_ANNOTATION];
   if (t !== undefined) {
     const d = typeof t === 'string' ? parseDuration(t) : undefined;
-    if (d === undefined || !d.ok || d.value <= 0) error(ctx, m, ['metadata', 'annotations', TIMEOUT_ANNOTATION], `"${String(t)}" is not a positive duration`, 'e.g. `30s` or `5m`');
+    if (d === undefined || !d.ok || d.value <= 0) error(ctx, m, ['metadata', 'annotations', TIMEOUT_ANNOTATION], `${JSON.stringify(t)} is not a positive duration`, 'e.g. `30s` or `5m`');
     else timeoutMs = d.value;
   }
   if (ctx.diags.errorCount > before) return undefined;
@@ -276,7 +276,7 @@ function compileUpstreamKey(ctx: Ctx, m: Route, at: Path, ref: McpBackendRefSpec
   let value: SecretValue | undefined;
   if (k.inline !== undefined) {
     const v = k.inline.trim();
-    if (v === '' || /[\x00-\x1f\x7f]/.test(v)) {
+    if (v === '' || hasControlChars(v)) {
       error(ctx, m, [...kat, 'inline'], 'the inline API key must be one non-empty line of printable characters');
       return undefined;
     }
