@@ -42,6 +42,8 @@ function routeDump(r: McpRouteConfig): Record<string, unknown> {
             rules: r.authorization.rules.map((x) => ({ action: x.action, scopes: x.scopes, claims: x.claims.map((c) => ({ claim: c.claim.join('.'), values: [...c.values] })), tools: x.tools ?? null })),
           },
     ledgerArguments: r.ledgerArguments,
+    timeoutMs: r.timeoutMs,
+    rateLimits: r.rateLimits.map((x) => x.id),
   };
 }
 

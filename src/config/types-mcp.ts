@@ -2,7 +2,7 @@
 // secrets and metadata documents are built here once; the request path only looks things up.
 import type { KeyObject } from 'node:crypto';
 import type { SecretValue } from '../core/secret.js';
-import type { ApiKeyAuthConfig, Endpoint, JwtAuthConfig, JwtClaimMatch, SourceRef, UpstreamTls } from './types.js';
+import type { ApiKeyAuthConfig, Endpoint, JwtAuthConfig, JwtClaimMatch, RateLimitRule, SourceRef, UpstreamTls } from './types.js';
 
 /** MCPRoute `toolSelector`: a tool is exposed when it matches an include (or none is set) and no exclude. */
 export interface McpToolFilter {
@@ -75,6 +75,11 @@ export interface McpRouteConfig {
   readonly ledgerArguments: boolean;
   /** Deadline for one exchange with an MCP server (annotation `tollgate.io/mcp-timeout`, default 60s). */
   readonly timeoutMs: number;
+  /**
+   * BackendTrafficPolicy rate limits (targeting the Gateway or an HTTPRoute named like the route),
+   * counted per tool call; selectors see `x-ai-eg-mcp-backend`, `x-ai-eg-mcp-tool` and `x-ai-eg-mcp-caller`.
+   */
+  readonly rateLimits: readonly RateLimitRule[];
   readonly source: SourceRef;
 }
 

@@ -3,7 +3,9 @@
 // then the result); GET opens the stream of server-initiated messages of every server; DELETE ends
 // the session. `initialize` fans out and seals every server's session into the client's
 // Mcp-Session-Id. One record per request feeds metrics, the ledger (tool calls) and the log.
+import type { IncomingHttpHeaders } from 'node:http';
 import { nowMs } from '../core/clock.js';
+import type { Limits } from '../limits/index.js';
 import type { Logger } from '../core/log.js';
 import type { McpConfig, McpRouteConfig } from '../config/types-mcp.js';
 import type { Req, Res } from '../pipeline/http.js';
@@ -12,12 +14,14 @@ import { mcpHttp } from '../upstream/mcp-http.js';
 import { SseDecoder } from '../protocol/sse.js';
 import { authenticate, type Caller } from './auth.js';
 import { exchange, headerValue, upstreamHeaders, upstreamPath, UpstreamError } from './backend.js';
-import { errorBody, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, type JsonRpcId, parseMessage, RpcError } from './jsonrpc.js';
+import { errorBody, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, type JsonRpcId, parseMessage, RATE_LIMITED, RpcError } from './jsonrpc.js';
 import { broadcast, callMethod, type CallContext, rewriteServerMessage } from './methods.js';
 import { type McpSession, openSession, sealSession } from './session.js';
 
 export const SUPPORTED_VERSIONS: readonly string[] = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
 const LATEST = SUPPORTED_VERSIONS[0]!;
+/** Tool calls carry no tokens: every cost a rate limit could reserve is zero. */
+const NO_COST = { cost: (): number => 0 };
 /** Largest JSON-RPC message a client may POST. */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 const KNOWN_METHODS = new Set([
@@ -43,6 +47,8 @@ export type McpToolCallRecord = {
 
 export interface McpGatewayOptions {
   readonly logger: Logger;
+  /** Rate limits (BackendTrafficPolicy) on tool calls. */
+  readonly limits?: Limits | undefined;
   readonly metrics?: McpMetrics | undefined;
   readonly onToolCall?: ((r: McpToolCallRecord) => void) | undefined;
   readonly version?: string;
@@ -56,13 +62,14 @@ interface Exchange {
   readonly requestId: string;
   readonly start: number;
   readonly abort: AbortController;
+  readonly remoteAddress: string | undefined;
 }
 
 export class McpGateway {
   constructor(private readonly o: McpGatewayOptions) {}
 
   /** Takes the request when it is for an MCPRoute (or its OAuth metadata); false leaves it to the rest of the gateway. */
-  serve(cfg: McpConfig, req: Req, res: Res, path: string, requestId: string, done: (status: number) => void): boolean {
+  serve(cfg: McpConfig, req: Req, res: Res, path: string, requestId: string, remoteAddress: string | undefined, done: (status: number) => void): boolean {
     const host = hostOf(req);
     for (const r of cfg.routes) {
       if (r.oauth !== undefined && r.oauth.metadataPaths.includes(path) && hostMatches(r, host)) {
@@ -76,7 +83,7 @@ export class McpGateway {
     }
     const route = cfg.routes.find((r) => r.path === path && hostMatches(r, host) && headersMatch(r, req));
     if (route === undefined) return false;
-    const x: Exchange = { req, res, route, cfg, requestId, start: nowMs(), abort: new AbortController() };
+    const x: Exchange = { req, res, route, cfg, requestId, start: nowMs(), abort: new AbortController(), remoteAddress };
     res.on('close', () => {
       if (!res.writableFinished) x.abort.abort();
     });
@@ -163,7 +170,7 @@ export class McpGateway {
     } catch (e) {
       const backend = e instanceof UpstreamError ? e.backend : '';
       const tool = msg.method === 'tools/call' && backend !== '' ? toolOf(msg.params) : '';
-      const outcome = e instanceof UpstreamError ? (e.reason === 'aborted' ? 'client_closed' : e.reason) : e instanceof RpcError ? (e.httpStatus === 403 ? 'denied' : 'invalid') : 'internal_error';
+      const outcome = e instanceof UpstreamError ? (e.reason === 'aborted' ? 'client_closed' : e.reason) : e instanceof RpcError ? (e.httpStatus === 403 ? 'denied' : e.code === RATE_LIMITED ? 'rate_limited' : 'invalid') : 'internal_error';
       const status = this.fail(x, msg.id, e);
       this.record(x, caller, label, backend, tool, outcome, text.length, 0, undefined, msg.method === 'tools/call' ? toolOf(msg.params) : undefined);
       return status;
@@ -236,6 +243,7 @@ export class McpGateway {
       traceparent: headerValue(x.req.headers['traceparent']),
       logger: this.o.logger,
       onFailure: (backend, reason) => this.o.metrics?.backendFailure(backend, reason),
+      admit: (backend, tool) => this.admit(x, caller, backend, tool),
       onMessage: (m) => {
         if (x.res.writableEnded) return;
         if (!sse) {
@@ -245,6 +253,18 @@ export class McpGateway {
         x.res.write(`event: message\ndata: ${JSON.stringify(m)}\n\n`);
       },
     };
+  }
+
+  private async admit(x: Exchange, caller: Caller, backend: string, tool: string): Promise<void> {
+    const limits = this.o.limits;
+    if (limits === undefined || x.route.rateLimits.length === 0) return;
+    // What selectors can key on: the tool, its server and the authenticated caller (never a credential).
+    const headers: IncomingHttpHeaders = { ...x.req.headers, 'x-ai-eg-mcp-backend': backend, 'x-ai-eg-mcp-tool': tool };
+    delete headers['x-ai-eg-mcp-caller'];
+    if (caller.principal !== undefined) headers['x-ai-eg-mcp-caller'] = caller.principal;
+    const a = limits.rate.admit({ rateLimits: x.route.rateLimits, timeouts: { requestMs: 0 } }, x.route.key, { headers, method: 'POST', path: x.route.path, clientAddress: x.remoteAddress }, x.requestId, NO_COST);
+    const r = a instanceof Promise ? await a : a;
+    if (!r.ok) throw new RpcError(RATE_LIMITED, r.error.message, r.error.status, undefined, r.error.headers ?? {});
   }
 
   /** GET: every server's stream of server-initiated messages, merged; 405 when none offers one. */

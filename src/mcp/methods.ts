@@ -23,6 +23,8 @@ export interface CallContext {
   readonly onFailure: (backend: string, reason: string) => void;
   /** Server messages (progress, logging) while a routed request runs: streamed to the client. */
   readonly onMessage: (msg: Record<string, unknown>) => void;
+  /** Rate limits of the route for one tool call; throws the 429 when a limit rejects it. */
+  readonly admit: (backend: string, tool: string) => Promise<void>;
 }
 
 /** What a request came to: a result or error for the client, and labels for the records. */
@@ -258,6 +260,7 @@ export async function callMethod(ctx: CallContext, method: string, params: Recor
       }
       const d = authorizeTool(ctx.route, ctx.caller, t.b.name, t.rest);
       if (!d.allowed) throw forbidden(ctx.route, String(p['name']), d);
+      await ctx.admit(t.b.name, t.rest);
       return routed(ctx, t.b, t.s, method, { ...p, name: t.rest }, t.rest);
     }
     case 'prompts/get': {

@@ -85,7 +85,7 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
     return;
   }
   const mcp = gen.config.mcp;
-  if (mcp !== undefined && rt.mcp?.serve(mcp, req, res, path, state.requestId, (status) => finishLocal(rt, state, status, undefined)) === true) return;
+  if (mcp !== undefined && rt.mcp?.serve(mcp, req, res, path, state.requestId, conn.remoteAddress, (status) => finishLocal(rt, state, status, undefined)) === true) return;
   const method = req.method ?? 'GET';
   if (state.operation === 'models') {
     if (method !== 'GET') return reject(rt, state, methodNotAllowed(path, 'GET'));

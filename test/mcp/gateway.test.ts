@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { loadConfig } from '../../src/config/index.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { btpYaml, headerSel } from '../helpers/limits.js';
 import { mcpBackendYaml, startMcpServer, type TestMcpServer } from '../helpers/mcp-servers.js';
 
 const MATH_KEY = 'math-upstream-key-0123456789abcdef';
@@ -296,10 +297,12 @@ describe('MCP gateway: OAuth resource server and authorization over tools', () =
   let math: TestMcpServer;
   let gw: TestGateway;
   let sign: (claims: Record<string, unknown>) => Promise<string>;
+  let signingKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   const resource = 'http://mcp.test/mcp';
   beforeAll(async () => {
     math = await mathServer();
     const { publicKey, privateKey } = await generateKeyPair('RS256');
+    signingKey = privateKey;
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
     sign = (claims) => new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer('https://auth.test').setAudience(resource).setSubject('alice').setExpirationTime('5m').sign(privateKey);
     const yaml = `apiVersion: aigateway.envoyproxy.io/v1beta1
@@ -323,7 +326,9 @@ spec:
         - source: {jwt: {scopes: [sum]}}
           target: {tools: [{backend: math, tool: sum}]}
 `;
-    gw = await startGateway({ 'r.yaml': yaml, 'b.yaml': mcpBackendYaml('math', math.port) }, { watch: false });
+    // Two sum calls a minute per caller; countdown unlimited.
+    const btp = btpYaml('tool-limits', 'secure', 'Local', [{ selectors: headerSel('x-ai-eg-mcp-tool', 'Exact', 'sum') + headerSel('x-ai-eg-mcp-caller', 'Distinct'), requests: 2, unit: 'Minute' }]);
+    gw = await startGateway({ 'r.yaml': yaml, 'b.yaml': mcpBackendYaml('math', math.port), 'btp.yaml': btp }, { watch: false });
   });
   afterAll(async () => {
     await gw?.close();
@@ -348,6 +353,27 @@ spec:
     expect(text(await withSum.client.callTool({ name: 'math__sum', arguments: { a: 2, b: 2 } }))).toBe('4');
     await expect(withSum.client.callTool({ name: 'math__countdown', arguments: { from: 1 } })).rejects.toThrow();
     await withSum.client.close();
+  });
+
+  it('rate-limits tool calls per tool and per caller through a BackendTrafficPolicy', async () => {
+    const alice = await sign({ scope: 'sum' });
+    const bob = await new SignJWT({ scope: 'sum' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer('https://auth.test').setAudience(resource).setSubject('bob').setExpirationTime('5m').sign(signingKey);
+    const a = await connect(gw.url, { authorization: `Bearer ${alice}` });
+    const call = (sid: string, token: string) =>
+      rpc(gw.url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'math__sum', arguments: { a: 1, b: 1 } } }, { authorization: `Bearer ${token}`, 'mcp-session-id': sid });
+    // alice used one call in the previous test.
+    expect((await call(a.transport.sessionId!, alice)).status).toBe(200);
+    const limited = await call(a.transport.sessionId!, alice);
+    expect(limited.status).toBe(429);
+    expect(limited.body['error']).toMatchObject({ code: -32029 });
+    expect(limited.headers.get('retry-after')).not.toBeNull();
+    const b = await connect(gw.url, { authorization: `Bearer ${bob}` });
+    expect((await call(b.transport.sessionId!, bob)).status).toBe(200);
+    await a.client.close();
+    await b.client.close();
+  });
+
+  it('hides tools from tokens without the scope and answers 403 with the scope to ask for', async () => {
 
     const none = await connect(gw.url, { authorization: `Bearer ${await sign({ scope: 'other' })}` });
     expect((await none.client.listTools()).tools).toEqual([]);

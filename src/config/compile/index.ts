@@ -159,7 +159,7 @@ export async function compile(opts: CompileOptions): Promise<RuntimeConfig | und
 
   const quotas = compileQuotas(ctx);
   const security = await compileClientSecurity(ctx, opts.secretsDir);
-  const mcp = await compileMcp(ctx, endpointsOf, opts.secretsDir);
+  const mcp = await compileMcp(ctx, endpointsOf, policies, opts.secretsDir);
 
   const firstBackend = index.ok('AIServiceBackend')[0];
   if (index.count('AIGatewayRoute') === 0 && firstBackend !== undefined) {

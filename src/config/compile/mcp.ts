@@ -7,11 +7,12 @@ import { SecretValue } from '../../core/secret.js';
 import type { Manifest } from '../parse.js';
 import type { McpBackendRefSpec, McpOAuthSpec, McpRouteSecuritySpec, ToolSelectorSpec } from '../schema/mcp.js';
 import type { SecretLookup } from '../secrets.js';
-import type { JwtClaimMatch, JwtProviderConfig } from '../types.js';
+import type { JwtClaimMatch, JwtProviderConfig, RateLimitRule } from '../types.js';
 import type { McpAuthorizationConfig, McpAuthorizationRule, McpBackendConfig, McpConfig, McpOAuthConfig, McpRouteConfig, McpToolFilter, McpUpstreamCredential } from '../types-mcp.js';
 import { compileHeaderRegex, hasControlChars, parseDuration } from '../units.js';
 import { type Ctx, dangling, error, type Path, sourceRef, warn } from './context.js';
 import type { CompiledEndpoints } from './endpoints.js';
+import type { TrafficPolicies } from './policies.js';
 import { compileApiKeyAuth } from './security.js';
 import { compileProvider } from './security-jwt.js';
 
@@ -43,6 +44,7 @@ export function mcpSecretLookups(ctx: Ctx): SecretLookup[] {
 export async function compileMcp(
   ctx: Ctx,
   endpointsOf: (key: string) => CompiledEndpoints | undefined,
+  policies: TrafficPolicies,
   secretsDir: string | undefined,
 ): Promise<McpConfig | undefined> {
   const manifests = ctx.index.ok('MCPRoute');
@@ -50,7 +52,7 @@ export async function compileMcp(
   const routes: McpRouteConfig[] = [];
   const claimed = new Map<string, Route>();
   for (const m of manifests) {
-    const r = await compileRoute(ctx, m, endpointsOf, secretsDir);
+    const r = await compileRoute(ctx, m, endpointsOf, policies, secretsDir);
     if (r === undefined) continue;
     for (const host of r.hostnames === undefined ? ['*'] : [...r.hostnames.exact, ...r.hostnames.suffixes.map((s) => `*${s}`)]) {
       const id = `${host} ${r.path}`;
@@ -97,6 +99,7 @@ async function compileRoute(
   ctx: Ctx,
   m: Route,
   endpointsOf: (key: string) => CompiledEndpoints | undefined,
+  policies: TrafficPolicies,
   secretsDir: string | undefined,
 ): Promise<McpRouteConfig | undefined> {
   const before = ctx.diags.errorCount;
@@ -159,6 +162,15 @@ async function compileRoute(
     if (d === undefined || !d.ok || d.value <= 0) error(ctx, m, ['metadata', 'annotations', TIMEOUT_ANNOTATION], `${JSON.stringify(t)} is not a positive duration`, 'e.g. `30s` or `5m`');
     else timeoutMs = d.value;
   }
+  const rateLimits: RateLimitRule[] = [];
+  for (const r of policies.forRule(m.key, undefined)?.rateLimits ?? []) {
+    // Tool calls have no tokens, and a call's end is not tracked for concurrency leases.
+    if (r.maxConcurrent !== undefined || r.requestCost.from !== 'Number' || r.responseCost !== undefined || r.reserve) {
+      warn(ctx, m, [], `rate limit ${r.label} counts tokens or concurrent requests, which tool calls do not have; it does not apply to this MCPRoute`);
+      continue;
+    }
+    rateLimits.push(r);
+  }
   if (ctx.diags.errorCount > before) return undefined;
   return {
     key: m.key,
@@ -173,6 +185,7 @@ async function compileRoute(
     authorization,
     ledgerArguments,
     timeoutMs,
+    rateLimits,
     source: sourceRef(m),
   };
 }
