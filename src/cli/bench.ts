@@ -14,6 +14,7 @@ const BENCHES: Readonly<Record<string, { summary: string; load: () => Promise<Be
   limits: { summary: 'latency/CPU of a local and a Redis-backed rate limit vs no limit', load: () => import('../bench/limits.js') },
   overhead: { summary: 'gateway vs direct-to-upstream (and nginx): added latency, throughput, CPU/request', load: () => import('../bench/overhead.js') },
   load: { summary: 'load harness vs a fast upstream: open-loop RPS and concurrent streams with schedule lag', load: () => import('../bench/load.js') },
+  mcp: { summary: 'MCP gateway vs the MCP server directly: added latency per tool call and per new session', load: () => import('../bench/mcp.js') },
   chaos: { summary: 'soak under simulator faults: clear ends, complete ledger, flat RSS and handles (10 min)', load: () => import('../bench/chaos.js') },
 };
 
