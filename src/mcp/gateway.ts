@@ -3,13 +3,16 @@
 // then the result); GET opens the stream of server-initiated messages of every server; DELETE ends
 // the session. `initialize` fans out and seals every server's session into the client's
 // Mcp-Session-Id. One record per request feeds metrics, the ledger (tool calls) and the log.
+import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { nowMs } from '../core/clock.js';
+import { startTrace, type TraceContext } from '../core/trace-context.js';
 import type { Limits } from '../limits/index.js';
 import type { Logger } from '../core/log.js';
 import type { McpConfig, McpRouteConfig } from '../config/types-mcp.js';
 import type { Req, Res } from '../pipeline/http.js';
 import type { McpMetrics } from '../telemetry/mcp-metrics.js';
+import type { McpSpanFacts } from '../telemetry/traces.js';
 import { mcpHttp } from '../upstream/mcp-http.js';
 import { SseDecoder } from '../protocol/sse.js';
 import { authenticate, type Caller } from './auth.js';
@@ -51,6 +54,9 @@ export interface McpGatewayOptions {
   readonly limits?: Limits | undefined;
   readonly metrics?: McpMetrics | undefined;
   readonly onToolCall?: ((r: McpToolCallRecord) => void) | undefined;
+  /** Whether spans are exported now, and where they go. */
+  readonly tracing?: (() => boolean) | undefined;
+  readonly onSpan?: ((f: McpSpanFacts) => void) | undefined;
   readonly version?: string;
 }
 
@@ -63,6 +69,10 @@ interface Exchange {
   readonly start: number;
   readonly abort: AbortController;
   readonly remoteAddress: string | undefined;
+  readonly startedAt: number;
+  readonly trace: TraceContext | undefined;
+  /** What MCP servers receive: the gateway's span as parent when tracing, else the client's header. */
+  readonly traceparent: string | undefined;
 }
 
 export class McpGateway {
@@ -83,7 +93,20 @@ export class McpGateway {
     }
     const route = cfg.routes.find((r) => r.path === path && hostMatches(r, host) && headersMatch(r, req));
     if (route === undefined) return false;
-    const x: Exchange = { req, res, route, cfg, requestId, start: nowMs(), abort: new AbortController(), remoteAddress };
+    const trace = this.o.tracing?.() === true ? startTrace(req.headers['traceparent']) : undefined;
+    const x: Exchange = {
+      req,
+      res,
+      route,
+      cfg,
+      requestId,
+      start: nowMs(),
+      abort: new AbortController(),
+      remoteAddress,
+      startedAt: Date.now(),
+      trace,
+      traceparent: trace?.traceparent ?? headerValue(req.headers['traceparent']),
+    };
     res.on('close', () => {
       if (!res.writableFinished) x.abort.abort();
     });
@@ -165,14 +188,14 @@ export class McpGateway {
       const isError = out.response['error'] !== undefined;
       const outcome = x.abort.signal.aborted ? 'client_closed' : isError ? 'error' : 'ok';
       this.send(x, body);
-      this.record(x, caller, label, out.backend, out.tool, outcome, text.length, body.length, msg.method === 'tools/call' ? msg.params?.['arguments'] : undefined);
+      this.record(x, caller, label, out.backend, out.tool, outcome, text.length, body.length, msg.method === 'tools/call' ? msg.params?.['arguments'] : undefined, undefined, msg.id);
       return 200;
     } catch (e) {
       const backend = e instanceof UpstreamError ? e.backend : '';
       const tool = msg.method === 'tools/call' && backend !== '' ? toolOf(msg.params) : '';
       const outcome = e instanceof UpstreamError ? (e.reason === 'aborted' ? 'client_closed' : e.reason) : e instanceof RpcError ? (e.httpStatus === 403 ? 'denied' : e.code === RATE_LIMITED ? 'rate_limited' : 'invalid') : 'internal_error';
       const status = this.fail(x, msg.id, e);
-      this.record(x, caller, label, backend, tool, outcome, text.length, 0, undefined, msg.method === 'tools/call' ? toolOf(msg.params) : undefined);
+      this.record(x, caller, label, backend, tool, outcome, text.length, 0, undefined, msg.method === 'tools/call' ? toolOf(msg.params) : undefined, msg.id);
       return status;
     }
   }
@@ -191,6 +214,7 @@ export class McpGateway {
             clientHeaders: headers,
             timeoutMs: x.route.timeoutMs,
             signal: x.abort.signal,
+            traceparent: x.traceparent,
           });
           const result = ex.response?.['result'] as Record<string, unknown> | undefined;
           if (result === undefined) throw new UpstreamError(b.name, 'bad_response', `MCP server "${b.name}" refused initialize.`);
@@ -227,7 +251,7 @@ export class McpGateway {
     const body = JSON.stringify({ jsonrpc: '2.0', id, result: { protocolVersion: version, capabilities: caps, serverInfo: { name: 'tollgate', version: this.o.version ?? '0' } } });
     this.send(x, body, { 'mcp-session-id': sid });
     this.o.metrics?.session(results.some((r) => r.s.down) ? 'partial' : 'ok');
-    this.record(x, caller, 'initialize', '', '', 'ok', size, body.length);
+    this.record(x, caller, 'initialize', '', '', 'ok', size, body.length, undefined, undefined, id);
     return 200;
   }
 
@@ -240,7 +264,7 @@ export class McpGateway {
       id,
       clientHeaders: x.req.headers,
       signal: x.abort.signal,
-      traceparent: headerValue(x.req.headers['traceparent']),
+      traceparent: x.traceparent,
       logger: this.o.logger,
       onFailure: (backend, reason) => this.o.metrics?.backendFailure(backend, reason),
       admit: (backend, tool) => this.admit(x, caller, backend, tool),
@@ -385,13 +409,48 @@ export class McpGateway {
 
   private failRecorded(x: Exchange, id: JsonRpcId | null, e: unknown, outcome: string, method: string): number {
     const status = this.fail(x, id, e);
-    this.o.metrics?.observe({ method: method === '' ? 'http' : method, backend: '', tool: '', outcome, seconds: (nowMs() - x.start) / 1000 });
+    const durationMs = nowMs() - x.start;
+    this.o.metrics?.observe({ method: method === '' ? 'http' : method, backend: '', tool: '', outcome, seconds: durationMs / 1000 });
+    this.span(x, method === '' ? 'http' : method, '', '', outcome, durationMs, id);
     return status;
   }
 
-  private record(x: Exchange, caller: Caller, method: string, backend: string, tool: string, outcome: string, reqBytes: number, resBytes: number, args?: unknown, unownedTool?: string): void {
+  private span(x: Exchange, method: string, backend: string, tool: string, outcome: string, durationMs: number, id: JsonRpcId | null, pv?: string): void {
+    const t = x.trace;
+    if (t === undefined || this.o.onSpan === undefined) return;
+    const prefixed = backend !== '' && tool !== '' ? `${backend}__${tool}` : undefined;
+    const sid = headerValue(x.req.headers['mcp-session-id']);
+    this.o.onSpan({
+      traceId: t.traceId,
+      spanId: t.spanId,
+      parentSpanId: t.parentSpanId,
+      name: prefixed === undefined ? method : `${method} ${prefixed}`,
+      startedAt: x.startedAt,
+      durationMs,
+      attributes: {
+        'mcp.method.name': method,
+        'mcp.protocol.version': pv ?? headerValue(x.req.headers['mcp-protocol-version']),
+        // The sealed id is a bearer of the session: only a digest of it leaves the gateway.
+        'mcp.session.id': sid === undefined ? undefined : createHash('sha256').update(sid).digest('hex').slice(0, 32),
+        'jsonrpc.request.id': id === null ? undefined : String(id),
+        'jsonrpc.protocol.version': '2.0',
+        'gen_ai.operation.name': method === 'tools/call' ? 'execute_tool' : undefined,
+        'gen_ai.tool.name': method === 'tools/call' ? prefixed : undefined,
+        'network.transport': 'tcp',
+        'network.protocol.name': 'http',
+        'tollgate.route': x.route.key,
+        'tollgate.backend': backend,
+        'tollgate.request_id': x.requestId,
+        'tollgate.outcome': outcome,
+      },
+      error: outcome === 'ok' ? undefined : outcome,
+    });
+  }
+
+  private record(x: Exchange, caller: Caller, method: string, backend: string, tool: string, outcome: string, reqBytes: number, resBytes: number, args?: unknown, unownedTool?: string, id?: JsonRpcId): void {
     const durationMs = nowMs() - x.start;
     this.o.metrics?.observe({ method, backend, tool, outcome, seconds: durationMs / 1000 });
+    this.span(x, method, backend, tool !== '' ? tool : (unownedTool ?? ''), outcome, durationMs, id ?? null);
     if (method !== 'tools/call' || this.o.onToolCall === undefined) return;
     const rec: McpToolCallRecord = {
       type: 'mcp_tool_call',

@@ -74,7 +74,10 @@ export class Gateway implements OutcomeSink {
       observer: new RateLimitMetrics(this.metrics.registry),
       logger: opts.logger,
     });
-    const mcp = new McpGateway({ logger: opts.logger, limits: this.limits, metrics: new McpMetrics(this.metrics.registry), onToolCall: (r) => this.telemetry.mcpToolCall({ ...r }) });
+    const mcp = new McpGateway({ logger: opts.logger, limits: this.limits, metrics: new McpMetrics(this.metrics.registry), onToolCall: (r) => this.telemetry.mcpToolCall({ ...r }),
+      tracing: () => this.runtime.tracing,
+      onSpan: (f) => this.telemetry.mcpSpan(f),
+    });
     this.runtime = { generation: undefined, draining: false, tracing: false, sink: this, limits: this.limits, logger: opts.logger, mcp };
   }
 

@@ -14,7 +14,7 @@ import type { OutcomeSink } from '../pipeline/handler.js';
 import { endpointStats } from '../upstream/pools.js';
 import { AccessLog, type AccessLogTarget } from './access-log.js';
 import { GatewayMetrics, type PoolStat } from './metrics.js';
-import { OtlpTraceExporter, TraceConfigError, traceOptionsFromEnv, type TraceOptions } from './traces.js';
+import { type McpSpanFacts, OtlpTraceExporter, TraceConfigError, traceOptionsFromEnv, type TraceOptions } from './traces.js';
 
 export interface TelemetryOptions {
   /** Directory of the embedded usage ledger; undefined: no ledger. */
@@ -54,6 +54,7 @@ export class Telemetry implements OutcomeSink {
   readonly accountant: Accountant;
   private readonly closers: Array<() => Promise<void>> = [];
   private mcpAccessLog: AccessLog | undefined;
+  private mcpTraces: OtlpTraceExporter | undefined;
 
   private constructor(
     metrics: GatewayMetrics,
@@ -70,6 +71,11 @@ export class Telemetry implements OutcomeSink {
   mcpToolCall(record: Readonly<Record<string, unknown>>): void {
     this.ledger?.append({ ...record });
     this.mcpAccessLog?.writeLine(record);
+  }
+
+  /** A span of the MCP gateway, when traces are exported. */
+  mcpSpan(facts: McpSpanFacts): void {
+    this.mcpTraces?.exportMcp(facts);
   }
 
   /** Opens the ledger, the database and the log file; throws with a clear reason when one cannot be used. */
@@ -130,8 +136,10 @@ export class Telemetry implements OutcomeSink {
         throw err;
       }
       let traces: string | undefined;
+      let traceExporter: OtlpTraceExporter | undefined;
       if (traceOpts !== undefined) {
         const exporter = new OtlpTraceExporter(traceOpts, (msg) => log.warn(msg));
+        traceExporter = exporter;
         listeners.push(exporter);
         closers.push(() => exporter.close());
         traces = traceOpts.url;
@@ -140,6 +148,7 @@ export class Telemetry implements OutcomeSink {
       const t = new Telemetry(metrics, accountant, ledger, pg, { accessLog, traces });
       t.closers.push(...closers);
       t.mcpAccessLog = accessLogWriter;
+      t.mcpTraces = traceExporter;
       metrics.setSources({
         pools: () => poolStats(currentGeneration()),
         accounting: () => accountant.stats(),
