@@ -88,6 +88,8 @@ export async function exchange(b: McpBackendConfig, message: Record<string, unkn
     return fail(e);
   }
   const sessionId = headerValue(res.headers['mcp-session-id']);
+  // Destroying a body that was not read to the end makes undici emit an abort error: expected here.
+  res.body.on('error', () => undefined);
   try {
     if (res.statusCode === 404 && o.session?.sid !== undefined) {
       throw new UpstreamError(b.name, 'session_expired', `MCP server "${b.name}" no longer knows this session (it restarted or expired it); re-initialize.`);

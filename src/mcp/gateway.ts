@@ -313,6 +313,7 @@ export class McpGateway {
           headers: { ...upstreamHeaders(b, { session: s, protocolVersion: session.protocolVersion, clientHeaders: x.req.headers }), accept: 'text/event-stream' },
           signal: x.abort.signal,
         });
+        res.body.on('error', () => undefined);
         if (res.statusCode !== 200 || !(headerValue(res.headers['content-type']) ?? '').startsWith('text/event-stream')) {
           res.body.resume();
           return;
@@ -371,7 +372,7 @@ export class McpGateway {
             headers: upstreamHeaders(b, { session: s, protocolVersion: session.protocolVersion, clientHeaders: x.req.headers }),
             signal: AbortSignal.any([x.abort.signal, AbortSignal.timeout(x.route.timeoutMs)]),
           });
-          res.body.resume();
+          res.body.on('error', () => undefined).resume();
         } catch {
           this.o.metrics?.backendFailure(b.name, 'unavailable');
         }

@@ -12,6 +12,10 @@ export interface TestMcpServer {
   readonly seenAuth: string[];
   /** Tool calls whose client went away before they finished. */
   readonly aborted: string[];
+  /** GET streams opened (server-initiated messages). */
+  gets: number;
+  /** The SDK server of each session, newest last. */
+  readonly servers: McpServer[];
   close(): Promise<void>;
 }
 
@@ -20,12 +24,14 @@ export async function startMcpServer(opts: { name: string; apiKey?: string; path
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const seenAuth: string[] = [];
   const aborted: string[] = [];
+  const servers: McpServer[] = [];
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (!req.url?.startsWith(path)) {
       res.writeHead(404).end();
       return;
     }
     seenAuth.push(req.headers.authorization ?? '');
+    if (req.method === 'GET') self.gets++;
     if (opts.apiKey !== undefined && req.headers.authorization !== `Bearer ${opts.apiKey}`) {
       res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"bad key"}');
       return;
@@ -48,6 +54,7 @@ export async function startMcpServer(opts: { name: string; apiKey?: string; path
     });
     const server = new McpServer({ name: opts.name, version: '1.0.0' }, { capabilities: { logging: {} } });
     opts.build(server, self);
+    servers.push(server);
     await server.connect(transport);
     await transport.handleRequest(req, res);
   };
@@ -63,6 +70,8 @@ export async function startMcpServer(opts: { name: string; apiKey?: string; path
     url: `http://127.0.0.1:${port}${path}`,
     seenAuth,
     aborted,
+    gets: 0,
+    servers,
     close: async () => {
       for (const t of transports.values()) await t.close().catch(() => undefined);
       http.closeAllConnections();

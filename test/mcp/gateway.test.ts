@@ -4,10 +4,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { loadConfig } from '../../src/config/index.js';
+import { spawnCli, type RunningCli } from '../helpers/cli.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { btpYaml, headerSel } from '../helpers/limits.js';
 import { mcpBackendYaml, startMcpServer, type TestMcpServer } from '../helpers/mcp-servers.js';
@@ -120,18 +122,22 @@ describe('MCP gateway: aggregation, sessions, credentials, streaming', () => {
   let files: TestMcpServer;
   let math: TestMcpServer;
   let gw: TestGateway;
-  let gw2: TestGateway;
+  let replica: RunningCli;
+  let replicaUrl: string;
 
   beforeAll(async () => {
     files = await filesServer();
     math = await mathServer();
     const manifests = { 'mcp.yaml': route(), 'backends.yaml': `${mcpBackendYaml('files', files.port)}---\n${mcpBackendYaml('math', math.port)}` };
     gw = await startGateway(manifests, { watch: false });
-    gw2 = await startGateway(manifests, { watch: false });
+    // A second replica in its own process (the built CLI), on the same manifests and session key.
+    replica = spawnCli(['serve', '--config', gw.dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--no-watch']);
+    replicaUrl = `http://127.0.0.1:${(await replica.waitFor(/"listen":"127\.0\.0\.1:(\d+)"/))[1]}`;
   });
   afterAll(async () => {
+    replica?.child.kill('SIGTERM');
+    await replica?.exited();
     await gw?.close();
-    await gw2?.close();
     await files?.close();
     await math?.close();
   });
@@ -161,16 +167,44 @@ describe('MCP gateway: aggregation, sessions, credentials, streaming', () => {
     expect(metrics).toContain('tollgate_mcp_request_duration_seconds_bucket');
   });
 
-  it('serves one session from two gateway replicas that share the session key', async () => {
+  it('serves one session from two gateway processes that share the session key', async () => {
     const { client, transport } = await connect(gw.url);
     const sid = transport.sessionId!;
     expect(sid.length).toBeGreaterThan(20);
-    const r = await rpc(gw2.url, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'math__sum', arguments: { a: 40, b: 2 } } }, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' });
+    const r = await rpc(replicaUrl, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'math__sum', arguments: { a: 40, b: 2 } } }, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' });
     expect(r.status).toBe(200);
     expect(JSON.stringify(r.body)).toContain('"42"');
     // A forged id is no session at all.
-    const bad = await rpc(gw2.url, { jsonrpc: '2.0', id: 8, method: 'tools/list' }, { 'mcp-session-id': `${sid.slice(0, -4)}AAAA` });
+    const bad = await rpc(replicaUrl, { jsonrpc: '2.0', id: 8, method: 'tools/list' }, { 'mcp-session-id': `${sid.slice(0, -4)}AAAA` });
     expect(bad.status).toBe(404);
+    await client.close();
+  });
+
+  it('passes server notifications through the GET stream, and DELETE ends the session everywhere', async () => {
+    const gets = math.gets;
+    const { client, transport } = await connect(gw.url);
+    let changed = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changed++;
+    });
+    // Tools registered after connect make the SDK server announce a list change on its stream.
+    // The client opens its GET stream after initialize; the gateway opens one at each server.
+    await expect.poll(() => math.gets).toBeGreaterThan(gets);
+    const server = math.servers[math.servers.length - 1]!;
+    let n = 0;
+    // Until the server's stream is attached, its announcement has nowhere to go: add tools until one arrives.
+    await expect
+      .poll(() => {
+        server.registerTool(`late_${n++}`, { description: 'added later' }, () => ({ content: [{ type: 'text', text: 'late' }] }));
+        return changed;
+      }, { timeout: 5_000 })
+      .toBeGreaterThan(0);
+    expect((await client.listTools()).tools.map((t) => t.name)).toContain('math__late_0');
+    const sid = transport.sessionId!;
+    await transport.terminateSession();
+    const after = await rpc(gw.url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'math__sum', arguments: { a: 1, b: 1 } } }, { 'mcp-session-id': sid });
+    // The sealed id still opens, but the server ended its session: the gateway re-initializes it.
+    expect(JSON.stringify(after.body)).toContain('"2"');
     await client.close();
   });
 
