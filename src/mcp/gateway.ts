@@ -6,27 +6,25 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { nowMs } from '../core/clock.js';
-import { startTrace, type TraceContext } from '../core/trace-context.js';
+import { startTrace } from '../core/trace-context.js';
 import type { Limits } from '../limits/index.js';
 import type { Logger } from '../core/log.js';
-import type { McpConfig, McpRouteConfig } from '../config/types-mcp.js';
+import type { McpConfig } from '../config/types-mcp.js';
 import type { Req, Res } from '../pipeline/http.js';
 import type { McpMetrics } from '../telemetry/mcp-metrics.js';
 import type { McpSpanFacts } from '../telemetry/traces.js';
-import { mcpHttp } from '../upstream/mcp-http.js';
-import { SseDecoder } from '../protocol/sse.js';
 import { authenticate, type Caller } from './auth.js';
-import { exchange, headerValue, upstreamHeaders, upstreamPath, UpstreamError } from './backend.js';
+import { exchange, headerValue, UpstreamError } from './backend.js';
 import { errorBody, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, type JsonRpcId, parseMessage, RATE_LIMITED, RpcError } from './jsonrpc.js';
-import { broadcast, callMethod, type CallContext, rewriteServerMessage } from './methods.js';
+import { broadcast, callMethod, type CallContext } from './methods.js';
+import { headersMatch, hostMatches, hostOf, type McpExchange, readMessage, toolOf } from './request.js';
 import { type McpSession, openSession, sealSession } from './session.js';
+import { endSession, openStream } from './streams.js';
 
 export const SUPPORTED_VERSIONS: readonly string[] = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
 const LATEST = SUPPORTED_VERSIONS[0]!;
 /** Tool calls carry no tokens: every cost a rate limit could reserve is zero. */
 const NO_COST = { cost: (): number => 0 };
-/** Largest JSON-RPC message a client may POST. */
-export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 const KNOWN_METHODS = new Set([
   'initialize', 'ping', 'tools/list', 'tools/call', 'prompts/list', 'prompts/get', 'resources/list', 'resources/read',
   'resources/templates/list', 'resources/subscribe', 'resources/unsubscribe', 'completion/complete', 'logging/setLevel',
@@ -60,20 +58,6 @@ export interface McpGatewayOptions {
   readonly version?: string;
 }
 
-interface Exchange {
-  readonly req: Req & { rawHeaders?: string[] };
-  readonly res: Res;
-  readonly route: McpRouteConfig;
-  readonly cfg: McpConfig;
-  readonly requestId: string;
-  readonly start: number;
-  readonly abort: AbortController;
-  readonly remoteAddress: string | undefined;
-  readonly startedAt: number;
-  readonly trace: TraceContext | undefined;
-  /** What MCP servers receive: the gateway's span as parent when tracing, else the client's header. */
-  readonly traceparent: string | undefined;
-}
 
 export class McpGateway {
   constructor(private readonly o: McpGatewayOptions) {}
@@ -94,7 +78,7 @@ export class McpGateway {
     const route = cfg.routes.find((r) => r.path === path && hostMatches(r, host) && headersMatch(r, req));
     if (route === undefined) return false;
     const trace = this.o.tracing?.() === true ? startTrace(req.headers['traceparent']) : undefined;
-    const x: Exchange = {
+    const x: McpExchange = {
       req,
       res,
       route,
@@ -120,7 +104,7 @@ export class McpGateway {
     return true;
   }
 
-  private async handle(x: Exchange): Promise<number> {
+  private async handle(x: McpExchange): Promise<number> {
     const method = x.req.method ?? 'GET';
     if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
       return this.fail(x, null, new RpcError(INVALID_REQUEST, `${method} is not part of MCP's Streamable HTTP transport; use POST, GET or DELETE.`, 405, undefined, { allow: 'GET, POST, DELETE' }));
@@ -138,10 +122,10 @@ export class McpGateway {
     if (method === 'POST') return this.post(x, caller);
     const session = this.session(x, caller);
     if (session instanceof RpcError) return this.fail(x, null, session);
-    return method === 'GET' ? this.stream(x, session) : this.end(x, session);
+    return method === 'GET' ? openStream(x, session, this.o) : endSession(x, session, this.o);
   }
 
-  private session(x: Exchange, caller: Caller): McpSession | RpcError {
+  private session(x: McpExchange, caller: Caller): McpSession | RpcError {
     const id = headerValue(x.req.headers['mcp-session-id']);
     if (id === undefined) return new RpcError(INVALID_REQUEST, 'Bad Request: the Mcp-Session-Id header is required; send initialize first.', 400);
     const s = openSession(x.cfg.sessionKey, id);
@@ -152,7 +136,7 @@ export class McpGateway {
     return s;
   }
 
-  private async post(x: Exchange, caller: Caller): Promise<number> {
+  private async post(x: McpExchange, caller: Caller): Promise<number> {
     const type = (headerValue(x.req.headers['content-type']) ?? '').toLowerCase();
     if (!type.startsWith('application/json')) {
       return this.fail(x, null, new RpcError(INVALID_REQUEST, 'Unsupported Media Type: an MCP message is sent as Content-Type: application/json.', 415));
@@ -200,7 +184,7 @@ export class McpGateway {
     }
   }
 
-  private async initialize(x: Exchange, caller: Caller, id: JsonRpcId, params: Record<string, unknown> | undefined, size: number): Promise<number> {
+  private async initialize(x: McpExchange, caller: Caller, id: JsonRpcId, params: Record<string, unknown> | undefined, size: number): Promise<number> {
     const asked = params?.['protocolVersion'];
     if (typeof asked !== 'string') return this.fail(x, id, new RpcError(INVALID_PARAMS, 'Invalid params: initialize needs "protocolVersion" (a string).'));
     const version = SUPPORTED_VERSIONS.includes(asked) ? asked : LATEST;
@@ -255,7 +239,7 @@ export class McpGateway {
     return 200;
   }
 
-  private context(x: Exchange, session: McpSession, caller: Caller, id: JsonRpcId): CallContext {
+  private context(x: McpExchange, session: McpSession, caller: Caller, id: JsonRpcId): CallContext {
     let sse = false;
     return {
       route: x.route,
@@ -279,7 +263,7 @@ export class McpGateway {
     };
   }
 
-  private async admit(x: Exchange, caller: Caller, backend: string, tool: string): Promise<void> {
+  private async admit(x: McpExchange, caller: Caller, backend: string, tool: string): Promise<void> {
     const limits = this.o.limits;
     if (limits === undefined || x.route.rateLimits.length === 0) return;
     // What selectors can key on: the tool, its server and the authenticated caller (never a credential).
@@ -291,99 +275,8 @@ export class McpGateway {
     if (!r.ok) throw new RpcError(RATE_LIMITED, r.error.message, r.error.status, undefined, r.error.headers ?? {});
   }
 
-  /** GET: every server's stream of server-initiated messages, merged; 405 when none offers one. */
-  private async stream(x: Exchange, session: McpSession): Promise<number> {
-    const opened: Array<Promise<void>> = [];
-    let open = 0;
-    let headers = false;
-    const write = (m: Record<string, unknown>): void => {
-      if (!headers) {
-        headers = true;
-        x.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': x.requestId });
-      }
-      x.res.write(`event: message\ndata: ${JSON.stringify(m)}\n\n`);
-    };
-    const starts = session.backends.map(async (s) => {
-      const b = x.route.backendsByName.get(s.name);
-      if (b === undefined || s.down) return;
-      try {
-        const res = await mcpHttp(b.endpoints, b.tls, {
-          method: 'GET',
-          path: upstreamPath(b),
-          headers: { ...upstreamHeaders(b, { session: s, protocolVersion: session.protocolVersion, clientHeaders: x.req.headers }), accept: 'text/event-stream' },
-          signal: x.abort.signal,
-        });
-        res.body.on('error', () => undefined);
-        if (res.statusCode !== 200 || !(headerValue(res.headers['content-type']) ?? '').startsWith('text/event-stream')) {
-          res.body.resume();
-          return;
-        }
-        open++;
-        opened.push(
-          (async () => {
-            const dec = new SseDecoder();
-            try {
-              for await (const chunk of res.body) {
-                for (const ev of dec.push(chunk as Buffer)) {
-                  if (!ev.hasData || ev.data === '') continue;
-                  try {
-                    write(rewriteServerMessage(b.name, JSON.parse(ev.data) as Record<string, unknown>));
-                  } catch {
-                    this.o.logger.warn('MCP server sent a stream event that is not JSON; dropped', { backend: b.name });
-                  }
-                }
-              }
-            } catch {
-              // The server or the client closed the stream.
-            }
-          })(),
-        );
-      } catch (e) {
-        this.o.metrics?.backendFailure(b.name, 'unavailable');
-        this.o.logger.warn('MCP server stream unavailable', { route: x.route.key, backend: b.name, error: (e as Error).message });
-      }
-    });
-    await Promise.all(starts);
-    if (open === 0) {
-      x.res.writeHead(405, { allow: 'POST, DELETE', 'x-request-id': x.requestId });
-      x.res.end();
-      return 405;
-    }
-    if (!headers) {
-      headers = true;
-      x.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': x.requestId });
-      x.res.write(': open\n\n');
-    }
-    await Promise.all(opened);
-    if (!x.res.writableEnded) x.res.end();
-    return 200;
-  }
 
-  /** DELETE: ends the session at every server (best effort); the sealed id itself cannot be revoked. */
-  private async end(x: Exchange, session: McpSession): Promise<number> {
-    await Promise.all(
-      session.backends.map(async (s) => {
-        const b = x.route.backendsByName.get(s.name);
-        if (b === undefined || s.down || s.sid === undefined) return;
-        try {
-          const res = await mcpHttp(b.endpoints, b.tls, {
-            method: 'DELETE',
-            path: upstreamPath(b),
-            headers: upstreamHeaders(b, { session: s, protocolVersion: session.protocolVersion, clientHeaders: x.req.headers }),
-            signal: AbortSignal.any([x.abort.signal, AbortSignal.timeout(x.route.timeoutMs)]),
-          });
-          res.body.on('error', () => undefined).resume();
-        } catch {
-          this.o.metrics?.backendFailure(b.name, 'unavailable');
-        }
-      }),
-    );
-    x.res.writeHead(200, { 'x-request-id': x.requestId });
-    x.res.end();
-    return 200;
-  }
-
-  private send(x: Exchange, body: string, extra: Record<string, string> = {}): void {
+  private send(x: McpExchange, body: string, extra: Record<string, string> = {}): void {
     if (x.res.writableEnded) return;
     if (x.res.headersSent) {
       // The answer joins the stream of progress messages that is already open.
@@ -394,7 +287,7 @@ export class McpGateway {
     x.res.end(body);
   }
 
-  private fail(x: Exchange, id: JsonRpcId | null, e: unknown): number {
+  private fail(x: McpExchange, id: JsonRpcId | null, e: unknown): number {
     const err = e instanceof RpcError ? e : new RpcError(INTERNAL_ERROR, 'Internal error in the gateway; see its logs.', 500);
     if (!(e instanceof RpcError)) this.o.logger.error('MCP request failed', { requestId: x.requestId, err: e });
     const body = errorBody(id, err.code, err.message, err.data);
@@ -408,7 +301,7 @@ export class McpGateway {
     return err.httpStatus;
   }
 
-  private failRecorded(x: Exchange, id: JsonRpcId | null, e: unknown, outcome: string, method: string): number {
+  private failRecorded(x: McpExchange, id: JsonRpcId | null, e: unknown, outcome: string, method: string): number {
     const status = this.fail(x, id, e);
     const durationMs = nowMs() - x.start;
     this.o.metrics?.observe({ method: method === '' ? 'http' : method, backend: '', tool: '', outcome, seconds: durationMs / 1000 });
@@ -416,7 +309,7 @@ export class McpGateway {
     return status;
   }
 
-  private span(x: Exchange, method: string, backend: string, tool: string, outcome: string, durationMs: number, id: JsonRpcId | null, pv?: string): void {
+  private span(x: McpExchange, method: string, backend: string, tool: string, outcome: string, durationMs: number, id: JsonRpcId | null, pv?: string): void {
     const t = x.trace;
     if (t === undefined || this.o.onSpan === undefined) return;
     const prefixed = backend !== '' && tool !== '' ? `${backend}__${tool}` : undefined;
@@ -448,7 +341,7 @@ export class McpGateway {
     });
   }
 
-  private record(x: Exchange, caller: Caller, method: string, backend: string, tool: string, outcome: string, reqBytes: number, resBytes: number, args?: unknown, unownedTool?: string, id?: JsonRpcId): void {
+  private record(x: McpExchange, caller: Caller, method: string, backend: string, tool: string, outcome: string, reqBytes: number, resBytes: number, args?: unknown, unownedTool?: string, id?: JsonRpcId): void {
     const durationMs = nowMs() - x.start;
     this.o.metrics?.observe({ method, backend, tool, outcome, seconds: durationMs / 1000 });
     this.span(x, method, backend, tool !== '' ? tool : (unownedTool ?? ''), outcome, durationMs, id ?? null);
@@ -471,62 +364,3 @@ export class McpGateway {
   }
 }
 
-function toolOf(params: Record<string, unknown> | undefined): string {
-  const n = params?.['name'];
-  if (typeof n !== 'string') return '';
-  const i = n.indexOf('__');
-  return i < 0 ? n.slice(0, 200) : n.slice(i + 2, i + 202);
-}
-
-function readMessage(req: Req): Promise<string> {
-  const declared = Number(headerValue(req.headers['content-length']) ?? '0');
-  const tooLarge = (): RpcError => new RpcError(INVALID_REQUEST, `Request too large: an MCP message may be at most ${MAX_MESSAGE_BYTES} bytes.`, 413, undefined, { connection: 'close' });
-  if (declared > MAX_MESSAGE_BYTES) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let n = 0;
-    let done = false;
-    req.on('data', (c: Buffer) => {
-      if (done) return;
-      n += c.length;
-      if (n > MAX_MESSAGE_BYTES) {
-        done = true;
-        req.pause();
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => {
-      if (done) return;
-      done = true;
-      resolve(Buffer.concat(chunks, n).toString('utf8'));
-    });
-    req.on('error', () => {
-      if (!done) reject(new RpcError(INVALID_REQUEST, 'The request body could not be read.', 400));
-      done = true;
-    });
-  });
-}
-
-function hostOf(req: Req): string {
-  const h = headerValue(req.headers[':authority']) ?? headerValue(req.headers['host']) ?? '';
-  const lower = h.toLowerCase();
-  if (lower.startsWith('[')) return lower.slice(0, lower.indexOf(']') + 1);
-  const i = lower.lastIndexOf(':');
-  return i < 0 ? lower : lower.slice(0, i);
-}
-
-function hostMatches(r: McpRouteConfig, host: string): boolean {
-  if (r.hostnames === undefined) return true;
-  return r.hostnames.exact.has(host) || r.hostnames.suffixes.some((s) => host.endsWith(s) && host.length > s.length);
-}
-
-function headersMatch(r: McpRouteConfig, req: Req): boolean {
-  for (const h of r.headers) {
-    const v = headerValue(req.headers[h.name]);
-    if (v === undefined) return false;
-    if (h.exact !== undefined ? v !== h.exact : !(h.regex?.test(v) ?? false)) return false;
-  }
-  return true;
-}
