@@ -165,6 +165,10 @@ describe('MCP gateway: aggregation, sessions, credentials, streaming', () => {
     const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
     expect(metrics).toContain('tollgate_mcp_requests_total{method="tools/call",backend="math",tool="sum",outcome="ok"} 1');
     expect(metrics).toContain('tollgate_mcp_request_duration_seconds_bucket');
+    const dump = await (await fetch(`${gw.adminUrl}/config_dump`)).text();
+    expect(dump).toContain('"key": "default/tools"');
+    expect(dump).not.toContain(MATH_KEY);
+    expect(dump).not.toContain(SESSION_KEY);
   });
 
   it('serves one session from two gateway processes that share the session key', async () => {
