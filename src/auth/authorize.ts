@@ -78,7 +78,7 @@ function pathMatches(sel: PathSelector, path: string): boolean {
   return hit !== sel.invert;
 }
 
-function claimMatches(c: JwtClaimMatch, claims: JWTPayload): boolean {
+export function claimMatches(c: JwtClaimMatch, claims: JWTPayload): boolean {
   const v = claimValue(claims, c.claim);
   switch (c.valueType) {
     case 'String':
@@ -89,7 +89,7 @@ function claimMatches(c: JwtClaimMatch, claims: JWTPayload): boolean {
 }
 
 /** RFC 8693 / RFC 6749: `scope` is a space-delimited string; some issuers send `scp` as a list. */
-function scopesOf(claims: JWTPayload): Set<string> {
+export function scopesOf(claims: JWTPayload): Set<string> {
   const out = new Set<string>();
   for (const name of ['scope', 'scp']) {
     const v = claims[name];

@@ -46,7 +46,8 @@ function summary(result: ConfigResult): { text: string; data: Record<string, unk
     if (list === undefined) byKind.set(i.kind, [i.name]);
     else list.push(i.name);
   }
-  let text = `valid: ${plural(c.routes.length, 'route')} (${plural(rules, 'rule')}), ${plural(c.backends.size, 'backend')}, ${plural(warnings, 'warning')}\n`;
+  const mcp = c.mcp === undefined ? '' : `, ${plural(c.mcp.routes.length, 'MCP route')}`;
+  let text = `valid: ${plural(c.routes.length, 'route')} (${plural(rules, 'rule')}), ${plural(c.backends.size, 'backend')}${mcp}, ${plural(warnings, 'warning')}\n`;
   if (byKind.size > 0) {
     text += `ignored (${plural(c.ignored.length, 'resource')}):\n`;
     for (const [kind, names] of [...byKind].sort((a, b) => a[0].localeCompare(b[0]))) text += `  ${kind}: ${names.join(', ')}\n`;

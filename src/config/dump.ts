@@ -1,6 +1,7 @@
 // The effective config as plain data (for /config_dump, `validate --format json` and the
 // fingerprint). Secrets appear only as `<redacted: source>`; CA bundles only as a digest.
 import { createHash } from 'node:crypto';
+import { mcpDump } from './dump-mcp.js';
 import type {
   BackendConfig,
   BodyMutation,
@@ -255,6 +256,7 @@ export function configDump(config: RuntimeConfig): unknown {
   return {
     fingerprint: config.fingerprint,
     ...effective(config),
+    mcp: mcpDump(config.mcp),
     ignored: config.ignored,
     warnings: config.warnings.length,
     files: config.files,

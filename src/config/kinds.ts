@@ -14,7 +14,8 @@ export type UsedKind =
   | 'QuotaPolicy'
   | 'SecurityPolicy'
   | 'Secret'
-  | 'ConfigMap';
+  | 'ConfigMap'
+  | 'MCPRoute';
 
 export type Classification =
   | { readonly type: 'used'; readonly kind: UsedKind; readonly version: string }
@@ -39,7 +40,7 @@ const GROUPS: Readonly<Record<string, Readonly<Record<string, KindInfo>>>> = {
     AIServiceBackend: { versions: ['v1beta1', 'v1alpha1'], used: 'AIServiceBackend' },
     BackendSecurityPolicy: { versions: ['v1beta1', 'v1alpha1'], used: 'BackendSecurityPolicy' },
     GatewayConfig: { versions: ['v1beta1', 'v1alpha1'], ignoredReason: NOT_YET, warn: true },
-    MCPRoute: { versions: ['v1beta1', 'v1alpha1'], ignoredReason: NOT_YET, warn: true },
+    MCPRoute: { versions: ['v1beta1', 'v1alpha1'], used: 'MCPRoute' },
     QuotaPolicy: { versions: ['v1alpha1'], used: 'QuotaPolicy' },
   },
   'gateway.envoyproxy.io': {
@@ -77,6 +78,7 @@ const OUR_KINDS: ReadonlyMap<string, string> = new Map([
   ['AIServiceBackend', 'aigateway.envoyproxy.io/v1beta1'],
   ['BackendSecurityPolicy', 'aigateway.envoyproxy.io/v1beta1'],
   ['QuotaPolicy', 'aigateway.envoyproxy.io/v1alpha1'],
+  ['MCPRoute', 'aigateway.envoyproxy.io/v1beta1'],
   ['Backend', 'gateway.envoyproxy.io/v1alpha1'],
   ['BackendTrafficPolicy', 'gateway.envoyproxy.io/v1alpha1'],
   ['ClientTrafficPolicy', 'gateway.envoyproxy.io/v1alpha1'],

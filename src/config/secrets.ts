@@ -125,6 +125,13 @@ export class SecretResolver {
     return undefined;
   }
 
+  /** Whether a lookup would find something (for optional secrets: nothing is reported). */
+  has(l: SecretLookup): boolean {
+    if (this.#fromManifest(l) !== undefined) return true;
+    if (this.#dir !== undefined && this.#files.get(this.#dirPath(this.#dir, l)) !== undefined) return true;
+    return this.#env[secretEnvName(l.name, l.key)] !== undefined;
+  }
+
   /** The raw text of a secret key (e.g. a CA bundle), or undefined after reporting why. */
   text(l: SecretLookup, site: SecretRefSite): { value: string; source: string } | undefined {
     const found = this.#find(l, site);

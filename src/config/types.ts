@@ -3,6 +3,7 @@
 // secrets loaded), so the request path trusts it and compiles nothing.
 import type { SecretValue } from '../core/secret.js';
 import type { EncodingName } from '../tokenizer/index.js';
+import type { McpConfig } from './types-mcp.js';
 
 /** Where a manifest value came from, for messages that point at the user's file. */
 export interface SourceRef {
@@ -522,6 +523,8 @@ export interface RuntimeConfig {
   readonly fingerprint: string;
   /** SecurityPolicies (client authentication and authorization); undefined when there are none. */
   readonly security?: ClientSecurityConfig | undefined;
+  /** MCPRoutes (the MCP gateway); undefined when there are none. */
+  readonly mcp?: McpConfig | undefined;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;

@@ -6,7 +6,7 @@
 // request cost is consumed at admission, atomically with the check (so a limit of L admits exactly L
 // per window), and its response cost (tokens) is charged when it ends. Local rules live in this
 // process, global ones in Redis; a request with both is admitted by both or consumes neither.
-import type { RateLimitRule, RouteConfig, RuleConfig } from '../config/types.js';
+import type { RateLimitRule, RouteConfig } from '../config/types.js';
 import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { describeSelectors, addressOf, bucketFor, type LimitRequest } from './selectors.js';
@@ -74,7 +74,14 @@ export class RateLimiter {
 
   constructor(private readonly opts: RateLimiterOptions) {}
 
-  admit(rule: RuleConfig, route: string, req: LimitRequest, requestId: string, estimate: Estimate): Admission | Promise<Admission> {
+  /** `rule` is an AIGatewayRoute rule, or anything else with rate limits (an MCPRoute's tool calls). */
+  admit(
+    rule: { readonly rateLimits: readonly RateLimitRule[]; readonly timeouts: { readonly requestMs: number } },
+    route: string,
+    req: LimitRequest,
+    requestId: string,
+    estimate: Pick<Estimate, 'cost'>,
+  ): Admission | Promise<Admission> {
     if (rule.rateLimits.length === 0) return ADMITTED_NOTHING;
     const addr = addressOf(req);
     const local: Check[] = [];

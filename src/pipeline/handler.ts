@@ -6,6 +6,7 @@ import { GatewayError, toGatewayError } from '../core/errors.js';
 import { acceptableRequestId, newRequestId } from '../core/ids.js';
 import type { Logger } from '../core/log.js';
 import type { Limits } from '../limits/index.js';
+import type { McpGateway } from '../mcp/gateway.js';
 import type { Operation, RequestOutcome } from '../core/outcome.js';
 import { startTrace, type TraceContext } from '../core/trace-context.js';
 import { matchIngress, type IngressContext, type IngressMatch, type LocalAnswer } from '../ingress/index.js';
@@ -40,6 +41,8 @@ export interface GatewayRuntime {
   readonly sink: OutcomeSink;
   readonly limits: Limits;
   readonly logger: Logger;
+  /** Serves MCPRoutes (src/mcp); absent in runtimes that have none. */
+  readonly mcp?: McpGateway | undefined;
 }
 
 interface RequestState {
@@ -88,6 +91,8 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
     reject(rt, state, new GatewayError('config_unavailable', 'The gateway has no valid configuration loaded yet; see its logs.'));
     return;
   }
+  const mcp = gen.config.mcp;
+  if (mcp !== undefined && rt.mcp?.serve(mcp, req, res, path, state.requestId, conn.remoteAddress, (status) => finishLocal(rt, state, status, undefined)) === true) return;
   const method = req.method ?? 'GET';
   if (state.operation === 'models') {
     if (method !== 'GET') return reject(rt, state, methodNotAllowed(path, 'GET'));

@@ -11,12 +11,15 @@ import type { RequestOutcome } from '../core/outcome.js';
 import { buildGeneration, type Generation } from '../pipeline/generation.js';
 import { handleRequest, type GatewayRuntime, type OutcomeSink } from '../pipeline/handler.js';
 import { Limits, type FailureMode, type LimitsOptions, type LocalStore } from '../limits/index.js';
+import { McpGateway } from '../mcp/gateway.js';
+import { McpMetrics } from '../telemetry/mcp-metrics.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import { Telemetry, type TelemetryOptions } from '../telemetry/hub.js';
 import { attachCredentialTelemetry } from '../telemetry/credential-metrics.js';
 import { registerCpuMetrics } from '../telemetry/cpu-metrics.js';
 import { GatewayMetrics } from '../telemetry/metrics.js';
 import { RateLimitMetrics } from '../telemetry/rate-limit-metrics.js';
+import { closeMcpPools } from '../upstream/mcp-http.js';
 import { UpstreamRegistry, type BackendUpstream } from '../upstream/pools.js';
 import { startAdmin, type AdminServer } from './admin.js';
 import { renderStatusPage } from './status-page.js';
@@ -82,7 +85,11 @@ export class Gateway implements OutcomeSink {
       logger: opts.logger,
       ...(opts.localLimits === undefined ? {} : { local: opts.localLimits }),
     });
-    this.runtime = { generation: undefined, draining: false, tracing: false, sink: this, limits: this.limits, logger: opts.logger };
+    const mcp = new McpGateway({ logger: opts.logger, limits: this.limits, metrics: new McpMetrics(this.metrics.registry), onToolCall: (r) => this.telemetry.mcpToolCall({ ...r }),
+      tracing: () => this.runtime.tracing,
+      onSpan: (f) => this.telemetry.mcpSpan(f),
+    });
+    this.runtime = { generation: undefined, draining: false, tracing: false, sink: this, limits: this.limits, logger: opts.logger, mcp };
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
@@ -304,6 +311,7 @@ export class Gateway implements OutcomeSink {
     }
     this.data?.destroyAll();
     await this.registry.closeAll(this.inflight > 0);
+    await closeMcpPools();
     await this.telemetry.close();
     await this.limits.close();
     await this.admin?.close();

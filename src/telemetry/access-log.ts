@@ -98,6 +98,12 @@ export class AccessLog implements RecordListener {
     this.out.write(JSON.stringify(accessLogLine(r, o)) + '\n');
   }
 
+  /** A line that is not about a model request (an MCP tool call). */
+  writeLine(obj: Readonly<Record<string, unknown>>): void {
+    if (this.failed) return;
+    this.out.write(JSON.stringify(obj) + '\n');
+  }
+
   close(): Promise<void> {
     const f = this.file;
     if (f === undefined) return Promise.resolve();

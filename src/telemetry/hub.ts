@@ -14,7 +14,7 @@ import type { OutcomeSink } from '../pipeline/handler.js';
 import { endpointStats } from '../upstream/pools.js';
 import { AccessLog, type AccessLogTarget } from './access-log.js';
 import { GatewayMetrics, type PoolStat } from './metrics.js';
-import { OtlpTraceExporter, TraceConfigError, traceOptionsFromEnv, type TraceOptions } from './traces.js';
+import { type McpSpanFacts, OtlpTraceExporter, TraceConfigError, traceOptionsFromEnv, type TraceOptions } from './traces.js';
 
 export interface TelemetryOptions {
   /** Directory of the embedded usage ledger; undefined: no ledger. */
@@ -53,6 +53,8 @@ export class Telemetry implements OutcomeSink {
   readonly metrics: GatewayMetrics;
   readonly accountant: Accountant;
   private readonly closers: Array<() => Promise<void>> = [];
+  private mcpAccessLog: AccessLog | undefined;
+  private mcpTraces: OtlpTraceExporter | undefined;
 
   private constructor(
     metrics: GatewayMetrics,
@@ -63,6 +65,17 @@ export class Telemetry implements OutcomeSink {
   ) {
     this.metrics = metrics;
     this.accountant = accountant;
+  }
+
+  /** An MCP tool call: one ledger line (type mcp_tool_call, which usage readers skip) and one access log line. */
+  mcpToolCall(record: Readonly<Record<string, unknown>>): void {
+    this.ledger?.append({ ...record });
+    this.mcpAccessLog?.writeLine(record);
+  }
+
+  /** A span of the MCP gateway, when traces are exported. */
+  mcpSpan(facts: McpSpanFacts): void {
+    this.mcpTraces?.exportMcp(facts);
   }
 
   /** Opens the ledger, the database and the log file; throws with a clear reason when one cannot be used. */
@@ -101,6 +114,7 @@ export class Telemetry implements OutcomeSink {
         sinks.push(pg);
       }
       let accessLog: string | undefined;
+      let accessLogWriter: AccessLog | undefined;
       if (opts.accessLog !== undefined) {
         const al = new AccessLog(opts.accessLog, (err) => log.error('access log write failed; access logging stopped', { err }));
         try {
@@ -110,6 +124,7 @@ export class Telemetry implements OutcomeSink {
           throw new TelemetryStartError(`cannot open the access log ${typeof opts.accessLog === 'string' ? opts.accessLog : opts.accessLog.file}: ${e.code ?? e.message}`);
         }
         listeners.push(al);
+        accessLogWriter = al;
         closers.push(() => al.close());
         accessLog = typeof opts.accessLog === 'string' ? opts.accessLog : opts.accessLog.file;
       }
@@ -121,8 +136,10 @@ export class Telemetry implements OutcomeSink {
         throw err;
       }
       let traces: string | undefined;
+      let traceExporter: OtlpTraceExporter | undefined;
       if (traceOpts !== undefined) {
         const exporter = new OtlpTraceExporter(traceOpts, (msg) => log.warn(msg));
+        traceExporter = exporter;
         listeners.push(exporter);
         closers.push(() => exporter.close());
         traces = traceOpts.url;
@@ -130,6 +147,8 @@ export class Telemetry implements OutcomeSink {
       const accountant = new Accountant({ logger: log, ledger, sinks, listeners, rates: opts.rates, counter: { threads: opts.countThreads ?? 1 } });
       const t = new Telemetry(metrics, accountant, ledger, pg, { accessLog, traces });
       t.closers.push(...closers);
+      t.mcpAccessLog = accessLogWriter;
+      t.mcpTraces = traceExporter;
       metrics.setSources({
         pools: () => poolStats(currentGeneration()),
         accounting: () => accountant.stats(),

@@ -183,6 +183,39 @@ export function buildSpan(r: UsageRecord, o: RequestOutcome, captureContent: boo
   };
 }
 
+/** One request of the MCP gateway, as plain facts (MCP semantic conventions: `mcp.*`, `jsonrpc.*`, `gen_ai.tool.name`). */
+export interface McpSpanFacts {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId: string | undefined;
+  /** `{mcp.method.name} {target}`, e.g. `tools/call github__list_issues`. */
+  readonly name: string;
+  readonly startedAt: number;
+  readonly durationMs: number;
+  readonly attributes: Readonly<Record<string, string | number | boolean | undefined>>;
+  /** error.type when the request failed. */
+  readonly error: string | undefined;
+}
+
+const SPAN_KIND_SERVER = 2;
+
+export function buildMcpSpan(f: McpSpanFacts): OtlpSpan {
+  const attributes = Object.entries(f.attributes).map(([k, v]) => attr(k, v)).filter((a): a is KeyValue => a !== undefined);
+  if (f.error !== undefined) attributes.push({ key: 'error.type', value: { stringValue: f.error } });
+  return {
+    traceId: f.traceId,
+    spanId: f.spanId,
+    ...(f.parentSpanId === undefined ? {} : { parentSpanId: f.parentSpanId }),
+    name: f.name,
+    kind: SPAN_KIND_SERVER,
+    startTimeUnixNano: nanos(f.startedAt),
+    endTimeUnixNano: nanos(f.startedAt + f.durationMs),
+    attributes,
+    events: [],
+    status: f.error === undefined ? { code: STATUS_OK } : { code: STATUS_ERROR, message: f.error },
+  };
+}
+
 function clipContent(s: string): string {
   return s.length > MAX_CONTENT ? `${s.slice(0, MAX_CONTENT)}…` : s;
 }
@@ -211,7 +244,14 @@ export class OtlpTraceExporter implements RecordListener {
 
   recordCompleted(r: UsageRecord, o: RequestOutcome): void {
     const span = buildSpan(r, o, this.opts.captureContent);
-    if (span === undefined) return;
+    if (span !== undefined) this.enqueue(span);
+  }
+
+  exportMcp(f: McpSpanFacts): void {
+    this.enqueue(buildMcpSpan(f));
+  }
+
+  private enqueue(span: OtlpSpan): void {
     if (this.queue.length >= this.opts.maxQueue) {
       this.counts.dropped++;
       return;

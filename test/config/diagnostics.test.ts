@@ -145,15 +145,15 @@ describe('kinds and versions', () => {
       'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {anything: [1, 2]}',
       'apiVersion: v1\nkind: Namespace\nmetadata: {name: ns1}',
       'apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: EnvoyPatchPolicy\nmetadata: {name: pp}\nspec: {}',
-      'apiVersion: aigateway.envoyproxy.io/v1beta1\nkind: MCPRoute\nmetadata: {name: m}\nspec: {}',
+      'apiVersion: aigateway.envoyproxy.io/v1beta1\nkind: GatewayConfig\nmetadata: {name: m}\nspec: {}',
       'apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}',
     );
     const r = await loadText(text);
     expect(errors(r)).toEqual([]);
-    expect(r.config!.ignored.map((i) => i.kind)).toEqual(['Deployment', 'Namespace', 'EnvoyPatchPolicy', 'MCPRoute', 'Widget']);
+    expect(r.config!.ignored.map((i) => i.kind)).toEqual(['Deployment', 'Namespace', 'EnvoyPatchPolicy', 'GatewayConfig', 'Widget']);
     expect(warnings(r).map((w) => w.message)).toEqual([
       expect.stringMatching(/^EnvoyPatchPolicy is ignored: raw Envoy xDS patches/),
-      expect.stringMatching(/^MCPRoute is ignored: not supported by Tollgate yet/),
+      expect.stringMatching(/^GatewayConfig is ignored: not supported by Tollgate yet/),
     ]);
   });
 

@@ -60,7 +60,10 @@ export async function* readLedger(path: string, result: { problems: LedgerProble
       if (text.length === 0) continue;
       let rec: UsageRecord;
       try {
-        rec = recordFromJson(JSON.parse(text));
+        const obj = JSON.parse(text) as { type?: unknown } | null;
+        // MCP tool calls share the ledger; they carry no tokens.
+        if (obj !== null && obj.type === 'mcp_tool_call') continue;
+        rec = recordFromJson(obj);
       } catch (err) {
         last = { n, text };
         result.problems.push({ file, line: n, message: err instanceof RecordFormatError ? err.message : 'not valid JSON' });

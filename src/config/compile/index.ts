@@ -3,6 +3,7 @@
 // the shared diagnostics and keeps going, so one run shows every problem.
 import { type Diagnostics } from '../diagnostics.js';
 import { backendHash, deepFreeze, fingerprintOf, quotaHash, routeHash, securityHash } from '../dump.js';
+import { mcpHash } from '../dump-mcp.js';
 import type { ParsedFile } from '../parse.js';
 import { SecretResolver } from '../secrets.js';
 import type { BackendConfig, IgnoredResource, RouteConfig, RuntimeConfig } from '../types.js';
@@ -12,6 +13,7 @@ import { compileBackendEndpoints, type CompiledEndpoints, indexTlsPolicies } fro
 import { type Ctx, Index, warn } from './context.js';
 import { compileListener, TrafficPolicies } from './policies.js';
 import { type CompileMemo } from './memo.js';
+import { compileMcp, mcpSecretLookups } from './mcp.js';
 import { compileQuotas } from './quotas.js';
 import { compileRoute, routeBackendUses } from './routes.js';
 import { compileClientSecurity } from './security.js';
@@ -69,7 +71,7 @@ export async function compile(opts: CompileOptions): Promise<RuntimeConfig | und
   for (const f of opts.files) for (const m of f.manifests) if (m.kind === 'Secret' && !m.ok) brokenSecrets.add(m.key);
   const secrets = new SecretResolver({ secrets: index.okMap('Secret'), broken: brokenSecrets, secretsDir: opts.secretsDir, env: opts.env, purpose: opts.purpose });
   const ctx: Ctx = { diags, index, secrets, memo: opts.memo, suggestionBudget: 200 };
-  await secrets.prefetch(secretLookups(ctx));
+  await secrets.prefetch([...secretLookups(ctx), ...mcpSecretLookups(ctx)]);
 
   const listener = compileListener(ctx);
 
@@ -157,6 +159,7 @@ export async function compile(opts: CompileOptions): Promise<RuntimeConfig | und
 
   const quotas = compileQuotas(ctx);
   const security = await compileClientSecurity(ctx, opts.secretsDir);
+  const mcp = await compileMcp(ctx, endpointsOf, policies, opts.secretsDir);
 
   const firstBackend = index.ok('AIServiceBackend')[0];
   if (index.count('AIGatewayRoute') === 0 && firstBackend !== undefined) {
@@ -178,9 +181,10 @@ export async function compile(opts: CompileOptions): Promise<RuntimeConfig | und
       sortedHashes,
       [...backendHashes].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]),
       quotaHash(quotas),
-      securityHash(security),
+      securityHash(security) + mcpHash(mcp),
     ),
     security,
+    mcp,
   };
   return deepFreeze(config);
 }

@@ -149,6 +149,13 @@ export class TrafficPolicies {
         }
         const key = `${p.namespace}/${ref.name}`;
         const route = ctx.index.get('AIGatewayRoute', key);
+        if (route === undefined && ref.sectionName === undefined && ctx.index.get('MCPRoute', key) !== undefined) {
+          // The HTTPRoute Envoy AI Gateway generates for an MCPRoute has its name too.
+          const prev = out.#routes.get(key);
+          if (prev !== undefined) conflict(p, path, `MCPRoute ${key}`, prev.m);
+          else out.#routes.set(key, entry);
+          continue;
+        }
         if (route === undefined || !route.ok) {
           if (route === undefined) {
             dangling(ctx, p, [...path, 'name'], 'AIGatewayRoute', p.namespace, ref.name, ' (an HTTPRoute target names the AIGatewayRoute it was generated from)');

@@ -5,7 +5,7 @@
 import type { Manifest } from '../parse.js';
 import type { JwtProviderSpec, JwtSpec } from '../schema/security.js';
 import type { ClaimToHeader, CredentialSource, JwksSource, JwtAuthConfig, JwtProviderConfig } from '../types.js';
-import { type Ctx, dangling, error, type Path, warn } from './context.js';
+import { type AnyManifest, type Ctx, dangling, error, type Path, warn } from './context.js';
 
 type Policy = Manifest<'SecurityPolicy'>;
 
@@ -71,7 +71,8 @@ function splitClaim(claim: string): string[] | undefined {
   return parts.some((x) => x.length === 0) ? undefined : parts;
 }
 
-function compileProvider(ctx: Ctx, p: Policy, at: Path, spec: JwtProviderSpec): JwtProviderConfig | undefined {
+/** Also used by MCPRoute `securityPolicy.oauth`, hence the manifest type. */
+export function compileProvider(ctx: Ctx, p: AnyManifest, at: Path, spec: JwtProviderSpec): JwtProviderConfig | undefined {
   const before = ctx.diags.errorCount;
   let jwks: JwksSource | undefined;
   let algorithms: string[] = [...ASYMMETRIC_ALGORITHMS];
@@ -177,7 +178,7 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\./.test(host);
 }
 
-function parseJwks(ctx: Ctx, p: Policy, at: Path, text: string, source: string): { keys: Array<Record<string, unknown>>; algorithms: string[] } | undefined {
+function parseJwks(ctx: Ctx, p: AnyManifest, at: Path, text: string, source: string): { keys: Array<Record<string, unknown>>; algorithms: string[] } | undefined {
   let value: unknown;
   try {
     value = JSON.parse(text);

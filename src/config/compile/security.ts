@@ -11,7 +11,7 @@ import { SP_NOT_ENFORCED, SP_REFUSED, type ApiKeyAuthSpec } from '../schema/secu
 import type { ApiKeyAuthConfig, ApiKeyClient, ClientSecurityConfig, ClientSecurityPolicy, CredentialSource, IdentityMismatch } from '../types.js';
 import { compileAuthorization } from './security-authz.js';
 import { compileJwt, isReservedHeader } from './security-jwt.js';
-import { type Ctx, dangling, error, type Path, sourceRef, warn, warnNotEnforced } from './context.js';
+import { type AnyManifest, type Ctx, dangling, error, type Path, sourceRef, warn, warnNotEnforced } from './context.js';
 
 type Policy = Manifest<'SecurityPolicy'>;
 
@@ -178,14 +178,15 @@ function annotation(ctx: Ctx, p: Policy, annotations: Readonly<Record<string, un
 
 // ---- apiKeyAuth -----------------------------------------------------------------------------------
 
-async function compileApiKeyAuth(
+/** Also used by MCPRoute `securityPolicy.apiKeyAuth` (same API), hence the manifest type and base path. */
+export async function compileApiKeyAuth(
   ctx: Ctx,
-  p: Policy,
+  p: AnyManifest,
   spec: ApiKeyAuthSpec,
   separator: string | undefined,
   secretsDir: string | undefined,
+  base: Path = ['spec', 'apiKeyAuth'],
 ): Promise<ApiKeyAuthConfig | undefined> {
-  const base: Path = ['spec', 'apiKeyAuth'];
   const extract: CredentialSource[] = [];
   spec.extractFrom.forEach((e, i) => {
     const at: Path = [...base, 'extractFrom', i];
@@ -283,7 +284,7 @@ interface SecretEntry {
  * Every key of a Secret: from its manifest (data is base64, stringData may use ${VAR}), else from
  * `<secretsDir>/<name>/` (one file per key; dot-files are the volume's own bookkeeping).
  */
-async function secretEntries(ctx: Ctx, p: Policy, at: Path, namespace: string, name: string, secretsDir: string | undefined): Promise<SecretEntry[] | undefined> {
+async function secretEntries(ctx: Ctx, p: AnyManifest, at: Path, namespace: string, name: string, secretsDir: string | undefined): Promise<SecretEntry[] | undefined> {
   const m = ctx.index.get('Secret', `${namespace}/${name}`);
   const site = { diags: ctx.diags, file: p.src.file, pos: p.src.locate(at), resource: p.label, path: at.join('.') };
   if (m !== undefined) {

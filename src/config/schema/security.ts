@@ -12,7 +12,7 @@ const apiKeyExtractFrom = obj({
   cookies: z.array(nonEmpty).min(1).optional(),
 });
 
-const apiKeyAuth = obj({
+export const apiKeyAuth = obj({
   credentialRefs: z.array(secretObjectRef).min(1),
   extractFrom: z.array(apiKeyExtractFrom).min(1),
   forwardClientIDHeader: headerName.optional(),
@@ -20,7 +20,7 @@ const apiKeyAuth = obj({
 });
 export type ApiKeyAuthSpec = z.infer<typeof apiKeyAuth>;
 
-const remoteJWKS = obj({
+export const remoteJWKS = obj({
   uri: z.string().min(1).max(253),
   cacheDuration: duration.optional(),
   failedRefetchDuration: duration.optional(),
@@ -29,7 +29,7 @@ const remoteJWKS = obj({
   backendSettings: accepted,
 });
 
-const localJWKS = obj({
+export const localJWKS = obj({
   type: z.enum(['Inline', 'ValueRef']).optional(),
   inline: z.string().optional(),
   valueRef: localObjectRef.optional(),
