@@ -15,6 +15,7 @@ import {
 import { issueToProblem } from './schema/common.js';
 import { backendTlsPolicy, configMap, secret } from './schema/core.js';
 import { backend, backendTrafficPolicy, clientTrafficPolicy } from './schema/envoygateway.js';
+import { inferencePool } from './schema/inference.js';
 import { securityPolicy } from './schema/security.js';
 import { parseYaml, SourceDoc, SourceText } from './source.js';
 import { DEFAULT_NAMESPACE, type Diagnostic, type IgnoredResource } from './types.js';
@@ -31,6 +32,7 @@ interface KindValues {
   SecurityPolicy: z.infer<typeof securityPolicy>;
   Secret: z.infer<typeof secret>;
   ConfigMap: z.infer<typeof configMap>;
+  InferencePool: z.infer<typeof inferencePool>;
 }
 
 interface ManifestBase<K extends UsedKind> {
@@ -85,6 +87,7 @@ const SCHEMAS: Record<UsedKind, (version: string) => z.ZodType> = {
   SecurityPolicy: () => securityPolicy,
   Secret: () => secret,
   ConfigMap: () => configMap,
+  InferencePool: () => inferencePool,
 };
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -116,9 +116,4 @@ describe('Envoy AI Gateway examples that need other providers', () => {
       }
     });
   }
-
-  it('inference-pool: InferencePool backendRefs are not supported yet', async () => {
-    const r = await loadConfig({ paths: [join(EXAMPLES, 'inference-pool/aigwroute.yaml'), join(EXAMPLES, 'inference-pool/base.yaml')], purpose: 'validate', env: {} });
-    expect(errors(r).map((d) => d.message)).toEqual(['InferencePool backends are not supported yet', 'InferencePool backends are not supported yet']);
-  });
 });
