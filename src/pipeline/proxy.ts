@@ -63,6 +63,9 @@ export class ProxyRequest implements AttemptOwner {
   private status = 0;
   private finished = false;
   private clientGone = false;
+  /** InferencePool backends: the endpoint the picker chose, and its decision when the pool debugs. */
+  private picked: string | undefined;
+  private pickDebug: string | undefined;
 
   constructor(private readonly input: ProxyInput) {
     this.plan = input.generation.plans.get(input.rule) as RulePlan;
@@ -156,7 +159,18 @@ export class ProxyRequest implements AttemptOwner {
       this.fail(new GatewayError('internal_error', `Backend "${ref.backend.key}" is not ready in this config generation.`));
       return;
     }
-    const endpoint = pickEndpoint(upstream, this.triedEndpoints, nowMs());
+    let endpoint: EndpointHandle | undefined;
+    const picker = upstream.picker;
+    if (picker === undefined) endpoint = pickEndpoint(upstream, this.triedEndpoints, nowMs());
+    else {
+      endpoint = picker.pick(this.input.client.raw, this.input.req.headers, this.triedEndpoints, nowMs());
+      if (endpoint === undefined) {
+        this.fail(new GatewayError('upstream_unavailable', `InferencePool "${ref.backend.name}" has no endpoints; list them in its tollgate.io/endpoints annotation.`, { status: 503 }));
+        return;
+      }
+      this.picked = picker.lastReplica?.id;
+      if (picker.config.debugHeader) this.pickDebug = picker.describeLast();
+    }
     this.triedRefs.add(ref);
     this.triedEndpoints.add(endpoint);
     if (this.ref !== ref) {
@@ -176,6 +190,7 @@ export class ProxyRequest implements AttemptOwner {
     this.current = handler;
     this.dispatchedAt = nowMs();
     this.attemptOpen = true;
+    endpoint.inflight++;
     endpoint.pool.dispatch(options, handler);
   }
 
@@ -186,6 +201,7 @@ export class ProxyRequest implements AttemptOwner {
     const now = nowMs();
     const upstreamSoFar = this.upstreamMs + (now - this.dispatchedAt);
     recordSuccess(h.endpoint);
+    this.input.generation.upstreams.get(this.ref?.backend.key ?? '')?.picker?.reportSuccess(h.endpoint);
     const retry = this.input.rule.retry;
     if (retry.retriableStatuses.has(status) && this.canRetry()) {
       this.lastFailure = new GatewayError('upstream_status', `The backend "${this.ref?.backend.name ?? ''}" answered HTTP ${status}.`, {
@@ -214,6 +230,7 @@ export class ProxyRequest implements AttemptOwner {
     for (const k in this.input.limitHeaders) out[k] = this.input.limitHeaders[k];
     if (this.quotaHeaders !== undefined) for (const k in this.quotaHeaders) out[k] ??= this.quotaHeaders[k];
     out['x-request-id'] = this.input.requestId;
+    if (this.pickDebug !== undefined) out['x-tollgate-endpoint-pick'] = this.pickDebug;
     out['server-timing'] = serverTiming(now - this.input.startMs - upstreamSoFar, upstreamSoFar);
     // A held (non-streamed) body is checked before anything goes out: the head waits for it.
     if (this.translator.buffered === true) this.heldHead = { status, headers: out };
@@ -306,7 +323,10 @@ export class ProxyRequest implements AttemptOwner {
       return;
     }
     this.closeAttempt();
-    if (failure.kind === 'connect' || failure.kind === 'tls') recordConnectFailure(h.endpoint, nowMs());
+    if (failure.kind === 'connect' || failure.kind === 'tls') {
+      recordConnectFailure(h.endpoint, nowMs());
+      this.input.generation.upstreams.get(this.ref?.backend.key ?? '')?.picker?.reportFailure(h.endpoint, nowMs());
+    }
     this.lastFailure = failureError(failure, this.ref?.backend.name ?? '');
     if (isRetriable(this.input.rule.retry, failure) && this.canRetry()) this.scheduleRetry();
     else this.fail(this.lastFailure);
@@ -396,6 +416,8 @@ export class ProxyRequest implements AttemptOwner {
       ttfbMs: this.ttfbMs,
       responseBytes: this.responseBytes,
       quotaTicket: this.quotaRef === this.ref ? this.quotaTicket : undefined,
+      endpoint: this.picked,
+      endpointPick: this.pickDebug,
     });
     if (this.quotaTicket !== undefined && this.quotaRef !== this.ref) this.input.quota?.release(this.quotaTicket);
   }
@@ -403,6 +425,7 @@ export class ProxyRequest implements AttemptOwner {
   private closeAttempt(): void {
     if (!this.attemptOpen) return;
     this.attemptOpen = false;
+    if (this.current !== undefined) this.current.endpoint.inflight--;
     this.upstreamMs += nowMs() - this.dispatchedAt;
   }
 

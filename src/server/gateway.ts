@@ -13,6 +13,7 @@ import { Limits, type FailureMode, type LimitsOptions } from '../limits/index.js
 import { loadTokenizer } from '../tokenizer/index.js';
 import { Telemetry, type TelemetryOptions } from '../telemetry/hub.js';
 import { attachCredentialTelemetry } from '../telemetry/credential-metrics.js';
+import { attachPickerTelemetry } from '../telemetry/picker-metrics.js';
 import { GatewayMetrics } from '../telemetry/metrics.js';
 import { RateLimitMetrics } from '../telemetry/rate-limit-metrics.js';
 import { UpstreamRegistry, type BackendUpstream } from '../upstream/pools.js';
@@ -65,6 +66,7 @@ export class Gateway implements OutcomeSink {
 
   private constructor(private readonly opts: GatewayOptions) {
     this.detachCredentials = attachCredentialTelemetry(this.metrics.registry, opts.logger);
+    attachPickerTelemetry(this.metrics.registry, () => this.registry.pickerStats());
     this.limits = new Limits({
       redis: opts.redis,
       failureMode: opts.rateLimitFailureMode ?? 'open',

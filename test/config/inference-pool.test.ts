@@ -109,7 +109,7 @@ describe('InferencePool annotations', () => {
       { kind: 'ip', host: '::1', port: 8003 },
     ]);
     expect(p.strategy).toBe('least-request');
-    expect(p.weights).toEqual({ queue: 2, 'kv-cache': 1, 'prefix-cache': 3 });
+    expect(p.weights).toEqual({ queue: 2, 'kv-cache': 2, 'prefix-cache': 3 });
     expect(p.scrapeIntervalMs).toBe(500);
     expect(p.sessionHeader).toBe('x-session-id');
     expect(p.debugHeader).toBe(true);

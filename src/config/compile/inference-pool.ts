@@ -26,9 +26,9 @@ const EXT_PROC_ANNOTATIONS = ['aigateway.envoyproxy.io/processing-body-mode', 'a
 const STRATEGIES: readonly PickStrategy[] = ['picker', 'round-robin', 'least-request'];
 const SCORERS: readonly ScorerName[] = ['queue', 'kv-cache', 'prefix-cache'];
 
-// llm-d's defaults where it has one: prefix blocks of 64 characters, up to 256 matched, a 31,250
-// entry LRU per server; the scorers weighted equally (the Inference Extension's default profile).
-// Blocks are counted in request-body bytes here, and 2,048 of them cover a 128 KiB conversation.
+// llm-d's defaults where it has one: prefix blocks of 64 characters, a 31,250 entry LRU per server,
+// queue and KV-cache scorers weighted 2 and prefix-cache affinity 3. Blocks are counted in
+// request-body bytes here, and 2,048 of them (llm-d matches at most 256) cover a 128 KiB conversation.
 const DEFAULTS = {
   scrapeIntervalMs: 200,
   queueThreshold: 128,
@@ -105,7 +105,7 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
   const strategy = STRATEGIES.find((s) => s === strategyText);
   if (strategy === undefined) error(ctx, m, at(STRATEGY_ANNOTATION), `unknown endpoint picker "${strategyText}"`, `one of ${STRATEGIES.join(', ')}`);
 
-  const weights: Record<ScorerName, number> = { queue: 1, 'kv-cache': 1, 'prefix-cache': 1 };
+  const weights: Record<ScorerName, number> = { queue: 2, 'kv-cache': 2, 'prefix-cache': 3 };
   const weightText = text(WEIGHTS_ANNOTATION);
   if (weightText !== undefined) {
     for (const part of weightText.split(',')) {
