@@ -11,12 +11,13 @@ import type { EndpointHandle } from '../pools.js';
 import { DnsEndpoints } from './dns.js';
 import { hashBlocks, PrefixIndex, promptStart } from './prefix.js';
 import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefixScore, queueScores } from './scorers.js';
+import { classifyUpstreamError } from '../errors.js';
 import { scrapeLoad } from './scrape.js';
 
 export const SCORERS: readonly ScorerName[] = ['queue', 'kv-cache', 'prefix-cache'];
 const EJECT_BASE_MS = 1_000;
 const EJECT_MAX_MS = 30_000;
-/** Scrapes in a row that fail before the endpoint is ejected (one failed request is enough). */
+/** Scrapes in a row that cannot connect before the endpoint is ejected (one failed request is enough). */
 const SCRAPE_FAILURES_TO_EJECT = 2;
 const MAX_SESSIONS = 100_000;
 
@@ -338,8 +339,11 @@ export class PoolPicker {
           r.scrapedAt = this.now();
           r.scrapeFailures = 0;
         },
-        () => {
+        (err: unknown) => {
           r.scraping = false;
+          // A replica that does not accept connections is down; one whose /metrics is broken or
+          // missing still serves, and its numbers just go stale (the in-flight count remains).
+          if (classifyUpstreamError(err).kind !== 'connect') return;
           r.scrapeFailures++;
           if (r.scrapeFailures >= SCRAPE_FAILURES_TO_EJECT) this.eject(r, this.now());
         },
