@@ -14,6 +14,7 @@ const BENCHES: Readonly<Record<string, { summary: string; load: () => Promise<Be
   limits: { summary: 'latency/CPU of a local and a Redis-backed rate limit vs no limit', load: () => import('../bench/limits.js') },
   overhead: { summary: 'gateway vs direct-to-upstream (and nginx): added latency, throughput, CPU/request', load: () => import('../bench/overhead.js') },
   load: { summary: 'load harness vs a fast upstream: open-loop RPS and concurrent streams with schedule lag', load: () => import('../bench/load.js') },
+  picker: { summary: 'InferencePool: round robin vs least-request vs the endpoint picker on 4 simulated vLLM replicas', load: () => import('../bench/picker.js') },
   chaos: { summary: 'soak under simulator faults: clear ends, complete ledger, flat RSS and handles (10 min)', load: () => import('../bench/chaos.js') },
 };
 

@@ -213,7 +213,7 @@ export interface InferencePoolConfig {
   /** Scraped metrics older than this count for nothing (the in-flight count still does). */
   readonly staleAfterMs: number;
   readonly weights: Readonly<Record<ScorerName, number>>;
-  /** A replica with more waiting requests, or more KV cache in use, is filtered out while others are not. */
+  /** A replica with this many waiting requests (scraped), or this much KV cache in use, is filtered out while others are not. */
   readonly queueThreshold: number;
   readonly kvCacheThreshold: number;
   readonly prefixBlockBytes: number;

@@ -27,12 +27,13 @@ const STRATEGIES: readonly PickStrategy[] = ['picker', 'round-robin', 'least-req
 const SCORERS: readonly ScorerName[] = ['queue', 'kv-cache', 'prefix-cache'];
 
 // llm-d's defaults where it has one: prefix blocks of 64 characters, a 31,250 entry LRU per server,
-// queue and KV-cache scorers weighted 2 and prefix-cache affinity 3. Blocks are counted in
-// request-body bytes here, and 2,048 of them (llm-d matches at most 256) cover a 128 KiB conversation.
+// queue and KV-cache scorers weighted 2 and prefix-cache affinity 3, a replica saturated from 5
+// waiting requests or 80% KV-cache use. Blocks are counted in request-body bytes here, and 2,048
+// of them (llm-d matches at most 256) cover a 128 KiB conversation.
 const DEFAULTS = {
   scrapeIntervalMs: 200,
-  queueThreshold: 128,
-  kvCacheThreshold: 0.95,
+  queueThreshold: 5,
+  kvCacheThreshold: 0.8,
   prefixBlockBytes: 64,
   prefixMaxBlocks: 2048,
   prefixLruPerEndpoint: 31_250,

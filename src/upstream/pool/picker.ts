@@ -259,7 +259,9 @@ export class PoolPicker {
   private saturated(r: ReplicaState, nowMs: number): boolean {
     const cfg = this.config;
     const f = freshness(nowMs - r.scrapedAt, cfg.scrapeIntervalMs * 1.5, cfg.staleAfterMs);
-    return effectiveQueue(r.waiting, r.handle.inflight, f) >= cfg.queueThreshold || effectiveKv(r.kvCacheUsage, f) >= cfg.kvCacheThreshold;
+    // The replica's own queue, not the gateway's in-flight count: long decodes keep many requests
+    // in flight on a replica that still schedules new ones at once.
+    return r.waiting * f >= cfg.queueThreshold || effectiveKv(r.kvCacheUsage, f) >= cfg.kvCacheThreshold;
   }
 
   private remember(session: string, r: ReplicaState): void {
