@@ -169,10 +169,14 @@ spec:
 
 /** Fresh replicas and a fresh gateway for one run; returns the gateway URL and replica URLs. */
 async function startStack(s: Settings, strategy: Strategy, profile: string, children: ChildProcess[]): Promise<{ gateway: string; admin: string; replicas: string[] }> {
-  const first = await freePort();
-  const ports = Array.from({ length: REPLICAS }, (_, i) => first + i);
+  // Each replica on a port of its own (consecutive ports from one free port may be taken).
+  const ports: number[] = [];
+  while (ports.length < REPLICAS) {
+    const p = await freePort();
+    if (!ports.includes(p)) ports.push(p);
+  }
   const replicas = ports.map((p) => `http://127.0.0.1:${p}`);
-  children.push(spawnQuiet(['sim', '--replicas', String(REPLICAS), '--listen', `127.0.0.1:${first}`, '--profile', profile, '--model', 'gpt-oss-120b']));
+  children.push(spawnQuiet(['sim', ...ports.flatMap((p) => ['--listen', `127.0.0.1:${p}`]), '--profile', profile, '--model', 'gpt-oss-120b']));
   const config = join(s.out, 'config', strategy);
   await mkdir(config, { recursive: true });
   await writeFile(join(config, 'pool.yaml'), poolManifest(ports, strategy));

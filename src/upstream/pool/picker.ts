@@ -4,7 +4,7 @@
 // endpoint list; endpoints that stay keep their state.
 //
 // Per request it does no I/O and allocates nothing but the debug string when asked: the body's
-// prefix hashes go into one scratch array, scores into per-pool typed arrays.
+// prefix hashes and the scores go into the pool's own typed arrays.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Endpoint, InferencePoolConfig, ScorerName } from '../../config/types.js';
 import type { EndpointHandle } from '../pools.js';
@@ -45,9 +45,6 @@ export interface PickerStats {
   readonly endpoints: ReadonlyArray<{ readonly id: string; readonly picks: number; readonly scores: Readonly<Record<ScorerName, number>>; readonly ejected: boolean; readonly inflight: number }>;
 }
 
-// One scratch array for every picker: picking is synchronous, so one request uses it at a time.
-let scratch = new Uint32Array(2048);
-
 export class PoolPicker {
   config: InferencePoolConfig;
   replicas: ReplicaState[] = [];
@@ -62,6 +59,8 @@ export class PoolPicker {
   private total = new Float64Array(0);
   private queue = new Float64Array(0);
   private candidates = new Int32Array(0);
+  /** The current request's prefix block hashes (picking is synchronous: one request at a time). */
+  private hashes = new Uint32Array(0);
   /** The last decision, for the debug header and the trace (read right after pick). */
   lastReason: PickReason = 'only';
   lastReplica: ReplicaState | undefined;
@@ -80,16 +79,14 @@ export class PoolPicker {
 
   /** A new config for the pool (hot reload): new endpoints join, gone ones leave, the rest keep state. */
   configure(config: InferencePoolConfig): void {
-    const restart = this.timer !== undefined && config.scrapeIntervalMs !== this.config.scrapeIntervalMs;
+    const running = this.timer !== undefined;
+    this.stopScraping();
     if (config.prefixLruPerEndpoint !== this.config.prefixLruPerEndpoint) this.byId.clear();
     this.config = config;
-    if (scratch.length < config.prefixMaxBlocks) scratch = new Uint32Array(config.prefixMaxBlocks);
+    if (this.hashes.length !== config.prefixMaxBlocks) this.hashes = new Uint32Array(config.prefixMaxBlocks);
     this.dns.watch(config.endpoints, Math.max(5_000, config.scrapeIntervalMs));
     this.rebuild();
-    if (restart) {
-      this.stop();
-      this.start();
-    }
+    if (running) this.start();
   }
 
   /** The handles of the current endpoints (for the registry: these pools stay open). */
@@ -105,9 +102,13 @@ export class PoolPicker {
   }
 
   stop(): void {
+    this.stopScraping();
+    this.dns.stop();
+  }
+
+  private stopScraping(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
-    this.dns.stop();
   }
 
   /**
@@ -164,7 +165,7 @@ export class PoolPicker {
       const held = this.sessions.get(session);
       if (held !== undefined && this.isCandidate(held, n) && !this.saturated(held, nowMs)) {
         this.hashPrompt(body);
-        held.prefix.record(scratch, this.lastBlocks);
+        held.prefix.record(this.hashes, this.lastBlocks);
         return this.chose(held, 'session');
       }
     }
@@ -183,12 +184,12 @@ export class PoolPicker {
       const j = cand[i] as number;
       const r = reps[j] as ReplicaState;
       r.scores.queue = this.queue[j] as number;
-      r.scores['prefix-cache'] = prefixScore(blocks === 0 ? 0 : r.prefix.match(scratch, blocks), blocks);
+      r.scores['prefix-cache'] = prefixScore(blocks === 0 ? 0 : r.prefix.match(this.hashes, blocks), blocks);
       this.total[j] = w.queue * r.scores.queue + w['kv-cache'] * r.scores['kv-cache'] + w['prefix-cache'] * r.scores['prefix-cache'];
     }
     const best = reps[cand[argBest(this.total, this.inflight, cand, n, this.rr++ % n)] as number] as ReplicaState;
     this.lastMatched = Math.round(best.scores['prefix-cache'] * blocks);
-    best.prefix.record(scratch, blocks);
+    best.prefix.record(this.hashes, blocks);
     if (session !== undefined) this.remember(session, best);
     return this.chose(best, reason ?? 'scored');
   }
@@ -234,9 +235,7 @@ export class PoolPicker {
   }
 
   private hashPrompt(body: Buffer): number {
-    const cfg = this.config;
-    const out = scratch.length === cfg.prefixMaxBlocks ? scratch : scratch.subarray(0, cfg.prefixMaxBlocks);
-    this.lastBlocks = hashBlocks(body, promptStart(body), cfg.prefixBlockBytes, out);
+    this.lastBlocks = hashBlocks(body, promptStart(body), this.config.prefixBlockBytes, this.hashes);
     return this.lastBlocks;
   }
 
