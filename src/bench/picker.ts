@@ -385,7 +385,7 @@ function formatRow(r: RunResult): string {
   return `${String(r.levelPct).padStart(3)}% ${String(r.users).padStart(5)} users  ${r.strategy.padEnd(13)} TTFT p50 ${sec(r.ttftP50).padStart(8)}  p99 ${sec(r.ttftP99).padStart(8)}  ${r.outputTokensPerS.toFixed(0).padStart(6)} tok/s  prefix hits ${pct(r.prefixHitRate).padStart(6)}  preemptions ${r.replicas.map((x) => x.preemptions).join('/')}  errors ${pct(r.errorRate)}`;
 }
 
-export function formatTable(results: readonly RunResult[], saturation: number, s: Settings): string {
+function formatTable(results: readonly RunResult[], saturation: number, s: Settings): string {
   const lines = [
     `4 simulated replicas of ${s.short ? 'a miniature h100x4-gpt-oss-120b' : 'h100x4-gpt-oss-120b'}, saturation ${saturation} users, ${s.durationS} s per run`,
     '',

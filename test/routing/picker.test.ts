@@ -150,6 +150,13 @@ describe('InferencePool endpoint picker over simulated replicas', () => {
     expect(await metrics(gw)).not.toMatch(/tollgate_endpoint_ejected\{[^}]*\} 1/);
   });
 
+  it('turns a host name into its addresses (A records)', async () => {
+    const [a] = await startSims(1);
+    gw = await startGateway({ 'pool.yaml': poolYaml([a!.port]).replace(`127.0.0.1:${a!.port}`, `localhost:${a!.port}`) });
+    const client = clientFor(gw);
+    await eventually(async () => (await ask(client, `dns ${Math.random()}`)) === `127.0.0.1:${a!.port}`, 'localhost resolved to 127.0.0.1');
+  });
+
   it('follows hot reloads of the endpoint list', async () => {
     const [a, b, c] = await startSims(3);
     gw = await startGateway({ 'pool.yaml': poolYaml([a!.port, b!.port]) });

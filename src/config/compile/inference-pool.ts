@@ -39,7 +39,7 @@ const DEFAULTS = {
   prefixLruPerEndpoint: 31_250,
 };
 
-export function poolKey(namespace: string, name: string): string {
+function poolKey(namespace: string, name: string): string {
   return `${POOL_KEY_PREFIX}${namespace}/${name}`;
 }
 

@@ -14,7 +14,6 @@ import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefixScore, 
 import { classifyUpstreamError } from '../errors.js';
 import { scrapeLoad } from './scrape.js';
 
-export const SCORERS: readonly ScorerName[] = ['queue', 'kv-cache', 'prefix-cache'];
 const EJECT_BASE_MS = 1_000;
 const EJECT_MAX_MS = 30_000;
 /** Scrapes in a row that cannot connect before the endpoint is ejected (one failed request is enough). */
