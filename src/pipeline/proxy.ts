@@ -17,6 +17,7 @@ import { providerFor } from '../providers/index.js';
 import { UpstreamBodyError, type Provider, type ResponseTranslator, type UpstreamRequest } from '../providers/types.js';
 import { chooseRef, levelForAttempt, nextAvailable, type PriorityLevel, type RulePlan } from '../routing/candidates.js';
 import { classifyUpstreamError } from '../upstream/errors.js';
+import type { PoolPicker } from '../upstream/pool/picker.js';
 import { pickEndpoint, recordConnectFailure, recordSuccess, type EndpointHandle } from '../upstream/pools.js';
 import { AttemptHandler, ClientAbort, DeadlineAbort, RetryAbort, type AttemptOwner } from './attempt.js';
 import { credentialUnavailable, prepareCredential, redactCredentials } from '../credentials/inject.js';
@@ -64,6 +65,7 @@ export class ProxyRequest implements AttemptOwner {
   private finished = false;
   private clientGone = false;
   /** InferencePool backends: the endpoint the picker chose, and its decision when the pool debugs. */
+  private picker: PoolPicker | undefined;
   private picked: string | undefined;
   private pickDebug: string | undefined;
 
@@ -161,6 +163,7 @@ export class ProxyRequest implements AttemptOwner {
     }
     let endpoint: EndpointHandle | undefined;
     const picker = upstream.picker;
+    this.picker = picker;
     if (picker === undefined) endpoint = pickEndpoint(upstream, this.triedEndpoints, nowMs());
     else {
       endpoint = picker.pick(this.input.client.raw, this.input.req.headers, this.triedEndpoints, nowMs());
@@ -201,7 +204,7 @@ export class ProxyRequest implements AttemptOwner {
     const now = nowMs();
     const upstreamSoFar = this.upstreamMs + (now - this.dispatchedAt);
     recordSuccess(h.endpoint);
-    this.input.generation.upstreams.get(this.ref?.backend.key ?? '')?.picker?.reportSuccess(h.endpoint);
+    this.picker?.reportSuccess(h.endpoint);
     const retry = this.input.rule.retry;
     if (retry.retriableStatuses.has(status) && this.canRetry()) {
       this.lastFailure = new GatewayError('upstream_status', `The backend "${this.ref?.backend.name ?? ''}" answered HTTP ${status}.`, {
@@ -325,7 +328,7 @@ export class ProxyRequest implements AttemptOwner {
     this.closeAttempt();
     if (failure.kind === 'connect' || failure.kind === 'tls') {
       recordConnectFailure(h.endpoint, nowMs());
-      this.input.generation.upstreams.get(this.ref?.backend.key ?? '')?.picker?.reportFailure(h.endpoint, nowMs());
+      this.picker?.reportFailure(h.endpoint, nowMs());
     }
     this.lastFailure = failureError(failure, this.ref?.backend.name ?? '');
     if (isRetriable(this.input.rule.retry, failure) && this.canRetry()) this.scheduleRetry();
