@@ -16,6 +16,7 @@ const BENCHES: Readonly<Record<string, { summary: string; load: () => Promise<Be
   load: { summary: 'load harness vs a fast upstream: open-loop RPS and concurrent streams with schedule lag', load: () => import('../bench/load.js') },
   scale: { summary: '1 vs 2 workers (throughput, added latency, CPU/request) and the CFS throttling trap in a 1-core cgroup', load: () => import('../bench/scale.js') },
   mcp: { summary: 'MCP gateway vs the MCP server directly: added latency per tool call and per new session', load: () => import('../bench/mcp.js') },
+  picker: { summary: 'InferencePool: round robin vs least-request vs the endpoint picker on 4 simulated vLLM replicas', load: () => import('../bench/picker.js') },
   chaos: { summary: 'soak under simulator faults: clear ends, complete ledger, flat RSS and handles (10 min)', load: () => import('../bench/chaos.js') },
 };
 

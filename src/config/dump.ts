@@ -56,6 +56,7 @@ function backendDump(b: BackendConfig): Record<string, unknown> {
     ...mutations(b.headerMutation, b.bodyMutation),
     requestTimeoutMs: b.requestTimeoutMs ?? null,
     connectTimeoutMs: b.connectTimeoutMs,
+    ...(b.pool === undefined ? {} : { pool: b.pool }),
     source: b.source,
   };
 }

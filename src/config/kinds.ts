@@ -15,7 +15,8 @@ export type UsedKind =
   | 'SecurityPolicy'
   | 'Secret'
   | 'ConfigMap'
-  | 'MCPRoute';
+  | 'MCPRoute'
+  | 'InferencePool';
 
 export type Classification =
   | { readonly type: 'used'; readonly kind: UsedKind; readonly version: string }
@@ -53,6 +54,9 @@ const GROUPS: Readonly<Record<string, Readonly<Record<string, KindInfo>>>> = {
     EnvoyProxy: { versions: ['v1alpha1'], ignoredReason: 'Envoy proxy deployment settings do not apply to Tollgate' },
     HTTPRouteFilter: { versions: ['v1alpha1'], ignoredReason: 'used by HTTPRoutes, which Tollgate does not read' },
   },
+  'inference.networking.k8s.io': {
+    InferencePool: { versions: ['v1'], used: 'InferencePool' },
+  },
 };
 
 // Kinds of gateway.networking.k8s.io that Tollgate does not read. Any version is fine for these.
@@ -84,6 +88,7 @@ const OUR_KINDS: ReadonlyMap<string, string> = new Map([
   ['ClientTrafficPolicy', 'gateway.envoyproxy.io/v1alpha1'],
   ['SecurityPolicy', 'gateway.envoyproxy.io/v1alpha1'],
   ['BackendTLSPolicy', 'gateway.networking.k8s.io/v1'],
+  ['InferencePool', 'inference.networking.k8s.io/v1'],
 ]);
 
 export function splitApiVersion(apiVersion: string): { group: string; version: string } {

@@ -16,6 +16,7 @@ import { issueToProblem } from './schema/common.js';
 import { backendTlsPolicy, configMap, secret } from './schema/core.js';
 import { backend, backendTrafficPolicy, clientTrafficPolicy } from './schema/envoygateway.js';
 import { mcpRoute } from './schema/mcp.js';
+import { inferencePool } from './schema/inference.js';
 import { securityPolicy } from './schema/security.js';
 import { parseYaml, SourceDoc, SourceText } from './source.js';
 import { DEFAULT_NAMESPACE, type Diagnostic, type IgnoredResource } from './types.js';
@@ -33,6 +34,7 @@ interface KindValues {
   Secret: z.infer<typeof secret>;
   ConfigMap: z.infer<typeof configMap>;
   MCPRoute: z.infer<typeof mcpRoute>;
+  InferencePool: z.infer<typeof inferencePool>;
 }
 
 interface ManifestBase<K extends UsedKind> {
@@ -90,6 +92,7 @@ const SCHEMAS: Record<UsedKind, (version: string) => z.ZodType> = {
   Secret: () => secret,
   ConfigMap: () => configMap,
   MCPRoute: () => mcpRoute,
+  InferencePool: () => inferencePool,
 };
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -193,7 +193,39 @@ export interface BackendConfig {
   readonly tokenizer?: EncodingName | undefined;
   /** POST /v1/responses is passed through (annotation `tollgate.io/responses-api: native`), not translated to chat. */
   readonly nativeResponses?: boolean | undefined;
+  /** Set when this backend is an InferencePool: its endpoints are picked per request (upstream/pool). */
+  readonly pool?: InferencePoolConfig | undefined;
   readonly source: SourceRef;
+}
+
+/** How a request chooses among an InferencePool's endpoints. */
+export type PickStrategy = 'picker' | 'round-robin' | 'least-request';
+
+/** Scorer names, as the endpoint picker reports them (metric label `scorer`, debug header). */
+export type ScorerName = 'queue' | 'kv-cache' | 'prefix-cache';
+
+/** An InferencePool's endpoints and its built-in endpoint picker's settings (annotations `tollgate.io/…`). */
+export interface InferencePoolConfig {
+  /** `namespace/name` of the InferencePool. */
+  readonly key: string;
+  readonly strategy: PickStrategy;
+  /** Host names are resolved in the background; one that has several A records becomes several endpoints. */
+  readonly endpoints: readonly Endpoint[];
+  readonly metricsPath: string;
+  readonly scrapeIntervalMs: number;
+  /** Scraped metrics older than this count for nothing (the in-flight count still does). */
+  readonly staleAfterMs: number;
+  readonly weights: Readonly<Record<ScorerName, number>>;
+  /** A replica with this many waiting requests (scraped), or this much KV cache in use, is filtered out while others are not. */
+  readonly queueThreshold: number;
+  readonly kvCacheThreshold: number;
+  readonly prefixBlockBytes: number;
+  readonly prefixMaxBlocks: number;
+  readonly prefixLruPerEndpoint: number;
+  /** Lower-cased header whose value keeps a session on one replica; undefined: no stickiness. */
+  readonly sessionHeader: string | undefined;
+  /** Add the decision as a response header (`x-tollgate-endpoint-pick`). */
+  readonly debugHeader: boolean;
 }
 
 export interface BackendRefConfig {

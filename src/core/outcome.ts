@@ -39,6 +39,9 @@ export interface RequestOutcome {
   readonly routeKey: string | undefined;
   readonly ruleId: string | undefined;
   readonly backendKey: string | undefined;
+  /** InferencePool backends: the endpoint (host:port) the endpoint picker chose. */
+  readonly endpoint?: string | undefined;
+  readonly endpointPick?: string | undefined;
   readonly provider: string | undefined;
   /** Model the client asked for (body `model`). */
   readonly originalModel: string | undefined;

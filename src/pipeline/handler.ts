@@ -315,6 +315,8 @@ function finishProxied(
       routeKey,
       ruleId,
       backendKey: r.backend?.backend.key,
+      endpoint: r.endpoint,
+      endpointPick: r.endpointPick,
       provider: r.backend === undefined ? undefined : providerName(r.backend.backend.schema.name),
       originalModel: model,
       requestModel: r.requestModel,

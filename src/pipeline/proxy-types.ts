@@ -23,6 +23,10 @@ export interface ProxyResult {
   readonly responseBytes: number;
   /** QuotaPolicy budget held for the backend that served, to settle with the real usage. */
   readonly quotaTicket: QuotaTicket | undefined;
+  /** InferencePool backends: the endpoint (host:port) the picker chose for the last attempt. */
+  readonly endpoint?: string | undefined;
+  /** The picker's decision and scores, when the pool has `tollgate.io/picker-debug: "true"`. */
+  readonly endpointPick?: string | undefined;
 }
 
 /** QuotaPolicy checks per backend attempt, provided by the limits engine. */

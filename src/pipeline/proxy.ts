@@ -17,6 +17,7 @@ import { providerFor } from '../providers/index.js';
 import { UpstreamBodyError, type Provider, type ResponseTranslator, type UpstreamRequest } from '../providers/types.js';
 import { chooseRef, levelForAttempt, nextAvailable, type PriorityLevel, type RulePlan } from '../routing/candidates.js';
 import { classifyUpstreamError } from '../upstream/errors.js';
+import type { PoolPicker } from '../upstream/pool/picker.js';
 import { pickEndpoint, recordConnectFailure, recordSuccess, type EndpointHandle } from '../upstream/pools.js';
 import { AttemptHandler, ClientAbort, DeadlineAbort, RetryAbort, type AttemptOwner } from './attempt.js';
 import { credentialUnavailable, prepareCredential, redactCredentials } from '../credentials/inject.js';
@@ -64,6 +65,10 @@ export class ProxyRequest implements AttemptOwner {
   private status = 0;
   private finished = false;
   private clientGone = false;
+  /** InferencePool backends: the endpoint the picker chose, and its decision when the pool debugs. */
+  private picker: PoolPicker | undefined;
+  private picked: string | undefined;
+  private pickDebug: string | undefined;
 
   constructor(private readonly input: ProxyInput) {
     this.plan = input.generation.plans.get(input.rule) as RulePlan;
@@ -157,7 +162,19 @@ export class ProxyRequest implements AttemptOwner {
       this.fail(new GatewayError('internal_error', `Backend "${ref.backend.key}" is not ready in this config generation.`));
       return;
     }
-    const endpoint = pickEndpoint(upstream, this.triedEndpoints, nowMs());
+    let endpoint: EndpointHandle | undefined;
+    const picker = upstream.picker;
+    this.picker = picker;
+    if (picker === undefined) endpoint = pickEndpoint(upstream, this.triedEndpoints, nowMs());
+    else {
+      endpoint = picker.pick(this.input.client.raw, this.input.req.headers, this.triedEndpoints, nowMs());
+      if (endpoint === undefined) {
+        this.fail(new GatewayError('upstream_unavailable', `InferencePool "${ref.backend.name}" has no endpoints; list them in its tollgate.io/endpoints annotation.`, { status: 503 }));
+        return;
+      }
+      this.picked = picker.lastReplica?.id;
+      if (picker.config.debugHeader) this.pickDebug = picker.describeLast();
+    }
     this.triedRefs.add(ref);
     this.triedEndpoints.add(endpoint);
     if (this.ref !== ref) {
@@ -177,6 +194,7 @@ export class ProxyRequest implements AttemptOwner {
     this.current = handler;
     this.dispatchedAt = nowMs();
     this.attemptOpen = true;
+    endpoint.inflight++;
     endpoint.pool.dispatch(options, handler);
   }
 
@@ -187,6 +205,7 @@ export class ProxyRequest implements AttemptOwner {
     const now = nowMs();
     const upstreamSoFar = this.upstreamMs + (now - this.dispatchedAt);
     recordSuccess(h.endpoint);
+    this.picker?.reportSuccess(h.endpoint);
     const retry = this.input.rule.retry;
     if (retry.retriableStatuses.has(status) && this.canRetry()) {
       this.lastFailure = new GatewayError('upstream_status', `The backend "${this.ref?.backend.name ?? ''}" answered HTTP ${status}.`, {
@@ -216,6 +235,7 @@ export class ProxyRequest implements AttemptOwner {
     if (this.quotaHeaders !== undefined) for (const k in this.quotaHeaders) out[k] ??= this.quotaHeaders[k];
     out['x-request-id'] = this.input.requestId;
     if (isAnthropicIngress(this.input.client.operation)) out['request-id'] = this.input.requestId;
+    if (this.pickDebug !== undefined) out['x-tollgate-endpoint-pick'] = this.pickDebug;
     out['server-timing'] = serverTiming(now - this.input.startMs - upstreamSoFar, upstreamSoFar);
     // Which backend answered (after failover or a weighted pick): its config name, nothing secret.
     if (this.ref !== undefined) out['x-tollgate-backend'] = this.ref.backend.name;
@@ -310,7 +330,10 @@ export class ProxyRequest implements AttemptOwner {
       return;
     }
     this.closeAttempt();
-    if (failure.kind === 'connect' || failure.kind === 'tls') recordConnectFailure(h.endpoint, nowMs());
+    if (failure.kind === 'connect' || failure.kind === 'tls') {
+      recordConnectFailure(h.endpoint, nowMs());
+      this.picker?.reportFailure(h.endpoint, nowMs());
+    }
     this.lastFailure = failureError(failure, this.ref?.backend.name ?? '');
     if (isRetriable(this.input.rule.retry, failure) && this.canRetry()) this.scheduleRetry();
     else this.fail(this.lastFailure);
@@ -405,6 +428,8 @@ export class ProxyRequest implements AttemptOwner {
       ttfbMs: this.ttfbMs,
       responseBytes: this.responseBytes,
       quotaTicket: this.quotaRef === this.ref ? this.quotaTicket : undefined,
+      endpoint: this.picked,
+      endpointPick: this.pickDebug,
     });
     if (this.quotaTicket !== undefined && this.quotaRef !== this.ref) this.input.quota?.release(this.quotaTicket);
   }
@@ -412,6 +437,7 @@ export class ProxyRequest implements AttemptOwner {
   private closeAttempt(): void {
     if (!this.attemptOpen) return;
     this.attemptOpen = false;
+    if (this.current !== undefined) this.current.endpoint.inflight--;
     this.upstreamMs += nowMs() - this.dispatchedAt;
   }
 

@@ -17,6 +17,7 @@ import { loadTokenizer } from '../tokenizer/index.js';
 import { Telemetry, type TelemetryOptions } from '../telemetry/hub.js';
 import { attachCredentialTelemetry } from '../telemetry/credential-metrics.js';
 import { registerCpuMetrics } from '../telemetry/cpu-metrics.js';
+import { attachPickerTelemetry } from '../telemetry/picker-metrics.js';
 import { GatewayMetrics } from '../telemetry/metrics.js';
 import { RateLimitMetrics } from '../telemetry/rate-limit-metrics.js';
 import { closeMcpPools } from '../upstream/mcp-http.js';
@@ -78,6 +79,7 @@ export class Gateway implements OutcomeSink {
     this.detachCredentials = attachCredentialTelemetry(this.metrics.registry, opts.logger);
     // A worker of several leaves these to the primary, which reports them for the instance.
     if (opts.admin !== undefined) registerCpuMetrics(this.metrics.registry, detectCpuCgroup(), () => 1);
+    attachPickerTelemetry(this.metrics.registry, () => this.registry.pickerStats());
     this.limits = new Limits({
       redis: opts.redis,
       failureMode: opts.rateLimitFailureMode ?? 'open',

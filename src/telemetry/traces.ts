@@ -151,6 +151,8 @@ export function buildSpan(r: UsageRecord, o: RequestOutcome, captureContent: boo
     attr('tollgate.workload', r.workload),
     attr('tollgate.route', r.route),
     attr('tollgate.backend', r.backend),
+    attr('tollgate.endpoint', o.endpoint),
+    attr('tollgate.endpoint_pick', o.endpointPick),
     attr('tollgate.original_model', r.originalModel),
     attr('tollgate.stream', r.stream),
     attr('tollgate.attempts', r.attempts),

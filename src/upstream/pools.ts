@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { Pool } from 'undici';
 import type { BackendConfig, Endpoint, UpstreamTls } from '../config/types.js';
+import { nowMs } from '../core/clock.js';
+import { PoolPicker, type PickerStats } from './pool/picker.js';
 
 export interface EndpointHandle {
   readonly origin: string;
@@ -13,12 +15,16 @@ export interface EndpointHandle {
   /** Passive health: skip this endpoint until then after consecutive connect failures (ms, monotonic). */
   downUntil: number;
   consecutiveFailures: number;
+  /** Attempts dispatched to this endpoint and not finished (the picker's never-stale load signal). */
+  inflight: number;
 }
 
 export interface BackendUpstream {
   readonly backend: BackendConfig;
   readonly endpoints: readonly EndpointHandle[];
   next: number;
+  /** InferencePool backends: the endpoint picker that chooses among `endpoints`. */
+  readonly picker?: PoolPicker | undefined;
 }
 
 const EJECT_AFTER_FAILURES = 3;
@@ -26,17 +32,48 @@ const EJECT_FOR_MS = 5_000;
 
 export class UpstreamRegistry {
   private readonly pools = new Map<string, EndpointHandle>();
+  /** InferencePool pickers by pool key; they outlive generations so what they learned carries over. */
+  private readonly pickers = new Map<string, PoolPicker>();
 
   /** Endpoint handles for a backend, creating pools for new endpoints and reusing the rest. */
   forBackend(backend: BackendConfig): BackendUpstream {
+    const pool = backend.pool;
+    if (pool !== undefined) {
+      let picker = this.pickers.get(backend.key);
+      if (picker === undefined) {
+        picker = new PoolPicker(pool, (ep) => this.handle(ep, undefined, backend.connectTimeoutMs), nowMs);
+        this.pickers.set(backend.key, picker);
+      } else if (picker.config !== pool) {
+        picker.configure(pool);
+      }
+      picker.start();
+      return { backend, endpoints: picker.handles(), next: 0, picker };
+    }
     const endpoints = backend.endpoints.map((ep) => this.handle(ep, backend.tls, backend.connectTimeoutMs));
     return { backend, endpoints, next: 0 };
+  }
+
+  /** What each InferencePool's picker did, for metrics. */
+  pickerStats(): PickerStats[] {
+    return [...this.pickers.values()].map((p) => p.stats());
   }
 
   /** Close pools that no backend in `live` uses any more; in-flight requests on them complete first. */
   retainOnly(live: Iterable<BackendUpstream>): Promise<void> {
     const keep = new Set<EndpointHandle>();
-    for (const b of live) for (const e of b.endpoints) keep.add(e);
+    const livePickers = new Set<PoolPicker>();
+    for (const b of live) {
+      for (const e of b.endpoints) keep.add(e);
+      if (b.picker !== undefined) {
+        livePickers.add(b.picker);
+        for (const e of b.picker.handles()) keep.add(e);
+      }
+    }
+    for (const [key, p] of this.pickers) {
+      if (livePickers.has(p)) continue;
+      p.stop();
+      this.pickers.delete(key);
+    }
     const closing: Promise<void>[] = [];
     for (const [key, handle] of this.pools) {
       if (keep.has(handle)) continue;
@@ -47,6 +84,8 @@ export class UpstreamRegistry {
   }
 
   async closeAll(force = false): Promise<void> {
+    for (const p of this.pickers.values()) p.stop();
+    this.pickers.clear();
     const all = [...this.pools.values()];
     this.pools.clear();
     await Promise.all(all.map((h) => (force ? h.pool.destroy() : h.pool.close()).catch(() => undefined)));
@@ -81,7 +120,7 @@ export class UpstreamRegistry {
       keepAliveTimeout: 4_000,
       keepAliveMaxTimeout: 60_000,
     });
-    const handle: EndpointHandle = { origin, pool, downUntil: 0, consecutiveFailures: 0 };
+    const handle: EndpointHandle = { origin, pool, downUntil: 0, consecutiveFailures: 0, inflight: 0 };
     this.pools.set(key, handle);
     return handle;
   }

@@ -98,10 +98,3 @@ describe('Envoy AI Gateway examples in scope', () => {
     expect(r.config!.listener.bodyLimitBytes).toBe(50 * 1024 * 1024);
   });
 });
-
-describe('Envoy AI Gateway examples that need other features', () => {
-  it('inference-pool: InferencePool backendRefs are not supported yet', async () => {
-    const r = await loadConfig({ paths: [join(EXAMPLES, 'inference-pool/aigwroute.yaml'), join(EXAMPLES, 'inference-pool/base.yaml')], purpose: 'validate', env: {} });
-    expect(errors(r).map((d) => d.message)).toEqual(['InferencePool backends are not supported yet', 'InferencePool backends are not supported yet']);
-  });
-});

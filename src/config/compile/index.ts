@@ -11,6 +11,7 @@ import { compileServiceBackend } from './backends.js';
 import { compileSecurityPolicies, secretLookups } from './credentials.js';
 import { compileBackendEndpoints, type CompiledEndpoints, indexTlsPolicies } from './endpoints.js';
 import { type Ctx, Index, warn } from './context.js';
+import { compileInferencePool, POOL_KEY_PREFIX } from './inference-pool.js';
 import { compileListener, TrafficPolicies } from './policies.js';
 import { type CompileMemo } from './memo.js';
 import { compileMcp, mcpSecretLookups } from './mcp.js';
@@ -130,6 +131,14 @@ export async function compile(opts: CompileOptions): Promise<RuntimeConfig | und
     }
   }
 
+  for (const m of index.ok('InferencePool')) {
+    const b = opts.memo.backends.get(ctx, m, [], () => hashed(compileInferencePool(ctx, m), backendHash));
+    if (b !== undefined) {
+      backends.set(b.value.key, b.value);
+      backendHashes.set(b.value.key, b.hash);
+    }
+  }
+
   const compiled: RouteConfig[] = [];
   const hashes: string[] = [];
   for (const m of routes) {
@@ -139,7 +148,9 @@ export async function compile(opts: CompileOptions): Promise<RuntimeConfig | und
     for (let i = 0; i < rules.length; i++) {
       deps.push(policies.forRule(m.key, rules[i]?.name));
       // Both the manifest (present, broken or gone) and its compiled form decide what the route says.
-      for (const key of m.ruleBackendKeys[i] ?? []) deps.push(index.get('AIServiceBackend', key), backends.get(key));
+      for (const key of m.ruleBackendKeys[i] ?? []) {
+        deps.push(index.get('AIServiceBackend', key), backends.get(key), index.get('InferencePool', key), backends.get(POOL_KEY_PREFIX + key));
+      }
     }
     const r = opts.memo.routes.get(ctx, m, deps, () => hashed(compileRoute(ctx, m, backends, policies), routeHash));
     if (r !== undefined) {
@@ -161,7 +172,7 @@ export async function compile(opts: CompileOptions): Promise<RuntimeConfig | und
   const security = await compileClientSecurity(ctx, opts.secretsDir);
   const mcp = await compileMcp(ctx, endpointsOf, policies, opts.secretsDir);
 
-  const firstBackend = index.ok('AIServiceBackend')[0];
+  const firstBackend = index.ok('AIServiceBackend')[0] ?? index.ok('InferencePool')[0];
   if (index.count('AIGatewayRoute') === 0 && firstBackend !== undefined) {
     warn(ctx, firstBackend, [], 'the config has backends but no AIGatewayRoute, so no request can reach them');
   }

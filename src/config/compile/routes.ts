@@ -14,6 +14,7 @@ import {
 } from '../types.js';
 import { compileHeaderRegex, parseRfc3339Seconds } from '../units.js';
 import { type Ctx, dangling, error, type Path, sourceRef, warn } from './context.js';
+import { ENDPOINTS_ANNOTATION, INFERENCE_GROUP, POOL_KEY_PREFIX } from './inference-pool.js';
 import { compileBodyMutation, compileHeaderMutation } from './mutations.js';
 import { DEFAULT_RETRY, type TrafficPolicies } from './policies.js';
 import { CEL_VARIABLES, compileCostExpression, TOKEN_COSTS } from '../../limits/cel.js';
@@ -94,22 +95,29 @@ export function compileRoute(
     const backendRefs: BackendRefConfig[] = [];
     refs.forEach((ref, ri) => {
       const refPath: Path = [...rulePath, 'backendRefs', ri];
-      if (ref.group !== undefined || ref.kind !== undefined) {
-        if (ref.kind === 'InferencePool') {
-          error(ctx, m, [...refPath, 'kind'], 'InferencePool backends are not supported yet', 'reference an AIServiceBackend (leave group and kind unset)');
+      const ns = ref.namespace ?? m.namespace;
+      const isPool = ref.kind === 'InferencePool';
+      if (isPool && ref.group !== INFERENCE_GROUP) {
+        error(ctx, m, [...refPath, 'group'], `an InferencePool belongs to group ${INFERENCE_GROUP}, not ${ref.group ?? '(none)'}`, `group: ${INFERENCE_GROUP}`);
+        return;
+      }
+      if (!isPool && (ref.group !== undefined || ref.kind !== undefined)) {
+        error(ctx, m, refPath, `backendRefs reference AIServiceBackends or InferencePools; group/kind ${ref.group ?? ''}/${ref.kind ?? ''} is neither`, `leave group and kind unset, or use {group: ${INFERENCE_GROUP}, kind: InferencePool}`);
+        return;
+      }
+      const key = `${ns}/${ref.name}`;
+      const target = ctx.index.get(isPool ? 'InferencePool' : 'AIServiceBackend', key);
+      if (target === undefined) {
+        if (isPool) {
+          // Envoy AI Gateway's examples point at pools installed by the Inference Extension's own
+          // manifests; a missing pool leaves the rule without that backend, not the config invalid.
+          warn(ctx, m, [...refPath, 'name'], `InferencePool ${key} is not in this config, so this backendRef gets no traffic`, `define it with annotation ${ENDPOINTS_ANNOTATION}: "host:port,…"`);
         } else {
-          error(ctx, m, refPath, `backendRefs reference AIServiceBackends; group/kind ${ref.group ?? ''}/${ref.kind ?? ''} is not one`, 'leave group and kind unset');
+          dangling(ctx, m, [...refPath, 'name'], 'AIServiceBackend', ns, ref.name);
         }
         return;
       }
-      const ns = ref.namespace ?? m.namespace;
-      const key = `${ns}/${ref.name}`;
-      const target = ctx.index.get('AIServiceBackend', key);
-      if (target === undefined) {
-        dangling(ctx, m, [...refPath, 'name'], 'AIServiceBackend', ns, ref.name);
-        return;
-      }
-      const backend = backends.get(key);
+      const backend = backends.get(isPool ? POOL_KEY_PREFIX + key : key);
       const headerMutation = compileHeaderMutation(ctx, m, [...refPath, 'headerMutation'], ref.headerMutation);
       const bodyMutation = compileBodyMutation(ctx, m, [...refPath, 'bodyMutation'], ref.bodyMutation);
       if (backend === undefined) return; // its own errors are already reported

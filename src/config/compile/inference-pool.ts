@@ -1,0 +1,201 @@
+// InferencePool → BackendConfig with a pool: an OpenAI-compatible (vLLM) backend whose endpoints
+// come from the `tollgate.io/endpoints` annotation and are chosen per request by the built-in
+// endpoint picker. The pod selector and the external picker (EPP) only mean something inside
+// Kubernetes; they are reported, not enforced.
+import { isIP } from 'node:net';
+import type { Manifest } from '../parse.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type BackendConfig, type Endpoint, type InferencePoolConfig, type PickStrategy, type ScorerName } from '../types.js';
+import { checkHeaderName, checkHostname, parseDuration } from '../units.js';
+import { type Ctx, error, sourceRef, warn } from './context.js';
+import { compileBodyMutation, compileHeaderMutation } from './mutations.js';
+
+export const INFERENCE_GROUP = 'inference.networking.k8s.io';
+/** Key prefix that keeps pools apart from AIServiceBackends of the same name. */
+export const POOL_KEY_PREFIX = 'InferencePool/';
+
+export const ENDPOINTS_ANNOTATION = 'tollgate.io/endpoints';
+const STRATEGY_ANNOTATION = 'tollgate.io/endpoint-picker';
+const WEIGHTS_ANNOTATION = 'tollgate.io/picker-weights';
+const SCRAPE_ANNOTATION = 'tollgate.io/scrape-interval';
+const METRICS_PATH_ANNOTATION = 'tollgate.io/metrics-path';
+const SESSION_ANNOTATION = 'tollgate.io/session-header';
+const DEBUG_ANNOTATION = 'tollgate.io/picker-debug';
+/** Envoy AI Gateway's ext_proc settings: there is no ext_proc in Tollgate. */
+const EXT_PROC_ANNOTATIONS = ['aigateway.envoyproxy.io/processing-body-mode', 'aigateway.envoyproxy.io/allow-mode-override'];
+
+const STRATEGIES: readonly PickStrategy[] = ['picker', 'round-robin', 'least-request'];
+const SCORERS: readonly ScorerName[] = ['queue', 'kv-cache', 'prefix-cache'];
+
+// llm-d's defaults where it has one: a 31,250 entry LRU per server, queue and KV-cache scorers
+// weighted 2 and prefix-cache affinity 3, a replica saturated from 5 waiting requests or 80%
+// KV-cache use. Blocks are 256 request-body bytes (about 64 tokens, four of vLLM's blocks; llm-d
+// hashes 64 characters): a quarter of the set operations per request, and 512 of them still cover
+// a 128 KiB conversation.
+const DEFAULTS = {
+  scrapeIntervalMs: 200,
+  queueThreshold: 5,
+  kvCacheThreshold: 0.8,
+  prefixBlockBytes: 256,
+  prefixMaxBlocks: 512,
+  prefixLruPerEndpoint: 31_250,
+};
+
+function poolKey(namespace: string, name: string): string {
+  return `${POOL_KEY_PREFIX}${namespace}/${name}`;
+}
+
+export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): BackendConfig | undefined {
+  const spec = m.value.spec;
+  const ann = m.value.metadata.annotations ?? {};
+  const errorsBefore = ctx.diags.errorCount;
+  const at = (key: string): readonly PropertyKey[] => ['metadata', 'annotations', key];
+  const text = (key: string): string | undefined => {
+    const v = ann[key];
+    if (v === undefined) return undefined;
+    if (typeof v === 'string') return v.trim();
+    error(ctx, m, at(key), `annotation ${key} must be a string`, 'quote it in YAML, e.g. "true"');
+    return undefined;
+  };
+
+  const ref = spec.endpointPickerRef;
+  if (ref !== undefined) {
+    warn(
+      ctx,
+      m,
+      ['spec', 'endpointPickerRef'],
+      `the external endpoint picker ${ref.kind ?? 'Service'} ${ref.name} is ignored: Tollgate picks this pool's endpoints itself`,
+      `tune the built-in picker with annotations ${STRATEGY_ANNOTATION}, ${WEIGHTS_ANNOTATION}, ${SESSION_ANNOTATION}`,
+    );
+  }
+  for (const k of EXT_PROC_ANNOTATIONS) if (ann[k] !== undefined) warn(ctx, m, at(k), `annotation ${k} configures Envoy's external processor and has no effect in Tollgate`, undefined, true);
+
+  const defaultPort = spec.targetPorts[0]?.number ?? 8000;
+  const endpoints: Endpoint[] = [];
+  const list = text(ENDPOINTS_ANNOTATION);
+  if (list === undefined) {
+    warn(
+      ctx,
+      m,
+      ['spec', 'selector'],
+      'this InferencePool has no endpoints outside Kubernetes: its selector picks pods, which Tollgate cannot see, so requests to it fail with 503',
+      `list the replicas in annotation ${ENDPOINTS_ANNOTATION}: "host:port,host:port" (a host name with several A records counts as several replicas)`,
+    );
+  } else {
+    const seen = new Set<string>();
+    for (const item of list.split(',')) {
+      const s = item.trim();
+      if (s === '') continue;
+      const ep = parseEndpoint(s, defaultPort);
+      if (typeof ep === 'string') {
+        error(ctx, m, at(ENDPOINTS_ANNOTATION), `endpoint "${s}" ${ep}`, 'endpoints are "host:port" separated by commas, e.g. "10.0.0.5:8000,vllm-1.internal:8000"');
+        continue;
+      }
+      const id = `${ep.host}:${ep.port}`;
+      if (seen.has(id)) {
+        warn(ctx, m, at(ENDPOINTS_ANNOTATION), `endpoint ${id} is listed twice; it counts once`);
+        continue;
+      }
+      seen.add(id);
+      endpoints.push(ep);
+    }
+    if (endpoints.length === 0 && ctx.diags.errorCount === errorsBefore) {
+      error(ctx, m, at(ENDPOINTS_ANNOTATION), 'the endpoint list is empty', 'e.g. "10.0.0.5:8000,10.0.0.6:8000"');
+    }
+  }
+
+  const strategyText = text(STRATEGY_ANNOTATION) ?? 'picker';
+  const strategy = STRATEGIES.find((s) => s === strategyText);
+  if (strategy === undefined) error(ctx, m, at(STRATEGY_ANNOTATION), `unknown endpoint picker "${strategyText}"`, `one of ${STRATEGIES.join(', ')}`);
+
+  const weights: Record<ScorerName, number> = { queue: 2, 'kv-cache': 2, 'prefix-cache': 3 };
+  const weightText = text(WEIGHTS_ANNOTATION);
+  if (weightText !== undefined) {
+    for (const part of weightText.split(',')) {
+      const [name, value] = part.split('=').map((x) => x.trim());
+      const scorer = SCORERS.find((s) => s === name);
+      const w = Number(value);
+      if (scorer === undefined || value === undefined || value === '' || !Number.isFinite(w) || w < 0) {
+        error(ctx, m, at(WEIGHTS_ANNOTATION), `"${part.trim()}" is not scorer=weight`, `scorers: ${SCORERS.join(', ')}; weights are numbers >= 0, e.g. "queue=2,kv-cache=1,prefix-cache=3"`);
+        continue;
+      }
+      weights[scorer] = w;
+    }
+  }
+
+  let scrapeIntervalMs = DEFAULTS.scrapeIntervalMs;
+  const scrapeText = text(SCRAPE_ANNOTATION);
+  if (scrapeText !== undefined) {
+    const d = parseDuration(scrapeText);
+    if (!d.ok || d.value < 10 || d.value > 60_000) error(ctx, m, at(SCRAPE_ANNOTATION), `scrape interval "${scrapeText}" must be a duration from 10ms to 60s`, 'e.g. "200ms" or "1s"');
+    else scrapeIntervalMs = d.value;
+  }
+
+  const metricsPath = text(METRICS_PATH_ANNOTATION) ?? '/metrics';
+  if (!metricsPath.startsWith('/') || /[\s?#]/.test(metricsPath)) error(ctx, m, at(METRICS_PATH_ANNOTATION), `"${metricsPath}" is not a URL path`, 'e.g. /metrics');
+
+  const session = text(SESSION_ANNOTATION);
+  if (session !== undefined && checkHeaderName(session) !== undefined) error(ctx, m, at(SESSION_ANNOTATION), `"${session}" is not a header name`, 'e.g. x-session-id');
+
+  const debug = text(DEBUG_ANNOTATION);
+  if (debug !== undefined && debug !== 'true' && debug !== 'false') error(ctx, m, at(DEBUG_ANNOTATION), `"${debug}" must be "true" or "false"`);
+
+  if (ctx.diags.errorCount > errorsBefore || strategy === undefined) return undefined;
+  const pool: InferencePoolConfig = {
+    key: m.key,
+    strategy,
+    endpoints,
+    metricsPath,
+    scrapeIntervalMs,
+    // Three missed scrapes and the replica's own numbers no longer count.
+    staleAfterMs: scrapeIntervalMs * 3,
+    weights,
+    queueThreshold: DEFAULTS.queueThreshold,
+    kvCacheThreshold: DEFAULTS.kvCacheThreshold,
+    prefixBlockBytes: DEFAULTS.prefixBlockBytes,
+    prefixMaxBlocks: DEFAULTS.prefixMaxBlocks,
+    prefixLruPerEndpoint: DEFAULTS.prefixLruPerEndpoint,
+    sessionHeader: session?.toLowerCase(),
+    debugHeader: debug === 'true',
+  };
+  return {
+    key: poolKey(m.namespace, m.name),
+    name: m.name,
+    namespace: m.namespace,
+    // Pool members are model servers (vLLM, SGLang, the simulator): OpenAI's API, at /v1.
+    schema: { name: 'OpenAI', version: undefined, prefix: '/v1' },
+    endpointsKey: poolKey(m.namespace, m.name),
+    endpoints,
+    tls: undefined,
+    credential: undefined,
+    headerMutation: compileHeaderMutation(ctx, m, [], undefined),
+    bodyMutation: compileBodyMutation(ctx, m, [], undefined),
+    requestTimeoutMs: undefined,
+    connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+    pool,
+    source: sourceRef(m),
+  };
+}
+
+/** "host:port", "[v6]:port" or a bare host (then the pool's first target port). */
+function parseEndpoint(s: string, defaultPort: number): Endpoint | string {
+  let host = s;
+  let port = defaultPort;
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
+  if (v6 !== null) {
+    host = v6[1] ?? '';
+    if (v6[2] !== undefined) port = Number(v6[2]);
+  } else {
+    const i = s.lastIndexOf(':');
+    if (i >= 0) {
+      host = s.slice(0, i);
+      const p = s.slice(i + 1);
+      if (!/^\d+$/.test(p)) return `has an invalid port "${p}"`;
+      port = Number(p);
+    }
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return `has port ${port}, outside 1–65535`;
+  if (isIP(host) !== 0) return { kind: 'ip', host, port };
+  const why = checkHostname(host);
+  if (why !== undefined) return `is not a host: ${why}`;
+  return { kind: 'fqdn', host: host.toLowerCase(), port };
+}

@@ -1,0 +1,353 @@
+// The built-in endpoint picker of one InferencePool: filters, then weighted scorers, then the best
+// total (llm-d's filter → score → pick). It lives across config reloads (keyed by the pool), so
+// what it learned (scraped load, prefix blocks, sessions, ejections) survives an edit of the
+// endpoint list; endpoints that stay keep their state.
+//
+// Per request it does no I/O and allocates nothing but the debug string when asked: the body's
+// prefix hashes and the scores go into the pool's own typed arrays.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Endpoint, InferencePoolConfig, ScorerName } from '../../config/types.js';
+import type { EndpointHandle } from '../pools.js';
+import { DnsEndpoints } from './dns.js';
+import { hashBlocks, PrefixIndex, promptStart } from './prefix.js';
+import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefixScore, queueScores } from './scorers.js';
+import { classifyUpstreamError } from '../errors.js';
+import { scrapeLoad } from './scrape.js';
+
+const EJECT_BASE_MS = 1_000;
+const EJECT_MAX_MS = 30_000;
+/** Scrapes in a row that cannot connect before the endpoint is ejected (one failed request is enough). */
+const SCRAPE_FAILURES_TO_EJECT = 2;
+const MAX_SESSIONS = 100_000;
+
+export interface ReplicaState {
+  readonly id: string;
+  readonly handle: EndpointHandle;
+  waiting: number;
+  kvCacheUsage: number;
+  /** Monotonic ms of the last good scrape; NaN: never. */
+  scrapedAt: number;
+  scrapeFailures: number;
+  /** Ejected (not picked while others are available) until this monotonic ms. */
+  ejectedUntil: number;
+  backoffMs: number;
+  picks: number;
+  readonly scores: Record<ScorerName, number>;
+  readonly prefix: PrefixIndex;
+  scraping: boolean;
+}
+
+export type PickReason = 'scored' | 'session' | 'round-robin' | 'least-request' | 'only' | 'all-ejected';
+
+export interface PickerStats {
+  readonly pool: string;
+  readonly endpoints: ReadonlyArray<{ readonly id: string; readonly picks: number; readonly scores: Readonly<Record<ScorerName, number>>; readonly ejected: boolean; readonly inflight: number }>;
+}
+
+export class PoolPicker {
+  config: InferencePoolConfig;
+  replicas: ReplicaState[] = [];
+  private readonly byId = new Map<string, ReplicaState>();
+  private readonly sessions = new Map<string, ReplicaState>();
+  private readonly dns: DnsEndpoints;
+  private timer: NodeJS.Timeout | undefined;
+  private rr = 0;
+  // Per-replica working arrays, resized with the endpoint list.
+  private depth = new Float64Array(0);
+  private inflight = new Float64Array(0);
+  private total = new Float64Array(0);
+  private queue = new Float64Array(0);
+  private candidates = new Int32Array(0);
+  /** The current request's prefix block hashes (picking is synchronous: one request at a time). */
+  private hashes = new Uint32Array(0);
+  /** The last decision, for the debug header and the trace (read right after pick). */
+  lastReason: PickReason = 'only';
+  lastReplica: ReplicaState | undefined;
+  lastMatched = 0;
+  lastBlocks = 0;
+
+  constructor(
+    config: InferencePoolConfig,
+    private readonly handleFor: (ep: Endpoint) => EndpointHandle,
+    private readonly now: () => number,
+  ) {
+    this.config = config;
+    this.dns = new DnsEndpoints(() => this.rebuild());
+    this.configure(config);
+  }
+
+  /** A new config for the pool (hot reload): new endpoints join, gone ones leave, the rest keep state. */
+  configure(config: InferencePoolConfig): void {
+    const running = this.timer !== undefined;
+    this.stopScraping();
+    if (config.prefixLruPerEndpoint !== this.config.prefixLruPerEndpoint) this.byId.clear();
+    this.config = config;
+    if (this.hashes.length !== config.prefixMaxBlocks) this.hashes = new Uint32Array(config.prefixMaxBlocks);
+    this.dns.watch(config.endpoints, Math.max(5_000, config.scrapeIntervalMs));
+    this.rebuild();
+    if (running) this.start();
+  }
+
+  /** The handles of the current endpoints (for the registry: these pools stay open). */
+  handles(): EndpointHandle[] {
+    return this.replicas.map((r) => r.handle);
+  }
+
+  start(): void {
+    if (this.timer !== undefined || this.config.strategy !== 'picker') return;
+    this.timer = setInterval(() => this.scrapeAll(), this.config.scrapeIntervalMs);
+    this.timer.unref();
+    this.scrapeAll();
+  }
+
+  stop(): void {
+    this.stopScraping();
+    this.dns.stop();
+  }
+
+  private stopScraping(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /**
+   * The endpoint for one attempt, or undefined when the pool has none. `tried` holds endpoints this
+   * request already failed on; they are avoided while anything else is left.
+   */
+  pick(body: Buffer, headers: IncomingHttpHeaders, tried: ReadonlySet<EndpointHandle>, nowMs: number): EndpointHandle | undefined {
+    const reps = this.replicas;
+    const count = reps.length;
+    this.lastMatched = 0;
+    this.lastBlocks = 0;
+    if (count === 0) return undefined;
+    if (count === 1) return this.chose(reps[0] as ReplicaState, 'only');
+    // Filter: not tried, not ejected; if that leaves nothing, ignore ejection, then tries.
+    let n = this.filter(tried, nowMs, true);
+    let reason: PickReason | undefined;
+    if (n === 0) {
+      n = this.filter(tried, nowMs, false);
+      reason = 'all-ejected';
+    }
+    if (n === 0) {
+      n = this.filter(new Set(), nowMs, false);
+      reason = 'all-ejected';
+    }
+    const cand = this.candidates;
+    const cfg = this.config;
+    switch (cfg.strategy) {
+      case 'round-robin': {
+        const i = this.rr++ % n;
+        return this.chose(reps[cand[i] as number] as ReplicaState, reason ?? 'round-robin');
+      }
+      case 'least-request': {
+        for (let i = 0; i < n; i++) this.total[cand[i] as number] = -(reps[cand[i] as number] as ReplicaState).handle.inflight;
+        const best = argBest(this.total, this.inflight, cand, n, this.rr++ % n);
+        return this.chose(reps[cand[best] as number] as ReplicaState, reason ?? 'least-request');
+      }
+      case 'picker':
+        break;
+    }
+
+    const freshFor = cfg.scrapeIntervalMs * 1.5;
+    for (let i = 0; i < n; i++) {
+      const j = cand[i] as number;
+      const r = reps[j] as ReplicaState;
+      const f = freshness(nowMs - r.scrapedAt, freshFor, cfg.staleAfterMs);
+      this.inflight[j] = r.handle.inflight;
+      this.depth[j] = effectiveQueue(r.waiting, r.handle.inflight, f);
+      r.scores['kv-cache'] = kvScore(effectiveKv(r.kvCacheUsage, f));
+    }
+
+    const sessionKey = cfg.sessionHeader === undefined ? undefined : headers[cfg.sessionHeader];
+    const session = typeof sessionKey === 'string' && sessionKey !== '' ? sessionKey : undefined;
+    if (session !== undefined) {
+      const held = this.sessions.get(session);
+      if (held !== undefined && this.isCandidate(held, n) && !this.saturated(held, nowMs)) {
+        this.hashPrompt(body);
+        held.prefix.record(this.hashes, this.lastBlocks);
+        return this.chose(held, 'session');
+      }
+    }
+
+    const blocks = this.hashPrompt(body);
+    // Saturation filter (llm-d's low-queue filter): drop replicas over the queue or KV threshold
+    // while any is below both.
+    let kept = 0;
+    for (let i = 0; i < n; i++) if (!this.saturated(reps[cand[i] as number] as ReplicaState, nowMs)) cand[kept++] = cand[i] as number;
+    // All saturated: the compaction wrote nothing, so every candidate stays.
+    if (kept > 0) n = kept;
+
+    queueScores(this.depth, cand, n, this.queue);
+    const w = cfg.weights;
+    for (let i = 0; i < n; i++) {
+      const j = cand[i] as number;
+      const r = reps[j] as ReplicaState;
+      r.scores.queue = this.queue[j] as number;
+      r.scores['prefix-cache'] = prefixScore(blocks === 0 ? 0 : r.prefix.match(this.hashes, blocks), blocks);
+      this.total[j] = w.queue * r.scores.queue + w['kv-cache'] * r.scores['kv-cache'] + w['prefix-cache'] * r.scores['prefix-cache'];
+    }
+    const best = reps[cand[argBest(this.total, this.inflight, cand, n, this.rr++ % n)] as number] as ReplicaState;
+    this.lastMatched = Math.round(best.scores['prefix-cache'] * blocks);
+    best.prefix.record(this.hashes, blocks);
+    if (session !== undefined) this.remember(session, best);
+    return this.chose(best, reason ?? 'scored');
+  }
+
+  /** A request to this endpoint failed to connect: eject it, for twice as long as last time. */
+  reportFailure(handle: EndpointHandle, nowMs: number): void {
+    const r = this.replicaOf(handle);
+    if (r !== undefined) this.eject(r, nowMs);
+  }
+
+  /** The endpoint answered: it is healthy again and its next ejection starts from the base backoff. */
+  reportSuccess(handle: EndpointHandle): void {
+    const r = this.replicaOf(handle);
+    if (r !== undefined && r.backoffMs !== 0) {
+      r.backoffMs = 0;
+      r.ejectedUntil = 0;
+    }
+  }
+
+  /** The decision just made, as the debug response header shows it. */
+  describeLast(): string {
+    const r = this.lastReplica;
+    if (r === undefined) return 'none';
+    const s = r.scores;
+    return `endpoint=${r.id}; reason=${this.lastReason}; queue=${s.queue.toFixed(3)}; kv-cache=${s['kv-cache'].toFixed(3)}; prefix-cache=${s['prefix-cache'].toFixed(3)}; prefix-blocks=${this.lastMatched}/${this.lastBlocks}; in-flight=${r.handle.inflight}`;
+  }
+
+  stats(): PickerStats {
+    const now = this.now();
+    return {
+      pool: this.config.key,
+      endpoints: this.replicas.map((r) => ({ id: r.id, picks: r.picks, scores: { ...r.scores }, ejected: r.ejectedUntil > now, inflight: r.handle.inflight })),
+    };
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  private chose(r: ReplicaState, reason: PickReason): EndpointHandle {
+    r.picks++;
+    this.lastReplica = r;
+    this.lastReason = reason;
+    return r.handle;
+  }
+
+  private hashPrompt(body: Buffer): number {
+    this.lastBlocks = hashBlocks(body, promptStart(body), this.config.prefixBlockBytes, this.hashes);
+    return this.lastBlocks;
+  }
+
+  private filter(tried: ReadonlySet<EndpointHandle>, nowMs: number, skipEjected: boolean): number {
+    let n = 0;
+    const reps = this.replicas;
+    for (let i = 0; i < reps.length; i++) {
+      const r = reps[i] as ReplicaState;
+      if (tried.has(r.handle) || (skipEjected && r.ejectedUntil > nowMs)) continue;
+      this.candidates[n++] = i;
+    }
+    return n;
+  }
+
+  private isCandidate(r: ReplicaState, n: number): boolean {
+    for (let i = 0; i < n; i++) if (this.replicas[this.candidates[i] as number] === r) return true;
+    return false;
+  }
+
+  private saturated(r: ReplicaState, nowMs: number): boolean {
+    const cfg = this.config;
+    const f = freshness(nowMs - r.scrapedAt, cfg.scrapeIntervalMs * 1.5, cfg.staleAfterMs);
+    // The replica's own queue, not the gateway's in-flight count: long decodes keep many requests
+    // in flight on a replica that still schedules new ones at once.
+    return r.waiting * f >= cfg.queueThreshold || effectiveKv(r.kvCacheUsage, f) >= cfg.kvCacheThreshold;
+  }
+
+  private remember(session: string, r: ReplicaState): void {
+    const s = this.sessions;
+    if (s.get(session) === r) return;
+    s.delete(session);
+    s.set(session, r);
+    if (s.size > MAX_SESSIONS) {
+      const oldest = s.keys().next();
+      if (oldest.done !== true) s.delete(oldest.value);
+    }
+  }
+
+  private eject(r: ReplicaState, nowMs: number): void {
+    if (r.ejectedUntil > nowMs) return;
+    r.backoffMs = r.backoffMs === 0 ? EJECT_BASE_MS : Math.min(EJECT_MAX_MS, r.backoffMs * 2);
+    r.ejectedUntil = nowMs + r.backoffMs;
+  }
+
+  private replicaOf(handle: EndpointHandle): ReplicaState | undefined {
+    for (const r of this.replicas) if (r.handle === handle) return r;
+    return undefined;
+  }
+
+  /** Endpoint list (after DNS) → replica states, keeping the state of those that stay. */
+  private rebuild(): void {
+    const next: ReplicaState[] = [];
+    const seen = new Set<string>();
+    for (const ep of this.dns.resolved()) {
+      const handle = this.handleFor(ep);
+      const id = ep.host.includes(':') ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      let r = this.byId.get(id);
+      if (r === undefined || r.handle !== handle) {
+        r = {
+          id,
+          handle,
+          waiting: 0,
+          kvCacheUsage: 0,
+          scrapedAt: Number.NaN,
+          scrapeFailures: 0,
+          ejectedUntil: 0,
+          backoffMs: 0,
+          picks: r?.picks ?? 0,
+          scores: { queue: 0, 'kv-cache': 0, 'prefix-cache': 0 },
+          prefix: new PrefixIndex(this.config.prefixLruPerEndpoint),
+          scraping: false,
+        };
+        this.byId.set(id, r);
+      }
+      next.push(r);
+    }
+    for (const [id, r] of this.byId) if (!seen.has(id) && !next.includes(r)) this.byId.delete(id);
+    for (const [k, r] of this.sessions) if (!seen.has(r.id)) this.sessions.delete(k);
+    this.replicas = next;
+    const n = next.length;
+    if (this.depth.length !== n) {
+      this.depth = new Float64Array(n);
+      this.inflight = new Float64Array(n);
+      this.total = new Float64Array(n);
+      this.queue = new Float64Array(n);
+      this.candidates = new Int32Array(n);
+    }
+  }
+
+  private scrapeAll(): void {
+    const cfg = this.config;
+    for (const r of this.replicas) {
+      if (r.scraping) continue;
+      r.scraping = true;
+      scrapeLoad(r.handle.pool, cfg.metricsPath, Math.max(cfg.scrapeIntervalMs * 2, 1_000)).then(
+        (load) => {
+          r.scraping = false;
+          r.waiting = load.waiting;
+          r.kvCacheUsage = load.kvCacheUsage;
+          r.scrapedAt = this.now();
+          r.scrapeFailures = 0;
+        },
+        (err: unknown) => {
+          r.scraping = false;
+          // A replica that does not accept connections is down; one whose /metrics is broken or
+          // missing still serves, and its numbers just go stale (the in-flight count remains).
+          if (classifyUpstreamError(err).kind !== 'connect') return;
+          r.scrapeFailures++;
+          if (r.scrapeFailures >= SCRAPE_FAILURES_TO_EJECT) this.eject(r, this.now());
+        },
+      );
+    }
+  }
+}

@@ -1,0 +1,82 @@
+// Prefix-cache affinity. vLLM's automatic prefix cache keys each full block of prompt tokens by a
+// hash chained over every block before it, so a block is reusable only after the same prefix. The
+// picker does the same over the request body's bytes (no tokenizer on the hot path): block i's hash
+// covers bytes [0, (i+1)·B) from the start of the prompt, and each endpoint remembers, in a bounded
+// LRU, the blocks of the requests it was recently sent. A request's match on an endpoint is its
+// number of leading blocks that endpoint holds.
+
+const MESSAGES = Buffer.from('"messages"');
+const PROMPT = Buffer.from('"prompt"');
+const INPUT = Buffer.from('"input"');
+
+/**
+ * Where the prompt starts in a JSON request body: at its `messages` (or `prompt`, `input`) key, so
+ * fields before it that change on every turn (max_tokens, a request id) do not break the chain.
+ */
+export function promptStart(body: Buffer): number {
+  let i = body.indexOf(MESSAGES);
+  if (i < 0) i = body.indexOf(PROMPT);
+  if (i < 0) i = body.indexOf(INPUT);
+  return i < 0 ? 0 : i;
+}
+
+/**
+ * Chained FNV-1a over full blocks of `blockBytes` from `start`, at most `out.length` blocks; returns
+ * how many were written. A trailing partial block is not hashed (vLLM does not cache one either).
+ */
+export function hashBlocks(body: Buffer, start: number, blockBytes: number, out: Uint32Array): number {
+  const blocks = Math.min(out.length, Math.floor((body.length - start) / blockBytes));
+  let h = 0x811c9dc5;
+  let p = start;
+  for (let b = 0; b < blocks; b++) {
+    const end = p + blockBytes;
+    for (; p < end; p++) h = Math.imul(h ^ (body[p] as number), 0x01000193);
+    // Never 0, so a zeroed slot cannot match.
+    out[b] = h >>> 0 || 1;
+  }
+  return blocks;
+}
+
+/**
+ * The blocks one endpoint was recently sent, as an approximate LRU in two generations: new and
+ * reused blocks go into the current one; when it holds half the capacity it becomes the previous
+ * one and the old previous is dropped whole. Every operation is O(1) with no per-entry deletes (a
+ * Map churned by delete-and-reinsert costs ten times more per request).
+ */
+export class PrefixIndex {
+  private current = new Set<number>();
+  private previous = new Set<number>();
+  private readonly half: number;
+
+  constructor(capacity: number) {
+    this.half = Math.max(1, Math.floor(capacity / 2));
+  }
+
+  get size(): number {
+    return this.current.size + this.previous.size;
+  }
+
+  /** Leading blocks of `hashes` this endpoint holds. */
+  match(hashes: Uint32Array, count: number): number {
+    let n = 0;
+    while (n < count) {
+      const h = hashes[n] as number;
+      if (!this.current.has(h) && !this.previous.has(h)) break;
+      n++;
+    }
+    return n;
+  }
+
+  /** Remember the request's blocks as recently used. */
+  record(hashes: Uint32Array, count: number): void {
+    for (let i = 0; i < count; i++) {
+      const h = hashes[i] as number;
+      if (this.current.has(h)) continue;
+      this.current.add(h);
+      if (this.current.size >= this.half) {
+        this.previous = this.current;
+        this.current = new Set<number>();
+      }
+    }
+  }
+}

@@ -1,0 +1,72 @@
+// The endpoint picker's scorers, as pure functions over per-endpoint arrays (no allocation per
+// request). Every score is in [0, 1], higher is better, as llm-d's scheduler defines them:
+// - queue: min-max normalised over the candidates, the shortest queue scores 1, the longest 0;
+// - kv-cache: 1 - KV-cache use;
+// - prefix-cache: the share of the request's prefix blocks the endpoint served recently.
+
+/**
+ * How much a scraped value still counts: 1 up to `freshForMs` old, then linearly down to 0 at
+ * `staleAfterMs`; never scraped (age NaN or infinite) counts 0.
+ */
+export function freshness(ageMs: number, freshForMs: number, staleAfterMs: number): number {
+  if (!(ageMs >= 0) || ageMs >= staleAfterMs) return 0;
+  if (ageMs <= freshForMs) return 1;
+  return (staleAfterMs - ageMs) / (staleAfterMs - freshForMs);
+}
+
+/**
+ * Queue depth the picker trusts: the replica's own waiting queue, weighted by how fresh the scrape
+ * is, plus the gateway's own in-flight requests to it (never stale).
+ */
+export function effectiveQueue(waiting: number, inflight: number, fresh: number): number {
+  return waiting * fresh + inflight;
+}
+
+/** KV-cache use the picker trusts: a stale value decays to 0 (no opinion), not to "full". */
+export function effectiveKv(usage: number, fresh: number): number {
+  const u = usage < 0 ? 0 : usage > 1 ? 1 : usage;
+  return u * fresh;
+}
+
+/** Writes queue scores for the `n` candidates listed in `idx` into `out[idx[i]]`. */
+export function queueScores(depth: ArrayLike<number>, idx: ArrayLike<number>, n: number, out: Float64Array): void {
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < n; i++) {
+    const d = depth[idx[i] as number] as number;
+    if (d < min) min = d;
+    if (d > max) max = d;
+  }
+  const span = max - min;
+  for (let i = 0; i < n; i++) {
+    const j = idx[i] as number;
+    out[j] = span > 0 ? (max - (depth[j] as number)) / span : 1;
+  }
+}
+
+export function kvScore(effectiveUsage: number): number {
+  return 1 - effectiveUsage;
+}
+
+export function prefixScore(matchedBlocks: number, totalBlocks: number): number {
+  return totalBlocks > 0 ? matchedBlocks / totalBlocks : 0;
+}
+
+/**
+ * Index (into `idx`) of the best weighted total; ties go to the fewest in-flight requests, then to
+ * the first candidate at or after `start` (a rotating start spreads ties instead of piling on one).
+ */
+export function argBest(total: ArrayLike<number>, inflight: ArrayLike<number>, idx: ArrayLike<number>, n: number, start: number): number {
+  let best = -1;
+  for (let k = 0; k < n; k++) {
+    const i = (start + k) % n;
+    if (best < 0) {
+      best = i;
+      continue;
+    }
+    const a = total[idx[i] as number] as number;
+    const b = total[idx[best] as number] as number;
+    if (a > b + 1e-12 || (Math.abs(a - b) <= 1e-12 && (inflight[idx[i] as number] as number) < (inflight[idx[best] as number] as number))) best = i;
+  }
+  return best;
+}

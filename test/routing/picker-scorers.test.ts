@@ -1,0 +1,142 @@
+// The endpoint picker's scorers and prefix hashing as pure functions, with property tests: scores
+// stay in [0, 1] and order endpoints the way each scorer promises; prefix blocks chain like vLLM's.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { hashBlocks, PrefixIndex, promptStart } from '../../src/upstream/pool/prefix.js';
+import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefixScore, queueScores } from '../../src/upstream/pool/scorers.js';
+import { parseLoad } from '../../src/upstream/pool/scrape.js';
+
+const depths = fc.array(fc.float({ min: 0, max: 1e4, noNaN: true }), { minLength: 1, maxLength: 16 });
+
+describe('scorers', () => {
+  it('queue: in [0, 1], the shortest queue scores 1, a longer queue never scores more', () => {
+    fc.assert(
+      fc.property(depths, (d) => {
+        const idx = Int32Array.from(d.map((_, i) => i));
+        const out = new Float64Array(d.length);
+        queueScores(d, idx, d.length, out);
+        const min = Math.min(...d);
+        for (let i = 0; i < d.length; i++) {
+          expect(out[i]).toBeGreaterThanOrEqual(0);
+          expect(out[i]).toBeLessThanOrEqual(1);
+          if (d[i] === min) expect(out[i]).toBe(1);
+          for (let j = 0; j < d.length; j++) if (d[i]! > d[j]!) expect(out[i]).toBeLessThanOrEqual(out[j]!);
+        }
+      }),
+    );
+  });
+
+  it('kv-cache and prefix-cache: in [0, 1] and monotonic', () => {
+    fc.assert(
+      fc.property(fc.float({ min: -1, max: 2, noNaN: true }), fc.float({ min: 0, max: 1, noNaN: true }), (u, f) => {
+        const s = kvScore(effectiveKv(u, f));
+        expect(s).toBeGreaterThanOrEqual(0);
+        expect(s).toBeLessThanOrEqual(1);
+        expect(kvScore(effectiveKv(Math.min(1, Math.max(0, u)) + 0.01, 1))).toBeLessThanOrEqual(kvScore(effectiveKv(u, 1)) + 1e-12);
+      }),
+    );
+    fc.assert(
+      fc.property(fc.nat(1000), fc.nat(1000), (a, b) => {
+        const total = Math.max(a, b);
+        const s = prefixScore(Math.min(a, b), total);
+        expect(s).toBeGreaterThanOrEqual(0);
+        expect(s).toBeLessThanOrEqual(1);
+        if (total > 0) expect(prefixScore(total, total)).toBe(1);
+      }),
+    );
+  });
+
+  it('stale metrics decay to the in-flight count alone, never to nothing', () => {
+    fc.assert(
+      fc.property(fc.nat(1000), fc.nat(100), fc.float({ min: 0, max: 1e6, noNaN: true }), (waiting, inflight, age) => {
+        const f = freshness(age, 300, 600);
+        expect(f).toBeGreaterThanOrEqual(0);
+        expect(f).toBeLessThanOrEqual(1);
+        const q = effectiveQueue(waiting, inflight, f);
+        expect(q).toBeGreaterThanOrEqual(inflight);
+        expect(q).toBeLessThanOrEqual(waiting + inflight);
+        if (age >= 600) expect(q).toBe(inflight);
+        if (age <= 300) expect(q).toBe(waiting + inflight);
+      }),
+    );
+    expect(freshness(Number.NaN, 300, 600)).toBe(0);
+  });
+
+  it('argBest picks a maximal total; ties go to fewer in-flight requests', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 5 }), fc.nat(5)), { minLength: 1, maxLength: 12 }), fc.nat(20), (rows, start) => {
+        const total = rows.map((r) => r[0]);
+        const inflight = rows.map((r) => r[1]);
+        const idx = rows.map((_, i) => i);
+        const b = argBest(total, inflight, idx, rows.length, start % rows.length);
+        const max = Math.max(...total);
+        expect(total[b]).toBe(max);
+        const minInflight = Math.min(...rows.filter((r) => r[0] === max).map((r) => r[1]));
+        expect(inflight[b]).toBe(minInflight);
+      }),
+    );
+  });
+});
+
+describe('prefix blocks', () => {
+  const body = (msgs: string[], extra = 1): Buffer => Buffer.from(JSON.stringify({ max_tokens: extra, messages: msgs.map((content) => ({ role: 'user', content })) }));
+
+  it('a request that extends another shares all of its full blocks; fields before the messages do not matter', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ minLength: 1, maxLength: 200 }), { minLength: 1, maxLength: 6 }), fc.string({ minLength: 1, maxLength: 300 }), fc.nat(100000), (turns, next, maxTokens) => {
+        const a = body(turns, 7);
+        const b = body([...turns, next], maxTokens);
+        const ha = new Uint32Array(512);
+        const hb = new Uint32Array(512);
+        const na = hashBlocks(a, promptStart(a), 16, ha);
+        const nb = hashBlocks(b, promptStart(b), 16, hb);
+        // The shared bytes are a's prompt up to its closing brackets ("]}").
+        const shared = Math.floor((a.length - 2 - promptStart(a)) / 16);
+        expect(nb).toBeGreaterThanOrEqual(shared);
+        for (let i = 0; i < shared; i++) expect(hb[i]).toBe(ha[i]);
+        expect(na).toBe(Math.floor((a.length - promptStart(a)) / 16));
+      }),
+    );
+  });
+
+  it('the index matches leading blocks only and forgets blocks not used within its capacity', () => {
+    const idx = new PrefixIndex(8);
+    idx.record(Uint32Array.from([1, 2, 3]), 3);
+    expect(idx.match(Uint32Array.from([1, 2, 3, 4]), 4)).toBe(3);
+    expect(idx.match(Uint32Array.from([9, 2, 3]), 3)).toBe(0);
+    // Blocks used again stay; others fall out once enough newer ones arrived.
+    for (let k = 10; k < 30; k += 2) {
+      idx.record(Uint32Array.from([k, k + 1]), 2);
+      idx.record(Uint32Array.from([1]), 1);
+    }
+    expect(idx.match(Uint32Array.from([1]), 1)).toBe(1);
+    expect(idx.match(Uint32Array.from([2, 3]), 2)).toBe(0);
+    expect(idx.size).toBeLessThanOrEqual(8);
+  });
+
+  it('the index never holds more than its capacity', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 64 }), fc.array(fc.integer({ min: 1, max: 500 }), { maxLength: 400 }), (cap, hs) => {
+        const idx = new PrefixIndex(cap);
+        idx.record(Uint32Array.from(hs), hs.length);
+        expect(idx.size).toBeLessThanOrEqual(cap);
+        if (hs.length > 0) expect(idx.match(Uint32Array.from([hs[hs.length - 1]!]), 1)).toBe(1);
+      }),
+    );
+  });
+});
+
+describe('scraped load', () => {
+  it('reads vLLM gauges, summing waiting over label sets', () => {
+    const text = [
+      '# HELP vllm:num_requests_waiting Number of requests waiting.',
+      '# TYPE vllm:num_requests_waiting gauge',
+      'vllm:num_requests_waiting{model_name="a"} 3',
+      'vllm:num_requests_waiting{model_name="b",engine="1"} 2.0',
+      'vllm:kv_cache_usage_perc{model_name="a"} 0.25',
+      'vllm:num_requests_running{model_name="a"} 9',
+    ].join('\n');
+    expect(parseLoad(text)).toEqual({ waiting: 5, kvCacheUsage: 0.25 });
+    expect(parseLoad('up 1\n')).toBeUndefined();
+  });
+});

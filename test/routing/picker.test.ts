@@ -1,0 +1,171 @@
+// The InferencePool endpoint picker end to end: a real gateway in front of real simulated vLLM
+// replicas (each its own engine, KV cache, prefix cache and /metrics), driven by the OpenAI SDK.
+// Where requests went is read from the picker's debug header and the admin /metrics.
+import OpenAI from 'openai';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startSimServer, type SimServerHandle } from '../../src/sim/index.js';
+import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
+
+// Slow enough steps that a replica with two running sequences and a queue stays saturated for a
+// while; outputs are exactly max_tokens long.
+const PROFILE = { extends: 'fast', scheduler: { maxNumSeqs: 2, maxNumBatchedTokens: 8192, longPrefillTokenThreshold: 0, maxWaiting: 4096 }, cost: { fixedMs: 15, prefillTokenMs: 0, decodeSeqMs: 0, contextTokenMs: 0 } };
+
+function poolYaml(ports: number[], annotations: Record<string, string> = {}): string {
+  const ann = { 'tollgate.io/endpoints': ports.map((p) => `127.0.0.1:${p}`).join(','), 'tollgate.io/scrape-interval': '50ms', 'tollgate.io/picker-debug': 'true', ...annotations };
+  return `apiVersion: inference.networking.k8s.io/v1
+kind: InferencePool
+metadata:
+  name: vllm
+  namespace: default
+  annotations:
+${Object.entries(ann)
+  .map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`)
+  .join('\n')}
+spec:
+  targetPorts:
+    - number: 8000
+  selector:
+    matchLabels:
+      app: vllm
+  endpointPickerRef:
+    name: vllm-epp
+    port:
+      number: 9002
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata:
+  name: llm
+  namespace: default
+spec:
+  rules:
+    - matches:
+        - headers:
+            - name: x-ai-eg-model
+              value: sim-model
+      backendRefs:
+        - group: inference.networking.k8s.io
+          kind: InferencePool
+          name: vllm
+`;
+}
+
+const sims: SimServerHandle[] = [];
+let gw: TestGateway | undefined;
+
+afterEach(async () => {
+  await gw?.close();
+  gw = undefined;
+  await Promise.all(sims.splice(0).map((s) => s.close()));
+});
+
+async function startSims(n: number, ports: number[] = []): Promise<SimServerHandle[]> {
+  const out: SimServerHandle[] = [];
+  for (let i = 0; i < n; i++) out.push(await startSimServer({ profile: PROFILE as never, port: ports[i] ?? 0, seed: i }));
+  sims.push(...out);
+  return out;
+}
+
+/** One chat completion through the gateway; returns the endpoint the picker chose. */
+async function ask(client: OpenAI, content: string, maxTokens = 2, headers: Record<string, string> = {}): Promise<string> {
+  const { response } = await client.chat.completions.create({ model: 'sim-model', max_tokens: maxTokens, messages: [{ role: 'user', content }] }, { headers }).withResponse();
+  const pick = response.headers.get('x-tollgate-endpoint-pick') ?? '';
+  const m = /endpoint=([^;]+)/.exec(pick);
+  if (m === null) throw new Error(`no pick header: ${pick}`);
+  return m[1]!;
+}
+
+function clientFor(g: TestGateway): OpenAI {
+  return new OpenAI({ baseURL: `${g.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+}
+
+async function metrics(g: TestGateway): Promise<string> {
+  return (await fetch(`${g.adminUrl}/metrics`)).text();
+}
+
+const words = (seed: number, n: number): string => Array.from({ length: n }, (_, i) => `w${(seed * 7919 + i * 104729) % 100000}`).join(' ');
+
+describe('InferencePool endpoint picker over simulated replicas', () => {
+  it('sends less to a saturated replica', async () => {
+    const [a, b, c] = await startSims(3);
+    gw = await startGateway({ 'pool.yaml': poolYaml([a!.port, b!.port, c!.port]) });
+    // Fill replica a directly (not through the gateway): two running, eight waiting.
+    const direct = new OpenAI({ baseURL: `${a!.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const load = Array.from({ length: 10 }, (_, i) => direct.chat.completions.create({ model: 'sim-model', max_tokens: 64, messages: [{ role: 'user', content: `load ${i}` }] }));
+    await eventually(async () => /vllm:num_requests_waiting\{[^}]*\} [1-9]/.test(await (await fetch(`${a!.url}/metrics`)).text()), 'replica a has a queue');
+    await new Promise((r) => setTimeout(r, 150)); // a scrape or two
+    const client = clientFor(gw);
+    const got = new Map<string, number>();
+    for (let i = 0; i < 12; i++) {
+      const ep = await ask(client, `question ${i}: ${words(i, 20)}`);
+      got.set(ep, (got.get(ep) ?? 0) + 1);
+    }
+    await Promise.all(load);
+    const toA = got.get(`127.0.0.1:${a!.port}`) ?? 0;
+    expect(toA).toBeLessThan(got.get(`127.0.0.1:${b!.port}`) ?? 0);
+    expect(toA).toBeLessThan(got.get(`127.0.0.1:${c!.port}`) ?? 0);
+    const text = await metrics(gw);
+    expect(text).toMatch(new RegExp(`tollgate_endpoint_picks_total\\{pool="default/vllm",endpoint="127.0.0.1:${b!.port}"\\} [1-9]`));
+    expect(text).toMatch(new RegExp(`tollgate_endpoint_score\\{pool="default/vllm",endpoint="127.0.0.1:${a!.port}",scorer="queue"\\} `));
+  });
+
+  it('keeps a conversation on the replica that holds its prefix, and a session on its replica', async () => {
+    const [a, b, c] = await startSims(3);
+    gw = await startGateway({ 'pool.yaml': poolYaml([a!.port, b!.port, c!.port], { 'tollgate.io/session-header': 'x-session-id' }) });
+    const client = clientFor(gw);
+    // A conversation whose every turn repeats the whole history (as chat clients send it).
+    let history = `You are a helpful agent. ${words(1, 600)}`;
+    const first = await ask(client, history);
+    for (let turn = 0; turn < 4; turn++) {
+      history += ` turn ${turn}: ${words(turn + 10, 40)}`;
+      expect(await ask(client, history)).toBe(first);
+    }
+    // A session key keeps unrelated prompts together too.
+    const s1 = await ask(client, `alpha ${words(50, 30)}`, 2, { 'x-session-id': 'session-7' });
+    for (let i = 0; i < 4; i++) expect(await ask(client, `unrelated ${i} ${words(60 + i, 30)}`, 2, { 'x-session-id': 'session-7' })).toBe(s1);
+  });
+
+  it('ejects a replica that dies and takes it back when it returns', async () => {
+    const [a, b, c] = await startSims(3);
+    const portC = c!.port;
+    gw = await startGateway({ 'pool.yaml': poolYaml([a!.port, b!.port, portC]) });
+    const client = clientFor(gw);
+    await c!.close();
+    sims.splice(sims.indexOf(c!), 1);
+    const ejected = new RegExp(`tollgate_endpoint_ejected\\{pool="default/vllm",endpoint="127.0.0.1:${portC}"\\} 1`);
+    await eventually(async () => ejected.test(await metrics(gw!)), 'the dead replica is ejected');
+    for (let i = 0; i < 9; i++) expect(await ask(client, `while c is down ${i} ${words(i, 10)}`)).not.toBe(`127.0.0.1:${portC}`);
+    await startSims(1, [portC]);
+    // Back after its backoff (seconds at most here); spread requests until one lands there.
+    await eventually(async () => (await ask(client, `after ${Math.random()} ${words(3, 10)}`)) === `127.0.0.1:${portC}`, 'the replica gets traffic again', 15_000);
+  });
+
+  it('with stale metrics (no /metrics to scrape) still spreads by the in-flight count', async () => {
+    const [a, b, c] = await startSims(3);
+    gw = await startGateway({ 'pool.yaml': poolYaml([a!.port, b!.port, c!.port], { 'tollgate.io/metrics-path': '/no-such-metrics' }) });
+    const client = clientFor(gw);
+    const picks = await Promise.all(Array.from({ length: 6 }, (_, i) => ask(client, `concurrent ${i} ${words(i + 100, 30)}`, 40)));
+    expect(new Set(picks).size).toBe(3);
+    // Nothing was ejected: the replicas serve, only their numbers are missing.
+    expect(await metrics(gw)).not.toMatch(/tollgate_endpoint_ejected\{[^}]*\} 1/);
+  });
+
+  it('turns a host name into its addresses (A records)', async () => {
+    const [a] = await startSims(1);
+    gw = await startGateway({ 'pool.yaml': poolYaml([a!.port]).replace(`127.0.0.1:${a!.port}`, `localhost:${a!.port}`) });
+    const client = clientFor(gw);
+    await eventually(async () => (await ask(client, `dns ${Math.random()}`)) === `127.0.0.1:${a!.port}`, 'localhost resolved to 127.0.0.1');
+  });
+
+  it('follows hot reloads of the endpoint list', async () => {
+    const [a, b, c] = await startSims(3);
+    gw = await startGateway({ 'pool.yaml': poolYaml([a!.port, b!.port]) });
+    const client = clientFor(gw);
+    const before = new Set<string>();
+    for (let i = 0; i < 6; i++) before.add(await ask(client, `before ${i} ${words(i, 10)}`));
+    expect(before.has(`127.0.0.1:${c!.port}`)).toBe(false);
+    await gw.write('pool.yaml', poolYaml([b!.port, c!.port]));
+    await eventually(async () => (await ask(client, `probe ${Math.random()}`)) === `127.0.0.1:${c!.port}`, 'the new endpoint gets traffic');
+    for (let i = 0; i < 6; i++) expect(await ask(client, `after ${i} ${words(i, 10)}`)).not.toBe(`127.0.0.1:${a!.port}`);
+  });
+});
