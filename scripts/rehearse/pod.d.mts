@@ -1,6 +1,8 @@
 // Types of pod.mjs for the TypeScript tests that use it. Rendered objects stay loosely typed: the
 // tests validate them against the Kubernetes schemas rather than trusting a static type.
 /* eslint-disable @typescript-eslint/no-explicit-any */
+import type { ChildProcess } from 'node:child_process';
+
 export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [k: string]: any };
 
 export interface Mount {
@@ -33,7 +35,7 @@ export function flagValue(args: string[], flag: string): string | undefined;
 export function supportedArgs(args: string[], accepted: Set<string>): { args: string[]; dropped: string[] };
 export function pointBackendsAt(files: Record<string, string>, host: string, port: number): Record<string, string>;
 export interface StartedGateway {
-  readonly child: import('node:child_process').ChildProcess;
+  readonly child: ChildProcess;
   readonly ready: Promise<{ listen: number; admin: number }>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGKILL to the whole process group. */
