@@ -15,7 +15,7 @@ import { clientSubpath, messagesOperation } from './anthropic-ingress.js';
 import { beginAuth } from './auth-stage.js';
 import { checkContentType, parseJsonObject, readBody } from './body.js';
 import type { Generation } from './generation.js';
-import { headerString, type Req, type Res } from './http.js';
+import { headerString, type Req, type RequestLimits, type Res } from './http.js';
 import { admit, settle } from './limits-stage.js';
 import { ProxyRequest } from './proxy.js';
 import type { ProxyResult } from './proxy-types.js';
@@ -55,6 +55,7 @@ interface RequestState {
 export interface Connection {
   readonly remoteAddress: string | undefined;
   readonly scheme: 'http' | 'https';
+  readonly limits: RequestLimits;
 }
 
 export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Connection): void {
@@ -166,6 +167,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     traceparent: s.trace?.traceparent,
     limitHeaders: admitted.headers,
     quota: admitted.quota,
+    writeTimeoutMs: conn.limits.writeTimeoutMs,
     onDone: (r) => {
       settle(rt.limits, admitted, body, model, r);
       finishProxied(rt, s, gen, rule.routeKey, rule.id, model, stream === true, raw.length, body, r);

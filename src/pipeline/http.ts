@@ -25,9 +25,19 @@ export interface Res {
   readonly headersSent: boolean;
   readonly writableEnded: boolean;
   readonly writableFinished: boolean;
+  /** HTTP/1.1 only (undefined on the HTTP/2 compatibility response). */
+  readonly writableNeedDrain?: boolean;
   destroy(err?: Error): unknown;
   on(event: 'drain' | 'close' | 'finish', fn: () => void): unknown;
   once(event: 'drain' | 'close' | 'finish', fn: () => void): unknown;
+}
+
+/** Per-request limits the listener sets (defaults and TOLLGATE_LISTENER_* overrides). */
+export interface RequestLimits {
+  /** A response whose client stops reading is cut after its buffer stayed full this long; 0 never. */
+  readonly writeTimeoutMs: number;
+  readonly jsonMaxDepth: number;
+  readonly jsonMaxValues: number;
 }
 
 export function headerString(v: string | string[] | undefined): string | undefined {

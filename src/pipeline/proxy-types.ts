@@ -48,5 +48,7 @@ export interface ProxyInput {
   /** x-ratelimit-* headers from admission, added to a successful response. */
   readonly limitHeaders: Readonly<Record<string, string>>;
   readonly quota: QuotaHook | undefined;
+  /** The listener's write timeout for a client that stops reading (0: none). */
+  readonly writeTimeoutMs: number;
   readonly onDone: (result: ProxyResult) => void;
 }

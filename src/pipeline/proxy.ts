@@ -6,8 +6,11 @@
 // byte, a stream gets an SSE error event and a clean end, anything else is cut.
 //
 // Streaming: upstream chunks go to the client as they arrive (no buffering, no per-chunk timers);
-// when the client cannot keep up the upstream is paused, and when the client leaves the upstream
-// request is aborted at once so the backend stops generating.
+// when the client cannot keep up the upstream is paused (so what the gateway holds per stream is the
+// socket's buffer plus one upstream chunk), and when the client leaves the upstream request is
+// aborted at once so the backend stops generating. A client whose buffer stays full for the
+// listener's write timeout is cut off the same way: a reader that never reads must not hold a
+// socket, an upstream connection and a paused generation forever.
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { BackendRefConfig } from '../config/types.js';
 import { nowMs } from '../core/clock.js';
@@ -63,6 +66,8 @@ export class ProxyRequest implements AttemptOwner {
   private status = 0;
   private finished = false;
   private clientGone = false;
+  /** Armed while the client's write buffer is full; cleared when it drains. */
+  private writeTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly input: ProxyInput) {
     this.plan = input.generation.plans.get(input.rule) as RulePlan;
@@ -74,9 +79,14 @@ export class ProxyRequest implements AttemptOwner {
   start(): void {
     const { res } = this.input;
     res.on('close', () => {
+      this.clearWriteTimer();
       if (!this.finished && !res.writableFinished) this.onClientGone();
     });
-    res.on('drain', () => this.current?.controller?.resume());
+    res.on('finish', () => this.clearWriteTimer());
+    res.on('drain', () => {
+      this.clearWriteTimer();
+      this.current?.controller?.resume();
+    });
     if (Number.isFinite(this.deadlineAt)) this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(1, this.deadlineAt - nowMs()));
     this.nextAttempt();
   }
@@ -273,6 +283,8 @@ export class ProxyRequest implements AttemptOwner {
         this.finish(undefined);
         if (tail !== null && tail.length > 0) this.input.res.end(tail);
         else this.input.res.end();
+        // The last bytes may still wait for a client that stopped reading.
+        if (this.input.res.writableNeedDrain === true) this.armWriteTimer();
         return;
       }
       case 'error-body': {
@@ -316,7 +328,33 @@ export class ProxyRequest implements AttemptOwner {
 
   private write(chunk: Buffer, h: AttemptHandler): void {
     this.countWrite(chunk);
-    if (!this.input.res.write(chunk)) h.controller?.pause();
+    if (!this.input.res.write(chunk)) {
+      h.controller?.pause();
+      this.armWriteTimer();
+    }
+  }
+
+  private armWriteTimer(): void {
+    const ms = this.input.writeTimeoutMs;
+    if (ms <= 0 || this.writeTimer !== undefined) return;
+    this.writeTimer = setTimeout(() => this.onWriteTimeout(), ms);
+  }
+
+  private clearWriteTimer(): void {
+    if (this.writeTimer === undefined) return;
+    clearTimeout(this.writeTimer);
+    this.writeTimer = undefined;
+  }
+
+  /** The client's buffer stayed full for the write timeout: cut it off and stop the upstream. */
+  private onWriteTimeout(): void {
+    this.writeTimer = undefined;
+    if (!this.finished) {
+      this.clientGone = true;
+      this.current?.controller?.abort(new ClientAbort());
+      this.finish('client_write_timeout');
+    }
+    this.input.res.destroy();
   }
 
   private countWrite(chunk: Buffer): void {

@@ -93,7 +93,7 @@ export class Gateway implements OutcomeSink {
           headersTimeoutMs: 30_000,
           maxConcurrentStreams: 1_000,
         },
-        (req, res, conn) => handleRequest(gw.runtime, req, res, { remoteAddress: conn.remoteAddress, scheme: 'http' }),
+        (req, res, conn) => handleRequest(gw.runtime, req, res, { ...conn, scheme: 'http' }),
       );
       gw.admin = await startAdmin(opts.admin.host, opts.admin.port, {
         ready: () => gw.readiness(),

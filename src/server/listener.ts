@@ -13,6 +13,7 @@ import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Str
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { GatewayError, errorBody } from '../core/errors.js';
+import type { RequestLimits } from '../pipeline/http.js';
 import { acceptableRequestId, newRequestId } from '../core/ids.js';
 import { ConnectionGate, DEFAULT_HARDENING, type Hardening, hardeningFromEnv } from './listener-guards.js';
 
@@ -35,7 +36,10 @@ export interface ListenerOptions {
 
 export interface ConnectionInfo {
   readonly remoteAddress: string | undefined;
+  /** The listener's limits the pipeline enforces (one frozen object for every request). */
+  readonly limits: RequestLimits;
 }
+
 
 export type RequestHandler = (
   req: IncomingMessage | Http2ServerRequest,
@@ -68,6 +72,7 @@ interface BodyWatch {
 
 export async function startDataListener(opts: ListenerOptions, handle: RequestHandler): Promise<DataListener> {
   const hard: Hardening = { ...DEFAULT_HARDENING, ...hardeningFromEnv(process.env), ...opts.hardening };
+  const limits: RequestLimits = Object.freeze({ writeTimeoutMs: hard.writeTimeoutMs, jsonMaxDepth: hard.jsonMaxDepth, jsonMaxValues: hard.jsonMaxValues });
   const sockets = new Set<net.Socket>();
   const sessions = new Set<ServerHttp2Session>();
   const sessionSocket = new WeakMap<ServerHttp2Session, net.Socket>();
@@ -134,7 +139,7 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
       }
       const socket = req.socket;
       watchBody(req, res, id, () => socket.bytesRead);
-      handle(req, res, { remoteAddress: socket.remoteAddress });
+      handle(req, res, { remoteAddress: socket.remoteAddress, limits });
     },
   );
   // Node keeps at most this many headers and silently drops the rest; one more than the limit lets
@@ -174,7 +179,7 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
       const socket = sessionSocket.get(session);
       const id = requestIdOf(req);
       watchBody(req, res, id, () => socket?.bytesRead ?? 0);
-      handle(req, res, { remoteAddress: socket?.remoteAddress });
+      handle(req, res, { remoteAddress: socket?.remoteAddress, limits });
     },
   );
   h2.on('session', (session: ServerHttp2Session) => {
