@@ -2,13 +2,19 @@
 // declared), content type (415), UTF-8 (400) and JSON syntax (400 with the position).
 import { isUtf8 } from 'node:buffer';
 import { GatewayError } from '../core/errors.js';
-import type { Req } from './http.js';
+import type { Req, Res } from './http.js';
 
-export function readBody(req: Req, limit: number): Promise<Buffer> {
+/** How long a refused HTTP/1.1 body is still read (and dropped) so its sender can read the refusal. */
+export const LINGER_MS = 5_000;
+
+export function readBody(req: Req, res: Res, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
     return Promise.reject(tooLarge(limit, Number(declared)));
   }
+  // The listener leaves `Expect: 100-continue` to the pipeline: the invitation goes out only now,
+  // after authentication and the size check, so a refused client never starts uploading.
+  if (expectsContinue(req) && !res.headersSent) res.writeContinue?.();
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -37,6 +43,27 @@ export function readBody(req: Req, limit: number): Promise<Buffer> {
     req.on('error', () => fail(new GatewayError('bad_request', 'The request body could not be read: the connection failed while sending it.')));
     req.on('aborted', () => fail(new GatewayError('bad_request', 'The client aborted the request while sending its body.')));
   });
+}
+
+export function expectsContinue(req: Req): boolean {
+  const e = req.headers['expect'];
+  return typeof e === 'string' && e.toLowerCase() === '100-continue';
+}
+
+/**
+ * The rest of a refused HTTP/1.1 body is read and dropped, so a client that sends its whole body
+ * before reading (most do) finishes and reads the refusal: closing with unread bytes makes the
+ * kernel reset the connection, and the reset takes the answer with it. A body still arriving after
+ * LINGER_MS is cut.
+ */
+export function discardBody(req: Req): void {
+  if (req.complete === true) return;
+  req.removeAllListeners('data');
+  req.on('data', () => undefined);
+  const t = setTimeout(() => req.destroy(), LINGER_MS);
+  req.on('end', () => clearTimeout(t));
+  req.on('close', () => clearTimeout(t));
+  req.resume();
 }
 
 function tooLarge(limit: number, declared?: number): GatewayError {

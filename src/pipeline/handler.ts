@@ -13,7 +13,7 @@ import { providerName } from '../providers/index.js';
 import type { HeaderView } from '../routing/router.js';
 import { clientSubpath, messagesOperation } from './anthropic-ingress.js';
 import { beginAuth } from './auth-stage.js';
-import { checkContentType, parseJsonObject, readBody } from './body.js';
+import { checkContentType, discardBody, expectsContinue, parseJsonObject, readBody } from './body.js';
 import type { Generation } from './generation.js';
 import { headerString, type Req, type RequestLimits, type Res } from './http.js';
 import { admit, settle } from './limits-stage.js';
@@ -121,7 +121,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
   // Client authentication binds x-workload-app before anything reads it (routing, limits, accounting).
   const auth = await beginAuth(gen, s.req, { method: s.req.method ?? 'POST', path: s.path, remoteAddress: conn.remoteAddress, requestId: s.requestId, logger: rt.logger });
   checkContentType(headerString(s.req.headers['content-type']));
-  const raw = await readBody(s.req, gen.config.listener.bodyLimitBytes);
+  const raw = await readBody(s.req, s.res, gen.config.listener.bodyLimitBytes);
   const body = parseJsonObject(raw);
   const model = body['model'];
   if (model !== undefined && (typeof model !== 'string' || model.length === 0)) {
@@ -196,8 +196,11 @@ function methodNotAllowed(path: string, allowed: string): GatewayError {
 
 function reject(rt: GatewayRuntime, s: RequestState, err: GatewayError): void {
   let extra: Record<string, string> | undefined;
-  if (err.code === 'body_too_large' || err.code === 'bad_request') {
-    // The rest of the body is still on the wire: answer, then close rather than read it all.
+  if (err.code === 'body_too_large' && !s.http2 && !expectsContinue(s.req)) {
+    // The client is sending the rest of the body: read it away (bounded), then the connection goes on.
+    discardBody(s.req);
+  } else if (err.code === 'body_too_large' || err.code === 'bad_request' || (expectsContinue(s.req) && s.req.complete !== true)) {
+    // No body will follow (an Expect the gateway refused) or the connection is broken: answer, then close.
     if (!s.http2) extra = { connection: 'close' };
     s.res.once('finish', () => s.req.destroy());
   }

@@ -118,8 +118,28 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
   }, 1_000);
   sweep.unref();
 
+  const onH1Request = (req: IncomingMessage, res: ServerResponse): void => {
+    const id = requestIdOf(req);
+    currentRequest.set(req.socket, { id, res });
+    if (req.rawHeaders.length / 2 > hard.maxHeaderCount) {
+      refused.header_count++;
+      respondAndClose(res, tooManyHeaders(hard.maxHeaderCount), id, () => req.destroy());
+      return;
+    }
+    // Node's own refusal of a missing Host is a bare 400 with no body; this one says what is wrong.
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      refused.malformed++;
+      respondAndClose(res, new GatewayError('bad_request', 'The request has no Host header; HTTP/1.1 requires one (send "host: <gateway address>").'), id, () => req.destroy());
+      return;
+    }
+    const socket = req.socket;
+    watchBody(req, res, id, () => socket.bytesRead);
+    handle(req, res, { remoteAddress: socket.remoteAddress, limits });
+  };
+
   const h1 = http.createServer(
     {
+      requireHostHeader: false,
       maxHeaderSize: opts.maxHeaderBytes,
       keepAliveTimeout: opts.keepAliveTimeoutMs,
       headersTimeout: opts.headersTimeoutMs,
@@ -129,22 +149,23 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
       connectionsCheckingInterval: 1_000,
       noDelay: true,
     },
-    (req, res) => {
-      const id = requestIdOf(req);
-      currentRequest.set(req.socket, { id, res });
-      if (req.rawHeaders.length / 2 > hard.maxHeaderCount) {
-        refused.header_count++;
-        respondAndClose(res, tooManyHeaders(hard.maxHeaderCount), id, () => req.destroy());
-        return;
-      }
-      const socket = req.socket;
-      watchBody(req, res, id, () => socket.bytesRead);
-      handle(req, res, { remoteAddress: socket.remoteAddress, limits });
-    },
+    onH1Request,
   );
   // Node keeps at most this many headers and silently drops the rest; one more than the limit lets
   // the handler above see that there were too many and say so.
   h1.maxHeadersCount = hard.maxHeaderCount + 1;
+  // With a listener here Node no longer answers 100 Continue by itself: the pipeline sends it when it
+  // starts reading the body, so a request refused before (size, authentication, route) gets its
+  // refusal instead of an invitation to upload.
+  h1.on('checkContinue', onH1Request);
+  // A CONNECT has no handler and Node would close it without a word; a gateway is not a tunnel.
+  h1.on('connect', (req: IncomingMessage, socket: net.Socket) => {
+    refused.malformed++;
+    const err = new GatewayError('method_not_allowed', 'CONNECT is not supported: the gateway is not a forward proxy. Send POST requests to its /v1 endpoints.', {
+      headers: { allow: 'GET, POST' },
+    });
+    writeRaw(socket, err, requestIdOf(req));
+  });
   // Node answers an Expect it does not understand with a bare 417; answer it like every other refusal.
   h1.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     const id = requestIdOf(req);
@@ -166,6 +187,14 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
     rejectMalformed(err, socket, cur?.id);
   });
 
+  const onH2Request = (req: Http2ServerRequest, res: Http2ServerResponse): void => {
+    const session = req.stream.session as ServerHttp2Session;
+    const socket = sessionSocket.get(session);
+    const id = requestIdOf(req);
+    watchBody(req, res, id, () => socket?.bytesRead ?? 0);
+    handle(req, res, { remoteAddress: socket?.remoteAddress, limits });
+  };
+
   const h2 = http2.createServer(
     {
       settings: { maxConcurrentStreams: opts.maxConcurrentStreams, maxHeaderListSize: opts.maxHeaderBytes },
@@ -174,14 +203,9 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
       maxSessionRejectedStreams: 100,
       maxSessionInvalidFrames: 100,
     },
-    (req, res) => {
-      const session = req.stream.session as ServerHttp2Session;
-      const socket = sessionSocket.get(session);
-      const id = requestIdOf(req);
-      watchBody(req, res, id, () => socket?.bytesRead ?? 0);
-      handle(req, res, { remoteAddress: socket?.remoteAddress, limits });
-    },
+    onH2Request,
   );
+  h2.on('checkContinue', onH2Request);
   h2.on('session', (session: ServerHttp2Session) => {
     if (pendingSocket !== undefined) sessionSocket.set(session, pendingSocket);
     sessions.add(session);
