@@ -122,7 +122,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
   const auth = await beginAuth(gen, s.req, { method: s.req.method ?? 'POST', path: s.path, remoteAddress: conn.remoteAddress, requestId: s.requestId, logger: rt.logger });
   checkContentType(headerString(s.req.headers['content-type']));
   const raw = await readBody(s.req, s.res, gen.config.listener.bodyLimitBytes);
-  const body = parseJsonObject(raw);
+  const body = parseJsonObject(raw, conn.limits);
   const model = body['model'];
   if (model !== undefined && (typeof model !== 'string' || model.length === 0)) {
     throw new GatewayError('invalid_model', 'The "model" field must be a non-empty string.', { param: 'model' });
@@ -145,7 +145,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
       `No route matches model "${model.slice(0, 200)}"${workload === undefined ? '' : ` for workload "${workload.slice(0, 200)}"`}. Check the model name and the x-workload-app header against the gateway's routes (GET /v1/models lists the models).`,
     );
   }
-  const admitted = await admit(rt.limits, gen, rule, { headers: s.req.headers, method: s.req.method ?? 'POST', path: s.path, clientAddress: conn.remoteAddress }, s.requestId, body, model);
+  const admitted = await admit(rt.limits, gen, rule, { headers: s.req.headers, method: s.req.method ?? 'POST', path: s.path, clientAddress: conn.remoteAddress }, s.requestId, body, raw.length, model);
   const proxy = new ProxyRequest({
     req: s.req,
     res: s.res,
@@ -205,8 +205,15 @@ function reject(rt: GatewayRuntime, s: RequestState, err: GatewayError): void {
     s.res.once('finish', () => s.req.destroy());
   }
   sendError(s.res, err, s.requestId, s.startMs, extra);
-  if (err.code === 'internal_error') rt.logger.error('request failed', { requestId: s.requestId, err: err.cause });
+  if (err.status >= 500) logServerError(rt, s.requestId, err.status, err.code, err.code === 'internal_error' ? err.cause : undefined);
   finishLocal(rt, s, err.status, err);
+}
+
+/** Every 5xx the gateway itself answers is logged under its request id, so the id a client reports finds it. */
+function logServerError(rt: GatewayRuntime, requestId: string, status: number, code: string, cause: unknown): void {
+  const fields = cause === undefined ? { requestId, status, code } : { requestId, status, code, err: cause };
+  if (status === 500) rt.logger.error('request failed', fields);
+  else rt.logger.warn('request failed', fields);
 }
 
 function finishLocal(rt: GatewayRuntime, s: RequestState, status: number, err: GatewayError | undefined): void {
@@ -267,6 +274,7 @@ function finishProxied(
   body: Readonly<Record<string, unknown>>,
   r: ProxyResult,
 ): void {
+  if (r.status >= 500 && r.errorCode !== undefined) logServerError(rt, s.requestId, r.status, r.errorCode, undefined);
   rt.sink.requestFinished(
     {
       ...baseOutcome(s),

@@ -24,6 +24,7 @@ export async function admit(
   req: LimitRequest,
   requestId: string,
   body: Readonly<Record<string, unknown>>,
+  bodyBytes: number,
   model: string | undefined,
 ): Promise<AdmittedRequest> {
   const route = gen.routes.get(rule.routeKey) as RouteConfig;
@@ -31,7 +32,7 @@ export async function admit(
   let headers: Readonly<Record<string, string>> = {};
   if (rule.rateLimits.length > 0) {
     const firstBackend = rule.backendRefs[0]?.backend.name ?? '';
-    const estimate = new Estimate(body, model ?? '', firstBackend, route);
+    const estimate = new Estimate(body, model ?? '', firstBackend, route, bodyBytes);
     const a = limits.rate.admit(rule, rule.routeKey, req, requestId, estimate);
     const admission = a instanceof Promise ? await a : a;
     if (!admission.ok) throw admission.error;
@@ -46,7 +47,7 @@ export async function admit(
           applies: (ref: BackendRefConfig) => config.quotas.has(ref.backend.key),
           check: (ref: BackendRefConfig) => {
             const sent = ref.modelNameOverride ?? model;
-            const estimate = new Estimate(body, sent ?? '', ref.backend.name, route);
+            const estimate = new Estimate(body, sent ?? '', ref.backend.name, route, bodyBytes);
             return Promise.resolve(limits.quotas.check(config, ref.backend, sent, req, () => estimate.usage()));
           },
           release: (t) => limits.quotas.release(t),
