@@ -13,6 +13,7 @@ import { providerName } from '../providers/index.js';
 import type { HeaderView } from '../routing/router.js';
 import { clientSubpath, messagesOperation } from './anthropic-ingress.js';
 import { beginAuth } from './auth-stage.js';
+import { stripCredentialQuery } from '../credentials/client.js';
 import { checkContentType, discardBody, expectsContinue, parseJsonObject, readBody } from './body.js';
 import type { Generation } from './generation.js';
 import { headerString, type Req, type RequestLimits, type Res } from './http.js';
@@ -61,7 +62,7 @@ export interface Connection {
 export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Connection): void {
   const startMs = nowMs();
   const clientId = headerString(req.headers['x-request-id']);
-  const url = req.url ?? '/';
+  const url = originForm(req.url ?? '/');
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   const state: RequestState = {
@@ -156,7 +157,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     client: {
       operation: s.operation,
       subpath: clientSubpath(s.operation, s.path),
-      query,
+      query: stripCredentialQuery(query, conn.limits.strip),
       body,
       raw,
       stream: stream === true,
@@ -167,6 +168,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     traceparent: s.trace?.traceparent,
     limitHeaders: admitted.headers,
     quota: admitted.quota,
+    strip: conn.limits.strip,
     writeTimeoutMs: conn.limits.writeTimeoutMs,
     onDone: (r) => {
       settle(rt.limits, admitted, body, model, r);
@@ -175,6 +177,18 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
   });
   if (stream === true) rt.sink.streamStarted();
   proxy.start();
+}
+
+/**
+ * The request target as a path: an absolute-form target (RFC 9112 §3.2.2, `http://user:pw@host/…`)
+ * loses its scheme and authority here, before anything could echo or log a password in it.
+ */
+function originForm(url: string): string {
+  if (url.charCodeAt(0) === 47) return url;
+  const m = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url);
+  if (m === null) return url;
+  const rest = url.slice(m[0].length);
+  return rest.length === 0 || rest.charCodeAt(0) !== 47 ? `/${rest}` : rest;
 }
 
 /** The headers routing sees: the request's, with `x-ai-eg-model` set from the body (never the client's). */

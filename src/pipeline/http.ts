@@ -1,6 +1,7 @@
 // The slice of Node's HTTP/1.1 and HTTP/2 compatibility request/response objects the pipeline
 // uses, so one code path serves both protocols.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { ClientCredentialStrip } from '../credentials/client.js';
 
 export interface Req {
   readonly method?: string | undefined;
@@ -40,6 +41,8 @@ export interface RequestLimits {
   readonly writeTimeoutMs: number;
   readonly jsonMaxDepth: number;
   readonly jsonMaxValues: number;
+  /** Client credential headers and query parameters that never reach an upstream. */
+  readonly strip: ClientCredentialStrip;
 }
 
 export function headerString(v: string | string[] | undefined): string | undefined {

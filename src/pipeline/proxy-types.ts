@@ -1,6 +1,7 @@
 // What a proxied request is given and what it reports back: the contract between the handler, the
 // limits stage and ProxyRequest.
 import type { BackendRefConfig, RuleConfig } from '../config/types.js';
+import type { ClientCredentialStrip } from '../credentials/client.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { Usage } from '../core/usage.js';
 import type { QuotaDecision, QuotaTicket } from '../limits/quotas.js';
@@ -48,6 +49,7 @@ export interface ProxyInput {
   /** x-ratelimit-* headers from admission, added to a successful response. */
   readonly limitHeaders: Readonly<Record<string, string>>;
   readonly quota: QuotaHook | undefined;
+  readonly strip: ClientCredentialStrip;
   /** The listener's write timeout for a client that stops reading (0: none). */
   readonly writeTimeoutMs: number;
   readonly onDone: (result: ProxyResult) => void;

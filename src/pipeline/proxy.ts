@@ -22,7 +22,8 @@ import { chooseRef, levelForAttempt, nextAvailable, type PriorityLevel, type Rul
 import { classifyUpstreamError } from '../upstream/errors.js';
 import { pickEndpoint, recordConnectFailure, recordSuccess, type EndpointHandle } from '../upstream/pools.js';
 import { AttemptHandler, ClientAbort, DeadlineAbort, RetryAbort, type AttemptOwner } from './attempt.js';
-import { credentialUnavailable, prepareCredential, redactCredentials } from '../credentials/inject.js';
+import { credentialSecrets, credentialUnavailable, prepareCredential, redactCredentials } from '../credentials/inject.js';
+import { StreamRedactor } from '../credentials/redact-stream.js';
 import { dispatchOptions } from './dispatch.js';
 import type { ProxyInput } from './proxy-types.js';
 import { clientResponseHeaders } from './headers.js';
@@ -45,6 +46,8 @@ export class ProxyRequest implements AttemptOwner {
   private lastFailure: GatewayError | undefined;
   private mode: Mode = 'waiting';
   private translator: ResponseTranslator | undefined;
+  /** Masks the backend's credential in a 2xx body that echoes it; undefined when there is no credential. */
+  private redactor: StreamRedactor | undefined;
   private errorChunks: Buffer[] = [];
   private errorBytes = 0;
   private errorStatus = 0;
@@ -218,6 +221,8 @@ export class ProxyRequest implements AttemptOwner {
     this.status = status;
     const forcedUsage = this.upstreamReq?.forcedStreamUsage ?? false;
     this.translator = (this.provider as Provider).responseTranslator(this.input.client, contentType, forcedUsage);
+    const secrets = credentialSecrets(this.ref?.backend.credential, this.input.req.headers);
+    this.redactor = secrets.length === 0 ? undefined : new StreamRedactor(secrets);
     // The translator may drop bytes (the usage chunk it hides), so the length is no longer known.
     const out = clientResponseHeaders(headers, forcedUsage || this.translator.rewritesBody === true);
     if (this.translator.contentType !== undefined) out['content-type'] = this.translator.contentType;
@@ -243,6 +248,7 @@ export class ProxyRequest implements AttemptOwner {
           this.brokenBody(err);
           return;
         }
+        if (out !== null && out.length > 0 && this.redactor !== undefined) out = this.redactor.push(out);
         if (out !== null && out.length > 0) this.write(out, h);
         return;
       }
@@ -269,6 +275,11 @@ export class ProxyRequest implements AttemptOwner {
           if (!(err instanceof UpstreamBodyError)) throw err;
           this.brokenBody(err);
           return;
+        }
+        if (this.redactor !== undefined) {
+          const masked = this.redactor.push(tail ?? Buffer.alloc(0));
+          const rest = this.redactor.end();
+          tail = rest === null ? masked : Buffer.concat([masked, rest]);
         }
         const held = this.heldHead;
         if (held !== undefined) {

@@ -13,6 +13,7 @@ import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Str
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { GatewayError, errorBody } from '../core/errors.js';
+import { credentialStripFromEnv, type ClientCredentialStrip } from '../credentials/client.js';
 import type { RequestLimits } from '../pipeline/http.js';
 import { acceptableRequestId, newRequestId } from '../core/ids.js';
 import { ConnectionGate, DEFAULT_HARDENING, type Hardening, hardeningFromEnv } from './listener-guards.js';
@@ -32,6 +33,8 @@ export interface ListenerOptions {
   readonly maxConcurrentStreams: number;
   /** The other limits; defaults (and TOLLGATE_LISTENER_* overrides) when absent. */
   readonly hardening?: Partial<Hardening>;
+  /** Client credentials to strip; the defaults (and TOLLGATE_STRIP_* changes) when absent. */
+  readonly strip?: ClientCredentialStrip;
 }
 
 export interface ConnectionInfo {
@@ -72,7 +75,12 @@ interface BodyWatch {
 
 export async function startDataListener(opts: ListenerOptions, handle: RequestHandler): Promise<DataListener> {
   const hard: Hardening = { ...DEFAULT_HARDENING, ...hardeningFromEnv(process.env), ...opts.hardening };
-  const limits: RequestLimits = Object.freeze({ writeTimeoutMs: hard.writeTimeoutMs, jsonMaxDepth: hard.jsonMaxDepth, jsonMaxValues: hard.jsonMaxValues });
+  const limits: RequestLimits = Object.freeze({
+    writeTimeoutMs: hard.writeTimeoutMs,
+    jsonMaxDepth: hard.jsonMaxDepth,
+    jsonMaxValues: hard.jsonMaxValues,
+    strip: opts.strip ?? credentialStripFromEnv(process.env),
+  });
   const sockets = new Set<net.Socket>();
   const sessions = new Set<ServerHttp2Session>();
   const sessionSocket = new WeakMap<ServerHttp2Session, net.Socket>();
