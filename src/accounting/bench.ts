@@ -48,6 +48,7 @@ function outcome(body: Record<string, unknown>, completion: string): RequestOutc
     status: 200,
     errorCode: undefined,
     clientAborted: false,
+    aborted: false,
     attempts: 1,
     usage: makeUsage({ input: 500, output: 250 }),
     requestBody: body,
@@ -59,6 +60,7 @@ function outcome(body: Record<string, unknown>, completion: string): RequestOutc
     responseBytes: 9000,
     generation: 1,
     trace: undefined,
+    settleUsage: undefined,
   };
 }
 

@@ -32,6 +32,8 @@ export interface RequestOutcome {
   readonly errorCode: ErrorCode | undefined;
   /** The client went away before the response was complete. */
   readonly clientAborted: boolean;
+  /** The response was cut before its end: the client left or was cut off, or the upstream broke off mid-body. */
+  readonly aborted: boolean;
   readonly attempts: number;
   /** Backend-reported usage, when the response carried it. */
   readonly usage: Usage | undefined;
@@ -51,4 +53,9 @@ export interface RequestOutcome {
   readonly generation: number;
   /** The request's trace context, when traces are exported. */
   readonly trace: TraceContext | undefined;
+  /**
+   * Charges the request's one usage to its rate limits and quotas: called once by accounting, with
+   * the usage the ledger records (the backend's report, else the gateway's count of what passed).
+   */
+  readonly settleUsage: ((usage: Usage) => void) | undefined;
 }

@@ -110,11 +110,3 @@ export function estimatePromptTokens(body: Readonly<Record<string, unknown>>, mo
   return tok !== undefined ? tok.count(text) : Math.ceil(text.length / 4);
 }
 
-/** Usage when the backend reported none: the gateway's estimate of prompt and completion. */
-export function estimatedUsage(body: Readonly<Record<string, unknown>> | undefined, completionText: string | undefined, model: string): Usage {
-  const input = body === undefined ? 0 : estimatePromptTokens(body, model);
-  const tok = tokenizerIfLoaded(encodingForModel(model));
-  const text = completionText ?? '';
-  const output = text.length === 0 ? 0 : tok !== undefined ? tok.count(text) : Math.ceil(text.length / 4);
-  return { input, cachedInput: 0, cacheCreationInput: 0, output, reasoning: 0, total: input + output };
-}

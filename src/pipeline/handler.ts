@@ -7,6 +7,7 @@ import { acceptableRequestId, newRequestId } from '../core/ids.js';
 import type { Logger } from '../core/log.js';
 import type { Limits } from '../limits/index.js';
 import type { Operation, RequestOutcome } from '../core/outcome.js';
+import type { Usage } from '../core/usage.js';
 import { startTrace, type TraceContext } from '../core/trace-context.js';
 import { OPENAI_PATHS } from '../protocol/openai.js';
 import { providerName } from '../providers/index.js';
@@ -170,10 +171,8 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     quota: admitted.quota,
     strip: conn.limits.strip,
     writeTimeoutMs: conn.limits.writeTimeoutMs,
-    onDone: (r) => {
-      settle(rt.limits, admitted, body, model, r);
-      finishProxied(rt, s, gen, rule.routeKey, rule.id, model, stream === true, raw.length, body, r);
-    },
+    // The limits are charged when accounting has the request's usage, so both hold the same number.
+    onDone: (r) => finishProxied(rt, s, gen, rule.routeKey, rule.id, model, stream === true, raw.length, body, r, (usage) => settle(rt.limits, admitted, model, usage, r)),
   });
   if (stream === true) rt.sink.streamStarted();
   proxy.start();
@@ -262,6 +261,7 @@ function baseOutcome(s: RequestState): RequestOutcome {
     status: 0,
     errorCode: undefined,
     clientAborted: false,
+    aborted: false,
     attempts: 0,
     usage: undefined,
     requestBody: undefined,
@@ -273,6 +273,7 @@ function baseOutcome(s: RequestState): RequestOutcome {
     responseBytes: 0,
     generation: s.generation?.id ?? 0,
     trace: s.trace,
+    settleUsage: undefined,
   };
 }
 
@@ -287,6 +288,7 @@ function finishProxied(
   requestBytes: number,
   body: Readonly<Record<string, unknown>>,
   r: ProxyResult,
+  settleUsage: (usage: Usage) => void,
 ): void {
   if (r.status >= 500 && r.errorCode !== undefined) logServerError(rt, s.requestId, r.status, r.errorCode, undefined);
   rt.sink.requestFinished(
@@ -303,6 +305,7 @@ function finishProxied(
       status: r.status,
       errorCode: r.errorCode,
       clientAborted: r.clientAborted,
+      aborted: r.aborted,
       attempts: r.attempts,
       usage: r.usage,
       requestBody: body,
@@ -312,6 +315,7 @@ function finishProxied(
       ttfbMs: r.ttfbMs,
       requestBytes,
       responseBytes: r.responseBytes,
+      settleUsage,
     },
     gen,
   );

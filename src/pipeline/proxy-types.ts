@@ -13,6 +13,8 @@ export interface ProxyResult {
   readonly status: number;
   readonly errorCode: ErrorCode | undefined;
   readonly clientAborted: boolean;
+  /** The response was cut before its end (the client left or was cut off, or the upstream broke off mid-body). */
+  readonly aborted: boolean;
   readonly attempts: number;
   readonly backend: BackendRefConfig | undefined;
   readonly requestModel: string | undefined;

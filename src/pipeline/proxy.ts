@@ -435,6 +435,7 @@ export class ProxyRequest implements AttemptOwner {
       status: this.clientGone && this.status === 0 ? 499 : this.status,
       errorCode,
       clientAborted: this.clientGone,
+      aborted: this.clientGone || (errorCode !== undefined && this.ttfbMs !== undefined),
       attempts: this.attempt,
       backend: this.ref,
       requestModel: this.upstreamReq?.model,
