@@ -11,6 +11,7 @@ const REQUIRED = [
   { check: ['prometheus', 'promtool'], pkgs: ['prometheus'], why: 'a real Prometheus scraping the gateway (test/observability)' },
   { check: ['pg_ctlcluster', 'psql'], pkgs: ['postgresql'], why: 'the usage ledger\'s PostgreSQL sink against a real PostgreSQL (test/observability)' },
   { check: ['chromium'], pkgs: ['chromium'], why: 'the admin dashboard in a real browser (test/observability)' },
+  { check: ['jq'], pkgs: ['jq'], why: 'the ledger recipe in docs/observability.md, run as documented (test/observability)' },
 ];
 
 function have(bin) {

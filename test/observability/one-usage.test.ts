@@ -135,3 +135,23 @@ describe('one usage per request', () => {
     expect(rec.usageSource).toBe('backend');
   });
 });
+
+describe('the ledger recipe in docs/observability.md', () => {
+  it('counts every request once, also one whose count never finished', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { appendFile, readdir, readFile } = await import('node:fs/promises');
+    await gw.settled();
+    const doc = await readFile(new URL('../../docs/observability.md', import.meta.url), 'utf8');
+    const recipe = /^jq -s '([^']+)' DIR\/usage-\*\.jsonl\s+# one record per request$/m.exec(doc)?.[1];
+    expect(recipe).toBeDefined();
+    const files = (await readdir(ledgerDir)).filter((f) => f.endsWith('.jsonl')).sort();
+    // A record the process died before counting: only its first, non-final line exists.
+    await appendFile(join(ledgerDir, files.at(-1) as string), `${JSON.stringify({ v: 1, key: 'crashed-1', final: false, request_id: 'crashed' })}\n`);
+    const keys = new Set<string>();
+    for (const f of files) for (const line of (await readFile(join(ledgerDir, f), 'utf8')).split('\n')) if (line !== '') keys.add((JSON.parse(line) as { key: string }).key);
+    const out = execFileSync('jq', ['-s', `${recipe as string} | length`, ...files.map((f) => join(ledgerDir, f))], { encoding: 'utf8' });
+    expect(Number(out.trim())).toBe(keys.size);
+    const finals = execFileSync('jq', ['-s', 'group_by(.key) | map(last) | map(select(.key == "crashed-1")) | length', ...files.map((f) => join(ledgerDir, f))], { encoding: 'utf8' });
+    expect(Number(finals.trim())).toBe(1);
+  });
+});
