@@ -78,14 +78,16 @@ export class Accountant {
     const key = `${processTag}-${(++this.seq).toString(36)}`;
     // An aborted response is counted too: the prompt reached the backend even when no text came back.
     const countable =
-      o.requestBody !== undefined && (o.usage !== undefined || (o.completionText !== undefined && o.completionText.length > 0) || (o.aborted && o.attempts > 0)) && isAccounted(o);
+      o.requestBody !== undefined &&
+      (o.usage !== undefined || (o.completionText !== undefined && o.completionText.length > 0) || o.completionOverflowChars > 0 || (o.aborted && o.attempts > 0)) &&
+      isAccounted(o);
     if (!countable) {
       this.complete(baseRecord(key, o, undefined), o);
       return;
     }
     const encoding = Accountant.encodingFor(o, gen);
     const prompt = promptJob(o.operation, o.requestBody, encoding);
-    const completion = completionJob(o.completionText);
+    const completion = completionJob(o.completionText, o.completionOverflowChars);
     const estimate = o.usage === undefined ? { input: estimateTokens(prompt), output: estimateTokens(completion) } : undefined;
     const base = baseRecord(key, o, estimate);
     // Durable first: the line the ledger holds if the process dies before the count is done.

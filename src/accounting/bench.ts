@@ -53,6 +53,7 @@ function outcome(body: Record<string, unknown>, completion: string): RequestOutc
     usage: makeUsage({ input: 500, output: 250 }),
     requestBody: body,
     completionText: completion,
+    completionOverflowChars: 0,
     durationMs: 1200,
     upstreamMs: 1198,
     ttfbMs: 80,

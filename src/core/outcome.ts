@@ -41,6 +41,8 @@ export interface RequestOutcome {
   readonly requestBody: Readonly<Record<string, unknown>> | undefined;
   /** Generated text the client received (for the gateway's own completion token count). */
   readonly completionText: string | undefined;
+  /** Generated characters past what completionText kept (a long response), counted at ≈4 per token. */
+  readonly completionOverflowChars: number;
   /** Milliseconds from arrival to the end of the response. */
   readonly durationMs: number;
   /** Milliseconds from the upstream request being sent to its last byte (last attempt). */

@@ -4,6 +4,7 @@
 import { nowMs } from '../core/clock.js';
 import { GatewayError, toGatewayError } from '../core/errors.js';
 import { acceptableRequestId, newRequestId } from '../core/ids.js';
+import { stripCredentialQuery } from '../credentials/client.js';
 import type { Logger } from '../core/log.js';
 import type { Limits } from '../limits/index.js';
 import type { Operation, RequestOutcome } from '../core/outcome.js';
@@ -14,7 +15,6 @@ import { providerName } from '../providers/index.js';
 import type { HeaderView } from '../routing/router.js';
 import { clientSubpath, messagesOperation } from './anthropic-ingress.js';
 import { beginAuth } from './auth-stage.js';
-import { stripCredentialQuery } from '../credentials/client.js';
 import { checkContentType, discardBody, expectsContinue, parseJsonObject, readBody } from './body.js';
 import type { Generation } from './generation.js';
 import { headerString, type Req, type RequestLimits, type Res } from './http.js';
@@ -266,6 +266,7 @@ function baseOutcome(s: RequestState): RequestOutcome {
     usage: undefined,
     requestBody: undefined,
     completionText: undefined,
+    completionOverflowChars: 0,
     durationMs: 0,
     upstreamMs: undefined,
     ttfbMs: undefined,
@@ -310,6 +311,7 @@ function finishProxied(
       usage: r.usage,
       requestBody: body,
       completionText: r.completionText,
+      completionOverflowChars: r.completionOverflowChars,
       durationMs: nowMs() - s.startMs,
       upstreamMs: r.upstreamMs,
       ttfbMs: r.ttfbMs,

@@ -21,6 +21,7 @@ export interface ProxyResult {
   readonly responseModel: string | undefined;
   readonly usage: Usage | undefined;
   readonly completionText: string | undefined;
+  readonly completionOverflowChars: number;
   readonly upstreamMs: number | undefined;
   readonly ttfbMs: number | undefined;
   readonly responseBytes: number;

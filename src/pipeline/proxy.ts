@@ -442,6 +442,7 @@ export class ProxyRequest implements AttemptOwner {
       responseModel: result?.responseModel,
       usage: result?.usage,
       completionText: result?.completionText,
+      completionOverflowChars: result?.completionOverflowChars ?? 0,
       upstreamMs: this.attempt > 0 ? this.upstreamMs : undefined,
       ttfbMs: this.ttfbMs,
       responseBytes: this.responseBytes,

@@ -136,6 +136,31 @@ describe('one usage per request', () => {
   });
 });
 
+describe('a long response', () => {
+  it('is counted in full while only a bounded part of its text is kept', async () => {
+    const piece = 'lorem ipsum dolor sit amet '.repeat(400); // 10,800 characters per event
+    up.behave((_q, _rec, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (let i = 0; i < 100; i++) res.write(`data: ${JSON.stringify({ id: 'l', object: 'chat.completion.chunk', model: 'm', choices: [{ index: 0, delta: { content: piece } }] })}\n\n`);
+      res.write(`data: ${JSON.stringify({ id: 'l', object: 'chat.completion.chunk', model: 'm', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\n`);
+      res.end('data: [DONE]\n\n');
+    });
+    // The upstream sends no usage, so the gateway's count is the usage.
+    const r = await fetch(gw.url + CHAT, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'one-usage-long' },
+      body: JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'write a lot' }] }),
+    });
+    expect((await r.text()).length).toBeGreaterThan(1_000_000);
+    const rec = await settledRecord('one-usage-long');
+    expect(rec.usageSource).toBe('gateway');
+    // 1,080,000 characters: the kept 256 Ki counted exactly (≈ 5 characters per token for this text),
+    // the rest at 4 per token; either way far more than the kept part alone would give.
+    expect(rec.usage.output).toBeGreaterThan(200_000);
+    expect(rec.usage.output).toBeLessThan(300_000);
+  });
+});
+
 describe('the ledger recipe in docs/observability.md', () => {
   it('counts every request once, also one whose count never finished', async () => {
     const { execFileSync } = await import('node:child_process');
