@@ -12,7 +12,7 @@ let gw: TestGateway;
 const saved = process.env['TOLLGATE_LISTENER_WRITE_TIMEOUT_MS'];
 
 beforeAll(async () => {
-  process.env['TOLLGATE_LISTENER_WRITE_TIMEOUT_MS'] = '1500';
+  process.env['TOLLGATE_LISTENER_WRITE_TIMEOUT_MS'] = '3000';
   up = await startUpstream();
   gw = await startGateway({
     'b.yaml': backendYaml('b', [{ port: up.port }]),
@@ -82,20 +82,30 @@ describe('a client that stops reading', () => {
     expect(text).not.toContain('[DONE]');
   });
 
-  it('keeps a slow but reading client (the timeout is about a full buffer that never drains)', async () => {
+  it('keeps a slow but reading client (the timeout is about a full buffer that never drains)', { timeout: 90_000 }, async () => {
     const state = { written: 0, finished: false, aborted: false };
-    bigStream(4 * 1024 * 1024, state);
+    bigStream(12 * 1024 * 1024, state);
     const s = await openStream();
     let received = 0;
     let closed = false;
     s.on('close', () => (closed = true));
-    // Reads in short bursts with pauses shorter than the write timeout.
+    // Reads about 1 MB every half second: the buffers stay full most of the time, but they drain
+    // well within the write timeout.
+    let budget = 1024 * 1024;
     s.on('data', (d: Buffer) => {
       received += d.length;
-      s.pause();
-      setTimeout(() => s.resume(), 100);
+      budget -= d.length;
+      if (budget <= 0) s.pause();
     });
-    await eventually(() => state.finished && received > 4 * 1024 * 1024, 'the slow client received the whole stream', 60_000);
+    const refill = setInterval(() => {
+      budget = 1024 * 1024;
+      s.resume();
+    }, 500);
+    try {
+      await eventually(() => state.finished && received > 12 * 1024 * 1024, 'the slow client received the whole stream', 80_000);
+    } finally {
+      clearInterval(refill);
+    }
     expect(closed).toBe(false);
     expect(state.aborted).toBe(false);
     s.destroy();
