@@ -10,6 +10,8 @@ import { readFileSync } from 'node:fs';
 
 export interface AbuseOptions {
   readonly port: number;
+  /** The admin listener: its /metrics has the event-loop delay histogram (reset at each scrape). */
+  readonly adminPort: number;
   readonly pid: number;
   readonly clientKey: string;
   readonly slowReaders: number;
@@ -178,6 +180,7 @@ export async function abusePhase(o: AbuseOptions, up: BigUpstream): Promise<Abus
   words.length = 0;
   await sleep(1_000);
   const rssBeforeBody = rssMb(o.pid);
+  await loopDelayMaxMs(o.adminPort); // resets the window
   let probing = true;
   const during: number[] = [];
   const prober = (async () => {
@@ -188,6 +191,7 @@ export async function abusePhase(o: AbuseOptions, up: BigUpstream): Promise<Abus
   const bodyMs = performance.now() - tb;
   probing = false;
   await prober;
+  const loopMaxMs = await loopDelayMaxMs(o.adminPort);
   const rssPeakBody = rssMb(o.pid);
   await sleep(3_000);
   const rssAfterBody = rssMb(o.pid);
@@ -203,13 +207,14 @@ export async function abusePhase(o: AbuseOptions, up: BigUpstream): Promise<Abus
   lines.push(
     `large body: ${(large.length / 1048576).toFixed(1)} MB of ${o.largeBodyWords} distinct words → HTTP ${status} in ${bodyMs.toFixed(0)} ms`,
     `  concurrent GET /v1/models: ${during.length} answered meanwhile, slowest ${duringMax.toFixed(1)} ms (idle: slowest ${idleMax.toFixed(1)} ms of 20)`,
+    `  gateway event-loop delay meanwhile: max ${loopMaxMs.toFixed(1)} ms`,
     `  gateway RSS ${rssBeforeBody.toFixed(1)} → ${rssPeakBody.toFixed(1)} MB after the body → ${rssAfterBody.toFixed(1)} MB 3 s later`,
     `250,000-key object → HTTP ${wideStatus}; 5,000 levels of nesting → HTTP ${deepStatus}`,
   );
   checks['largeBodyAnswered'] = status === 200;
   checks['tooManyJsonValuesRefused413'] = wideStatus === 413;
   checks['deepNestingRefused400'] = deepStatus === 400;
-  json['largeBody'] = { mb: large.length / 1048576, words: o.largeBodyWords, status, bodyMs, probesDuring: during.length, probeMaxMs: duringMax, idleProbeMaxMs: idleMax, rssBefore: rssBeforeBody, rssPeak: rssPeakBody, rssAfter: rssAfterBody, wideStatus, deepStatus };
+  json['largeBody'] = { mb: large.length / 1048576, words: o.largeBodyWords, status, bodyMs, probesDuring: during.length, probeMaxMs: duringMax, idleProbeMaxMs: idleMax, eventLoopDelayMaxMs: loopMaxMs, rssBefore: rssBeforeBody, rssPeak: rssPeakBody, rssAfter: rssAfterBody, wideStatus, deepStatus };
   return { lines, checks, json };
 }
 
@@ -244,6 +249,17 @@ function post(port: number, head: string, body: Buffer): Promise<number> {
     s.on('close', done);
     setTimeout(done, 60_000).unref();
   });
+}
+
+/** The gateway's largest event-loop delay since the previous scrape (prom-client's default metrics), in ms. */
+async function loopDelayMaxMs(adminPort: number): Promise<number> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    const m = /^tollgate_process_nodejs_eventloop_lag_max_seconds\s+(\S+)/m.exec(text);
+    return m === null ? 0 : Number(m[1]) * 1000;
+  } catch {
+    return 0;
+  }
 }
 
 function rssMb(pid: number): number {

@@ -170,11 +170,12 @@ export async function run(argv: string[]): Promise<number> {
       false,
       process.execPath,
       [BIN, 'serve', '--config', join(work, 'config'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--no-watch', '--ledger', ledger],
-      /"listen":"127\.0\.0\.1:(\d+)"/,
+      /"listen":"127\.0\.0\.1:(\d+)","admin":"127\.0\.0\.1:(\d+)"/,
       children,
       { ...process.env, TOLLGATE_LISTENER_WRITE_TIMEOUT_MS: String(writeTimeoutMs) },
     );
     const port = Number(gw.match[1]);
+    const adminPort = Number(gw.match[2]);
     const pid = gw.child.pid ?? 0;
     let agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
     const endings: Record<Ending, number> = { complete: 0, error_response: 0, stream_error_event: 0, cut: 0, client_timeout: 0, unclear: 0 };
@@ -244,7 +245,7 @@ export async function run(argv: string[]): Promise<number> {
     // Counted before the abuse phase adds its own requests (each line is written when its request ends).
     const records = (await countLedger(ledger)) - ledgerBefore;
     process.stderr.write('\nabuse phase: slow and vanishing readers, large bodies\n');
-    const abuse = await abusePhase({ port, pid, clientKey: CLIENT_KEY, slowReaders, streamMb, largeBodyWords, writeTimeoutMs }, big);
+    const abuse = await abusePhase({ port, adminPort, pid, clientKey: CLIENT_KEY, slowReaders, streamMb, largeBodyWords, writeTimeoutMs }, big);
     gw.child.kill('SIGTERM');
     await new Promise<void>((r) => gw.child.once('exit', () => r()));
 
