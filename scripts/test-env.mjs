@@ -12,6 +12,7 @@ const REQUIRED = [
   { check: ['pg_ctlcluster', 'psql'], pkgs: ['postgresql'], why: 'the usage ledger\'s PostgreSQL sink against a real PostgreSQL (test/observability)' },
   { check: ['chromium'], pkgs: ['chromium'], why: 'the admin dashboard in a real browser (test/observability)' },
   { check: ['tini'], pkgs: ['tini'], why: 'the container image\'s init, run by the image file system test (test/deploy)' },
+  { check: ['jq'], pkgs: ['jq'], why: 'the ledger recipe in docs/observability.md, run as documented (test/observability)' },
 ];
 
 function have(bin) {

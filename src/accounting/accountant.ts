@@ -54,6 +54,7 @@ export class Accountant {
   private idleWaiters: Array<() => void> = [];
   private readonly counts = { counted: 0, skipped: 0, failed: 0 };
   private lastError = 0;
+  private readonly settledOutcomes = new WeakSet<RequestOutcome>();
 
   constructor(private readonly opts: AccountantOptions) {
     const c = opts.counter;
@@ -75,18 +76,24 @@ export class Accountant {
   /** Called once per finished request, synchronously, right after the response ended. */
   requestFinished(o: RequestOutcome, gen: Generation | undefined): void {
     const key = `${processTag}-${(++this.seq).toString(36)}`;
-    const countable = o.requestBody !== undefined && (o.usage !== undefined || (o.completionText !== undefined && o.completionText.length > 0)) && isAccounted(o);
+    // An aborted response is counted too: the prompt reached the backend even when no text came back.
+    const countable =
+      o.requestBody !== undefined &&
+      (o.usage !== undefined || (o.completionText !== undefined && o.completionText.length > 0) || o.completionOverflowChars > 0 || (o.aborted && o.attempts > 0)) &&
+      isAccounted(o);
     if (!countable) {
       this.complete(baseRecord(key, o, undefined), o);
       return;
     }
     const encoding = Accountant.encodingFor(o, gen);
     const prompt = promptJob(o.operation, o.requestBody, encoding);
-    const completion = completionJob(o.completionText);
+    const completion = completionJob(o.completionText, o.completionOverflowChars);
     const estimate = o.usage === undefined ? { input: estimateTokens(prompt), output: estimateTokens(completion) } : undefined;
     const base = baseRecord(key, o, estimate);
     // Durable first: the line the ledger holds if the process dies before the count is done.
     this.opts.ledger?.append(recordToJson({ ...base, final: false }));
+    // The backend's report is the usage whatever the count says: the limits need not wait for it.
+    if (base.usageSource === 'backend') this.settleUsage(base, o);
     this.inFlight++;
     this.countBoth(encoding, prompt, completion).then(
       (n) => this.settle(withGatewayCount(base, { encoding, input: n.input, output: n.output }), o),
@@ -117,6 +124,7 @@ export class Accountant {
   }
 
   private complete(r0: UsageRecord, o: RequestOutcome): void {
+    this.settleUsage(r0, o);
     const rates = this.opts.rates;
     const r = rates === undefined ? r0 : { ...r0, cost: flatCost(rates, r0.workload, r0.requestModel, r0.usage) };
     this.opts.ledger?.append(recordToJson(r));
@@ -127,6 +135,17 @@ export class Accountant {
       } catch (err) {
         this.logError('a usage listener failed', err);
       }
+    }
+  }
+
+  /** Hands the record's usage to the request's limits, once per request. */
+  private settleUsage(r: UsageRecord, o: RequestOutcome): void {
+    if (o.settleUsage === undefined || this.settledOutcomes.has(o)) return;
+    this.settledOutcomes.add(o);
+    try {
+      o.settleUsage(r.usage);
+    } catch (err) {
+      this.logError('charging a request to its limits failed', err);
     }
   }
 

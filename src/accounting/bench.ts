@@ -48,10 +48,12 @@ function outcome(body: Record<string, unknown>, completion: string): RequestOutc
     status: 200,
     errorCode: undefined,
     clientAborted: false,
+    aborted: false,
     attempts: 1,
     usage: makeUsage({ input: 500, output: 250 }),
     requestBody: body,
     completionText: completion,
+    completionOverflowChars: 0,
     durationMs: 1200,
     upstreamMs: 1198,
     ttfbMs: 80,
@@ -59,6 +61,7 @@ function outcome(body: Record<string, unknown>, completion: string): RequestOutc
     responseBytes: 9000,
     generation: 1,
     trace: undefined,
+    settleUsage: undefined,
   };
 }
 

@@ -57,6 +57,7 @@ function recordOf(row: Row): UsageRecord {
     status: num(row['status']),
     errorCode: text(row['error_code']) as ErrorCode | '',
     clientAborted: row['client_aborted'] === true,
+    aborted: row['aborted'] === true,
     attempts: num(row['attempts']),
     usage: usageOf(row, ''),
     usageSource: text(row['usage_source']) as UsageSource,

@@ -60,6 +60,7 @@ const COLUMNS = [
   'status',
   'error_code',
   'client_aborted',
+  'aborted',
   'attempts',
   'input_tokens',
   'cached_input_tokens',
@@ -102,6 +103,7 @@ function createTableSql(table: string): string {
   status integer NOT NULL,
   error_code text NOT NULL,
   client_aborted boolean NOT NULL,
+  aborted boolean NOT NULL DEFAULT false,
   attempts integer NOT NULL,
   input_tokens bigint NOT NULL,
   cached_input_tokens bigint NOT NULL,
@@ -125,7 +127,8 @@ function createTableSql(table: string): string {
   upstream_ms double precision,
   generation integer NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ${table}_time_idx ON ${table} (time);`;
+CREATE INDEX IF NOT EXISTS ${table}_time_idx ON ${table} (time);
+ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS aborted boolean NOT NULL DEFAULT false;`;
 }
 
 function rowValues(r: UsageRecord): unknown[] {
@@ -148,6 +151,7 @@ function rowValues(r: UsageRecord): unknown[] {
     r.status,
     r.errorCode,
     r.clientAborted,
+    r.aborted,
     r.attempts,
     u.input,
     u.cachedInput,

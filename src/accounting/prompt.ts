@@ -61,9 +61,13 @@ function translated(f: () => unknown, encoding: EncodingName, plain = false): Co
   return plain ? textOrTokens(v) : chatPrompt(v, encoding);
 }
 
-/** The completion as one piece (the text the client received across all choices). */
-export function completionJob(text: string | undefined): CountJob {
-  return text === undefined || text.length === 0 ? EMPTY : { constant: 0, texts: [text] };
+/**
+ * The completion as one piece (the text the client received across all choices), plus what a long
+ * response generated past the text kept for counting, at ≈4 characters per token.
+ */
+export function completionJob(text: string | undefined, overflowChars = 0): CountJob {
+  const constant = Math.ceil(overflowChars / 4);
+  return text === undefined || text.length === 0 ? (constant === 0 ? EMPTY : { constant, texts: [] }) : { constant, texts: [text] };
 }
 
 function chatPrompt(messages: unknown, encoding: EncodingName): CountJob {

@@ -41,6 +41,8 @@ export interface UsageRecord {
   readonly status: number;
   readonly errorCode: ErrorCode | '';
   readonly clientAborted: boolean;
+  /** The response was cut before its end; its usage is what passed until then. */
+  readonly aborted: boolean;
   readonly attempts: number;
   /** Usage as the backend reported it, when the response carried it. */
   readonly backendUsage: Usage | undefined;
@@ -99,6 +101,7 @@ export function baseRecord(key: string, o: RequestOutcome, estimate: { input: nu
     status: o.status,
     errorCode: o.errorCode ?? '',
     clientAborted: o.clientAborted,
+    aborted: o.aborted,
     attempts: o.attempts,
     backendUsage,
     gatewayCount: undefined,
@@ -172,6 +175,7 @@ export function recordToJson(r: UsageRecord): Record<string, unknown> {
     status: r.status,
     error_code: r.errorCode,
     client_aborted: r.clientAborted,
+    aborted: r.aborted,
     attempts: r.attempts,
     usage: usageJson(r.usage),
     usage_source: r.usageSource,
@@ -240,6 +244,7 @@ export function recordFromJson(o: unknown): UsageRecord {
     status: int('status'),
     errorCode: str('error_code') as ErrorCode | '',
     clientAborted: j['client_aborted'] === true,
+    aborted: j['aborted'] === true,
     attempts: int('attempts'),
     usage: parseUsage(j['usage'], 'usage'),
     usageSource: source as UsageSource,

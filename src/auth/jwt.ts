@@ -77,6 +77,8 @@ async function verifyAny(tokens: Array<{ provider: JwtProviderConfig; token: str
         audience: t.provider.audiences.length > 0 ? [...t.provider.audiences] : undefined,
         algorithms: [...t.provider.algorithms],
         clockTolerance: CLOCK_SKEW_S,
+        // A token that never expires stays valid until its key is rotated out: refused.
+        requiredClaims: ['exp'],
       });
       const headers = tokens.filter((x) => x.header !== undefined).map((x) => x.header as string);
       verifiedCache.put(t.provider, t.token, payload);
@@ -147,6 +149,8 @@ function explain(err: unknown, where: string): AuthFailure {
   if (err instanceof errors.JWTExpired) return fail('expired', 'The bearer token has expired (exp is in the past); get a new one.');
   if (err instanceof errors.JWTClaimValidationFailed) {
     switch (err.claim) {
+      case 'exp':
+        return fail('claims', 'The bearer token has no expiry (exp); this gateway accepts only tokens that expire.');
       case 'nbf':
         return fail('not_yet_valid', 'The bearer token is not valid yet (nbf is in the future).');
       case 'aud':

@@ -3,8 +3,10 @@
 // request, `x-sim-fault`) behind a gateway that authenticates every client; closed-loop clients
 // classify how each response ended. The gateway's RSS and open file descriptors are sampled
 // throughout and their slopes fitted over the second half; at the end the ledger must hold one record
-// per request and the descriptors must return to where they started. A benchmark, not a unit test:
-// ten minutes by default, and it prints numbers (exit 1 when a check fails).
+// per request and the descriptors must return to where they started. Then hostile clients (slow and
+// vanishing readers, large and over-limit bodies; bench/chaos-abuse.ts) with RSS and the stall a
+// concurrent request feels. A benchmark, not a unit test: ten minutes by default, and it prints
+// numbers (exit 1 when a check fails).
 import { type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -12,6 +14,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
+import { abusePhase, BigUpstream } from './chaos-abuse.js';
 import { BIN, startChild } from './procs.js';
 
 const spec = {
@@ -19,15 +22,24 @@ const spec = {
   summary: 'soak under simulator faults: every client gets a clear end, ledger complete, RSS and handles flat',
   usage: `
 Usage: tollgate bench chaos [--duration SEC] [--concurrency N] [--sample SEC] [--out FILE]
+                            [--slow-readers N] [--stream-mb MB] [--large-body-words N] [--write-timeout SEC]
 
   --duration SEC     soak length (default 600)
   --concurrency N    closed-loop clients (default 32)
   --sample SEC       RSS / descriptor sampling period (default 5)
+  --slow-readers N   clients that open a large stream and never read (default 200; half as many vanish)
+  --stream-mb MB     size of each of their streams (default 16)
+  --large-body-words N  distinct words in the large request body (default 5000000, about 35 MB)
+  --write-timeout SEC   the gateway's write timeout for this run (default 5)
   --out FILE         JSON results (default .bench-out/chaos.json)`,
   options: {
     duration: { type: 'string' },
     concurrency: { type: 'string' },
     sample: { type: 'string' },
+    'slow-readers': { type: 'string' },
+    'stream-mb': { type: 'string' },
+    'large-body-words': { type: 'string' },
+    'write-timeout': { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -62,14 +74,29 @@ interface Outcome {
   readonly text: string;
 }
 
-function config(simPort: number): string {
+function config(simPort: number, bigPort: number): string {
   return `apiVersion: aigateway.envoyproxy.io/v1beta1
 kind: AIGatewayRoute
 metadata: {name: chaos, namespace: default}
 spec:
   rules:
+    - matches: [{headers: [{type: Exact, name: x-workload-app, value: chaos}, {type: Exact, name: x-ai-eg-model, value: chaos-big}]}]
+      backendRefs: [{name: big}]
     - matches: [{headers: [{type: Exact, name: x-workload-app, value: chaos}]}]
       backendRefs: [{name: sim}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: big, namespace: default}
+spec:
+  schema: {name: OpenAI}
+  backendRef: {name: big, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: big, namespace: default}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: ${bigPort}}}]
 ---
 apiVersion: aigateway.envoyproxy.io/v1beta1
 kind: AIServiceBackend
@@ -124,23 +151,31 @@ export async function run(argv: string[]): Promise<number> {
   const concurrency = parsePositiveInt(values.concurrency ?? '32', '--concurrency', { max: 4096 });
   const sampleMs = parsePositiveInt(values.sample ?? '5', '--sample', { max: 600 }) * 1000;
   if (sampleMs * 4 > durationMs) throw new UsageError('--duration must be at least four sampling periods', 'raise --duration or lower --sample');
+  const slowReaders = parsePositiveInt(values['slow-readers'] ?? '200', '--slow-readers', { max: 5_000 });
+  const streamMb = parsePositiveInt(values['stream-mb'] ?? '16', '--stream-mb', { max: 1_024 });
+  const largeBodyWords = parsePositiveInt(values['large-body-words'] ?? '5000000', '--large-body-words', { max: 6_000_000 });
+  const writeTimeoutMs = parsePositiveInt(values['write-timeout'] ?? '5', '--write-timeout', { max: 600 }) * 1000;
   const outFile = values.out ?? '.bench-out/chaos.json';
   const work = await mkdtemp(join(tmpdir(), 'tollgate-bench-chaos-'));
   const children: ChildProcess[] = [];
+  const big = new BigUpstream(streamMb * 1048576);
   try {
+    await big.start();
     const sim = await startChild(false, process.execPath, [BIN, 'sim', '--listen', '127.0.0.1:0', '--seed', '7'], /at http:\/\/127\.0\.0\.1:(\d+)/, children);
     const simPort = Number(sim.match[1]);
     await mkdir(join(work, 'config'));
-    await writeFile(join(work, 'config', 'chaos.yaml'), config(simPort));
+    await writeFile(join(work, 'config', 'chaos.yaml'), config(simPort, big.port));
     const ledger = join(work, 'ledger');
     const gw = await startChild(
       false,
       process.execPath,
       [BIN, 'serve', '--config', join(work, 'config'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--no-watch', '--ledger', ledger],
-      /"listen":"127\.0\.0\.1:(\d+)"/,
+      /"listen":"127\.0\.0\.1:(\d+)","admin":"127\.0\.0\.1:(\d+)"/,
       children,
+      { ...process.env, TOLLGATE_LISTENER_WRITE_TIMEOUT_MS: String(writeTimeoutMs) },
     );
     const port = Number(gw.match[1]);
+    const adminPort = Number(gw.match[2]);
     const pid = gw.child.pid ?? 0;
     let agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
     const endings: Record<Ending, number> = { complete: 0, error_response: 0, stream_error_event: 0, cut: 0, client_timeout: 0, unclear: 0 };
@@ -207,9 +242,12 @@ export async function run(argv: string[]): Promise<number> {
       after = sample(pid, (Date.now() - t0) / 1000);
     }
     const settledMs = Date.now() - idleStart;
+    // Counted before the abuse phase adds its own requests (each line is written when its request ends).
+    const records = (await countLedger(ledger)) - ledgerBefore;
+    process.stderr.write('\nabuse phase: slow and vanishing readers, large bodies\n');
+    const abuse = await abusePhase({ port, adminPort, pid, clientKey: CLIENT_KEY, slowReaders, streamMb, largeBodyWords, writeTimeoutMs }, big);
     gw.child.kill('SIGTERM');
     await new Promise<void>((r) => gw.child.once('exit', () => r()));
-    const records = (await countLedger(ledger)) - ledgerBefore;
 
     const half = samples.filter((s) => s.t >= durationMs / 2000);
     const rssSlope = slope(half.map((s) => [s.t / 60, s.rssMb]));
@@ -221,6 +259,7 @@ export async function run(argv: string[]): Promise<number> {
       ledgerHasEveryRequest: records === sent,
       descriptorsBackToBaseline: after.fds <= baseline.fds + 1,
       rssFlatInSecondHalf: rssLast <= rssFirst * 1.1 + 5,
+      ...abuse.checks,
     };
     const lines = [
       `chaos soak: ${(durationMs / 1000).toFixed(0)} s, ${concurrency} clients, ${sent} requests (${(sent / (durationMs / 1000)).toFixed(1)}/s)`,
@@ -235,16 +274,19 @@ export async function run(argv: string[]): Promise<number> {
       `gateway fds: start ${baseline.fds} (${baseline.sockets} sockets), peak ${Math.max(...samples.map((s) => s.fds))}, slope (second half) ${fdSlope.toFixed(3)}/min, after the soak ${after.fds} (${after.sockets} sockets; waited ${(settledMs / 1000).toFixed(0)} s)`,
       `ledger records: ${records} for ${sent} requests`,
       '',
+      ...abuse.lines,
+      '',
       ...Object.entries(checks).map(([k, ok]) => `${ok ? 'PASS' : 'FAIL'}  ${k}`),
       ...(examples.length === 0 ? [] : ['', 'examples of unclear endings (tail of the body):', ...examples.slice(0, 8).map((e) => `  ${e.fault} stream=${e.stream}: ${JSON.stringify(e.text.slice(-160))}`)]),
     ];
     process.stderr.write('\n');
     process.stdout.write(lines.join('\n') + '\n');
     await mkdir(join(outFile, '..'), { recursive: true });
-    await writeFile(outFile, JSON.stringify({ durationMs, concurrency, sent, endings, byFault: Object.fromEntries(byFault), samples, after, records, rssSlopeMbPerMin: rssSlope, fdSlopePerMin: fdSlope, checks, examples }, null, 2));
+    await writeFile(outFile, JSON.stringify({ durationMs, concurrency, sent, endings, byFault: Object.fromEntries(byFault), samples, after, records, rssSlopeMbPerMin: rssSlope, fdSlopePerMin: fdSlope, abuse: abuse.json, checks, examples }, null, 2));
     process.stdout.write(`\nJSON written to ${outFile}\n`);
     return Object.values(checks).every(Boolean) ? 0 : 1;
   } finally {
+    await big.close();
     for (const c of children) c.kill('SIGTERM');
     await rm(work, { recursive: true, force: true });
   }

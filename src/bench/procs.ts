@@ -19,8 +19,9 @@ export async function startChild(
   args: string[],
   ready: RegExp,
   children: ChildProcess[],
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
-  const child = pinned ? spawn('taskset', ['-c', '1', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = pinned ? spawn('taskset', ['-c', '1', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env }) : spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   children.push(child);
   let out = '';
   const match = await new Promise<RegExpMatchArray>((resolve, reject) => {

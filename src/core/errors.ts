@@ -62,6 +62,8 @@ export const ERROR_CATALOG = {
   upstream_first_byte_timeout: { status: 504, type: 'timeout_error' },
   upstream_idle_timeout: { status: 504, type: 'timeout_error' },
   request_timeout: { status: 504, type: 'timeout_error' },
+  /** The client stopped reading a response; recorded, never sent (the client is cut off). */
+  client_write_timeout: { status: 408, type: 'timeout_error' },
   // Gateway
   /** The gateway's own token counter has too much queued (count_tokens answered by the gateway). */
   token_count_busy: { status: 503, type: 'server_error' },

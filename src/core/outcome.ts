@@ -55,6 +55,8 @@ export interface RequestOutcome {
   readonly errorCode: ErrorCode | undefined;
   /** The client went away before the response was complete. */
   readonly clientAborted: boolean;
+  /** The response was cut before its end: the client left or was cut off, or the upstream broke off mid-body. */
+  readonly aborted: boolean;
   readonly attempts: number;
   /** Backend-reported usage, when the response carried it. */
   readonly usage: Usage | undefined;
@@ -62,6 +64,8 @@ export interface RequestOutcome {
   readonly requestBody: Readonly<Record<string, unknown>> | undefined;
   /** Generated text the client received (for the gateway's own completion token count). */
   readonly completionText: string | undefined;
+  /** Generated characters past what completionText kept (a long response), counted at ≈4 per token. */
+  readonly completionOverflowChars: number;
   /** Milliseconds from arrival to the end of the response. */
   readonly durationMs: number;
   /** Milliseconds from the upstream request being sent to its last byte (last attempt). */
@@ -74,4 +78,9 @@ export interface RequestOutcome {
   readonly generation: number;
   /** The request's trace context, when traces are exported. */
   readonly trace: TraceContext | undefined;
+  /**
+   * Charges the request's one usage to its rate limits and quotas: called once by accounting, with
+   * the usage the ledger records (the backend's report, else the gateway's count of what passed).
+   */
+  readonly settleUsage: ((usage: Usage) => void) | undefined;
 }

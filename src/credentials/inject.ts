@@ -192,7 +192,19 @@ export function hostOf(origin: string): string {
  * matching cannot know a key with no recognizable prefix, the exact value can.
  */
 export function redactCredentials(message: string, credential: UpstreamCredential | undefined, incoming?: IncomingHttpHeaders): string {
-  if (credential === undefined) return message;
+  let out = message;
+  for (const s of credentialSecrets(credential, incoming)) out = out.split(s).join('[redacted]');
+  return out;
+}
+
+/**
+ * The secret strings a backend credential puts on the wire for this request (the configured key
+ * with and without its scheme, the current token, AWS keys, a client override), longest first so a
+ * key is not half-replaced by a shorter secret it contains; values under 6 characters are left out
+ * (redacting them would mangle ordinary text).
+ */
+export function credentialSecrets(credential: UpstreamCredential | undefined, incoming?: IncomingHttpHeaders): string[] {
+  if (credential === undefined) return [];
   const secrets: string[] = [];
   switch (credential.kind) {
     case 'header': {
@@ -217,8 +229,5 @@ export function redactCredentials(message: string, credential: UpstreamCredentia
     if (typeof v === 'string') secrets.push(v);
     else if (v !== undefined && !(v instanceof GatewayError)) secrets.push(v.accessKeyId, v.secretAccessKey, v.sessionToken ?? '');
   }
-  let out = message;
-  // Longest first, so a key is not half-replaced by a shorter secret it contains.
-  for (const s of secrets.filter((x) => x.length >= 6).sort((a, b) => b.length - a.length)) out = out.split(s).join('[redacted]');
-  return out;
+  return [...new Set(secrets.filter((x) => x.length >= 6))].sort((a, b) => b.length - a.length);
 }

@@ -53,6 +53,8 @@ export class Estimate {
     private readonly model: string,
     private readonly backend: string,
     private readonly route: RouteConfig,
+    /** The request body's size in bytes, when known: large prompts are estimated without BPE. */
+    private readonly bodyBytes?: number,
   ) {}
 
   cost(key: string): number {
@@ -67,7 +69,7 @@ export class Estimate {
 
   usage(): CostInput {
     if (this.input !== undefined) return this.input;
-    const prompt = estimatePromptTokens(this.body, this.model);
+    const prompt = estimatePromptTokens(this.body, this.model, this.bodyBytes);
     const gc = this.body['generationConfig'];
     // Chat, Responses and Gemini name the output budget differently.
     const max = this.body['max_completion_tokens'] ?? this.body['max_tokens'] ?? this.body['max_output_tokens'] ?? (typeof gc === 'object' && gc !== null ? (gc as Record<string, unknown>)['maxOutputTokens'] : undefined);
@@ -87,11 +89,18 @@ export class Estimate {
   }
 }
 
+/** Largest request body whose prompt the admission estimate counts with BPE on the event loop. */
+export const MAX_MAIN_THREAD_BPE_BYTES = 128 * 1024;
+
 /**
  * The gateway's own prompt count: the real BPE when its encoding is loaded (the gateway loads the
  * encodings its routes need at startup), else ~4 characters per token.
  */
-export function estimatePromptTokens(body: Readonly<Record<string, unknown>>, model: string): number {
+export function estimatePromptTokens(body: Readonly<Record<string, unknown>>, model: string, bodyBytes?: number): number {
+  // BPE runs on the event loop here; for a large body it would hold every other request (tens of
+  // MB of distinct words take seconds). Those are estimated by size; the exact count for the
+  // ledger runs in the counting worker.
+  if (bodyBytes !== undefined && bodyBytes > MAX_MAIN_THREAD_BPE_BYTES) return Math.ceil(bodyBytes / 4);
   const tok = tokenizerIfLoaded(encodingForModel(model));
   const messages = body['messages'];
   if (Array.isArray(messages)) {
@@ -104,11 +113,3 @@ export function estimatePromptTokens(body: Readonly<Record<string, unknown>>, mo
   return tok !== undefined ? tok.count(text) : Math.ceil(text.length / 4);
 }
 
-/** Usage when the backend reported none: the gateway's estimate of prompt and completion. */
-export function estimatedUsage(body: Readonly<Record<string, unknown>> | undefined, completionText: string | undefined, model: string): Usage {
-  const input = body === undefined ? 0 : estimatePromptTokens(body, model);
-  const tok = tokenizerIfLoaded(encodingForModel(model));
-  const text = completionText ?? '';
-  const output = text.length === 0 ? 0 : tok !== undefined ? tok.count(text) : Math.ceil(text.length / 4);
-  return { input, cachedInput: 0, cacheCreationInput: 0, output, reasoning: 0, total: input + output };
-}

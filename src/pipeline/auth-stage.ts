@@ -59,7 +59,13 @@ export class AuthGate {
   async route(model: string | undefined, match: () => RuleConfig | undefined): Promise<RuleConfig | undefined> {
     let rule = match() ?? (this.#identity === undefined ? await this.#discover(match) : undefined);
     for (let i = 0; i <= MAX_REROUTES; i++) {
-      if (rule === undefined) return undefined;
+      if (rule === undefined) {
+        // Under a Gateway-level policy every request needs a good credential, routable or not:
+        // what routes exist is not said to a client that has not authenticated.
+        const g = this.sec.gateway;
+        if (g !== undefined && this.#identity === undefined) await this.#authenticate(g);
+        return undefined;
+      }
       const policy = policyFor(this.sec, rule);
       if (policy === undefined) return rule;
       if (this.#identity?.policy !== policy) {
@@ -80,11 +86,13 @@ export class AuthGate {
    * Nothing matched as the client sent it, and no policy has spoken yet (route-level policies only):
    * the client may have left out x-workload-app and expect its credential to say it. Try the policies
    * whose credential the request carries; the first that authenticates binds the workload, and the
-   * request is routed again. A policy whose credential is absent or wrong is skipped silently here;
-   * the request then gets the 404 it would have got anyway.
+   * request is routed again. When none accepts it, a credential that was presented but failed
+   * verification is a 401 naming why; with no credential at all the request gets its 404.
    */
   async #discover(match: () => RuleConfig | undefined): Promise<RuleConfig | undefined> {
     const seen = new Set<ClientSecurityPolicy>();
+    let refused: AuthFailure | undefined;
+    let accepted = false;
     for (const p of [this.sec.gateway, ...this.sec.routes.values(), ...this.sec.rules.values()]) {
       if (p === undefined || seen.has(p) || (p.apiKeyAuth === undefined && p.jwt === undefined)) continue;
       seen.add(p);
@@ -92,13 +100,23 @@ export class AuthGate {
       let id: Identity;
       try {
         id = await authenticatePolicy(p, this.#view);
-      } catch {
+      } catch (err) {
+        if (!(err instanceof AuthFailure)) throw err;
+        if (err.reason !== 'missing') refused ??= err;
         continue;
       }
+      accepted = true;
       if (id.workload === undefined) continue;
       this.#checkClaim(id);
       const rule = this.#bindTentatively(id, match);
       if (rule !== undefined) return rule;
+    }
+    // A credential was presented and no policy accepted it: that is the answer, not the 404 the
+    // missing workload would give (the client would chase a routing problem it does not have).
+    if (refused !== undefined && !accepted) {
+      delete this.req.headers[WORKLOAD_HEADER];
+      this.info.logger.debug('client authentication failed', { requestId: this.info.requestId, reason: refused.reason });
+      throw refused.toGatewayError();
     }
     return undefined;
   }

@@ -19,6 +19,7 @@ export function dispatchOptions(input: ProxyInput, ref: BackendRefConfig, endpoi
     backendMutation: ref.backend.headerMutation,
     refMutation: ref.headerMutation,
     credential: ref.backend.credential,
+    strip: input.strip,
     providerHeaders: upstreamReq.headers,
     signing:
       ref.backend.credential?.kind === 'aws-sigv4'

@@ -4,10 +4,12 @@
 import { nowMs } from '../core/clock.js';
 import { GatewayError, toGatewayError } from '../core/errors.js';
 import { acceptableRequestId, newRequestId } from '../core/ids.js';
+import { stripCredentialQuery } from '../credentials/client.js';
 import type { Logger } from '../core/log.js';
 import type { Limits } from '../limits/index.js';
 import type { McpGateway } from '../mcp/gateway.js';
 import type { Operation, RequestOutcome } from '../core/outcome.js';
+import type { Usage } from '../core/usage.js';
 import { startTrace, type TraceContext } from '../core/trace-context.js';
 import { matchIngress, type IngressContext, type IngressMatch, type LocalAnswer } from '../ingress/index.js';
 import { OPENAI_PATHS } from '../protocol/openai.js';
@@ -15,9 +17,9 @@ import { providerName } from '../providers/index.js';
 import type { HeaderView } from '../routing/router.js';
 import { clientSubpath, COUNTED_BY_HEADER, countTokensLocally, forwardsCountTokens, isAnthropicIngress, messagesOperation } from './anthropic-ingress.js';
 import { beginAuth } from './auth-stage.js';
-import { checkContentType, parseJsonObject, readBody } from './body.js';
+import { checkContentType, discardBody, expectsContinue, parseJsonObject, readBody } from './body.js';
 import type { Generation } from './generation.js';
-import { headerString, type Req, type Res } from './http.js';
+import { headerString, type Req, type RequestLimits, type Res } from './http.js';
 import { admit, settle } from './limits-stage.js';
 import { modelsAnswer } from './models.js';
 import { ProxyRequest } from './proxy.js';
@@ -63,12 +65,13 @@ interface RequestState {
 export interface Connection {
   readonly remoteAddress: string | undefined;
   readonly scheme: 'http' | 'https';
+  readonly limits: RequestLimits;
 }
 
 export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Connection): void {
   const startMs = nowMs();
   const clientId = headerString(req.headers['x-request-id']);
-  const url = req.url ?? '/';
+  const url = originForm(req.url ?? '/');
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   const ingress = matchIngress(path);
@@ -155,8 +158,8 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
   // Client authentication binds x-workload-app before anything reads it (routing, limits, accounting).
   const auth = await beginAuth(gen, s.req, { method: s.req.method ?? 'POST', path: s.path, remoteAddress: conn.remoteAddress, requestId: s.requestId, logger: rt.logger });
   checkContentType(headerString(s.req.headers['content-type']));
-  const raw = await readBody(s.req, gen.config.listener.bodyLimitBytes);
-  const body = parseJsonObject(raw);
+  const raw = await readBody(s.req, s.res, gen.config.listener.bodyLimitBytes);
+  const body = parseJsonObject(raw, conn.limits);
   const model = s.ingress?.model ?? body['model'];
   if (model !== undefined && (typeof model !== 'string' || model.length === 0)) {
     throw new GatewayError('invalid_model', 'The "model" field must be a non-empty string.', { param: 'model' });
@@ -189,11 +192,11 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
   }
   const local = ctx === undefined ? undefined : await s.ingress?.answer?.(ctx, body, rule);
   if (local !== undefined) return sendLocal(rt, s, local);
-  const admitted = await admit(rt.limits, gen, rule, { headers: s.req.headers, method: s.req.method ?? 'POST', path: s.path, clientAddress: conn.remoteAddress }, s.requestId, body, model);
+  const admitted = await admit(rt.limits, gen, rule, { headers: s.req.headers, method: s.req.method ?? 'POST', path: s.path, clientAddress: conn.remoteAddress }, s.requestId, body, raw.length, model);
   const client: ClientRequest = {
     operation: s.operation,
     subpath: s.ingress?.subpath ?? clientSubpath(s.operation, s.path),
-    query,
+    query: stripCredentialQuery(query, conn.limits.strip),
     body,
     raw,
     stream: stream === true,
@@ -212,14 +215,28 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     traceparent: s.trace?.traceparent,
     limitHeaders: s.operation === 'count_tokens' ? { ...admitted.headers, [COUNTED_BY_HEADER]: 'backend' } : admitted.headers,
     quota: admitted.quota,
+    strip: conn.limits.strip,
+    writeTimeoutMs: conn.limits.writeTimeoutMs,
+    // The limits are charged when accounting has the request's usage, so both hold the same number.
     onDone: (r) => {
-      settle(rt.limits, admitted, body, model, r);
       if (ctx !== undefined) s.ingress?.finished?.(ctx, client, r.status).catch((err: unknown) => rt.logger.warn('ingress state not kept', { requestId: s.requestId, err }));
-      finishProxied(rt, s, gen, rule.routeKey, rule.id, model, stream === true, raw.length, body, r);
+      finishProxied(rt, s, gen, rule.routeKey, rule.id, model, stream === true, raw.length, body, r, (usage) => settle(rt.limits, admitted, model, usage, r));
     },
   });
   if (stream === true) rt.sink.streamStarted();
   proxy.start();
+}
+
+/**
+ * The request target as a path: an absolute-form target (RFC 9112 §3.2.2, `http://user:pw@host/…`)
+ * loses its scheme and authority here, before anything could echo or log a password in it.
+ */
+function originForm(url: string): string {
+  if (url.charCodeAt(0) === 47) return url;
+  const m = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url);
+  if (m === null) return url;
+  const rest = url.slice(m[0].length);
+  return rest.length === 0 || rest.charCodeAt(0) !== 47 ? `/${rest}` : rest;
 }
 
 /** The headers routing sees: the request's, with `x-ai-eg-model` set from the body (never the client's). */
@@ -241,14 +258,24 @@ function methodNotAllowed(path: string, allowed: string): GatewayError {
 
 function reject(rt: GatewayRuntime, s: RequestState, err: GatewayError): void {
   let extra: Record<string, string> | undefined;
-  if (err.code === 'body_too_large' || err.code === 'bad_request') {
-    // The rest of the body is still on the wire: answer, then close rather than read it all.
+  if (err.code === 'body_too_large' && !s.http2 && !expectsContinue(s.req)) {
+    // The client is sending the rest of the body: read it away (bounded), then the connection goes on.
+    discardBody(s.req);
+  } else if (err.code === 'body_too_large' || err.code === 'bad_request' || (expectsContinue(s.req) && s.req.complete !== true)) {
+    // No body will follow (an Expect the gateway refused) or the connection is broken: answer, then close.
     if (!s.http2) extra = { connection: 'close' };
     s.res.once('finish', () => s.req.destroy());
   }
   sendError(s.res, err, s.requestId, s.startMs, extra, isAnthropicIngress(s.operation));
-  if (err.code === 'internal_error') rt.logger.error('request failed', { requestId: s.requestId, err: err.cause });
+  if (err.status >= 500) logServerError(rt, s.requestId, err.status, err.code, err.code === 'internal_error' ? err.cause : undefined);
   finishLocal(rt, s, err.status, err);
+}
+
+/** Every 5xx the gateway itself answers is logged under its request id, so the id a client reports finds it. */
+function logServerError(rt: GatewayRuntime, requestId: string, status: number, code: string, cause: unknown): void {
+  const fields = cause === undefined ? { requestId, status, code } : { requestId, status, code, err: cause };
+  if (status === 500) rt.logger.error('request failed', fields);
+  else rt.logger.warn('request failed', fields);
 }
 
 function finishLocal(rt: GatewayRuntime, s: RequestState, status: number, err: GatewayError | undefined): void {
@@ -283,10 +310,12 @@ function baseOutcome(s: RequestState): RequestOutcome {
     status: 0,
     errorCode: undefined,
     clientAborted: false,
+    aborted: false,
     attempts: 0,
     usage: undefined,
     requestBody: undefined,
     completionText: undefined,
+    completionOverflowChars: 0,
     durationMs: 0,
     upstreamMs: undefined,
     ttfbMs: undefined,
@@ -294,6 +323,7 @@ function baseOutcome(s: RequestState): RequestOutcome {
     responseBytes: 0,
     generation: s.generation?.id ?? 0,
     trace: s.trace,
+    settleUsage: undefined,
   };
 }
 
@@ -308,7 +338,9 @@ function finishProxied(
   requestBytes: number,
   body: Readonly<Record<string, unknown>>,
   r: ProxyResult,
+  settleUsage: (usage: Usage) => void,
 ): void {
+  if (r.status >= 500 && r.errorCode !== undefined) logServerError(rt, s.requestId, r.status, r.errorCode, undefined);
   rt.sink.requestFinished(
     {
       ...baseOutcome(s),
@@ -325,15 +357,18 @@ function finishProxied(
       status: r.status,
       errorCode: r.errorCode,
       clientAborted: r.clientAborted,
+      aborted: r.aborted,
       attempts: r.attempts,
       usage: r.usage,
       requestBody: body,
       completionText: r.completionText,
+      completionOverflowChars: r.completionOverflowChars,
       durationMs: nowMs() - s.startMs,
       upstreamMs: r.upstreamMs,
       ttfbMs: r.ttfbMs,
       requestBytes,
       responseBytes: r.responseBytes,
+      settleUsage,
     },
     gen,
   );

@@ -4,7 +4,7 @@
 // signs the final request).
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { HeaderMutation, UpstreamCredential } from '../config/types.js';
-import { isClientCredentialHeader } from '../credentials/client.js';
+import { isClientCredentialHeader, type ClientCredentialStrip } from '../credentials/client.js';
 import { injectCredential, type SigningTarget } from '../credentials/inject.js';
 
 // RFC 9110 §7.6.1 connection-specific fields, plus what the gateway recomputes (host, length).
@@ -43,6 +43,7 @@ export interface UpstreamHeaderInput {
   readonly backendMutation: HeaderMutation;
   readonly refMutation: HeaderMutation;
   readonly credential: UpstreamCredential | undefined;
+  readonly strip: ClientCredentialStrip;
   /** Headers the upstream API needs (content-type, API version), set after mutations. */
   readonly providerHeaders?: Readonly<Record<string, string>> | undefined;
   /** The request as sent, for credentials that sign it (SigV4). */
@@ -54,7 +55,7 @@ export function buildUpstreamHeaders(incoming: IncomingHttpHeaders, input: Upstr
   const connectionTokens = connectionListed(incoming['connection']);
   for (const name in incoming) {
     if (name.charCodeAt(0) === 58) continue; // HTTP/2 pseudo-headers (":path", …)
-    if (HOP_BY_HOP.has(name) || GATEWAY_OWNED.has(name) || isClientCredentialHeader(name)) continue;
+    if (HOP_BY_HOP.has(name) || GATEWAY_OWNED.has(name) || isClientCredentialHeader(input.strip, name)) continue;
     if (connectionTokens !== undefined && connectionTokens.has(name)) continue;
     const v = incoming[name];
     if (v === undefined) continue;

@@ -1,6 +1,7 @@
 // The slice of Node's HTTP/1.1 and HTTP/2 compatibility request/response objects the pipeline
 // uses, so one code path serves both protocols.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { ClientCredentialStrip } from '../credentials/client.js';
 
 export interface Req {
   readonly method?: string | undefined;
@@ -25,9 +26,23 @@ export interface Res {
   readonly headersSent: boolean;
   readonly writableEnded: boolean;
   readonly writableFinished: boolean;
+  /** HTTP/1.1 only (undefined on the HTTP/2 compatibility response). */
+  readonly writableNeedDrain?: boolean;
   destroy(err?: Error): unknown;
+  /** Sends `100 Continue` (both Node response types have it; optional for test doubles). */
+  writeContinue?(): void;
   on(event: 'drain' | 'close' | 'finish', fn: () => void): unknown;
   once(event: 'drain' | 'close' | 'finish', fn: () => void): unknown;
+}
+
+/** Per-request limits the listener sets (defaults and TOLLGATE_LISTENER_* overrides). */
+export interface RequestLimits {
+  /** A response whose client stops reading is cut after its buffer stayed full this long; 0 never. */
+  readonly writeTimeoutMs: number;
+  readonly jsonMaxDepth: number;
+  readonly jsonMaxValues: number;
+  /** Client credential headers and query parameters that never reach an upstream. */
+  readonly strip: ClientCredentialStrip;
 }
 
 export function headerString(v: string | string[] | undefined): string | undefined {

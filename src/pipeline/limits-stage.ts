@@ -3,7 +3,7 @@
 import type { BackendRefConfig, RouteConfig, RuleConfig } from '../config/types.js';
 import type { Usage } from '../core/usage.js';
 import type { RateLimitTicket } from '../limits/engine.js';
-import { CostContext, costInput, Estimate, estimatedUsage } from '../limits/costs.js';
+import { CostContext, costInput, Estimate } from '../limits/costs.js';
 import type { Limits } from '../limits/index.js';
 import type { LimitRequest } from '../limits/selectors.js';
 import type { Generation } from './generation.js';
@@ -24,6 +24,7 @@ export async function admit(
   req: LimitRequest,
   requestId: string,
   body: Readonly<Record<string, unknown>>,
+  bodyBytes: number,
   model: string | undefined,
 ): Promise<AdmittedRequest> {
   const route = gen.routes.get(rule.routeKey) as RouteConfig;
@@ -31,7 +32,7 @@ export async function admit(
   let headers: Readonly<Record<string, string>> = {};
   if (rule.rateLimits.length > 0) {
     const firstBackend = rule.backendRefs[0]?.backend.name ?? '';
-    const estimate = new Estimate(body, model ?? '', firstBackend, route);
+    const estimate = new Estimate(body, model ?? '', firstBackend, route, bodyBytes);
     const a = limits.rate.admit(rule, rule.routeKey, req, requestId, estimate);
     const admission = a instanceof Promise ? await a : a;
     if (!admission.ok) throw admission.error;
@@ -46,7 +47,7 @@ export async function admit(
           applies: (ref: BackendRefConfig) => config.quotas.has(ref.backend.key),
           check: (ref: BackendRefConfig) => {
             const sent = ref.modelNameOverride ?? model;
-            const estimate = new Estimate(body, sent ?? '', ref.backend.name, route);
+            const estimate = new Estimate(body, sent ?? '', ref.backend.name, route, bodyBytes);
             return Promise.resolve(limits.quotas.check(config, ref.backend, sent, req, () => estimate.usage()));
           },
           release: (t) => limits.quotas.release(t),
@@ -54,14 +55,14 @@ export async function admit(
   return { ticket, headers, quota, route };
 }
 
-/** Charges token costs and releases concurrency leases once the response has ended (or failed). */
-export function settle(limits: Limits, admitted: AdmittedRequest, body: Readonly<Record<string, unknown>>, model: string | undefined, r: ProxyResult): void {
+/**
+ * Charges token costs and releases concurrency leases with the request's one usage (what the ledger
+ * records for it), once accounting has it.
+ */
+export function settle(limits: Limits, admitted: AdmittedRequest, model: string | undefined, usage: Usage, r: ProxyResult): void {
   if (admitted.ticket === undefined && r.quotaTicket === undefined) return;
   const sentModel = r.requestModel ?? model ?? '';
-  const usage: Usage = r.usage ?? (r.attempts > 0 ? estimatedUsage(body, r.completionText, sentModel) : ZERO);
   const input = costInput(usage, sentModel, r.backend?.backend.name ?? '', admitted.route.name);
   limits.rate.settle(admitted.ticket, admitted.route, new CostContext(input));
   limits.quotas.settle(r.quotaTicket, input);
 }
-
-const ZERO: Usage = { input: 0, cachedInput: 0, cacheCreationInput: 0, output: 0, reasoning: 0, total: 0 };

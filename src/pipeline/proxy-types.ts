@@ -1,6 +1,7 @@
 // What a proxied request is given and what it reports back: the contract between the handler, the
 // limits stage and ProxyRequest.
 import type { BackendRefConfig, RuleConfig } from '../config/types.js';
+import type { ClientCredentialStrip } from '../credentials/client.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { Usage } from '../core/usage.js';
 import type { QuotaDecision, QuotaTicket } from '../limits/quotas.js';
@@ -12,12 +13,15 @@ export interface ProxyResult {
   readonly status: number;
   readonly errorCode: ErrorCode | undefined;
   readonly clientAborted: boolean;
+  /** The response was cut before its end (the client left or was cut off, or the upstream broke off mid-body). */
+  readonly aborted: boolean;
   readonly attempts: number;
   readonly backend: BackendRefConfig | undefined;
   readonly requestModel: string | undefined;
   readonly responseModel: string | undefined;
   readonly usage: Usage | undefined;
   readonly completionText: string | undefined;
+  readonly completionOverflowChars: number;
   readonly upstreamMs: number | undefined;
   readonly ttfbMs: number | undefined;
   readonly responseBytes: number;
@@ -52,5 +56,8 @@ export interface ProxyInput {
   /** x-ratelimit-* headers from admission, added to a successful response. */
   readonly limitHeaders: Readonly<Record<string, string>>;
   readonly quota: QuotaHook | undefined;
+  readonly strip: ClientCredentialStrip;
+  /** The listener's write timeout for a client that stops reading (0: none). */
+  readonly writeTimeoutMs: number;
   readonly onDone: (result: ProxyResult) => void;
 }

@@ -6,8 +6,11 @@
 // byte, a stream gets an SSE error event and a clean end, anything else is cut.
 //
 // Streaming: upstream chunks go to the client as they arrive (no buffering, no per-chunk timers);
-// when the client cannot keep up the upstream is paused, and when the client leaves the upstream
-// request is aborted at once so the backend stops generating.
+// when the client cannot keep up the upstream is paused (so what the gateway holds per stream is the
+// socket's buffer plus one upstream chunk), and when the client leaves the upstream request is
+// aborted at once so the backend stops generating. A client whose buffer stays full for the
+// listener's write timeout is cut off the same way: a reader that never reads must not hold a
+// socket, an upstream connection and a paused generation forever.
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { BackendRefConfig } from '../config/types.js';
 import { nowMs } from '../core/clock.js';
@@ -20,7 +23,8 @@ import { classifyUpstreamError } from '../upstream/errors.js';
 import type { PoolPicker } from '../upstream/pool/picker.js';
 import { pickEndpoint, recordConnectFailure, recordSuccess, type EndpointHandle } from '../upstream/pools.js';
 import { AttemptHandler, ClientAbort, DeadlineAbort, RetryAbort, type AttemptOwner } from './attempt.js';
-import { credentialUnavailable, prepareCredential, redactCredentials } from '../credentials/inject.js';
+import { credentialSecrets, credentialUnavailable, prepareCredential, redactCredentials } from '../credentials/inject.js';
+import { StreamRedactor } from '../credentials/redact-stream.js';
 import { dispatchOptions } from './dispatch.js';
 import type { ProxyInput } from './proxy-types.js';
 import { clientResponseHeaders } from './headers.js';
@@ -44,6 +48,8 @@ export class ProxyRequest implements AttemptOwner {
   private lastFailure: GatewayError | undefined;
   private mode: Mode = 'waiting';
   private translator: ResponseTranslator | undefined;
+  /** Masks the backend's credential in a 2xx body that echoes it; undefined when there is no credential. */
+  private redactor: StreamRedactor | undefined;
   private errorChunks: Buffer[] = [];
   private errorBytes = 0;
   private errorStatus = 0;
@@ -69,6 +75,8 @@ export class ProxyRequest implements AttemptOwner {
   private picker: PoolPicker | undefined;
   private picked: string | undefined;
   private pickDebug: string | undefined;
+  /** Armed while the client's write buffer is full; cleared when it drains. */
+  private writeTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly input: ProxyInput) {
     this.plan = input.generation.plans.get(input.rule) as RulePlan;
@@ -80,9 +88,14 @@ export class ProxyRequest implements AttemptOwner {
   start(): void {
     const { res } = this.input;
     res.on('close', () => {
+      this.clearWriteTimer();
       if (!this.finished && !res.writableFinished) this.onClientGone();
     });
-    res.on('drain', () => this.current?.controller?.resume());
+    res.on('finish', () => this.clearWriteTimer());
+    res.on('drain', () => {
+      this.clearWriteTimer();
+      this.current?.controller?.resume();
+    });
     if (Number.isFinite(this.deadlineAt)) this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(1, this.deadlineAt - nowMs()));
     this.nextAttempt();
   }
@@ -228,6 +241,8 @@ export class ProxyRequest implements AttemptOwner {
     this.status = status;
     const forcedUsage = this.upstreamReq?.forcedStreamUsage ?? false;
     this.translator = (this.provider as Provider).responseTranslator(this.input.client, contentType, forcedUsage);
+    const secrets = credentialSecrets(this.ref?.backend.credential, this.input.req.headers);
+    this.redactor = secrets.length === 0 ? undefined : new StreamRedactor(secrets);
     // The translator may drop bytes (the usage chunk it hides), so the length is no longer known.
     const out = clientResponseHeaders(headers, forcedUsage || this.translator.rewritesBody === true);
     if (this.translator.contentType !== undefined) out['content-type'] = this.translator.contentType;
@@ -257,6 +272,7 @@ export class ProxyRequest implements AttemptOwner {
           this.brokenBody(err);
           return;
         }
+        if (out !== null && out.length > 0 && this.redactor !== undefined) out = this.redactor.push(out);
         if (out !== null && out.length > 0) this.write(out, h);
         return;
       }
@@ -284,6 +300,11 @@ export class ProxyRequest implements AttemptOwner {
           this.brokenBody(err);
           return;
         }
+        if (this.redactor !== undefined) {
+          const masked = this.redactor.push(tail ?? Buffer.alloc(0));
+          const rest = this.redactor.end();
+          tail = rest === null ? masked : Buffer.concat([masked, rest]);
+        }
         const held = this.heldHead;
         if (held !== undefined) {
           this.heldHead = undefined;
@@ -297,6 +318,8 @@ export class ProxyRequest implements AttemptOwner {
         this.finish(undefined);
         if (tail !== null && tail.length > 0) this.input.res.end(tail);
         else this.input.res.end();
+        // The last bytes may still wait for a client that stopped reading.
+        if (this.input.res.writableNeedDrain === true) this.armWriteTimer();
         return;
       }
       case 'error-body': {
@@ -343,7 +366,33 @@ export class ProxyRequest implements AttemptOwner {
 
   private write(chunk: Buffer, h: AttemptHandler): void {
     this.countWrite(chunk);
-    if (!this.input.res.write(chunk)) h.controller?.pause();
+    if (!this.input.res.write(chunk)) {
+      h.controller?.pause();
+      this.armWriteTimer();
+    }
+  }
+
+  private armWriteTimer(): void {
+    const ms = this.input.writeTimeoutMs;
+    if (ms <= 0 || this.writeTimer !== undefined) return;
+    this.writeTimer = setTimeout(() => this.onWriteTimeout(), ms);
+  }
+
+  private clearWriteTimer(): void {
+    if (this.writeTimer === undefined) return;
+    clearTimeout(this.writeTimer);
+    this.writeTimer = undefined;
+  }
+
+  /** The client's buffer stayed full for the write timeout: cut it off and stop the upstream. */
+  private onWriteTimeout(): void {
+    this.writeTimer = undefined;
+    if (!this.finished) {
+      this.clientGone = true;
+      this.current?.controller?.abort(new ClientAbort());
+      this.finish('client_write_timeout');
+    }
+    this.input.res.destroy();
   }
 
   private countWrite(chunk: Buffer): void {
@@ -418,12 +467,14 @@ export class ProxyRequest implements AttemptOwner {
       status: this.clientGone && this.status === 0 ? 499 : this.status,
       errorCode,
       clientAborted: this.clientGone,
+      aborted: this.clientGone || (errorCode !== undefined && this.ttfbMs !== undefined),
       attempts: this.attempt,
       backend: this.ref,
       requestModel: this.upstreamReq?.model,
       responseModel: result?.responseModel,
       usage: result?.usage,
       completionText: result?.completionText,
+      completionOverflowChars: result?.completionOverflowChars ?? 0,
       upstreamMs: this.attempt > 0 ? this.upstreamMs : undefined,
       ttfbMs: this.ttfbMs,
       responseBytes: this.responseBytes,

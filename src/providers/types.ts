@@ -41,6 +41,8 @@ export interface ResponseResult {
    * for the gateway's own token count; undefined when the response carries none (embeddings).
    */
   readonly completionText: string | undefined;
+  /** Generated characters past what was kept in completionText (long responses), counted at ≈4 per token. */
+  readonly completionOverflowChars?: number;
 }
 
 /**

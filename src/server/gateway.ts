@@ -113,7 +113,7 @@ export class Gateway implements OutcomeSink {
           headersTimeoutMs: 30_000,
           maxConcurrentStreams: 1_000,
         },
-        (req, res, conn) => handleRequest(gw.runtime, req, res, { remoteAddress: conn.remoteAddress, scheme: 'http' }),
+        (req, res, conn) => handleRequest(gw.runtime, req, res, { ...conn, scheme: 'http' }),
       );
       if (opts.admin !== undefined) {
         gw.admin = await startAdmin(opts.admin.host, opts.admin.port, {

@@ -18,6 +18,15 @@ export interface Hardening {
   /** HTTP/2 client stream resets tolerated per session within the window (rapid reset). */
   readonly h2MaxResets: number;
   readonly h2ResetWindowMs: number;
+  /**
+   * A response the client does not read: longest wait for its write buffer to drain before the
+   * client is cut off and the upstream aborted. 0 disables.
+   */
+  readonly writeTimeoutMs: number;
+  /** Deepest JSON nesting of a request body (objects and arrays). */
+  readonly jsonMaxDepth: number;
+  /** Most JSON values (keys, array elements, scalars) in a request body. */
+  readonly jsonMaxValues: number;
 }
 
 export const DEFAULT_HARDENING: Hardening = Object.freeze({
@@ -31,6 +40,11 @@ export const DEFAULT_HARDENING: Hardening = Object.freeze({
   maxConnections: 20_000,
   h2MaxResets: 200,
   h2ResetWindowMs: 10_000,
+  writeTimeoutMs: 30_000,
+  // Real chat bodies nest a few levels (tool schemas a dozen or two) and hold thousands of values;
+  // past these the parse and the prompt count hold the event loop for everyone.
+  jsonMaxDepth: 128,
+  jsonMaxValues: 200_000,
 });
 
 const ENV: ReadonlyArray<readonly [keyof Hardening, string, 'count' | 'ms']> = [
@@ -42,6 +56,9 @@ const ENV: ReadonlyArray<readonly [keyof Hardening, string, 'count' | 'ms']> = [
   ['maxConnections', 'TOLLGATE_LISTENER_MAX_CONNECTIONS', 'count'],
   ['h2MaxResets', 'TOLLGATE_LISTENER_H2_MAX_RESETS', 'count'],
   ['h2ResetWindowMs', 'TOLLGATE_LISTENER_H2_RESET_WINDOW_MS', 'ms'],
+  ['writeTimeoutMs', 'TOLLGATE_LISTENER_WRITE_TIMEOUT_MS', 'ms'],
+  ['jsonMaxDepth', 'TOLLGATE_LISTENER_JSON_MAX_DEPTH', 'count'],
+  ['jsonMaxValues', 'TOLLGATE_LISTENER_JSON_MAX_VALUES', 'count'],
 ];
 
 export class HardeningEnvError extends Error {}
@@ -58,6 +75,8 @@ export function hardeningFromEnv(env: Readonly<Record<string, string | undefined
     out[key] = Number(v);
   }
   if (out.maxHeaderCount === 0) throw new HardeningEnvError('TOLLGATE_LISTENER_MAX_HEADERS must be at least 1');
+  if (out.jsonMaxDepth === 0) throw new HardeningEnvError('TOLLGATE_LISTENER_JSON_MAX_DEPTH must be at least 1');
+  if (out.jsonMaxValues === 0) throw new HardeningEnvError('TOLLGATE_LISTENER_JSON_MAX_VALUES must be at least 1');
   return out;
 }
 

@@ -13,6 +13,8 @@ import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Str
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { GatewayError, errorBody } from '../core/errors.js';
+import { credentialStripFromEnv, type ClientCredentialStrip } from '../credentials/client.js';
+import type { RequestLimits } from '../pipeline/http.js';
 import { acceptableRequestId, newRequestId } from '../core/ids.js';
 import { ConnectionGate, DEFAULT_HARDENING, type Hardening, hardeningFromEnv } from './listener-guards.js';
 
@@ -31,11 +33,16 @@ export interface ListenerOptions {
   readonly maxConcurrentStreams: number;
   /** The other limits; defaults (and TOLLGATE_LISTENER_* overrides) when absent. */
   readonly hardening?: Partial<Hardening>;
+  /** Client credentials to strip; the defaults (and TOLLGATE_STRIP_* changes) when absent. */
+  readonly strip?: ClientCredentialStrip;
 }
 
 export interface ConnectionInfo {
   readonly remoteAddress: string | undefined;
+  /** The listener's limits the pipeline enforces (one frozen object for every request). */
+  readonly limits: RequestLimits;
 }
+
 
 export type RequestHandler = (
   req: IncomingMessage | Http2ServerRequest,
@@ -68,6 +75,12 @@ interface BodyWatch {
 
 export async function startDataListener(opts: ListenerOptions, handle: RequestHandler): Promise<DataListener> {
   const hard: Hardening = { ...DEFAULT_HARDENING, ...hardeningFromEnv(process.env), ...opts.hardening };
+  const limits: RequestLimits = Object.freeze({
+    writeTimeoutMs: hard.writeTimeoutMs,
+    jsonMaxDepth: hard.jsonMaxDepth,
+    jsonMaxValues: hard.jsonMaxValues,
+    strip: opts.strip ?? credentialStripFromEnv(process.env),
+  });
   const sockets = new Set<net.Socket>();
   const sessions = new Set<ServerHttp2Session>();
   const sessionSocket = new WeakMap<ServerHttp2Session, net.Socket>();
@@ -113,8 +126,28 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
   }, 1_000);
   sweep.unref();
 
+  const onH1Request = (req: IncomingMessage, res: ServerResponse): void => {
+    const id = requestIdOf(req);
+    currentRequest.set(req.socket, { id, res });
+    if (req.rawHeaders.length / 2 > hard.maxHeaderCount) {
+      refused.header_count++;
+      respondAndClose(res, tooManyHeaders(hard.maxHeaderCount), id, () => req.destroy());
+      return;
+    }
+    // Node's own refusal of a missing Host is a bare 400 with no body; this one says what is wrong.
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      refused.malformed++;
+      respondAndClose(res, new GatewayError('bad_request', 'The request has no Host header; HTTP/1.1 requires one (send "host: <gateway address>").'), id, () => req.destroy());
+      return;
+    }
+    const socket = req.socket;
+    watchBody(req, res, id, () => socket.bytesRead);
+    handle(req, res, { remoteAddress: socket.remoteAddress, limits });
+  };
+
   const h1 = http.createServer(
     {
+      requireHostHeader: false,
       maxHeaderSize: opts.maxHeaderBytes,
       keepAliveTimeout: opts.keepAliveTimeoutMs,
       headersTimeout: opts.headersTimeoutMs,
@@ -124,22 +157,23 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
       connectionsCheckingInterval: 1_000,
       noDelay: true,
     },
-    (req, res) => {
-      const id = requestIdOf(req);
-      currentRequest.set(req.socket, { id, res });
-      if (req.rawHeaders.length / 2 > hard.maxHeaderCount) {
-        refused.header_count++;
-        respondAndClose(res, tooManyHeaders(hard.maxHeaderCount), id, () => req.destroy());
-        return;
-      }
-      const socket = req.socket;
-      watchBody(req, res, id, () => socket.bytesRead);
-      handle(req, res, { remoteAddress: socket.remoteAddress });
-    },
+    onH1Request,
   );
   // Node keeps at most this many headers and silently drops the rest; one more than the limit lets
   // the handler above see that there were too many and say so.
   h1.maxHeadersCount = hard.maxHeaderCount + 1;
+  // With a listener here Node no longer answers 100 Continue by itself: the pipeline sends it when it
+  // starts reading the body, so a request refused before (size, authentication, route) gets its
+  // refusal instead of an invitation to upload.
+  h1.on('checkContinue', onH1Request);
+  // A CONNECT has no handler and Node would close it without a word; a gateway is not a tunnel.
+  h1.on('connect', (req: IncomingMessage, socket: net.Socket) => {
+    refused.malformed++;
+    const err = new GatewayError('method_not_allowed', 'CONNECT is not supported: the gateway is not a forward proxy. Send POST requests to its /v1 endpoints.', {
+      headers: { allow: 'GET, POST' },
+    });
+    writeRaw(socket, err, requestIdOf(req));
+  });
   // Node answers an Expect it does not understand with a bare 417; answer it like every other refusal.
   h1.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     const id = requestIdOf(req);
@@ -161,6 +195,14 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
     rejectMalformed(err, socket, cur?.id);
   });
 
+  const onH2Request = (req: Http2ServerRequest, res: Http2ServerResponse): void => {
+    const session = req.stream.session as ServerHttp2Session;
+    const socket = sessionSocket.get(session);
+    const id = requestIdOf(req);
+    watchBody(req, res, id, () => socket?.bytesRead ?? 0);
+    handle(req, res, { remoteAddress: socket?.remoteAddress, limits });
+  };
+
   const h2 = http2.createServer(
     {
       settings: { maxConcurrentStreams: opts.maxConcurrentStreams, maxHeaderListSize: opts.maxHeaderBytes },
@@ -169,14 +211,9 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
       maxSessionRejectedStreams: 100,
       maxSessionInvalidFrames: 100,
     },
-    (req, res) => {
-      const session = req.stream.session as ServerHttp2Session;
-      const socket = sessionSocket.get(session);
-      const id = requestIdOf(req);
-      watchBody(req, res, id, () => socket?.bytesRead ?? 0);
-      handle(req, res, { remoteAddress: socket?.remoteAddress });
-    },
+    onH2Request,
   );
+  h2.on('checkContinue', onH2Request);
   h2.on('session', (session: ServerHttp2Session) => {
     if (pendingSocket !== undefined) sessionSocket.set(session, pendingSocket);
     sessions.add(session);

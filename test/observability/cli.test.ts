@@ -32,6 +32,7 @@ function rec(key: string, over: Partial<UsageRecord>): UsageRecord {
     status: 200,
     errorCode: '',
     clientAborted: false,
+    aborted: false,
     attempts: 1,
     backendUsage: undefined,
     gatewayCount: undefined,

@@ -162,7 +162,7 @@ class AnthropicStream implements ResponseTranslator {
   }
 
   result(): ResponseResult {
-    return { usage: this.usage.usage(), responseModel: this.responseModel, completionText: this.w.completionText() };
+    return { usage: this.usage.usage(), responseModel: this.responseModel, ...this.w.completion() };
   }
 }
 

@@ -160,7 +160,7 @@ class ConverseStream implements ResponseTranslator {
   }
 
   result(): ResponseResult {
-    return { usage: this.usage, responseModel: undefined, completionText: this.w.completionText() };
+    return { usage: this.usage, responseModel: undefined, ...this.w.completion() };
   }
 }
 

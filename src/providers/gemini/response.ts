@@ -178,7 +178,7 @@ class GeminiStream implements ResponseTranslator {
   }
 
   result(): ResponseResult {
-    return { usage: this.usage, responseModel: this.responseModel, completionText: this.w.completionText() };
+    return { usage: this.usage, responseModel: this.responseModel, ...this.w.completion() };
   }
 }
 

@@ -2,6 +2,7 @@
 // Claude on Bedrock): the body passes through (model, stream and anthropic_version moved where each
 // host wants them), the response passes through with usage read on the side; Bedrock's event stream
 // is re-framed as the SSE events its `chunk` frames carry.
+import { CompletionText } from '../shared/completion-text.js';
 import type { BackendRefConfig } from '../../config/types.js';
 import type { ErrorCode } from '../../core/errors.js';
 import { encodeSse, SseDecoder } from '../../protocol/sse.js';
@@ -51,7 +52,7 @@ export function passthroughResponse(req: ClientRequest, contentType: string | un
 class Observer {
   readonly usage = new AnthropicUsageTracker();
   model: string | undefined;
-  readonly text: string[] = [];
+  readonly text = new CompletionText();
 
   event(e: Json): void {
     switch (e['type']) {
@@ -78,7 +79,7 @@ class Observer {
   }
 
   result(): ResponseResult {
-    return { usage: this.usage.usage(), responseModel: this.model, completionText: this.text.join('') };
+    return { usage: this.usage.usage(), responseModel: this.model, ...this.text.result() };
   }
 }
 

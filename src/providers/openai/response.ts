@@ -1,5 +1,6 @@
 // OpenAI-schema responses: bytes pass through unchanged; usage and the answering model are read on
 // the side. The only rewrite is dropping the usage-only stream chunk the gateway itself asked for.
+import { CompletionText } from '../shared/completion-text.js';
 import type { ErrorCode } from '../../core/errors.js';
 import { makeUsage, type Usage } from '../../core/usage.js';
 import type { CompletionUsage } from '../../protocol/openai.js';
@@ -115,7 +116,7 @@ class SseTranslator implements ResponseTranslator {
   private readonly decoder = new SseDecoder();
   private usage: Usage | undefined;
   private model: string | undefined;
-  private readonly text: string[] = [];
+  private readonly text = new CompletionText();
   /** `[DONE]` arrived, or a choice finished: the stream is complete. */
   private complete = false;
 
@@ -153,7 +154,7 @@ class SseTranslator implements ResponseTranslator {
   }
 
   result(): ResponseResult {
-    return { usage: this.usage, responseModel: this.model, completionText: this.text.join('') };
+    return { usage: this.usage, responseModel: this.model, ...this.text.result() };
   }
 
   /** Reads an event; returns true when it is a usage-only chunk (empty choices, usage set). */
@@ -184,7 +185,7 @@ class SseTranslator implements ResponseTranslator {
 }
 
 /** Text a model generated in one choice: content, reasoning, legacy completions text, tool calls. */
-function collectText(choice: unknown, field: 'delta' | 'message', out: string[]): void {
+function collectText(choice: unknown, field: 'delta' | 'message', out: { push(...t: string[]): unknown }): void {
   if (typeof choice !== 'object' || choice === null) return;
   const c = choice as Record<string, unknown>;
   if (typeof c['text'] === 'string') out.push(c['text']);

@@ -3,6 +3,7 @@
 // every tool call has a stable `index`, its first delta carries id/type/name and later ones only
 // argument fragments, the finish reason comes in its own chunk, usage in a `choices: []` chunk when
 // asked for, then `[DONE]`). These are the details other gateways get wrong.
+import { CompletionText, type CompletionResult } from './completion-text.js';
 import type { Usage } from '../../core/usage.js';
 import type { CompletionUsage, FinishReason } from '../../protocol/openai.js';
 
@@ -68,7 +69,7 @@ export class ChatStreamWriter {
   private finished = false;
   private done = false;
   private readonly toolIndex = new Map<string | number, number>();
-  private readonly text: string[] = [];
+  private readonly text = new CompletionText();
   private prefix: string;
 
   constructor(
@@ -175,7 +176,7 @@ export class ChatStreamWriter {
     return b;
   }
 
-  completionText(): string {
-    return this.text.join('');
+  completion(): CompletionResult {
+    return this.text.result();
   }
 }
