@@ -87,7 +87,9 @@ export async function run(argv: string[]): Promise<number> {
     watch: values['no-watch'] !== true,
     redis: await redisOptions(values),
     rateLimitFailureMode: failureMode(values['rate-limit-failure-mode'] ?? process.env['TOLLGATE_RATE_LIMIT_FAILURE_MODE'] ?? 'open'),
-    telemetry: await telemetryOptions(values, process.env),
+    telemetry: await telemetryOptions(values, process.env).catch((err: unknown) => {
+      throw startupError(err);
+    }),
   } satisfies GatewayOptions;
   return serveInstance(concurrency, options);
 }

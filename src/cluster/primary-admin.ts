@@ -9,7 +9,10 @@ export function instanceAdmin(p: Primary): AdminSource {
   return {
     ready: () => p.readiness(),
     configDump: () => ({
-      generation: p.generation,
+      // What every worker serves: a reload counts as applied once the last worker has switched,
+      // so a client that waits for the generation to change sees the new config on any worker.
+      generation: servedGeneration(p),
+      loadedGeneration: p.generation,
       activatedAt: new Date(p.activatedAt).toISOString(),
       fingerprint: p.config.fingerprint,
       files: p.config.files,
@@ -29,6 +32,15 @@ export function instanceAdmin(p: Primary): AdminSource {
       return html.replace('<h1>Tollgate</h1>', `<h1>Tollgate</h1>\n${workersTable(p)}`);
     },
   };
+}
+
+function servedGeneration(p: Primary): number {
+  let served = p.generation;
+  for (const s of p.slots) {
+    const g = s.state?.generation;
+    if (s.listening && g != null && g < served) served = g;
+  }
+  return served;
 }
 
 interface WorkerRow {

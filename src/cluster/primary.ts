@@ -149,6 +149,8 @@ export class Primary {
       const what = behind.map((s) => `worker ${s.index} ${s.worker === undefined ? 'restarting' : !s.listening ? 'starting' : `on generation ${s.state?.generation ?? 'none'}`}`);
       return { ready: false, reason: `${what.join(', ')}; the instance serves generation ${this.generation}` };
     }
+    const waiting = this.slots.find((s) => s.state?.waiting != null);
+    if (waiting !== undefined) return { ready: false, reason: `worker ${waiting.index}: ${waiting.state?.waiting ?? ''}` };
     return { ready: true, reason: `${this.slots.length} workers serving config generation ${this.generation}` };
   }
 
@@ -184,7 +186,7 @@ export class Primary {
         return;
       case 'state': {
         const first = slot.state === undefined;
-        slot.state = { generation: m.generation, fingerprint: m.fingerprint, draining: m.draining };
+        slot.state = { generation: m.generation, fingerprint: m.fingerprint, draining: m.draining, waiting: m.waiting };
         // A worker that started while the config changed catches up here (once: a worker that could
         // not reload because the files changed again waits for that change, and /readyz says so).
         if (first && !this.shuttingDown && m.generation !== this.generation) this.send(w, { t: 'reload', generation: this.generation });

@@ -11,6 +11,8 @@ export interface WorkerState {
   readonly generation: number | null;
   readonly fingerprint: string | null;
   readonly draining: boolean;
+  /** Why this worker's own readiness says no (e.g. Redis not connected yet); null when ready. */
+  readonly waiting: string | null;
 }
 
 export type ToPrimary =

@@ -20,9 +20,15 @@ export async function runWorker(opts: Omit<GatewayOptions, 'admin' | 'watch' | '
   let gateway: Gateway | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopping ??= gatewayReady.then((g) => g.shutdown(), () => undefined));
+  let lastWaiting: string | null = null;
+  const waiting = (): string | null => {
+    const r = gateway?.readiness();
+    return r === undefined || r.ready ? null : r.reason;
+  };
   const state = (): void => {
     const gen = gateway?.generation;
-    send({ t: 'state', generation: gen?.id ?? null, fingerprint: gen?.config.fingerprint ?? null, draining: gateway?.draining ?? false });
+    lastWaiting = waiting();
+    send({ t: 'state', generation: gen?.id ?? null, fingerprint: gen?.config.fingerprint ?? null, draining: gateway?.draining ?? false, waiting: lastWaiting });
   };
   let reloads = Promise.resolve();
   const done = new Promise<void>((resolve) => {
@@ -81,6 +87,13 @@ export async function runWorker(opts: Omit<GatewayOptions, 'admin' | 'watch' | '
   const gw = (gateway = await gatewayReady);
   send({ t: 'listening', port: gw.dataAddress.port });
   state();
+  // The worker's own readiness can change without a reload (a Redis store connecting): the
+  // primary's /readyz hears of it within a poll.
+  const poll = setInterval(() => {
+    if (waiting() !== lastWaiting) state();
+  }, 200);
+  poll.unref();
   await done;
+  clearInterval(poll);
   return 0;
 }

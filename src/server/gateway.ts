@@ -269,7 +269,7 @@ export class Gateway implements OutcomeSink {
 
   // ---- admin ------------------------------------------------------------------------------------
 
-  private readiness(): { ready: boolean; reason: string } {
+  readiness(): { ready: boolean; reason: string } {
     if (this.runtime.draining) return { ready: false, reason: 'shutting down' };
     if (this.runtime.generation === undefined) return { ready: false, reason: 'no configuration loaded' };
     const waiting = this.limits.notReadyReason(this.runtime.generation.config);
