@@ -141,7 +141,7 @@ async function list(ctx: CallContext, kind: ListKind, params: Record<string, unk
     targets.map(async ({ b, s }) => {
       const c = cursors?.[b.name];
       try {
-        const ex = await send(ctx, b, s, { jsonrpc: '2.0', id: ctx.id, method: kind.method, params: c === undefined ? {} : { cursor: c } }, false);
+        const ex = await send(ctx, b, s, { jsonrpc: '2.0', id: ctx.id, method: kind.method, params: c === undefined ? {} : { cursor: c } }, true);
         bytes += ex.bytes;
         const r = ex.response;
         if (r === undefined || r['error'] !== undefined || typeof r['result'] !== 'object' || r['result'] === null) {

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { CreateMessageRequestSchema, CreateMessageResultSchema, ElicitRequestSchema, EmptyResultSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, CreateMessageResultSchema, ElicitRequestSchema, EmptyResultSchema, ListRootsRequestSchema, ListRootsResultSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
@@ -26,6 +26,7 @@ spec:
   backendRefs:
     - {name: alpha, kind: Backend, group: gateway.envoyproxy.io, path: /mcp}
     - {name: beta, kind: Backend, group: gateway.envoyproxy.io, path: /mcp}
+    - {name: gamma, kind: Backend, group: gateway.envoyproxy.io, path: /mcp}
 ---
 apiVersion: v1
 kind: Secret
@@ -73,20 +74,38 @@ function asker(name: string): Promise<TestMcpServer> {
   });
 }
 
+/** A server that asks the client for its roots before it lists its tools (a request tied to tools/list). */
+function rootsLister(): Promise<TestMcpServer> {
+  return startMcpServer({
+    name: 'gamma',
+    build: (s: McpServer) => {
+      s.server.registerCapabilities({ tools: {} });
+      s.server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => {
+        const r = await extra.sendRequest({ method: 'roots/list' }, ListRootsResultSchema);
+        return { tools: r.roots.map((x) => ({ name: `open_${x.name ?? 'root'}`, inputSchema: { type: 'object' as const } })) };
+      });
+    },
+  });
+}
+
 describe('MCP gateway: server-to-client requests', () => {
   let alpha: TestMcpServer;
   let beta: TestMcpServer;
+  let gamma: TestMcpServer;
   let gw: TestGateway;
 
   beforeAll(async () => {
     alpha = await asker('alpha');
     beta = await asker('beta');
-    gw = await startGateway({ 'mcp.yaml': ROUTE, 'backends.yaml': `${mcpBackendYaml('alpha', alpha.port)}---\n${mcpBackendYaml('beta', beta.port)}` }, { watch: false });
+    gamma = await rootsLister();
+    const backends = [mcpBackendYaml('alpha', alpha.port), mcpBackendYaml('beta', beta.port), mcpBackendYaml('gamma', gamma.port)].join('---\n');
+    gw = await startGateway({ 'mcp.yaml': ROUTE, 'backends.yaml': backends }, { watch: false });
   });
   afterAll(async () => {
     await gw?.close();
     await alpha?.close();
     await beta?.close();
+    await gamma?.close();
   });
 
   async function connect(capabilities: Record<string, unknown>): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
@@ -130,6 +149,13 @@ describe('MCP gateway: server-to-client requests', () => {
     await expect.poll(() => alpha.gets).toBeGreaterThan(gets);
     // Until the server has attached the GET stream, its request has nowhere to go: ask until it arrives.
     await expect.poll(async () => text(await client.callTool({ name: 'alpha__roots', arguments: {} })), { timeout: 10_000 }).toBe('file:///work');
+    await client.close();
+  });
+
+  it('relays a server request made while the server answers tools/list', async () => {
+    const { client } = await connect({ roots: {} });
+    client.setRequestHandler(ListRootsRequestSchema, () => ({ roots: [{ uri: 'file:///src', name: 'src' }] }));
+    expect((await client.listTools()).tools.map((t) => t.name)).toContain('gamma__open_src');
     await client.close();
   });
 
