@@ -16,7 +16,8 @@ import type { McpSpanFacts } from '../telemetry/traces.js';
 import { authenticate, type Caller } from './auth.js';
 import { exchange, headerValue, UpstreamError } from './backend.js';
 import { errorBody, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, type JsonRpcId, parseMessage, RATE_LIMITED, RpcError } from './jsonrpc.js';
-import { broadcast, callMethod, type CallContext } from './methods.js';
+import { callMethod, type CallContext, notify } from './methods.js';
+import { relayedCapabilities, relayResponse } from './relay.js';
 import { headersMatch, hostMatches, hostOf, type McpExchange, readMessage, toolOf } from './request.js';
 import { type McpSession, openSession, sealSession } from './session.js';
 import { endSession, openStream } from './streams.js';
@@ -158,9 +159,10 @@ export class McpGateway {
     const session = this.session(x, caller);
     if (session instanceof RpcError) return this.fail(x, msg.kind === 'request' ? msg.id : null, session);
     const ctx = this.context(x, session, caller, msg.kind === 'request' ? msg.id : 0);
-    if (msg.kind !== 'request') {
-      // Client notifications go to every server; responses to server requests are not relayed (no server-to-client requests across servers).
-      if (msg.kind === 'notification') await broadcast(ctx, parsed.value);
+    if (msg.kind === 'response') return this.relay(x, ctx, parsed.value);
+    if (msg.kind === 'notification') {
+      // A client notification is a per-session fact every server hears, except the cancellation of one server's request.
+      await notify(ctx, parsed.value);
       x.res.writeHead(202, { 'x-request-id': x.requestId });
       x.res.end();
       return 202;
@@ -184,15 +186,33 @@ export class McpGateway {
     }
   }
 
+  /** The client's answer to a server request: 202 once the server that asked has it. */
+  private async relay(x: McpExchange, ctx: CallContext, message: Record<string, unknown>): Promise<number> {
+    try {
+      await relayResponse(ctx, message);
+    } catch (e) {
+      if (e instanceof UpstreamError) {
+        this.o.metrics?.backendFailure(e.backend, e.reason);
+        this.o.logger.warn('MCP server did not take the client\'s response to its request', { route: x.route.key, backend: e.backend, reason: e.reason });
+        return this.fail(x, null, new RpcError(e.code, e.message, 502, e.data));
+      }
+      return this.fail(x, null, e);
+    }
+    x.res.writeHead(202, { 'x-request-id': x.requestId });
+    x.res.end();
+    return 202;
+  }
+
   private async initialize(x: McpExchange, caller: Caller, id: JsonRpcId, params: Record<string, unknown> | undefined, size: number): Promise<number> {
     const asked = params?.['protocolVersion'];
     if (typeof asked !== 'string') return this.fail(x, id, new RpcError(INVALID_PARAMS, 'Invalid params: initialize needs "protocolVersion" (a string).'));
     const version = SUPPORTED_VERSIONS.includes(asked) ? asked : LATEST;
     const headers = x.req.headers;
+    const clientCapabilities = relayedCapabilities(params);
     const results = await Promise.all(
       x.route.backends.map(async (b) => {
         try {
-          const ex = await exchange(b, { jsonrpc: '2.0', id, method: 'initialize', params: { ...params, protocolVersion: version } }, {
+          const ex = await exchange(b, { jsonrpc: '2.0', id, method: 'initialize', params: { ...params, protocolVersion: version, capabilities: clientCapabilities } }, {
             session: undefined,
             protocolVersion: version,
             clientHeaders: headers,
@@ -230,7 +250,7 @@ export class McpGateway {
       if (c['logging'] !== undefined) caps['logging'] = {};
       if (c['completions'] !== undefined) caps['completions'] = {};
     }
-    const session: McpSession = { route: x.route.key, protocolVersion: version, principal: caller.principal, backends: results.map((r) => r.s), issuedAt: Math.floor(Date.now() / 1000) };
+    const session: McpSession = { route: x.route.key, protocolVersion: version, principal: caller.principal, backends: results.map((r) => r.s), clientCapabilities, issuedAt: Math.floor(Date.now() / 1000) };
     const sid = sealSession(x.cfg.sessionKey, session);
     const body = JSON.stringify({ jsonrpc: '2.0', id, result: { protocolVersion: version, capabilities: caps, serverInfo: { name: 'tollgate', version: this.o.version ?? '0' } } });
     this.send(x, body, { 'mcp-session-id': sid });

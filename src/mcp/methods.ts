@@ -1,5 +1,5 @@
 // The MCP methods over many servers. Names a client sees are `<backend>__<name>` (tools, prompts)
-// and `<backend>__<uri>` (resources), as Envoy AI Gateway prefixes them; lists fan out to every live
+// and `<backend>__<uri>` (resources), as Envoy AI Gateway prefixes them (names.ts); lists fan out to every live
 // server of the session and merge (a server that fails is left out, with a warning), and a call goes
 // to the one server its prefix names, with the prefix removed.
 import type { McpBackendConfig, McpRouteConfig, McpToolFilter } from '../config/types-mcp.js';
@@ -7,9 +7,9 @@ import type { Logger } from '../core/log.js';
 import { type Caller, authorizeTool, forbidden } from './auth.js';
 import { exchange, type Exchange, UpstreamError } from './backend.js';
 import { INVALID_PARAMS, METHOD_NOT_FOUND, type JsonRpcId, RpcError } from './jsonrpc.js';
+import { SEPARATOR, splitName } from './names.js';
+import { cancellationTarget, rewriteServerMessage } from './relay.js';
 import type { BackendSession, McpSession } from './session.js';
-
-export const SEPARATOR = '__';
 
 export interface CallContext {
   readonly route: McpRouteConfig;
@@ -34,12 +34,6 @@ export interface MethodOutcome {
   readonly backend: string;
   readonly tool: string;
   readonly upstreamBytes: number;
-}
-
-export function splitName(name: string): { backend: string; rest: string } | undefined {
-  const i = name.indexOf(SEPARATOR);
-  if (i <= 0 || i + SEPARATOR.length >= name.length) return undefined;
-  return { backend: name.slice(0, i), rest: name.slice(i + SEPARATOR.length) };
 }
 
 export function toolSelected(f: McpToolFilter | undefined, tool: string): boolean {
@@ -84,7 +78,7 @@ async function reinitialize(ctx: CallContext, b: McpBackendConfig, s: BackendSes
   const base = { clientHeaders: ctx.clientHeaders, timeoutMs: ctx.route.timeoutMs, signal: ctx.signal, traceparent: ctx.traceparent };
   const init = await exchange(
     b,
-    { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: s.pv ?? ctx.session.protocolVersion, capabilities: {}, clientInfo: { name: 'tollgate', version: '1' } } },
+    { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: s.pv ?? ctx.session.protocolVersion, capabilities: ctx.session.clientCapabilities ?? {}, clientInfo: { name: 'tollgate', version: '1' } } },
     { ...base, session: undefined, protocolVersion: s.pv ?? ctx.session.protocolVersion },
   );
   const fresh: BackendSession = { name: s.name, sid: init.sessionId, pv: s.pv, down: false };
@@ -118,14 +112,6 @@ function prefixResource(backend: string, r: Record<string, unknown>, field: 'uri
   return out;
 }
 
-/** Server messages carrying a resource URI get the server's prefix, so the client can act on them. */
-export function rewriteServerMessage(backend: string, m: Record<string, unknown>): Record<string, unknown> {
-  if (m['method'] !== 'notifications/resources/updated') return m;
-  const p = m['params'] as Record<string, unknown> | undefined;
-  if (p === undefined || typeof p['uri'] !== 'string') return m;
-  return { ...m, params: { ...p, uri: `${backend}${SEPARATOR}${p['uri']}` } };
-}
-
 function encodeCursor(c: Record<string, string>): string {
   return Buffer.from(JSON.stringify(c)).toString('base64url');
 }
@@ -155,7 +141,7 @@ async function list(ctx: CallContext, kind: ListKind, params: Record<string, unk
     targets.map(async ({ b, s }) => {
       const c = cursors?.[b.name];
       try {
-        const ex = await send(ctx, b, s, { jsonrpc: '2.0', id: ctx.id, method: kind.method, params: c === undefined ? {} : { cursor: c } }, false);
+        const ex = await send(ctx, b, s, { jsonrpc: '2.0', id: ctx.id, method: kind.method, params: c === undefined ? {} : { cursor: c } }, true);
         bytes += ex.bytes;
         const r = ex.response;
         if (r === undefined || r['error'] !== undefined || typeof r['result'] !== 'object' || r['result'] === null) {
@@ -288,11 +274,16 @@ export async function callMethod(ctx: CallContext, method: string, params: Recor
   }
 }
 
-/** A client notification goes to every live server of the session (they are per-session facts). */
-export async function broadcast(ctx: CallContext, message: Record<string, unknown>): Promise<void> {
+/**
+ * A client notification goes to every live server of the session (they are per-session facts),
+ * except the cancellation of a server's own request, which only that server hears, with its own id.
+ */
+export async function notify(ctx: CallContext, message: Record<string, unknown>): Promise<void> {
+  const only = cancellationTarget(ctx.route, message);
+  const targets = only === undefined ? live(ctx) : live(ctx).filter(({ b }) => b.name === only.backend);
   await Promise.all(
-    live(ctx).map(({ b, s }) =>
-      send(ctx, b, s, message, false).catch((e: unknown) => {
+    targets.map(({ b, s }) =>
+      send(ctx, b, s, only?.message ?? message, false).catch((e: unknown) => {
         if (e instanceof UpstreamError) ctx.onFailure(b.name, e.reason);
       }),
     ),

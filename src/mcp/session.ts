@@ -21,6 +21,8 @@ export interface McpSession {
   /** The caller that opened it (API key client or token subject); a session only serves its owner. */
   readonly principal: string | undefined;
   readonly backends: readonly BackendSession[];
+  /** What the client declared it can do for servers (roots, sampling, elicitation): told again to a server that re-initializes. */
+  readonly clientCapabilities?: Readonly<Record<string, unknown>>;
   /** Epoch seconds. */
   readonly issuedAt: number;
 }
@@ -36,12 +38,14 @@ interface Wire {
   p: string;
   a?: string;
   t: number;
+  c?: Record<string, unknown>;
   b: Array<[string, string | 0, string | 0, 0 | 1]>;
 }
 
 export function sealSession(key: KeyObject, s: McpSession): string {
   const wire: Wire = { v: VERSION, r: s.route, p: s.protocolVersion, t: s.issuedAt, b: s.backends.map((b) => [b.name, b.sid ?? 0, b.pv ?? 0, b.down ? 1 : 0]) };
   if (s.principal !== undefined) wire.a = s.principal;
+  if (s.clientCapabilities !== undefined && Object.keys(s.clientCapabilities).length > 0) wire.c = { ...s.clientCapabilities };
   const iv = randomBytes(12);
   const c = createCipheriv('aes-256-gcm', key, iv);
   c.setAAD(AAD);
@@ -66,6 +70,7 @@ export function openSession(key: KeyObject, id: string): McpSession | undefined 
       protocolVersion: w.p,
       principal: w.a,
       issuedAt: w.t,
+      ...(w.c === undefined ? {} : { clientCapabilities: w.c }),
       backends: w.b.map(([name, sid, pv, down]) => ({ name, sid: sid === 0 ? undefined : sid, pv: pv === 0 ? undefined : pv, down: down === 1 })),
     };
   } catch {

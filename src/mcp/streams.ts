@@ -5,7 +5,7 @@ import type { McpMetrics } from '../telemetry/mcp-metrics.js';
 import { mcpHttp } from '../upstream/mcp-http.js';
 import { SseDecoder } from '../protocol/sse.js';
 import { headerValue, upstreamHeaders, upstreamPath } from './backend.js';
-import { rewriteServerMessage } from './methods.js';
+import { rewriteServerMessage } from './relay.js';
 import type { McpExchange } from './request.js';
 import type { McpSession } from './session.js';
 

@@ -1,6 +1,6 @@
 // The admin dashboard at `/`: what is serving (routes, generation, reloads) and where usage goes
 // (ledger, database, access log, traces), rendered on the server; live traffic, tokens by model and
-// workload, drift, latency and pools come from a small script that reads this listener's /metrics.
+// workload, drift, latency, pools and MCP tool calls come from a small script that reads this listener's /metrics.
 // Without JavaScript the page still shows everything that is server-rendered, and links to /metrics.
 import type { Generation } from '../pipeline/generation.js';
 import { DASHBOARD_SCRIPT } from '../telemetry/dashboard-client.js';
@@ -65,6 +65,13 @@ ${card('stat-downstream-p50', 'downstream p50')}${card('stat-upstream-p50', 'ups
 <table><thead><tr><th>code</th><th>requests</th></tr></thead><tbody id="errors"></tbody></table></div>
 <div><h2>Upstream pools</h2>
 <table><thead><tr><th>backend</th><th>endpoint</th><th>connected</th><th>free</th><th>running</th><th>pending</th></tr></thead><tbody id="pools"></tbody></table></div>
+</div>
+
+<h2>MCP tool calls</h2>
+<div class="cards">${card('stat-mcp-calls', 'tool calls')}${card('stat-mcp-sessions', 'sessions opened')}${card('stat-mcp-failures', 'MCP server failures')}${card('stat-mcp-p50', 'MCP request p50')}</div>
+<div class="grid">
+<div><table><thead><tr><th>backend</th><th>tool</th><th>outcome</th><th>calls</th></tr></thead><tbody id="mcp-tool-calls"></tbody></table></div>
+<div><table><thead><tr><th>backend</th><th>failure</th><th>exchanges</th></tr></thead><tbody id="mcp-failures"></tbody></table></div>
 </div>
 
 <h2>Accounting</h2>

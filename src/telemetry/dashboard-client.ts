@@ -135,6 +135,19 @@ export const DASHBOARD_SCRIPT = String.raw`
     return [...eps.values()].sort((a, b) => (a.backend + a.endpoint < b.backend + b.endpoint ? -1 : 1)).map((e) => [e.backend, e.endpoint, e.connected ?? 0, e.free ?? 0, e.running ?? 0, e.pending ?? 0]);
   }
 
+  // Tool calls by server, tool and outcome; a name no server owns is counted under tool "" (see mcp-metrics).
+  function mcpRows(s) {
+    const g = groupBy(s.filter((x) => x.labels.method === 'tools/call'), 'tollgate_mcp_requests_total', ['backend', 'tool', 'outcome']);
+    return [...g.entries()].filter(([, v]) => v > 0).sort().map(([k, v]) => {
+      const [backend, tool, outcome] = JSON.parse(k);
+      return [backend === '' ? '(none)' : backend, tool === '' ? '(unknown tool)' : tool, outcome, fmtInt(v)];
+    });
+  }
+
+  function mcpFailureRows(s) {
+    return [...groupBy(s, 'tollgate_mcp_backend_failures_total', ['backend', 'reason']).entries()].filter(([, v]) => v > 0).sort().map(([k, v]) => [...JSON.parse(k), fmtInt(v)]);
+  }
+
   // Two lines, each scaled to its own maximum (requests and tokens differ by orders of magnitude).
   function chart(points) {
     const svg = $('chart');
@@ -173,6 +186,12 @@ export const DASHBOARD_SCRIPT = String.raw`
     fill('pools', poolRows(s), 'no upstream endpoints');
     const errs = [...groupBy(s, 'tollgate_requests_total', ['error_code'])].filter(([k, v]) => JSON.parse(k)[0] !== '' && v > 0).map(([k, v]) => [JSON.parse(k)[0], fmtInt(v)]);
     fill('errors', errs, 'no errors');
+    fill('mcp-tool-calls', mcpRows(s), 'no MCP tool calls yet');
+    fill('mcp-failures', mcpFailureRows(s), 'no MCP server failures');
+    setText('stat-mcp-calls', fmtInt(total(s, 'tollgate_mcp_requests_total', { method: 'tools/call' })));
+    setText('stat-mcp-sessions', fmtInt(total(s, 'tollgate_mcp_sessions_total')));
+    setText('stat-mcp-failures', fmtInt(total(s, 'tollgate_mcp_backend_failures_total')));
+    setText('stat-mcp-p50', fmtMs(quantile(s, 'tollgate_mcp_request_duration_seconds', 0.5)));
     setText('stat-ledger-lines', fmtInt(total(s, 'tollgate_ledger_lines_total')));
     setText('stat-counting', fmtInt(total(s, 'tollgate_token_counts_in_flight')));
     chart(history);
