@@ -56,6 +56,20 @@ function systemText(si: unknown): string | undefined {
     .join('');
 }
 
+/**
+ * What every generateContent request needs whichever backend serves it (Gemini refuses the same):
+ * checked before routing, so a malformed request spends no rate limit and gets Gemini's error.
+ */
+export function checkGenerateBody(body: Readonly<Json>): void {
+  const contents = body['contents'];
+  if (!Array.isArray(contents) || contents.length === 0) throw bad('"contents" must be a non-empty array.', 'contents');
+  contents.forEach((c, i) => {
+    partsOf(c, `contents[${i}]`);
+    const role = isRecord(c) ? c['role'] : undefined;
+    if (role !== undefined && role !== 'user' && role !== 'model' && role !== 'function') throw bad('"role" must be user or model.', `contents[${i}].role`);
+  });
+}
+
 function messagesOf(contents: unknown, system: string | undefined): Json[] {
   if (!Array.isArray(contents) || contents.length === 0) throw bad('"contents" must be a non-empty array.', 'contents');
   const out: Json[] = [];
