@@ -137,6 +137,22 @@ describe.each(GEMINI_TARGETS)('@google/genai responseSchema → gateway /v1beta 
     }
   });
 
+  it('an ARRAY root schema: the text is the array itself, streamed or not', async () => {
+    const schema = { type: Type.ARRAY, items: { type: Type.OBJECT, properties: { name: { type: Type.STRING }, minutes: { type: Type.INTEGER } }, required: ['name', 'minutes'] }, minItems: '2' };
+    const valid = validator({ type: 'array', minItems: 2, items: { type: 'object', properties: { name: { type: 'string' }, minutes: { type: 'integer' } }, required: ['name', 'minutes'] } });
+    const config = { responseMimeType: 'application/json', responseSchema: schema };
+    const r = await ai.models.generateContent({ model: rig.model, contents: 'Two cookie recipes.', config });
+    expect(valid(JSON.parse(r.text ?? ''))).toBeUndefined();
+    if (target === 'azure') {
+      // The backend was asked for an object (json_schema roots must be objects) holding the array.
+      const rf = (rig.seen()?.body as { response_format?: { json_schema?: { schema?: Record<string, unknown> } } }).response_format;
+      expect(rf?.json_schema?.schema).toMatchObject({ type: 'object', properties: { value: { type: 'array', minItems: 2 } }, required: ['value'] });
+    }
+    let text = '';
+    for await (const c of await ai.models.generateContentStream({ model: rig.model, contents: 'Two cookie recipes.', config })) text += c.text ?? '';
+    expect(valid(JSON.parse(text))).toBeUndefined();
+  });
+
   it('generateContentStream: the joined text validates', async () => {
     const stream = await ai.models.generateContentStream({
       model: rig.model,

@@ -5,37 +5,10 @@
 // file parts, several candidates.
 import { GatewayError } from '../../core/errors.js';
 import { isRecord, type Json } from '../../providers/shared/json.js';
+import { jsonSchemaOf, pivotSchema } from './schema.js';
 
 function bad(message: string, param: string): GatewayError {
   return new GatewayError('invalid_body', message, { param });
-}
-
-// Gemini's int64 fields arrive as JSON strings ("1"); JSON Schema wants numbers.
-const INT64_KEYWORDS: ReadonlySet<string> = new Set(['minItems', 'maxItems', 'minLength', 'maxLength', 'minProperties', 'maxProperties']);
-// Values, not schemas: copied as they are.
-const LITERAL_KEYWORDS: ReadonlySet<string> = new Set(['enum', 'example', 'default', 'required']);
-
-/** Gemini's OpenAPI-subset Schema (upper-case type names) as JSON Schema. */
-export function jsonSchemaOf(s: unknown): unknown {
-  if (Array.isArray(s)) return s.map(jsonSchemaOf);
-  if (!isRecord(s)) return s;
-  const out: Json = {};
-  for (const [k, v] of Object.entries(s)) {
-    if (k === 'type' && typeof v === 'string') {
-      if (v !== 'TYPE_UNSPECIFIED') out[k] = v.toLowerCase();
-    } else if (k === 'nullable' || k === 'propertyOrdering') continue;
-    // Gemini's marker for string enums; not a JSON Schema format.
-    else if (k === 'format' && v === 'enum') continue;
-    else if (INT64_KEYWORDS.has(k) && typeof v === 'string' && /^\d+$/.test(v)) out[k] = Number(v);
-    else if (LITERAL_KEYWORDS.has(k)) out[k] = v;
-    else if (k === 'properties' && isRecord(v)) out[k] = Object.fromEntries(Object.entries(v).map(([p, ps]) => [p, jsonSchemaOf(ps)]));
-    else out[k] = typeof v === 'object' ? jsonSchemaOf(v) : v;
-  }
-  if (s['nullable'] === true) {
-    if (typeof out['type'] === 'string') out['type'] = [out['type'], 'null'];
-    if (Array.isArray(out['enum']) && !out['enum'].includes(null)) out['enum'] = [...(out['enum'] as unknown[]), null];
-  }
-  return out;
 }
 
 function partsOf(c: unknown, param: string): Json[] {
@@ -195,7 +168,7 @@ function generationConfig(req: Json, g: unknown): void {
   ] as const;
   for (const [from, to] of map) if (typeof g[from] === 'number') req[to] = g[from];
   if (Array.isArray(g['stopSequences']) && g['stopSequences'].length > 0) req['stop'] = g['stopSequences'];
-  const schema = g['responseJsonSchema'] ?? (g['responseSchema'] === undefined ? undefined : jsonSchemaOf(g['responseSchema']));
+  const schema = pivotSchema(g);
   if (schema !== undefined) req['response_format'] = { type: 'json_schema', json_schema: { name: 'response', schema } };
   else if (g['responseMimeType'] === 'application/json') req['response_format'] = { type: 'json_object' };
   if (g['responseLogprobs'] === true) {
