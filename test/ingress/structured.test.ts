@@ -153,6 +153,15 @@ describe.each(GEMINI_TARGETS)('@google/genai responseSchema → gateway /v1beta 
     expect(valid(JSON.parse(text))).toBeUndefined();
   });
 
+  it('text/x.enum: the text is the bare enum value', async () => {
+    const r = await ai.models.generateContent({
+      model: rig.model,
+      contents: 'Is the sky clear?',
+      config: { responseMimeType: 'text/x.enum', responseSchema: { type: Type.STRING, format: 'enum', enum: ['yes', 'no', 'unsure'] } },
+    });
+    expect(['yes', 'no', 'unsure']).toContain(r.text);
+  });
+
   it('generateContentStream: the joined text validates', async () => {
     const stream = await ai.models.generateContentStream({
       model: rig.model,

@@ -7,7 +7,6 @@ import type { Usage } from '../../core/usage.js';
 import { encodeSse, SseDecoder } from '../../protocol/sse.js';
 import { midStreamMessage } from '../../providers/messages/from-openai.js';
 import { isRecord, parseJson, randomId, type Json } from '../../providers/shared/json.js';
-import { unwrapText } from './schema.js';
 import type { ResponseResult, ResponseTranslator } from '../../providers/types.js';
 
 export function geminiUsageMetadata(u: Usage | undefined): Json | undefined {
@@ -74,7 +73,7 @@ export class ChatToGemini implements ResponseTranslator {
     private model: string,
     private readonly stream: boolean,
     /** The answer comes wrapped in an object (schema.ts): its text goes out unwrapped, in the last event. */
-    private readonly unwrap = false,
+    private readonly unwrap: ((text: string) => string) | undefined = undefined,
   ) {
     this.contentType = stream ? 'text/event-stream' : 'application/json';
     this.buffered = !stream;
@@ -148,7 +147,7 @@ export class ChatToGemini implements ResponseTranslator {
       const reasoning = typeof d['reasoning_content'] === 'string' ? d['reasoning_content'] : typeof d['reasoning'] === 'string' ? d['reasoning'] : '';
       if (reasoning !== '') parts.push({ text: reasoning, thought: true });
       if (typeof d['content'] === 'string' && d['content'] !== '') {
-        if (this.unwrap) this.held += d['content'];
+        if (this.unwrap !== undefined) this.held += d['content'];
         else parts.push({ text: d['content'] });
       }
       for (const tc of Array.isArray(d['tool_calls']) ? (d['tool_calls'] as unknown[]) : []) {
@@ -171,7 +170,7 @@ export class ChatToGemini implements ResponseTranslator {
   private complete(): void {
     if (this.finished) return;
     this.finished = true;
-    const text: Json[] = this.held === '' ? [] : [{ text: unwrapText(this.held) }];
+    const text: Json[] = this.held === '' || this.unwrap === undefined ? [] : [{ text: this.unwrap(this.held) }];
     this.emit([...text, ...callParts(this.calls.values())], true);
   }
 
@@ -185,7 +184,7 @@ export class ChatToGemini implements ResponseTranslator {
     const parts: Json[] = [];
     const reasoning = typeof m['reasoning_content'] === 'string' ? m['reasoning_content'] : typeof m['reasoning'] === 'string' ? m['reasoning'] : '';
     if (reasoning !== '') parts.push({ text: reasoning, thought: true });
-    if (typeof m['content'] === 'string' && m['content'] !== '') parts.push({ text: this.unwrap ? unwrapText(m['content']) : m['content'] });
+    if (typeof m['content'] === 'string' && m['content'] !== '') parts.push({ text: this.unwrap === undefined ? m['content'] : this.unwrap(m['content']) });
     const calls: Call[] = [];
     for (const tc of Array.isArray(m['tool_calls']) ? (m['tool_calls'] as unknown[]) : []) {
       if (!isRecord(tc) || !isRecord(tc['function'])) continue;

@@ -39,12 +39,17 @@ function clientSchema(g: Readonly<Json>): unknown {
   return g['responseJsonSchema'] ?? (g['responseSchema'] === undefined ? undefined : jsonSchemaOf(g['responseSchema']));
 }
 
-/** The answer's root is not an object, so the pivot asks for it wrapped. */
-export function wrapsRoot(body: Readonly<Json>): boolean {
+/**
+ * How to unwrap the pivot's answer for this request, when its schema's root is not an object; as
+ * JSON text, or for `text/x.enum` (Gemini's enum mode) the bare enum value.
+ */
+export function rootUnwrapper(body: Readonly<Json>): ((text: string) => string) | undefined {
   const g = body['generationConfig'];
-  if (!isRecord(g)) return false;
+  if (!isRecord(g)) return undefined;
   const s = clientSchema(g);
-  return s !== undefined && !(isRecord(s) && s['type'] === 'object');
+  if (s === undefined || (isRecord(s) && s['type'] === 'object')) return undefined;
+  const bare = g['responseMimeType'] === 'text/x.enum';
+  return (text) => unwrapText(text, bare);
 }
 
 /** The schema for the pivot's response_format, when the generationConfig has one. */
@@ -55,7 +60,8 @@ export function pivotSchema(g: Readonly<Json>): unknown {
 }
 
 /** The client's value out of a wrapped answer; text that is not one (a backend that ignored the schema) stays as it is. */
-export function unwrapText(text: string): string {
+function unwrapText(text: string, bare: boolean): string {
   const v = parseJson(text);
-  return isRecord(v) && KEY in v && Object.keys(v).length === 1 ? JSON.stringify(v[KEY]) : text;
+  if (!isRecord(v) || !(KEY in v) || Object.keys(v).length !== 1) return text;
+  return bare && typeof v[KEY] === 'string' ? v[KEY] : JSON.stringify(v[KEY]);
 }
