@@ -11,6 +11,8 @@ import { redactUrl } from '../limits/redis.js';
 import { ConfigError, Gateway, type GatewayOptions } from '../server/gateway.js';
 import { TELEMETRY_FLAGS, TELEMETRY_USAGE, TelemetryFlagError, telemetryOptions } from '../telemetry/flags.js';
 import { TelemetryStartError } from '../telemetry/hub.js';
+import { RESPONSES_FLAGS, RESPONSES_USAGE, responseStoreFlags } from '../ingress/responses/flags.js';
+import { configureResponseStores } from '../ingress/responses/store.js';
 import { CliError, formatHelp, parseCommandArgs, parseHostPort, parsePositiveInt, UsageError } from './args.js';
 
 const spec = {
@@ -38,6 +40,7 @@ Usage: tollgate serve --config PATH... [flags]
   --drain-timeout SEC    on SIGTERM, how long running requests may finish (default 30)
   --log-level LEVEL      debug | info | warn | error (default info)
   --no-watch             do not reload when the config or secrets change
+${RESPONSES_USAGE}
 ${TELEMETRY_USAGE}
 
 The config and secrets are watched: a valid change is applied atomically, an invalid one is logged
@@ -61,6 +64,7 @@ request and streamed chunk. \`auto\` avoids it; an explicit N above the quota st
     concurrency: { type: 'string' },
     'log-level': { type: 'string' },
     'no-watch': { type: 'boolean' },
+    ...RESPONSES_FLAGS,
     ...TELEMETRY_FLAGS,
     help: { type: 'boolean', short: 'h' },
   },
@@ -77,6 +81,7 @@ export async function run(argv: string[]): Promise<number> {
   const level = parseLogLevel(values['log-level'] ?? 'info');
   const logger = createLogger({ level, base: { component: 'gateway' } });
   const concurrency = concurrencyFlag(values.concurrency ?? process.env['TOLLGATE_CONCURRENCY'] ?? 'auto');
+  configureResponseStores(responseStoreFlags(values, process.env));
   const options = {
     configPaths,
     secretsDir: values['secrets-dir'] ?? process.env['TOLLGATE_SECRETS_DIR'],

@@ -10,6 +10,7 @@ import type { ClientRequest } from '../providers/types.js';
 import { COUNT_SOURCE_HEADER, countLocally } from './gemini/count.js';
 import { speaksGemini } from './gemini/index.js';
 import { GEMINI_METHODS, GEMINI_PATH } from './gemini/target.js';
+import { checkGenerateBody } from './gemini/to-chat.js';
 import { callerScope, keepResponse, loadConversation, serveStored } from './responses/state.js';
 import { responseStoreFor } from './responses/store.js';
 
@@ -90,6 +91,7 @@ function gemini(path: string): IngressMatch | undefined {
     methods: ['POST'],
     model: decoded,
     stream: method === 'streamGenerateContent',
+    ...(operation === 'gemini_generate' ? { prepare: (_ctx: IngressContext, body: Readonly<Json>) => Promise.resolve(checkGenerateBody(body)) } : {}),
     ...(method === 'countTokens'
       ? {
           answer: async (_ctx: IngressContext, body: Readonly<Json>, rule: RuleConfig) => {

@@ -11,11 +11,12 @@ import type { McpGateway } from '../mcp/gateway.js';
 import type { Operation, RequestOutcome } from '../core/outcome.js';
 import type { Usage } from '../core/usage.js';
 import { startTrace, type TraceContext } from '../core/trace-context.js';
+import { errorShapeOf } from '../ingress/errors.js';
 import { matchIngress, type IngressContext, type IngressMatch, type LocalAnswer } from '../ingress/index.js';
 import { OPENAI_PATHS } from '../protocol/openai.js';
 import { providerName } from '../providers/index.js';
 import type { HeaderView } from '../routing/router.js';
-import { clientSubpath, COUNTED_BY_HEADER, countTokensLocally, forwardsCountTokens, isAnthropicIngress, messagesOperation } from './anthropic-ingress.js';
+import { clientSubpath, COUNTED_BY_HEADER, countTokensLocally, forwardsCountTokens, messagesOperation } from './anthropic-ingress.js';
 import { beginAuth } from './auth-stage.js';
 import { checkContentType, discardBody, expectsContinue, parseJsonObject, readBody } from './body.js';
 import type { Generation } from './generation.js';
@@ -266,7 +267,7 @@ function reject(rt: GatewayRuntime, s: RequestState, err: GatewayError): void {
     if (!s.http2) extra = { connection: 'close' };
     s.res.once('finish', () => s.req.destroy());
   }
-  sendError(s.res, err, s.requestId, s.startMs, extra, isAnthropicIngress(s.operation));
+  sendError(s.res, err, s.requestId, s.startMs, extra, errorShapeOf(s.operation));
   if (err.status >= 500) logServerError(rt, s.requestId, err.status, err.code, err.code === 'internal_error' ? err.cause : undefined);
   finishLocal(rt, s, err.status, err);
 }

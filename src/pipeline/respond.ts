@@ -1,10 +1,10 @@
-// Responses the gateway writes itself: errors (from the catalog, OpenAI-shaped or, on the Anthropic
-// front door, Anthropic-shaped) and small JSON bodies. Every one carries x-request-id and
+// Responses the gateway writes itself: errors (from the catalog, in the shape of the API the request
+// came in on: see src/ingress/errors.ts) and small JSON bodies. Every one carries x-request-id and
 // server-timing, like proxied responses.
 import type { OutgoingHttpHeaders } from 'node:http';
 import { nowMs } from '../core/clock.js';
-import { errorBody, type GatewayError } from '../core/errors.js';
-import { anthropicErrorBody } from './anthropic-ingress.js';
+import type { GatewayError } from '../core/errors.js';
+import { ANTHROPIC_ERRORS, OPENAI_ERRORS, type ErrorShape } from '../ingress/errors.js';
 import type { Res } from './http.js';
 
 export function serverTiming(gatewayMs: number, upstreamMs?: number): string {
@@ -32,12 +32,16 @@ export function sendJson(
   res.end(body);
 }
 
-export function sendError(res: Res, err: GatewayError, requestId: string, startMs: number, extra?: OutgoingHttpHeaders, anthropic = false): void {
+/**
+ * `shape` is the ingress's error shape (`errorShapeOf(operation)`); a boolean is the older
+ * Anthropic-or-OpenAI choice some callers still pass.
+ */
+export function sendError(res: Res, err: GatewayError, requestId: string, startMs: number, extra?: OutgoingHttpHeaders, shape: ErrorShape | boolean = OPENAI_ERRORS): void {
   if (res.headersSent) {
     // Too late for a status: cut the response so the client cannot mistake it for a complete one.
     res.destroy();
     return;
   }
-  if (anthropic) sendJson(res, err.status, JSON.stringify(anthropicErrorBody(err)), requestId, startMs, { ...err.headers, ...extra, 'request-id': requestId });
-  else sendJson(res, err.status, JSON.stringify(errorBody(err)), requestId, startMs, { ...err.headers, ...extra });
+  const s = shape === true ? ANTHROPIC_ERRORS : shape === false ? OPENAI_ERRORS : shape;
+  sendJson(res, err.status, JSON.stringify(s.body(err)), requestId, startMs, { ...err.headers, ...extra, ...s.headers?.(requestId) });
 }

@@ -65,11 +65,15 @@ export class ChatToGemini implements ResponseTranslator {
   private finish: unknown;
   private finished = false;
   private readonly responseId = randomId('', 20);
+  /** A wrapped answer's text, held until it is whole (it can only be unwrapped then). */
+  private held = '';
 
   constructor(
     private readonly inner: ResponseTranslator,
     private model: string,
     private readonly stream: boolean,
+    /** The answer comes wrapped in an object (schema.ts): its text goes out unwrapped, in the last event. */
+    private readonly unwrap: ((text: string) => string) | undefined = undefined,
   ) {
     this.contentType = stream ? 'text/event-stream' : 'application/json';
     this.buffered = !stream;
@@ -142,7 +146,10 @@ export class ChatToGemini implements ResponseTranslator {
       const parts: Json[] = [];
       const reasoning = typeof d['reasoning_content'] === 'string' ? d['reasoning_content'] : typeof d['reasoning'] === 'string' ? d['reasoning'] : '';
       if (reasoning !== '') parts.push({ text: reasoning, thought: true });
-      if (typeof d['content'] === 'string' && d['content'] !== '') parts.push({ text: d['content'] });
+      if (typeof d['content'] === 'string' && d['content'] !== '') {
+        if (this.unwrap !== undefined) this.held += d['content'];
+        else parts.push({ text: d['content'] });
+      }
       for (const tc of Array.isArray(d['tool_calls']) ? (d['tool_calls'] as unknown[]) : []) {
         if (!isRecord(tc)) continue;
         const idx = typeof tc['index'] === 'number' ? tc['index'] : 0;
@@ -163,7 +170,8 @@ export class ChatToGemini implements ResponseTranslator {
   private complete(): void {
     if (this.finished) return;
     this.finished = true;
-    this.emit(callParts(this.calls.values()), true);
+    const text: Json[] = this.held === '' || this.unwrap === undefined ? [] : [{ text: this.unwrap(this.held) }];
+    this.emit([...text, ...callParts(this.calls.values())], true);
   }
 
   private jsonBody(): Buffer | null {
@@ -176,7 +184,7 @@ export class ChatToGemini implements ResponseTranslator {
     const parts: Json[] = [];
     const reasoning = typeof m['reasoning_content'] === 'string' ? m['reasoning_content'] : typeof m['reasoning'] === 'string' ? m['reasoning'] : '';
     if (reasoning !== '') parts.push({ text: reasoning, thought: true });
-    if (typeof m['content'] === 'string' && m['content'] !== '') parts.push({ text: m['content'] });
+    if (typeof m['content'] === 'string' && m['content'] !== '') parts.push({ text: this.unwrap === undefined ? m['content'] : this.unwrap(m['content']) });
     const calls: Call[] = [];
     for (const tc of Array.isArray(m['tool_calls']) ? (m['tool_calls'] as unknown[]) : []) {
       if (!isRecord(tc) || !isRecord(tc['function'])) continue;

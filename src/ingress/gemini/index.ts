@@ -7,6 +7,7 @@ import { GatewayError } from '../../core/errors.js';
 import { pivotRequest, type IngressCodec, type NativeCodec } from '../codec.js';
 import { ChatToGemini, EmbeddingsToGemini } from './from-chat.js';
 import { GeminiObserver, nativeGeminiRequest } from './native.js';
+import { rootUnwrapper } from './schema.js';
 import { geminiTarget } from './target.js';
 import { embedToEmbeddings, generateToChat } from './to-chat.js';
 
@@ -36,6 +37,6 @@ export const geminiCodec: IngressCodec = {
   },
   fromPivot(req, pivot) {
     if (req.operation === 'gemini_embed') return new EmbeddingsToGemini(pivot, geminiTarget(req.subpath).method === 'batchEmbedContents');
-    return new ChatToGemini(pivot, geminiTarget(req.subpath).model, req.stream);
+    return new ChatToGemini(pivot, geminiTarget(req.subpath).model, req.stream, rootUnwrapper(req.body));
   },
 };

@@ -5,24 +5,10 @@
 // file parts, several candidates.
 import { GatewayError } from '../../core/errors.js';
 import { isRecord, type Json } from '../../providers/shared/json.js';
+import { jsonSchemaOf, pivotSchema } from './schema.js';
 
 function bad(message: string, param: string): GatewayError {
   return new GatewayError('invalid_body', message, { param });
-}
-
-/** Gemini's OpenAPI-subset Schema (upper-case type names) as JSON Schema. */
-export function jsonSchemaOf(s: unknown): unknown {
-  if (Array.isArray(s)) return s.map(jsonSchemaOf);
-  if (!isRecord(s)) return s;
-  const out: Json = {};
-  for (const [k, v] of Object.entries(s)) {
-    if (k === 'type' && typeof v === 'string') out[k] = v.toLowerCase();
-    else if (k === 'nullable' || k === 'propertyOrdering') continue;
-    else if (k === 'properties' && isRecord(v)) out[k] = Object.fromEntries(Object.entries(v).map(([p, ps]) => [p, jsonSchemaOf(ps)]));
-    else out[k] = typeof v === 'object' ? jsonSchemaOf(v) : v;
-  }
-  if (s['nullable'] === true && typeof out['type'] === 'string') out['type'] = [out['type'], 'null'];
-  return out;
 }
 
 function partsOf(c: unknown, param: string): Json[] {
@@ -54,6 +40,20 @@ function systemText(si: unknown): string | undefined {
   return partsOf(si, 'systemInstruction')
     .map((p) => (typeof p['text'] === 'string' ? p['text'] : ''))
     .join('');
+}
+
+/**
+ * What every generateContent request needs whichever backend serves it (Gemini refuses the same):
+ * checked before routing, so a malformed request spends no rate limit and gets Gemini's error.
+ */
+export function checkGenerateBody(body: Readonly<Json>): void {
+  const contents = body['contents'];
+  if (!Array.isArray(contents) || contents.length === 0) throw bad('"contents" must be a non-empty array.', 'contents');
+  contents.forEach((c, i) => {
+    partsOf(c, `contents[${i}]`);
+    const role = isRecord(c) ? c['role'] : undefined;
+    if (role !== undefined && role !== 'user' && role !== 'model' && role !== 'function') throw bad('"role" must be user or model.', `contents[${i}].role`);
+  });
 }
 
 function messagesOf(contents: unknown, system: string | undefined): Json[] {
@@ -168,7 +168,7 @@ function generationConfig(req: Json, g: unknown): void {
   ] as const;
   for (const [from, to] of map) if (typeof g[from] === 'number') req[to] = g[from];
   if (Array.isArray(g['stopSequences']) && g['stopSequences'].length > 0) req['stop'] = g['stopSequences'];
-  const schema = g['responseJsonSchema'] ?? (g['responseSchema'] === undefined ? undefined : jsonSchemaOf(g['responseSchema']));
+  const schema = pivotSchema(g);
   if (schema !== undefined) req['response_format'] = { type: 'json_schema', json_schema: { name: 'response', schema } };
   else if (g['responseMimeType'] === 'application/json') req['response_format'] = { type: 'json_object' };
   if (g['responseLogprobs'] === true) {

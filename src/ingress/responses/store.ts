@@ -24,10 +24,22 @@ export interface ResponseStore {
   delete(id: string): Promise<boolean>;
 }
 
-/** How long a stored response can be read or continued after it was created. */
-export const RESPONSE_TTL_MS = 24 * 3600_000;
-/** The embedded store's budget (JSON bytes); the oldest responses go first beyond it. */
-export const MEMORY_BUDGET_BYTES = 64 * 1024 * 1024;
+export interface ResponseStoreSettings {
+  /** How long a stored response can be read or continued after it was created. */
+  readonly ttlMs: number;
+  /** The embedded store's budget (JSON bytes); the oldest responses go first beyond it. */
+  readonly memoryBytes: number;
+}
+
+export const RESPONSE_STORE_DEFAULTS: ResponseStoreSettings = Object.freeze({ ttlMs: 24 * 3600_000, memoryBytes: 64 * 1024 * 1024 });
+
+// Set once per process from `serve`'s flags, before the gateway starts (each worker parses them
+// too); stores made afterwards use it.
+let settings = RESPONSE_STORE_DEFAULTS;
+
+export function configureResponseStores(s: ResponseStoreSettings): void {
+  settings = Object.freeze({ ...s });
+}
 /** Turns walked back for one `previous_response_id`: a longer chain is refused, not silently cut. */
 export const MAX_CHAIN = 500;
 
@@ -36,8 +48,8 @@ export class MemoryResponseStore implements ResponseStore {
   private bytes = 0;
 
   constructor(
-    private readonly ttlMs = RESPONSE_TTL_MS,
-    private readonly budget = MEMORY_BUDGET_BYTES,
+    private readonly ttlMs = RESPONSE_STORE_DEFAULTS.ttlMs,
+    private readonly budget = RESPONSE_STORE_DEFAULTS.memoryBytes,
   ) {}
 
   get(id: string): Promise<StoredResponse | undefined> {
@@ -81,7 +93,7 @@ export class RedisResponseStore implements ResponseStore {
 
   constructor(
     private readonly redis: RedisStore,
-    private readonly ttlMs = RESPONSE_TTL_MS,
+    private readonly ttlMs = RESPONSE_STORE_DEFAULTS.ttlMs,
   ) {}
 
   async get(id: string): Promise<StoredResponse | undefined> {
@@ -123,7 +135,7 @@ const stores = new WeakMap<Limits, ResponseStore>();
 export function responseStoreFor(limits: Limits): ResponseStore {
   let s = stores.get(limits);
   if (s === undefined) {
-    s = limits.redis === undefined ? new MemoryResponseStore() : new RedisResponseStore(limits.redis);
+    s = limits.redis === undefined ? new MemoryResponseStore(settings.ttlMs, settings.memoryBytes) : new RedisResponseStore(limits.redis, settings.ttlMs);
     stores.set(limits, s);
   }
   return s;
