@@ -135,4 +135,29 @@ describe('InferencePool annotations', () => {
     expect(e.find((d) => d.message.startsWith('endpoint "bad host:1"'))).toBeDefined();
     expect(e.every((d) => d.path?.startsWith('metadata.annotations') ?? true)).toBe(true);
   });
+
+  it('compiles a CEL session key; a bad expression is an error naming the annotation', async () => {
+    const good = await load({ 'tollgate.io/endpoints': '10.0.0.5:8000', 'tollgate.io/session-key-cel': 'headers["x-tenant"] + "/" + user' });
+    expect(errors(good)).toEqual([]);
+    const cel = good.config!.routes[0]!.rules[0]!.backendRefs[0]!.backend.pool!.sessionKeyCel!;
+    expect(cel.source).toBe('headers["x-tenant"] + "/" + user');
+    expect(cel.evaluate({ headers: { 'x-tenant': 'acme' }, model: 'm', user: 'u1' })).toBe('acme/u1');
+    // A header the expression needs but the request lacks: no key, not a failed request.
+    expect(cel.evaluate({ headers: {}, model: 'm', user: 'u1' })).toBeUndefined();
+
+    for (const [expr, message] of [
+      ['headers["x-user"] +', /^annotation tollgate\.io\/session-key-cel is not a valid CEL expression at column \d+: /],
+      ['session_id', /^annotation tollgate\.io\/session-key-cel is not a valid CEL expression at column 1: Unknown variable: session_id/],
+      ['size(user) > 3', /gives a bool, but a key must be a string/],
+    ] as const) {
+      const r = await load({ 'tollgate.io/endpoints': '10.0.0.5:8000', 'tollgate.io/session-key-cel': expr });
+      expect(r.config).toBeUndefined();
+      const e = errors(r);
+      expect(e).toHaveLength(1);
+      expect(e[0]!.message).toMatch(message);
+      expect(e[0]!.path).toContain('tollgate.io/session-key-cel');
+    }
+    const both = await load({ 'tollgate.io/endpoints': '10.0.0.5:8000', 'tollgate.io/session-header': 'x-s', 'tollgate.io/session-key-cel': 'user' });
+    expect(errors(both).map((d) => d.message)).toEqual(['annotations tollgate.io/session-header and tollgate.io/session-key-cel both set the session key']);
+  });
 });

@@ -125,6 +125,28 @@ describe('InferencePool endpoint picker over simulated replicas', () => {
     for (let i = 0; i < 4; i++) expect(await ask(client, `unrelated ${i} ${words(60 + i, 30)}`, 2, { 'x-session-id': 'session-7' })).toBe(s1);
   });
 
+  it('keeps a session on its replica by a key a CEL expression derives from the request', async () => {
+    const [a, b, c] = await startSims(3);
+    gw = await startGateway({ 'pool.yaml': poolYaml([a!.port, b!.port, c!.port], { 'tollgate.io/session-key-cel': 'headers["x-tenant"] + "/" + user' }) });
+    const client = clientFor(gw);
+    const askAs = async (user: string, content: string): Promise<string> => {
+      const { response } = await client.chat.completions
+        .create({ model: 'sim-model', max_tokens: 2, user, messages: [{ role: 'user', content }] }, { headers: { 'x-tenant': 'acme' } })
+        .withResponse();
+      return response.headers.get('x-tollgate-endpoint-pick') ?? '';
+    };
+    const first = /endpoint=([^;]+)/.exec(await askAs('alice', `hello ${words(70, 30)}`))?.[1];
+    expect(first).toBeDefined();
+    for (let i = 0; i < 5; i++) {
+      const pick = await askAs('alice', `unrelated ${i} ${words(80 + i, 30)}`);
+      expect(pick).toContain(`endpoint=${first!};`);
+      expect(pick).toContain('reason=session;');
+    }
+    // Without the header the expression fails for that request: no key, the request is still served.
+    const { response } = await client.chat.completions.create({ model: 'sim-model', max_tokens: 2, user: 'alice', messages: [{ role: 'user', content: 'no tenant' }] }).withResponse();
+    expect(response.headers.get('x-tollgate-endpoint-pick')).not.toContain('reason=session');
+  });
+
   it('ejects a replica that dies and takes it back when it returns', async () => {
     const [a, b, c] = await startSims(3);
     const portC = c!.port;

@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import type { Manifest } from '../parse.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type BackendConfig, type Endpoint, type InferencePoolConfig, type PickStrategy, type ScorerName } from '../types.js';
+import { compileRequestKeyExpression, REQUEST_CEL_VARIABLES } from '../../limits/cel-request.js';
 import { checkHeaderName, checkHostname, parseDuration } from '../units.js';
 import { type Ctx, error, sourceRef, warn } from './context.js';
 import { compileBodyMutation, compileHeaderMutation } from './mutations.js';
@@ -19,6 +20,7 @@ const WEIGHTS_ANNOTATION = 'tollgate.io/picker-weights';
 const SCRAPE_ANNOTATION = 'tollgate.io/scrape-interval';
 const METRICS_PATH_ANNOTATION = 'tollgate.io/metrics-path';
 const SESSION_ANNOTATION = 'tollgate.io/session-header';
+const SESSION_CEL_ANNOTATION = 'tollgate.io/session-key-cel';
 const DEBUG_ANNOTATION = 'tollgate.io/picker-debug';
 /** Envoy AI Gateway's ext_proc settings: there is no ext_proc in Tollgate. */
 const EXT_PROC_ANNOTATIONS = ['aigateway.envoyproxy.io/processing-body-mode', 'aigateway.envoyproxy.io/allow-mode-override'];
@@ -64,7 +66,7 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
       m,
       ['spec', 'endpointPickerRef'],
       `the external endpoint picker ${ref.kind ?? 'Service'} ${ref.name} is ignored: Tollgate picks this pool's endpoints itself`,
-      `tune the built-in picker with annotations ${STRATEGY_ANNOTATION}, ${WEIGHTS_ANNOTATION}, ${SESSION_ANNOTATION}`,
+      `tune the built-in picker with annotations ${STRATEGY_ANNOTATION}, ${WEIGHTS_ANNOTATION}, ${SESSION_ANNOTATION} or ${SESSION_CEL_ANNOTATION}`,
     );
   }
   for (const k of EXT_PROC_ANNOTATIONS) if (ann[k] !== undefined) warn(ctx, m, at(k), `annotation ${k} configures Envoy's external processor and has no effect in Tollgate`, undefined, true);
@@ -136,6 +138,24 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
   const session = text(SESSION_ANNOTATION);
   if (session !== undefined && checkHeaderName(session) !== undefined) error(ctx, m, at(SESSION_ANNOTATION), `"${session}" is not a header name`, 'e.g. x-session-id');
 
+  const sessionCelText = text(SESSION_CEL_ANNOTATION);
+  let sessionKeyCel: InferencePoolConfig['sessionKeyCel'];
+  if (sessionCelText !== undefined) {
+    const compiled = compileRequestKeyExpression(sessionCelText);
+    if (session !== undefined) {
+      error(ctx, m, at(SESSION_CEL_ANNOTATION), `annotations ${SESSION_ANNOTATION} and ${SESSION_CEL_ANNOTATION} both set the session key`, 'keep one (a header is the same as the expression headers["name"])');
+    } else if (!compiled.ok) {
+      const where = compiled.offset === undefined ? '' : ` at column ${compiled.offset + 1}`;
+      error(
+        ctx,
+        m,
+        at(SESSION_CEL_ANNOTATION),
+        `annotation ${SESSION_CEL_ANNOTATION} is not a valid CEL expression${where}: ${compiled.message}`,
+        `variables: ${REQUEST_CEL_VARIABLES.join(', ')}; e.g. '"x-session-id" in headers ? headers["x-session-id"] : user'`,
+      );
+    } else sessionKeyCel = { source: sessionCelText, evaluate: compiled.evaluate };
+  }
+
   const debug = text(DEBUG_ANNOTATION);
   if (debug !== undefined && debug !== 'true' && debug !== 'false') error(ctx, m, at(DEBUG_ANNOTATION), `"${debug}" must be "true" or "false"`);
 
@@ -155,6 +175,7 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
     prefixMaxBlocks: DEFAULTS.prefixMaxBlocks,
     prefixLruPerEndpoint: DEFAULTS.prefixLruPerEndpoint,
     sessionHeader: session?.toLowerCase(),
+    sessionKeyCel,
     debugHeader: debug === 'true',
   };
   return {

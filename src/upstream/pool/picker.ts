@@ -13,6 +13,7 @@ import { hashBlocks, PrefixIndex, promptStart } from './prefix.js';
 import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefixScore, queueScores } from './scorers.js';
 import { classifyUpstreamError } from '../errors.js';
 import { scrapeLoad } from './scrape.js';
+import { LazyRequestView } from './request-view.js';
 
 const EJECT_BASE_MS = 1_000;
 const EJECT_MAX_MS = 30_000;
@@ -158,8 +159,7 @@ export class PoolPicker {
       r.scores['kv-cache'] = kvScore(effectiveKv(r.kvCacheUsage, f));
     }
 
-    const sessionKey = cfg.sessionHeader === undefined ? undefined : headers[cfg.sessionHeader];
-    const session = typeof sessionKey === 'string' && sessionKey !== '' ? sessionKey : undefined;
+    const session = sessionOf(cfg, headers, body);
     if (session !== undefined) {
       const held = this.sessions.get(session);
       if (held !== undefined && this.isCandidate(held, n) && !this.saturated(held, nowMs)) {
@@ -350,4 +350,12 @@ export class PoolPicker {
       );
     }
   }
+}
+
+/** The request's session key, from the pool's header or its CEL expression; undefined: none. */
+function sessionOf(cfg: InferencePoolConfig, headers: IncomingHttpHeaders, body: Buffer): string | undefined {
+  if (cfg.sessionKeyCel !== undefined) return cfg.sessionKeyCel.evaluate(new LazyRequestView(headers, body));
+  if (cfg.sessionHeader === undefined) return undefined;
+  const v = headers[cfg.sessionHeader];
+  return typeof v === 'string' && v !== '' ? v : undefined;
 }
