@@ -32,13 +32,13 @@ export function compileRequestKeyExpression(source: string): RequestKeyCompileRe
       try {
         v = program(view);
       } catch {
-        // A missing header (`headers["x-user"]` without a `has`/`in` guard) and the like: no key,
+        // A missing header (`headers["x-user"]` without an `in headers` guard) and the like: no key,
         // so the request is picked on its scores rather than failed.
         return undefined;
       }
       if (typeof v === 'string') return v === '' ? undefined : v;
       if (typeof v === 'bigint' || typeof v === 'number') return String(v);
-      if (typeof v === 'object' && v !== null && 'value' in v) return String((v).value);
+      if (typeof v === 'object' && v !== null && 'value' in v) return String(v.value);
       return undefined;
     },
   };

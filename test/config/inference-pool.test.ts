@@ -100,6 +100,7 @@ describe('InferencePool annotations', () => {
       'tollgate.io/scrape-interval': '500ms',
       'tollgate.io/session-header': 'X-Session-Id',
       'tollgate.io/picker-debug': 'true',
+      'tollgate.io/prefix-max-blocks': '64',
     });
     expect(errors(r)).toEqual([]);
     const p = r.config!.routes[0]!.rules[0]!.backendRefs[0]!.backend.pool!;
@@ -113,6 +114,7 @@ describe('InferencePool annotations', () => {
     expect(p.scrapeIntervalMs).toBe(500);
     expect(p.sessionHeader).toBe('x-session-id');
     expect(p.debugHeader).toBe(true);
+    expect(p.prefixMaxBlocks).toBe(64);
   });
 
   it('rejects bad annotations with the annotation named', async () => {
@@ -121,6 +123,7 @@ describe('InferencePool annotations', () => {
       'tollgate.io/endpoint-picker': 'random',
       'tollgate.io/picker-weights': 'queue=fast',
       'tollgate.io/scrape-interval': '1ms',
+      'tollgate.io/prefix-max-blocks': '0',
     });
     expect(r.config).toBeUndefined();
     const e = errors(r);
@@ -130,6 +133,7 @@ describe('InferencePool annotations', () => {
         'unknown endpoint picker "random"',
         '"queue=fast" is not scorer=weight',
         'scrape interval "1ms" must be a duration from 10ms to 60s',
+        '"0" must be a whole number of blocks from 1 to 4096',
       ]),
     );
     expect(e.find((d) => d.message.startsWith('endpoint "bad host:1"'))).toBeDefined();

@@ -22,6 +22,8 @@ const METRICS_PATH_ANNOTATION = 'tollgate.io/metrics-path';
 const SESSION_ANNOTATION = 'tollgate.io/session-header';
 const SESSION_CEL_ANNOTATION = 'tollgate.io/session-key-cel';
 const DEBUG_ANNOTATION = 'tollgate.io/picker-debug';
+const PREFIX_BLOCKS_ANNOTATION = 'tollgate.io/prefix-max-blocks';
+const MAX_PREFIX_BLOCKS = 4096;
 /** Envoy AI Gateway's ext_proc settings: there is no ext_proc in Tollgate. */
 const EXT_PROC_ANNOTATIONS = ['aigateway.envoyproxy.io/processing-body-mode', 'aigateway.envoyproxy.io/allow-mode-override'];
 
@@ -31,14 +33,15 @@ const SCORERS: readonly ScorerName[] = ['queue', 'kv-cache', 'prefix-cache'];
 // llm-d's defaults where it has one: a 31,250 entry LRU per server, queue and KV-cache scorers
 // weighted 2 and prefix-cache affinity 3, a replica saturated from 5 waiting requests or 80%
 // KV-cache use. Blocks are 256 request-body bytes (about 64 tokens, four of vLLM's blocks; llm-d
-// hashes 64 characters): a quarter of the set operations per request, and 512 of them still cover
-// a 128 KiB conversation.
-const DEFAULTS = {
+// hashes 64 characters). Only the first 32 blocks (8 KiB) of the prompt are hashed: hashing costs
+// about 3 ns a byte, so a whole 100 KB conversation would take a third of a millisecond per pick,
+// while a session's turns already share their first 8 KiB, which is what affinity needs.
+export const PICKER_DEFAULTS = {
   scrapeIntervalMs: 200,
   queueThreshold: 5,
   kvCacheThreshold: 0.8,
   prefixBlockBytes: 256,
-  prefixMaxBlocks: 512,
+  prefixMaxBlocks: 32,
   prefixLruPerEndpoint: 31_250,
 };
 
@@ -124,7 +127,7 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
     }
   }
 
-  let scrapeIntervalMs = DEFAULTS.scrapeIntervalMs;
+  let scrapeIntervalMs = PICKER_DEFAULTS.scrapeIntervalMs;
   const scrapeText = text(SCRAPE_ANNOTATION);
   if (scrapeText !== undefined) {
     const d = parseDuration(scrapeText);
@@ -156,6 +159,15 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
     } else sessionKeyCel = { source: sessionCelText, evaluate: compiled.evaluate };
   }
 
+  let prefixMaxBlocks = PICKER_DEFAULTS.prefixMaxBlocks;
+  const blocksText = text(PREFIX_BLOCKS_ANNOTATION);
+  if (blocksText !== undefined) {
+    const b = Number(blocksText);
+    if (!/^\d+$/.test(blocksText) || b < 1 || b > MAX_PREFIX_BLOCKS) {
+      error(ctx, m, at(PREFIX_BLOCKS_ANNOTATION), `"${blocksText}" must be a whole number of blocks from 1 to ${MAX_PREFIX_BLOCKS}`, `a block is ${PICKER_DEFAULTS.prefixBlockBytes} bytes of the prompt; e.g. "64" hashes its first 16 KiB`);
+    } else prefixMaxBlocks = b;
+  }
+
   const debug = text(DEBUG_ANNOTATION);
   if (debug !== undefined && debug !== 'true' && debug !== 'false') error(ctx, m, at(DEBUG_ANNOTATION), `"${debug}" must be "true" or "false"`);
 
@@ -169,11 +181,11 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
     // Three missed scrapes and the replica's own numbers no longer count.
     staleAfterMs: scrapeIntervalMs * 3,
     weights,
-    queueThreshold: DEFAULTS.queueThreshold,
-    kvCacheThreshold: DEFAULTS.kvCacheThreshold,
-    prefixBlockBytes: DEFAULTS.prefixBlockBytes,
-    prefixMaxBlocks: DEFAULTS.prefixMaxBlocks,
-    prefixLruPerEndpoint: DEFAULTS.prefixLruPerEndpoint,
+    queueThreshold: PICKER_DEFAULTS.queueThreshold,
+    kvCacheThreshold: PICKER_DEFAULTS.kvCacheThreshold,
+    prefixBlockBytes: PICKER_DEFAULTS.prefixBlockBytes,
+    prefixMaxBlocks,
+    prefixLruPerEndpoint: PICKER_DEFAULTS.prefixLruPerEndpoint,
     sessionHeader: session?.toLowerCase(),
     sessionKeyCel,
     debugHeader: debug === 'true',
