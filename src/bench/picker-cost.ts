@@ -17,6 +17,7 @@ function config(strategy: InferencePoolConfig['strategy'], prefixMaxBlocks: numb
     key: 'bench/pool',
     strategy,
     endpoints: Array.from({ length: REPLICAS }, (_, i) => ({ kind: 'ip', host: `10.0.0.${i + 1}`, port: 8000 }) as const),
+    dnsServers: [],
     metricsPath: '/metrics',
     scrapeIntervalMs: PICKER_DEFAULTS.scrapeIntervalMs,
     staleAfterMs: PICKER_DEFAULTS.scrapeIntervalMs * 3,

@@ -223,6 +223,8 @@ export interface InferencePoolConfig {
   readonly strategy: PickStrategy;
   /** Host names are resolved in the background; one that has several A records becomes several endpoints. */
   readonly endpoints: readonly Endpoint[];
+  /** DNS servers ("ip" or "ip:port") that resolve the endpoints' host names; empty: the system resolver. */
+  readonly dnsServers: readonly string[];
   readonly metricsPath: string;
   readonly scrapeIntervalMs: number;
   /** Scraped metrics older than this count for nothing (the in-flight count still does). */

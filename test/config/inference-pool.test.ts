@@ -101,6 +101,7 @@ describe('InferencePool annotations', () => {
       'tollgate.io/session-header': 'X-Session-Id',
       'tollgate.io/picker-debug': 'true',
       'tollgate.io/prefix-max-blocks': '64',
+      'tollgate.io/dns-servers': '10.96.0.10, 10.96.0.11:5353,[fd00::a]:53',
     });
     expect(errors(r)).toEqual([]);
     const p = r.config!.routes[0]!.rules[0]!.backendRefs[0]!.backend.pool!;
@@ -115,6 +116,7 @@ describe('InferencePool annotations', () => {
     expect(p.sessionHeader).toBe('x-session-id');
     expect(p.debugHeader).toBe(true);
     expect(p.prefixMaxBlocks).toBe(64);
+    expect(p.dnsServers).toEqual(['10.96.0.10:53', '10.96.0.11:5353', '[fd00::a]:53']);
   });
 
   it('rejects bad annotations with the annotation named', async () => {
@@ -124,6 +126,7 @@ describe('InferencePool annotations', () => {
       'tollgate.io/picker-weights': 'queue=fast',
       'tollgate.io/scrape-interval': '1ms',
       'tollgate.io/prefix-max-blocks': '0',
+      'tollgate.io/dns-servers': 'dns.internal',
     });
     expect(r.config).toBeUndefined();
     const e = errors(r);
@@ -134,6 +137,7 @@ describe('InferencePool annotations', () => {
         '"queue=fast" is not scorer=weight',
         'scrape interval "1ms" must be a duration from 10ms to 60s',
         '"0" must be a whole number of blocks from 1 to 4096',
+        'DNS server "dns.internal" is not an IP address with an optional port',
       ]),
     );
     expect(e.find((d) => d.message.startsWith('endpoint "bad host:1"'))).toBeDefined();

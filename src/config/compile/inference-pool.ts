@@ -22,6 +22,7 @@ const METRICS_PATH_ANNOTATION = 'tollgate.io/metrics-path';
 const SESSION_ANNOTATION = 'tollgate.io/session-header';
 const SESSION_CEL_ANNOTATION = 'tollgate.io/session-key-cel';
 const DEBUG_ANNOTATION = 'tollgate.io/picker-debug';
+const DNS_ANNOTATION = 'tollgate.io/dns-servers';
 const PREFIX_BLOCKS_ANNOTATION = 'tollgate.io/prefix-max-blocks';
 const MAX_PREFIX_BLOCKS = 4096;
 /** Envoy AI Gateway's ext_proc settings: there is no ext_proc in Tollgate. */
@@ -108,6 +109,22 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
     }
   }
 
+  const dnsServers: string[] = [];
+  const dnsText = text(DNS_ANNOTATION);
+  if (dnsText !== undefined) {
+    for (const item of dnsText.split(',')) {
+      const s = item.trim();
+      if (s === '') continue;
+      const ep = parseEndpoint(s, 53);
+      if (typeof ep === 'string' || ep.kind !== 'ip') {
+        error(ctx, m, at(DNS_ANNOTATION), `DNS server "${s}" is not an IP address with an optional port`, 'e.g. "10.96.0.10" or "10.96.0.10:53,[fd00::a]:53"');
+        continue;
+      }
+      dnsServers.push(ep.host.includes(':') ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`);
+    }
+    if (!endpoints.some((e) => e.kind === 'fqdn')) warn(ctx, m, at(DNS_ANNOTATION), `annotation ${DNS_ANNOTATION} has no effect: no endpoint is a host name`, undefined, true);
+  }
+
   const strategyText = text(STRATEGY_ANNOTATION) ?? 'picker';
   const strategy = STRATEGIES.find((s) => s === strategyText);
   if (strategy === undefined) error(ctx, m, at(STRATEGY_ANNOTATION), `unknown endpoint picker "${strategyText}"`, `one of ${STRATEGIES.join(', ')}`);
@@ -176,6 +193,7 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
     key: m.key,
     strategy,
     endpoints,
+    dnsServers,
     metricsPath,
     scrapeIntervalMs,
     // Three missed scrapes and the replica's own numbers no longer count.

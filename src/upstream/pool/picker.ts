@@ -84,7 +84,7 @@ export class PoolPicker {
     if (config.prefixLruPerEndpoint !== this.config.prefixLruPerEndpoint) this.byId.clear();
     this.config = config;
     if (this.hashes.length !== config.prefixMaxBlocks) this.hashes = new Uint32Array(config.prefixMaxBlocks);
-    this.dns.watch(config.endpoints, Math.max(5_000, config.scrapeIntervalMs));
+    this.dns.watch(config.endpoints, Math.max(5_000, config.scrapeIntervalMs), config.dnsServers);
     this.rebuild();
     if (running) this.start();
   }
