@@ -3,8 +3,8 @@
 // what it learned (scraped load, prefix blocks, sessions, ejections) survives an edit of the
 // endpoint list; endpoints that stay keep their state.
 //
-// Per request it does no I/O and allocates nothing but the debug string when asked: the body's
-// prefix hashes and the scores go into the pool's own typed arrays.
+// Per request it does no I/O and allocates little (a view of the prompt's first blocks, the debug
+// string when asked): the prefix hashes and the scores go into the pool's own typed arrays.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Endpoint, InferencePoolConfig, ScorerName } from '../../config/types.js';
 import type { EndpointHandle } from '../pools.js';

