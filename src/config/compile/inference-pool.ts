@@ -34,9 +34,9 @@ const SCORERS: readonly ScorerName[] = ['queue', 'kv-cache', 'prefix-cache'];
 // llm-d's defaults where it has one: a 31,250 entry LRU per server, queue and KV-cache scorers
 // weighted 2 and prefix-cache affinity 3, a replica saturated from 5 waiting requests or 80%
 // KV-cache use. Blocks are 256 request-body bytes (about 64 tokens, four of vLLM's blocks; llm-d
-// hashes 64 characters). Only the first 32 blocks (8 KiB) of the prompt are hashed: hashing and
-// indexing a whole 100 KB conversation costs eight times as much per pick, while a session's turns already
-// share their first 8 KiB, which is what affinity needs.
+// hashes 64 characters). Only the first 32 blocks (8 KiB) of the prompt are hashed: a whole 100 KB
+// conversation costs eight times as much per pick, while a session's turns already share their
+// first 8 KiB, which is what affinity needs.
 export const PICKER_DEFAULTS = {
   scrapeIntervalMs: 200,
   queueThreshold: 5,
