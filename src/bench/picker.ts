@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
+import { pickCostSection } from './picker-cost.js';
 import { BIN, freePort } from './procs.js';
 
 const spec = {
@@ -308,6 +309,7 @@ async function measureSaturation(s: Settings, corpus: string, profile: string, c
 export async function run(argv: string[]): Promise<number> {
   const s = settings(argv);
   if (s === undefined) return 0;
+  process.stdout.write(`${pickCostSection()}\n`);
   if (!existsSync(BIN)) throw new UsageError('the CLI is not built', 'run `npm run build` first');
   await mkdir(s.out, { recursive: true });
   const children: ChildProcess[] = [];

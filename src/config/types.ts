@@ -198,6 +198,18 @@ export interface BackendConfig {
   readonly source: SourceRef;
 }
 
+/** What a CEL expression over the request sees; fields may be lazy getters. */
+export interface RequestView {
+  /** Lower-cased header names; repeated headers joined with ", ". */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The JSON body's top-level `model` and `user` strings, "" when absent. */
+  readonly model: string;
+  readonly user: string;
+}
+
+/** A key computed from the request; undefined when there is none (empty, or the expression failed). */
+export type RequestKeyFunction = (view: RequestView) => string | undefined;
+
 /** How a request chooses among an InferencePool's endpoints. */
 export type PickStrategy = 'picker' | 'round-robin' | 'least-request';
 
@@ -211,6 +223,8 @@ export interface InferencePoolConfig {
   readonly strategy: PickStrategy;
   /** Host names are resolved in the background; one that has several A records becomes several endpoints. */
   readonly endpoints: readonly Endpoint[];
+  /** DNS servers ("ip" or "ip:port") that resolve the endpoints' host names; empty: the system resolver. */
+  readonly dnsServers: readonly string[];
   readonly metricsPath: string;
   readonly scrapeIntervalMs: number;
   /** Scraped metrics older than this count for nothing (the in-flight count still does). */
@@ -224,6 +238,8 @@ export interface InferencePoolConfig {
   readonly prefixLruPerEndpoint: number;
   /** Lower-cased header whose value keeps a session on one replica; undefined: no stickiness. */
   readonly sessionHeader: string | undefined;
+  /** A CEL expression whose value keeps a session on one replica (exclusive with sessionHeader). */
+  readonly sessionKeyCel: { readonly source: string; readonly evaluate: RequestKeyFunction } | undefined;
   /** Add the decision as a response header (`x-tollgate-endpoint-pick`). */
   readonly debugHeader: boolean;
 }

@@ -29,9 +29,14 @@ export const CEL_VARIABLES = [
   'total_tokens',
 ] as const;
 
-export type CelCompileResult =
-  | { readonly ok: true; readonly evaluate: CostFunction }
-  | { readonly ok: false; readonly message: string; /** 0-based offset in the expression, when known. */ readonly offset: number | undefined };
+export interface CelFailure {
+  readonly ok: false;
+  readonly message: string;
+  /** 0-based offset in the expression, when known. */
+  readonly offset: number | undefined;
+}
+
+export type CelCompileResult = { readonly ok: true; readonly evaluate: CostFunction } | CelFailure;
 
 const MAX_COST = Number.MAX_SAFE_INTEGER;
 
@@ -40,10 +45,10 @@ export function compileCostExpression(source: string): CelCompileResult {
   try {
     program = env.parse(source);
   } catch (err) {
-    return failure(err);
+    return celFailure(err);
   }
   const checked = program.check();
-  if (!checked.valid) return failure(checked.error);
+  if (!checked.valid) return celFailure(checked.error);
   if (!['int', 'uint', 'double', 'dyn'].includes(checked.type ?? '')) {
     return { ok: false, message: `the expression gives a ${checked.type ?? 'value'}, but a cost must be a number`, offset: undefined };
   }
@@ -82,7 +87,7 @@ function toCost(v: unknown): number {
   return Math.min(MAX_COST, Math.floor(n));
 }
 
-function failure(err: unknown): CelCompileResult {
+export function celFailure(err: unknown): CelFailure {
   const message = err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err);
   let offset: number | undefined;
   if (err instanceof ParseError || err instanceof CelTypeError) {

@@ -100,6 +100,8 @@ describe('InferencePool annotations', () => {
       'tollgate.io/scrape-interval': '500ms',
       'tollgate.io/session-header': 'X-Session-Id',
       'tollgate.io/picker-debug': 'true',
+      'tollgate.io/prefix-max-blocks': '64',
+      'tollgate.io/dns-servers': '10.96.0.10, 10.96.0.11:5353,[fd00::a]:53',
     });
     expect(errors(r)).toEqual([]);
     const p = r.config!.routes[0]!.rules[0]!.backendRefs[0]!.backend.pool!;
@@ -113,6 +115,8 @@ describe('InferencePool annotations', () => {
     expect(p.scrapeIntervalMs).toBe(500);
     expect(p.sessionHeader).toBe('x-session-id');
     expect(p.debugHeader).toBe(true);
+    expect(p.prefixMaxBlocks).toBe(64);
+    expect(p.dnsServers).toEqual(['10.96.0.10:53', '10.96.0.11:5353', '[fd00::a]:53']);
   });
 
   it('rejects bad annotations with the annotation named', async () => {
@@ -121,6 +125,8 @@ describe('InferencePool annotations', () => {
       'tollgate.io/endpoint-picker': 'random',
       'tollgate.io/picker-weights': 'queue=fast',
       'tollgate.io/scrape-interval': '1ms',
+      'tollgate.io/prefix-max-blocks': '0',
+      'tollgate.io/dns-servers': 'dns.internal',
     });
     expect(r.config).toBeUndefined();
     const e = errors(r);
@@ -130,9 +136,36 @@ describe('InferencePool annotations', () => {
         'unknown endpoint picker "random"',
         '"queue=fast" is not scorer=weight',
         'scrape interval "1ms" must be a duration from 10ms to 60s',
+        '"0" must be a whole number of blocks from 1 to 4096',
+        'DNS server "dns.internal" is not an IP address with an optional port',
       ]),
     );
     expect(e.find((d) => d.message.startsWith('endpoint "bad host:1"'))).toBeDefined();
     expect(e.every((d) => d.path?.startsWith('metadata.annotations') ?? true)).toBe(true);
+  });
+
+  it('compiles a CEL session key; a bad expression is an error naming the annotation', async () => {
+    const good = await load({ 'tollgate.io/endpoints': '10.0.0.5:8000', 'tollgate.io/session-key-cel': 'headers["x-tenant"] + "/" + user' });
+    expect(errors(good)).toEqual([]);
+    const cel = good.config!.routes[0]!.rules[0]!.backendRefs[0]!.backend.pool!.sessionKeyCel!;
+    expect(cel.source).toBe('headers["x-tenant"] + "/" + user');
+    expect(cel.evaluate({ headers: { 'x-tenant': 'acme' }, model: 'm', user: 'u1' })).toBe('acme/u1');
+    // A header the expression needs but the request lacks: no key, not a failed request.
+    expect(cel.evaluate({ headers: {}, model: 'm', user: 'u1' })).toBeUndefined();
+
+    for (const [expr, message] of [
+      ['headers["x-user"] +', /^annotation tollgate\.io\/session-key-cel is not a valid CEL expression at column \d+: /],
+      ['session_id', /^annotation tollgate\.io\/session-key-cel is not a valid CEL expression at column 1: Unknown variable: session_id/],
+      ['size(user) > 3', /gives a bool, but a key must be a string/],
+    ] as const) {
+      const r = await load({ 'tollgate.io/endpoints': '10.0.0.5:8000', 'tollgate.io/session-key-cel': expr });
+      expect(r.config).toBeUndefined();
+      const e = errors(r);
+      expect(e).toHaveLength(1);
+      expect(e[0]!.message).toMatch(message);
+      expect(e[0]!.path).toContain('tollgate.io/session-key-cel');
+    }
+    const both = await load({ 'tollgate.io/endpoints': '10.0.0.5:8000', 'tollgate.io/session-header': 'x-s', 'tollgate.io/session-key-cel': 'user' });
+    expect(errors(both).map((d) => d.message)).toEqual(['annotations tollgate.io/session-header and tollgate.io/session-key-cel both set the session key']);
   });
 });

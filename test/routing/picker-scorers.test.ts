@@ -99,6 +99,27 @@ describe('prefix blocks', () => {
     );
   });
 
+  it('the cap: at most N blocks are hashed, so requests that agree on their first N blocks match fully whatever follows', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 12 }), fc.string({ minLength: 200, maxLength: 600 }), fc.string({ maxLength: 300 }), fc.string({ maxLength: 300 }), (cap, head, tailA, tailB) => {
+        const a = body([head + tailA]);
+        const b = body([head + tailB], 99);
+        const ha = new Uint32Array(cap);
+        const hb = new Uint32Array(cap);
+        const na = hashBlocks(a, promptStart(a), 16, ha);
+        const nb = hashBlocks(b, promptStart(b), 16, hb);
+        expect(na).toBeLessThanOrEqual(cap);
+        expect(na).toBe(Math.min(cap, Math.floor((a.length - promptStart(a)) / 16)));
+        // The two prompts agree at least on '"messages":[{"role":"user","content":"' + head.
+        const agreed = Math.floor((Buffer.byteLength(JSON.stringify(head)) - 1 + 37) / 16);
+        const idx = new PrefixIndex(1024);
+        idx.record(ha, na);
+        if (agreed >= cap) expect(idx.match(hb, nb)).toBe(cap);
+        else expect(idx.match(hb, nb)).toBeGreaterThanOrEqual(Math.min(agreed, na, nb));
+      }),
+    );
+  });
+
   it('the index matches leading blocks only and forgets blocks not used within its capacity', () => {
     const idx = new PrefixIndex(8);
     idx.record(Uint32Array.from([1, 2, 3]), 3);

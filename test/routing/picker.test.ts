@@ -1,6 +1,7 @@
 // The InferencePool endpoint picker end to end: a real gateway in front of real simulated vLLM
 // replicas (each its own engine, KV cache, prefix cache and /metrics), driven by the OpenAI SDK.
 // Where requests went is read from the picker's debug header and the admin /metrics.
+import { createSocket, type Socket } from 'node:dgram';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSimServer, type SimServerHandle } from '../../src/sim/index.js';
@@ -79,6 +80,44 @@ function clientFor(g: TestGateway): OpenAI {
   return new OpenAI({ baseURL: `${g.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 }
 
+/**
+ * A DNS server on a UDP port of its own that answers A queries for one name with the given
+ * addresses (a headless Service's answer), and nothing for any other name or type.
+ */
+async function startDns(name: string, answers: () => readonly string[]): Promise<{ port: number; socket: Socket }> {
+  const socket = createSocket('udp4');
+  socket.on('message', (q, from) => {
+    // Question: the name as labels from byte 12, then type and class.
+    const labels: string[] = [];
+    let i = 12;
+    while (q[i] !== 0 && i < q.length) {
+      labels.push(q.toString('latin1', i + 1, i + 1 + q[i]!));
+      i += 1 + q[i]!;
+    }
+    const qEnd = i + 5;
+    const isA = q.readUInt16BE(i + 1) === 1;
+    const addrs = isA && labels.join('.').toLowerCase() === name ? answers() : [];
+    const head = Buffer.alloc(12);
+    q.copy(head, 0, 0, 2);
+    head.writeUInt16BE(addrs.length > 0 ? 0x8180 : 0x8183, 2); // response, recursion available; NXDOMAIN when empty
+    head.writeUInt16BE(1, 4);
+    head.writeUInt16BE(addrs.length, 6);
+    const records = addrs.map((a) => {
+      const r = Buffer.alloc(16);
+      r.writeUInt16BE(0xc00c, 0); // the name: a pointer to the question's
+      r.writeUInt16BE(1, 2); // A
+      r.writeUInt16BE(1, 4); // IN
+      r.writeUInt32BE(1, 6); // TTL
+      r.writeUInt16BE(4, 10);
+      a.split('.').forEach((o, k) => r.writeUInt8(Number(o), 12 + k));
+      return r;
+    });
+    socket.send(Buffer.concat([head, q.subarray(12, qEnd), ...records]), from.port, from.address);
+  });
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  return { port: socket.address().port, socket };
+}
+
 async function metrics(g: TestGateway): Promise<string> {
   return (await fetch(`${g.adminUrl}/metrics`)).text();
 }
@@ -130,6 +169,28 @@ describe('InferencePool endpoint picker over simulated replicas', () => {
     for (let i = 0; i < 4; i++) expect(await ask(client, `unrelated ${i} ${words(60 + i, 30)}`, 2, { 'x-session-id': 'session-7' })).toBe(s1);
   });
 
+  it('keeps a session on its replica by a key a CEL expression derives from the request', async () => {
+    const [a, b, c] = await startSims(3);
+    gw = await startGateway({ 'pool.yaml': poolYaml([a!.port, b!.port, c!.port], { 'tollgate.io/session-key-cel': 'headers["x-tenant"] + "/" + user' }) });
+    const client = clientFor(gw);
+    const askAs = async (user: string, content: string): Promise<string> => {
+      const { response } = await client.chat.completions
+        .create({ model: 'sim-model', max_tokens: 2, user, messages: [{ role: 'user', content }] }, { headers: { 'x-tenant': 'acme' } })
+        .withResponse();
+      return response.headers.get('x-tollgate-endpoint-pick') ?? '';
+    };
+    const first = /endpoint=([^;]+)/.exec(await askAs('alice', `hello ${words(70, 30)}`))?.[1];
+    expect(first).toBeDefined();
+    for (let i = 0; i < 5; i++) {
+      const pick = await askAs('alice', `unrelated ${i} ${words(80 + i, 30)}`);
+      expect(pick).toContain(`endpoint=${first!};`);
+      expect(pick).toContain('reason=session;');
+    }
+    // Without the header the expression fails for that request: no key, the request is still served.
+    const { response } = await client.chat.completions.create({ model: 'sim-model', max_tokens: 2, user: 'alice', messages: [{ role: 'user', content: 'no tenant' }] }).withResponse();
+    expect(response.headers.get('x-tollgate-endpoint-pick')).not.toContain('reason=session');
+  });
+
   it('ejects a replica that dies and takes it back when it returns', async () => {
     const [a, b, c] = await startSims(3);
     const portC = c!.port;
@@ -160,6 +221,34 @@ describe('InferencePool endpoint picker over simulated replicas', () => {
     gw = await startGateway({ 'pool.yaml': poolYaml([a!.port]).replace(`127.0.0.1:${a!.port}`, `localhost:${a!.port}`) });
     const client = clientFor(gw);
     await eventually(async () => (await ask(client, `dns ${Math.random()}`)) === `127.0.0.1:${a!.port}`, 'localhost resolved to 127.0.0.1');
+  });
+
+  it('spreads over every A record of a name, as the pool DNS server answers them, and follows a changed answer', async () => {
+    const [a] = await startSims(1);
+    // The same port on a second loopback address: two replicas behind one name and port.
+    const b = await startSimServer({ profile: PROFILE as never, host: '127.0.0.2', port: a!.port, seed: 1 });
+    sims.push(b);
+    let answer = ['127.0.0.1', '127.0.0.2'];
+    const dns = await startDns('replicas.pool.test', () => answer);
+    try {
+      gw = await startGateway({
+        'pool.yaml': poolYaml([a!.port], { 'tollgate.io/dns-servers': `127.0.0.1:${dns.port}`, 'tollgate.io/endpoint-picker': 'round-robin' }).replace(`127.0.0.1:${a!.port}`, `replicas.pool.test:${a!.port}`),
+      });
+      const client = clientFor(gw);
+      const seen = new Set<string>();
+      await eventually(async () => {
+        seen.add(await ask(client, `dns ${Math.random()}`));
+        return seen.has(`127.0.0.1:${a!.port}`) && seen.has(`127.0.0.2:${a!.port}`);
+      }, 'both addresses of the name get requests');
+      // The name now has one address (re-resolved every 5 s at the fastest).
+      answer = ['127.0.0.2'];
+      await eventually(async () => {
+        const picks = await Promise.all([0, 1, 2, 3].map((i) => ask(client, `after ${i} ${Math.random()}`)));
+        return picks.every((p) => p === `127.0.0.2:${a!.port}`);
+      }, 'only the remaining address gets requests', 15_000);
+    } finally {
+      dns.socket.close();
+    }
   });
 
   it('follows hot reloads of the endpoint list', async () => {

@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import type { Manifest } from '../parse.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type BackendConfig, type Endpoint, type InferencePoolConfig, type PickStrategy, type ScorerName } from '../types.js';
+import { compileRequestKeyExpression, REQUEST_CEL_VARIABLES } from '../../limits/cel-request.js';
 import { checkHeaderName, checkHostname, parseDuration } from '../units.js';
 import { type Ctx, error, sourceRef, warn } from './context.js';
 import { compileBodyMutation, compileHeaderMutation } from './mutations.js';
@@ -19,7 +20,11 @@ const WEIGHTS_ANNOTATION = 'tollgate.io/picker-weights';
 const SCRAPE_ANNOTATION = 'tollgate.io/scrape-interval';
 const METRICS_PATH_ANNOTATION = 'tollgate.io/metrics-path';
 const SESSION_ANNOTATION = 'tollgate.io/session-header';
+const SESSION_CEL_ANNOTATION = 'tollgate.io/session-key-cel';
 const DEBUG_ANNOTATION = 'tollgate.io/picker-debug';
+const DNS_ANNOTATION = 'tollgate.io/dns-servers';
+const PREFIX_BLOCKS_ANNOTATION = 'tollgate.io/prefix-max-blocks';
+const MAX_PREFIX_BLOCKS = 4096;
 /** Envoy AI Gateway's ext_proc settings: there is no ext_proc in Tollgate. */
 const EXT_PROC_ANNOTATIONS = ['aigateway.envoyproxy.io/processing-body-mode', 'aigateway.envoyproxy.io/allow-mode-override'];
 
@@ -29,14 +34,15 @@ const SCORERS: readonly ScorerName[] = ['queue', 'kv-cache', 'prefix-cache'];
 // llm-d's defaults where it has one: a 31,250 entry LRU per server, queue and KV-cache scorers
 // weighted 2 and prefix-cache affinity 3, a replica saturated from 5 waiting requests or 80%
 // KV-cache use. Blocks are 256 request-body bytes (about 64 tokens, four of vLLM's blocks; llm-d
-// hashes 64 characters): a quarter of the set operations per request, and 512 of them still cover
-// a 128 KiB conversation.
-const DEFAULTS = {
+// hashes 64 characters). Only the first 32 blocks (8 KiB) of the prompt are hashed: a whole 100 KB
+// conversation costs eight times as much per pick, while a session's turns already share their
+// first 8 KiB, which is what affinity needs.
+export const PICKER_DEFAULTS = {
   scrapeIntervalMs: 200,
   queueThreshold: 5,
   kvCacheThreshold: 0.8,
   prefixBlockBytes: 256,
-  prefixMaxBlocks: 512,
+  prefixMaxBlocks: 32,
   prefixLruPerEndpoint: 31_250,
 };
 
@@ -64,7 +70,7 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
       m,
       ['spec', 'endpointPickerRef'],
       `the external endpoint picker ${ref.kind ?? 'Service'} ${ref.name} is ignored: Tollgate picks this pool's endpoints itself`,
-      `tune the built-in picker with annotations ${STRATEGY_ANNOTATION}, ${WEIGHTS_ANNOTATION}, ${SESSION_ANNOTATION}`,
+      `tune the built-in picker with annotations ${STRATEGY_ANNOTATION}, ${WEIGHTS_ANNOTATION}, ${SESSION_ANNOTATION} or ${SESSION_CEL_ANNOTATION}`,
     );
   }
   for (const k of EXT_PROC_ANNOTATIONS) if (ann[k] !== undefined) warn(ctx, m, at(k), `annotation ${k} configures Envoy's external processor and has no effect in Tollgate`, undefined, true);
@@ -103,6 +109,22 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
     }
   }
 
+  const dnsServers: string[] = [];
+  const dnsText = text(DNS_ANNOTATION);
+  if (dnsText !== undefined) {
+    for (const item of dnsText.split(',')) {
+      const s = item.trim();
+      if (s === '') continue;
+      const ep = parseEndpoint(s, 53);
+      if (typeof ep === 'string' || ep.kind !== 'ip') {
+        error(ctx, m, at(DNS_ANNOTATION), `DNS server "${s}" is not an IP address with an optional port`, 'e.g. "10.96.0.10" or "10.96.0.10:53,[fd00::a]:53"');
+        continue;
+      }
+      dnsServers.push(ep.host.includes(':') ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`);
+    }
+    if (!endpoints.some((e) => e.kind === 'fqdn')) warn(ctx, m, at(DNS_ANNOTATION), `annotation ${DNS_ANNOTATION} has no effect: no endpoint is a host name`, undefined, true);
+  }
+
   const strategyText = text(STRATEGY_ANNOTATION) ?? 'picker';
   const strategy = STRATEGIES.find((s) => s === strategyText);
   if (strategy === undefined) error(ctx, m, at(STRATEGY_ANNOTATION), `unknown endpoint picker "${strategyText}"`, `one of ${STRATEGIES.join(', ')}`);
@@ -122,7 +144,7 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
     }
   }
 
-  let scrapeIntervalMs = DEFAULTS.scrapeIntervalMs;
+  let scrapeIntervalMs = PICKER_DEFAULTS.scrapeIntervalMs;
   const scrapeText = text(SCRAPE_ANNOTATION);
   if (scrapeText !== undefined) {
     const d = parseDuration(scrapeText);
@@ -136,6 +158,33 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
   const session = text(SESSION_ANNOTATION);
   if (session !== undefined && checkHeaderName(session) !== undefined) error(ctx, m, at(SESSION_ANNOTATION), `"${session}" is not a header name`, 'e.g. x-session-id');
 
+  const sessionCelText = text(SESSION_CEL_ANNOTATION);
+  let sessionKeyCel: InferencePoolConfig['sessionKeyCel'];
+  if (sessionCelText !== undefined) {
+    const compiled = compileRequestKeyExpression(sessionCelText);
+    if (session !== undefined) {
+      error(ctx, m, at(SESSION_CEL_ANNOTATION), `annotations ${SESSION_ANNOTATION} and ${SESSION_CEL_ANNOTATION} both set the session key`, 'keep one (a header is the same as the expression headers["name"])');
+    } else if (!compiled.ok) {
+      const where = compiled.offset === undefined ? '' : ` at column ${compiled.offset + 1}`;
+      error(
+        ctx,
+        m,
+        at(SESSION_CEL_ANNOTATION),
+        `annotation ${SESSION_CEL_ANNOTATION} is not a valid CEL expression${where}: ${compiled.message}`,
+        `variables: ${REQUEST_CEL_VARIABLES.join(', ')}; e.g. '"x-session-id" in headers ? headers["x-session-id"] : user'`,
+      );
+    } else sessionKeyCel = { source: sessionCelText, evaluate: compiled.evaluate };
+  }
+
+  let prefixMaxBlocks = PICKER_DEFAULTS.prefixMaxBlocks;
+  const blocksText = text(PREFIX_BLOCKS_ANNOTATION);
+  if (blocksText !== undefined) {
+    const b = Number(blocksText);
+    if (!/^\d+$/.test(blocksText) || b < 1 || b > MAX_PREFIX_BLOCKS) {
+      error(ctx, m, at(PREFIX_BLOCKS_ANNOTATION), `"${blocksText}" must be a whole number of blocks from 1 to ${MAX_PREFIX_BLOCKS}`, `a block is ${PICKER_DEFAULTS.prefixBlockBytes} bytes of the prompt; e.g. "64" hashes its first 16 KiB`);
+    } else prefixMaxBlocks = b;
+  }
+
   const debug = text(DEBUG_ANNOTATION);
   if (debug !== undefined && debug !== 'true' && debug !== 'false') error(ctx, m, at(DEBUG_ANNOTATION), `"${debug}" must be "true" or "false"`);
 
@@ -144,17 +193,19 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
     key: m.key,
     strategy,
     endpoints,
+    dnsServers,
     metricsPath,
     scrapeIntervalMs,
     // Three missed scrapes and the replica's own numbers no longer count.
     staleAfterMs: scrapeIntervalMs * 3,
     weights,
-    queueThreshold: DEFAULTS.queueThreshold,
-    kvCacheThreshold: DEFAULTS.kvCacheThreshold,
-    prefixBlockBytes: DEFAULTS.prefixBlockBytes,
-    prefixMaxBlocks: DEFAULTS.prefixMaxBlocks,
-    prefixLruPerEndpoint: DEFAULTS.prefixLruPerEndpoint,
+    queueThreshold: PICKER_DEFAULTS.queueThreshold,
+    kvCacheThreshold: PICKER_DEFAULTS.kvCacheThreshold,
+    prefixBlockBytes: PICKER_DEFAULTS.prefixBlockBytes,
+    prefixMaxBlocks,
+    prefixLruPerEndpoint: PICKER_DEFAULTS.prefixLruPerEndpoint,
     sessionHeader: session?.toLowerCase(),
+    sessionKeyCel,
     debugHeader: debug === 'true',
   };
   return {

@@ -3,8 +3,8 @@
 // what it learned (scraped load, prefix blocks, sessions, ejections) survives an edit of the
 // endpoint list; endpoints that stay keep their state.
 //
-// Per request it does no I/O and allocates nothing but the debug string when asked: the body's
-// prefix hashes and the scores go into the pool's own typed arrays.
+// Per request it does no I/O and allocates little (a view of the prompt's first blocks, the debug
+// string when asked): the prefix hashes and the scores go into the pool's own typed arrays.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Endpoint, InferencePoolConfig, ScorerName } from '../../config/types.js';
 import type { EndpointHandle } from '../pools.js';
@@ -13,6 +13,7 @@ import { hashBlocks, PrefixIndex, promptStart } from './prefix.js';
 import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefixScore, queueScores } from './scorers.js';
 import { classifyUpstreamError } from '../errors.js';
 import { scrapeLoad } from './scrape.js';
+import { LazyRequestView } from './request-view.js';
 
 const EJECT_BASE_MS = 1_000;
 const EJECT_MAX_MS = 30_000;
@@ -83,7 +84,7 @@ export class PoolPicker {
     if (config.prefixLruPerEndpoint !== this.config.prefixLruPerEndpoint) this.byId.clear();
     this.config = config;
     if (this.hashes.length !== config.prefixMaxBlocks) this.hashes = new Uint32Array(config.prefixMaxBlocks);
-    this.dns.watch(config.endpoints, Math.max(5_000, config.scrapeIntervalMs));
+    this.dns.watch(config.endpoints, Math.max(5_000, config.scrapeIntervalMs), config.dnsServers);
     this.rebuild();
     if (running) this.start();
   }
@@ -158,8 +159,7 @@ export class PoolPicker {
       r.scores['kv-cache'] = kvScore(effectiveKv(r.kvCacheUsage, f));
     }
 
-    const sessionKey = cfg.sessionHeader === undefined ? undefined : headers[cfg.sessionHeader];
-    const session = typeof sessionKey === 'string' && sessionKey !== '' ? sessionKey : undefined;
+    const session = sessionOf(cfg, headers, body);
     if (session !== undefined) {
       const held = this.sessions.get(session);
       if (held !== undefined && this.isCandidate(held, n) && !this.saturated(held, nowMs)) {
@@ -350,4 +350,12 @@ export class PoolPicker {
       );
     }
   }
+}
+
+/** The request's session key, from the pool's header or its CEL expression; undefined: none. */
+function sessionOf(cfg: InferencePoolConfig, headers: IncomingHttpHeaders, body: Buffer): string | undefined {
+  if (cfg.sessionKeyCel !== undefined) return cfg.sessionKeyCel.evaluate(new LazyRequestView(headers, body));
+  if (cfg.sessionHeader === undefined) return undefined;
+  const v = headers[cfg.sessionHeader];
+  return typeof v === 'string' && v !== '' ? v : undefined;
 }

@@ -1,0 +1,45 @@
+// CEL expressions over an incoming request (the CEL library's home, next to the cost expressions):
+// compiled and type-checked once at config time, evaluated per request. Variables: `headers`
+// (map of lower-cased header name to value; repeated headers joined with ", "), and the JSON
+// body's top-level `model` and `user` strings ("" when absent). The caller passes a view whose
+// fields may be lazy getters, so an expression that reads only headers never scans the body.
+import { Environment } from '@marcbachmann/cel-js';
+import type { RequestKeyFunction } from '../config/types.js';
+import { celFailure, type CelFailure } from './cel.js';
+
+const env = new Environment().registerVariable('headers', 'map<string, string>').registerVariable('model', 'string').registerVariable('user', 'string');
+
+export const REQUEST_CEL_VARIABLES = ['headers', 'model', 'user'] as const;
+
+export type RequestKeyCompileResult = { readonly ok: true; readonly evaluate: RequestKeyFunction } | CelFailure;
+
+export function compileRequestKeyExpression(source: string): RequestKeyCompileResult {
+  let program: ReturnType<typeof env.parse>;
+  try {
+    program = env.parse(source);
+  } catch (err) {
+    return celFailure(err);
+  }
+  const checked = program.check();
+  if (!checked.valid) return celFailure(checked.error);
+  if (!['string', 'int', 'uint', 'dyn'].includes(checked.type ?? '')) {
+    return { ok: false, message: `the expression gives a ${checked.type ?? 'value'}, but a key must be a string (or an integer)`, offset: undefined };
+  }
+  return {
+    ok: true,
+    evaluate: (view) => {
+      let v: unknown;
+      try {
+        v = program(view);
+      } catch {
+        // A missing header (`headers["x-user"]` without an `in headers` guard) and the like: no key,
+        // so the request is picked on its scores rather than failed.
+        return undefined;
+      }
+      if (typeof v === 'string') return v === '' ? undefined : v;
+      if (typeof v === 'bigint' || typeof v === 'number') return String(v);
+      if (typeof v === 'object' && v !== null && 'value' in v) return String(v.value);
+      return undefined;
+    },
+  };
+}
