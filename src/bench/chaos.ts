@@ -17,6 +17,7 @@ import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../c
 import { abusePhase, BigUpstream } from './chaos-abuse.js';
 import { CLIENT_KEY, FAULTS, oneRequest, type Ending } from './chaos-client.js';
 import { countLedger, sample, slope, type Sample } from './chaos-probe.js';
+import { localBackendYaml } from './manifests.js';
 import { BIN, startChild } from './procs.js';
 
 const spec = {
@@ -61,31 +62,9 @@ spec:
     - matches: [{headers: [{type: Exact, name: x-workload-app, value: chaos}]}]
       backendRefs: [{name: sim}]
 ---
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIServiceBackend
-metadata: {name: big, namespace: default}
-spec:
-  schema: {name: OpenAI}
-  backendRef: {name: big, kind: Backend, group: gateway.envoyproxy.io}
+${localBackendYaml('big', bigPort)}
 ---
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: Backend
-metadata: {name: big, namespace: default}
-spec:
-  endpoints: [{ip: {address: 127.0.0.1, port: ${bigPort}}}]
----
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIServiceBackend
-metadata: {name: sim, namespace: default}
-spec:
-  schema: {name: OpenAI}
-  backendRef: {name: sim, kind: Backend, group: gateway.envoyproxy.io}
----
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: Backend
-metadata: {name: sim, namespace: default}
-spec:
-  endpoints: [{ip: {address: 127.0.0.1, port: ${simPort}}}]
+${localBackendYaml('sim', simPort)}
 ---
 apiVersion: gateway.envoyproxy.io/v1alpha1
 kind: BackendTrafficPolicy
