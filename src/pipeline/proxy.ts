@@ -11,14 +11,14 @@
 // aborted at once so the backend stops generating. A client whose buffer stays full for the
 // listener's write timeout is cut off the same way. The byte moving itself is in relay.ts, the
 // success head in response-head.ts and the error-body reading in error-body.ts; this file is the
-// driver that decides which attempt runs and how the request ends.
+// driver that decides which attempt runs and how the request ends; QuotaPolicy budgets per
+// candidate are checked by quota-gate.ts.
 import type { BackendRefConfig } from '../config/types.js';
 import { nowMs } from '../core/clock.js';
 import { GatewayError, toGatewayError, type ErrorCode } from '../core/errors.js';
-import type { QuotaTicket } from '../limits/quotas.js';
 import { providerFor } from '../providers/index.js';
 import { UpstreamBodyError, type Provider, type UpstreamRequest } from '../providers/types.js';
-import { chooseRef, levelForAttempt, nextAvailable, type PriorityLevel, type RulePlan } from '../routing/candidates.js';
+import { chooseRef, levelForAttempt, type RulePlan } from '../routing/candidates.js';
 import { classifyUpstreamError } from '../upstream/errors.js';
 import type { PoolPicker } from '../upstream/pool/picker.js';
 import { pickEndpoint, recordConnectFailure, recordSuccess, type EndpointHandle } from '../upstream/pools.js';
@@ -28,6 +28,7 @@ import { StreamRedactor } from '../credentials/redact-stream.js';
 import { dispatchOptions } from './dispatch.js';
 import { UpstreamErrorBody } from './error-body.js';
 import type { ProxyInput } from './proxy-types.js';
+import { QuotaGate } from './quota-gate.js';
 import { ResponseRelay } from './relay.js';
 import { headerValue, relayHead } from './response-head.js';
 import { backoffDelay, deadlineError, failureError, isRetriable, midStreamErrorEvent } from './retry.js';
@@ -51,10 +52,7 @@ export class ProxyRequest implements AttemptOwner {
   private ref: BackendRefConfig | undefined;
   private provider: Provider | undefined;
   private upstreamReq: UpstreamRequest | undefined;
-  private readonly quotaBlocked = new Set<BackendRefConfig>();
-  private quotaTicket: QuotaTicket | undefined;
-  private quotaRef: BackendRefConfig | undefined;
-  private quotaHeaders: Readonly<Record<string, string>> | undefined;
+  private readonly quota: QuotaGate;
   private dispatchedAt = 0;
   /** Time spent in upstream attempts that ended, plus the open one when the request finishes. */
   private upstreamMs = 0;
@@ -72,6 +70,14 @@ export class ProxyRequest implements AttemptOwner {
     // timeouts.request: 0s means no deadline (Gateway API).
     const ms = input.rule.timeouts.requestMs;
     this.deadlineAt = ms > 0 ? input.startMs + ms : Number.POSITIVE_INFINITY;
+    this.quota = new QuotaGate(input.quota, this.plan, {
+      isFinished: () => this.finished,
+      dispatch: (ref) => this.dispatch(ref),
+      blocked: (err) => {
+        this.lastFailure = err;
+      },
+      fail: (err) => this.fail(err),
+    });
     this.relay = new ResponseRelay(input.res, input.startMs, input.writeTimeoutMs, () => this.onWriteTimeout());
   }
 
@@ -97,42 +103,7 @@ export class ProxyRequest implements AttemptOwner {
       this.fail(this.lastFailure ?? new GatewayError('upstream_unavailable', `Rule "${this.input.rule.id}" has no backend with a weight above 0.`));
       return;
     }
-    this.gate(chooseRef(level, this.triedRefs), level);
-  }
-
-  /**
-   * Quota gate for a candidate: a backend whose QuotaPolicy budget is exhausted is skipped for the
-   * next candidate by priority (without spending a retry); only when none is left does the client get
-   * the quota's 429.
-   */
-  private gate(ref: BackendRefConfig, level: PriorityLevel): void {
-    const quota = this.input.quota;
-    if (quota === undefined || !quota.applies(ref)) {
-      this.dispatch(ref);
-      return;
-    }
-    quota.check(ref).then(
-      (d) => {
-        if (this.finished) {
-          if (d.ok) quota.release(d.ticket);
-          return;
-        }
-        if (d.ok) {
-          if (this.quotaTicket !== undefined && this.quotaRef !== ref) quota.release(this.quotaTicket);
-          this.quotaTicket = d.ticket;
-          this.quotaRef = ref;
-          this.quotaHeaders = d.headers;
-          this.dispatch(ref);
-          return;
-        }
-        this.quotaBlocked.add(ref);
-        this.lastFailure = d.error;
-        const alt = nextAvailable(this.plan, level, this.quotaBlocked);
-        if (alt === undefined) this.fail(d.error);
-        else this.gate(alt.ref, alt.level);
-      },
-      (err: unknown) => this.fail(toGatewayError(err)),
-    );
+    this.quota.gate(chooseRef(level, this.triedRefs), level);
   }
 
   private dispatch(ref: BackendRefConfig): void {
@@ -237,7 +208,7 @@ export class ProxyRequest implements AttemptOwner {
       upstream: headers,
       translator,
       forcedUsage,
-      quotaHeaders: this.quotaHeaders,
+      quotaHeaders: this.quota.headers,
       pickDebug: this.pickDebug,
       ref: this.ref,
       nowMs: now,
@@ -406,11 +377,11 @@ export class ProxyRequest implements AttemptOwner {
       upstreamMs: this.attempt > 0 ? this.upstreamMs : undefined,
       ttfbMs,
       responseBytes: this.relay.responseBytes,
-      quotaTicket: this.quotaRef === this.ref ? this.quotaTicket : undefined,
+      quotaTicket: this.quota.ticketFor(this.ref),
       endpoint: this.picked,
       endpointPick: this.pickDebug,
     });
-    if (this.quotaTicket !== undefined && this.quotaRef !== this.ref) this.input.quota?.release(this.quotaTicket);
+    this.quota.releaseUnless(this.ref);
   }
 
   private closeAttempt(): void {
