@@ -6,15 +6,18 @@
 // per request and the descriptors must return to where they started. Then hostile clients (slow and
 // vanishing readers, large and over-limit bodies; bench/chaos-abuse.ts) with RSS and the stall a
 // concurrent request feels. A benchmark, not a unit test: ten minutes by default, and it prints
-// numbers (exit 1 when a check fails).
+// numbers (exit 1 when a check fails). The clients and how their endings are classified are in
+// bench/chaos-client.ts; the RSS, descriptor and ledger measurements in bench/chaos-probe.ts.
 import { type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
 import { abusePhase, BigUpstream } from './chaos-abuse.js';
+import { CLIENT_KEY, FAULTS, oneRequest, type Ending } from './chaos-client.js';
+import { countLedger, sample, slope, type Sample } from './chaos-probe.js';
+import { localBackendYaml } from './manifests.js';
 import { BIN, startChild } from './procs.js';
 
 const spec = {
@@ -45,34 +48,8 @@ Usage: tollgate bench chaos [--duration SEC] [--concurrency N] [--sample SEC] [-
   },
 } as const;
 
-const CLIENT_KEY = 'chaos-client-key-5b0c61d2e8f94a7b';
-const CLIENT_TIMEOUT_MS = 30_000;
 const IDLE_SETTLE_MS = 8_000;
 const SETTLE_LIMIT_MS = 60_000;
-
-/** Faults drawn per request (weights); about half the traffic is clean. */
-const FAULTS: ReadonlyArray<readonly [string, number]> = [
-  ['', 12],
-  ['status=503', 1],
-  ['status=500', 1],
-  ['status=429', 1],
-  ['reset-after=3', 2],
-  ['reset-after=0', 1],
-  ['stall-after=2:2500', 1],
-  ['slow-first-byte=1200', 1],
-  ['malformed-after=2', 2],
-  ['truncate-after=3', 2],
-  ['hang', 1],
-  ['delay=150', 1],
-];
-
-type Ending = 'complete' | 'error_response' | 'stream_error_event' | 'cut' | 'client_timeout' | 'unclear';
-
-interface Outcome {
-  readonly ending: Ending;
-  /** The start of the body, kept for endings worth looking at. */
-  readonly text: string;
-}
 
 function config(simPort: number, bigPort: number): string {
   return `apiVersion: aigateway.envoyproxy.io/v1beta1
@@ -85,31 +62,9 @@ spec:
     - matches: [{headers: [{type: Exact, name: x-workload-app, value: chaos}]}]
       backendRefs: [{name: sim}]
 ---
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIServiceBackend
-metadata: {name: big, namespace: default}
-spec:
-  schema: {name: OpenAI}
-  backendRef: {name: big, kind: Backend, group: gateway.envoyproxy.io}
+${localBackendYaml('big', bigPort)}
 ---
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: Backend
-metadata: {name: big, namespace: default}
-spec:
-  endpoints: [{ip: {address: 127.0.0.1, port: ${bigPort}}}]
----
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIServiceBackend
-metadata: {name: sim, namespace: default}
-spec:
-  schema: {name: OpenAI}
-  backendRef: {name: sim, kind: Backend, group: gateway.envoyproxy.io}
----
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: Backend
-metadata: {name: sim, namespace: default}
-spec:
-  endpoints: [{ip: {address: 127.0.0.1, port: ${simPort}}}]
+${localBackendYaml('sim', simPort)}
 ---
 apiVersion: gateway.envoyproxy.io/v1alpha1
 kind: BackendTrafficPolicy
@@ -132,13 +87,6 @@ spec:
     credentialRefs: [{name: chaos-clients}]
     extractFrom: [{headers: [authorization]}]
 `;
-}
-
-interface Sample {
-  readonly t: number;
-  readonly rssMb: number;
-  readonly fds: number;
-  readonly sockets: number;
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -290,118 +238,4 @@ export async function run(argv: string[]): Promise<number> {
     for (const c of children) c.kill('SIGTERM');
     await rm(work, { recursive: true, force: true });
   }
-}
-
-function oneRequest(agent: http.Agent, port: number, fault: string, stream: boolean): Promise<Outcome> {
-  const body = JSON.stringify({ model: 'sim-model', stream, max_tokens: 12, messages: [{ role: 'user', content: 'chaos' }] });
-  return new Promise((resolve) => {
-    let settled = false;
-    let text = '';
-    const done = (e: Ending): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve({ ending: e, text: text.slice(-400) });
-    };
-    const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${CLIENT_KEY}` };
-    if (fault !== '') headers['x-sim-fault'] = fault;
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', agent, headers }, (res) => {
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('aborted', () => done('cut'));
-      res.on('error', () => done('cut'));
-      res.on('end', () => {
-        if (!res.complete) return done('cut');
-        const status = res.statusCode ?? 0;
-        if (status >= 400) return done(isOpenAIError(text) ? 'error_response' : 'unclear');
-        if (stream) {
-          if (text.includes('data: [DONE]')) return done(text.includes('"error"') ? 'stream_error_event' : 'complete');
-          return done(/data: \{"error"/.test(text) ? 'stream_error_event' : 'unclear');
-        }
-        try {
-          JSON.parse(text);
-          done('complete');
-        } catch {
-          done('unclear');
-        }
-      });
-    });
-    const timer = setTimeout(() => {
-      req.destroy();
-      done('client_timeout');
-    }, CLIENT_TIMEOUT_MS);
-    req.on('error', () => done('cut'));
-    req.end(body);
-  });
-}
-
-function isOpenAIError(text: string): boolean {
-  try {
-    const j = JSON.parse(text) as { error?: { message?: unknown; type?: unknown } };
-    return typeof j.error?.message === 'string' && typeof j.error.type === 'string';
-  } catch {
-    return false;
-  }
-}
-
-function sample(pid: number, t: number): Sample {
-  let rssMb = 0;
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    rssMb = m === null ? 0 : Number(m[1]) / 1024;
-  } catch {
-    // process gone
-  }
-  let fds = 0;
-  let sockets = 0;
-  try {
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      fds++;
-      try {
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) sockets++;
-      } catch {
-        // closed meanwhile
-      }
-    }
-  } catch {
-    // process gone
-  }
-  return { t, rssMb, fds, sockets };
-}
-
-/** Least-squares slope of y over x. */
-function slope(points: ReadonlyArray<readonly [number, number]>): number {
-  const n = points.length;
-  if (n < 2) return 0;
-  let sx = 0;
-  let sy = 0;
-  let sxx = 0;
-  let sxy = 0;
-  for (const [x, y] of points) {
-    sx += x;
-    sy += y;
-    sxx += x * x;
-    sxy += x * y;
-  }
-  const d = n * sxx - sx * sx;
-  return d === 0 ? 0 : (n * sxy - sx * sy) / d;
-}
-
-/** Requests in the ledger: a request may have a provisional line before its final one (same key). */
-async function countLedger(dir: string): Promise<number> {
-  const keys = new Set<string>();
-  for (const f of await readdir(dir).catch(() => [] as string[])) {
-    if (!f.endsWith('.jsonl')) continue;
-    const text = await readFile(join(dir, f), 'utf8');
-    for (const line of text.split('\n')) {
-      if (line.trim() === '') continue;
-      try {
-        const key = (JSON.parse(line) as { key?: unknown }).key;
-        if (typeof key === 'string') keys.add(key);
-      } catch {
-        // a torn last line after a crash would show up as a missing record
-      }
-    }
-  }
-  return keys.size;
 }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatHelp, parseCommandArgs, parsePositiveInt } from '../cli/args.js';
 import { runLoad, type LoadResult } from './loadgen.js';
+import { localBackendYaml } from './manifests.js';
 import { formatTranslation, measureTranslation } from './translation.js';
 import { BIN, cpuPerRequest, cpuTicks, freePort, NODE_PROXY_JS, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
 
@@ -144,18 +145,7 @@ spec:
             - {type: Exact, name: x-ai-eg-model, value: bench-model}
       backendRefs: [{name: bench}]
 ---
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIServiceBackend
-metadata: {name: bench, namespace: default}
-spec:
-  schema: {name: OpenAI}
-  backendRef: {name: bench, kind: Backend, group: gateway.envoyproxy.io}
----
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: Backend
-metadata: {name: bench, namespace: default}
-spec:
-  endpoints: [{ip: {address: 127.0.0.1, port: ${upPort}}}]
+${localBackendYaml('bench', upPort)}
 ---
 apiVersion: aigateway.envoyproxy.io/v1beta1
 kind: BackendSecurityPolicy

@@ -5,14 +5,17 @@
 // measured first (a gated ramp under round robin, unless --saturation is given); then each load
 // level runs once per strategy (round robin, least-request, the picker) on fresh replicas and a
 // fresh gateway, so no run inherits another's caches. Reported per run: TTFT p50/p99, output
-// tokens/s, prefix-cache hit rate and preemptions per replica.
-import { type ChildProcess, spawn } from 'node:child_process';
+// tokens/s, prefix-cache hit rate and preemptions per replica. The replicas and gateway of a run
+// are started in bench/picker-stack.ts; reading and formatting the numbers is in bench/picker-report.ts.
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
 import { pickCostSection } from './picker-cost.js';
-import { BIN, freePort } from './procs.js';
+import { formatRow, formatTable, judge, num, rec, replicaNumbers, type RunResult } from './picker-report.js';
+import { REPLICAS, runCli, startStack, stopAll, STRATEGIES, type Strategy } from './picker-stack.js';
+import { BIN } from './procs.js';
 
 const spec = {
   name: 'bench picker',
@@ -45,10 +48,6 @@ prefix-cache hit rate, and output tokens/s within 3% of round robin's or better.
     help: { type: 'boolean', short: 'h' },
   },
 } as const;
-
-const REPLICAS = 4;
-const STRATEGIES = ['round-robin', 'least-request', 'picker'] as const;
-type Strategy = (typeof STRATEGIES)[number];
 
 // The corpus the seed scenario is calibrated with: an 800-token system prompt, ~3 turns per
 // session of ~400-token tasks and tool outputs, ~410 output tokens, exponential think times.
@@ -83,25 +82,6 @@ interface Settings {
   readonly out: string;
 }
 
-interface ReplicaNumbers {
-  readonly endpoint: string;
-  readonly prefixHitRate: number | null;
-  readonly preemptions: number;
-  readonly requests: number;
-}
-
-export interface RunResult {
-  readonly strategy: Strategy;
-  readonly levelPct: number;
-  readonly users: number;
-  readonly ttftP50: number | null;
-  readonly ttftP99: number | null;
-  readonly outputTokensPerS: number;
-  readonly errorRate: number;
-  readonly prefixHitRate: number | null;
-  readonly replicas: readonly ReplicaNumbers[];
-}
-
 function settings(argv: string[]): Settings | undefined {
   const { values: v } = parseCommandArgs(spec, argv);
   if (v.help === true) {
@@ -124,101 +104,6 @@ function settings(argv: string[]): Settings | undefined {
     }),
     out: resolve(v.out ?? '.bench-out/picker'),
   };
-}
-
-function runCli(args: string[], what: string): Promise<void> {
-  return new Promise((res, rej) => {
-    const c = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    c.on('close', (code) => (code === 0 ? res() : rej(new Error(`${what} exited with ${code}: ${err.trim().slice(-2000)}`))));
-  });
-}
-
-function poolManifest(ports: readonly number[], strategy: Strategy): string {
-  return `apiVersion: inference.networking.k8s.io/v1
-kind: InferencePool
-metadata:
-  name: gpt-oss
-  namespace: default
-  annotations:
-    tollgate.io/endpoints: "${ports.map((p) => `127.0.0.1:${p}`).join(',')}"
-    tollgate.io/endpoint-picker: ${strategy}
-    tollgate.io/scrape-interval: 500ms
-spec:
-  targetPorts:
-    - number: ${ports[0] ?? 8000}
-  selector:
-    matchLabels:
-      app: gpt-oss
----
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIGatewayRoute
-metadata:
-  name: gpt-oss
-  namespace: default
-spec:
-  rules:
-    - backendRefs:
-        - group: inference.networking.k8s.io
-          kind: InferencePool
-          name: gpt-oss
-      timeouts:
-        request: 600s
-`;
-}
-
-/** Fresh replicas and a fresh gateway for one run; returns the gateway URL and replica URLs. */
-async function startStack(s: Settings, strategy: Strategy, profile: string, children: ChildProcess[]): Promise<{ gateway: string; admin: string; replicas: string[] }> {
-  // Each replica on a port of its own (consecutive ports from one free port may be taken).
-  const ports: number[] = [];
-  while (ports.length < REPLICAS) {
-    const p = await freePort();
-    if (!ports.includes(p)) ports.push(p);
-  }
-  const replicas = ports.map((p) => `http://127.0.0.1:${p}`);
-  children.push(spawnQuiet(['sim', ...ports.flatMap((p) => ['--listen', `127.0.0.1:${p}`]), '--profile', profile, '--model', 'gpt-oss-120b']));
-  const config = join(s.out, 'config', strategy);
-  await mkdir(config, { recursive: true });
-  await writeFile(join(config, 'pool.yaml'), poolManifest(ports, strategy));
-  const gp = await freePort();
-  const ap = await freePort();
-  children.push(spawnQuiet(['serve', '--config', config, '--listen', `127.0.0.1:${gp}`, '--admin', `127.0.0.1:${ap}`, '--log-level', 'warn', '--no-watch']));
-  for (const r of replicas) await waitHttp(`${r}/health`);
-  await waitHttp(`http://127.0.0.1:${ap}/readyz`);
-  return { gateway: `http://127.0.0.1:${gp}`, admin: `http://127.0.0.1:${ap}`, replicas };
-}
-
-/** A tollgate child whose output is not kept (a long run would pile it up); stderr goes to ours. */
-function spawnQuiet(args: string[]): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-async function waitHttp(url: string): Promise<void> {
-  const end = Date.now() + 30_000;
-  while (Date.now() < end) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not answer`);
-}
-
-async function stopAll(children: ChildProcess[]): Promise<void> {
-  await Promise.all(
-    children.splice(0).map(
-      (c) =>
-        new Promise<void>((r) => {
-          if (c.exitCode !== null) return r();
-          c.once('exit', () => r());
-          c.kill('SIGTERM');
-          setTimeout(() => c.kill('SIGKILL'), 5_000).unref();
-        }),
-    ),
-  );
 }
 
 function planYaml(name: string, phase: string, admin: string, replicas: readonly string[]): string {
@@ -254,42 +139,8 @@ async function loadRun(s: Settings, corpus: string, dir: string, plan: string, t
   return JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as Record<string, unknown>;
 }
 
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-const rec = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {});
-
-/** Sum of a counter over its label sets in Prometheus text. */
-function counter(text: string, name: string): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const c = line.charAt(name.length);
-    if (c !== '{' && c !== ' ') continue;
-    const v = Number(line.slice(line.lastIndexOf(' ') + 1));
-    if (Number.isFinite(v)) total += v;
-  }
-  return total;
-}
-
-async function replicaNumbers(urls: readonly string[]): Promise<Array<ReplicaNumbers & { hits: number; queries: number }>> {
-  return Promise.all(
-    urls.map(async (u) => {
-      const text = await (await fetch(`${u}/metrics`)).text();
-      const queries = counter(text, 'vllm:prefix_cache_queries_total');
-      const hits = counter(text, 'vllm:prefix_cache_hits_total');
-      return {
-        endpoint: u.replace('http://', ''),
-        prefixHitRate: queries > 0 ? hits / queries : null,
-        preemptions: counter(text, 'vllm:num_preemptions_total'),
-        requests: counter(text, 'vllm:request_success_total'),
-        hits,
-        queries,
-      };
-    }),
-  );
-}
-
 async function measureSaturation(s: Settings, corpus: string, profile: string, children: ChildProcess[]): Promise<number> {
-  const stack = await startStack(s, 'round-robin', profile, children);
+  const stack = await startStack(s.out, 'round-robin', profile, children);
   try {
     const per = s.short ? 8 : 32;
     const phase = `{kind: ramp, start: ${REPLICAS * per}, step: ${REPLICAS * per}, max: ${REPLICAS * per * 16}, step_duration: ${s.rampStepS}s, settle: ${Math.max(1, Math.round(s.rampStepS / 4))}s}`;
@@ -339,7 +190,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const pct of s.levels) {
       const users = Math.max(1, Math.round((saturation * pct) / 100));
       for (const strategy of s.strategies) {
-        const stack = await startStack(s, strategy, profile, children);
+        const stack = await startStack(s.out, strategy, profile, children);
         try {
           const dir = join(s.out, 'runs', `${pct}pct-${strategy}`);
           const r = await loadRun(s, corpus, dir, planYaml(`picker-${pct}-${strategy}`, `{kind: steady, level: ${users}, duration: ${s.durationS}s}`, stack.admin, stack.replicas), stack.gateway);
@@ -378,50 +229,4 @@ export async function run(argv: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     await stopAll(children);
   }
-}
-
-const pct = (v: number | null): string => (v === null ? '–' : `${(v * 100).toFixed(1)}%`);
-const sec = (v: number | null): string => (v === null ? '–' : v < 1 ? `${(v * 1000).toFixed(0)} ms` : `${v.toFixed(2)} s`);
-
-function formatRow(r: RunResult): string {
-  return `${String(r.levelPct).padStart(3)}% ${String(r.users).padStart(5)} users  ${r.strategy.padEnd(13)} TTFT p50 ${sec(r.ttftP50).padStart(8)}  p99 ${sec(r.ttftP99).padStart(8)}  ${r.outputTokensPerS.toFixed(0).padStart(6)} tok/s  prefix hits ${pct(r.prefixHitRate).padStart(6)}  preemptions ${r.replicas.map((x) => x.preemptions).join('/')}  errors ${pct(r.errorRate)}`;
-}
-
-function formatTable(results: readonly RunResult[], saturation: number, s: Settings): string {
-  const lines = [
-    `4 simulated replicas of ${s.short ? 'a miniature h100x4-gpt-oss-120b' : 'h100x4-gpt-oss-120b'}, saturation ${saturation} users, ${s.durationS} s per run`,
-    '',
-    '| load | strategy | TTFT p50 | TTFT p99 | output tok/s | prefix-cache hits | preemptions per replica | requests per replica | errors |',
-    '|---|---|---|---|---|---|---|---|---|',
-  ];
-  for (const r of results) {
-    lines.push(
-      `| ${r.levelPct}% (${r.users} users) | ${r.strategy} | ${sec(r.ttftP50)} | ${sec(r.ttftP99)} | ${r.outputTokensPerS.toFixed(0)} | ${pct(r.prefixHitRate)} | ${r.replicas.map((x) => x.preemptions).join(' / ')} | ${r.replicas.map((x) => x.requests).join(' / ')} | ${pct(r.errorRate)} |`,
-    );
-  }
-  // A text chart of TTFT p99 per level, scaled to the worst run.
-  const worst = Math.max(...results.map((r) => r.ttftP99 ?? 0), 1e-9);
-  lines.push('', '```', 'TTFT p99');
-  for (const r of results) {
-    const bar = '█'.repeat(Math.max(1, Math.round(((r.ttftP99 ?? 0) / worst) * 50)));
-    lines.push(`${`${r.levelPct}% ${r.strategy}`.padEnd(19)} ${bar} ${sec(r.ttftP99)}`);
-  }
-  lines.push('```');
-  return lines.join('\n');
-}
-
-function judge(results: readonly RunResult[]): { ok: boolean; lines: string[] } {
-  const at = (strategy: Strategy): RunResult | undefined => results.find((r) => r.levelPct === 80 && r.strategy === strategy);
-  const rr = at('round-robin');
-  const pk = at('picker');
-  if (rr === undefined || pk === undefined) return { ok: true, lines: ['(no 80% level in this run: goal not evaluated)'] };
-  const ttftRatio = rr.ttftP99 !== null && pk.ttftP99 !== null && pk.ttftP99 > 0 ? rr.ttftP99 / pk.ttftP99 : null;
-  const hitsUp = (pk.prefixHitRate ?? 0) > (rr.prefixHitRate ?? 0);
-  const tput = rr.outputTokensPerS > 0 ? pk.outputTokensPerS / rr.outputTokensPerS : null;
-  const checks = [
-    { ok: ttftRatio !== null && ttftRatio >= 2, text: `TTFT p99 round robin / picker = ${ttftRatio === null ? '–' : `${ttftRatio.toFixed(2)}×`} (goal >= 2×)` },
-    { ok: hitsUp, text: `prefix-cache hit rate ${pct(rr.prefixHitRate)} → ${pct(pk.prefixHitRate)} (goal: higher)` },
-    { ok: tput !== null && tput >= 0.97, text: `output tokens/s picker / round robin = ${tput === null ? '–' : tput.toFixed(3)} (goal >= 0.97)` },
-  ];
-  return { ok: checks.every((c) => c.ok), lines: ['At 80% of saturation:', ...checks.map((c) => `  ${c.ok ? 'ok  ' : 'MISS'} ${c.text}`)] };
 }

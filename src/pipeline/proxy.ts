@@ -9,31 +9,31 @@
 // when the client cannot keep up the upstream is paused (so what the gateway holds per stream is the
 // socket's buffer plus one upstream chunk), and when the client leaves the upstream request is
 // aborted at once so the backend stops generating. A client whose buffer stays full for the
-// listener's write timeout is cut off the same way: a reader that never reads must not hold a
-// socket, an upstream connection and a paused generation forever.
-import type { OutgoingHttpHeaders } from 'node:http';
+// listener's write timeout is cut off the same way. The byte moving itself is in relay.ts, the
+// success head in response-head.ts and the error-body reading in error-body.ts; this file is the
+// driver that decides which attempt runs and how the request ends; QuotaPolicy budgets per
+// candidate are checked by quota-gate.ts.
 import type { BackendRefConfig } from '../config/types.js';
 import { nowMs } from '../core/clock.js';
 import { GatewayError, toGatewayError, type ErrorCode } from '../core/errors.js';
-import type { QuotaTicket } from '../limits/quotas.js';
 import { providerFor } from '../providers/index.js';
-import { UpstreamBodyError, type Provider, type ResponseTranslator, type UpstreamRequest } from '../providers/types.js';
-import { chooseRef, levelForAttempt, nextAvailable, type PriorityLevel, type RulePlan } from '../routing/candidates.js';
+import { UpstreamBodyError, type Provider, type UpstreamRequest } from '../providers/types.js';
+import { chooseRef, levelForAttempt, type RulePlan } from '../routing/candidates.js';
 import { classifyUpstreamError } from '../upstream/errors.js';
 import type { PoolPicker } from '../upstream/pool/picker.js';
 import { pickEndpoint, recordConnectFailure, recordSuccess, type EndpointHandle } from '../upstream/pools.js';
 import { AttemptHandler, ClientAbort, DeadlineAbort, RetryAbort, type AttemptOwner } from './attempt.js';
-import { credentialSecrets, credentialUnavailable, prepareCredential, redactCredentials } from '../credentials/inject.js';
+import { credentialSecrets, credentialUnavailable, prepareCredential } from '../credentials/inject.js';
 import { StreamRedactor } from '../credentials/redact-stream.js';
 import { dispatchOptions } from './dispatch.js';
+import { UpstreamErrorBody } from './error-body.js';
 import type { ProxyInput } from './proxy-types.js';
-import { clientResponseHeaders } from './headers.js';
+import { QuotaGate } from './quota-gate.js';
+import { ResponseRelay } from './relay.js';
+import { headerValue, relayHead } from './response-head.js';
 import { backoffDelay, deadlineError, failureError, isRetriable, midStreamErrorEvent } from './retry.js';
 import { isAnthropicIngress } from './anthropic-ingress.js';
 import { sendError, serverTiming } from './respond.js';
-
-/** Error bodies from upstream are read up to this size to translate them; the rest is dropped. */
-const MAX_ERROR_BODY = 64 * 1024;
 
 type Mode = 'waiting' | 'relay' | 'error-body' | 'discard';
 
@@ -47,27 +47,16 @@ export class ProxyRequest implements AttemptOwner {
   private readonly triedEndpoints = new Set<EndpointHandle>();
   private lastFailure: GatewayError | undefined;
   private mode: Mode = 'waiting';
-  private translator: ResponseTranslator | undefined;
-  /** Masks the backend's credential in a 2xx body that echoes it; undefined when there is no credential. */
-  private redactor: StreamRedactor | undefined;
-  private errorChunks: Buffer[] = [];
-  private errorBytes = 0;
-  private errorStatus = 0;
-  private errorContentType: string | undefined;
+  private readonly relay: ResponseRelay;
+  private errorBody: UpstreamErrorBody | undefined;
   private ref: BackendRefConfig | undefined;
   private provider: Provider | undefined;
   private upstreamReq: UpstreamRequest | undefined;
-  private readonly quotaBlocked = new Set<BackendRefConfig>();
-  private quotaTicket: QuotaTicket | undefined;
-  private quotaRef: BackendRefConfig | undefined;
-  private quotaHeaders: Readonly<Record<string, string>> | undefined;
-  private heldHead: { status: number; headers: OutgoingHttpHeaders } | undefined;
+  private readonly quota: QuotaGate;
   private dispatchedAt = 0;
   /** Time spent in upstream attempts that ended, plus the open one when the request finishes. */
   private upstreamMs = 0;
   private attemptOpen = false;
-  private ttfbMs: number | undefined;
-  private responseBytes = 0;
   private status = 0;
   private finished = false;
   private clientGone = false;
@@ -75,25 +64,32 @@ export class ProxyRequest implements AttemptOwner {
   private picker: PoolPicker | undefined;
   private picked: string | undefined;
   private pickDebug: string | undefined;
-  /** Armed while the client's write buffer is full; cleared when it drains. */
-  private writeTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly input: ProxyInput) {
     this.plan = input.generation.plans.get(input.rule) as RulePlan;
     // timeouts.request: 0s means no deadline (Gateway API).
     const ms = input.rule.timeouts.requestMs;
     this.deadlineAt = ms > 0 ? input.startMs + ms : Number.POSITIVE_INFINITY;
+    this.quota = new QuotaGate(input.quota, this.plan, {
+      isFinished: () => this.finished,
+      dispatch: (ref) => this.dispatch(ref),
+      blocked: (err) => {
+        this.lastFailure = err;
+      },
+      fail: (err) => this.fail(err),
+    });
+    this.relay = new ResponseRelay(input.res, input.startMs, input.writeTimeoutMs, () => this.onWriteTimeout());
   }
 
   start(): void {
     const { res } = this.input;
     res.on('close', () => {
-      this.clearWriteTimer();
+      this.relay.clearWriteTimer();
       if (!this.finished && !res.writableFinished) this.onClientGone();
     });
-    res.on('finish', () => this.clearWriteTimer());
+    res.on('finish', () => this.relay.clearWriteTimer());
     res.on('drain', () => {
-      this.clearWriteTimer();
+      this.relay.clearWriteTimer();
       this.current?.controller?.resume();
     });
     if (Number.isFinite(this.deadlineAt)) this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(1, this.deadlineAt - nowMs()));
@@ -107,42 +103,7 @@ export class ProxyRequest implements AttemptOwner {
       this.fail(this.lastFailure ?? new GatewayError('upstream_unavailable', `Rule "${this.input.rule.id}" has no backend with a weight above 0.`));
       return;
     }
-    this.gate(chooseRef(level, this.triedRefs), level);
-  }
-
-  /**
-   * Quota gate for a candidate: a backend whose QuotaPolicy budget is exhausted is skipped for the
-   * next candidate by priority (without spending a retry); only when none is left does the client get
-   * the quota's 429.
-   */
-  private gate(ref: BackendRefConfig, level: PriorityLevel): void {
-    const quota = this.input.quota;
-    if (quota === undefined || !quota.applies(ref)) {
-      this.dispatch(ref);
-      return;
-    }
-    quota.check(ref).then(
-      (d) => {
-        if (this.finished) {
-          if (d.ok) quota.release(d.ticket);
-          return;
-        }
-        if (d.ok) {
-          if (this.quotaTicket !== undefined && this.quotaRef !== ref) quota.release(this.quotaTicket);
-          this.quotaTicket = d.ticket;
-          this.quotaRef = ref;
-          this.quotaHeaders = d.headers;
-          this.dispatch(ref);
-          return;
-        }
-        this.quotaBlocked.add(ref);
-        this.lastFailure = d.error;
-        const alt = nextAvailable(this.plan, level, this.quotaBlocked);
-        if (alt === undefined) this.fail(d.error);
-        else this.gate(alt.ref, alt.level);
-      },
-      (err: unknown) => this.fail(toGatewayError(err)),
-    );
+    this.quota.gate(chooseRef(level, this.triedRefs), level);
   }
 
   private dispatch(ref: BackendRefConfig): void {
@@ -233,54 +194,43 @@ export class ProxyRequest implements AttemptOwner {
     const contentType = headerValue(headers['content-type']);
     if (status < 200 || status >= 300) {
       this.mode = 'error-body';
-      this.errorStatus = status;
-      this.errorContentType = contentType;
+      this.errorBody = new UpstreamErrorBody(status, contentType);
       return;
     }
     this.mode = 'relay';
     this.status = status;
     const forcedUsage = this.upstreamReq?.forcedStreamUsage ?? false;
-    this.translator = (this.provider as Provider).responseTranslator(this.input.client, contentType, forcedUsage);
+    const translator = (this.provider as Provider).responseTranslator(this.input.client, contentType, forcedUsage);
     const secrets = credentialSecrets(this.ref?.backend.credential, this.input.req.headers);
-    this.redactor = secrets.length === 0 ? undefined : new StreamRedactor(secrets);
-    // The translator may drop bytes (the usage chunk it hides), so the length is no longer known.
-    const out = clientResponseHeaders(headers, forcedUsage || this.translator.rewritesBody === true);
-    if (this.translator.contentType !== undefined) out['content-type'] = this.translator.contentType;
-    for (const k in this.input.limitHeaders) out[k] = this.input.limitHeaders[k];
-    if (this.quotaHeaders !== undefined) for (const k in this.quotaHeaders) out[k] ??= this.quotaHeaders[k];
-    out['x-request-id'] = this.input.requestId;
-    if (isAnthropicIngress(this.input.client.operation)) out['request-id'] = this.input.requestId;
-    if (this.pickDebug !== undefined) out['x-tollgate-endpoint-pick'] = this.pickDebug;
-    out['server-timing'] = serverTiming(now - this.input.startMs - upstreamSoFar, upstreamSoFar);
-    // Which backend answered (after failover or a weighted pick): its config name, nothing secret.
-    if (this.ref !== undefined) out['x-tollgate-backend'] = this.ref.backend.name;
-    // A held (non-streamed) body is checked before anything goes out: the head waits for it.
-    if (this.translator.buffered === true) this.heldHead = { status, headers: out };
-    else this.input.res.writeHead(status, out);
+    const redactor = secrets.length === 0 ? undefined : new StreamRedactor(secrets);
+    const out = relayHead({
+      input: this.input,
+      upstream: headers,
+      translator,
+      forcedUsage,
+      quotaHeaders: this.quota.headers,
+      pickDebug: this.pickDebug,
+      ref: this.ref,
+      nowMs: now,
+      upstreamMs: upstreamSoFar,
+    });
+    this.relay.begin(status, out, translator, redactor);
   }
 
   onResponseData(h: AttemptHandler, chunk: Buffer): void {
     if (h !== this.current || this.finished) return;
     switch (this.mode) {
-      case 'relay': {
-        let out: Buffer | null;
+      case 'relay':
         try {
-          out = (this.translator as ResponseTranslator).push(chunk);
+          this.relay.push(chunk, () => h.controller?.pause());
         } catch (err) {
           if (!(err instanceof UpstreamBodyError)) throw err;
           h.controller?.abort(new RetryAbort());
           this.brokenBody(err);
-          return;
         }
-        if (out !== null && out.length > 0 && this.redactor !== undefined) out = this.redactor.push(out);
-        if (out !== null && out.length > 0) this.write(out, h);
         return;
-      }
       case 'error-body':
-        if (this.errorBytes < MAX_ERROR_BODY) {
-          this.errorChunks.push(chunk);
-          this.errorBytes += chunk.length;
-        }
+        this.errorBody?.push(chunk);
         return;
       case 'discard':
       case 'waiting':
@@ -294,46 +244,22 @@ export class ProxyRequest implements AttemptOwner {
       case 'relay': {
         let tail: Buffer | null;
         try {
-          tail = (this.translator as ResponseTranslator).end();
+          tail = this.relay.endBody();
         } catch (err) {
           if (!(err instanceof UpstreamBodyError)) throw err;
           this.brokenBody(err);
           return;
         }
-        if (this.redactor !== undefined) {
-          const masked = this.redactor.push(tail ?? Buffer.alloc(0));
-          const rest = this.redactor.end();
-          tail = rest === null ? masked : Buffer.concat([masked, rest]);
-        }
-        const held = this.heldHead;
-        if (held !== undefined) {
-          this.heldHead = undefined;
-          held.headers['content-length'] = tail?.length ?? 0;
-          this.input.res.writeHead(held.status, held.headers);
-        }
-        if (tail !== null && tail.length > 0) this.countWrite(tail);
         // The outcome (and its ledger line, written synchronously) is recorded before the last bytes
         // go out: a response a client received in full is then in the ledger even if the process is
         // killed in the next instant.
         this.finish(undefined);
-        if (tail !== null && tail.length > 0) this.input.res.end(tail);
-        else this.input.res.end();
-        // The last bytes may still wait for a client that stopped reading.
-        if (this.input.res.writableNeedDrain === true) this.armWriteTimer();
+        this.relay.close(tail);
         return;
       }
-      case 'error-body': {
-        const t = (this.provider as Provider).translateError(
-          this.errorStatus,
-          this.errorContentType,
-          Buffer.concat(this.errorChunks),
-          this.ref?.backend.name ?? '',
-        );
-        this.errorChunks = [];
-        const message = redactCredentials(t.message, this.ref?.backend.credential, this.input.req.headers);
-        this.fail(new GatewayError(t.code, message, { status: t.status, ...(t.param === null ? {} : { param: t.param }) }));
+      case 'error-body':
+        this.fail((this.errorBody as UpstreamErrorBody).toError(this.provider as Provider, this.ref, this.input.req.headers));
         return;
-      }
       case 'discard':
       case 'waiting':
         return;
@@ -364,40 +290,13 @@ export class ProxyRequest implements AttemptOwner {
 
   // ---- client side ----------------------------------------------------------------------------
 
-  private write(chunk: Buffer, h: AttemptHandler): void {
-    this.countWrite(chunk);
-    if (!this.input.res.write(chunk)) {
-      h.controller?.pause();
-      this.armWriteTimer();
-    }
-  }
-
-  private armWriteTimer(): void {
-    const ms = this.input.writeTimeoutMs;
-    if (ms <= 0 || this.writeTimer !== undefined) return;
-    this.writeTimer = setTimeout(() => this.onWriteTimeout(), ms);
-  }
-
-  private clearWriteTimer(): void {
-    if (this.writeTimer === undefined) return;
-    clearTimeout(this.writeTimer);
-    this.writeTimer = undefined;
-  }
-
-  /** The client's buffer stayed full for the write timeout: cut it off and stop the upstream. */
+  /** The client's buffer stayed full for the write timeout: cut it off (the relay then destroys the socket) and stop the upstream. */
   private onWriteTimeout(): void {
-    this.writeTimer = undefined;
     if (!this.finished) {
       this.clientGone = true;
       this.current?.controller?.abort(new ClientAbort());
       this.finish('client_write_timeout');
     }
-    this.input.res.destroy();
-  }
-
-  private countWrite(chunk: Buffer): void {
-    if (this.ttfbMs === undefined) this.ttfbMs = nowMs() - this.input.startMs;
-    this.responseBytes += chunk.length;
   }
 
   private onClientGone(): void {
@@ -421,8 +320,7 @@ export class ProxyRequest implements AttemptOwner {
 
   /** The upstream's 2xx body was malformed or cut short: a 502 if nothing went out yet, else an error end. */
   private brokenBody(err: UpstreamBodyError): void {
-    if (this.heldHead !== undefined || !this.input.res.headersSent) {
-      this.heldHead = undefined;
+    if (this.relay.discardUnsent()) {
       this.fail(new GatewayError('upstream_protocol_error', `The backend "${this.ref?.backend.name ?? ''}" returned a broken response: ${err.detail}.`));
       return;
     }
@@ -433,7 +331,7 @@ export class ProxyRequest implements AttemptOwner {
     const { res } = this.input;
     const sse = this.input.client.stream;
     if (sse && !res.writableEnded) {
-      res.end(this.translator?.errorEvent?.(code, detail) ?? midStreamErrorEvent(code, detail));
+      res.end(this.relay.translator?.errorEvent?.(code, detail) ?? midStreamErrorEvent(code, detail));
     } else {
       res.destroy();
     }
@@ -462,12 +360,13 @@ export class ProxyRequest implements AttemptOwner {
     this.finished = true;
     this.closeAttempt();
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
-    const result = this.translator?.result();
+    const result = this.relay.translator?.result();
+    const ttfbMs = this.relay.ttfbMs;
     this.input.onDone({
       status: this.clientGone && this.status === 0 ? 499 : this.status,
       errorCode,
       clientAborted: this.clientGone,
-      aborted: this.clientGone || (errorCode !== undefined && this.ttfbMs !== undefined),
+      aborted: this.clientGone || (errorCode !== undefined && ttfbMs !== undefined),
       attempts: this.attempt,
       backend: this.ref,
       requestModel: this.upstreamReq?.model,
@@ -476,13 +375,13 @@ export class ProxyRequest implements AttemptOwner {
       completionText: result?.completionText,
       completionOverflowChars: result?.completionOverflowChars ?? 0,
       upstreamMs: this.attempt > 0 ? this.upstreamMs : undefined,
-      ttfbMs: this.ttfbMs,
-      responseBytes: this.responseBytes,
-      quotaTicket: this.quotaRef === this.ref ? this.quotaTicket : undefined,
+      ttfbMs,
+      responseBytes: this.relay.responseBytes,
+      quotaTicket: this.quota.ticketFor(this.ref),
       endpoint: this.picked,
       endpointPick: this.pickDebug,
     });
-    if (this.quotaTicket !== undefined && this.quotaRef !== this.ref) this.input.quota?.release(this.quotaTicket);
+    this.quota.releaseUnless(this.ref);
   }
 
   private closeAttempt(): void {
@@ -512,8 +411,4 @@ export class ProxyRequest implements AttemptOwner {
     }
     this.nextAttempt();
   }
-}
-
-function headerValue(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
 }

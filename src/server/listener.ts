@@ -7,20 +7,20 @@
 // in total, header count and size, a deadline for the request head (slowloris) and for the body
 // (idle and total), idle keep-alive, HTTP/2 concurrent streams and client resets (CVE-2023-44487
 // "rapid reset"). Every refusal that can still be an HTTP response is an OpenAI-shaped error with an
-// x-request-id; the rest (an HTTP/2 flood, a client that never sends a byte) are closed.
+// x-request-id; the rest (an HTTP/2 flood, a client that never sends a byte) are closed. The
+// refusal writers are in listener-refusals.ts, the HTTP/2 preface sniffing and session guards in
+// listener-h2.ts, and the limits' defaults and connection admission in listener-guards.ts.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Stream, type ServerHttp2Session } from 'node:http2';
+import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import net from 'node:net';
-import { Duplex } from 'node:stream';
-import { GatewayError, errorBody } from '../core/errors.js';
+import { GatewayError } from '../core/errors.js';
 import { credentialStripFromEnv, type ClientCredentialStrip } from '../credentials/client.js';
 import type { RequestLimits } from '../pipeline/http.js';
-import { acceptableRequestId, newRequestId } from '../core/ids.js';
 import { ConnectionGate, DEFAULT_HARDENING, type Hardening, hardeningFromEnv } from './listener-guards.js';
+import { guardSession, looksLikeH2, wrapSocket } from './listener-h2.js';
+import { rejectMalformed, refuseConnection, requestIdOf, respondAndClose, tooManyHeaders, writeRaw } from './listener-refusals.js';
 
 export { DEFAULT_HARDENING, type Hardening, hardeningFromEnv } from './listener-guards.js';
-
-const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 export interface ListenerOptions {
   readonly host: string;
@@ -280,149 +280,4 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
     activeConnections: () => sockets.size,
     refused,
   };
-}
-
-/** The request id every gateway answer for this request carries: the client's if acceptable. */
-function requestIdOf(req: IncomingMessage | Http2ServerRequest): string {
-  const given = req.headers['x-request-id'];
-  if (typeof given === 'string' && acceptableRequestId(given)) return given;
-  const id = newRequestId();
-  // The pipeline takes the id from here, so a refusal written by the listener and the outcome the
-  // pipeline records name the same request.
-  req.headers['x-request-id'] = id;
-  return id;
-}
-
-function tooManyHeaders(max: number): GatewayError {
-  return new GatewayError('too_many_headers', `The request has more than ${max} headers; send fewer.`);
-}
-
-/** Answers with an OpenAI-shaped error when nothing was sent yet, then ends the exchange. */
-function respondAndClose(res: ServerResponse | Http2ServerResponse, err: GatewayError, requestId: string, close: () => void): void {
-  if (res.headersSent || res.writableEnded) {
-    close();
-    return;
-  }
-  const body = JSON.stringify(errorBody(err));
-  const headers: Record<string, string | number> = {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'x-request-id': requestId,
-    'server-timing': 'gateway;dur=0',
-  };
-  if (!('stream' in res)) headers['connection'] = 'close';
-  res.once('finish', close);
-  res.writeHead(err.status, headers);
-  res.end(body);
-}
-
-function guardSession(session: ServerHttp2Session, hard: Hardening, idleMs: number, onFlood: () => void): void {
-  let open = 0;
-  let resets: number[] = [];
-  session.on('stream', (stream: Http2Stream) => {
-    open++;
-    // 'aborted': the client reset a stream before the gateway finished answering it.
-    stream.once('aborted', () => {
-      const now = Date.now();
-      resets.push(now);
-      if (resets.length > hard.h2MaxResets) {
-        resets = resets.filter((t) => now - t <= hard.h2ResetWindowMs);
-        if (resets.length > hard.h2MaxResets) {
-          onFlood();
-          // RFC 9113 §5.4.1 / the CVE-2023-44487 advisories: GOAWAY with ENHANCE_YOUR_CALM, then close.
-          session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-          session.destroy();
-        }
-      }
-    });
-    stream.once('close', () => open--);
-  });
-  if (idleMs > 0) {
-    session.setTimeout(idleMs, () => {
-      if (open === 0) session.close();
-    });
-  }
-}
-
-/** Over the connection limits: HTTP/1.1 gets a 429/503 it can read; an HTTP/2 preface just a close. */
-function refuseConnection(socket: net.Socket, why: 'rate' | 'total'): void {
-  const t = setTimeout(() => socket.destroy(), 2_000);
-  socket.once('close', () => clearTimeout(t));
-  socket.once('data', (first: Buffer) => {
-    if (looksLikeH2(first)) {
-      socket.destroy();
-      return;
-    }
-    const err =
-      why === 'rate'
-        ? new GatewayError('connection_rate_limited', 'Too many new connections from this address; reuse connections (keep-alive) or slow down.', { headers: { 'retry-after': '1' } })
-        : new GatewayError('too_many_connections', 'The gateway has too many open connections; retry shortly.', { headers: { 'retry-after': '1' } });
-    writeRaw(socket, err, newRequestId());
-  });
-}
-
-function looksLikeH2(first: Buffer): boolean {
-  const n = Math.min(first.length, H2_PREFACE.length);
-  return n >= 3 && first.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
-}
-
-function wrapSocket(socket: net.Socket, first: Buffer): Duplex {
-  const d = new Duplex({
-    read() {
-      socket.resume();
-    },
-    write(chunk: Buffer, _enc, cb) {
-      socket.write(chunk, cb);
-    },
-    final(cb) {
-      socket.end();
-      cb();
-    },
-    destroy(err, cb) {
-      socket.destroy(err ?? undefined);
-      cb(err);
-    },
-  });
-  socket.on('data', (c: Buffer) => {
-    if (!d.push(c)) socket.pause();
-  });
-  socket.on('end', () => d.push(null));
-  socket.on('close', () => d.destroy());
-  d.push(first);
-  return d;
-}
-
-// Malformed requests never reach the handler; answer them in the same OpenAI error shape, with a
-// request id like every other response, then close.
-function rejectMalformed(err: NodeJS.ErrnoException, socket: net.Socket, requestId: string | undefined): void {
-  if (!socket.writable || err.code === 'ECONNRESET') {
-    socket.destroy();
-    return;
-  }
-  let gerr: GatewayError;
-  switch (err.code) {
-    case 'HPE_HEADER_OVERFLOW':
-      gerr = new GatewayError('headers_too_large', 'The request headers are larger than the gateway accepts; send fewer or smaller headers.');
-      break;
-    case 'ERR_HTTP_REQUEST_TIMEOUT':
-      gerr = new GatewayError('request_body_timeout', 'The request was not received in time.');
-      break;
-    default:
-      gerr = new GatewayError('bad_request', `Malformed HTTP request (${err.code ?? 'parse error'}).`);
-  }
-  writeRaw(socket, gerr, requestId ?? newRequestId());
-}
-
-function writeRaw(socket: net.Socket, gerr: GatewayError, requestId: string): void {
-  const body = JSON.stringify(errorBody(gerr));
-  const reason = http.STATUS_CODES[gerr.status] ?? 'Error';
-  let extra = '';
-  for (const [k, v] of Object.entries(gerr.headers ?? {})) extra += `${k}: ${v}\r\n`;
-  socket.end(
-    `HTTP/1.1 ${gerr.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}` +
-      `x-request-id: ${requestId}\r\nserver-timing: gateway;dur=0\r\nconnection: close\r\n\r\n${body}`,
-  );
-  // A client that does not read its refusal must not hold the socket.
-  const t = setTimeout(() => socket.destroy(), 5_000);
-  socket.once('close', () => clearTimeout(t));
 }

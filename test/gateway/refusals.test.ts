@@ -3,32 +3,16 @@
 // the connection before the client could read why.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backendYaml, routeYaml, startGateway, type TestGateway } from '../helpers/gateway.js';
-import { startUpstream, type Upstream } from '../helpers/upstream.js';
+import { startBufferLimitedGateway } from '../helpers/buffer-limited.js';
+import type { TestGateway } from '../helpers/gateway.js';
+import type { Upstream } from '../helpers/upstream.js';
 import { parseRaw, type RawResponse } from '../security/helpers.js';
 
 let up: Upstream;
 let gw: TestGateway;
 
 beforeAll(async () => {
-  up = await startUpstream();
-  gw = await startGateway({
-    'b.yaml': backendYaml('b', [{ port: up.port }]),
-    'r.yaml': routeYaml('r', [{ matches: [{ 'x-ai-eg-model': 'm' }], backends: [{ name: 'b' }] }]),
-    'ctp.yaml': `apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: ClientTrafficPolicy
-metadata:
-  name: limit
-  namespace: default
-spec:
-  targetRefs:
-    - group: gateway.networking.k8s.io
-      kind: Gateway
-      name: gw
-  connection:
-    bufferLimit: 64Ki
-`,
-  });
+  ({ up, gw } = await startBufferLimitedGateway());
 });
 
 afterAll(async () => {

@@ -1,17 +1,18 @@
 // Chat and text completions: one HTTP request becomes one engine sequence per choice; the engine's
 // step loop calls back at each step boundary, and the response writes one chunk per token per
 // choice, in OpenAI's exact wire shapes (streamed SSE or one JSON body). Faults hook in here.
+// Turning the request into sequences (and their usage) is in choices.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { nowMs } from '../../core/clock.js';
-import { Sequence, type SeqSink } from '../engine/sequence.js';
+import type { Sequence, SeqSink } from '../engine/sequence.js';
 import type { EngineFinishReason } from '../engine/stats.js';
-import { chatPromptIds, textPromptIds } from '../prompt.js';
-import { pieceText, TextGen } from '../text.js';
-import { badRequest, errorJson, SimHttpError, typeForStatus } from './errors.js';
+import { pieceText } from '../text.js';
+import { planChoices, usageOf } from './choices.js';
+import { errorJson, SimHttpError, typeForStatus } from './errors.js';
 import type { FaultPlan } from './faults.js';
 import type { SimInstance } from './instance.js';
-import { checkContext, modeFor, outputPlan } from './plan.js';
-import { logprobEntry, structuredDoc, type LogprobEntry, type StructuredDoc } from './structured.js';
+import { modeFor } from './plan.js';
+import { logprobEntry, type LogprobEntry, type StructuredDoc } from './structured.js';
 import type { ChatParams, CompletionParams } from './validate.js';
 import { jsonPiece, Wire, type Choice, type Usage } from './wire.js';
 
@@ -25,7 +26,7 @@ export interface RequestContext {
 }
 
 export class GenerationResponse implements SeqSink {
-  private readonly choices: Choice[] = [];
+  private readonly choices: readonly Choice[];
   private readonly byId = new Map<Sequence, Choice>();
   private readonly wire: Wire;
   private readonly usageFn = (): Usage => this.usage();
@@ -38,9 +39,9 @@ export class GenerationResponse implements SeqSink {
   private pending = '';
   private endAfterFlush = false;
   private admitted = false;
-  private readonly promptLens: number[] = [];
+  private readonly promptLens: readonly number[];
   /** Tool-call arguments or response_format documents, per sequence, in structured modes. */
-  private readonly docs = new Map<Sequence, StructuredDoc>();
+  private readonly docs: ReadonlyMap<Sequence, StructuredDoc>;
   private readonly logprobs = new Map<Choice, LogprobEntry[]>();
 
   constructor(
@@ -56,53 +57,11 @@ export class GenerationResponse implements SeqSink {
     const mode = chat ? modeFor(params, rng) : 'text';
     this.wire = new Wire(params.kind, id, Math.floor(Date.now() / 1000), params.model ?? inst.model, mode, params.includeUsage, params.continuousUsage);
 
-    const prompts: number[][] = [];
-    if (params.kind === 'chat') {
-      prompts.push(chatPromptIds(inst.prompts, params.messages, inst.countTools ? params.toolsText : undefined));
-    } else {
-      for (const p of params.prompts) prompts.push(typeof p === 'string' ? textPromptIds(inst.prompts, p) : p);
-    }
-    const where = params.kind === 'chat' ? 'messages' : 'prompt';
-    for (const ids of prompts) {
-      if (ids.length === 0) throw badRequest('The prompt is empty: give at least one token of prompt.', where);
-      checkContext(inst, ids.length, params.maxTokens, where);
-      this.promptLens.push(ids.length);
-    }
-    let k = 0;
-    prompts.forEach((ids, promptIndex) => {
-      for (let j = 0; j < params.n; j++) {
-        let plan = outputPlan(inst, params, ids.length, ctx.outputTokens, rng);
-        let nextTokenId: () => number;
-        let doc: StructuredDoc | undefined;
-        if (params.kind === 'chat' && mode !== 'text') {
-          const d = structuredDoc(params, mode, inst.outputTokenizer, inst.vocab, rng, plan.n);
-          // The document decides the length; max_tokens or the context can only cut it short.
-          const n = Math.max(1, Math.min(d.ids.length, params.maxTokens ?? Infinity, inst.profile.maxModelLen - ids.length));
-          plan = { n, length: n < d.ids.length };
-          let i = 0;
-          nextTokenId = () => d.ids[i++] ?? 0;
-          doc = d;
-        } else {
-          const gen = new TextGen(inst.vocab, rng);
-          nextTokenId = () => gen.next();
-        }
-        const seq = new Sequence({
-          id: `${id}-${k}`,
-          promptIds: ids,
-          outputTokens: plan.n,
-          stopIsLength: plan.length,
-          nextTokenId,
-          arrivalMs: ctx.arrivalMs,
-          sink: this,
-          ...(params.maxTokens === undefined ? {} : { maxTokensParam: params.maxTokens }),
-        });
-        const choice: Choice = { index: k, promptIndex, seq, text: '', finish: null, started: false };
-        if (doc !== undefined) this.docs.set(seq, doc);
-        this.choices.push(choice);
-        this.byId.set(seq, choice);
-        k++;
-      }
-    });
+    const planned = planChoices(inst, params, ctx, rng, mode, id, this);
+    this.choices = planned.choices;
+    this.promptLens = planned.promptLens;
+    this.docs = planned.docs;
+    for (const c of this.choices) this.byId.set(c.seq, c);
     this.unfinished = this.choices.length;
   }
 
@@ -226,16 +185,7 @@ export class GenerationResponse implements SeqSink {
   // ---- output plumbing -------------------------------------------------------------------------
 
   private usage(): Usage {
-    let prompt = 0;
-    let cached = 0;
-    this.promptLens.forEach((len, i) => {
-      prompt += len;
-      const firstChoice = this.choices.find((c) => c.promptIndex === i);
-      cached += Math.max(0, firstChoice?.seq.cachedPromptTokens ?? 0);
-    });
-    let completion = 0;
-    for (const c of this.choices) completion += c.seq.outputIds.length;
-    return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: cached } };
+    return usageOf(this.choices, this.promptLens);
   }
 
   private bodyJson(): string {

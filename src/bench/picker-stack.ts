@@ -1,0 +1,108 @@
+// The processes behind one run of the picker bench: four simulated vLLM replicas and a gateway whose
+// InferencePool lists them with the strategy under test, started fresh for every run so no run
+// inherits another's caches, and stopped together. It is separate from picker.ts because it is
+// the bench's plumbing (ports, manifests, readiness waits, shutdown); picker.ts decides which runs
+// to make and what they show.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BIN, freePort } from './procs.js';
+
+export const REPLICAS = 4;
+export const STRATEGIES = ['round-robin', 'least-request', 'picker'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+export function runCli(args: string[], what: string): Promise<void> {
+  return new Promise((res, rej) => {
+    const c = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    c.on('close', (code) => (code === 0 ? res() : rej(new Error(`${what} exited with ${code}: ${err.trim().slice(-2000)}`))));
+  });
+}
+
+function poolManifest(ports: readonly number[], strategy: Strategy): string {
+  return `apiVersion: inference.networking.k8s.io/v1
+kind: InferencePool
+metadata:
+  name: gpt-oss
+  namespace: default
+  annotations:
+    tollgate.io/endpoints: "${ports.map((p) => `127.0.0.1:${p}`).join(',')}"
+    tollgate.io/endpoint-picker: ${strategy}
+    tollgate.io/scrape-interval: 500ms
+spec:
+  targetPorts:
+    - number: ${ports[0] ?? 8000}
+  selector:
+    matchLabels:
+      app: gpt-oss
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata:
+  name: gpt-oss
+  namespace: default
+spec:
+  rules:
+    - backendRefs:
+        - group: inference.networking.k8s.io
+          kind: InferencePool
+          name: gpt-oss
+      timeouts:
+        request: 600s
+`;
+}
+
+/** Fresh replicas and a fresh gateway for one run; returns the gateway URL and replica URLs. */
+export async function startStack(out: string, strategy: Strategy, profile: string, children: ChildProcess[]): Promise<{ gateway: string; admin: string; replicas: string[] }> {
+  // Each replica on a port of its own (consecutive ports from one free port may be taken).
+  const ports: number[] = [];
+  while (ports.length < REPLICAS) {
+    const p = await freePort();
+    if (!ports.includes(p)) ports.push(p);
+  }
+  const replicas = ports.map((p) => `http://127.0.0.1:${p}`);
+  children.push(spawnQuiet(['sim', ...ports.flatMap((p) => ['--listen', `127.0.0.1:${p}`]), '--profile', profile, '--model', 'gpt-oss-120b']));
+  const config = join(out, 'config', strategy);
+  await mkdir(config, { recursive: true });
+  await writeFile(join(config, 'pool.yaml'), poolManifest(ports, strategy));
+  const gp = await freePort();
+  const ap = await freePort();
+  children.push(spawnQuiet(['serve', '--config', config, '--listen', `127.0.0.1:${gp}`, '--admin', `127.0.0.1:${ap}`, '--log-level', 'warn', '--no-watch']));
+  for (const r of replicas) await waitHttp(`${r}/health`);
+  await waitHttp(`http://127.0.0.1:${ap}/readyz`);
+  return { gateway: `http://127.0.0.1:${gp}`, admin: `http://127.0.0.1:${ap}`, replicas };
+}
+
+/** A tollgate child whose output is not kept (a long run would pile it up); stderr goes to ours. */
+function spawnQuiet(args: string[]): ChildProcess {
+  return spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+async function waitHttp(url: string): Promise<void> {
+  const end = Date.now() + 30_000;
+  while (Date.now() < end) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer`);
+}
+
+export async function stopAll(children: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.splice(0).map(
+      (c) =>
+        new Promise<void>((r) => {
+          if (c.exitCode !== null) return r();
+          c.once('exit', () => r());
+          c.kill('SIGTERM');
+          setTimeout(() => c.kill('SIGKILL'), 5_000).unref();
+        }),
+    ),
+  );
+}
