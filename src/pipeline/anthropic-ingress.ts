@@ -22,10 +22,6 @@ export function messagesOperation(path: string): 'messages' | 'count_tokens' | u
   return MESSAGES_PATHS.has(path) ? 'messages' : COUNT_TOKENS_PATHS.has(path) ? 'count_tokens' : undefined;
 }
 
-export function isAnthropicIngress(operation: Operation): boolean {
-  return operation === 'messages' || operation === 'count_tokens';
-}
-
 /** The request path after the API version prefix, as providers see it. */
 export function clientSubpath(operation: Operation, path: string): string {
   if (operation === 'messages') return '/messages';

@@ -32,7 +32,7 @@ import { QuotaGate } from './quota-gate.js';
 import { ResponseRelay } from './relay.js';
 import { headerValue, relayHead } from './response-head.js';
 import { backoffDelay, deadlineError, failureError, isRetriable, midStreamErrorEvent } from './retry.js';
-import { isAnthropicIngress } from './anthropic-ingress.js';
+import { errorShapeOf } from '../ingress/errors.js';
 import { sendError, serverTiming } from './respond.js';
 
 type Mode = 'waiting' | 'relay' | 'error-body' | 'discard';
@@ -349,7 +349,7 @@ export class ProxyRequest implements AttemptOwner {
         this.input.requestId,
         this.input.startMs,
         { 'server-timing': serverTiming(nowMs() - this.input.startMs - this.upstreamMs, this.upstreamMs) },
-        isAnthropicIngress(this.input.client.operation),
+        errorShapeOf(this.input.client.operation),
       );
     }
     this.finish(err.code);

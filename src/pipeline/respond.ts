@@ -4,7 +4,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { nowMs } from '../core/clock.js';
 import type { GatewayError } from '../core/errors.js';
-import { ANTHROPIC_ERRORS, OPENAI_ERRORS, type ErrorShape } from '../ingress/errors.js';
+import { OPENAI_ERRORS, type ErrorShape } from '../ingress/errors.js';
 import type { Res } from './http.js';
 
 export function serverTiming(gatewayMs: number, upstreamMs?: number): string {
@@ -36,12 +36,11 @@ export function sendJson(
  * `shape` is the ingress's error shape (`errorShapeOf(operation)`); a boolean is the older
  * Anthropic-or-OpenAI choice some callers still pass.
  */
-export function sendError(res: Res, err: GatewayError, requestId: string, startMs: number, extra?: OutgoingHttpHeaders, shape: ErrorShape | boolean = OPENAI_ERRORS): void {
+export function sendError(res: Res, err: GatewayError, requestId: string, startMs: number, extra?: OutgoingHttpHeaders, shape: ErrorShape = OPENAI_ERRORS): void {
   if (res.headersSent) {
     // Too late for a status: cut the response so the client cannot mistake it for a complete one.
     res.destroy();
     return;
   }
-  const s = shape === true ? ANTHROPIC_ERRORS : shape === false ? OPENAI_ERRORS : shape;
-  sendJson(res, err.status, JSON.stringify(s.body(err)), requestId, startMs, { ...err.headers, ...extra, ...s.headers?.(requestId) });
+  sendJson(res, err.status, JSON.stringify(shape.body(err)), requestId, startMs, { ...err.headers, ...extra, ...shape.headers?.(requestId) });
 }

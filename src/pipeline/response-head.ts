@@ -6,7 +6,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { BackendRefConfig } from '../config/types.js';
 import type { ResponseTranslator } from '../providers/types.js';
-import { isAnthropicIngress } from './anthropic-ingress.js';
+import { errorShapeOf } from '../ingress/errors.js';
 import { clientResponseHeaders } from './headers.js';
 import type { ProxyInput } from './proxy-types.js';
 import { serverTiming } from './respond.js';
@@ -34,7 +34,8 @@ export function relayHead(h: RelayHeadInput): OutgoingHttpHeaders {
   for (const k in input.limitHeaders) out[k] = input.limitHeaders[k];
   if (h.quotaHeaders !== undefined) for (const k in h.quotaHeaders) out[k] ??= h.quotaHeaders[k];
   out['x-request-id'] = input.requestId;
-  if (isAnthropicIngress(input.client.operation)) out['request-id'] = input.requestId;
+  const shape = errorShapeOf(input.client.operation);
+  if (shape.headers !== undefined) Object.assign(out, shape.headers(input.requestId));
   if (h.pickDebug !== undefined) out['x-tollgate-endpoint-pick'] = h.pickDebug;
   out['server-timing'] = serverTiming(h.nowMs - input.startMs - h.upstreamMs, h.upstreamMs);
   // Which backend answered (after failover or a weighted pick): its config name, nothing secret.
