@@ -1,0 +1,86 @@
+// Where the gateway's memory is, as the chaos bench's abuse phase sees it from outside: RSS from
+// /proc, the JavaScript heap in use and V8's external memory (Buffers and other ArrayBuffers) from
+// the admin listener's /metrics. RSS far above heap + external after a phase is memory the
+// allocator kept (or another thread's heap, e.g. the token-counting worker), not memory the
+// gateway still references.
+import { readFileSync } from 'node:fs';
+
+export interface MemorySnapshot {
+  readonly rssMb: number;
+  readonly heapUsedMb: number;
+  readonly externalMb: number;
+}
+
+export class MemoryProbe {
+  private peakSnap: MemorySnapshot | undefined;
+  private readonly marks: Array<{ label: string; snap: MemorySnapshot }> = [];
+
+  constructor(
+    private readonly pid: number,
+    private readonly adminPort: number,
+  ) {}
+
+  async snapshot(): Promise<MemorySnapshot> {
+    const m = await gatewayMemory(this.adminPort);
+    return { rssMb: rssMb(this.pid), ...m };
+  }
+
+  /** Starts a phase: forgets the previous peak. */
+  reset(): void {
+    this.peakSnap = undefined;
+  }
+
+  /**
+   * Samples during a phase; the snapshot with the highest RSS is the phase's peak. Each sample
+   * scrapes /metrics, which resets the event-loop delay window: not while that is being measured.
+   */
+  async sample(): Promise<void> {
+    const s = await this.snapshot();
+    if (this.peakSnap === undefined || s.rssMb > this.peakSnap.rssMb) this.peakSnap = s;
+  }
+
+  async mark(label: string): Promise<MemorySnapshot> {
+    const snap = await this.snapshot();
+    this.marks.push({ label, snap });
+    return snap;
+  }
+
+  markPeak(label: string): void {
+    if (this.peakSnap !== undefined) this.marks.push({ label, snap: this.peakSnap });
+  }
+
+  lines(): string[] {
+    return [
+      'gateway memory (MB): RSS / JS heap used / external (Buffers, ArrayBuffers)',
+      ...this.marks.map(({ label, snap }) => `  ${label.padEnd(34)} ${fmt(snap.rssMb)} / ${fmt(snap.heapUsedMb)} / ${fmt(snap.externalMb)}`),
+    ];
+  }
+
+  json(): Record<string, MemorySnapshot> {
+    return Object.fromEntries(this.marks.map(({ label, snap }) => [label, snap]));
+  }
+}
+
+function fmt(mb: number): string {
+  return mb.toFixed(1).padStart(7);
+}
+
+/** heapUsed and external of the gateway's main thread, from prom-client's default metrics. */
+async function gatewayMemory(adminPort: number): Promise<{ heapUsedMb: number; externalMb: number }> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    const read = (name: string): number => Number(new RegExp(`^${name}\\s+(\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576;
+    return { heapUsedMb: read('tollgate_process_nodejs_heap_size_used_bytes'), externalMb: read('tollgate_process_nodejs_external_memory_bytes') };
+  } catch {
+    return { heapUsedMb: 0, externalMb: 0 };
+  }
+}
+
+export function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? 0 : Number(m[1]) / 1024;
+  } catch {
+    return 0;
+  }
+}
