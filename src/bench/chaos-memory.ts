@@ -1,9 +1,9 @@
 // Where the gateway's memory is, as the chaos bench's abuse phase sees it from outside: RSS from
-// /proc, the JavaScript heap in use and V8's external memory (Buffers and other ArrayBuffers) from
-// the admin listener's /metrics. RSS far above heap + external after a phase is memory the
-// allocator kept (or another thread's heap, e.g. the token-counting worker), not memory the
-// gateway still references.
-import { readFileSync } from 'node:fs';
+// /proc (the primary and its workers), and the JavaScript heap in use and V8's external memory
+// (Buffers and other ArrayBuffers) summed over the workers, from the admin listener's /metrics.
+// RSS far above heap + external after a phase is memory the allocator kept (or another thread's
+// heap, e.g. the token-counting worker), not memory the gateway still references.
+import { readdirSync, readFileSync } from 'node:fs';
 
 export interface MemorySnapshot {
   readonly rssMb: number;
@@ -76,11 +76,33 @@ async function gatewayMemory(adminPort: number): Promise<{ heapUsedMb: number; e
   }
 }
 
+/**
+ * RSS of the gateway: its primary and every worker process it forked (the workers serve the
+ * requests; the primary alone barely moves).
+ */
 export function rssMb(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? 0 : Number(m[1]) / 1024;
-  } catch {
-    return 0;
+  let kb = 0;
+  for (const p of processTree(pid)) {
+    try {
+      kb += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // exited between the listing and the read
+    }
   }
+  return kb / 1024;
+}
+
+function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    const p = out[i] as number;
+    try {
+      for (const t of readdirSync(`/proc/${p}/task`)) {
+        for (const c of readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').split(' ')) if (c.trim() !== '') out.push(Number(c));
+      }
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
 }
