@@ -8,6 +8,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 export interface MemorySnapshot {
   readonly rssMb: number;
   readonly heapUsedMb: number;
+  /** What V8 has reserved for the heap: above heapUsed, freed but not yet handed back. */
+  readonly heapTotalMb: number;
   readonly externalMb: number;
 }
 
@@ -51,8 +53,8 @@ export class MemoryProbe {
 
   lines(): string[] {
     return [
-      'gateway memory (MB): RSS / JS heap used / external (Buffers, ArrayBuffers)',
-      ...this.marks.map(({ label, snap }) => `  ${label.padEnd(34)} ${fmt(snap.rssMb)} / ${fmt(snap.heapUsedMb)} / ${fmt(snap.externalMb)}`),
+      'gateway memory (MB): RSS / JS heap used / heap reserved / external (Buffers, ArrayBuffers)',
+      ...this.marks.map(({ label, snap }) => `  ${label.padEnd(34)} ${fmt(snap.rssMb)} / ${fmt(snap.heapUsedMb)} / ${fmt(snap.heapTotalMb)} / ${fmt(snap.externalMb)}`),
     ];
   }
 
@@ -65,14 +67,18 @@ function fmt(mb: number): string {
   return mb.toFixed(1).padStart(7);
 }
 
-/** heapUsed and external of the gateway's main thread, from prom-client's default metrics. */
-async function gatewayMemory(adminPort: number): Promise<{ heapUsedMb: number; externalMb: number }> {
+/** The JS heap and external memory of the gateway's workers' main threads (prom-client's default metrics). */
+async function gatewayMemory(adminPort: number): Promise<Omit<MemorySnapshot, 'rssMb'>> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
     const read = (name: string): number => Number(new RegExp(`^${name}\\s+(\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576;
-    return { heapUsedMb: read('tollgate_process_nodejs_heap_size_used_bytes'), externalMb: read('tollgate_process_nodejs_external_memory_bytes') };
+    return {
+      heapUsedMb: read('tollgate_process_nodejs_heap_size_used_bytes'),
+      heapTotalMb: read('tollgate_process_nodejs_heap_size_total_bytes'),
+      externalMb: read('tollgate_process_nodejs_external_memory_bytes'),
+    };
   } catch {
-    return { heapUsedMb: 0, externalMb: 0 };
+    return { heapUsedMb: 0, heapTotalMb: 0, externalMb: 0 };
   }
 }
 
