@@ -9,7 +9,7 @@ import type { Generation } from '../pipeline/generation.js';
 import { encodingForModel, type EncodingName } from '../tokenizer/index.js';
 import { CounterBusy, createCounter, type CounterOptions, type TokenCounter } from './counter.js';
 import type { LedgerWriter } from './ledger/writer.js';
-import { completionJob, estimateTokens, promptJob, type CountJob } from './prompt.js';
+import { completionJob, estimateTokens, jobChars, promptJob, type CountJob } from './prompt.js';
 import { flatCost, type Rates } from './rates.js';
 import { baseRecord, recordToJson, withGatewayCount, type UsageRecord } from './record.js';
 
@@ -44,6 +44,14 @@ export interface AccountingStats {
 }
 
 const processTag = randomBytes(4).toString('hex');
+
+/**
+ * Characters of one request (prompt and kept completion) the gateway counts exactly. Past it (about
+ * a million tokens, beyond the largest context windows) the record keeps the backend's usage or the
+ * character estimate: counting a 30 MB prompt would keep its body alive in this thread and a copy of
+ * it in the counting worker for seconds, and leave the worker's heap grown afterwards.
+ */
+export const MAX_COUNTED_CHARS = 4 * 1024 * 1024;
 
 export class Accountant {
   private readonly counter: TokenCounter;
@@ -95,6 +103,11 @@ export class Accountant {
     // The backend's report is the usage whatever the count says: the limits need not wait for it.
     if (base.usageSource === 'backend') this.settleUsage(base, o);
     this.inFlight++;
+    if (jobChars(prompt) + jobChars(completion) > MAX_COUNTED_CHARS) {
+      this.counts.skipped++;
+      this.settle(base, o);
+      return;
+    }
     this.countBoth(encoding, prompt, completion).then(
       (n) => this.settle(withGatewayCount(base, { encoding, input: n.input, output: n.output }), o),
       (err: unknown) => {

@@ -147,7 +147,8 @@ parentPort.on('message', (batch) => {
     try {
       const e = encoder(m.enc);
       let n = 0;
-      for (const t of m.texts) if (t.length > 0) n += e.encode(t, { disallowedSpecial: none }).length;
+      // countTokens, not encode(…).length: the count needs no array of every token id.
+      for (const t of m.texts) if (t.length > 0) n += e.countTokens(t, { disallowedSpecial: none });
       out.push({ id: m.id, n });
     } catch (err) {
       out.push({ id: m.id, error: String(err && err.message || err) });

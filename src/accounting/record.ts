@@ -8,8 +8,9 @@ import type { EncodingName } from '../tokenizer/index.js';
 
 /**
  * Who the billed usage comes from: the backend's report; the gateway's own count (the response
- * carried no usage); a character-based estimate (the gateway's count did not finish: backlog full,
- * or the process died between the response and the count); none (nothing was generated).
+ * carried no usage); a character-based estimate (the gateway's count did not run: backlog full or a
+ * request over the size counted exactly, or the process died between the response and the count);
+ * none (nothing was generated).
  */
 export type UsageSource = 'backend' | 'gateway' | 'estimate' | 'none';
 

@@ -6,7 +6,7 @@
 // client feels it), and bodies over the JSON shape limits refused.
 import http from 'node:http';
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
+import { MemoryProbe, rssMb } from './chaos-memory.js';
 
 export interface AbuseOptions {
   readonly port: number;
@@ -99,7 +99,8 @@ export async function abusePhase(o: AbuseOptions, up: BigUpstream): Promise<Abus
 
   // ---- slow readers -------------------------------------------------------------------------
   await sleep(2_000);
-  const before = rssMb(o.pid);
+  const mem = new MemoryProbe(o.pid, o.adminPort);
+  const before = (await mem.mark('before slow readers')).rssMb;
   const start = { ...up.stats };
   const sockets: net.Socket[] = [];
   for (let i = 0; i < o.slowReaders; i++) {
@@ -116,8 +117,10 @@ export async function abusePhase(o: AbuseOptions, up: BigUpstream): Promise<Abus
   const deadline = t0 + o.writeTimeoutMs + 30_000;
   while (Date.now() < deadline && up.stats.aborted + up.stats.finished - start.aborted - start.finished < o.slowReaders) {
     await sleep(250);
+    await mem.sample();
     peak = Math.max(peak, rssMb(o.pid));
   }
+  mem.markPeak('slow readers, peak');
   const cutAfterS = (Date.now() - t0) / 1000;
   const aborted = up.stats.aborted - start.aborted;
   const finished = up.stats.finished - start.finished;
@@ -126,7 +129,7 @@ export async function abusePhase(o: AbuseOptions, up: BigUpstream): Promise<Abus
   await sleep(3_000);
   const after = rssMb(o.pid);
   await sleep(7_000);
-  const after10 = rssMb(o.pid);
+  const after10 = (await mem.mark('10 s after slow readers left')).rssMb;
   const total = o.slowReaders * o.streamMb;
   lines.push(
     `slow readers: ${o.slowReaders} clients open a ${o.streamMb} MB stream and never read (write timeout ${o.writeTimeoutMs / 1000} s)`,
@@ -179,7 +182,7 @@ export async function abusePhase(o: AbuseOptions, up: BigUpstream): Promise<Abus
   const large = Buffer.from(JSON.stringify({ model: 'chaos-big', messages: [{ role: 'user', content: words.join(' ') }] }));
   words.length = 0;
   await sleep(1_000);
-  const rssBeforeBody = rssMb(o.pid);
+  const rssBeforeBody = (await mem.mark('before the large body')).rssMb;
   await loopDelayMaxMs(o.adminPort); // resets the window
   let probing = true;
   const during: number[] = [];
@@ -192,9 +195,9 @@ export async function abusePhase(o: AbuseOptions, up: BigUpstream): Promise<Abus
   probing = false;
   await prober;
   const loopMaxMs = await loopDelayMaxMs(o.adminPort);
-  const rssPeakBody = rssMb(o.pid);
+  const rssPeakBody = (await mem.mark('right after the large body')).rssMb;
   await sleep(3_000);
-  const rssAfterBody = rssMb(o.pid);
+  const rssAfterBody = (await mem.mark('3 s after the large body')).rssMb;
   const keys: string[] = [];
   for (let i = 0; i < 250_000; i++) keys.push(`"k${i}":1`);
   const wide = `{"model":"chaos-big","messages":[{"role":"user","content":"x"}],"metadata":{${keys.join(',')}}}`;
@@ -202,6 +205,8 @@ export async function abusePhase(o: AbuseOptions, up: BigUpstream): Promise<Abus
   const deep = `{"model":"chaos-big","messages":[{"role":"user","content":"x","x":${'['.repeat(5_000)}${']'.repeat(5_000)}}]}`;
   const deepStatus = await post(o.port, head(deep), Buffer.from(deep));
   agent.destroy();
+  await sleep(7_000);
+  await mem.mark('10 s after the large bodies');
   const idleMax = Math.max(...idle);
   const duringMax = during.length === 0 ? 0 : Math.max(...during);
   lines.push(
@@ -210,7 +215,9 @@ export async function abusePhase(o: AbuseOptions, up: BigUpstream): Promise<Abus
     `  gateway event-loop delay meanwhile: max ${loopMaxMs.toFixed(1)} ms`,
     `  gateway RSS ${rssBeforeBody.toFixed(1)} → ${rssPeakBody.toFixed(1)} MB after the body → ${rssAfterBody.toFixed(1)} MB 3 s later`,
     `250,000-key object → HTTP ${wideStatus}; 5,000 levels of nesting → HTTP ${deepStatus}`,
+    ...mem.lines(),
   );
+  json['memory'] = mem.json();
   checks['largeBodyAnswered'] = status === 200;
   checks['tooManyJsonValuesRefused413'] = wideStatus === 413;
   checks['deepNestingRefused400'] = deepStatus === 400;
@@ -257,15 +264,6 @@ async function loopDelayMaxMs(adminPort: number): Promise<number> {
     const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
     const m = /^tollgate_process_nodejs_eventloop_lag_max_seconds\s+(\S+)/m.exec(text);
     return m === null ? 0 : Number(m[1]) * 1000;
-  } catch {
-    return 0;
-  }
-}
-
-function rssMb(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? 0 : Number(m[1]) / 1024;
   } catch {
     return 0;
   }

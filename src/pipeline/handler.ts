@@ -21,7 +21,7 @@ import { beginAuth } from './auth-stage.js';
 import { checkContentType, discardBody, expectsContinue, parseJsonObject, readBody } from './body.js';
 import type { Generation } from './generation.js';
 import { headerString, type Req, type RequestLimits, type Res } from './http.js';
-import { admit, settle } from './limits-stage.js';
+import { admit, settle, type AdmittedRequest } from './limits-stage.js';
 import { modelsAnswer } from './models.js';
 import { ProxyRequest } from './proxy.js';
 import type { ProxyResult } from './proxy-types.js';
@@ -193,7 +193,8 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
   }
   const local = ctx === undefined ? undefined : await s.ingress?.answer?.(ctx, body, rule);
   if (local !== undefined) return sendLocal(rt, s, local);
-  const admitted = await admit(rt.limits, gen, rule, { headers: s.req.headers, method: s.req.method ?? 'POST', path: s.path, clientAddress: conn.remoteAddress }, s.requestId, body, raw.length, model);
+  const requestBytes = raw.length;
+  const admitted = await admit(rt.limits, gen, rule, { headers: s.req.headers, method: s.req.method ?? 'POST', path: s.path, clientAddress: conn.remoteAddress }, s.requestId, body, requestBytes, model);
   const client: ClientRequest = {
     operation: s.operation,
     subpath: s.ingress?.subpath ?? clientSubpath(s.operation, s.path),
@@ -221,11 +222,20 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     // The limits are charged when accounting has the request's usage, so both hold the same number.
     onDone: (r) => {
       if (ctx !== undefined) s.ingress?.finished?.(ctx, client, r.status).catch((err: unknown) => rt.logger.warn('ingress state not kept', { requestId: s.requestId, err }));
-      finishProxied(rt, s, gen, rule.routeKey, rule.id, model, stream === true, raw.length, body, r, (usage) => settle(rt.limits, admitted, model, usage, r));
+      finishProxied(rt, s, gen, rule.routeKey, rule.id, model, stream === true, requestBytes, body, r, settler(rt.limits, admitted, model, r));
     },
   });
   if (stream === true) rt.sink.streamStarted();
   proxy.start();
+}
+
+/**
+ * The charge for a finished request, made when accounting has its usage (after the gateway's own
+ * count, seconds later for a long prompt). Built out here so it holds only what it names: a closure
+ * made inside proxyOpenAI would keep that whole scope, the raw body among it, alive until then.
+ */
+function settler(limits: Limits, admitted: AdmittedRequest, model: string | undefined, r: ProxyResult): (usage: Usage) => void {
+  return (usage) => settle(limits, admitted, model, usage, r);
 }
 
 /**

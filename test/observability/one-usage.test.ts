@@ -136,6 +136,32 @@ describe('one usage per request', () => {
   });
 });
 
+describe('a prompt past the size the gateway counts', () => {
+  it('is charged its estimate at once, the same in the ledger and the limiter', async () => {
+    const before = await remaining();
+    up.behave((_q, _rec, res) => {
+      // No usage from the backend: the estimate is the usage.
+      const body = JSON.stringify({ id: 'h', object: 'chat.completion', model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }] });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+    const content = 'word '.repeat(900_000); // 4,500,000 characters, past the 4 Mi counted exactly
+    const r = await fetch(gw.url + CHAT, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'one-usage-huge' },
+      body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content }] }),
+    });
+    expect(r.status).toBe(200);
+    await r.text();
+    const rec = await settledRecord('one-usage-huge');
+    expect(rec.usageSource).toBe('estimate');
+    expect(rec.gatewayCount).toBeUndefined();
+    // 3 tokens frame the message and 3 prime the reply; "user" and the content at 4 characters a token.
+    expect(rec.usage.input).toBe(6 + Math.ceil((4 + content.length) / 4));
+    expect(await remaining()).toBe(before - 2 - rec.usage.total);
+  });
+});
+
 describe('a long response', () => {
   it('is counted in full while only a bounded part of its text is kept', async () => {
     const piece = 'lorem ipsum dolor sit amet '.repeat(400); // 10,800 characters per event
