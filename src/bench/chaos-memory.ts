@@ -98,7 +98,8 @@ export function rssMb(pid: number): number {
   return kb / 1024;
 }
 
-function processTree(pid: number): number[] {
+/** The process and every descendant (the gateway's workers and their children). */
+export function processTree(pid: number): number[] {
   const out = [pid];
   for (let i = 0; i < out.length; i++) {
     const p = out[i] as number;

@@ -2,9 +2,10 @@
 // /proc, the slope of a series (to tell a leak from noise), and how many requests its ledger holds.
 // It is separate from chaos.ts because these are measurements of a process the bench only started:
 // they read what the gateway left behind and never talk to it.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { processTree, rssMb } from './chaos-memory.js';
 
 export interface Sample {
   readonly t: number;
@@ -13,30 +14,28 @@ export interface Sample {
   readonly sockets: number;
 }
 
-/** The gateway process's RSS and open descriptors (and how many are sockets), read from /proc. */
+/**
+ * The gateway's RSS and open descriptors (and how many are sockets), read from /proc over its whole
+ * process tree: with several workers the primary alone barely moves.
+ */
 export function sample(pid: number, t: number): Sample {
-  let rssMb = 0;
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    rssMb = m === null ? 0 : Number(m[1]) / 1024;
-  } catch {
-    // process gone
-  }
   let fds = 0;
   let sockets = 0;
-  try {
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      fds++;
-      try {
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) sockets++;
-      } catch {
-        // closed meanwhile
+  for (const p of processTree(pid)) {
+    try {
+      for (const fd of readdirSync(`/proc/${p}/fd`)) {
+        fds++;
+        try {
+          if (readlinkSync(`/proc/${p}/fd/${fd}`).startsWith('socket:')) sockets++;
+        } catch {
+          // closed meanwhile
+        }
       }
+    } catch {
+      // process gone
     }
-  } catch {
-    // process gone
   }
-  return { t, rssMb, fds, sockets };
+  return { t, rssMb: rssMb(pid), fds, sockets };
 }
 
 /** Least-squares slope of y over x. */
