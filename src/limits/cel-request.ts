@@ -5,7 +5,7 @@
 // fields may be lazy getters, so an expression that reads only headers never scans the body.
 import { Environment } from '@marcbachmann/cel-js';
 import type { RequestKeyFunction } from '../config/types.js';
-import { celFailure, type CelFailure } from './cel.js';
+import { compileChecked, type CelFailure } from './cel.js';
 
 const env = new Environment().registerVariable('headers', 'map<string, string>').registerVariable('model', 'string').registerVariable('user', 'string');
 
@@ -14,17 +14,9 @@ export const REQUEST_CEL_VARIABLES = ['headers', 'model', 'user'] as const;
 export type RequestKeyCompileResult = { readonly ok: true; readonly evaluate: RequestKeyFunction } | CelFailure;
 
 export function compileRequestKeyExpression(source: string): RequestKeyCompileResult {
-  let program: ReturnType<typeof env.parse>;
-  try {
-    program = env.parse(source);
-  } catch (err) {
-    return celFailure(err);
-  }
-  const checked = program.check();
-  if (!checked.valid) return celFailure(checked.error);
-  if (!['string', 'int', 'uint', 'dyn'].includes(checked.type ?? '')) {
-    return { ok: false, message: `the expression gives a ${checked.type ?? 'value'}, but a key must be a string (or an integer)`, offset: undefined };
-  }
+  const compiled = compileChecked(env, source, ['string', 'int', 'uint', 'dyn'], 'a key must be a string (or an integer)');
+  if (!compiled.ok) return compiled;
+  const program = compiled.program;
   return {
     ok: true,
     evaluate: (view) => {

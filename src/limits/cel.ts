@@ -40,18 +40,31 @@ export type CelCompileResult = { readonly ok: true; readonly evaluate: CostFunct
 
 const MAX_COST = Number.MAX_SAFE_INTEGER;
 
-export function compileCostExpression(source: string): CelCompileResult {
-  let program: ReturnType<typeof env.parse>;
+type Program = ReturnType<Environment['parse']>;
+
+/**
+ * Parses and type-checks `source` in `environment` once, at config time; the result type must be
+ * one of `types` (`what` names it in the error, e.g. "a cost must be a number").
+ */
+export function compileChecked(environment: Environment, source: string, types: readonly string[], what: string): { readonly ok: true; readonly program: Program } | CelFailure {
+  let program: Program;
   try {
-    program = env.parse(source);
+    program = environment.parse(source);
   } catch (err) {
     return celFailure(err);
   }
   const checked = program.check();
   if (!checked.valid) return celFailure(checked.error);
-  if (!['int', 'uint', 'double', 'dyn'].includes(checked.type ?? '')) {
-    return { ok: false, message: `the expression gives a ${checked.type ?? 'value'}, but a cost must be a number`, offset: undefined };
+  if (!types.includes(checked.type ?? '')) {
+    return { ok: false, message: `the expression gives a ${checked.type ?? 'value'}, but ${what}`, offset: undefined };
   }
+  return { ok: true, program };
+}
+
+export function compileCostExpression(source: string): CelCompileResult {
+  const compiled = compileChecked(env, source, ['int', 'uint', 'double', 'dyn'], 'a cost must be a number');
+  if (!compiled.ok) return compiled;
+  const program = compiled.program;
   const evaluate: CostFunction = (input) => {
     try {
       return toCost(program(context(input)));
@@ -87,7 +100,7 @@ function toCost(v: unknown): number {
   return Math.min(MAX_COST, Math.floor(n));
 }
 
-export function celFailure(err: unknown): CelFailure {
+function celFailure(err: unknown): CelFailure {
   const message = err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err);
   let offset: number | undefined;
   if (err instanceof ParseError || err instanceof CelTypeError) {
