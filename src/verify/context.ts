@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { sleep } from '../core/clock.js';
 import { excerpt, type Probe } from './check.js';
 import { send, SseStream, type HeaderLines, type HttpResponse } from './http.js';
-import { ExpositionError, parseExposition, type Sample } from './prometheus.js';
+import { ExpositionError, families, parseExposition, type Sample } from './prometheus.js';
 import { IDENTITY_HEADER, SEED, type Tier } from './scenario.js';
 
 export interface VerifyOptions {
@@ -137,6 +137,14 @@ export class VerifyContext {
       if (err instanceof ExpositionError) t.fail(`${this.opts.admin}${path} is not valid Prometheus text: ${err.message}`);
       throw err;
     }
+  }
+
+  /** The metric families an admin path declares: a gauge with no samples at this instant still counts. */
+  async metricFamilies(t: Probe, path: string): Promise<Set<string>> {
+    const res = await this.adminGet(path);
+    t.status(res, 200, `GET ${path} on the admin listener`);
+    t.evidence.pop();
+    return families(res.body.toString('utf8'));
   }
 
   async configGeneration(t: Probe): Promise<number> {

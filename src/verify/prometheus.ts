@@ -104,3 +104,13 @@ export function sumOf(samples: readonly Sample[], name: string, match: Readonly<
 export function names(samples: readonly Sample[]): Set<string> {
   return new Set(samples.map((s) => s.name));
 }
+
+/** The metric families a scrape declares (`# TYPE name kind`), whether or not they have samples now. */
+export function families(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    const m = /^#\s*TYPE\s+([a-zA-Z_:][a-zA-Z0-9_:]*)\s/.exec(line);
+    if (m?.[1] !== undefined) out.add(m[1]);
+  }
+  return out;
+}

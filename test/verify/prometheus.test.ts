@@ -1,7 +1,7 @@
 // The exposition parser verify reads counters with: exact values, escaped labels, specials, and a
 // line it cannot read is an error that names the line (never a silently wrong count).
 import { describe, expect, it } from 'vitest';
-import { ExpositionError, parseExposition, sumOf } from '../../src/verify/prometheus.js';
+import { ExpositionError, families, parseExposition, sumOf } from '../../src/verify/prometheus.js';
 
 const TEXT = `# HELP http_local_rate_limit_rate_limited Requests rejected.
 # TYPE http_local_rate_limit_rate_limited counter
@@ -33,5 +33,12 @@ describe('parseExposition', () => {
     expect(() => parseExposition('ok 1\nbroken{rule="x} 2\n')).toThrow(new ExpositionError(2, 'unterminated value of label rule'));
     expect(() => parseExposition('ok one\n')).toThrow(/line 1: bad sample value "one" for ok/);
     expect(() => parseExposition('{a="b"} 1\n')).toThrow(/line 1: no metric name/);
+  });
+});
+
+describe('families', () => {
+  it('names every declared family, including one with no samples at this instant', () => {
+    const text = `${TEXT}# HELP tollgate_process_nodejs_active_requests Requests in flight.\n# TYPE tollgate_process_nodejs_active_requests gauge\n`;
+    expect([...families(text)]).toEqual(['http_local_rate_limit_rate_limited', 'tollgate_process_nodejs_active_requests']);
   });
 });

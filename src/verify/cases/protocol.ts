@@ -195,11 +195,13 @@ export const adminEndpointsCheck: Check = {
     for (const path of ['/healthz', '/readyz']) t.status(await ctx.adminGet(path), 200, `GET ${path}`);
     // /stats/prometheus may name Envoy's rate-limit counters as Envoy does, without `_total`.
     const envoy = /^(http_(?:local|global)_rate_limit_(?:enabled|ok|rate_limited))_total$/;
-    const fa = new Set((await ctx.metrics(t, '/metrics')).map((s) => s.name.replace(envoy, '$1')));
-    const fb = new Set((await ctx.metrics(t, '/stats/prometheus')).map((s) => s.name));
+    // Families, not sample names: a labelled gauge (active handles, requests in flight) has no samples
+    // at an instant it is zero, and the two scrapes are two instants.
+    const fa = new Set([...(await ctx.metricFamilies(t, '/metrics'))].map((n) => n.replace(envoy, '$1')));
+    const fb = await ctx.metricFamilies(t, '/stats/prometheus');
     const onlyA = [...fa].filter((n) => !fb.has(n));
     const onlyB = [...fb].filter((n) => !fa.has(n));
-    t.ok(onlyA.length === 0 && onlyB.length === 0, `/metrics and /stats/prometheus serve the same ${fa.size} series names`, {
+    t.ok(onlyA.length === 0 && onlyB.length === 0, `/metrics and /stats/prometheus declare the same ${fa.size} metric families`, {
       message: '/metrics and /stats/prometheus differ',
       actual: `only in /metrics: ${onlyA.slice(0, 5).join(', ') || '-'}; only in /stats/prometheus: ${onlyB.slice(0, 5).join(', ') || '-'}`,
     });
