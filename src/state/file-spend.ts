@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { Logger } from '../core/log.js';
 import { checkSpend, StateStoreError } from './errors.js';
 import { FileLock, pidAlive } from './file-lock.js';
-import { removeStaleTemps, syncDir, writeAtomic } from './file-io.js';
+import { fsError, removeStaleTemps, syncDir, writeAtomic } from './file-io.js';
 import type { SpendEntry } from './store.js';
 
 const JOURNAL = /^journal-(\d+)-([0-9a-f]+)-(\d+)\.jsonl$/;
@@ -161,9 +161,16 @@ export class FileSpend {
 
   private async startJournal(): Promise<{ fh: FileHandle; name: string; size: number }> {
     const name = `journal-${process.pid}-${PROCESS_NONCE}-${++journalSeq}.jsonl`;
-    const fh = await open(join(this.dir, name), 'ax', 0o640);
-    await syncDir(this.dir);
+    // Live before it exists, so that a compaction running meanwhile never takes it for a dead one's.
     liveJournals.add(name);
+    let fh: FileHandle;
+    try {
+      fh = await open(join(this.dir, name), 'ax', 0o640);
+      await syncDir(this.dir);
+    } catch (err) {
+      liveJournals.delete(name);
+      throw err;
+    }
     this.journal = { fh, name, size: 0 };
     return this.journal;
   }
@@ -187,7 +194,9 @@ export class FileSpend {
 
   /** Serialised: a read that starts after an addSpend resolved sees it. */
   private read(): Promise<Map<string, number>> {
-    const p = this.reading.then(() => this.refresh());
+    const p = this.reading.then(() => this.refresh()).catch((err: unknown) => {
+      throw fsError('cannot read the spend totals', this.dir, err);
+    });
     this.reading = p.catch(() => undefined);
     return p.then(() => this.view.totals);
   }

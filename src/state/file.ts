@@ -109,27 +109,26 @@ export class FileStateStore implements StateStore {
     checkVersion(ifVersion);
     checkJson(doc);
     if (this.closed) throw new StateStoreError('the state store is closed');
-    const result = await this.lock.with(async (): Promise<PutResult> => {
-      if (this.lockWasBroken) {
-        // The dead holder may have written a record without announcing it.
-        this.lockWasBroken = false;
-        await this.changes.append({ resync: true }, true).catch((err: unknown) => {
-          throw fsError('cannot write state change notices', this.changes.path, err);
-        });
-      }
-      const current = await this.readRecord(path);
-      if ((current?.version ?? 0) !== ifVersion) return { ok: false, current };
-      const version = ifVersion + 1;
-      try {
+    let result: PutResult;
+    try {
+      result = await this.lock.with(async (): Promise<PutResult> => {
+        if (this.lockWasBroken) {
+          // The dead holder may have written a record without announcing it.
+          this.lockWasBroken = false;
+          await this.changes.append({ resync: true }, true);
+        }
+        const current = await this.readRecord(path);
+        if ((current?.version ?? 0) !== ifVersion) return { ok: false, current };
+        const version = ifVersion + 1;
         const kindDir = join(this.records, encodeName('kind', kind));
         if ((await mkdir(kindDir, { recursive: true, mode: 0o750 })) !== undefined) await syncDir(this.records);
         await writeAtomic(path, `${JSON.stringify({ kind, id, version, doc })}\n`);
         await this.changes.append({ k: kind, i: id });
-      } catch (err) {
-        throw fsError('cannot write a state record', path, err);
-      }
-      return { ok: true, version };
-    });
+        return { ok: true, version };
+      });
+    } catch (err) {
+      throw fsError('cannot write a state record', path, err);
+    }
     if (result.ok) this.tail?.poke();
     return result;
   }
