@@ -22,7 +22,7 @@ import type { SpendEntry } from './store.js';
 
 const JOURNAL = /^journal-(\d+)-([0-9a-f]+)-(\d+)\.jsonl$/;
 const SNAPSHOT = /^totals-(\d+)\.json$/;
-const ROTATE_BYTES = 8 * 1024 * 1024;
+const DEFAULT_ROTATE_BYTES = 8 * 1024 * 1024;
 
 // Journals are told apart from those of an earlier process with the same pid (a restarted
 // container's pid 1) by this per-process nonce; the set holds the journals this process still writes.
@@ -71,13 +71,14 @@ export class FileSpend {
   private constructor(
     stateDir: string,
     private readonly logger: Logger,
+    private readonly rotateBytes: number,
   ) {
     this.dir = join(stateDir, 'spend');
     this.lock = new FileLock(join(this.dir, 'compact.lock'));
   }
 
-  static async open(stateDir: string, logger: Logger): Promise<FileSpend> {
-    const s = new FileSpend(stateDir, logger);
+  static async open(stateDir: string, logger: Logger, rotateBytes = DEFAULT_ROTATE_BYTES): Promise<FileSpend> {
+    const s = new FileSpend(stateDir, logger, rotateBytes);
     await mkdir(s.dir, { recursive: true, mode: 0o750 });
     await removeStaleTemps(s.dir);
     await s.compact();
@@ -151,7 +152,7 @@ export class FileSpend {
       throw err;
     }
     j.size += buf.length;
-    if (j.size >= ROTATE_BYTES) {
+    if (j.size >= this.rotateBytes) {
       await this.seal();
       this.compacting ??= this.compact()
         .catch((err: unknown) => this.logger.warn('compacting the spend journals failed; they are still counted', { dir: this.dir, err }))

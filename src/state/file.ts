@@ -9,6 +9,7 @@
 // Names in the directory encode kinds and ids so that any string is a safe, distinct file name
 // on case-insensitive file systems too: a-z, 0-9, _ and - stay, an upper-case letter becomes ^
 // and the letter, anything else %XX per UTF-8 byte.
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { silentLogger, type Logger } from '../core/log.js';
@@ -22,6 +23,8 @@ import type { Change, PutResult, SpendEntry, StateStore, StoredDoc } from './sto
 export interface FileStoreOptions {
   readonly dir: string;
   readonly logger?: Logger;
+  /** A process starts a new spend journal, and compacts, when its journal reaches this size (default 8 MiB). */
+  readonly journalBytes?: number;
 }
 
 const MAX_FILE_NAME = 240;
@@ -70,10 +73,10 @@ export class FileStateStore implements StateStore {
     let spend: FileSpend;
     try {
       await mkdir(join(dir, 'records'), { recursive: true, mode: 0o750 });
-      const probe = join(dir, `.probe-${process.pid}`);
+      const probe = join(dir, `.probe-${process.pid}-${randomBytes(4).toString('hex')}`);
       await writeAtomic(probe, 'ok\n');
       await unlink(probe);
-      spend = await FileSpend.open(dir, logger);
+      spend = await FileSpend.open(dir, logger, opts.journalBytes);
       for (const k of await readdir(join(dir, 'records'))) await removeStaleTemps(join(dir, 'records', k));
     } catch (err) {
       throw fsError('cannot use the state directory', dir, err);
