@@ -26,8 +26,8 @@ export interface Child {
   exited(): Promise<number | null>;
 }
 
-export function spawnChild(spec: Record<string, unknown>): Child {
-  const proc = spawn(process.execPath, [CHILD, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnChild(spec: Record<string, unknown>, as?: { uid: number; gid: number }): Child {
+  const proc = spawn(process.execPath, [CHILD, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'], ...as });
   const lines: string[] = [];
   let stderr = '';
   let buf = '';
@@ -63,8 +63,8 @@ export function spawnChild(spec: Record<string, unknown>): Child {
   };
 }
 
-export async function runChild(spec: Record<string, unknown>): Promise<string[]> {
-  const c = spawnChild(spec);
+export async function runChild(spec: Record<string, unknown>, as?: { uid: number; gid: number }): Promise<string[]> {
+  const c = spawnChild(spec, as);
   const code = await c.exited();
   if (code !== 0) throw new Error(`child ${String(spec['action'])} exited ${code}`);
   return c.lines;

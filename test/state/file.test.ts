@@ -1,12 +1,12 @@
 // The file state store: the shared conformance suite on a real temp directory, plus what only a
 // directory has (torn journal lines, locks left by dead processes, compaction, unusable paths).
-import { appendFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileStateStore } from '../../src/state/file.js';
 import { openStateStore, StateStoreError } from '../../src/state/index.js';
-import { eventually, spawnChild, stateConformance, uid } from './conformance.js';
+import { eventually, runChild, spawnChild, stateConformance, uid } from './conformance.js';
 
 stateConformance('file', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'tollgate-state-'));
@@ -154,6 +154,18 @@ describe('file state store', () => {
     } finally {
       await store.close();
     }
+  });
+  it('names the path and the fix when the directory is not writable by the gateway\'s user', async () => {
+    // Root may write anywhere, so the check runs the store as an unprivileged user.
+    const nobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
+    const dir = join(root, `locked-${uid()}`);
+    await mkdir(dir, { mode: 0o755 });
+    if (nobody === undefined) await chmod(dir, 0o555);
+    const [line] = await runChild({ action: 'open', target: { dir: join(dir, 'state') } }, nobody);
+    const out = JSON.parse(line!);
+    expect(out.error).toContain(join(dir, 'state'));
+    expect(out.error).toMatch(/not writable/);
+    expect(out.hint).toMatch(/chown\/chmod|--state-dir/);
   });
 });
 
