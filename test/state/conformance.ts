@@ -102,6 +102,13 @@ export function stateConformance(name: string, setup: () => Promise<StoreUnderTe
       expect((await store.get(kind, 'a'))?.doc).toEqual({ name: 'second' });
     });
 
+    it('stores any plain JSON document as it was given', async () => {
+      const kind = `k${uid()}`;
+      const docs: unknown[] = [null, 'text', 0, -12.5, true, [], {}, [1, 'two', { three: [null] }], { 'unicode ✓': 'ünï', big: 2 ** 52, empty: '' }];
+      for (const [i, doc] of docs.entries()) expect((await store.put(kind, `d${i}`, doc, 0)).ok).toBe(true);
+      for (const [i, doc] of docs.entries()) expect((await store.get(kind, `d${i}`))?.doc).toEqual(doc);
+    });
+
     it('refuses ifVersion 0 on an existing record and a stale version, returning what is stored', async () => {
       const kind = `k${uid()}`;
       await store.put(kind, 'a', { v: 1 }, 0);
