@@ -112,6 +112,7 @@ export class Gateway implements OutcomeSink {
           keepAliveTimeoutMs: 60_000,
           headersTimeoutMs: 30_000,
           maxConcurrentStreams: 1_000,
+          logger: opts.logger,
         },
         (req, res, conn) => handleRequest(gw.runtime, req, res, { ...conn, scheme: 'http' }),
       );
