@@ -181,8 +181,9 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
   // Node answers an Expect it does not understand with a bare 417; answer it like every other refusal.
   // A client that half-closes after its request (curl, health checkers, `nc -N`) has said only that
   // it will send nothing more: it still gets its whole answer, and the connection closes after it.
-  // Node's default aborts the request on the client's FIN.
-  h1.httpAllowHalfOpen = true;
+  // Node's default aborts the request on the client's FIN; the switch is a long-standing but untyped
+  // property of http.Server.
+  (h1 as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   h1.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     const id = requestIdOf(req);
     const given = String(req.headers['expect'] ?? '').slice(0, 60).replace(/[^\x20-\x7e]/g, '?');
