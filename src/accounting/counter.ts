@@ -184,6 +184,8 @@ parentPort.on('message', (batch) => {
 const WORKER_IDLE_COLLECT_MS = 5_000;
 /** …after counting at least this many characters since its last collection. */
 const WORKER_COLLECT_AFTER_CHARS = 4 * 1024 * 1024;
+/** The counting worker's young generation (by default V8 lets it grow past 32 MB). */
+const WORKER_YOUNG_GENERATION_MB = 12;
 
 interface Pending {
   readonly resolve: (n: number) => void;
@@ -264,6 +266,9 @@ export class WorkerCounter implements TokenCounter {
     const w = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: { paths: this.paths, idleMs: WORKER_IDLE_COLLECT_MS, collectAfterChars: WORKER_COLLECT_AFTER_CHARS },
+      // V8 grows the young generation to 32 MB and more under a burst and never shrinks it, collection or
+      // not. What counting allocates is short-lived text pieces, which a small one handles as well.
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
     });
     // Counting must never keep a finishing process alive; close() waits for the backlog instead.
     w.unref();
