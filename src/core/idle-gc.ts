@@ -70,6 +70,8 @@ export class IdleCollector {
   private lastStarted: number;
   /** Requests started since the last look at the heap. */
   private trafficSinceCheck = false;
+  /** A collection ran after traffic; one more follows after another quiet period. */
+  private followUp = false;
   private idleSince: number | undefined;
 
   constructor(
@@ -95,6 +97,7 @@ export class IdleCollector {
     if (started !== this.lastStarted) {
       this.lastStarted = started;
       this.trafficSinceCheck = true;
+      this.followUp = false;
       this.idleSince = undefined;
       return;
     }
@@ -102,15 +105,24 @@ export class IdleCollector {
       this.idleSince = undefined;
       return;
     }
-    if (!this.trafficSinceCheck) return;
+    if (!this.trafficSinceCheck && !this.followUp) return;
     const now = Date.now();
     this.idleSince ??= now;
     if (now - this.idleSince < this.opts.afterMs) return;
-    // One look per quiet spell: the next needs traffic first, so an idle process is left alone.
-    this.trafficSinceCheck = false;
     const before = footprint();
-    // Growth is measured from the last collection, so a trickle of requests adds up to one in time.
-    if (this.opts.minGrowthBytes > 0 && before - this.baseline < this.opts.minGrowthBytes) return;
+    if (this.followUp) {
+      this.followUp = false;
+    } else {
+      // One look per quiet spell: the next needs traffic first, so an idle process is left alone.
+      this.trafficSinceCheck = false;
+      // Growth is measured from the last collection, so a trickle of requests adds up to one in time.
+      if (this.opts.minGrowthBytes > 0 && before - this.baseline < this.opts.minGrowthBytes) return;
+      // V8 sizes its young generation by the allocation rate it saw last: right after a burst (the
+      // burst's accounting still allocating) it keeps the burst's size. One more collection after
+      // another quiet period, when the rate it sees is low, gives that back too.
+      this.followUp = true;
+    }
+    this.idleSince = now;
     const t0 = performance.now();
     gc();
     this.baseline = footprint();

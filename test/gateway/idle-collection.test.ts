@@ -1,7 +1,8 @@
 // Memory handed back after a burst: once no request has been in flight for a while after traffic,
 // the gateway runs one full garbage collection (core/idle-gc.ts), counted by
 // tollgate_idle_collections_total. This checks the mechanism over real sockets: never while a stream
-// is being served, once after it ends, and not again while nothing happens. How much memory comes
+// is being served, after it ends (once, and once more a quiet period later), and not again while
+// nothing happens. How much memory comes
 // back is measured by `npm run bench:chaos`, not asserted here.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendYaml, eventually, routeYaml, startGateway, type TestGateway } from '../helpers/gateway.js';
@@ -44,7 +45,7 @@ describe('idle collection', () => {
     expect(await collections()).toBe(0);
   });
 
-  it('collects once after a stream ends, never while it is served', async () => {
+  it('collects after a stream ends, never while it is served', async () => {
     const res = await fetch(`${gw.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -63,9 +64,11 @@ describe('idle collection', () => {
     expect(text).toContain('data: [DONE]');
     // The stream lasted over a second, several idle periods: in flight all along, so no collection.
     expect(during).toBe(0);
-    await eventually(async () => (await collections()) === 1, 'one idle collection after the stream ended');
+    // One once the stream is over, and one more after a further quiet period (when V8 also shrinks
+    // the young generation it grew for the burst).
+    await eventually(async () => (await collections()) === 2, 'two idle collections after the stream ended');
     // Quiet since: nothing new to hand back.
     await sleep(IDLE_MS * 5);
-    expect(await collections()).toBe(1);
+    expect(await collections()).toBe(2);
   });
 });
