@@ -1,10 +1,11 @@
 // Handing memory back once a burst is over. V8 collects when a program allocates; a gateway that has
 // gone idle allocates almost nothing, so the garbage a burst left behind (hundreds of cut streams'
 // chunks, parsed events and counted text) would stay in a heap grown to hold it, reserved until the
-// next burst. A heap snapshot after 500 non-reading clients left found a third of the heap in use
-// still live; the rest was garbage no collection had looked at. So when the process has had no
-// request in flight for a while after its heap grew, it runs one full collection, which frees that
-// garbage and lets V8 shrink the heap (and the Buffers it kept alive) back toward what is live.
+// next burst. A heap snapshot after 500 non-reading clients left found less than half of the heap
+// in use still live; the rest was garbage no collection had looked at. So when the process has had
+// no request in flight for a while after its heap grew, it runs a full collection (and one more
+// after a further quiet period), which frees that garbage and lets V8 shrink the heap (and release
+// the Buffers it kept alive) back toward what is live.
 //
 // The collection is requested through V8's own `gc` function, made available at run time
 // (`--expose-gc` set as a V8 flag, the function taken from a fresh context), so no command-line flag
