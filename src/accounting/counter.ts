@@ -126,9 +126,21 @@ async function countSliced(tok: Tokenizer, texts: readonly string[]): Promise<nu
 // ---- worker thread ----------------------------------------------------------------------------
 
 // The worker's whole program. A message is a batch of jobs [{id, enc, texts}]; the reply is the
-// batch's results [{id, n} or {id, error}].
+// batch's results [{id, n} or {id, error}]. Counting allocates a lot of short-lived memory (the
+// texts' copies, the pre-token pieces), and an idle worker allocates nothing, so nothing would ever
+// collect it: after a burst of counting the worker runs one full collection once it has had no job
+// for a while, as the main thread does (core/idle-gc.ts, which also makes gc available here).
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+let collect = typeof gc === 'function' ? gc : undefined;
+if (collect === undefined) {
+  try {
+    require('node:v8').setFlagsFromString('--expose-gc');
+    collect = require('node:vm').runInNewContext('gc');
+  } catch {}
+}
+let countedSinceCollection = 0;
+let idleTimer;
 const encodings = new Map();
 const none = new Set();
 function encoder(name) {
@@ -148,15 +160,32 @@ parentPort.on('message', (batch) => {
       const e = encoder(m.enc);
       let n = 0;
       // countTokens, not encode(…).length: the count needs no array of every token id.
-      for (const t of m.texts) if (t.length > 0) n += e.countTokens(t, { disallowedSpecial: none });
+      for (const t of m.texts) {
+        if (t.length > 0) n += e.countTokens(t, { disallowedSpecial: none });
+        countedSinceCollection += t.length;
+      }
       out.push({ id: m.id, n });
     } catch (err) {
       out.push({ id: m.id, error: String(err && err.message || err) });
     }
   }
   parentPort.postMessage(out);
+  clearTimeout(idleTimer);
+  if (typeof collect === 'function' && countedSinceCollection >= workerData.collectAfterChars) {
+    idleTimer = setTimeout(() => {
+      countedSinceCollection = 0;
+      collect();
+    }, workerData.idleMs);
+  }
 });
 `;
+
+/** The worker collects once idle this long… */
+const WORKER_IDLE_COLLECT_MS = 5_000;
+/** …after counting at least this many characters since its last collection. */
+const WORKER_COLLECT_AFTER_CHARS = 4 * 1024 * 1024;
+/** The counting worker's young generation (by default V8 lets it grow past 32 MB). */
+const WORKER_YOUNG_GENERATION_MB = 12;
 
 interface Pending {
   readonly resolve: (n: number) => void;
@@ -234,7 +263,13 @@ export class WorkerCounter implements TokenCounter {
 
   private ensureWorker(): Worker {
     if (this.worker !== undefined) return this.worker;
-    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { paths: this.paths } });
+    const w = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { paths: this.paths, idleMs: WORKER_IDLE_COLLECT_MS, collectAfterChars: WORKER_COLLECT_AFTER_CHARS },
+      // V8 grows the young generation to 32 MB and more under a burst and never shrinks it, collection or
+      // not. What counting allocates is short-lived text pieces, which a small one handles as well.
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+    });
     // Counting must never keep a finishing process alive; close() waits for the backlog instead.
     w.unref();
     w.on('message', (batch: WorkerReply[]) => {

@@ -24,6 +24,7 @@ import { closeMcpPools } from '../upstream/mcp-http.js';
 import { UpstreamRegistry, type BackendUpstream } from '../upstream/pools.js';
 import { startAdmin, type AdminServer } from './admin.js';
 import { renderStatusPage } from './status-page.js';
+import { DEFAULT_IDLE_COLLECTION, IdleCollector, idleCollectionFromEnv, type IdleCollectionOptions } from '../core/idle-gc.js';
 import { startDataListener, type DataListener } from './listener.js';
 
 export interface GatewayOptions {
@@ -47,6 +48,8 @@ export interface GatewayOptions {
   readonly localLimits?: LocalStore;
   /** Id of the first config generation (a worker starts at the instance's current one). */
   readonly firstGeneration?: number;
+  /** When memory is handed back after a burst (core/idle-gc.ts); defaults and TOLLGATE_IDLE_GC_MS when absent. */
+  readonly idleCollection?: Partial<IdleCollectionOptions>;
 }
 
 
@@ -67,6 +70,9 @@ export class Gateway implements OutcomeSink {
   private admin: AdminServer | undefined;
   private watcher: ConfigWatcher | undefined;
   private inflight = 0;
+  /** Requests started since the process began (the idle collector tells traffic from quiet by it). */
+  private started = 0;
+  private idleCollector: IdleCollector | undefined;
   private drained: (() => void) | undefined;
   private lastReload: { at: string; result: 'applied' | 'rejected'; errors: number } | undefined;
 
@@ -112,6 +118,7 @@ export class Gateway implements OutcomeSink {
           keepAliveTimeoutMs: 60_000,
           headersTimeoutMs: 30_000,
           maxConcurrentStreams: 1_000,
+          logger: opts.logger,
         },
         (req, res, conn) => handleRequest(gw.runtime, req, res, { ...conn, scheme: 'http' }),
       );
@@ -130,6 +137,12 @@ export class Gateway implements OutcomeSink {
       await gw.telemetry.close();
       throw err;
     }
+    gw.idleCollector = new IdleCollector(
+      { ...DEFAULT_IDLE_COLLECTION, ...idleCollectionFromEnv(process.env), ...opts.idleCollection },
+      { inflight: () => gw.inflight, started: () => gw.started },
+      () => gw.metrics.idleCollections.inc(),
+      opts.logger,
+    );
     if (opts.watch !== false) {
       // The watcher compares against what is being served, so a change made while the gateway was
       // starting is applied rather than mistaken for the baseline.
@@ -246,6 +259,7 @@ export class Gateway implements OutcomeSink {
 
   requestStarted(gen: Generation | undefined): void {
     this.inflight++;
+    this.started++;
     if (gen !== undefined) this.inflightByGeneration.set(gen, (this.inflightByGeneration.get(gen) ?? 0) + 1);
     this.telemetry.requestStarted(gen);
   }
@@ -298,6 +312,7 @@ export class Gateway implements OutcomeSink {
   async shutdown(): Promise<void> {
     if (this.runtime.draining) return;
     this.runtime.draining = true;
+    this.idleCollector?.stop();
     await this.watcher?.close();
     this.data?.stopAccepting();
     const timeout = this.opts.drainTimeoutMs ?? 30_000;

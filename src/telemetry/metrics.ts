@@ -91,6 +91,8 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
   private readonly reloads: Counter<'result'>;
   private readonly reloadSeconds: Histogram;
   private readonly generation: Gauge;
+  /** Full collections run when the process went idle after traffic (core/idle-gc.ts). */
+  readonly idleCollections: Counter;
   private readonly overhead: KeyedHistogram<'route' | 'backend'>;
   private readonly downstream: KeyedHistogram<'route' | 'backend'>;
   private readonly upstream: KeyedHistogram<'route' | 'backend'>;
@@ -126,6 +128,11 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
       registers,
     });
     this.generation = new Gauge({ name: 'tollgate_config_generation', help: 'The configuration generation serving new requests.', registers });
+    this.idleCollections = new Counter({
+      name: 'tollgate_idle_collections_total',
+      help: 'Full garbage collections run after traffic once no request was in flight for a while (memory handed back).',
+      registers,
+    });
     this.overhead = new KeyedHistogram(this.registry, {
       name: 'tollgate_gateway_overhead_seconds',
       help: 'Time the gateway added to a request: downstream duration minus upstream duration.',

@@ -18,7 +18,7 @@ export interface TestGateway {
 
 export async function startGateway(
   manifests: Record<string, string>,
-  opts: { secretsDir?: string; drainTimeoutMs?: number; watch?: boolean; redis?: GatewayOptions['redis'] } = {},
+  opts: { secretsDir?: string; drainTimeoutMs?: number; watch?: boolean; redis?: GatewayOptions['redis']; idleCollection?: GatewayOptions['idleCollection'] } = {},
 ): Promise<TestGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'tollgate-gw-'));
   for (const [name, content] of Object.entries(manifests)) await writeFile(join(dir, name), content);
@@ -33,6 +33,7 @@ export async function startGateway(
     drainTimeoutMs: opts.drainTimeoutMs ?? 2_000,
     watch: opts.watch ?? true,
     redis: opts.redis,
+    ...(opts.idleCollection === undefined ? {} : { idleCollection: opts.idleCollection }),
   });
   return {
     url: `http://127.0.0.1:${gateway.dataAddress.port}`,
