@@ -196,6 +196,8 @@ function isAccounted(o: RequestOutcome): boolean {
     case 'messages':
     case 'images':
     case 'rerank':
+    case 'transcriptions':
+    case 'translations':
     case 'responses':
     case 'gemini_generate':
     case 'gemini_embed':

@@ -40,6 +40,8 @@ export function promptJob(operation: Operation, body: Readonly<Record<string, un
     case 'moderations':
     case 'images':
     case 'speech':
+    case 'transcriptions':
+    case 'translations':
     case 'rerank':
     case 'count_tokens':
     case 'responses_state':

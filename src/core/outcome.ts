@@ -11,6 +11,9 @@ export type Operation =
   | 'moderations'
   | 'images'
   | 'speech'
+  /** POST /v1/audio/transcriptions and /v1/audio/translations (multipart uploads). */
+  | 'transcriptions'
+  | 'translations'
   | 'rerank'
   | 'models'
   | 'messages'

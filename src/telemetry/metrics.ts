@@ -71,6 +71,8 @@ export function genAiOperation(op: Operation): string | undefined {
     case 'moderations':
     case 'images':
     case 'speech':
+    case 'transcriptions':
+    case 'translations':
     case 'rerank':
     case 'models':
     case 'count_tokens':

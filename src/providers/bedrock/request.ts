@@ -45,6 +45,8 @@ export function translateToBedrock(req: ClientRequest, ref: BackendRefConfig): U
     case 'moderations':
     case 'images':
     case 'speech':
+    case 'transcriptions':
+    case 'translations':
     case 'rerank':
     case 'messages':
     case 'count_tokens':

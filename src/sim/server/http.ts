@@ -6,6 +6,7 @@ import { nowMs } from '../../core/clock.js';
 import { renderDcgmMetrics, renderVllmMetrics } from '../metrics.js';
 import { handleEmbeddings } from './embeddings.js';
 import { images, moderations, rerank, speech } from './extras.js';
+import { readForm, transcribe } from './transcribe.js';
 import { badRequest, errorJson, SimHttpError } from './errors.js';
 import { FaultSpecError, type FaultPlan } from './faults.js';
 import { GenerationResponse } from './generate.js';
@@ -222,6 +223,15 @@ export async function route(inst: SimInstance, req: IncomingMessage, res: Server
     case '/v1/audio/speech':
       if (methodGuard('POST')) speech(inst, await post(), res, extraHeaders);
       return;
+    case '/v1/audio/transcriptions':
+    case '/v1/audio/translations': {
+      if (!methodGuard('POST')) return;
+      const form = readForm(req, await readBody(req));
+      const m = form.fields.get('model')?.[0];
+      inst.log.setModel(requestId, m ?? null);
+      transcribe(inst, path === '/v1/audio/transcriptions' ? 'transcribe' : 'translate', form, res, extraHeaders);
+      return;
+    }
     case '/v1/rerank':
     case '/v2/rerank':
     case '/rerank':
