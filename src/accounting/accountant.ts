@@ -203,6 +203,8 @@ function isAccounted(o: RequestOutcome): boolean {
     case 'gemini_embed':
       return true;
     case 'moderations':
+    case 'files':
+    case 'batches':
     case 'speech':
     case 'models':
     case 'count_tokens':

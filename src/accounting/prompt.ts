@@ -42,6 +42,8 @@ export function promptJob(operation: Operation, body: Readonly<Record<string, un
     case 'speech':
     case 'transcriptions':
     case 'translations':
+    case 'files':
+    case 'batches':
     case 'rerank':
     case 'count_tokens':
     case 'responses_state':

@@ -10,6 +10,7 @@ import type { RequestBody } from '../pipeline/body.js';
 import type { Req, RequestLimits, Res } from '../pipeline/http.js';
 import type { ClientRequest } from '../providers/types.js';
 import { AUDIO_UPLOADS } from './audio/index.js';
+import { filesAndBatches } from './files/index.js';
 import { COUNT_SOURCE_HEADER, countLocally } from './gemini/count.js';
 import { speaksGemini } from './gemini/index.js';
 import { GEMINI_METHODS, GEMINI_PATH } from './gemini/target.js';
@@ -110,7 +111,7 @@ function gemini(path: string): IngressMatch | undefined {
 }
 
 const EXACT: ReadonlyMap<string, IngressMatch> = new Map([['/v1/responses', RESPONSES], ...AUDIO_UPLOADS]);
-const PATTERNS: ReadonlyArray<(path: string) => IngressMatch | undefined> = [storedResponse, gemini];
+const PATTERNS: ReadonlyArray<(path: string) => IngressMatch | undefined> = [storedResponse, gemini, filesAndBatches];
 
 /** The ingress a path belongs to, when it is one of the APIs this table serves. */
 export function matchIngress(path: string): IngressMatch | undefined {

@@ -129,7 +129,7 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
       state,
       new GatewayError(
         'unknown_path',
-        `No endpoint at ${method} ${path.slice(0, 200)}. The gateway serves the OpenAI API (/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/moderations, /v1/images/generations, /v1/audio/speech, /v1/audio/transcriptions, /v1/audio/translations, GET /v1/models), Anthropic /v1/messages, Gemini /v1beta/models/{model}:generateContent and rerank /v2/rerank; see docs/providers.md.`,
+        `No endpoint at ${method} ${path.slice(0, 200)}. The gateway serves the OpenAI API (/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/moderations, /v1/images/generations, /v1/audio/speech, /v1/audio/transcriptions, /v1/audio/translations, /v1/files, /v1/batches, GET /v1/models), Anthropic /v1/messages, Gemini /v1beta/models/{model}:generateContent and rerank /v2/rerank; see docs/providers.md.`,
       ),
     );
     return;
@@ -195,6 +195,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
   const admitted = await admit(rt.limits, gen, rule, { headers: s.req.headers, method: s.req.method ?? 'POST', path: s.path, clientAddress: conn.remoteAddress }, s.requestId, body, requestBytes, model);
   const client: ClientRequest = {
     operation: s.operation,
+    method: s.req.method,
     subpath: s.ingress?.subpath ?? clientSubpath(s.operation, s.path),
     query: stripCredentialQuery(query, conn.limits.strip),
     body,

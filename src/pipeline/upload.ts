@@ -17,7 +17,11 @@ import { headerString, type Req, type Res } from './http.js';
 /** Text fields longer than this are not read into the field map (they still pass through). */
 const MAX_FIELD_BYTES = 64 * 1024;
 
-export function readUpload(req: Req, res: Res, limit: number, lookahead: number): Promise<RequestBody> {
+/**
+ * The upload's head and the stream of its rest. `needModel`: read ahead to the `model` field (it
+ * routes the request); without it (file uploads, routed by headers) nothing is read ahead.
+ */
+export function readUpload(req: Req, res: Res, limit: number, lookahead: number, needModel = true): Promise<RequestBody> {
   const contentType = headerString(req.headers['content-type']);
   const boundary = multipartBoundary(contentType);
   if (boundary === undefined || contentType === undefined) {
@@ -31,6 +35,11 @@ export function readUpload(req: Req, res: Res, limit: number, lookahead: number)
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge(limit, Number(declared)));
   if (expectsContinue(req) && !res.headersSent) res.writeContinue?.();
+  if (!needModel) {
+    const upload: Upload = { contentType, declaredLength: declared === undefined ? undefined : Number(declared), model: undefined, rest: new UploadRest(req, limit, 0), sent: false };
+    discardOnFinish(req, res);
+    return Promise.resolve({ body: {}, raw: Buffer.alloc(0), upload });
+  }
   return new Promise((resolve, reject) => {
     const scanner = new MultipartScanner(boundary);
     let head = Buffer.allocUnsafe(Math.min(64 * 1024, lookahead));
@@ -62,11 +71,7 @@ export function readUpload(req: Req, res: Res, limit: number, lookahead: number)
         rest: ended ? undefined : new UploadRest(req, limit, size),
         sent: false,
       };
-      // Whatever ends the request (a refusal before any backend was asked, a failed attempt), the
-      // client's unsent bytes are read away so it can read the answer and the connection goes on.
-      res.once('finish', () => {
-        if (req.complete !== true) discardBody(req);
-      });
+      discardOnFinish(req, res);
       resolve({ body: fields, raw: body, upload });
     };
     req.on('data', (chunk: Buffer) => {
@@ -107,6 +112,16 @@ export function readUpload(req: Req, res: Res, limit: number, lookahead: number)
     });
     req.on('error', () => fail(new GatewayError('bad_request', 'The request body could not be read: the connection failed while sending it.')));
     req.on('aborted', () => fail(new GatewayError('bad_request', 'The client aborted the request while sending its body.')));
+  });
+}
+
+/**
+ * Whatever ends the request (a refusal before any backend was asked, a failed attempt), the client's
+ * unsent bytes are read away so it can read the answer and the connection goes on.
+ */
+function discardOnFinish(req: Req, res: Res): void {
+  res.once('finish', () => {
+    if (req.complete !== true) discardBody(req);
   });
 }
 

@@ -8,6 +8,8 @@ import type { Usage } from '../core/usage.js';
 
 export interface ClientRequest {
   readonly operation: Operation;
+  /** The client's method, where an operation has more than one (files: GET, POST, DELETE); POST otherwise. */
+  readonly method?: string | undefined;
   /** The request path after the API version prefix, e.g. `/chat/completions`. */
   readonly subpath: string;
   /** Query string including `?`, or "". */
@@ -36,7 +38,7 @@ export interface Upload {
 }
 
 export interface UpstreamRequest {
-  readonly method: 'POST' | 'GET';
+  readonly method: 'POST' | 'GET' | 'DELETE';
   readonly path: string;
   readonly body: Buffer;
   /** Model name sent upstream (after modelNameOverride), if the body carries one. */

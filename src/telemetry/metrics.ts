@@ -73,6 +73,8 @@ export function genAiOperation(op: Operation): string | undefined {
     case 'speech':
     case 'transcriptions':
     case 'translations':
+    case 'files':
+    case 'batches':
     case 'rerank':
     case 'models':
     case 'count_tokens':

@@ -47,6 +47,8 @@ export function translateToBedrock(req: ClientRequest, ref: BackendRefConfig): U
     case 'speech':
     case 'transcriptions':
     case 'translations':
+    case 'files':
+    case 'batches':
     case 'rerank':
     case 'messages':
     case 'count_tokens':

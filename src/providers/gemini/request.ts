@@ -65,6 +65,8 @@ export function translateToGemini(req: ClientRequest, ref: BackendRefConfig, hos
     case 'speech':
     case 'transcriptions':
     case 'translations':
+    case 'files':
+    case 'batches':
     case 'rerank':
     case 'messages':
     case 'count_tokens':

@@ -6,7 +6,9 @@ import { nowMs } from '../../core/clock.js';
 import { renderDcgmMetrics, renderVllmMetrics } from '../metrics.js';
 import { handleEmbeddings } from './embeddings.js';
 import { images, moderations, rerank, speech } from './extras.js';
-import { readForm, transcribe } from './transcribe.js';
+import { filesRoute } from './files.js';
+import { readForm } from './form.js';
+import { transcribe } from './transcribe.js';
 import { badRequest, errorJson, SimHttpError } from './errors.js';
 import { FaultSpecError, type FaultPlan } from './faults.js';
 import { GenerationResponse } from './generate.js';
@@ -157,6 +159,16 @@ export async function route(inst: SimInstance, req: IncomingMessage, res: Server
     return false;
   };
 
+  const files = isApi ? filesRoute(inst, method, path, new URLSearchParams(q < 0 ? '' : url.slice(q + 1)), req, () => readBody(req)) : undefined;
+  if (files !== undefined) {
+    const a = await files;
+    if ('json' in a) sendJson(res, a.status, a.json, extraHeaders);
+    else {
+      res.writeHead(a.status, { ...extraHeaders, 'content-type': a.type, 'content-length': String(a.bytes.length) });
+      res.end(a.bytes);
+    }
+    return;
+  }
   switch (path) {
     case '/health':
       if (methodGuard('GET')) {

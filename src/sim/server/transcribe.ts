@@ -7,11 +7,11 @@
 // (`usage: {type: "duration", seconds}`), takes every response format and ignores `stream`; any
 // other (gpt-4o-transcribe and the like) bills tokens (audio tokens at 10 per second, text tokens of
 // the prompt, output tokens of the transcript), answers json or text only, and streams.
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { multipartBoundary, MultipartError, parseMultipart } from '../../protocol/multipart.js';
+import type { ServerResponse } from 'node:http';
 import { hashString, Rng } from '../rng.js';
 import { generateText } from '../text.js';
 import { badRequest, SimHttpError } from './errors.js';
+import type { Form } from './form.js';
 import type { SimInstance } from './instance.js';
 
 type Obj = Record<string, unknown>;
@@ -22,30 +22,6 @@ type Format = (typeof FORMATS)[number];
 
 const AUDIO_TOKENS_PER_SECOND = 10;
 const WORDS_PER_SECOND = 2.5;
-
-interface Form {
-  readonly file: Buffer;
-  readonly fields: ReadonlyMap<string, string[]>;
-}
-
-export function readForm(req: IncomingMessage, body: Buffer): Form {
-  const boundary = multipartBoundary(req.headers['content-type']);
-  if (boundary === undefined) throw badRequest('This endpoint takes multipart/form-data (the audio file and its parameters); the content-type was not that.');
-  let parts;
-  try {
-    parts = parseMultipart(body, boundary);
-  } catch (err) {
-    throw badRequest(`The multipart form could not be read: ${err instanceof MultipartError ? err.message : 'malformed'}.`);
-  }
-  let file: Buffer | undefined;
-  const fields = new Map<string, string[]>();
-  for (const p of parts) {
-    if (p.name === 'file') file = p.value;
-    else fields.set(p.name, [...(fields.get(p.name) ?? []), p.value.toString('utf8')]);
-  }
-  if (file === undefined) throw badRequest('file: Field required (the audio file, as a multipart file part named "file").', 'file');
-  return { file, fields };
-}
 
 export function transcribe(inst: SimInstance, task: Task, form: Form, res: ServerResponse, headers: Record<string, string>): void {
   const one = (name: string): string | undefined => form.fields.get(name)?.[0];
