@@ -8,6 +8,7 @@ import { handleEmbeddings } from './embeddings.js';
 import { images, moderations, rerank, speech } from './extras.js';
 import { filesRoute } from './files.js';
 import { readForm } from './form.js';
+import { responses } from './responses.js';
 import { transcribe } from './transcribe.js';
 import { badRequest, errorJson, SimHttpError } from './errors.js';
 import { FaultSpecError, type FaultPlan } from './faults.js';
@@ -234,6 +235,9 @@ export async function route(inst: SimInstance, req: IncomingMessage, res: Server
       return;
     case '/v1/audio/speech':
       if (methodGuard('POST')) speech(inst, await post(), res, extraHeaders);
+      return;
+    case '/v1/responses':
+      if (methodGuard('POST')) responses(inst, await post(), res, extraHeaders);
       return;
     case '/v1/audio/transcriptions':
     case '/v1/audio/translations': {
