@@ -196,11 +196,15 @@ function isAccounted(o: RequestOutcome): boolean {
     case 'messages':
     case 'images':
     case 'rerank':
+    case 'transcriptions':
+    case 'translations':
     case 'responses':
     case 'gemini_generate':
     case 'gemini_embed':
       return true;
     case 'moderations':
+    case 'files':
+    case 'batches':
     case 'speech':
     case 'models':
     case 'count_tokens':

@@ -18,7 +18,7 @@ import { providerName } from '../providers/index.js';
 import type { HeaderView } from '../routing/router.js';
 import { clientSubpath, COUNTED_BY_HEADER, countTokensLocally, forwardsCountTokens, messagesOperation } from './anthropic-ingress.js';
 import { beginAuth } from './auth-stage.js';
-import { checkContentType, discardBody, expectsContinue, parseJsonObject, readBody } from './body.js';
+import { discardBody, expectsContinue, readJsonBody } from './body.js';
 import type { Generation } from './generation.js';
 import { headerString, type Req, type RequestLimits, type Res } from './http.js';
 import { admit, settle, type AdmittedRequest } from './limits-stage.js';
@@ -129,7 +129,7 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
       state,
       new GatewayError(
         'unknown_path',
-        `No endpoint at ${method} ${path.slice(0, 200)}. The gateway serves the OpenAI API (/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/moderations, /v1/images/generations, /v1/audio/speech, GET /v1/models), Anthropic /v1/messages, Gemini /v1beta/models/{model}:generateContent and rerank /v2/rerank; see docs/providers.md.`,
+        `No endpoint at ${method} ${path.slice(0, 200)}. The gateway serves the OpenAI API (/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/moderations, /v1/images/generations, /v1/audio/speech, /v1/audio/transcriptions, /v1/audio/translations, /v1/files, /v1/batches, GET /v1/models), Anthropic /v1/messages, Gemini /v1beta/models/{model}:generateContent and rerank /v2/rerank; see docs/providers.md.`,
       ),
     );
     return;
@@ -158,9 +158,7 @@ function sendLocal(rt: GatewayRuntime, s: RequestState, a: LocalAnswer): void {
 async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation, query: string, conn: Connection, ctx: IngressContext | undefined): Promise<void> {
   // Client authentication binds x-workload-app before anything reads it (routing, limits, accounting).
   const auth = await beginAuth(gen, s.req, { method: s.req.method ?? 'POST', path: s.path, remoteAddress: conn.remoteAddress, requestId: s.requestId, logger: rt.logger });
-  checkContentType(headerString(s.req.headers['content-type']));
-  const raw = await readBody(s.req, s.res, gen.config.listener.bodyLimitBytes);
-  const body = parseJsonObject(raw, conn.limits);
+  const { body, raw, upload } = await (s.ingress?.readBody ?? readJsonBody)(s.req, s.res, gen.config.listener.bodyLimitBytes, conn.limits);
   const model = s.ingress?.model ?? body['model'];
   if (model !== undefined && (typeof model !== 'string' || model.length === 0)) {
     throw new GatewayError('invalid_model', 'The "model" field must be a non-empty string.', { param: 'model' });
@@ -193,15 +191,17 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
   }
   const local = ctx === undefined ? undefined : await s.ingress?.answer?.(ctx, body, rule);
   if (local !== undefined) return sendLocal(rt, s, local);
-  const requestBytes = raw.length;
+  const requestBytes = upload?.declaredLength ?? raw.length;
   const admitted = await admit(rt.limits, gen, rule, { headers: s.req.headers, method: s.req.method ?? 'POST', path: s.path, clientAddress: conn.remoteAddress }, s.requestId, body, requestBytes, model);
   const client: ClientRequest = {
     operation: s.operation,
+    method: s.req.method,
     subpath: s.ingress?.subpath ?? clientSubpath(s.operation, s.path),
     query: stripCredentialQuery(query, conn.limits.strip),
     body,
     raw,
     stream: stream === true,
+    upload,
   };
   const proxy = new ProxyRequest({
     req: s.req,

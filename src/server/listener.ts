@@ -83,6 +83,7 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
     writeTimeoutMs: hard.writeTimeoutMs,
     jsonMaxDepth: hard.jsonMaxDepth,
     jsonMaxValues: hard.jsonMaxValues,
+    uploadLookaheadBytes: hard.uploadLookaheadBytes,
     strip: opts.strip ?? credentialStripFromEnv(process.env),
   });
   const sockets = new Set<net.Socket>();

@@ -71,6 +71,10 @@ export function genAiOperation(op: Operation): string | undefined {
     case 'moderations':
     case 'images':
     case 'speech':
+    case 'transcriptions':
+    case 'translations':
+    case 'files':
+    case 'batches':
     case 'rerank':
     case 'models':
     case 'count_tokens':
