@@ -11,6 +11,7 @@ const SIZES_KB = [1, 10, 100] as const;
 /** Distinct conversations per size; each is asked in several growing turns, as sessions are. */
 const CONVERSATIONS = 32;
 const TURNS = 4;
+const REQ = { method: 'POST', url: '/v1/chat/completions', headers: {} } as const;
 
 function config(strategy: InferencePoolConfig['strategy'], prefixMaxBlocks: number): InferencePoolConfig {
   return {
@@ -57,12 +58,12 @@ function bodies(kb: number): Buffer[] {
 function timePicks(picker: PoolPicker, reqs: readonly Buffer[], budgetMs: number): number {
   const tried = new Set<EndpointHandle>();
   let n = 0;
-  for (; n < reqs.length * 2; n++) picker.pick(reqs[n % reqs.length] as Buffer, {}, tried, performance.now()); // warm-up
+  for (; n < reqs.length * 2; n++) picker.pick(REQ, reqs[n % reqs.length] as Buffer, tried, performance.now()); // warm-up
   let picks = 0;
   const start = performance.now();
   let now = start;
   while (now - start < budgetMs) {
-    for (let i = 0; i < 200; i++) picker.pick(reqs[picks++ % reqs.length] as Buffer, {}, tried, now);
+    for (let i = 0; i < 200; i++) picker.pick(REQ, reqs[picks++ % reqs.length] as Buffer, tried, now);
     now = performance.now();
   }
   return ((now - start) * 1000) / picks;
