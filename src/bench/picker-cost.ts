@@ -13,7 +13,8 @@ const CONVERSATIONS = 32;
 const TURNS = 4;
 const REQ = { method: 'POST', url: '/v1/chat/completions', headers: {} } as const;
 
-function config(strategy: InferencePoolConfig['strategy'], prefixMaxBlocks: number): InferencePoolConfig {
+/** A pool of four made-up endpoints with the defaults' settings (the virtual comparison uses it too). */
+export function pickerConfig(strategy: InferencePoolConfig['strategy'], prefixMaxBlocks: number): InferencePoolConfig {
   return {
     key: 'bench/pool',
     strategy,
@@ -76,9 +77,9 @@ export function pickCostSection(budgetMs = 400): string {
   for (const kb of SIZES_KB) {
     const reqs = bodies(kb);
     const whole = Math.ceil(reqs.reduce((m, b) => Math.max(m, b.length), 0) / PICKER_DEFAULTS.prefixBlockBytes);
-    const rr = timePicks(newPicker(config('round-robin', PICKER_DEFAULTS.prefixMaxBlocks)), reqs, budgetMs);
-    const capped = timePicks(newPicker(config('picker', PICKER_DEFAULTS.prefixMaxBlocks)), reqs, budgetMs);
-    const uncapped = timePicks(newPicker(config('picker', whole)), reqs, budgetMs);
+    const rr = timePicks(newPicker(pickerConfig('round-robin', PICKER_DEFAULTS.prefixMaxBlocks)), reqs, budgetMs);
+    const capped = timePicks(newPicker(pickerConfig('picker', PICKER_DEFAULTS.prefixMaxBlocks)), reqs, budgetMs);
+    const uncapped = timePicks(newPicker(pickerConfig('picker', whole)), reqs, budgetMs);
     lines.push(`  ${`${kb} KB`.padEnd(8)}${rr.toFixed(2).padStart(14)}${capped.toFixed(2).padStart(12)}${`${(capped / rr).toFixed(0)}×`.padStart(8)}${uncapped.toFixed(2).padStart(12)}`);
   }
   return `${lines.join('\n')}\n`;
