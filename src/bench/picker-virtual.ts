@@ -314,15 +314,15 @@ const ms = (v: number): string => (v < 1 ? `${(v * 1000).toFixed(0)} ms` : `${v.
 export function virtualComparison(
   profile: SimProfile,
   w: VirtualWorkload,
-  o: { readonly seeds: number; readonly levels: readonly number[]; readonly strategies: readonly Strategy[]; readonly warmupS: number; readonly durationS: number; readonly rampStep: number; readonly workers: number },
+  o: { readonly seeds: number; readonly levels: readonly number[]; readonly strategies: readonly Strategy[]; readonly warmupS: number; readonly durationS: number; readonly rampStep: number; readonly workers: number; readonly saturation: number | undefined },
   log: (line: string) => void,
 ): { ok: boolean; report: string; runs: Array<VirtualRun & { levelPct: number; saturation: number }> } {
   const runs: Array<VirtualRun & { levelPct: number; saturation: number }> = [];
   const lines = ['| seed | saturation | load | strategy | TTFT p50 | TTFT p99 | TTFT mean | output tok/s | prefix-cache hits | preemptions | requests per replica |', '|---|---|---|---|---|---|---|---|---|---|---|'];
   for (let seed = 1; seed <= o.seeds; seed++) {
     // The ramp's steps need less time than the comparison: only their mean TTFT is used.
-    const sat = virtualSaturation(profile, w, seed, o.rampStep, o.warmupS, Math.min(o.durationS, 120));
-    log(`seed ${seed}: saturation ${sat.users} users (ramp mean TTFT: ${sat.steps.map((x) => `${x.users}→${ms(x.ttftMean)}`).join(', ')})`);
+    const sat = o.saturation !== undefined ? { users: o.saturation, steps: [] } : virtualSaturation(profile, w, seed, o.rampStep, o.warmupS, Math.min(o.durationS, 120));
+    log(`seed ${seed}: saturation ${sat.users} users${sat.steps.length === 0 ? ' (given)' : ` (ramp mean TTFT: ${sat.steps.map((x) => `${x.users}→${ms(x.ttftMean)}`).join(', ')})`}`);
     for (const pct of o.levels) {
       const users = Math.max(1, Math.round((sat.users * pct) / 100));
       for (const strategy of o.strategies) {

@@ -290,10 +290,10 @@ async function runVirtualComparison(s: Settings): Promise<number> {
   const profile = s.short ? profileFromObject(MINIATURE) : (BUILTIN_PROFILES['h100x4-gpt-oss-120b'] as NonNullable<(typeof BUILTIN_PROFILES)[string]>);
   const w = { ...CORPUS_LIKE, thinkS: CORPUS_LIKE.thinkS * (s.short ? 0.2 : 1) };
   process.stdout.write(
-    `virtual time: 4 engines of ${profile.name}, ${s.durationS} simulated s per run after 60 s of warm-up, ${s.trials} seed(s), ${s.workers} gateway worker(s); each seed's saturation point from a round-robin ramp\n`,
+    `virtual time: 4 engines of ${profile.name}, ${s.durationS} simulated s per run after 60 s of warm-up, ${s.trials} seed(s), ${s.workers} gateway worker(s); ${s.saturation === undefined ? "each seed's saturation point from a round-robin ramp" : `saturation point given: ${s.saturation} users`}\n`,
   );
   const step = REPLICAS * RAMP_STEP_PER_REPLICA * (s.short ? 1 : 4);
-  const r = virtualComparison(profile, w, { seeds: s.trials, levels: s.levels, strategies: s.strategies, warmupS: 60, durationS: s.durationS, rampStep: step, workers: s.workers }, (line) => process.stdout.write(`${line}\n`));
+  const r = virtualComparison(profile, w, { seeds: s.trials, levels: s.levels, strategies: s.strategies, warmupS: 60, durationS: s.durationS, rampStep: step, workers: s.workers, saturation: s.saturation }, (line) => process.stdout.write(`${line}\n`));
   await mkdir(s.out, { recursive: true });
   await writeFile(join(s.out, 'picker-virtual.json'), `${JSON.stringify({ settings: s, workload: w, runs: r.runs, ok: r.ok }, null, 2)}\n`);
   await writeFile(join(s.out, 'picker-virtual.md'), `${r.report}\n`);
