@@ -42,6 +42,8 @@ export interface VirtualRun {
   readonly ttftP99: number;
   readonly outputTokensPerS: number;
   readonly prefixHitRate: number;
+  /** Mean prompt tokens per request (with prefixHitRate: the prefill the cache saved). */
+  readonly promptTokensMean: number;
   readonly preemptions: readonly number[];
   readonly requests: readonly number[];
 }
@@ -287,6 +289,7 @@ export function runVirtual(profile: SimProfile, w: VirtualWorkload, strategy: St
     ttftP99: q(0.99),
     outputTokensPerS: outTokens / durationS,
     prefixHitRate: queried === 0 ? 0 : hit / queried,
+    promptTokensMean: sorted.length === 0 ? 0 : queried / sorted.length,
     preemptions: engines.map((e, i) => e.stats.preemptions - (preemptedBefore[i] ?? 0)),
     requests,
   };
