@@ -31,8 +31,8 @@ const spec = {
   name: 'bench picker',
   summary: 'InferencePool: round robin vs least-request vs the endpoint picker on 4 simulated vLLM replicas',
   usage: `
-Usage: tollgate bench picker [--short] [--virtual] [--trials N] [--duration SEC] [--levels PCT,...]
-                             [--saturation USERS] [--sessions N] [--out DIR]
+Usage: tollgate bench picker [--short] [--virtual [--workers N]] [--trials N] [--duration SEC]
+                             [--levels PCT,...] [--saturation USERS] [--sessions N] [--out DIR]
 
   --short             a miniature engine (1/5 the step time, 16-sequence batches) and short runs,
                       for a shared or small machine; same mechanisms, smaller numbers
@@ -48,7 +48,7 @@ Usage: tollgate bench picker [--short] [--virtual] [--trials N] [--duration SEC]
   --levels PCT,...    load levels in % of the pool's saturation point (default 50,80,100)
   --saturation USERS  the pool's saturation point in users; skips the ramps that measure it
   --ramp-step SEC     length of each step of that ramp (default 60; --short 8); the ramp adds
-                      4 users per replica a step
+                      4 users per replica a step (16 without --short)
   --strategies LIST   which to run (default round-robin,least-request,picker)
   --sessions N        synthetic corpus size (default 6000; --short 2000)
   --out DIR           corpus, configs and results (default .bench-out/picker)
