@@ -207,6 +207,9 @@ export interface BackendConfig {
 export interface RequestView {
   /** Lower-cased header names; repeated headers joined with ", ". */
   readonly headers: Readonly<Record<string, string>>;
+  /** The request line's method, and its target with the query string (Envoy's `request.path`). */
+  readonly method: string;
+  readonly path: string;
   /** The JSON body's top-level `model` and `user` strings, "" when absent. */
   readonly model: string;
   readonly user: string;

@@ -141,7 +141,7 @@ export class ProxyRequest implements AttemptOwner {
     this.picker = picker;
     if (picker === undefined) endpoint = pickEndpoint(upstream, this.triedEndpoints, nowMs());
     else {
-      endpoint = picker.pick(this.input.client.raw, this.input.req.headers, this.triedEndpoints, nowMs());
+      endpoint = picker.pick(this.input.req, this.input.client.raw, this.triedEndpoints, nowMs());
       if (endpoint === undefined) {
         this.fail(new GatewayError('upstream_unavailable', `InferencePool "${ref.backend.name}" has no endpoints; list them in its tollgate.io/endpoints annotation.`, { status: 503 }));
         return;
