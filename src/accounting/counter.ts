@@ -21,6 +21,8 @@ export interface TokenCounter {
   /** Characters waiting to be counted. */
   readonly backlogChars: number;
   readonly mode: 'worker' | 'inline';
+  /** Loads encodings where the counting happens, so the first requests' counts do not wait for them. */
+  warm(encodings: ReadonlySet<EncodingName>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -91,6 +93,10 @@ export class InlineCounter implements TokenCounter {
     } finally {
       this.backlog -= chars;
     }
+  }
+
+  async warm(encodings: ReadonlySet<EncodingName>): Promise<void> {
+    await Promise.all([...encodings].map((e) => loadTokenizer(e)));
   }
 
   private pump(): void {
@@ -222,6 +228,11 @@ export class WorkerCounter implements TokenCounter {
         setImmediate(() => this.flush());
       }
     });
+  }
+
+  async warm(encodings: ReadonlySet<EncodingName>): Promise<void> {
+    // A one-character count per encoding makes the worker load it; failures fall back to inline.
+    await Promise.all([...encodings].map((e) => this.count(e, { constant: 0, texts: ['.'] })));
   }
 
   private flush(): void {
