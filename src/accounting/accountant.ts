@@ -134,7 +134,7 @@ export class Accountant {
     // Durable first: the line the ledger holds if the process dies before the count is done.
     this.opts.ledger?.append(recordToJson({ ...base, final: false }));
     this.inFlight++;
-    this.count(encoding, prompt, completion, (count) => this.settle(count === undefined ? base : withGatewayCount(base, count), o));
+    this.count(encoding, prompt, completion, false, (count) => this.settle(count === undefined ? base : withGatewayCount(base, count), o));
   }
 
   /** The backend's usage is billed: everything but the sinks gets the record now; a sample is audited. */
@@ -151,7 +151,7 @@ export class Accountant {
     }
     this.inFlight++;
     const prompt = promptJob(o.operation, o.requestBody, encoding);
-    this.count(encoding, prompt, completion, (count) => {
+    this.count(encoding, prompt, completion, true, (count) => {
       try {
         const r = count === undefined ? base : withGatewayCount(base, count);
         if (count !== undefined) {
@@ -167,13 +167,13 @@ export class Accountant {
   }
 
   /** The gateway's count of a request (undefined when it was skipped or failed), then `done`. */
-  private count(encoding: EncodingName, prompt: CountJob, completion: CountJob, done: (count: GatewayCount | undefined) => void): void {
+  private count(encoding: EncodingName, prompt: CountJob, completion: CountJob, audit: boolean, done: (count: GatewayCount | undefined) => void): void {
     if (jobChars(prompt) + jobChars(completion) > MAX_COUNTED_CHARS) {
       this.counts.skipped++;
       done(undefined);
       return;
     }
-    this.countBoth(encoding, prompt, completion).then(
+    this.countBoth(encoding, prompt, completion, audit).then(
       (n) => done({ encoding, input: n.input, output: n.output }),
       (err: unknown) => {
         if (err instanceof CounterBusy) this.counts.skipped++;
@@ -186,8 +186,8 @@ export class Accountant {
     );
   }
 
-  private async countBoth(encoding: EncodingName, prompt: CountJob, completion: CountJob): Promise<{ input: number; output: number }> {
-    const [input, output] = await Promise.all([this.counter.count(encoding, prompt), this.counter.count(encoding, completion)]);
+  private async countBoth(encoding: EncodingName, prompt: CountJob, completion: CountJob, audit: boolean): Promise<{ input: number; output: number }> {
+    const [input, output] = await Promise.all([this.counter.count(encoding, prompt, audit), this.counter.count(encoding, completion, audit)]);
     return { input, output };
   }
 

@@ -16,8 +16,12 @@ import type { CountJob } from './prompt.js';
 import { splitForCounting } from './split.js';
 
 export interface TokenCounter {
-  /** Tokens in a job: its constant plus the count of every text piece. Rejects with CounterBusy when the backlog is full. */
-  count(encoding: EncodingName, job: CountJob): Promise<number>;
+  /**
+   * Tokens in a job: its constant plus the count of every text piece. Rejects with CounterBusy when
+   * the backlog is full. `deferrable`: nothing waits for the result soon (an audit), so it may be
+   * batched with later jobs for a while.
+   */
+  count(encoding: EncodingName, job: CountJob, deferrable?: boolean): Promise<number>;
   /** Characters waiting to be counted. */
   readonly backlogChars: number;
   readonly mode: 'worker' | 'inline';
@@ -179,6 +183,8 @@ interface WorkerReply {
 }
 
 const MAX_RESTARTS = 3;
+/** How long a deferrable job may wait to be posted with others. */
+const DEFER_MS = 50;
 
 export class WorkerCounter implements TokenCounter {
   private worker: Worker | undefined;
@@ -188,9 +194,14 @@ export class WorkerCounter implements TokenCounter {
   private restarts = 0;
   private closed = false;
   private readonly paths: Record<EncodingName, string>;
-  /** Jobs of this event-loop turn, posted together (a postMessage costs ~15 µs; per job it adds up). */
+  /**
+   * Jobs waiting to be posted together: a postMessage costs 15–100 µs of this thread (more when the
+   * worker must be woken), per job that adds up. Jobs something waits for go at the end of the
+   * event-loop turn; deferrable ones (audits) wait up to DEFER_MS for company.
+   */
   private outbox: Array<{ id: number; enc: EncodingName; texts: readonly string[] }> = [];
-  private flushScheduled = false;
+  private flushScheduled: 'now' | 'later' | undefined;
+  private deferTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly maxBacklog: number,
@@ -212,7 +223,7 @@ export class WorkerCounter implements TokenCounter {
     return this.backlog + this.fallback.backlogChars;
   }
 
-  count(encoding: EncodingName, job: CountJob): Promise<number> {
+  count(encoding: EncodingName, job: CountJob, deferrable = false): Promise<number> {
     if (job.texts.length === 0) return Promise.resolve(job.constant);
     if (this.closed) return Promise.reject(new CounterBusy());
     if (this.restarts > MAX_RESTARTS) return this.fallback.count(encoding, job);
@@ -223,9 +234,13 @@ export class WorkerCounter implements TokenCounter {
     return new Promise<number>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, encoding, job, chars });
       this.outbox.push({ id, enc: encoding, texts: job.texts });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
+      if (!deferrable && this.flushScheduled !== 'now') {
+        this.flushScheduled = 'now';
         setImmediate(() => this.flush());
+      } else if (deferrable && this.flushScheduled === undefined) {
+        this.flushScheduled = 'later';
+        this.deferTimer = setTimeout(() => this.flush(), DEFER_MS);
+        this.deferTimer.unref();
       }
     });
   }
@@ -236,7 +251,8 @@ export class WorkerCounter implements TokenCounter {
   }
 
   private flush(): void {
-    this.flushScheduled = false;
+    this.flushScheduled = undefined;
+    clearTimeout(this.deferTimer);
     const batch = this.outbox;
     this.outbox = [];
     if (batch.length === 0 || this.closed) return;

@@ -1,6 +1,6 @@
 // The gateways `bench overhead` measures: their configurations and how they are started (pinned,
 // with the profiling probe preloaded, optionally another commit's build).
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -47,7 +47,7 @@ export async function startGateway(opts: {
   await writeFile(join(dir, 'gw.yaml'), gatewayConfig(opts.upstreamPort, opts.variant));
   const probePort = await freePort();
   const extra = opts.variant === 'full' ? ['--ledger', join(dir, 'ledger')] : [];
-  const raise = opts.manyFiles === true && process.getuid?.() === 0;
+  const raise = opts.manyFiles === true && canRaiseFileLimit();
   const gw = await startChild(
     opts.pinned,
     raise ? 'prlimit' : process.execPath,
@@ -57,6 +57,17 @@ export async function startGateway(opts: {
     { ...process.env, TOLLGATE_BENCH_PROBE_PORT: String(probePort) },
   );
   return { label: opts.label, port: Number(gw.match[1]), probePort, child: gw.child };
+}
+
+/** Whether `prlimit` may raise the open-files limit here (root with CAP_SYS_RESOURCE, not a locked container). */
+export function canRaiseFileLimit(): boolean {
+  return spawnSync('prlimit', ['--nofile=65536:65536', 'true'], { stdio: 'ignore' }).status === 0;
+}
+
+/** The hard open-files limit children inherit when it cannot be raised. */
+export function fileLimit(): number {
+  const n = Number(spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim());
+  return Number.isFinite(n) && n > 0 ? n : 1024;
 }
 
 /** A token budget far above what a run spends: every request is admitted and charged its tokens. */

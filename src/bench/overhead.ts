@@ -8,9 +8,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
-import { runLoad } from './loadgen.js';
+import { runLoad, type LoadResult } from './loadgen.js';
 import { compareReport, floorReport, summarize, toRow, type Mode, type Row } from './overhead-report.js';
-import { probe, startGateway, variantLabel, type GatewayVariant, type RunningGateway } from './overhead-targets.js';
+import { canRaiseFileLimit, fileLimit, probe, startGateway, variantLabel, type GatewayVariant, type RunningGateway } from './overhead-targets.js';
 import { BIN, cpuPerRequest, cpuTicks, freePort, NODE_PROXY_JS, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
 import { cpuSummary, flameSvg, formatSites, heapSummary, type CpuProfile, type HeapProfile } from './profiles.js';
 import { buildRef } from './ref-build.js';
@@ -24,7 +24,7 @@ const spec = {
   summary: 'gateway vs direct-to-upstream (and nginx) on loopback: latency, throughput, CPU per request',
   usage: `
 Usage: tollgate bench overhead [--duration SEC] [--concurrency 1,16,64] [--modes json,stream]
-                               [--compare REF] [--cpu-prof] [--no-alloc] [--out FILE] [--no-nginx]
+                               [--compare REF] [--rounds N] [--cpu-prof] [--no-alloc] [--out FILE] [--no-nginx]
                                [--translation-only | --no-translation]
        tollgate bench overhead --slow-streams N [--open-rate PER_SEC] [--compare REF]
 
@@ -33,8 +33,12 @@ Usage: tollgate bench overhead [--duration SEC] [--concurrency 1,16,64] [--modes
   --modes LIST          json, stream or both (default json,stream)
   --compare REF         also run the gateways built from git REF (e.g. HEAD~1), in the same run,
                         and print current / REF ratios; REF is built once into .tmp/bench-ref/
+  --rounds N            split each scenario's measured time into N slices taken by the targets in
+                        turn (default 1); on a shared, noisy machine 5–10 keeps the ratios fair
   --cpu-prof            profile each gateway at c=16 (json and stream): .cpuprofile and a flame
                         graph SVG per gateway into the --out folder, and the hottest functions
+  --node-args=ARGS      extra node flags for the gateways, e.g. "--no-turbo-inlining" so a CPU
+                        profile charges inlined functions to themselves, not to their caller
   --no-alloc            skip the allocation profile (bytes allocated per request, top sites)
   --slow-streams N      instead: N streams of one chunk a second held open at once through one
                         worker: first-chunk delay against direct, RSS and heap per stream
@@ -48,6 +52,8 @@ Usage: tollgate bench overhead [--duration SEC] [--concurrency 1,16,64] [--modes
     concurrency: { type: 'string' },
     modes: { type: 'string' },
     compare: { type: 'string' },
+    rounds: { type: 'string' },
+    'node-args': { type: 'string' },
     'cpu-prof': { type: 'boolean' },
     'no-alloc': { type: 'boolean' },
     'slow-streams': { type: 'string' },
@@ -76,6 +82,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const durationMs = parsePositiveInt(values.duration ?? '4', '--duration', { max: 600 }) * 1000;
+  const rounds = parsePositiveInt(values.rounds ?? '1', '--rounds', { max: 100 });
   const levels = (values.concurrency ?? '1,16,64').split(',').map((c) => parsePositiveInt(c.trim(), '--concurrency', { max: 4096 }));
   const modes = (values.modes ?? 'json,stream').split(',').map((m) => m.trim());
   for (const m of modes) if (m !== 'json' && m !== 'stream') throw new UsageError(`--modes: "${m}" is not json or stream`, 'for example --modes json,stream');
@@ -96,12 +103,13 @@ export async function run(argv: string[]): Promise<number> {
 
   const work = await mkdtemp(join(tmpdir(), 'tollgate-bench-'));
   const children: ChildProcess[] = [];
+  const nodeArgs = (values['node-args'] ?? '').split(' ').filter((a) => a.length > 0);
   const gateways = async (upPort: number, opts: { manyFiles?: boolean; nodeArgs?: string[] } = {}): Promise<RunningGateway[]> => {
     const out: RunningGateway[] = [];
     const builds = [{ suffix: '', bin: BIN }, ...(refBuild === undefined || ref === undefined ? [] : [{ suffix: `@${ref}`, bin: refBuild.bin }])];
     for (const b of builds) {
       for (const variant of VARIANTS) {
-        out.push(await startGateway({ label: `${variantLabel(variant)}${b.suffix}`, bin: b.bin, variant, work, upstreamPort: upPort, pinned, children, ...opts }));
+        out.push(await startGateway({ label: `${variantLabel(variant)}${b.suffix}`, bin: b.bin, variant, work, upstreamPort: upPort, pinned, children, ...opts, nodeArgs: [...nodeArgs, ...(opts.nodeArgs ?? [])] }));
       }
     }
     return out;
@@ -125,16 +133,7 @@ export async function run(argv: string[]): Promise<number> {
 
     const rows: Row[] = [];
     for (const mode of modes as Mode[]) {
-      for (const c of levels) {
-        for (const t of targets) {
-          const pids = t.pids();
-          const cpu0 = cpuTicks(pids);
-          const r = await runLoad({ port: t.port, request: requestBytes(mode), concurrency: c, warmupMs: 1000, durationMs });
-          const cpu1 = cpuTicks(pids);
-          rows.push(toRow(t.target, mode, c, r, pids.length === 0 ? undefined : cpuPerRequest(cpu0, cpu1, r.requests)));
-          process.stderr.write('.');
-        }
-      }
+      for (const c of levels) rows.push(...(await measureInRounds(targets, mode, c, durationMs, rounds)));
     }
     process.stderr.write('\n');
     const report = summarize(rows);
@@ -156,6 +155,50 @@ export async function run(argv: string[]): Promise<number> {
     for (const c of children) c.kill('SIGTERM');
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Each target's share of a scenario in `rounds` slices, taken in turn (the order rotating each
+ * round), so a burst of load from other tenants of the machine hits every target alike instead of
+ * whichever ran at that moment. Throughput and CPU add up over the slices; latencies are the
+ * median of the slices' percentiles.
+ */
+async function measureInRounds(targets: readonly Target[], mode: Mode, c: number, durationMs: number, rounds: number): Promise<Row[]> {
+  const acc = targets.map(() => ({ results: [] as LoadResult[], ticks: 0 }));
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < targets.length; k++) {
+      const i = (k + round) % targets.length;
+      const t = targets[i] as Target;
+      const a = acc[i] as (typeof acc)[number];
+      const pids = t.pids();
+      const cpu0 = cpuTicks(pids);
+      a.results.push(await runLoad({ port: t.port, request: requestBytes(mode), concurrency: c, warmupMs: rounds === 1 ? 1000 : 300, durationMs: durationMs / rounds }));
+      a.ticks += cpuTicks(pids) - cpu0;
+      process.stderr.write('.');
+    }
+  }
+  return targets.map((t, i) => {
+    const a = acc[i] as (typeof acc)[number];
+    const merged = mergeResults(a.results);
+    return toRow(t.target, mode, c, merged, t.pids().length === 0 ? undefined : cpuPerRequest(0, a.ticks, merged.requests));
+  });
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
+function mergeResults(rs: readonly LoadResult[]): LoadResult {
+  const m = (f: (r: LoadResult) => number): number => median(rs.map(f));
+  return {
+    requests: rs.reduce((a, r) => a + r.requests, 0),
+    errors: rs.reduce((a, r) => a + r.errors, 0),
+    seconds: rs.reduce((a, r) => a + r.seconds, 0),
+    latency: { p50: m((r) => r.latency.p50), p90: m((r) => r.latency.p90), p99: m((r) => r.latency.p99), max: Math.max(...rs.map((r) => r.latency.max)), mean: m((r) => r.latency.mean) },
+    firstByte: { p50: m((r) => r.firstByte.p50), p99: m((r) => r.firstByte.p99) },
+  };
 }
 
 /** Bytes allocated per request and the top allocation sites, per gateway, at c=16. */
@@ -204,9 +247,15 @@ async function slowStreams(
   gateways: (upPort: number, opts: { manyFiles?: boolean; nodeArgs?: string[] }) => Promise<RunningGateway[]>,
   outFile: string,
 ): Promise<number> {
+  // A gateway holds two descriptors per stream (client and upstream side).
+  const maxStreams = Math.floor((fileLimit() - 500) / 2);
+  if (!canRaiseFileLimit() && n > maxStreams) {
+    process.stderr.write(`note: the open-files limit (${fileLimit()}) cannot be raised here (prlimit is not permitted); measuring ${maxStreams} streams instead of ${n}\n`);
+    n = maxStreams;
+  }
   // Every stream must still be open when the last one gets its first chunk.
   const seconds = Math.ceil(n / openRate) + 20;
-  const raise = process.getuid?.() === 0 ? ['--nofile=65536:65536', process.execPath] : [];
+  const raise = canRaiseFileLimit() ? ['--nofile=65536:65536', process.execPath] : [];
   const upstream = await startChild(pinned, raise.length > 0 ? 'prlimit' : process.execPath, [...raise, UPSTREAM_JS, '0', `slow:${seconds}`], /ready (\d+)/, children);
   const upPort = Number(upstream.match[1]);
   const gws = await gateways(upPort, { manyFiles: true, nodeArgs: ['--expose-gc'] });
