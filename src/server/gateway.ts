@@ -287,9 +287,9 @@ export class Gateway implements OutcomeSink {
   readiness(): { ready: boolean; reason: string } {
     if (this.runtime.draining) return { ready: false, reason: 'shutting down' };
     if (this.runtime.generation === undefined) return { ready: false, reason: 'no configuration loaded' };
-    if (this.encodingsLoading > 0) return { ready: false, reason: 'loading the BPE token encodings' };
     const waiting = this.limits.notReadyReason(this.runtime.generation.config);
     if (waiting !== undefined) return { ready: false, reason: waiting };
+    if (this.encodingsLoading > 0) return { ready: false, reason: 'loading the BPE token encodings' };
     return { ready: true, reason: `serving config generation ${this.runtime.generation.id}` };
   }
 
