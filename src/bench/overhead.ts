@@ -276,6 +276,7 @@ async function slowStreams(
     if (t.target === 'direct') directP99 = p99;
     const heapPerStream = before === undefined || held === undefined ? undefined : (held.heapUsed - before.heapUsed) / Math.max(1, result.opened) / 1024;
     results.push({ target: t.target, ...result, rssIdle: rss0, rssHeld: rss1, heapKiBPerStream: heapPerStream, addedP99Ms: p99 - directP99 });
+    if (result.failed > 0) process.stderr.write(`${t.target}: failed streams by reason: ${JSON.stringify(result.failures)}\n`);
     process.stdout.write(
       `${t.target.padEnd(29)}  ${String(result.opened).padStart(6)}  ${String(result.failed).padStart(6)}  ${(result.firstChunk.p50 / 1000).toFixed(3).padStart(16)}  ${p99.toFixed(3).padStart(6)}  ${(t.target === 'direct' ? '' : (p99 - directP99).toFixed(3)).padStart(12)}  ${(pid === undefined ? '' : `${(rss0 / 1e6).toFixed(0)} → ${(rss1 / 1e6).toFixed(0)}`).padStart(20)}  ${(heapPerStream === undefined ? '' : heapPerStream.toFixed(1)).padStart(15)}\n`,
     );

@@ -17,6 +17,8 @@ export interface SlowStreamsOptions {
 export interface SlowStreamsResult {
   readonly opened: number;
   readonly failed: number;
+  /** Why streams failed: an HTTP status ("429"), "closed" before the first chunk, or a socket error code. */
+  readonly failures: Record<string, number>;
   /** Microseconds from request sent to the first body byte. */
   readonly firstChunk: { p50: number; p99: number; max: number };
 }
@@ -31,6 +33,7 @@ export async function openSlowStreams(opts: SlowStreamsOptions): Promise<{ resul
   const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
   const sockets: net.Socket[] = [];
   let failed = 0;
+  const failures: Record<string, number> = {};
   const firsts: Array<Promise<void>> = [];
   const t0 = performance.now();
   for (let i = 0; i < opts.streams; i++) {
@@ -44,10 +47,13 @@ export async function openSlowStreams(opts: SlowStreamsOptions): Promise<{ resul
         let sentAt = 0;
         let head: Buffer | null = null;
         let done = false;
-        const finish = (ok: boolean): void => {
+        const finish = (failure?: string): void => {
           if (done) return;
           done = true;
-          if (!ok) failed++;
+          if (failure !== undefined) {
+            failed++;
+            failures[failure] = (failures[failure] ?? 0) + 1;
+          }
           resolve();
         };
         s.on('connect', () => {
@@ -59,13 +65,13 @@ export async function openSlowStreams(opts: SlowStreamsOptions): Promise<{ resul
           head = head === null ? d : Buffer.concat([head, d]);
           const end = head.indexOf(HEADER_END);
           if (end === -1 || head.length <= end + 4) return;
-          if (head[9] !== 0x32) return finish(false);
+          if (head[9] !== 0x32) return finish(head.toString('latin1', 9, 12));
           h.recordValue(Math.max(1, Math.round((performance.now() - sentAt) * 1000)));
           head = null;
-          finish(true);
+          finish();
         });
-        s.on('error', () => finish(false));
-        s.on('close', () => finish(false));
+        s.on('error', (err: NodeJS.ErrnoException) => finish(err.code ?? 'error'));
+        s.on('close', () => finish('closed'));
       }),
     );
   }
@@ -73,6 +79,7 @@ export async function openSlowStreams(opts: SlowStreamsOptions): Promise<{ resul
   const result: SlowStreamsResult = {
     opened: opts.streams - failed,
     failed,
+    failures,
     firstChunk: { p50: h.getValueAtPercentile(50), p99: h.getValueAtPercentile(99), max: h.maxValue },
   };
   h.destroy();
