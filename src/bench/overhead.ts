@@ -24,7 +24,8 @@ const spec = {
   summary: 'gateway vs direct-to-upstream (and nginx) on loopback: latency, throughput, CPU per request',
   usage: `
 Usage: tollgate bench overhead [--duration SEC] [--concurrency 1,16,64] [--modes json,stream]
-                               [--compare REF] [--rounds N] [--cpu-prof] [--no-alloc] [--out FILE] [--no-nginx]
+                               [--compare REF] [--rounds N] [--cpu-prof] [--node-args=ARGS] [--no-alloc]
+                               [--out FILE] [--no-nginx]
                                [--translation-only | --no-translation]
        tollgate bench overhead --slow-streams N [--open-rate PER_SEC] [--compare REF]
 
