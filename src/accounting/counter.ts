@@ -16,11 +16,17 @@ import type { CountJob } from './prompt.js';
 import { splitForCounting } from './split.js';
 
 export interface TokenCounter {
-  /** Tokens in a job: its constant plus the count of every text piece. Rejects with CounterBusy when the backlog is full. */
-  count(encoding: EncodingName, job: CountJob): Promise<number>;
+  /**
+   * Tokens in a job: its constant plus the count of every text piece. Rejects with CounterBusy when
+   * the backlog is full. `deferrable`: nothing waits for the result soon (an audit), so it may be
+   * batched with later jobs for a while.
+   */
+  count(encoding: EncodingName, job: CountJob, deferrable?: boolean): Promise<number>;
   /** Characters waiting to be counted. */
   readonly backlogChars: number;
   readonly mode: 'worker' | 'inline';
+  /** Loads encodings where the counting happens, so the first requests' counts do not wait for them. */
+  warm(encodings: ReadonlySet<EncodingName>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -91,6 +97,10 @@ export class InlineCounter implements TokenCounter {
     } finally {
       this.backlog -= chars;
     }
+  }
+
+  async warm(encodings: ReadonlySet<EncodingName>): Promise<void> {
+    await Promise.all([...encodings].map((e) => loadTokenizer(e)));
   }
 
   private pump(): void {
@@ -202,6 +212,8 @@ interface WorkerReply {
 }
 
 const MAX_RESTARTS = 3;
+/** How long a deferrable job may wait to be posted with others. */
+const DEFER_MS = 50;
 
 export class WorkerCounter implements TokenCounter {
   private worker: Worker | undefined;
@@ -211,9 +223,14 @@ export class WorkerCounter implements TokenCounter {
   private restarts = 0;
   private closed = false;
   private readonly paths: Record<EncodingName, string>;
-  /** Jobs of this event-loop turn, posted together (a postMessage costs ~15 µs; per job it adds up). */
+  /**
+   * Jobs waiting to be posted together: a postMessage costs 15–100 µs of this thread (more when the
+   * worker must be woken), per job that adds up. Jobs something waits for go at the end of the
+   * event-loop turn; deferrable ones (audits) wait up to DEFER_MS for company.
+   */
   private outbox: Array<{ id: number; enc: EncodingName; texts: readonly string[] }> = [];
-  private flushScheduled = false;
+  private flushScheduled: 'now' | 'later' | undefined;
+  private deferTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly maxBacklog: number,
@@ -235,7 +252,7 @@ export class WorkerCounter implements TokenCounter {
     return this.backlog + this.fallback.backlogChars;
   }
 
-  count(encoding: EncodingName, job: CountJob): Promise<number> {
+  count(encoding: EncodingName, job: CountJob, deferrable = false): Promise<number> {
     if (job.texts.length === 0) return Promise.resolve(job.constant);
     if (this.closed) return Promise.reject(new CounterBusy());
     if (this.restarts > MAX_RESTARTS) return this.fallback.count(encoding, job);
@@ -246,15 +263,25 @@ export class WorkerCounter implements TokenCounter {
     return new Promise<number>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, encoding, job, chars });
       this.outbox.push({ id, enc: encoding, texts: job.texts });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
+      if (!deferrable && this.flushScheduled !== 'now') {
+        this.flushScheduled = 'now';
         setImmediate(() => this.flush());
+      } else if (deferrable && this.flushScheduled === undefined) {
+        this.flushScheduled = 'later';
+        this.deferTimer = setTimeout(() => this.flush(), DEFER_MS);
+        this.deferTimer.unref();
       }
     });
   }
 
+  async warm(encodings: ReadonlySet<EncodingName>): Promise<void> {
+    // A one-character count per encoding makes the worker load it; failures fall back to inline.
+    await Promise.all([...encodings].map((e) => this.count(e, { constant: 0, texts: ['.'] })));
+  }
+
   private flush(): void {
-    this.flushScheduled = false;
+    this.flushScheduled = undefined;
+    clearTimeout(this.deferTimer);
     const batch = this.outbox;
     this.outbox = [];
     if (batch.length === 0 || this.closed) return;

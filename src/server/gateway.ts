@@ -3,6 +3,7 @@
 // Reload: the watcher hands over a compiled config; a new generation is built off to the side and
 // swapped in with one assignment. Requests already running keep the generation they started on;
 // upstream pools no generation with running requests uses are closed after those requests end.
+import type { RuntimeConfig } from '../config/types.js';
 import { configDump, formatDiagnostics, loadConfig, watchConfig, type ConfigResult, type ConfigWatcher, type LoadOptions } from '../config/index.js';
 import { detectCpuCgroup } from '../cluster/cgroup.js';
 import { nowMs } from '../core/clock.js';
@@ -13,7 +14,7 @@ import { handleRequest, type GatewayRuntime, type OutcomeSink } from '../pipelin
 import { Limits, type FailureMode, type LimitsOptions, type LocalStore } from '../limits/index.js';
 import { McpGateway } from '../mcp/gateway.js';
 import { McpMetrics } from '../telemetry/mcp-metrics.js';
-import { loadTokenizer } from '../tokenizer/index.js';
+import { loadTokenizer, type EncodingName } from '../tokenizer/index.js';
 import { Telemetry, type TelemetryOptions } from '../telemetry/hub.js';
 import { attachCredentialTelemetry } from '../telemetry/credential-metrics.js';
 import { registerCpuMetrics } from '../telemetry/cpu-metrics.js';
@@ -74,6 +75,8 @@ export class Gateway implements OutcomeSink {
   private started = 0;
   private idleCollector: IdleCollector | undefined;
   private drained: (() => void) | undefined;
+  /** Token encodings still loading; readiness waits for them (loadEncodings). */
+  private encodingsLoading = 0;
   private lastReload: { at: string; result: 'applied' | 'rejected'; errors: number } | undefined;
 
   readonly limits: Limits;
@@ -108,6 +111,7 @@ export class Gateway implements OutcomeSink {
     if (first.config === undefined) throw new ConfigError(formatDiagnostics(first.diagnostics));
     gw.telemetry = await Telemetry.start(opts.telemetry ?? {}, opts.logger, () => gw.runtime.generation, gw.metrics);
     gw.runtime.tracing = gw.telemetry.tracing;
+    gw.loadEncodings(gw.telemetry.accountant.warm(countingEncodings(first.config)));
     gw.apply(first, t0, 'startup');
     try {
       gw.data = await startDataListener(
@@ -243,7 +247,18 @@ export class Gateway implements OutcomeSink {
     if ((global || gen.config.quotas.size > 0) && this.limits.redis === undefined) {
       this.opts.logger.warn('global rate limits and quotas are enforced per replica: no Redis is configured (--redis)', { generation: gen.id });
     }
-    if (reserve) for (const e of ['o200k_base', 'o200k_harmony', 'cl100k_base'] as const) void loadTokenizer(e);
+    if (reserve) this.loadEncodings(Promise.all((['o200k_base', 'o200k_harmony', 'cl100k_base'] as const).map((e) => loadTokenizer(e))));
+  }
+
+  /**
+   * Readiness waits for `loading` (BPE rank tables take ~1 s to build): the first requests then get
+   * exact admission estimates and their counts at once. A failure only makes counting lazy.
+   */
+  private loadEncodings(loading: Promise<unknown>): void {
+    this.encodingsLoading++;
+    loading
+      .catch((err: unknown) => this.opts.logger.warn('loading a token encoding failed; it loads on first use instead', { err }))
+      .finally(() => this.encodingsLoading--);
   }
 
   /** Close pools that neither the current generation nor one with running requests uses. */
@@ -288,6 +303,7 @@ export class Gateway implements OutcomeSink {
     if (this.runtime.generation === undefined) return { ready: false, reason: 'no configuration loaded' };
     const waiting = this.limits.notReadyReason(this.runtime.generation.config);
     if (waiting !== undefined) return { ready: false, reason: waiting };
+    if (this.encodingsLoading > 0) return { ready: false, reason: 'loading the BPE token encodings' };
     return { ready: true, reason: `serving config generation ${this.runtime.generation.id}` };
   }
 
@@ -334,4 +350,11 @@ export class Gateway implements OutcomeSink {
     await this.admin?.close();
     this.detachCredentials();
   }
+}
+
+/** The encodings the gateway counts with: the backends' annotations, and the default (by model name). */
+function countingEncodings(config: RuntimeConfig): Set<EncodingName> {
+  const out = new Set<EncodingName>(['o200k_base']);
+  for (const b of config.backends.values()) if (b.tokenizer !== undefined) out.add(b.tokenizer);
+  return out;
 }

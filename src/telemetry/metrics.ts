@@ -110,6 +110,8 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
   private readonly cost: KeyedCounter<'workload' | 'gen_ai_request_model'>;
   /** Labels computed when the request finished, reused when its record completes. */
   private readonly pendingLabels = new WeakMap<RequestOutcome, GenAiLabels>();
+  /** The model label of completed records whose drift audit may still come (recordAudited). */
+  private readonly auditModels = new WeakMap<RequestOutcome, string>();
 
   constructor() {
     const registers = [this.registry];
@@ -268,21 +270,26 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
     if (ok && r.stream && r.ttftMs !== undefined && r.usage.output > 1) {
       this.tpot.observe(labels, (r.durationMs - r.ttftMs) / 1000 / (r.usage.output - 1));
     }
+    if (r.backendUsage !== undefined) this.auditModels.set(o, labels.gen_ai_request_model);
+    if (r.cost !== undefined && r.cost > 0) this.cost.inc({ workload: labels.workload, gen_ai_request_model: labels.gen_ai_request_model }, r.cost);
+  }
+
+  /** The drift audit of a request the backend reported usage for and the gateway counted too. */
+  recordAudited(r: UsageRecord, o: RequestOutcome): void {
+    const model = this.auditModels.get(o);
     const be = r.backendUsage;
     const gw = r.gatewayCount;
-    if (be !== undefined && gw !== undefined) {
-      const model = labels.gen_ai_request_model;
-      for (const [type, b, g] of [
-        ['input', be.input, gw.input],
-        ['output', be.output, gw.output],
-      ] as const) {
-        if (b === 0 && g === 0) continue;
-        this.audit.inc({ gen_ai_request_model: model, gen_ai_token_type: type, counted_by: 'backend' }, b);
-        this.audit.inc({ gen_ai_request_model: model, gen_ai_token_type: type, counted_by: 'gateway' }, g);
-        if (b > 0) this.drift.observe({ gen_ai_request_model: model, gen_ai_token_type: type }, (g - b) / b);
-      }
+    if (model === undefined || be === undefined || gw === undefined) return;
+    this.auditModels.delete(o);
+    for (const [type, b, g] of [
+      ['input', be.input, gw.input],
+      ['output', be.output, gw.output],
+    ] as const) {
+      if (b === 0 && g === 0) continue;
+      this.audit.inc({ gen_ai_request_model: model, gen_ai_token_type: type, counted_by: 'backend' }, b);
+      this.audit.inc({ gen_ai_request_model: model, gen_ai_token_type: type, counted_by: 'gateway' }, g);
+      if (b > 0) this.drift.observe({ gen_ai_request_model: model, gen_ai_token_type: type }, (g - b) / b);
     }
-    if (r.cost !== undefined && r.cost > 0) this.cost.inc({ workload: labels.workload, gen_ai_request_model: labels.gen_ai_request_model }, r.cost);
   }
 
   // ---- control plane --------------------------------------------------------------------------------
@@ -353,6 +360,7 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
       });
     };
     total('tollgate_token_counts_skipped_total', 'Requests not counted by the gateway because the tokenizer backlog was full (billed from the backend or an estimate).', () => src().accounting?.().skipped);
+    total('tollgate_token_audit_unsampled_total', 'Requests with backend-reported usage the drift audit did not sample (--audit-sample-rate).', () => src().accounting?.().unsampled);
     total('tollgate_token_counts_failed_total', 'Gateway token counts that failed (billed from the backend or an estimate).', () => src().accounting?.().failed);
     total('tollgate_ledger_lines_total', 'Lines written to the usage ledger.', () => src().ledger?.()?.records);
     total('tollgate_ledger_write_errors_total', 'Failed ledger writes (the lines are kept in memory and retried).', () => src().ledger?.()?.writeErrors);

@@ -63,7 +63,7 @@ export async function eventually(fn: () => boolean | Promise<boolean>, what: str
   throw new Error(`timed out waiting for: ${what}`);
 }
 
-/** Waits until the admin endpoint's /readyz answers 200 (config loaded, Redis connected when a limit needs it). */
+/** Waits until the admin endpoint's /readyz answers 200 (config loaded, token encodings loaded, Redis connected when a limit needs it). */
 export async function waitReady(adminUrl: string, ms = 15_000): Promise<void> {
   await eventually(async () => (await fetch(`${adminUrl}/readyz`).catch(() => undefined))?.status === 200, `${adminUrl}/readyz to answer 200`, ms);
 }
