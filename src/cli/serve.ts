@@ -3,6 +3,7 @@ import { detectCpuCgroup } from '../cluster/cgroup.js';
 import { decideConcurrency, MAX_WORKERS, parseConcurrency, type ConcurrencyDecision, type ConcurrencyFlag } from '../cluster/concurrency.js';
 import { Primary, WorkerStartError } from '../cluster/primary.js';
 import { runWorker, WORKER_ENV } from '../cluster/worker.js';
+import { sleep } from '../core/clock.js';
 import { createLogger, type Logger, type LogLevel } from '../core/log.js';
 import cluster from 'node:cluster';
 import { readFile } from 'node:fs/promises';
@@ -137,13 +138,30 @@ export async function serveInstance(
   }
   const d = server.dataAddress;
   const a = server.adminAddress;
-  logger.info('tollgate serving', { listen: `${d.host}:${d.port}`, admin: `${a.host}:${a.port}`, workers: decision.workers });
+  // Announce when ready (token encodings loaded, every worker serving), so what follows the line —
+  // the demo's banner, a script waiting for it — meets a ready gateway. A readiness that stays out
+  // (an unreachable Redis) does not hold the line up: it says why instead.
+  const readiness = await untilReady(server, READY_ANNOUNCE_WAIT_MS);
+  const notReady = readiness.ready ? {} : { notReady: readiness.reason };
+  logger.info('tollgate serving', { listen: `${d.host}:${d.port}`, admin: `${a.host}:${a.port}`, workers: decision.workers, ...notReady });
   onServing(d, a);
   await stopWhen();
   logger.info('shutting down');
   await server.shutdown();
   logger.info('stopped');
   return 0;
+}
+
+const READY_ANNOUNCE_WAIT_MS = 10_000;
+
+async function untilReady(server: { readiness(): { ready: boolean; reason: string } }, ms: number): Promise<{ ready: boolean; reason: string }> {
+  const end = Date.now() + ms;
+  let r = server.readiness();
+  while (!r.ready && Date.now() < end) {
+    await sleep(50);
+    r = server.readiness();
+  }
+  return r;
 }
 
 export function startupError(err: unknown): Error {

@@ -2,7 +2,7 @@
 // evidence and the run goes on; a target that cannot be reached at all (connection refused, unknown
 // host) stops the run at once, since nothing after it can mean anything. Only CheckFailed and
 // NetworkFailure are caught: anything else is a bug in verify and propagates.
-import { nowMs } from '../core/clock.js';
+import { nowMs, sleep } from '../core/clock.js';
 import { CheckFailed, Probe, type CheckResult, type Suite } from './check.js';
 import { VerifyContext, type VerifyOptions } from './context.js';
 import { NetworkFailure, send } from './http.js';
@@ -58,6 +58,8 @@ export function checksFor(suite: Suite): readonly Check[] {
 /** Every check id (for --skip/--only validation and --list). */
 export const ALL_CHECKS: readonly Check[] = [...SEED_CHECKS, ...SECURITY_CHECKS, ...PROTOCOL_CHECKS, ...STREAMING_CHECKS, responseHeadersCheck];
 
+const READY_WAIT_MS = 15_000;
+
 const preflight: Check = {
   id: 'preflight',
   suite: 'seed',
@@ -66,8 +68,11 @@ const preflight: Check = {
   async run(ctx: VerifyContext, t: Probe) {
     const gw = await ctx.gatewayRequest('preflight GET /v1/models', 'GET', '/v1/models', [['x-workload-app', SEED.premiumApp]]);
     t.note(`gateway ${ctx.opts.gateway} answers (GET /v1/models: ${gw.status})`);
-    const ready = await ctx.adminGet('/readyz');
-    t.status(ready, 200, `admin ${ctx.opts.admin}/readyz`, 'the gateway is up but not ready: it has no valid configuration loaded (see its logs)');
+    // A gateway that has just started may still be loading (token encodings, a Redis connection):
+    // give it the time a startup probe would before calling it not ready.
+    let ready = await ctx.adminGet('/readyz');
+    for (const end = Date.now() + READY_WAIT_MS; ready.status === 503 && Date.now() < end; ready = await ctx.adminGet('/readyz')) await sleep(100);
+    t.status(ready, 200, `admin ${ctx.opts.admin}/readyz`, `the gateway is up but was not ready within ${READY_WAIT_MS / 1000} s: its /readyz says why (and its logs)`);
     for (const tier of ['tier1', 'tier2'] as const) {
       const base = ctx.opts.backends[tier];
       const res = await send({ method: 'GET', url: `${base}/_sim/requests/${ctx.newRequestId('preflight')}`, timeoutMs: ctx.opts.timeoutMs });
