@@ -49,7 +49,8 @@ const METRICS_REFRESH_MS = 5_000;
 export class Primary {
   readonly slots: Slot[] = [];
   readonly metrics: InstanceMetrics;
-  readonly store = new StoreHost();
+  readonly store: StoreHost;
+  private answering = false;
   generation = 1;
   config: RuntimeConfig;
   lastReload: { at: string; result: 'applied' | 'rejected'; errors: number } | undefined;
@@ -70,6 +71,14 @@ export class Primary {
   ) {
     this.config = first;
     this.port = opts.listen.port;
+    this.store = new StoreHost({
+      workers: () => this.slots.flatMap((s) => (s.worker?.isConnected() === true ? [s.worker.id] : [])),
+      recall: (id, keys) => {
+        const w = cluster.workers?.[id];
+        if (w !== undefined) this.send(w, { t: 'recall', keys });
+      },
+      wake: () => this.wakeAdmissions(),
+    });
     this.metrics = new InstanceMetrics(opts.cgroup, () => this.slots.filter((s) => s.listening).length);
     for (let i = 0; i < opts.workers; i++) {
       this.slots.push({ index: i, worker: undefined, listening: false, state: undefined, lastMetrics: undefined, startedAt: 0, exits: [], restartTimer: undefined });
@@ -172,13 +181,10 @@ export class Primary {
 
   private onMessage(slot: Slot, w: Worker, m: ToPrimary): void {
     switch (m.t) {
-      case 'store': {
-        const first = this.store.waiting === 0;
+      case 'store':
         this.store.take(w.id, m.ops);
-        // setImmediate runs after every pipe that was readable in this turn has been read.
-        if (first && this.store.waiting > 0) setImmediate(() => this.answerAdmissions());
+        if (this.store.waiting > 0) this.wakeAdmissions();
         return;
-      }
       case 'listening':
         slot.listening = true;
         this.port = m.port;
@@ -199,11 +205,17 @@ export class Primary {
     }
   }
 
-  private answerAdmissions(): void {
-    for (const [id, results] of this.store.admitQueued()) {
-      const w = cluster.workers?.[id];
-      if (w !== undefined) this.send(w, { t: 'store', results });
-    }
+  private wakeAdmissions(): void {
+    if (this.answering) return;
+    this.answering = true;
+    // setImmediate runs after every pipe that was readable in this turn has been read.
+    setImmediate(() => {
+      this.answering = false;
+      for (const [id, { results, grants }] of this.store.admitQueued()) {
+        const w = cluster.workers?.[id];
+        if (w !== undefined) this.send(w, grants.length > 0 ? { t: 'store', results, grants } : { t: 'store', results });
+      }
+    });
   }
 
   private onExit(slot: Slot, w: Worker, code: number | null, signal: string | null): void {

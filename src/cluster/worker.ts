@@ -36,7 +36,10 @@ export async function runWorker(opts: Omit<GatewayOptions, 'admin' | 'watch' | '
       if (!isMessage<ToWorker>(m)) return;
       switch (m.t) {
         case 'store':
-          store.answered(m.results);
+          store.answered(m.results, m.grants);
+          return;
+        case 'recall':
+          store.recall(m.keys);
           return;
         case 'reload':
           // One at a time, in the order the primary sent them.
