@@ -78,6 +78,7 @@ export class Primary {
         if (w !== undefined) this.send(w, { t: 'recall', keys });
       },
       wake: () => this.wakeAdmissions(),
+      event: (e) => this.metrics.leaseEvent(e),
     });
     this.metrics = new InstanceMetrics(opts.cgroup, () => this.slots.filter((s) => s.listening).length);
     for (let i = 0; i < opts.workers; i++) {

@@ -31,6 +31,8 @@ export interface StoreHostLinks {
   recall(worker: number, keys: readonly string[]): void;
   /** Admissions that waited for a recall can be decided now. */
   wake(): void;
+  /** For the instance's metrics. */
+  event(e: 'granted' | 'recalled' | 'decided'): void;
 }
 
 export class StoreHost {
@@ -83,7 +85,9 @@ export class StoreHost {
       if ('want' in op) {
         for (const w of op.want) {
           const g = this.recalling.has(w.key) ? undefined : this.lease(worker, w);
-          if (g !== undefined) answer(worker).grants.push(g);
+          if (g === undefined) continue;
+          answer(worker).grants.push(g);
+          this.links.event('granted');
         }
         continue;
       }
@@ -93,6 +97,7 @@ export class StoreHost {
         continue;
       }
       const r = this.store.admit(op.checks, op.mode);
+      this.links.event('decided');
       if (!r.admitted && !this.retried.has(op)) {
         const short = op.checks.filter((c, i) => c.kind === 'window' && r.results[i]?.over === true && this.leasedOut(c.key)).map((c) => c.key);
         if (short.length > 0) {
@@ -185,6 +190,7 @@ export class StoreHost {
       timer.unref();
       this.recalling.set(key, { workers: new Set(workers), timer });
     }
+    this.links.event('recalled');
     for (const w of workers) this.links.recall(w, fresh);
     if (workers.length === 0) for (const k of fresh) this.recallDone(k);
   }
