@@ -12,7 +12,8 @@ import { ConfigError } from '../server/gateway.js';
 import { InstanceMetrics, type MetricsSnapshot } from '../telemetry/instance-metrics.js';
 import type { CgroupCpu } from './cgroup.js';
 import { instanceAdmin } from './primary-admin.js';
-import { isMessage, type ToPrimary, type ToWorker, type WorkerState } from './protocol.js';
+import type { WorkersTelemetry } from '../server/status-page.js';
+import { isMessage, type Question, type ToPrimary, type ToWorker, type WorkerState } from './protocol.js';
 import { StoreHost } from './store-host.js';
 import { WORKER_ENV } from './worker.js';
 
@@ -122,7 +123,7 @@ export class Primary {
   }
 
   /** Sends a question to a worker; undefined if it does not answer in time (exiting, busy). */
-  ask(slot: Slot, what: 'metrics' | 'dashboard', timeoutMs = 2_000): Promise<unknown> {
+  ask(slot: Slot, what: Question, telemetry?: WorkersTelemetry, timeoutMs = 2_000): Promise<unknown> {
     const w = slot.worker;
     if (w === undefined || !slot.listening || !w.isConnected()) return Promise.resolve(undefined);
     const id = this.nextAsk++;
@@ -135,7 +136,7 @@ export class Primary {
         clearTimeout(t);
         resolve(v);
       });
-      this.send(w, { t: 'ask', id, what });
+      this.send(w, telemetry === undefined ? { t: 'ask', id, what } : { t: 'ask', id, what, telemetry });
     });
   }
 

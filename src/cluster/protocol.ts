@@ -3,6 +3,7 @@
 // batches: everything a worker's event-loop turn produced goes in one message, and the primary
 // answers a batch with one message.
 import type { AdmitMode, AdmitResult, Charge, Check, Release } from '../limits/store.js';
+import type { WorkersTelemetry } from '../server/status-page.js';
 
 /**
  * What a worker did with the leases it holds (see leases.ts): `consumed` admitted or charged by
@@ -68,7 +69,10 @@ export type ToWorker =
   | { readonly t: 'recall'; readonly keys: readonly string[] }
   | { readonly t: 'reload'; readonly generation: number }
   | { readonly t: 'shutdown' }
-  | { readonly t: 'ask'; readonly id: number; readonly what: 'metrics' | 'dashboard' };
+  /** `dashboard` comes with every worker's telemetry, which the page shows. */
+  | { readonly t: 'ask'; readonly id: number; readonly what: Question; readonly telemetry?: WorkersTelemetry };
+
+export type Question = 'metrics' | 'dashboard' | 'telemetry';
 
 export function isMessage<T extends { t: string }>(m: unknown): m is T {
   return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
