@@ -11,8 +11,12 @@
 import type { AdmitMode, AdmitResult, Charge, Check, CheckResult } from '../limits/store.js';
 import type { LeaseGrant, LeaseReport, LeaseWant } from './protocol.js';
 
-/** A lease lasts about this much of the worker's traffic on its bucket before it asks for more. */
-export const LEASE_TARGET_MS = 100;
+/**
+ * A lease lasts about this much of the worker's traffic on its bucket, and more is asked for when
+ * half of it is spent: the answer has that long to arrive, even from a primary that a busy machine
+ * schedules late, before the worker runs dry and sends its admissions to the primary one by one.
+ */
+export const LEASE_TARGET_MS = 250;
 /** Demand older than this is stale: a worker that was idle asks the primary per request again. */
 const IDLE_MS = 1_000;
 /** The shortest interval a rate is computed over, so a burst's first turn does not read as a flood. */
@@ -28,7 +32,7 @@ interface Lease {
   free: number;
   /** Spent since the last report to the primary. */
   consumed: number;
-  /** The last grant's size: more is asked for when less than a quarter of it is left. */
+  /** The last grant's size: more is asked for when less than half of it is left. */
   size: number;
   askedAt: number;
 }
@@ -201,7 +205,7 @@ export class Leases {
       this.demandOf(key, l.windowMs, l.limit, now).consumed += amount;
     }
     // Ask for more before it runs out, so the worker keeps admitting by itself.
-    if (l.left < l.size / 4 && now - l.askedAt > LEASE_TARGET_MS) {
+    if (l.left < l.size / 2 && now - l.askedAt > LEASE_TARGET_MS) {
       l.askedAt = now;
       this.wanted.add(key);
     }
