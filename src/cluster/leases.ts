@@ -34,6 +34,7 @@ interface Lease {
   consumed: number;
   /** The last grant's size: more is asked for when less than half of it is left. */
   size: number;
+  /** When more was asked for and not granted yet (0: no ask outstanding); asked again after LEASE_TARGET_MS. */
   askedAt: number;
 }
 
@@ -121,6 +122,8 @@ export class Leases {
       l.left += g.amount;
       l.free = g.free;
       l.size = g.amount;
+      // Answered: the next ask may go as soon as half of this grant is spent.
+      l.askedAt = 0;
       return;
     }
     // A lease of an ended window is void at the primary too: nothing to report.
