@@ -58,11 +58,15 @@ export class Leases {
   tryAdmit(checks: readonly Check[], mode: AdmitMode): AdmitResult | undefined {
     if (mode !== 'all' || checks.length === 0) return undefined;
     const now = this.now();
+    // Two checks on one bucket must fit together (the engine's keys are one per rule, so this is rare).
+    const need = checks.length > 1 ? new Map<string, number>() : undefined;
     for (const c of checks) {
       if (c.kind !== 'window') return undefined;
       const l = this.valid(c.key, c.windowMs, c.limit, now);
+      const cost = c.cost + (need?.get(c.key) ?? 0);
+      need?.set(c.key, cost);
       // A cost-0 check (a token budget charged later) passes while any budget is left, as in one store.
-      if (l === undefined || (c.cost > 0 ? l.left < c.cost : l.left <= 0)) return undefined;
+      if (l === undefined || (cost > 0 ? l.left < cost : l.left <= 0)) return undefined;
     }
     const results: CheckResult[] = [];
     for (const c of checks) {
