@@ -1,7 +1,7 @@
 // `tollgate bench scale` (`npm run bench:scale`): what several workers cost and what they risk.
 // Part 1: throughput, added p50/p99 (against the upstream reached directly, same run) and CPU per
-// request at c=64, with 1 worker and with 2, behind a local rate limit so every request takes the
-// shared-limits path. Part 2: the CFS throttling trap on a real cgroup with a 1-core quota: the
+// request at c=64, with 1 worker and with 2, each behind a local rate limit (every request takes the
+// shared-limits path) and without one. Part 2: the CFS throttling trap on a real cgroup with a 1-core quota: the
 // gateway runs inside it with --concurrency 2 and with auto, streams go through it, and the p99
 // added latency, first-chunk delay and cpu.stat's throttling are printed side by side. Part 2 needs
 // a writable cgroup hierarchy (root); without one it says so and is skipped.
@@ -20,15 +20,18 @@ const spec = {
   name: 'bench scale',
   summary: '1 vs 2 workers (throughput, added latency, CPU/request) and the CFS throttling trap in a 1-core cgroup',
   usage: `
-Usage: tollgate bench scale [--duration SEC] [--concurrency N] [--out FILE] [--no-trap]
+Usage: tollgate bench scale [--duration SEC] [--concurrency N] [--rounds N] [--out FILE] [--no-trap]
 
   --duration SEC     measured seconds per run (default 4, after 1 s of warm-up)
   --concurrency N    closed-loop connections (default 64)
+  --rounds N         part 1 repeated N times, interleaved; each cell's best round (least CPU per
+                     request: a busy neighbour only ever adds to it) is printed (default 1)
   --out FILE         JSON results (default .bench-out/scale.json)
   --no-trap          skip part 2 (the gateway in a cgroup with a 1-core CPU quota)`,
   options: {
     duration: { type: 'string' },
     concurrency: { type: 'string' },
+    rounds: { type: 'string' },
     out: { type: 'string' },
     'no-trap': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -48,6 +51,8 @@ interface Row {
   readonly cpuUsPerRequest: number | undefined;
   readonly errors: number;
   readonly throttledPeriods?: number;
+  /** Share of the requests whose admission the primary decided (an IPC round trip), in percent. */
+  readonly primaryDecidedPct?: number;
   readonly periods?: number;
   readonly throttledMs?: number;
 }
@@ -60,6 +65,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const durationMs = parsePositiveInt(values.duration ?? '4', '--duration', { max: 600 }) * 1000;
   const concurrency = parsePositiveInt(values.concurrency ?? '64', '--concurrency', { max: 4096 });
+  const rounds = parsePositiveInt(values.rounds ?? '1', '--rounds', { max: 20 });
   const outFile = values.out ?? '.bench-out/scale.json';
   // The load generator and the upstream share core 0; the gateway may use both cores (as 2 workers
   // need), so on a 2-core machine it competes with them: CPU per request is the figure to compare.
@@ -69,7 +75,12 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const upstream = await startChild(pinned, process.execPath, [UPSTREAM_JS, '0'], /ready (\d+)/, children);
     const upPort = Number(upstream.match[1]);
-    await writeFile(join(work, 'gw.yaml'), gatewayConfig(upPort) + LIMIT);
+    // Two configs: every request behind a local rate limit (the shared-limits path), and none.
+    const configs = { limit: join(work, 'limit'), plain: join(work, 'plain') };
+    await mkdir(configs.limit);
+    await mkdir(configs.plain);
+    await writeFile(join(configs.limit, 'gw.yaml'), gatewayConfig(upPort) + LIMIT);
+    await writeFile(join(configs.plain, 'gw.yaml'), gatewayConfig(upPort));
     const load = (port: number, mode: 'json' | 'stream'): Promise<LoadResult> => runLoad({ port, request: requestBytes(mode), concurrency, warmupMs: 1000, durationMs });
     // Each worker loads its tokenizer and compiles its hot paths on its first requests: a run that
     // is not measured keeps that one-off CPU out of the per-request figure.
@@ -77,36 +88,60 @@ export async function run(argv: string[]): Promise<number> {
       await runLoad({ port, request: requestBytes(mode), concurrency, warmupMs: 0, durationMs: 2000 });
     };
     const direct = { json: await load(upPort, 'json'), stream: await load(upPort, 'stream') };
-    const rows: Row[] = [];
-    for (const workers of [1, 2]) {
-      const gw = await startGateway(work, ['--concurrency', String(workers)], undefined, children);
-      for (const mode of ['json', 'stream'] as const) {
-        const pids = gw.pids();
-        await warm(gw.port, mode);
-        const t0 = cpuTicks(pids);
-        const r = await load(gw.port, mode);
-        rows.push(row(`${workers} worker${workers > 1 ? 's' : ''}`, mode, r, direct[mode], cpuPerRequest(t0, cpuTicks(pids), r.requests)));
-        process.stderr.write('.');
+    // Rounds interleave every variant, so a neighbour's burst on a shared machine hits all of them.
+    const samples = new Map<string, Row[]>();
+    for (let round = 0; round < rounds; round++) {
+      for (const limits of [true, false]) {
+        for (const workers of [1, 2]) {
+          const gw = await startGateway(limits ? configs.limit : configs.plain, ['--concurrency', String(workers)], undefined, children);
+          for (const mode of ['json', 'stream'] as const) {
+            const pids = gw.pids();
+            await warm(gw.port, mode);
+            const d0 = await gw.decided();
+            const t0 = cpuTicks(pids);
+            const r = await load(gw.port, mode);
+            const t1 = cpuTicks(pids);
+            const decided = (await gw.decided()) - d0;
+            const label = `${workers} worker${workers > 1 ? 's' : ''}, ${limits ? 'local limit' : 'no limit'}`;
+            const cell = `${label}/${mode}`;
+            // The warm-up inside `load` is not counted in r.requests but its admissions are: an upper bound.
+            const ipc = workers > 1 && limits ? { primaryDecidedPct: (100 * decided) / Math.max(1, r.requests) } : {};
+            samples.set(cell, [...(samples.get(cell) ?? []), { ...row(label, mode, r, direct[mode], cpuPerRequest(t0, t1, r.requests)), ...ipc }]);
+            process.stderr.write('.');
+          }
+          await gw.stop();
+        }
       }
-      await gw.stop();
     }
     process.stderr.write('\n');
-    let out = `Part 1: c=${concurrency}, ${durationMs / 1000} s per run, a local rate limit on every request${pinned ? '; load generator and upstream on core 0, gateway unpinned' : ''}\n`;
+    const rows = [...samples.values()].map(best);
+    let out = `Part 1: c=${concurrency}, ${durationMs / 1000} s per run, ${rounds} round${rounds > 1 ? 's (best of each)' : ''}${pinned ? '; load generator and upstream pinned, gateway unpinned' : ''}\n`;
     out += table(rows);
     const cpu = (label: string, mode: string): number | undefined => rows.find((r) => r.label === label && r.mode === mode)?.cpuUsPerRequest;
-    for (const mode of ['json', 'stream']) {
-      const one = cpu('1 worker', mode);
-      const two = cpu('2 workers', mode);
-      if (one !== undefined && two !== undefined) out += `CPU per request, 2 workers vs 1 (${mode}): ${(two / one).toFixed(2)}x\n`;
+    for (const limits of ['local limit', 'no limit']) {
+      for (const mode of ['json', 'stream']) {
+        const one = cpu(`1 worker, ${limits}`, mode);
+        const two = cpu(`2 workers, ${limits}`, mode);
+        if (one !== undefined && two !== undefined) out += `CPU per request, 2 workers vs 1, ${limits} (${mode}): ${(two / one).toFixed(2)}x\n`;
+        const pct = rows.find((r) => r.label === `2 workers, ${limits}` && r.mode === mode)?.primaryDecidedPct;
+        if (pct !== undefined) out += `  admissions decided by the primary over IPC, 2 workers (${mode}): ${pct.toFixed(2)}% of requests (the rest from leases)\n`;
+      }
+    }
+    for (const workers of ['1 worker', '2 workers']) {
+      for (const mode of ['json', 'stream']) {
+        const limited = cpu(`${workers}, local limit`, mode);
+        const plain = cpu(`${workers}, no limit`, mode);
+        if (limited !== undefined && plain !== undefined) out += `CPU per request, local limit vs none, ${workers} (${mode}): ${(limited / plain).toFixed(2)}x\n`;
+      }
     }
 
     let trap: Row[] | string = 'skipped (--no-trap)';
-    if (values['no-trap'] !== true) trap = await throttlingTrap(work, load, warm, direct.stream, children);
+    if (values['no-trap'] !== true) trap = await throttlingTrap(configs.limit, load, warm, direct.stream, children);
     out += `\nPart 2: the CFS throttling trap, gateway in a cgroup with a 1-core quota (cfs_quota_us=100000, period 100000), streaming\n`;
     out += typeof trap === 'string' ? `${trap}\n` : table(trap);
     process.stdout.write(out);
     await mkdir(join(outFile, '..'), { recursive: true });
-    await writeFile(outFile, JSON.stringify({ pinned, concurrency, durationMs, part1: rows, part2: trap }, null, 2));
+    await writeFile(outFile, JSON.stringify({ pinned, concurrency, durationMs, rounds, part1: rows, samples: Object.fromEntries(samples), part2: trap }, null, 2));
     process.stdout.write(`\nJSON written to ${outFile}\n`);
     return 0;
   } finally {
@@ -132,6 +167,8 @@ spec:
 interface RunningGateway {
   readonly port: number;
   pids(): number[];
+  /** Admissions the primary decided itself (not from a worker's lease) so far; 0 with 1 worker. */
+  decided(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -156,6 +193,11 @@ async function startGateway(work: string, extra: string[], cgroupDir: string | u
   const dump = (await (await fetch(`${adminUrl}/config_dump`)).json()) as { workers?: Array<{ pid: number | null }> };
   return {
     port,
+    decided: async () => {
+      const text = await (await fetch(`${adminUrl}/metrics`)).text();
+      const m = text.match(/^tollgate_local_limit_leases_total\{event="decided"\} (\S+)$/m);
+      return m === null ? 0 : Number(m[1]);
+    },
     pids: () => [child.pid ?? 0, ...(dump.workers ?? []).map((w) => w.pid ?? 0)],
     stop: async () => {
       child.kill('SIGTERM');
@@ -227,6 +269,11 @@ function row(label: string, mode: 'json' | 'stream', r: LoadResult, direct: Load
     cpuUsPerRequest: cpu,
     errors: r.errors,
   };
+}
+
+/** The round with the least CPU per request (its other figures come with it, measured together). */
+function best(rows: readonly Row[]): Row {
+  return [...rows].sort((a, b) => (a.cpuUsPerRequest ?? Infinity) - (b.cpuUsPerRequest ?? Infinity))[0] as Row;
 }
 
 function table(rows: readonly Row[]): string {

@@ -1,40 +1,59 @@
 // A worker's local limit store: the buckets live in the primary (one MemoryStore for the whole
 // instance), so a local limit of 50 admits exactly 50 however the connections spread over workers.
-// Operations of one event-loop turn go out as one message; admissions resolve when the answer to
-// their batch comes back.
+// Most admissions are decided here, synchronously, from leases of the buckets' budgets (leases.ts);
+// the rest, and what the leases cannot settle, go to the primary: operations of one event-loop
+// turn as one message, admissions resolved when the answer to their batch comes back.
 import type { AdmitMode, AdmitResult, Charge, Check, LimitStore, Release } from '../limits/store.js';
-import type { StoreOp, ToPrimary } from './protocol.js';
+import { Leases } from './leases.js';
+import type { LeaseGrant, StoreOp, ToPrimary } from './protocol.js';
+
+/** Consumption from leases is reported this often, so a worker that dies strands little. */
+const REPORT_EVERY_MS = 25;
 
 export class IpcStore implements LimitStore {
   readonly name = 'memory' as const;
+  private readonly leases = new Leases();
   private nextId = 1;
   private queue: StoreOp[] = [];
   private scheduled = false;
+  private reportTimer: NodeJS.Timeout | undefined;
   private readonly waiting = new Map<number, { resolve: (r: AdmitResult) => void; reject: (e: Error) => void }>();
   private closed = false;
 
   constructor(private readonly send: (m: ToPrimary) => boolean) {}
 
-  admit(checks: readonly Check[], mode: AdmitMode): Promise<AdmitResult> {
+  admit(checks: readonly Check[], mode: AdmitMode): AdmitResult | Promise<AdmitResult> {
     if (this.closed) return Promise.reject(new Error('the limit store (primary process) is gone'));
+    const local = this.leases.tryAdmit(checks, mode);
+    if (local !== undefined) {
+      this.afterLocal();
+      return local;
+    }
+    this.leases.goingRemote(checks);
     const id = this.nextId++;
     this.push({ id, checks, mode });
     return new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject }));
   }
 
   /**
-   * Sent at once (with any admissions queued before it), not batched: the pipeline settles just
-   * before the response's last bytes go out, so the charge reaches the primary before the client
-   * can send its next request, to whichever worker.
+   * What the leases cannot settle is sent at once (with any admissions queued before it), not
+   * batched: the pipeline settles just before the response's last bytes go out, so the charge
+   * reaches the primary before the client can send its next request, to whichever worker.
    */
   settle(charges: readonly Charge[], releases: readonly Release[]): void {
-    if (this.closed || (charges.length === 0 && releases.length === 0)) return;
-    this.queue.push({ charges, releases });
+    if (this.closed) return;
+    const rest = charges.length === 0 ? charges : this.leases.charge(charges);
+    if (rest.length === 0 && releases.length === 0) {
+      this.afterLocal();
+      return;
+    }
+    this.queue.push({ charges: rest, releases });
     this.flush();
   }
 
-  /** Answers from the primary, in the order of the batch. */
-  answered(results: ReadonlyArray<readonly [number, AdmitResult]>): void {
+  /** Answers from the primary, in the order of the batch, with the leases it granted. */
+  answered(results: ReadonlyArray<readonly [number, AdmitResult]>, grants: readonly LeaseGrant[] = []): void {
+    for (const g of grants) this.leases.grant(g);
     for (const [id, r] of results) {
       const w = this.waiting.get(id);
       this.waiting.delete(id);
@@ -42,20 +61,46 @@ export class IpcStore implements LimitStore {
     }
   }
 
+  /** The primary is short on these buckets: the unused leases go back at once. */
+  recall(keys: readonly string[]): void {
+    if (this.closed) return;
+    this.leases.recall(keys);
+    this.queue.unshift({ leases: this.leases.takeReports(), recalled: keys });
+    this.flush();
+  }
+
   /** The primary is gone: fail what waits (the failure mode decides) and everything after. */
   disconnected(): void {
     this.closed = true;
+    clearTimeout(this.reportTimer);
     const err = new Error('the limit store (primary process) is gone');
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
   }
 
   close(): Promise<void> {
+    clearTimeout(this.reportTimer);
     return Promise.resolve();
+  }
+
+  /** Spent from a lease: report it soon, and ask for more in this turn's batch when it runs low. */
+  private afterLocal(): void {
+    if (this.leases.wanting || this.leases.unreported) this.schedule();
+    else if (this.reportTimer === undefined) {
+      this.reportTimer = setTimeout(() => {
+        this.reportTimer = undefined;
+        this.flush();
+      }, REPORT_EVERY_MS);
+      this.reportTimer.unref();
+    }
   }
 
   private push(op: StoreOp): void {
     this.queue.push(op);
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
     // setImmediate runs after the I/O callbacks of this turn: every request parsed in it joins the batch.
@@ -64,9 +109,13 @@ export class IpcStore implements LimitStore {
 
   private flush(): void {
     this.scheduled = false;
-    if (this.queue.length === 0) return;
-    const ops = this.queue;
+    const reports = this.leases.takeReports();
+    const wants = this.leases.takeWants();
+    // Returns first: the primary applies them before it decides the admissions that follow.
+    const ops: StoreOp[] = reports.length > 0 ? [{ leases: reports }, ...this.queue] : this.queue;
+    if (wants.length > 0) ops.push({ want: wants });
     this.queue = [];
+    if (ops.length === 0) return;
     if (!this.send({ t: 'store', ops })) this.disconnected();
   }
 }

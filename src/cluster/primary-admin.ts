@@ -2,7 +2,8 @@
 // dump with each worker's generation, one merged scrape, and the dashboard with a workers table.
 import { configDump } from '../config/index.js';
 import type { AdminSource } from '../server/admin.js';
-import { renderStatusPage } from '../server/status-page.js';
+import { renderStatusPage, type WorkersTelemetry } from '../server/status-page.js';
+import type { TelemetryInfo } from '../telemetry/hub.js';
 import type { Primary } from './primary.js';
 
 export function instanceAdmin(p: Primary): AdminSource {
@@ -24,10 +25,13 @@ export function instanceAdmin(p: Primary): AdminSource {
     }),
     metrics: async () => ({ contentType: p.metrics.contentType, text: await p.metrics.text(await p.workerMetrics()) }),
     dashboard: async () => {
-      // The routes, ledger and sinks part comes from a worker (they all serve the same generation);
-      // the live figures on the page are read from this listener's /metrics, the whole instance.
+      // Each worker writes its own ledger and runs its own sinks: the page lists them all. The
+      // routes part comes from one worker (they all serve the same generation); the live figures
+      // are read from this listener's /metrics, the whole instance.
+      const infos = await Promise.all(p.slots.map(async (s) => [s.index, (await p.ask(s, 'telemetry')) as TelemetryInfo | undefined] as const));
+      const telemetry: WorkersTelemetry = infos.flatMap(([w, t]) => (t === undefined ? [] : [[w, t] as const]));
       const slot = p.slots.find((s) => s.listening);
-      const page = slot === undefined ? undefined : ((await p.ask(slot, 'dashboard')) as string | undefined);
+      const page = slot === undefined ? undefined : ((await p.ask(slot, 'dashboard', telemetry)) as string | undefined);
       const html = page ?? renderStatusPage(undefined, p.lastReload);
       return html.replace('<h1>Tollgate</h1>', `<h1>Tollgate</h1>\n${workersTable(p)}`);
     },

@@ -12,7 +12,8 @@ import { ConfigError } from '../server/gateway.js';
 import { InstanceMetrics, type MetricsSnapshot } from '../telemetry/instance-metrics.js';
 import type { CgroupCpu } from './cgroup.js';
 import { instanceAdmin } from './primary-admin.js';
-import { isMessage, type ToPrimary, type ToWorker, type WorkerState } from './protocol.js';
+import type { WorkersTelemetry } from '../server/status-page.js';
+import { isMessage, type Question, type ToPrimary, type ToWorker, type WorkerState } from './protocol.js';
 import { StoreHost } from './store-host.js';
 import { WORKER_ENV } from './worker.js';
 
@@ -49,7 +50,8 @@ const METRICS_REFRESH_MS = 5_000;
 export class Primary {
   readonly slots: Slot[] = [];
   readonly metrics: InstanceMetrics;
-  readonly store = new StoreHost();
+  readonly store: StoreHost;
+  private answering = false;
   generation = 1;
   config: RuntimeConfig;
   lastReload: { at: string; result: 'applied' | 'rejected'; errors: number } | undefined;
@@ -70,6 +72,15 @@ export class Primary {
   ) {
     this.config = first;
     this.port = opts.listen.port;
+    this.store = new StoreHost({
+      workers: () => this.slots.flatMap((s) => (s.worker?.isConnected() === true ? [s.worker.id] : [])),
+      recall: (id, keys) => {
+        const w = cluster.workers?.[id];
+        if (w !== undefined) this.send(w, { t: 'recall', keys });
+      },
+      wake: () => this.wakeAdmissions(),
+      event: (e) => this.metrics.leaseEvent(e),
+    });
     this.metrics = new InstanceMetrics(opts.cgroup, () => this.slots.filter((s) => s.listening).length);
     for (let i = 0; i < opts.workers; i++) {
       this.slots.push({ index: i, worker: undefined, listening: false, state: undefined, lastMetrics: undefined, startedAt: 0, exits: [], restartTimer: undefined });
@@ -112,7 +123,7 @@ export class Primary {
   }
 
   /** Sends a question to a worker; undefined if it does not answer in time (exiting, busy). */
-  ask(slot: Slot, what: 'metrics' | 'dashboard', timeoutMs = 2_000): Promise<unknown> {
+  ask(slot: Slot, what: Question, telemetry?: WorkersTelemetry, timeoutMs = 2_000): Promise<unknown> {
     const w = slot.worker;
     if (w === undefined || !slot.listening || !w.isConnected()) return Promise.resolve(undefined);
     const id = this.nextAsk++;
@@ -125,7 +136,7 @@ export class Primary {
         clearTimeout(t);
         resolve(v);
       });
-      this.send(w, { t: 'ask', id, what });
+      this.send(w, telemetry === undefined ? { t: 'ask', id, what } : { t: 'ask', id, what, telemetry });
     });
   }
 
@@ -172,13 +183,10 @@ export class Primary {
 
   private onMessage(slot: Slot, w: Worker, m: ToPrimary): void {
     switch (m.t) {
-      case 'store': {
-        const first = this.store.waiting === 0;
+      case 'store':
         this.store.take(w.id, m.ops);
-        // setImmediate runs after every pipe that was readable in this turn has been read.
-        if (first && this.store.waiting > 0) setImmediate(() => this.answerAdmissions());
+        if (this.store.waiting > 0) this.wakeAdmissions();
         return;
-      }
       case 'listening':
         slot.listening = true;
         this.port = m.port;
@@ -199,11 +207,17 @@ export class Primary {
     }
   }
 
-  private answerAdmissions(): void {
-    for (const [id, results] of this.store.admitQueued()) {
-      const w = cluster.workers?.[id];
-      if (w !== undefined) this.send(w, { t: 'store', results });
-    }
+  private wakeAdmissions(): void {
+    if (this.answering) return;
+    this.answering = true;
+    // setImmediate runs after every pipe that was readable in this turn has been read.
+    setImmediate(() => {
+      this.answering = false;
+      for (const [id, { results, grants }] of this.store.admitQueued()) {
+        const w = cluster.workers?.[id];
+        if (w !== undefined) this.send(w, grants.length > 0 ? { t: 'store', results, grants } : { t: 'store', results });
+      }
+    });
   }
 
   private onExit(slot: Slot, w: Worker, code: number | null, signal: string | null): void {

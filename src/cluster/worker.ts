@@ -3,7 +3,8 @@
 // dashboard), reloads when told, drains when told, and leaves if the primary goes away.
 import { Gateway, type GatewayOptions } from '../server/gateway.js';
 import { IpcStore } from './ipc-store.js';
-import { isMessage, type ToPrimary, type ToWorker } from './protocol.js';
+import type { WorkersTelemetry } from '../server/status-page.js';
+import { isMessage, type Question, type ToPrimary, type ToWorker } from './protocol.js';
 
 export const WORKER_ENV = { generation: 'TOLLGATE_WORKER_GENERATION', index: 'TOLLGATE_WORKER_INDEX' } as const;
 
@@ -36,7 +37,10 @@ export async function runWorker(opts: Omit<GatewayOptions, 'admin' | 'watch' | '
       if (!isMessage<ToWorker>(m)) return;
       switch (m.t) {
         case 'store':
-          store.answered(m.results);
+          store.answered(m.results, m.grants);
+          return;
+        case 'recall':
+          store.recall(m.keys);
           return;
         case 'reload':
           // One at a time, in the order the primary sent them.
@@ -50,7 +54,7 @@ export async function runWorker(opts: Omit<GatewayOptions, 'admin' | 'watch' | '
           });
           return;
         case 'ask':
-          void answer(m.id, m.what);
+          void answer(m.id, m.what, m.telemetry);
           return;
         case 'shutdown':
           void stop().then(() => resolve());
@@ -68,9 +72,9 @@ export async function runWorker(opts: Omit<GatewayOptions, 'admin' | 'watch' | '
   // worker leave on its own (the primary would take that for a crash).
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => undefined);
 
-  const answer = async (id: number, what: 'metrics' | 'dashboard'): Promise<void> => {
+  const answer = async (id: number, what: Question, telemetry: WorkersTelemetry | undefined): Promise<void> => {
     const gw = await gatewayReady;
-    const value = what === 'metrics' ? await gw.metrics.registry.getMetricsAsJSON() : gw.dashboard();
+    const value = what === 'metrics' ? await gw.metrics.registry.getMetricsAsJSON() : what === 'telemetry' ? gw.telemetryInfo() : gw.dashboard(telemetry);
     send({ t: 'reply', id, value });
   };
 

@@ -83,6 +83,27 @@ export class MemoryStore implements LimitStore {
     }
   }
 
+  /**
+   * Counts `amount` of a fixed-window bucket as used on behalf of a lease holder (another process
+   * that admits against it by itself); returns the window the lease belongs to. Nothing is checked:
+   * the caller sizes the lease from `peek`.
+   */
+  lease(key: string, windowMs: number, amount: number): { start: number; used: number } {
+    const now = this.now();
+    const counter = this.counter({ kind: 'window', key, windowMs }, now);
+    if (counter.count === 0) counter.start = now;
+    counter.count += amount;
+    return { start: counter.start, used: counter.count };
+  }
+
+  /** The unused part of a lease comes back, unless its window has already ended. */
+  giveBack(key: string, windowMs: number, start: number, amount: number): void {
+    const counter = this.counters.get(key);
+    if (counter === undefined) return;
+    this.roll(counter, 'window', windowMs, this.now());
+    if (counter.start === start) counter.count = Math.max(0, counter.count - amount);
+  }
+
   /** Current usage of a window bucket without changing it (for gauges and tests). */
   peek(kind: 'window' | 'sliding', key: string, windowMs: number): number {
     const now = this.now();

@@ -15,7 +15,7 @@ import { Limits, type FailureMode, type LimitsOptions, type LocalStore } from '.
 import { McpGateway } from '../mcp/gateway.js';
 import { McpMetrics } from '../telemetry/mcp-metrics.js';
 import { loadTokenizer, type EncodingName } from '../tokenizer/index.js';
-import { Telemetry, type TelemetryOptions } from '../telemetry/hub.js';
+import { Telemetry, type TelemetryInfo, type TelemetryOptions } from '../telemetry/hub.js';
 import { attachCredentialTelemetry } from '../telemetry/credential-metrics.js';
 import { registerCpuMetrics } from '../telemetry/cpu-metrics.js';
 import { attachPickerTelemetry } from '../telemetry/picker-metrics.js';
@@ -24,7 +24,7 @@ import { RateLimitMetrics } from '../telemetry/rate-limit-metrics.js';
 import { closeMcpPools } from '../upstream/mcp-http.js';
 import { UpstreamRegistry, type BackendUpstream } from '../upstream/pools.js';
 import { startAdmin, type AdminServer } from './admin.js';
-import { renderStatusPage } from './status-page.js';
+import { renderStatusPage, type WorkersTelemetry } from './status-page.js';
 import { DEFAULT_IDLE_COLLECTION, IdleCollector, idleCollectionFromEnv, type IdleCollectionOptions } from '../core/idle-gc.js';
 import { startDataListener, type DataListener } from './listener.js';
 
@@ -168,8 +168,13 @@ export class Gateway implements OutcomeSink {
     return this.runtime.draining;
   }
 
-  dashboard(): string {
-    return renderStatusPage(this.runtime.generation, this.lastReload, this.telemetry.snapshot());
+  /** The dashboard page; with several workers, the primary passes every worker's telemetry. */
+  dashboard(workers?: WorkersTelemetry): string {
+    return renderStatusPage(this.runtime.generation, this.lastReload, workers ?? this.telemetry.snapshot());
+  }
+
+  telemetryInfo(): TelemetryInfo {
+    return this.telemetry.snapshot();
   }
 
   /**

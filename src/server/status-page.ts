@@ -6,7 +6,14 @@ import type { Generation } from '../pipeline/generation.js';
 import { DASHBOARD_SCRIPT } from '../telemetry/dashboard-client.js';
 import type { TelemetryInfo } from '../telemetry/hub.js';
 
-export function renderStatusPage(gen: Generation | undefined, lastReload: { at: string; result: string; errors: number } | undefined, telemetry?: TelemetryInfo): string {
+/** Each worker's telemetry, by worker index, when several workers serve one instance. */
+export type WorkersTelemetry = ReadonlyArray<readonly [worker: number, info: TelemetryInfo]>;
+
+export function renderStatusPage(
+  gen: Generation | undefined,
+  lastReload: { at: string; result: string; errors: number } | undefined,
+  telemetry?: TelemetryInfo | WorkersTelemetry,
+): string {
   const rows =
     gen === undefined
       ? '<tr><td colspan="4">no configuration loaded</td></tr>'
@@ -75,7 +82,7 @@ ${card('stat-downstream-p50', 'downstream p50')}${card('stat-upstream-p50', 'ups
 </div>
 
 <h2>Accounting</h2>
-${accountingTable(telemetry)}
+${Array.isArray(telemetry) ? workersAccountingTable(telemetry as WorkersTelemetry) : accountingTable(telemetry as TelemetryInfo | undefined)}
 
 <h2>Routes</h2>
 <table><tr><th>rule</th><th>matches</th><th>backends</th><th>timeout</th></tr>
@@ -104,6 +111,40 @@ function accountingTable(t: TelemetryInfo | undefined): string {
     ['database sinks', t.sinks.length === 0 ? 'none' : t.sinks.map((s) => `${esc(s.name)}: ${s.written} written, ${s.pending} pending, ${s.failed} failed batches, ${s.dropped} dropped`).join('<br>')],
     ['access log', t.accessLog === undefined ? 'off' : esc(t.accessLog)],
     ['traces (OTLP)', t.traces === undefined ? 'off' : esc(t.traces)],
+  ];
+  return `<table>${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${v}</td></tr>`).join('')}</table>`;
+}
+
+/**
+ * Every worker's ledger, sinks and token counting (each worker writes its own ledger file and runs
+ * its own sinks); the live totals in it come from the instance's merged /metrics.
+ */
+function workersAccountingTable(ws: WorkersTelemetry): string {
+  if (ws.length === 0) return '<p class="muted">no worker answered</p>';
+  const each = (f: (t: TelemetryInfo) => string): string => ws.map(([w, t]) => `worker ${w}: ${f(t)}`).join('<br>');
+  const lines = ws.reduce((n, [, t]) => n + (t.ledger?.lines ?? 0), 0);
+  const distinct = (f: (t: TelemetryInfo) => string | undefined): string => [...new Set(ws.map(([, t]) => f(t) ?? 'off'))].map(esc).join('<br>');
+  const rows: Array<[string, string]> = [
+    ['token counting', each((t) => `${t.accounting.mode === 'worker' ? 'worker thread' : 'main thread, sliced'}; ${t.accounting.counted} counted, ${t.accounting.skipped} skipped (backlog full)`)],
+    ['counts running', `<span id="stat-counting">${ws.reduce((n, [, t]) => n + t.accounting.counting, 0)}</span>`],
+    [
+      'usage ledger',
+      ws.every(([, t]) => t.ledger === undefined)
+        ? 'off (start with --ledger DIR)'
+        : `<span id="stat-ledger-lines">${lines}</span> lines written in all<br>${each((t) =>
+            t.ledger === undefined
+              ? 'off'
+              : `${esc(t.ledger.file)} · ${t.ledger.lines} lines${t.ledger.writeErrors > 0 ? ` · <b>${t.ledger.writeErrors} write errors</b>` : ''}${t.ledger.backlog > 0 ? ` · ${t.ledger.backlog} lines waiting for the disk` : ''}`,
+          )}`,
+    ],
+    [
+      'database sinks',
+      ws.every(([, t]) => t.sinks.length === 0)
+        ? 'none'
+        : each((t) => t.sinks.map((s) => `${esc(s.name)}: ${s.written} written, ${s.pending} pending, ${s.failed} failed batches, ${s.dropped} dropped`).join('; ') || 'none'),
+    ],
+    ['access log', distinct((t) => t.accessLog)],
+    ['traces (OTLP)', distinct((t) => t.traces)],
   ];
   return `<table>${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${v}</td></tr>`).join('')}</table>`;
 }

@@ -18,6 +18,7 @@ export class InstanceMetrics {
   private readonly reloads: Counter<'result'>;
   private readonly reloadSeconds: Histogram;
   private readonly generation: Gauge;
+  private readonly leases: Counter<'event'>;
   private retired: MetricsSnapshot = [];
 
   constructor(cgroup: CgroupCpu | undefined, workers: () => number) {
@@ -32,6 +33,16 @@ export class InstanceMetrics {
       registers,
     });
     this.generation = new Gauge({ name: 'tollgate_config_generation', help: 'The configuration generation serving new requests.', registers });
+    this.leases = new Counter({
+      name: 'tollgate_local_limit_leases_total',
+      help: 'Shared local limits across workers: leases granted to workers, recalls of unused leases before a refusal, admissions the primary decided itself.',
+      labelNames: ['event'],
+      registers,
+    });
+  }
+
+  leaseEvent(event: 'granted' | 'recalled' | 'decided'): void {
+    this.leases.inc({ event });
   }
 
   configLoaded(result: 'applied' | 'rejected', seconds: number, generation?: number): void {

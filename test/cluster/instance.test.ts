@@ -1,0 +1,75 @@
+// `serve --concurrency 2` as one instance in what the workers share outside the local limits: a
+// Redis-backed global limit counts both workers' requests in one bucket (a real redis-server), and
+// the dashboard lists every worker's ledger, not one worker's.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backendYaml } from '../helpers/gateway.js';
+import { btpYaml, costRouteYaml, metricValue } from '../helpers/limits.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { openAIBehavior, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { chatFresh, startInstance, waitUntil } from './helpers.js';
+
+let up: Upstream;
+let redis: TestRedis;
+let work: string;
+
+beforeAll(async () => {
+  up = await startUpstream(openAIBehavior({ chunks: 6 }));
+  redis = await startRedis();
+  work = await mkdtemp(join(tmpdir(), 'tollgate-instance-'));
+});
+
+afterAll(async () => {
+  await up.close();
+  await redis.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+function manifests(policy?: string): Record<string, string> {
+  return {
+    'b.yaml': backendYaml('b', [{ port: up.port }]),
+    'r.yaml': costRouteYaml('r', 'm', [{ name: 'b' }]),
+    ...(policy === undefined ? {} : { 'p.yaml': policy }),
+  };
+}
+
+describe('one instance across two workers', { timeout: 90_000 }, () => {
+  it('a Redis global limit of 50 admits exactly 50 of 200 concurrent requests spread over both workers', async () => {
+    const inst = await startInstance(manifests(btpYaml('global', 'r', 'Global', [{ requests: 50, unit: 'Hour' }])), ['--concurrency', '2', '--redis', redis.url, '--redis-prefix', 'cluster:']);
+    try {
+      // Ready means every worker's Redis connection is up: no admission races it.
+      await waitUntil(async () => (await fetch(`${inst.adminUrl}/readyz`)).status === 200, 'ready');
+      const rs = await Promise.all(Array.from({ length: 200 }, () => chatFresh(inst.url)));
+      expect(rs.filter((r) => r.status === 200)).toHaveLength(50);
+      expect(rs.filter((r) => r.status === 429)).toHaveLength(150);
+      const m = await inst.metrics();
+      expect(metricValue(m, 'tollgate_worker_requests_total', { worker: '0' })).toBeGreaterThan(0);
+      expect(metricValue(m, 'tollgate_worker_requests_total', { worker: '1' })).toBeGreaterThan(0);
+      // Nothing of this limit is local: no worker asked the primary or held a lease.
+      expect(metricValue(m, 'tollgate_local_limit_leases_total', { event: 'decided' })).toBe(0);
+    } finally {
+      expect(await inst.stop()).toBe(0);
+    }
+  });
+
+  it("the dashboard lists both workers' ledgers, with the instance's total", async () => {
+    const ledger = join(work, 'ledger');
+    const inst = await startInstance(manifests(), ['--concurrency', '2', '--ledger', ledger]);
+    try {
+      const rs = await Promise.all(Array.from({ length: 12 }, () => chatFresh(inst.url)));
+      expect(rs.every((r) => r.status === 200)).toBe(true);
+      const m = await inst.metrics();
+      const served = [metricValue(m, 'tollgate_worker_requests_total', { worker: '0' }), metricValue(m, 'tollgate_worker_requests_total', { worker: '1' })];
+      expect(served[0]).toBeGreaterThan(0);
+      expect(served[1]).toBeGreaterThan(0);
+      await waitUntil(async () => metricValue(await inst.metrics(), 'tollgate_ledger_lines_total') === 12, 'every ledger line written');
+      const page = await (await fetch(inst.adminUrl)).text();
+      expect(page).toContain('<span id="stat-ledger-lines">12</span> lines written in all');
+      for (const w of [0, 1]) expect(page).toMatch(new RegExp(`worker ${w}: [^<]*${ledger.replace(/[/.]/g, '\\$&')}[^<]* · ${served[w] ?? -1} lines`));
+    } finally {
+      expect(await inst.stop()).toBe(0);
+    }
+  });
+});
