@@ -102,6 +102,7 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
   private readonly audit: KeyedCounter<'gen_ai_request_model' | 'gen_ai_token_type' | 'counted_by'>;
   private readonly records: KeyedCounter<'usage_source'>;
   private readonly cost: KeyedCounter<'workload' | 'gen_ai_request_model'>;
+  private readonly clientCost: KeyedCounter<GenAiLabel | 'key' | 'team'>;
   /** Labels computed when the request finished, reused when its record completes. */
   private readonly pendingLabels = new WeakMap<RequestOutcome, GenAiLabels>();
 
@@ -189,6 +190,11 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
       help: "Cost at the gateway's base rates (--rates), by workload and model.",
       labelNames: ['workload', 'gen_ai_request_model'],
     });
+    this.clientCost = new KeyedCounter(this.registry, {
+      name: 'gen_ai_client_cost',
+      help: "Cost of requests at the rates file's base prices (--rates), in its currency; key and team name the virtual key used (capped).",
+      labelNames: [...GENAI_LABELS, 'key', 'team'],
+    });
     this.defineCollected();
   }
 
@@ -271,7 +277,10 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
         if (b > 0) this.drift.observe({ gen_ai_request_model: model, gen_ai_token_type: type }, (g - b) / b);
       }
     }
-    if (r.cost !== undefined && r.cost > 0) this.cost.inc({ workload: labels.workload, gen_ai_request_model: labels.gen_ai_request_model }, r.cost);
+    if (r.cost !== undefined && r.cost > 0) {
+      this.cost.inc({ workload: labels.workload, gen_ai_request_model: labels.gen_ai_request_model }, r.cost);
+      this.clientCost.inc({ ...labels, key: this.labels.apiKey(r.apiKey), team: this.labels.team(r.team) }, r.cost);
+    }
   }
 
   // ---- control plane --------------------------------------------------------------------------------
