@@ -53,7 +53,11 @@ export interface StateStore {
   /**
    * Calls `onChange` after a record changes, wherever the write happened, within a second of it
    * (the writer's own process included). Returns the unsubscribe function.
+   *
+   * `onResync` is called when changes may have been missed: reload every record. That is when a
+   * lost database connection is back, when a writer died between writing a record and announcing
+   * it, and (PostgreSQL) once the subscription is live, since `subscribe` returns before it is.
    */
-  subscribe(onChange: (change: Change) => void): () => void;
+  subscribe(onChange: (change: Change) => void, onResync?: () => void): () => void;
   close(): Promise<void>;
 }
