@@ -45,7 +45,10 @@ export class KeyRegistry {
   static async open(store: StateStore, logger: Logger, now: () => number = Date.now): Promise<KeyRegistry> {
     const r = new KeyRegistry(store, logger, now);
     // Subscribed before the first read: a change made while reading is applied after it.
-    r.unsubscribe = store.subscribe((c) => void r.refresh(c.kind, c.id));
+    r.unsubscribe = store.subscribe(
+      (c) => void r.refresh(c.kind, c.id),
+      () => void r.resync().catch((err: unknown) => logger.warn('re-reading keys from the state store failed', { err })),
+    );
     await r.resync();
     r.timer = setInterval(() => void r.resync().catch((err: unknown) => logger.warn('re-reading keys from the state store failed', { err })), RESYNC_MS);
     r.timer.unref();
