@@ -84,7 +84,7 @@ export async function chatWith(
   opts: { model?: string; stream?: boolean; header?: 'authorization' | 'x-api-key' } = {},
 ): Promise<{ status: number; text: string; json: { error?: { code: string; message: string } } }> {
   const header = opts.header ?? 'authorization';
-  const auth = key === undefined ? {} : header === 'authorization' ? { authorization: `Bearer ${key}` } : { 'x-api-key': key };
+  const auth: Record<string, string> = key === undefined ? {} : header === 'authorization' ? { authorization: `Bearer ${key}` } : { 'x-api-key': key };
   const r = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...auth },
