@@ -1,8 +1,9 @@
 // Virtual keys on a real gateway process with a --state-dir: the admin API and the CLI, how keys
 // authenticate (and fail to), allowlists, rotation grace, and a restart that keeps keys and spend.
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
 import { eventually } from '../helpers/gateway.js';
 import { openAIBehavior, startUpstream, type Upstream } from '../helpers/upstream.js';
 import { api, chatWith, createKey, keysCli, REQUEST_COST, serve, spent, waitSpent, workspace, type Served } from './helpers.js';
@@ -14,8 +15,12 @@ let gw: Served;
 beforeAll(async () => {
   up = await startUpstream(openAIBehavior({ chunks: 5 }));
   dir = await workspace([up.port]);
-  gw = await serve(dir, ['--state-dir', join(dir, 'state'), '--concurrency', '1']);
+  gw = await serve(dir, args());
 }, 60_000);
+
+function args(): string[] {
+  return ['--state-dir', join(dir, 'state'), '--concurrency', '1', '--ledger', join(dir, 'ledger'), '--ledger-fsync-ms', '0', '--access-log', join(dir, 'access.log')];
+}
 
 afterAll(async () => {
   await gw.stop();
@@ -162,13 +167,31 @@ describe('virtual keys (one process, --state-dir)', () => {
     await waitSpent(gw.admin, id, 3 * REQUEST_COST);
   });
 
+  it('names the key and team in the ledger, the access log, gen_ai_client_cost and chargeback --by key,team', async () => {
+    const { id, key } = await createKey(gw.admin, { name: 'billed', workload: 'ci', team: 'finops' });
+    await eventually(async () => (await chatWith(gw.url, key, { model: 'nope' })).status !== 401, 'the key to be known');
+    for (let i = 0; i < 2; i++) expect((await chatWith(gw.url, key)).status).toBe(200);
+    await eventually(async () => (await readFile(join(dir, 'access.log'), 'utf8').catch(() => '')).includes(`"api_key":"${id}"`), 'the access log line');
+    const line = (await readFile(join(dir, 'access.log'), 'utf8')).split('\n').find((l) => l.includes(`"api_key":"${id}"`)) ?? '';
+    expect(JSON.parse(line)).toMatchObject({ api_key: id, team: 'finops', workload: 'ci' });
+    const metrics = await (await fetch(`${gw.admin}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`gen_ai_client_cost\\{[^}]*key="${id}",team="finops"\\} 0\\.1`));
+    await eventually(async () => {
+      const r = await runCli(['chargeback', '--ledger', join(dir, 'ledger'), '--rates', join(dir, 'rates.yaml'), '--by', 'key,team', '--format', 'json']);
+      const rows = (JSON.parse(r.stdout) as { rows: Array<{ key: string; team: string; cost: number; requests: number }> }).rows;
+      const row = rows.find((x) => x.key === id);
+      // The probe that waited for the key is a request too (refused, so it costs nothing).
+      return row !== undefined && row.team === 'finops' && row.requests === 3 && Math.abs(row.cost - 2 * REQUEST_COST) < 1e-9;
+    }, 'chargeback to show the key with its team and cost', 10_000);
+  });
+
   it('keeps keys and spend across a restart', async () => {
     const { id, key } = await createKey(gw.admin, { name: 'durable', workload: 'ci', budgets: [{ amount: 3 * REQUEST_COST, period: 'month' }] });
     await eventually(async () => (await chatWith(gw.url, key, { model: 'nope' })).status !== 401, 'the key to be known');
     for (let i = 0; i < 2; i++) expect((await chatWith(gw.url, key)).status).toBe(200);
     await waitSpent(gw.admin, id, 2 * REQUEST_COST);
     await gw.stop();
-    gw = await serve(dir, ['--state-dir', join(dir, 'state'), '--concurrency', '1']);
+    gw = await serve(dir, args());
     expect(await spent(gw.admin, id)).toBeCloseTo(2 * REQUEST_COST, 9);
     expect((await chatWith(gw.url, key)).status).toBe(200);
     const over = await chatWith(gw.url, key);
