@@ -22,8 +22,11 @@ Usage:
 
   --admin URL              the gateway's admin listener, e.g. http://127.0.0.1:9901 (env TOLLGATE_ADMIN_URL)
   --admin-token-file FILE  the admin token (env TOLLGATE_ADMIN_TOKEN), as given to \`tollgate serve\`
-  --budget AMOUNT/PERIOD   a dollar budget in the rates file's currency; PERIOD is 1d, 7d, 30d or
-                           month (calendar month, UTC); e.g. --budget 0.50/30d (repeatable)
+  --budget AMOUNT/PERIOD[@BACKEND]
+                           a dollar budget in the rates file's currency; PERIOD is 1d, 7d, 30d or
+                           month (calendar month, UTC); e.g. --budget 0.50/30d (repeatable). With
+                           @BACKEND only spend on that AIServiceBackend counts, and when it is spent
+                           requests fail over to the route's next backend instead of being refused
   --soft AMOUNT            warn (log line and metric) once this much of each budget is spent
   --models M,...           the models the key may ask for (default: any)
   --rpm N, --tpm N         requests and tokens per minute for this key
@@ -178,10 +181,10 @@ function keyFields(v: Values): Record<string, unknown> {
   return out;
 }
 
-function budget(text: string): { amount: number; period: string } {
-  const m = /^([0-9]+(?:\.[0-9]+)?)\/(1d|7d|30d|month)$/.exec(text.trim());
-  if (m === null) throw new UsageError(`--budget: "${text}" is not AMOUNT/PERIOD`, 'e.g. --budget 0.50/30d or --budget 100/month (periods: 1d, 7d, 30d, month)');
-  return { amount: Number(m[1]), period: m[2] as string };
+function budget(text: string): { amount: number; period: string; backend?: string } {
+  const m = /^([0-9]+(?:\.[0-9]+)?)\/(1d|7d|30d|month)(?:@([^@\s]+))?$/.exec(text.trim());
+  if (m === null) throw new UsageError(`--budget: "${text}" is not AMOUNT/PERIOD[@BACKEND]`, 'e.g. --budget 0.50/30d, --budget 100/month or --budget 20/1d@openai (periods: 1d, 7d, 30d, month)');
+  return { amount: Number(m[1]), period: m[2] as string, ...(m[3] === undefined ? {} : { backend: m[3] }) };
 }
 
 function money(text: string, flag: string): number {

@@ -168,7 +168,7 @@ export class KeyAdmin {
 
 /** A budget whose period is unchanged keeps its anchor, so an update does not move its reset time. */
 function keepAnchors(old: readonly Budget[], next: ReadonlyArray<Omit<Budget, 'anchor'>>, at: string): Budget[] {
-  return next.map((b) => ({ ...b, anchor: old.find((o) => o.period === b.period)?.anchor ?? at }));
+  return next.map((b) => ({ ...b, anchor: old.find((o) => o.period === b.period && o.backend === b.backend)?.anchor ?? at }));
 }
 
 /** Plain JSON: undefined fields dropped (the store takes JSON documents). */

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkInput, createKeyInput, ownerId, ownerInput, rotateKeyInput, updateKeyInput } from '../config/schema/keys.js';
 import type { StateStore } from '../state/store.js';
 import { AdminError, type KeyAdmin, type OwnerKind } from './admin.js';
-import { ORG_KIND, TEAM_KIND } from './model.js';
+import { type Budget, budgetSubject, ORG_KIND, TEAM_KIND } from './model.js';
 import { fromMicros, windowOf } from './periods.js';
 
 const MAX_BODY = 64 * 1024;
@@ -102,13 +102,13 @@ export class KeyApi {
     return { ...rec, budgets: await this.spendOf(`${kind}:${String(rec['id'])}`, rec['budgets']), currency: this.currency };
   }
 
-  private async spendOf(subject: string, budgets: unknown): Promise<Array<Record<string, unknown> & { remaining: number }>> {
+  private async spendOf(owner: string, budgets: unknown): Promise<Array<Record<string, unknown> & { remaining: number }>> {
     const now = Date.now();
-    const list = Array.isArray(budgets) ? (budgets as Array<{ amount: number; period: '1d' | '7d' | '30d' | 'month'; anchor: string }>) : [];
+    const list = Array.isArray(budgets) ? (budgets as Budget[]) : [];
     return Promise.all(
       list.map(async (b) => {
         const w = windowOf(b, now);
-        const spent = fromMicros(await this.state.spend(subject, w.id));
+        const spent = fromMicros(await this.state.spend(budgetSubject(owner, b), w.id));
         return { ...b, window: w.id, spent, remaining: Math.max(0, b.amount - spent), resetsAt: new Date(w.end).toISOString() };
       }),
     );

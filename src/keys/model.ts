@@ -20,6 +20,16 @@ export interface Budget {
   readonly soft?: number | undefined;
   /** Where the 1d/7d/30d windows start counting from (ISO time; the budget's creation). */
   readonly anchor: string;
+  /**
+   * Only spend on this backend (AIServiceBackend name) counts, and an exhausted budget sends the
+   * request to the route's next candidate instead of refusing it.
+   */
+  readonly backend?: string | undefined;
+}
+
+/** The spend subject of one budget of `owner` (`key:<id>`, `team:<id>`, …): backend budgets count apart. */
+export function budgetSubject(owner: string, b: Pick<Budget, 'backend'>): string {
+  return b.backend === undefined ? owner : `${owner}@${b.backend}`;
 }
 
 /** One secret of a key, as a salted hash; `notAfter` set on the old secret of a rotation. */

@@ -4,7 +4,7 @@
 // re-reads everything now and then, so a change notice lost in transit is repaired too.
 import type { Logger } from '../core/log.js';
 import type { StateStore } from '../state/store.js';
-import { asKeyDoc, asOwnerDoc, type Budget, KEY_KIND, type KeyDoc, ORG_KIND, type OwnerDoc, TEAM_KIND } from './model.js';
+import { asKeyDoc, asOwnerDoc, type Budget, budgetSubject, KEY_KIND, type KeyDoc, ORG_KIND, type OwnerDoc, TEAM_KIND } from './model.js';
 import { dummyCheck, parseKey, secretMatches } from './secret.js';
 
 const RESYNC_MS = 30_000;
@@ -77,14 +77,14 @@ export class KeyRegistry {
 
   /** Every budget a request with this key spends against: the key's, its team's, its organisation's. */
   budgetsOf(key: LiveKey): BudgetOf[] {
-    const out: BudgetOf[] = key.doc.budgets.map((budget) => ({ subject: `key:${key.id}`, label: `key "${key.doc.name}" (${key.id})`, budget }));
+    const out: BudgetOf[] = key.doc.budgets.map((budget) => of(`key:${key.id}`, `key "${key.doc.name}" (${key.id})`, budget));
     const teamId = key.doc.team;
     const team = teamId === undefined ? undefined : this.teams.get(teamId);
     if (teamId !== undefined && team !== undefined) {
-      for (const budget of team.budgets) out.push({ subject: `team:${teamId}`, label: `team "${teamId}"`, budget });
+      for (const budget of team.budgets) out.push(of(`team:${teamId}`, `team "${teamId}"`, budget));
       const orgId = team.org;
       const org = orgId === undefined ? undefined : this.orgs.get(orgId);
-      if (orgId !== undefined && org !== undefined) for (const budget of org.budgets) out.push({ subject: `org:${orgId}`, label: `organisation "${orgId}"`, budget });
+      if (orgId !== undefined && org !== undefined) for (const budget of org.budgets) out.push(of(`org:${orgId}`, `organisation "${orgId}"`, budget));
     }
     return out;
   }
@@ -92,9 +92,9 @@ export class KeyRegistry {
   /** Every budget of every key, team and organisation (to rebuild live counters, for gauges). */
   allBudgets(): BudgetOf[] {
     const out: BudgetOf[] = [];
-    for (const k of this.keys.values()) for (const budget of k.doc.budgets) out.push({ subject: `key:${k.id}`, label: k.id, budget });
-    for (const [id, t] of this.teams) for (const budget of t.budgets) out.push({ subject: `team:${id}`, label: id, budget });
-    for (const [id, o] of this.orgs) for (const budget of o.budgets) out.push({ subject: `org:${id}`, label: id, budget });
+    for (const k of this.keys.values()) for (const budget of k.doc.budgets) out.push(of(`key:${k.id}`, k.id, budget));
+    for (const [id, t] of this.teams) for (const budget of t.budgets) out.push(of(`team:${id}`, id, budget));
+    for (const [id, o] of this.orgs) for (const budget of o.budgets) out.push(of(`org:${id}`, id, budget));
     return out;
   }
 
@@ -145,6 +145,10 @@ export class KeyRegistry {
   private changed(): void {
     for (const fn of this.listeners) fn();
   }
+}
+
+function of(owner: string, label: string, budget: Budget): BudgetOf {
+  return { subject: budgetSubject(owner, budget), label: budget.backend === undefined ? label : `${label} on backend "${budget.backend}"`, budget };
 }
 
 function live(id: string, doc: KeyDoc): LiveKey {

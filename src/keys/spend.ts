@@ -66,18 +66,34 @@ export class KeySpend {
   }
 
   /**
-   * Admits a request of `key` to `model` (the model the backend is asked for) or throws the 429.
-   * `estimate` is the request's worst case: its prompt and its maximum output.
+   * Admits a request of `key` to `model` (the model the backend is asked for) against the key's
+   * rates and every budget not scoped to a backend, or throws the 429. `estimate` is the request's
+   * worst case: its prompt and its maximum output.
    */
   async admit(key: LiveKey, workload: string, model: string, estimate: () => CostInput): Promise<SpendTicket | undefined> {
-    const budgets = this.registry.budgetsOf(key);
-    if (budgets.length === 0 && key.doc.rpm === undefined && key.doc.tpm === undefined) return undefined;
+    const budgets = this.registry.budgetsOf(key).filter((b) => b.budget.backend === undefined);
+    const rates: Check[] = [];
+    if (key.doc.rpm !== undefined) rates.push(check(`k:rpm:${key.id}`, key.doc.rpm, MINUTE_MS, 1));
+    const tpmCounter = key.doc.tpm === undefined ? undefined : `k:tpm:${key.id}`;
+    if (tpmCounter !== undefined && key.doc.tpm !== undefined) rates.push(check(tpmCounter, key.doc.tpm, MINUTE_MS, 0));
+    return this.run(key, workload, model, estimate, budgets, rates, tpmCounter);
+  }
+
+  /** Whether `key` (its team, its organisation) has a budget on `backend`. */
+  hasBackendBudget(key: LiveKey, backend: string): boolean {
+    return this.registry.budgetsOf(key).some((b) => b.budget.backend === backend);
+  }
+
+  /** Admits an attempt on `backend` against the budgets scoped to it; throws the 429 (the caller tries the next candidate). */
+  async admitBackend(key: LiveKey, workload: string, backend: string, model: string, estimate: () => CostInput): Promise<SpendTicket | undefined> {
+    const budgets = this.registry.budgetsOf(key).filter((b) => b.budget.backend === backend);
+    return this.run(key, workload, model, estimate, budgets, [], undefined);
+  }
+
+  private async run(key: LiveKey, workload: string, model: string, estimate: () => CostInput, budgets: readonly BudgetOf[], checks: Check[], tpmCounter: string | undefined): Promise<SpendTicket | undefined> {
+    if (budgets.length === 0 && checks.length === 0) return undefined;
     const now = this.now();
     const reserve = budgets.length === 0 ? 0 : this.costMicros(workload, model, worstCase(estimate()));
-    const checks: Check[] = [];
-    if (key.doc.rpm !== undefined) checks.push(check(`k:rpm:${key.id}`, key.doc.rpm, MINUTE_MS, 1));
-    const tpmCounter = key.doc.tpm === undefined ? undefined : `k:tpm:${key.id}`;
-    if (tpmCounter !== undefined && key.doc.tpm !== undefined) checks.push(check(tpmCounter, key.doc.tpm, MINUTE_MS, 0));
     const first = checks.length;
     const held: HeldBudget[] = [];
     for (const b of budgets) {

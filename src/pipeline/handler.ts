@@ -22,7 +22,7 @@ import { providerName } from '../providers/index.js';
 import type { HeaderView } from '../routing/router.js';
 import { clientSubpath, COUNTED_BY_HEADER, countTokensLocally, forwardsCountTokens, messagesOperation } from './anthropic-ingress.js';
 import { beginAuth } from './auth-stage.js';
-import { admitKey, bindVirtualKey } from './keys-stage.js';
+import { admitKey, backendBudgetTicket, bindVirtualKey, withBackendBudgets } from './keys-stage.js';
 import { checkContentType, discardBody, expectsContinue, parseJsonObject, readBody } from './body.js';
 import type { Generation } from './generation.js';
 import { headerString, type Req, type RequestLimits, type Res } from './http.js';
@@ -250,7 +250,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     scheme: conn.scheme,
     traceparent: s.trace?.traceparent,
     limitHeaders: s.operation === 'count_tokens' ? { ...admitted.headers, [COUNTED_BY_HEADER]: 'backend' } : admitted.headers,
-    quota: admitted.quota,
+    quota: keys === undefined || vkey === undefined ? admitted.quota : withBackendBudgets(keys, vkey, admitted.quota, gen, rule, body, requestBytes, model),
     strip: conn.limits.strip,
     writeTimeoutMs: conn.limits.writeTimeoutMs,
     // The limits are charged when accounting has the request's usage, so both hold the same number.
@@ -271,7 +271,10 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
 function settler(rt: GatewayRuntime, admitted: AdmittedRequest, keyTicket: SpendTicket | undefined, model: string | undefined, r: ProxyResult): (usage: Usage) => void {
   return (usage) => {
     settle(rt.limits, admitted, model, usage, r);
-    if (keyTicket !== undefined) rt.keys?.spend.settle(keyTicket, r.requestModel ?? model ?? '', usage);
+    const sent = r.requestModel ?? model ?? '';
+    if (keyTicket !== undefined) rt.keys?.spend.settle(keyTicket, sent, usage);
+    const onBackend = backendBudgetTicket(r.quotaTicket);
+    if (onBackend !== undefined) rt.keys?.spend.settle(onBackend, sent, usage);
   };
 }
 

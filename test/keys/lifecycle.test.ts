@@ -9,12 +9,14 @@ import { openAIBehavior, startUpstream, type Upstream } from '../helpers/upstrea
 import { api, chatWith, createKey, keysCli, REQUEST_COST, serve, spent, waitSpent, workspace, type Served } from './helpers.js';
 
 let up: Upstream;
+let fallback: Upstream;
 let dir: string;
 let gw: Served;
 
 beforeAll(async () => {
   up = await startUpstream(openAIBehavior({ chunks: 5 }));
-  dir = await workspace([up.port]);
+  fallback = await startUpstream(openAIBehavior({ chunks: 5 }));
+  dir = await workspace([up.port, fallback.port]);
   gw = await serve(dir, args());
 }, 60_000);
 
@@ -25,6 +27,7 @@ function args(): string[] {
 afterAll(async () => {
   await gw.stop();
   await up.close();
+  await fallback.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -183,6 +186,29 @@ describe('virtual keys (one process, --state-dir)', () => {
       // The probe that waited for the key is a request too (refused, so it costs nothing).
       return row !== undefined && row.team === 'finops' && row.requests === 3 && Math.abs(row.cost - 2 * REQUEST_COST) < 1e-9;
     }, 'chargeback to show the key with its team and cost', 10_000);
+  });
+
+  it('fails over to the next backend when a backend-scoped budget is spent, and refuses when none is left', async () => {
+    const created = await keysCli(gw.admin, ['create', '--name', 'scoped', '--workload', 'ci', '--budget', `${2 * REQUEST_COST}/1d@b0`, '--budget', `${3 * REQUEST_COST}/1d`, '--format', 'json']);
+    expect(created.code, created.stderr).toBe(0);
+    const { id, key } = JSON.parse(created.stdout) as { id: string; key: string };
+    await eventually(async () => (await chatWith(gw.url, key, { model: 'nope' })).status !== 401, 'the key to be known');
+    const p0 = up.requests.length;
+    const f0 = fallback.requests.length;
+    for (let i = 0; i < 3; i++) expect((await chatWith(gw.url, key)).status).toBe(200);
+    // Two on the primary backend (its budget), the third on the fallback.
+    expect(up.requests.length - p0).toBe(2);
+    expect(fallback.requests.length - f0).toBe(1);
+    const over = await chatWith(gw.url, key);
+    expect(over.status).toBe(429);
+    expect(over.json.error?.code).toBe('budget_exceeded');
+    // The backend budget counts only what b0 served; the key's own budget counts everything.
+    await eventually(async () => {
+      const budgets = (await api(gw.admin, 'GET', `/admin/keys/${id}`)).json['budgets'] as Array<{ backend?: string; spent: number }>;
+      const on = budgets.find((b) => b.backend === 'b0')?.spent ?? 0;
+      const all = budgets.find((b) => b.backend === undefined)?.spent ?? 0;
+      return Math.abs(on - 2 * REQUEST_COST) < 1e-9 && Math.abs(all - 3 * REQUEST_COST) < 1e-9;
+    }, 'the spend of both budgets', 10_000);
   });
 
   it('keeps keys and spend across a restart', async () => {

@@ -49,6 +49,7 @@ export const budgetInput = obj({
   amount: money,
   period: z.enum(['1d', '7d', '30d', 'month']),
   soft: money.optional(),
+  backend: label('backend', 253).optional(),
 });
 
 const metadataInput = z.record(z.string().max(100), z.string().max(1000));
