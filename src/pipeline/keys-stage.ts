@@ -44,14 +44,12 @@ export async function admitKey(
   return keys.spend.admit(key, key.doc.workload, sent, () => estimate.usage());
 }
 
-/** A backend's quota ticket, with the key's backend-budget reservation when one was taken. */
-interface BackendTicket extends QuotaTicket {
-  readonly keyBudget?: SpendTicket | undefined;
-}
+/** The key's backend-budget reservation that rides on an attempt's quota ticket. */
+const keyBudgets = new WeakMap<QuotaTicket, SpendTicket>();
 
 /** The key's backend-budget reservation held by the attempt that served, if any (settled with the real usage). */
 export function backendBudgetTicket(t: QuotaTicket | undefined): SpendTicket | undefined {
-  return (t as BackendTicket | undefined)?.keyBudget;
+  return t === undefined ? undefined : keyBudgets.get(t);
 }
 
 /**
@@ -92,7 +90,8 @@ export function withBackendBudgets(
         throw err;
       }
       if (keyBudget === undefined) return q;
-      const ticket: BackendTicket = { held: q.ticket?.held ?? [], keyBudget };
+      const ticket: QuotaTicket = { held: q.ticket?.held ?? [] };
+      keyBudgets.set(ticket, keyBudget);
       return { ok: true, ticket, headers: q.headers };
     },
     release,
