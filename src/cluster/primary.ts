@@ -99,6 +99,7 @@ export class Primary {
     const state = opts.state;
     if (state !== undefined) {
       if (opts.sharedCounters !== true) {
+        // One read of every budget is all the rebuild needs; the workers keep their own registries.
         const registry = await KeyRegistry.open(state, opts.logger);
         registry.close();
         p.store.store.settle(await liveSpend(registry, state, Date.now()), []);

@@ -47,11 +47,13 @@ export class KeyAdmin {
       updatedAt: at,
       secrets: [hashSecret(secret)],
     };
-    for (;;) {
+    // A fresh id is taken only if no key has it (60 random bits: a retry is already improbable).
+    for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
       const id = newKeyId();
       const r = await this.store.put(KEY_KIND, id, clean(doc), 0);
       if (r.ok) return { id, key: formatKey(id, secret), record: publicKey(id, r.version, doc, now) };
     }
+    throw new AdminError(409, 'could not find a free key id; retry');
   }
 
   async listKeys(): Promise<Array<Record<string, unknown>>> {

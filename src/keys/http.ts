@@ -7,6 +7,7 @@ import { checkInput, createKeyInput, ownerId, ownerInput, rotateKeyInput, update
 import type { StateStore } from '../state/store.js';
 import { AdminError, type KeyAdmin, type OwnerKind } from './admin.js';
 import { type Budget, budgetSubject, ORG_KIND, TEAM_KIND } from './model.js';
+import { KEYS_PAGE } from './page.js';
 import { fromMicros, windowOf } from './periods.js';
 
 const MAX_BODY = 64 * 1024;
@@ -27,6 +28,11 @@ export class KeyApi {
   /** Answers `/admin/…` requests; false for any other path. */
   async handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> {
     if (path !== '/admin' && !path.startsWith('/admin/')) return false;
+    if (path === '/admin/ui' && req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(KEYS_PAGE), 'cache-control': 'no-store' });
+      res.end(KEYS_PAGE);
+      return true;
+    }
     try {
       this.authorize(req);
       const { status, body } = await this.route(req, path.split('/').filter((p) => p !== '').slice(1));
@@ -54,7 +60,10 @@ export class KeyApi {
     const [collection, id, action] = parts;
     if (collection === 'keys') {
       if (id === undefined) {
-        if (method === 'GET') return { status: 200, body: { keys: await this.admin.listKeys() } };
+        if (method === 'GET') {
+          const keys = await this.admin.listKeys();
+          return { status: 200, body: { keys: new URL(req.url ?? '/', 'http://x').searchParams.get('spend') === 'true' ? await Promise.all(keys.map((k) => this.withSpend(k))) : keys } };
+        }
         if (method === 'POST') {
           const created = await this.admin.createKey(valid(createKeyInput, await readJson(req)));
           return { status: 201, body: { ...created.record, key: created.key } };

@@ -3,7 +3,7 @@
 // follows the store's change feed (every worker and replica gets each change within a second) and
 // re-reads everything now and then, so a change notice lost in transit is repaired too.
 import type { Logger } from '../core/log.js';
-import type { StateStore } from '../state/store.js';
+import type { StateStore, StoredDoc } from '../state/store.js';
 import { asKeyDoc, asOwnerDoc, type Budget, budgetSubject, KEY_KIND, type KeyDoc, ORG_KIND, type OwnerDoc, TEAM_KIND } from './model.js';
 import { dummyCheck, parseKey, secretMatches } from './secret.js';
 
@@ -122,7 +122,7 @@ export class KeyRegistry {
 
   private async refresh(kind: string, id: string): Promise<void> {
     if (kind !== KEY_KIND && kind !== TEAM_KIND && kind !== ORG_KIND) return;
-    let s;
+    let s: StoredDoc | undefined;
     try {
       s = await this.store.get(kind, id);
     } catch (err) {
