@@ -191,7 +191,7 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
       labelNames: ['workload', 'gen_ai_request_model'],
     });
     this.clientCost = new KeyedCounter(this.registry, {
-      name: 'gen_ai_client_cost',
+      name: 'gen_ai_client_cost_total',
       help: "Cost of requests at the rates file's base prices (--rates), in its currency; key and team name the virtual key used (capped).",
       labelNames: [...GENAI_LABELS, 'key', 'team'],
     });

@@ -1,5 +1,6 @@
 // Virtual keys on a real gateway process with a --state-dir: the admin API and the CLI, how keys
 // authenticate (and fail to), allowlists, rotation grace, and a restart that keeps keys and spend.
+import { spawnSync } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -178,7 +179,9 @@ describe('virtual keys (one process, --state-dir)', () => {
     const line = (await readFile(join(dir, 'access.log'), 'utf8')).split('\n').find((l) => l.includes(`"api_key":"${id}"`)) ?? '';
     expect(JSON.parse(line)).toMatchObject({ api_key: id, team: 'finops', workload: 'ci' });
     const metrics = await (await fetch(`${gw.admin}/metrics`)).text();
-    expect(metrics).toMatch(new RegExp(`gen_ai_client_cost\\{[^}]*key="${id}",team="finops"\\} 0\\.1`));
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+    expect(`${lint.stdout}${lint.stderr}`).toBe('');
+    expect(metrics).toMatch(new RegExp(`gen_ai_client_cost_total\\{[^}]*key="${id}",team="finops"\\} 0\\.1`));
     await eventually(async () => {
       const r = await runCli(['chargeback', '--ledger', join(dir, 'ledger'), '--rates', join(dir, 'rates.yaml'), '--by', 'key,team', '--format', 'json']);
       const rows = (JSON.parse(r.stdout) as { rows: Array<{ key: string; team: string; cost: number; requests: number }> }).rows;
