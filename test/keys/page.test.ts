@@ -41,7 +41,7 @@ it('shows each key with its spend against its budget once the admin token is giv
     expect(await page.locator('#keys').isHidden()).toBe(true);
     await page.fill('#token', 'not-the-token-at-all');
     await page.click('button');
-    await page.waitForFunction(() => (document.getElementById('status')?.textContent ?? '') !== '');
+    await page.waitForFunction(`(document.getElementById('status')?.textContent ?? '') !== ''`);
     expect(await page.textContent('#status')).toContain('not valid');
     await page.fill('#token', TOKEN);
     await page.click('button');
