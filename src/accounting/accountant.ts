@@ -1,7 +1,11 @@
-// Authoritative accounting for every finished request: the ledger line is written at once (so the
-// record survives a crash), the gateway's own token count runs off the request path, and when it is
-// done the complete record goes to the listeners (token metrics, drift, access log, traces) and the
-// sinks (PostgreSQL).
+// Authoritative accounting for every finished request. When the backend reported the usage, that is
+// the billed usage: the ledger line, the limits' charge and the listeners (token metrics, access log,
+// traces) get the record as the response ends. The gateway's own count then only audits the backend
+// (drift), so it runs for a sample of those requests (`auditSampleRate`), off the request path; its
+// result is a second ledger line and the drift metrics. When the backend reported nothing, the
+// gateway's count is the billed usage: every such request is counted, and the record completes when
+// the count is done (the ledger holds a first line meanwhile, so the record survives a crash). Sinks
+// (PostgreSQL) receive each record once, in its final form.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../core/log.js';
 import type { RequestOutcome } from '../core/outcome.js';
@@ -11,11 +15,13 @@ import { CounterBusy, createCounter, type CounterOptions, type TokenCounter } fr
 import type { LedgerWriter } from './ledger/writer.js';
 import { completionJob, estimateTokens, jobChars, promptJob, type CountJob } from './prompt.js';
 import { flatCost, type Rates } from './rates.js';
-import { baseRecord, recordToJson, withGatewayCount, type UsageRecord } from './record.js';
+import { baseRecord, recordToJson, withGatewayCount, type GatewayCount, type UsageRecord } from './record.js';
 
-/** Receives each complete record (after the gateway's count), with the outcome it came from. */
+/** Receives each record once its billed usage is known, with the outcome it came from. */
 export interface RecordListener {
   recordCompleted(record: UsageRecord, outcome: RequestOutcome): void;
+  /** The drift audit: the gateway's count landed on a record already completed from the backend's usage. */
+  recordAudited?(record: UsageRecord, outcome: RequestOutcome): void;
 }
 
 /** A durable destination for complete records (a database). */
@@ -32,13 +38,28 @@ export interface AccountantOptions {
   readonly listeners?: readonly RecordListener[];
   readonly rates?: Rates | undefined;
   readonly counter?: CounterOptions | TokenCounter;
+  /**
+   * Share (0–1) of the requests with backend-reported usage that the gateway also counts, for the
+   * drift audit (default DEFAULT_AUDIT_SAMPLE_RATE). Requests without backend usage are always counted.
+   */
+  readonly auditSampleRate?: number | undefined;
+  /** Uniform in [0, 1): which requests the audit samples (tests pass their own). */
+  readonly random?: () => number;
 }
+
+/**
+ * One request in twenty: at any traffic worth auditing that is hundreds of counted requests per
+ * model per hour, plenty to see a drift of a percent, for a twentieth of the counting cost.
+ */
+export const DEFAULT_AUDIT_SAMPLE_RATE = 0.05;
 
 export interface AccountingStats {
   readonly counting: number;
   readonly counted: number;
   readonly skipped: number;
   readonly failed: number;
+  /** Backend-reported requests the audit did not sample. */
+  readonly unsampled: number;
   readonly backlogChars: number;
   readonly mode: 'worker' | 'inline';
 }
@@ -60,7 +81,9 @@ export class Accountant {
   private seq = 0;
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
-  private readonly counts = { counted: 0, skipped: 0, failed: 0 };
+  private readonly counts = { counted: 0, skipped: 0, failed: 0, unsampled: 0 };
+  private readonly auditRate: number;
+  private readonly random: () => number;
   private lastError = 0;
   private readonly settledOutcomes = new WeakSet<RequestOutcome>();
 
@@ -69,6 +92,13 @@ export class Accountant {
     this.counter = c !== undefined && 'count' in c ? c : createCounter(c);
     this.listeners = [...(opts.listeners ?? [])];
     this.sinks = [...(opts.sinks ?? [])];
+    this.auditRate = opts.auditSampleRate ?? DEFAULT_AUDIT_SAMPLE_RATE;
+    this.random = opts.random ?? Math.random;
+  }
+
+  /** Loads the encodings in the counter ahead of the first request (start-up, before readiness). */
+  warm(encodings: Iterable<EncodingName>): Promise<void> {
+    return this.counter.warm(new Set(encodings));
   }
 
   addListener(l: RecordListener): void {
@@ -94,35 +124,70 @@ export class Accountant {
       return;
     }
     const encoding = Accountant.encodingFor(o, gen);
-    const prompt = promptJob(o.operation, o.requestBody, encoding);
     const completion = completionJob(o.completionText, o.completionOverflowChars);
-    const estimate = o.usage === undefined ? { input: estimateTokens(prompt), output: estimateTokens(completion) } : undefined;
-    const base = baseRecord(key, o, estimate);
-    // Durable first: the line the ledger holds if the process dies before the count is done.
-    this.opts.ledger?.append(recordToJson({ ...base, final: false }));
-    // The backend's report is the usage whatever the count says: the limits need not wait for it.
-    if (base.usageSource === 'backend') this.settleUsage(base, o);
-    this.inFlight++;
-    if (jobChars(prompt) + jobChars(completion) > MAX_COUNTED_CHARS) {
-      this.counts.skipped++;
-      this.settle(base, o);
+    if (o.usage !== undefined) {
+      this.backendReported(key, o, encoding, completion);
       return;
     }
-    this.countBoth(encoding, prompt, completion).then(
-      (n) => this.settle(withGatewayCount(base, { encoding, input: n.input, output: n.output }), o),
+    const prompt = promptJob(o.operation, o.requestBody, encoding);
+    const base = baseRecord(key, o, { input: estimateTokens(prompt), output: estimateTokens(completion) });
+    // Durable first: the line the ledger holds if the process dies before the count is done.
+    this.opts.ledger?.append(recordToJson({ ...base, final: false }));
+    this.inFlight++;
+    this.count(encoding, prompt, completion, false, (count) => this.settle(count === undefined ? base : withGatewayCount(base, count), o));
+  }
+
+  /** The backend's usage is billed: everything but the sinks gets the record now; a sample is audited. */
+  private backendReported(key: string, o: RequestOutcome, encoding: EncodingName, completion: CountJob): void {
+    const base = this.priced(baseRecord(key, o, undefined));
+    const audited = this.auditRate > 0 && (this.auditRate >= 1 || this.random() < this.auditRate);
+    if (!audited) this.counts.unsampled++;
+    this.opts.ledger?.append(recordToJson({ ...base, final: !audited }));
+    this.settleUsage(base, o);
+    this.notify(base, o, 'recordCompleted');
+    if (!audited) {
+      for (const s of this.sinks) s.write(base);
+      return;
+    }
+    this.inFlight++;
+    const prompt = promptJob(o.operation, o.requestBody, encoding);
+    this.count(encoding, prompt, completion, true, (count) => {
+      try {
+        const r = count === undefined ? base : withGatewayCount(base, count);
+        if (count !== undefined) {
+          this.counts.counted++;
+          this.opts.ledger?.append(recordToJson(r));
+          this.notify(r, o, 'recordAudited');
+        } else this.opts.ledger?.append(recordToJson({ ...r, final: true }));
+        for (const s of this.sinks) s.write(r);
+      } finally {
+        this.countDone();
+      }
+    });
+  }
+
+  /** The gateway's count of a request (undefined when it was skipped or failed), then `done`. */
+  private count(encoding: EncodingName, prompt: CountJob, completion: CountJob, audit: boolean, done: (count: GatewayCount | undefined) => void): void {
+    if (jobChars(prompt) + jobChars(completion) > MAX_COUNTED_CHARS) {
+      this.counts.skipped++;
+      done(undefined);
+      return;
+    }
+    this.countBoth(encoding, prompt, completion, audit).then(
+      (n) => done({ encoding, input: n.input, output: n.output }),
       (err: unknown) => {
         if (err instanceof CounterBusy) this.counts.skipped++;
         else {
           this.counts.failed++;
           this.logError('token counting failed; the record keeps the backend usage or the estimate', err);
         }
-        this.settle(base, o);
+        done(undefined);
       },
     );
   }
 
-  private async countBoth(encoding: EncodingName, prompt: CountJob, completion: CountJob): Promise<{ input: number; output: number }> {
-    const [input, output] = await Promise.all([this.counter.count(encoding, prompt), this.counter.count(encoding, completion)]);
+  private async countBoth(encoding: EncodingName, prompt: CountJob, completion: CountJob, audit: boolean): Promise<{ input: number; output: number }> {
+    const [input, output] = await Promise.all([this.counter.count(encoding, prompt, audit), this.counter.count(encoding, completion, audit)]);
     return { input, output };
   }
 
@@ -131,20 +196,33 @@ export class Accountant {
     try {
       this.complete(r, o);
     } finally {
-      this.inFlight--;
-      if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+      this.countDone();
     }
   }
 
+  private countDone(): void {
+    this.inFlight--;
+    if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** A record whose billed usage is final: the limits, the ledger, the sinks and the listeners. */
   private complete(r0: UsageRecord, o: RequestOutcome): void {
     this.settleUsage(r0, o);
-    const rates = this.opts.rates;
-    const r = rates === undefined ? r0 : { ...r0, cost: flatCost(rates, r0.workload, r0.requestModel, r0.usage) };
+    const r = this.priced(r0);
     this.opts.ledger?.append(recordToJson(r));
     for (const s of this.sinks) s.write(r);
+    this.notify(r, o, 'recordCompleted');
+  }
+
+  private priced(r: UsageRecord): UsageRecord {
+    const rates = this.opts.rates;
+    return rates === undefined ? r : { ...r, cost: flatCost(rates, r.workload, r.requestModel, r.usage) };
+  }
+
+  private notify(r: UsageRecord, o: RequestOutcome, event: 'recordCompleted' | 'recordAudited'): void {
     for (const l of this.listeners) {
       try {
-        l.recordCompleted(r, o);
+        l[event]?.(r, o);
       } catch (err) {
         this.logError('a usage listener failed', err);
       }
@@ -196,11 +274,15 @@ function isAccounted(o: RequestOutcome): boolean {
     case 'messages':
     case 'images':
     case 'rerank':
+    case 'transcriptions':
+    case 'translations':
     case 'responses':
     case 'gemini_generate':
     case 'gemini_embed':
       return true;
     case 'moderations':
+    case 'files':
+    case 'batches':
     case 'speech':
     case 'models':
     case 'count_tokens':

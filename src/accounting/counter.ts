@@ -16,11 +16,17 @@ import type { CountJob } from './prompt.js';
 import { splitForCounting } from './split.js';
 
 export interface TokenCounter {
-  /** Tokens in a job: its constant plus the count of every text piece. Rejects with CounterBusy when the backlog is full. */
-  count(encoding: EncodingName, job: CountJob): Promise<number>;
+  /**
+   * Tokens in a job: its constant plus the count of every text piece. Rejects with CounterBusy when
+   * the backlog is full. `deferrable`: nothing waits for the result soon (an audit), so it may be
+   * batched with later jobs for a while.
+   */
+  count(encoding: EncodingName, job: CountJob, deferrable?: boolean): Promise<number>;
   /** Characters waiting to be counted. */
   readonly backlogChars: number;
   readonly mode: 'worker' | 'inline';
+  /** Loads encodings where the counting happens, so the first requests' counts do not wait for them. */
+  warm(encodings: ReadonlySet<EncodingName>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -93,6 +99,10 @@ export class InlineCounter implements TokenCounter {
     }
   }
 
+  async warm(encodings: ReadonlySet<EncodingName>): Promise<void> {
+    await Promise.all([...encodings].map((e) => loadTokenizer(e)));
+  }
+
   private pump(): void {
     if (this.running) return;
     const next = this.queue.shift();
@@ -126,9 +136,21 @@ async function countSliced(tok: Tokenizer, texts: readonly string[]): Promise<nu
 // ---- worker thread ----------------------------------------------------------------------------
 
 // The worker's whole program. A message is a batch of jobs [{id, enc, texts}]; the reply is the
-// batch's results [{id, n} or {id, error}].
+// batch's results [{id, n} or {id, error}]. Counting allocates a lot of short-lived memory (the
+// texts' copies, the pre-token pieces), and an idle worker allocates nothing, so nothing would ever
+// collect it: after a burst of counting the worker runs one full collection once it has had no job
+// for a while, as the main thread does (core/idle-gc.ts, which also makes gc available here).
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+let collect = typeof gc === 'function' ? gc : undefined;
+if (collect === undefined) {
+  try {
+    require('node:v8').setFlagsFromString('--expose-gc');
+    collect = require('node:vm').runInNewContext('gc');
+  } catch {}
+}
+let countedSinceCollection = 0;
+let idleTimer;
 const encodings = new Map();
 const none = new Set();
 function encoder(name) {
@@ -148,15 +170,32 @@ parentPort.on('message', (batch) => {
       const e = encoder(m.enc);
       let n = 0;
       // countTokens, not encode(…).length: the count needs no array of every token id.
-      for (const t of m.texts) if (t.length > 0) n += e.countTokens(t, { disallowedSpecial: none });
+      for (const t of m.texts) {
+        if (t.length > 0) n += e.countTokens(t, { disallowedSpecial: none });
+        countedSinceCollection += t.length;
+      }
       out.push({ id: m.id, n });
     } catch (err) {
       out.push({ id: m.id, error: String(err && err.message || err) });
     }
   }
   parentPort.postMessage(out);
+  clearTimeout(idleTimer);
+  if (typeof collect === 'function' && countedSinceCollection >= workerData.collectAfterChars) {
+    idleTimer = setTimeout(() => {
+      countedSinceCollection = 0;
+      collect();
+    }, workerData.idleMs);
+  }
 });
 `;
+
+/** The worker collects once idle this long… */
+const WORKER_IDLE_COLLECT_MS = 5_000;
+/** …after counting at least this many characters since its last collection. */
+const WORKER_COLLECT_AFTER_CHARS = 4 * 1024 * 1024;
+/** The counting worker's young generation (by default V8 lets it grow past 32 MB). */
+const WORKER_YOUNG_GENERATION_MB = 12;
 
 interface Pending {
   readonly resolve: (n: number) => void;
@@ -173,6 +212,8 @@ interface WorkerReply {
 }
 
 const MAX_RESTARTS = 3;
+/** How long a deferrable job may wait to be posted with others. */
+const DEFER_MS = 50;
 
 export class WorkerCounter implements TokenCounter {
   private worker: Worker | undefined;
@@ -182,9 +223,14 @@ export class WorkerCounter implements TokenCounter {
   private restarts = 0;
   private closed = false;
   private readonly paths: Record<EncodingName, string>;
-  /** Jobs of this event-loop turn, posted together (a postMessage costs ~15 µs; per job it adds up). */
+  /**
+   * Jobs waiting to be posted together: a postMessage costs 15–100 µs of this thread (more when the
+   * worker must be woken), per job that adds up. Jobs something waits for go at the end of the
+   * event-loop turn; deferrable ones (audits) wait up to DEFER_MS for company.
+   */
   private outbox: Array<{ id: number; enc: EncodingName; texts: readonly string[] }> = [];
-  private flushScheduled = false;
+  private flushScheduled: 'now' | 'later' | undefined;
+  private deferTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly maxBacklog: number,
@@ -206,7 +252,7 @@ export class WorkerCounter implements TokenCounter {
     return this.backlog + this.fallback.backlogChars;
   }
 
-  count(encoding: EncodingName, job: CountJob): Promise<number> {
+  count(encoding: EncodingName, job: CountJob, deferrable = false): Promise<number> {
     if (job.texts.length === 0) return Promise.resolve(job.constant);
     if (this.closed) return Promise.reject(new CounterBusy());
     if (this.restarts > MAX_RESTARTS) return this.fallback.count(encoding, job);
@@ -217,15 +263,25 @@ export class WorkerCounter implements TokenCounter {
     return new Promise<number>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, encoding, job, chars });
       this.outbox.push({ id, enc: encoding, texts: job.texts });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
+      if (!deferrable && this.flushScheduled !== 'now') {
+        this.flushScheduled = 'now';
         setImmediate(() => this.flush());
+      } else if (deferrable && this.flushScheduled === undefined) {
+        this.flushScheduled = 'later';
+        this.deferTimer = setTimeout(() => this.flush(), DEFER_MS);
+        this.deferTimer.unref();
       }
     });
   }
 
+  async warm(encodings: ReadonlySet<EncodingName>): Promise<void> {
+    // A one-character count per encoding makes the worker load it; failures fall back to inline.
+    await Promise.all([...encodings].map((e) => this.count(e, { constant: 0, texts: ['.'] })));
+  }
+
   private flush(): void {
-    this.flushScheduled = false;
+    this.flushScheduled = undefined;
+    clearTimeout(this.deferTimer);
     const batch = this.outbox;
     this.outbox = [];
     if (batch.length === 0 || this.closed) return;
@@ -234,7 +290,13 @@ export class WorkerCounter implements TokenCounter {
 
   private ensureWorker(): Worker {
     if (this.worker !== undefined) return this.worker;
-    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { paths: this.paths } });
+    const w = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { paths: this.paths, idleMs: WORKER_IDLE_COLLECT_MS, collectAfterChars: WORKER_COLLECT_AFTER_CHARS },
+      // V8 grows the young generation to 32 MB and more under a burst and never shrinks it, collection or
+      // not. What counting allocates is short-lived text pieces, which a small one handles as well.
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+    });
     // Counting must never keep a finishing process alive; close() waits for the backlog instead.
     w.unref();
     w.on('message', (batch: WorkerReply[]) => {

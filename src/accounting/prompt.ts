@@ -40,6 +40,10 @@ export function promptJob(operation: Operation, body: Readonly<Record<string, un
     case 'moderations':
     case 'images':
     case 'speech':
+    case 'transcriptions':
+    case 'translations':
+    case 'files':
+    case 'batches':
     case 'rerank':
     case 'count_tokens':
     case 'responses_state':

@@ -130,17 +130,20 @@ export async function abusePhase(o: AbuseOptions, up: BigUpstream): Promise<Abus
   const after = rssMb(o.pid);
   await sleep(7_000);
   const after10 = (await mem.mark('10 s after slow readers left')).rssMb;
+  // The gateway collects once it has been idle 5 s, and once more after another 5 s quiet.
+  await sleep(10_000);
+  const after20 = (await mem.mark('20 s after slow readers left')).rssMb;
   const total = o.slowReaders * o.streamMb;
   lines.push(
     `slow readers: ${o.slowReaders} clients open a ${o.streamMb} MB stream and never read (write timeout ${o.writeTimeoutMs / 1000} s)`,
     `  upstream sent ${(bytes / 1048576).toFixed(1)} of ${total} MB; streams aborted ${aborted}, finished ${finished}; all ended after ${cutAfterS.toFixed(1)} s`,
-    `  gateway RSS ${before.toFixed(1)} → peak ${peak.toFixed(1)} MB (+${((peak - before) / o.slowReaders).toFixed(2)} MB per reader) → ${after.toFixed(1)} MB 3 s and ${after10.toFixed(1)} MB 10 s after they left`,
+    `  gateway RSS ${before.toFixed(1)} → peak ${peak.toFixed(1)} MB (+${((peak - before) / o.slowReaders).toFixed(2)} MB per reader) → ${after.toFixed(1)} MB 3 s, ${after10.toFixed(1)} MB 10 s and ${after20.toFixed(1)} MB 20 s after they left`,
   );
   checks['slowReadersHoldUpstreamBack'] = bytes < (total * 1048576) / 2;
   // Attempts, not clients: a reset while a hundred connections open at once may be retried.
   checks['slowReadersCutAndUpstreamAborted'] = finished === 0 && aborted >= o.slowReaders;
   checks['slowReadersMemoryBounded'] = peak - before <= o.slowReaders * 4 + 32;
-  json['slowReaders'] = { readers: o.slowReaders, streamMb: o.streamMb, upstreamMb: bytes / 1048576, aborted, finished, cutAfterS, rssBefore: before, rssPeak: peak, rssAfter: after, rssAfter10s: after10 };
+  json['slowReaders'] = { readers: o.slowReaders, streamMb: o.streamMb, upstreamMb: bytes / 1048576, aborted, finished, cutAfterS, rssBefore: before, rssPeak: peak, rssAfter: after, rssAfter10s: after10, rssAfter20s: after20 };
 
   // ---- vanishing readers ------------------------------------------------------------------------
   const vStart = up.stats.aborted;

@@ -11,6 +11,8 @@ export interface MemorySnapshot {
   /** What V8 has reserved for the heap: above heapUsed, freed but not yet handed back. */
   readonly heapTotalMb: number;
   readonly externalMb: number;
+  /** Full collections the gateway ran on going idle so far (summed over its workers). */
+  readonly idleCollections: number;
 }
 
 export class MemoryProbe {
@@ -53,8 +55,8 @@ export class MemoryProbe {
 
   lines(): string[] {
     return [
-      'gateway memory (MB): RSS / JS heap used / heap reserved / external (Buffers, ArrayBuffers)',
-      ...this.marks.map(({ label, snap }) => `  ${label.padEnd(34)} ${fmt(snap.rssMb)} / ${fmt(snap.heapUsedMb)} / ${fmt(snap.heapTotalMb)} / ${fmt(snap.externalMb)}`),
+      'gateway memory (MB): RSS / JS heap used / heap reserved / external (Buffers, ArrayBuffers); idle collections so far',
+      ...this.marks.map(({ label, snap }) => `  ${label.padEnd(34)} ${fmt(snap.rssMb)} / ${fmt(snap.heapUsedMb)} / ${fmt(snap.heapTotalMb)} / ${fmt(snap.externalMb)}; ${snap.idleCollections}`),
     ];
   }
 
@@ -67,18 +69,19 @@ function fmt(mb: number): string {
   return mb.toFixed(1).padStart(7);
 }
 
-/** The JS heap and external memory of the gateway's workers' main threads (prom-client's default metrics). */
+/** The JS heap and external memory of the gateway's workers' main threads (prom-client's default metrics), and its idle collections. */
 async function gatewayMemory(adminPort: number): Promise<Omit<MemorySnapshot, 'rssMb'>> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
-    const read = (name: string): number => Number(new RegExp(`^${name}\\s+(\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576;
+    const read = (name: string): number => Number(new RegExp(`^${name}\\s+(\\S+)`, 'm').exec(text)?.[1] ?? 0);
     return {
-      heapUsedMb: read('tollgate_process_nodejs_heap_size_used_bytes'),
-      heapTotalMb: read('tollgate_process_nodejs_heap_size_total_bytes'),
-      externalMb: read('tollgate_process_nodejs_external_memory_bytes'),
+      heapUsedMb: read('tollgate_process_nodejs_heap_size_used_bytes') / 1048576,
+      heapTotalMb: read('tollgate_process_nodejs_heap_size_total_bytes') / 1048576,
+      externalMb: read('tollgate_process_nodejs_external_memory_bytes') / 1048576,
+      idleCollections: read('tollgate_idle_collections_total'),
     };
   } catch {
-    return { heapUsedMb: 0, heapTotalMb: 0, externalMb: 0 };
+    return { heapUsedMb: 0, heapTotalMb: 0, externalMb: 0, idleCollections: 0 };
   }
 }
 

@@ -1,7 +1,9 @@
 // A deliberately fast OpenAI-compatible upstream for the overhead benchmark: answers instantly, so
 // what the benchmark measures is the proxy. Run as its own process: `node fast-upstream.js PORT`.
 // Streamed answers are 20 SSE chunks written on separate event-loop turns, so a proxy sees them as
-// separate reads, as it would from a real server generating tokens.
+// separate reads, as it would from a real server generating tokens. With a third argument
+// `slow:SECONDS`, streams send one chunk a second for that many seconds instead (the slow-streams
+// benchmark: many long-lived streams held open at once).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -29,7 +31,7 @@ const usageChunk = Buffer.from(
 );
 const done = Buffer.from('data: [DONE]\n\n');
 
-export function startFastUpstream(port: number, host = '127.0.0.1'): Promise<http.Server> {
+export function startFastUpstream(port: number, host = '127.0.0.1', slowSeconds = 0): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const body: Buffer[] = [];
     req.on('data', (c: Buffer) => body.push(c));
@@ -43,6 +45,19 @@ export function startFastUpstream(port: number, host = '127.0.0.1'): Promise<htt
       const withUsage = text.includes('"include_usage":true');
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       let i = 0;
+      if (slowSeconds > 0) {
+        const timer = setInterval(() => {
+          if (res.destroyed || i >= slowSeconds) {
+            clearInterval(timer);
+            if (withUsage && !res.destroyed) res.write(usageChunk);
+            res.end(done);
+            return;
+          }
+          res.write(chunks[i++ % CHUNKS]);
+        }, 1000);
+        res.write(chunks[i++ % CHUNKS]);
+        return;
+      }
       const next = (): void => {
         if (res.destroyed) return;
         if (i < CHUNKS) {
@@ -62,7 +77,8 @@ export function startFastUpstream(port: number, host = '127.0.0.1'): Promise<htt
 
 if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '\0')) {
   const port = Number(process.argv[2] ?? '0');
-  void startFastUpstream(port).then((s) => {
+  const slow = /^slow:(\d+)$/.exec(process.argv[3] ?? '');
+  void startFastUpstream(port, '127.0.0.1', slow === null ? 0 : Number(slow[1])).then((s) => {
     process.stdout.write(`ready ${(s.address() as AddressInfo).port}\n`);
   });
 }

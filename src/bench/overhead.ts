@@ -7,21 +7,43 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatHelp, parseCommandArgs, parsePositiveInt } from '../cli/args.js';
+import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
 import { runLoad, type LoadResult } from './loadgen.js';
-import { localBackendYaml } from './manifests.js';
-import { formatTranslation, measureTranslation } from './translation.js';
+import { compareReport, floorReport, summarize, toRow, type Mode, type Row } from './overhead-report.js';
+import { canRaiseFileLimit, fileLimit, probe, startGateway, variantLabel, type GatewayVariant, type RunningGateway } from './overhead-targets.js';
 import { BIN, cpuPerRequest, cpuTicks, freePort, NODE_PROXY_JS, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
+import { cpuSummary, flameSvg, formatSites, heapSummary, type CpuProfile, type HeapProfile } from './profiles.js';
+import { buildRef } from './ref-build.js';
+import { openSlowStreams, rssBytes } from './slow-streams.js';
+import { formatTranslation, measureTranslation } from './translation.js';
+
+export { gatewayConfig } from './overhead-targets.js';
 
 const spec = {
   name: 'bench overhead',
   summary: 'gateway vs direct-to-upstream (and nginx) on loopback: latency, throughput, CPU per request',
   usage: `
-Usage: tollgate bench overhead [--duration SEC] [--concurrency 1,16,64] [--out FILE] [--no-nginx]
+Usage: tollgate bench overhead [--duration SEC] [--concurrency 1,16,64] [--modes json,stream]
+                               [--compare REF] [--rounds N] [--cpu-prof] [--node-args=ARGS] [--no-alloc]
+                               [--out FILE] [--no-nginx]
                                [--translation-only | --no-translation]
+       tollgate bench overhead --slow-streams N [--open-rate PER_SEC] [--compare REF]
 
   --duration SEC        measured seconds per scenario (default 4, after 1 s of warm-up)
   --concurrency LIST    closed-loop connections per scenario (default 1,16,64)
+  --modes LIST          json, stream or both (default json,stream)
+  --compare REF         also run the gateways built from git REF (e.g. HEAD~1), in the same run,
+                        and print current / REF ratios; REF is built once into .tmp/bench-ref/
+  --rounds N            split each scenario's measured time into N slices taken by the targets in
+                        turn (default 1); on a shared, noisy machine 5–10 keeps the ratios fair
+  --cpu-prof            profile each gateway at c=16 (json and stream): .cpuprofile and a flame
+                        graph SVG per gateway into the --out folder, and the hottest functions
+  --node-args=ARGS      extra node flags for the gateways, e.g. "--no-turbo-inlining" so a CPU
+                        profile charges inlined functions to themselves, not to their caller
+  --no-alloc            skip the allocation profile (bytes allocated per request, top sites)
+  --slow-streams N      instead: N streams of one chunk a second held open at once through one
+                        worker: first-chunk delay against direct, RSS and heap per stream
+  --open-rate PER_SEC   new slow streams per second (default 1000)
   --out FILE            JSON results (default .bench-out/overhead.json)
   --no-nginx            skip the nginx reference even when nginx is installed
   --translation-only    only the provider translation cost (CPU per request and per streamed chunk,
@@ -29,6 +51,14 @@ Usage: tollgate bench overhead [--duration SEC] [--concurrency 1,16,64] [--out F
   options: {
     duration: { type: 'string' },
     concurrency: { type: 'string' },
+    modes: { type: 'string' },
+    compare: { type: 'string' },
+    rounds: { type: 'string' },
+    'node-args': { type: 'string' },
+    'cpu-prof': { type: 'boolean' },
+    'no-alloc': { type: 'boolean' },
+    'slow-streams': { type: 'string' },
+    'open-rate': { type: 'string' },
     out: { type: 'string' },
     'no-nginx': { type: 'boolean' },
     'translation-only': { type: 'boolean' },
@@ -37,21 +67,14 @@ Usage: tollgate bench overhead [--duration SEC] [--concurrency 1,16,64] [--out F
   },
 } as const;
 
-type Target = 'direct' | 'tollgate' | 'nginx' | 'node-min';
-type Mode = 'json' | 'stream';
+const VARIANTS: readonly GatewayVariant[] = ['plain', 'full'];
 
-interface Row {
-  target: Target;
-  mode: Mode;
-  concurrency: number;
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  firstByteP50Ms: number;
-  cpuUsPerRequest: number | undefined;
-  errors: number;
+interface Target {
+  readonly target: string;
+  readonly port: number;
+  readonly pids: () => number[];
+  readonly gateway?: RunningGateway;
 }
-
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(spec, argv);
@@ -60,36 +83,47 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const durationMs = parsePositiveInt(values.duration ?? '4', '--duration', { max: 600 }) * 1000;
+  const rounds = parsePositiveInt(values.rounds ?? '1', '--rounds', { max: 100 });
   const levels = (values.concurrency ?? '1,16,64').split(',').map((c) => parsePositiveInt(c.trim(), '--concurrency', { max: 4096 }));
+  const modes = (values.modes ?? 'json,stream').split(',').map((m) => m.trim());
+  for (const m of modes) if (m !== 'json' && m !== 'stream') throw new UsageError(`--modes: "${m}" is not json or stream`, 'for example --modes json,stream');
   const outFile = values.out ?? '.bench-out/overhead.json';
+  const outDir = join(outFile, '..');
+  await mkdir(outDir, { recursive: true });
   if (values['translation-only'] === true) {
     const translation = await measureTranslation();
     process.stdout.write(formatTranslation(translation));
-    await mkdir(join(outFile, '..'), { recursive: true });
     await writeFile(outFile, JSON.stringify({ translation }, null, 2));
     process.stdout.write(`\nJSON written to ${outFile}\n`);
     return 0;
   }
+  const ref = values.compare;
+  const refBuild = ref === undefined ? undefined : buildRef(ref);
+  const slow = values['slow-streams'] === undefined ? undefined : parsePositiveInt(values['slow-streams'], '--slow-streams', { max: 30_000 });
   const pinned = pinSelf();
 
   const work = await mkdtemp(join(tmpdir(), 'tollgate-bench-'));
   const children: ChildProcess[] = [];
+  const nodeArgs = (values['node-args'] ?? '').split(' ').filter((a) => a.length > 0);
+  const gateways = async (upPort: number, opts: { manyFiles?: boolean; nodeArgs?: string[] } = {}): Promise<RunningGateway[]> => {
+    const out: RunningGateway[] = [];
+    const builds = [{ suffix: '', bin: BIN }, ...(refBuild === undefined || ref === undefined ? [] : [{ suffix: `@${ref}`, bin: refBuild.bin }])];
+    for (const b of builds) {
+      for (const variant of VARIANTS) {
+        out.push(await startGateway({ label: `${variantLabel(variant)}${b.suffix}`, bin: b.bin, variant, work, upstreamPort: upPort, pinned, children, ...opts, nodeArgs: [...nodeArgs, ...(opts.nodeArgs ?? [])] }));
+      }
+    }
+    return out;
+  };
   try {
+    if (slow !== undefined) {
+      const openRate = parsePositiveInt(values['open-rate'] ?? '1000', '--open-rate', { max: 100_000 });
+      return await slowStreams(slow, openRate, pinned, children, gateways, outFile);
+    }
     const upstream = await startChild(pinned, process.execPath, [UPSTREAM_JS, '0'], /ready (\d+)/, children);
     const upPort = Number(upstream.match[1]);
-    await writeFile(join(work, 'gw.yaml'), gatewayConfig(upPort));
-    const gw = await startChild(
-      pinned,
-      process.execPath,
-      [BIN, 'serve', '--config', work, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--no-watch'],
-      /"listen":"127\.0\.0\.1:(\d+)"/,
-      children,
-    );
-    const gwPort = Number(gw.match[1]);
-    const targets: Array<{ target: Target; port: number; pids: () => number[] }> = [
-      { target: 'direct', port: upPort, pids: () => [] },
-      { target: 'tollgate', port: gwPort, pids: () => [gw.child.pid ?? 0] },
-    ];
+    const targets: Target[] = [{ target: 'direct', port: upPort, pids: () => [] }];
+    for (const gw of await gateways(upPort)) targets.push({ target: gw.label, port: gw.port, pids: () => [gw.child.pid ?? 0], gateway: gw });
     const floor = await startChild(pinned, process.execPath, [NODE_PROXY_JS, String(upPort)], /ready (\d+)/, children);
     targets.push({ target: 'node-min', port: Number(floor.match[1]), pids: () => [floor.child.pid ?? 0] });
     if (values['no-nginx'] !== true) {
@@ -99,26 +133,23 @@ export async function run(argv: string[]): Promise<number> {
     }
 
     const rows: Row[] = [];
-    for (const mode of ['json', 'stream'] as const) {
-      for (const c of levels) {
-        for (const t of targets) {
-          const pids = t.pids();
-          const cpu0 = cpuTicks(pids);
-          const r = await runLoad({ port: t.port, request: requestBytes(mode), concurrency: c, warmupMs: 1000, durationMs });
-          const cpu1 = cpuTicks(pids);
-          rows.push(toRow(t.target, mode, c, r, pids.length === 0 ? undefined : cpuPerRequest(cpu0, cpu1, r.requests)));
-          process.stderr.write('.');
-        }
-      }
+    for (const mode of modes as Mode[]) {
+      for (const c of levels) rows.push(...(await measureInRounds(targets, mode, c, durationMs, rounds)));
     }
     process.stderr.write('\n');
     const report = summarize(rows);
     process.stdout.write(report.table);
+    const current = VARIANTS.map(variantLabel);
+    const floorText = floorReport(rows, current);
+    process.stdout.write(floorText.text);
+    if (ref !== undefined) process.stdout.write(compareReport(rows, current, ref));
+    const gws = targets.flatMap((t) => (t.gateway === undefined ? [] : [t.gateway]));
+    const alloc = values['no-alloc'] === true ? undefined : await allocationProfiles(gws, modes as Mode[], durationMs);
+    const cpu = values['cpu-prof'] === true ? await cpuProfiles(gws, modes as Mode[], durationMs, outDir) : undefined;
     // Provider translation: what each upstream API costs on top of OpenAI passthrough.
     const translation = values['no-translation'] === true ? undefined : await measureTranslation();
     if (translation !== undefined) process.stdout.write(`\n${formatTranslation(translation)}`);
-    await mkdir(join(outFile, '..'), { recursive: true });
-    await writeFile(outFile, JSON.stringify({ pinned, durationMs, rows, comparisons: report.comparisons, translation }, null, 2));
+    await writeFile(outFile, JSON.stringify({ pinned, durationMs, compare: refBuild, rows, comparisons: report.comparisons, goals: floorText.goals, alloc, cpu, translation }, null, 2));
     process.stdout.write(`\nJSON written to ${outFile}\n`);
     return 0;
   } finally {
@@ -127,108 +158,148 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Each target's share of a scenario in `rounds` slices, taken in turn (the order rotating each
+ * round), so a burst of load from other tenants of the machine hits every target alike instead of
+ * whichever ran at that moment. Throughput and CPU add up over the slices; latencies are the
+ * median of the slices' percentiles.
+ */
+async function measureInRounds(targets: readonly Target[], mode: Mode, c: number, durationMs: number, rounds: number): Promise<Row[]> {
+  const acc = targets.map(() => ({ results: [] as LoadResult[], ticks: 0 }));
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < targets.length; k++) {
+      const i = (k + round) % targets.length;
+      const t = targets[i] as Target;
+      const a = acc[i] as (typeof acc)[number];
+      const pids = t.pids();
+      const cpu0 = cpuTicks(pids);
+      a.results.push(await runLoad({ port: t.port, request: requestBytes(mode), concurrency: c, warmupMs: rounds === 1 ? 1000 : 300, durationMs: durationMs / rounds }));
+      a.ticks += cpuTicks(pids) - cpu0;
+      process.stderr.write('.');
+    }
+  }
+  return targets.map((t, i) => {
+    const a = acc[i] as (typeof acc)[number];
+    const merged = mergeResults(a.results);
+    return toRow(t.target, mode, c, merged, t.pids().length === 0 ? undefined : cpuPerRequest(0, a.ticks, merged.requests));
+  });
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
+function mergeResults(rs: readonly LoadResult[]): LoadResult {
+  const m = (f: (r: LoadResult) => number): number => median(rs.map(f));
+  return {
+    requests: rs.reduce((a, r) => a + r.requests, 0),
+    errors: rs.reduce((a, r) => a + r.errors, 0),
+    seconds: rs.reduce((a, r) => a + r.seconds, 0),
+    latency: { p50: m((r) => r.latency.p50), p90: m((r) => r.latency.p90), p99: m((r) => r.latency.p99), max: Math.max(...rs.map((r) => r.latency.max)), mean: m((r) => r.latency.mean) },
+    firstByte: { p50: m((r) => r.firstByte.p50), p99: m((r) => r.firstByte.p99) },
+  };
+}
+
+/** Bytes allocated per request and the top allocation sites, per gateway, at c=16. */
+async function allocationProfiles(gws: readonly RunningGateway[], modes: readonly Mode[], durationMs: number): Promise<unknown[]> {
+  const out: unknown[] = [];
+  process.stdout.write('\nallocation per request at c=16 (V8 sampling heap profiler, collected objects included)\n');
+  for (const mode of modes) {
+    for (const gw of gws) {
+      await runLoad({ port: gw.port, request: requestBytes(mode), concurrency: 16, warmupMs: 500, durationMs: 500 });
+      await probe(gw, 'POST', '/heap/start');
+      const r = await runLoad({ port: gw.port, request: requestBytes(mode), concurrency: 16, warmupMs: 0, durationMs: Math.min(durationMs, 3000) });
+      const s = heapSummary(await probe<HeapProfile>(gw, 'POST', '/heap/stop'), r.requests);
+      out.push({ target: gw.label, mode, requests: r.requests, ...s });
+      process.stdout.write(formatSites(`${gw.label} ${mode}: ${(s.bytesPerRequest / 1024).toFixed(1)} KiB allocated per request; top sites (share, bytes/request):`, 'B', s.sites));
+    }
+  }
+  return out;
+}
+
+/** A CPU profile of each gateway at c=16: .cpuprofile, flame graph SVG and the hottest functions. */
+async function cpuProfiles(gws: readonly RunningGateway[], modes: readonly Mode[], durationMs: number, outDir: string): Promise<unknown[]> {
+  const out: unknown[] = [];
+  process.stdout.write('\nCPU profile at c=16 (self time; µs per request at the profile\'s sampling rate)\n');
+  for (const mode of modes) {
+    for (const gw of gws) {
+      await runLoad({ port: gw.port, request: requestBytes(mode), concurrency: 16, warmupMs: 500, durationMs: 500 });
+      await probe(gw, 'POST', '/cpu/start');
+      const r = await runLoad({ port: gw.port, request: requestBytes(mode), concurrency: 16, warmupMs: 0, durationMs });
+      const profile = await probe<CpuProfile>(gw, 'POST', '/cpu/stop');
+      const name = `${gw.label.replace(/[^a-z0-9+.-]+/gi, '_')}-${mode}-c16`;
+      await writeFile(join(outDir, `${name}.cpuprofile`), JSON.stringify(profile));
+      await writeFile(join(outDir, `${name}.svg`), flameSvg(profile, `${gw.label}, ${mode}, c=16, ${r.requests} requests`));
+      const s = cpuSummary(profile, r.requests);
+      out.push({ target: gw.label, mode, requests: r.requests, files: [`${name}.cpuprofile`, `${name}.svg`], sites: s.sites });
+      process.stdout.write(formatSites(`${gw.label} ${mode} (${join(outDir, `${name}.svg`)}):`, 'µs', s.sites));
+    }
+  }
+  return out;
+}
+
+async function slowStreams(
+  n: number,
+  openRate: number,
+  pinned: boolean,
+  children: ChildProcess[],
+  gateways: (upPort: number, opts: { manyFiles?: boolean; nodeArgs?: string[] }) => Promise<RunningGateway[]>,
+  outFile: string,
+): Promise<number> {
+  // A gateway holds two descriptors per stream (client and upstream side).
+  const maxStreams = Math.floor((fileLimit() - 500) / 2);
+  if (!canRaiseFileLimit() && n > maxStreams) {
+    process.stderr.write(`note: the open-files limit (${fileLimit()}) cannot be raised here (prlimit is not permitted); measuring ${maxStreams} streams instead of ${n}\n`);
+    n = maxStreams;
+  }
+  // Every stream must still be open when the last one gets its first chunk.
+  const seconds = Math.ceil(n / openRate) + 20;
+  const raise = canRaiseFileLimit() ? ['--nofile=65536:65536', process.execPath] : [];
+  const upstream = await startChild(pinned, raise.length > 0 ? 'prlimit' : process.execPath, [...raise, UPSTREAM_JS, '0', `slow:${seconds}`], /ready (\d+)/, children);
+  const upPort = Number(upstream.match[1]);
+  const gws = await gateways(upPort, { manyFiles: true, nodeArgs: ['--expose-gc'] });
+  const targets: Target[] = [{ target: 'direct', port: upPort, pids: () => [] }, ...gws.map((g) => ({ target: g.label, port: g.port, pids: () => [g.child.pid ?? 0], gateway: g }))];
+  const results: Array<Record<string, unknown>> = [];
+  process.stdout.write(`${n} streams, one chunk a second, opened at ${openRate}/s, each through one worker\n`);
+  process.stdout.write('target                         opened  failed  1st chunk p50 ms  p99 ms  added p99 ms  RSS MB (idle → held)  heap KiB/stream\n');
+  let directP99 = 0;
+  for (const t of targets) {
+    const pid = t.pids()[0];
+    const before = t.gateway === undefined ? undefined : await probe<NodeJS.MemoryUsage>(t.gateway, 'GET', '/memory');
+    const rss0 = pid === undefined ? 0 : await rssBytes(pid);
+    const { result, release } = await openSlowStreams({ port: t.port, streams: n, openRate, request: requestBytes('stream') });
+    const held = t.gateway === undefined ? undefined : await probe<NodeJS.MemoryUsage>(t.gateway, 'GET', '/memory');
+    const rss1 = pid === undefined ? 0 : await rssBytes(pid);
+    await release();
+    const p99 = result.firstChunk.p99 / 1000;
+    if (t.target === 'direct') directP99 = p99;
+    const heapPerStream = before === undefined || held === undefined ? undefined : (held.heapUsed - before.heapUsed) / Math.max(1, result.opened) / 1024;
+    results.push({ target: t.target, ...result, rssIdle: rss0, rssHeld: rss1, heapKiBPerStream: heapPerStream, addedP99Ms: p99 - directP99 });
+    if (result.failed > 0) process.stderr.write(`${t.target}: failed streams by reason: ${JSON.stringify(result.failures)}\n`);
+    process.stdout.write(
+      `${t.target.padEnd(29)}  ${String(result.opened).padStart(6)}  ${String(result.failed).padStart(6)}  ${(result.firstChunk.p50 / 1000).toFixed(3).padStart(16)}  ${p99.toFixed(3).padStart(6)}  ${(t.target === 'direct' ? '' : (p99 - directP99).toFixed(3)).padStart(12)}  ${(pid === undefined ? '' : `${(rss0 / 1e6).toFixed(0)} → ${(rss1 / 1e6).toFixed(0)}`).padStart(20)}  ${(heapPerStream === undefined ? '' : heapPerStream.toFixed(1)).padStart(15)}\n`,
+    );
+    // Let the closed streams' upstream sides finish before the next target.
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  process.stdout.write('\ngoals: RSS < 1 GB with the streams held, added first-chunk p99 < 5 ms\n');
+  for (const r of results) {
+    if (r['target'] === 'direct') continue;
+    const rssOk = (r['rssHeld'] as number) < 1e9;
+    const p99Ok = (r['addedP99Ms'] as number) < 5;
+    process.stdout.write(`  ${String(r['target']).padEnd(29)} RSS ${rssOk ? 'met' : 'NOT MET'}, first-chunk p99 ${p99Ok ? 'met' : 'NOT MET'}\n`);
+  }
+  await writeFile(outFile.replace(/\.json$/, '') + '-slow-streams.json', JSON.stringify({ streams: n, openRate, results }, null, 2));
+  return 0;
+}
+
 export function requestBytes(mode: Mode): Buffer {
   const body = JSON.stringify({ model: 'bench-model', stream: mode === 'stream', messages: [{ role: 'user', content: 'Say something short.' }] });
   return Buffer.from(
     `POST /v1/chat/completions HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\nauthorization: Bearer client-key\r\nx-workload-app: bench\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
-}
-
-export function gatewayConfig(upPort: number): string {
-  return `apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIGatewayRoute
-metadata: {name: bench, namespace: default}
-spec:
-  rules:
-    - matches:
-        - headers:
-            - {type: Exact, name: x-ai-eg-model, value: bench-model}
-      backendRefs: [{name: bench}]
----
-${localBackendYaml('bench', upPort)}
----
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: BackendSecurityPolicy
-metadata: {name: bench, namespace: default}
-spec:
-  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: bench}]
-  type: APIKey
-  apiKey: {secretRef: {name: bench-key}}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: bench-key, namespace: default}
-stringData: {apiKey: sk-bench}
-`;
-}
-
-function toRow(target: Target, mode: Mode, concurrency: number, r: LoadResult, cpu: number | undefined): Row {
-  return {
-    target,
-    mode,
-    concurrency,
-    rps: r.requests / r.seconds,
-    p50Ms: r.latency.p50 / 1000,
-    p99Ms: r.latency.p99 / 1000,
-    firstByteP50Ms: r.firstByte.p50 / 1000,
-    cpuUsPerRequest: cpu,
-    errors: r.errors,
-  };
-}
-
-interface Comparison {
-  target: Target;
-  mode: Mode;
-  concurrency: number;
-  addedP50Ms: number;
-  addedP99Ms: number;
-  addedFirstByteP50Ms: number;
-  throughputRatio: number;
-}
-
-function summarize(rows: Row[]): { table: string; comparisons: Comparison[] } {
-  const comparisons: Comparison[] = [];
-  const lines = [
-    'target    mode    conc      req/s    p50 ms    p99 ms  1st-byte p50   CPU µs/req   added p50   added p99   vs direct',
-    '--------  ------  ----  ---------  --------  --------  ------------  -----------  ----------  ----------  ---------',
-  ];
-  for (const r of rows) {
-    const base = rows.find((d) => d.target === 'direct' && d.mode === r.mode && d.concurrency === r.concurrency);
-    let added = '';
-    if (base !== undefined && r.target !== 'direct') {
-      const c: Comparison = {
-        target: r.target,
-        mode: r.mode,
-        concurrency: r.concurrency,
-        addedP50Ms: r.p50Ms - base.p50Ms,
-        addedP99Ms: r.p99Ms - base.p99Ms,
-        addedFirstByteP50Ms: r.firstByteP50Ms - base.firstByteP50Ms,
-        throughputRatio: r.rps / base.rps,
-      };
-      comparisons.push(c);
-      added = `${fmt(c.addedP50Ms, 3).padStart(10)}  ${fmt(c.addedP99Ms, 3).padStart(10)}  ${(c.throughputRatio * 100).toFixed(1).padStart(8)}%`;
-    }
-    lines.push(
-      `${r.target.padEnd(8)}  ${r.mode.padEnd(6)}  ${String(r.concurrency).padStart(4)}  ${r.rps.toFixed(0).padStart(9)}  ${fmt(r.p50Ms, 3).padStart(8)}  ${fmt(r.p99Ms, 3).padStart(8)}  ${fmt(
-        r.firstByteP50Ms,
-        3,
-      ).padStart(12)}  ${(r.cpuUsPerRequest === undefined ? '' : r.cpuUsPerRequest.toFixed(0)).padStart(11)}  ${added}${r.errors > 0 ? `  errors=${r.errors}` : ''}`,
-    );
-  }
-  lines.push('', 'tollgate over the Node.js floor (node-min: node:http + undici, parse and relay, nothing else)');
-  lines.push('mode    conc   added p50 ms   req/s ratio   CPU µs/req   CPU ratio');
-  for (const t of rows) {
-    if (t.target !== 'tollgate') continue;
-    const f = rows.find((d) => d.target === 'node-min' && d.mode === t.mode && d.concurrency === t.concurrency);
-    if (f === undefined) continue;
-    const cpu = t.cpuUsPerRequest !== undefined && f.cpuUsPerRequest !== undefined && f.cpuUsPerRequest > 0 ? `${f.cpuUsPerRequest.toFixed(0).padStart(4)} → ${t.cpuUsPerRequest.toFixed(0).padStart(4)}   ${(t.cpuUsPerRequest / f.cpuUsPerRequest).toFixed(2)}x` : '';
-    lines.push(`${t.mode.padEnd(6)}  ${String(t.concurrency).padStart(4)}  ${fmt(t.p50Ms - f.p50Ms, 3).padStart(13)}  ${(t.rps / f.rps).toFixed(2).padStart(12)}   ${cpu}`);
-  }
-  return { table: lines.join('\n') + '\n', comparisons };
-}
-
-function fmt(n: number, digits: number): string {
-  return n.toFixed(digits);
 }
 
 async function startNginx(pinned: boolean, work: string, upPort: number, children: ChildProcess[]): Promise<{ port: number; pids: () => number[] } | undefined> {

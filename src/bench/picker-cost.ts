@@ -11,8 +11,10 @@ const SIZES_KB = [1, 10, 100] as const;
 /** Distinct conversations per size; each is asked in several growing turns, as sessions are. */
 const CONVERSATIONS = 32;
 const TURNS = 4;
+const REQ = { method: 'POST', url: '/v1/chat/completions', headers: {} } as const;
 
-function config(strategy: InferencePoolConfig['strategy'], prefixMaxBlocks: number): InferencePoolConfig {
+/** A pool of four made-up endpoints with the defaults' settings (the virtual comparison uses it too). */
+export function pickerConfig(strategy: InferencePoolConfig['strategy'], prefixMaxBlocks: number): InferencePoolConfig {
   return {
     key: 'bench/pool',
     strategy,
@@ -57,12 +59,12 @@ function bodies(kb: number): Buffer[] {
 function timePicks(picker: PoolPicker, reqs: readonly Buffer[], budgetMs: number): number {
   const tried = new Set<EndpointHandle>();
   let n = 0;
-  for (; n < reqs.length * 2; n++) picker.pick(reqs[n % reqs.length] as Buffer, {}, tried, performance.now()); // warm-up
+  for (; n < reqs.length * 2; n++) picker.pick(REQ, reqs[n % reqs.length] as Buffer, tried, performance.now()); // warm-up
   let picks = 0;
   const start = performance.now();
   let now = start;
   while (now - start < budgetMs) {
-    for (let i = 0; i < 200; i++) picker.pick(reqs[picks++ % reqs.length] as Buffer, {}, tried, now);
+    for (let i = 0; i < 200; i++) picker.pick(REQ, reqs[picks++ % reqs.length] as Buffer, tried, now);
     now = performance.now();
   }
   return ((now - start) * 1000) / picks;
@@ -75,9 +77,9 @@ export function pickCostSection(budgetMs = 400): string {
   for (const kb of SIZES_KB) {
     const reqs = bodies(kb);
     const whole = Math.ceil(reqs.reduce((m, b) => Math.max(m, b.length), 0) / PICKER_DEFAULTS.prefixBlockBytes);
-    const rr = timePicks(newPicker(config('round-robin', PICKER_DEFAULTS.prefixMaxBlocks)), reqs, budgetMs);
-    const capped = timePicks(newPicker(config('picker', PICKER_DEFAULTS.prefixMaxBlocks)), reqs, budgetMs);
-    const uncapped = timePicks(newPicker(config('picker', whole)), reqs, budgetMs);
+    const rr = timePicks(newPicker(pickerConfig('round-robin', PICKER_DEFAULTS.prefixMaxBlocks)), reqs, budgetMs);
+    const capped = timePicks(newPicker(pickerConfig('picker', PICKER_DEFAULTS.prefixMaxBlocks)), reqs, budgetMs);
+    const uncapped = timePicks(newPicker(pickerConfig('picker', whole)), reqs, budgetMs);
     lines.push(`  ${`${kb} KB`.padEnd(8)}${rr.toFixed(2).padStart(14)}${capped.toFixed(2).padStart(12)}${`${(capped / rr).toFixed(0)}×`.padStart(8)}${uncapped.toFixed(2).padStart(12)}`);
   }
   return `${lines.join('\n')}\n`;

@@ -1,7 +1,8 @@
 // What a picker-bench run measured and how it is reported: each replica's prefix-cache hit rate,
-// preemptions and requests read from its vLLM metrics, one line per run, the Markdown table with a
-// TTFT p99 chart, and the verdict against the goal at 80% of saturation. It is separate from
-// picker.ts because it reads and formats numbers only; no process is started here.
+// preemptions and requests read from its vLLM metrics (and its late steps from the simulator's
+// stats), one line per run, the Markdown tables (every trial, then the median and range over
+// trials) with a TTFT p99 chart, and the verdict against the goal at 80% of saturation. It is
+// separate from picker.ts because it reads and formats numbers only; no process is started here.
 import type { Strategy } from './picker-stack.js';
 
 export interface ReplicaNumbers {
@@ -9,9 +10,26 @@ export interface ReplicaNumbers {
   readonly prefixHitRate: number | null;
   readonly preemptions: number;
   readonly requests: number;
+  /** The simulator's step timers: p99 lateness, and steps so late the schedule restarted from now. */
+  readonly lateStepP99Ms: number;
+  readonly overruns: number;
+}
+
+/** Signs that the run was short of CPU (then its latencies are the machine's as much as the pool's). */
+export interface RunNoise {
+  readonly loadAvg1m: number;
+  /** The load harness sending late (p99 schedule lag). */
+  readonly harnessLagP99Ms: number | null;
+  /** The worst replica's p99 step-timer lateness. */
+  readonly simLateStepP99Ms: number;
+  /** Steps, over all replicas, that ran so late the engine's schedule was reset (the GPU "slowed"). */
+  readonly simOverruns: number;
 }
 
 export interface RunResult {
+  readonly trial: number;
+  /** The saturation point this run's level is a share of (the trial's ramp, or --saturation). */
+  readonly saturation: number;
   readonly strategy: Strategy;
   readonly levelPct: number;
   readonly users: number;
@@ -21,6 +39,7 @@ export interface RunResult {
   readonly errorRate: number;
   readonly prefixHitRate: number | null;
   readonly replicas: readonly ReplicaNumbers[];
+  readonly noise: RunNoise;
 }
 
 export const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -43,6 +62,7 @@ export async function replicaNumbers(urls: readonly string[]): Promise<Array<Rep
   return Promise.all(
     urls.map(async (u) => {
       const text = await (await fetch(`${u}/metrics`)).text();
+      const jitter = rec(rec(await (await fetch(`${u}/_sim/stats`)).json())['stepJitterMs']);
       const queries = counter(text, 'vllm:prefix_cache_queries_total');
       const hits = counter(text, 'vllm:prefix_cache_hits_total');
       return {
@@ -50,6 +70,8 @@ export async function replicaNumbers(urls: readonly string[]): Promise<Array<Rep
         prefixHitRate: queries > 0 ? hits / queries : null,
         preemptions: counter(text, 'vllm:num_preemptions_total'),
         requests: counter(text, 'vllm:request_success_total'),
+        lateStepP99Ms: num(jitter['p99']) ?? 0,
+        overruns: num(jitter['overruns']) ?? 0,
         hits,
         queries,
       };
@@ -61,44 +83,97 @@ const pct = (v: number | null): string => (v === null ? '–' : `${(v * 100).toF
 const sec = (v: number | null): string => (v === null ? '–' : v < 1 ? `${(v * 1000).toFixed(0)} ms` : `${v.toFixed(2)} s`);
 
 export function formatRow(r: RunResult): string {
-  return `${String(r.levelPct).padStart(3)}% ${String(r.users).padStart(5)} users  ${r.strategy.padEnd(13)} TTFT p50 ${sec(r.ttftP50).padStart(8)}  p99 ${sec(r.ttftP99).padStart(8)}  ${r.outputTokensPerS.toFixed(0).padStart(6)} tok/s  prefix hits ${pct(r.prefixHitRate).padStart(6)}  preemptions ${r.replicas.map((x) => x.preemptions).join('/')}  errors ${pct(r.errorRate)}`;
+  return `t${r.trial} ${String(r.levelPct).padStart(3)}% ${String(r.users).padStart(5)} users  ${r.strategy.padEnd(13)} TTFT p50 ${sec(r.ttftP50).padStart(8)}  p99 ${sec(r.ttftP99).padStart(8)}  ${r.outputTokensPerS.toFixed(0).padStart(6)} tok/s  prefix hits ${pct(r.prefixHitRate).padStart(6)}  preemptions ${r.replicas.map((x) => x.preemptions).join('/')}  errors ${pct(r.errorRate)}  ${noiseText(r.noise)}`;
 }
 
-export function formatTable(results: readonly RunResult[], saturation: number, s: { readonly short: boolean; readonly durationS: number }): string {
+function noiseText(n: RunNoise): string {
+  return `load ${n.loadAvg1m.toFixed(1)}, lag p99 ${n.harnessLagP99Ms === null ? '–' : n.harnessLagP99Ms.toFixed(0)} ms, late steps p99 ${n.simLateStepP99Ms.toFixed(1)} ms / ${n.simOverruns} resets`;
+}
+
+export function median(xs: readonly number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+const present = (xs: ReadonlyArray<number | null>): number[] => xs.filter((x): x is number => x !== null);
+const spread = (xs: readonly number[], f: (v: number | null) => string): string => {
+  if (xs.length === 0) return '–';
+  const m = f(median(xs));
+  return xs.length === 1 ? m : `${m} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`;
+};
+
+/** Every run, then per level and strategy the median over trials with its range, and a chart of the medians. */
+export function formatTrials(results: readonly RunResult[], s: { readonly short: boolean; readonly durationS: number; readonly trials: number }): string {
+  const sats = [...new Set(results.map((r) => `t${r.trial}: ${r.saturation}`))].join(', ');
   const lines = [
-    `4 simulated replicas of ${s.short ? 'a miniature h100x4-gpt-oss-120b' : 'h100x4-gpt-oss-120b'}, saturation ${saturation} users, ${s.durationS} s per run`,
+    `4 simulated replicas of ${s.short ? 'a miniature h100x4-gpt-oss-120b' : 'h100x4-gpt-oss-120b'}, ${s.durationS} s per run, ${s.trials} trial(s); saturation point per trial (users): ${sats}`,
     '',
-    '| load | strategy | TTFT p50 | TTFT p99 | output tok/s | prefix-cache hits | preemptions per replica | requests per replica | errors |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| trial | load | strategy | TTFT p50 | TTFT p99 | output tok/s | prefix-cache hits | preemptions per replica | requests per replica | errors | load avg | harness lag p99 | sim late steps p99 / resets |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of results) {
+    const n = r.noise;
     lines.push(
-      `| ${r.levelPct}% (${r.users} users) | ${r.strategy} | ${sec(r.ttftP50)} | ${sec(r.ttftP99)} | ${r.outputTokensPerS.toFixed(0)} | ${pct(r.prefixHitRate)} | ${r.replicas.map((x) => x.preemptions).join(' / ')} | ${r.replicas.map((x) => x.requests).join(' / ')} | ${pct(r.errorRate)} |`,
+      `| ${r.trial} | ${r.levelPct}% (${r.users} users) | ${r.strategy} | ${sec(r.ttftP50)} | ${sec(r.ttftP99)} | ${r.outputTokensPerS.toFixed(0)} | ${pct(r.prefixHitRate)} | ${r.replicas.map((x) => x.preemptions).join(' / ')} | ${r.replicas.map((x) => x.requests).join(' / ')} | ${pct(r.errorRate)} | ${n.loadAvg1m.toFixed(1)} | ${n.harnessLagP99Ms === null ? '–' : `${n.harnessLagP99Ms.toFixed(0)} ms`} | ${n.simLateStepP99Ms.toFixed(1)} ms / ${n.simOverruns} |`,
     );
   }
-  // A text chart of TTFT p99 per level, scaled to the worst run.
-  const worst = Math.max(...results.map((r) => r.ttftP99 ?? 0), 1e-9);
-  lines.push('', '```', 'TTFT p99');
+  const groups = new Map<string, RunResult[]>();
   for (const r of results) {
-    const bar = '█'.repeat(Math.max(1, Math.round(((r.ttftP99 ?? 0) / worst) * 50)));
-    lines.push(`${`${r.levelPct}% ${r.strategy}`.padEnd(19)} ${bar} ${sec(r.ttftP99)}`);
+    const k = `${r.levelPct}|${r.strategy}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
   }
+  lines.push('', 'Median over trials (range):', '', '| load | strategy | TTFT p50 | TTFT p99 | output tok/s | prefix-cache hits |', '|---|---|---|---|---|---|');
+  const medP99: Array<[string, number]> = [];
+  for (const [k, rs] of groups) {
+    const [level, strategy] = k.split('|');
+    const p99 = present(rs.map((r) => r.ttftP99));
+    lines.push(
+      `| ${level}% | ${strategy} | ${spread(present(rs.map((r) => r.ttftP50)), sec)} | ${spread(p99, sec)} | ${spread(
+        rs.map((r) => r.outputTokensPerS),
+        (v) => (v === null ? '–' : v.toFixed(0)),
+      )} | ${spread(present(rs.map((r) => r.prefixHitRate)), pct)} |`,
+    );
+    medP99.push([`${level}% ${strategy}`, median(p99) ?? 0]);
+  }
+  // A text chart of the median TTFT p99 per level, scaled to the worst.
+  const worst = Math.max(...medP99.map(([, v]) => v), 1e-9);
+  lines.push('', '```', 'TTFT p99, median over trials');
+  for (const [label, v] of medP99) lines.push(`${label.padEnd(19)} ${'█'.repeat(Math.max(1, Math.round((v / worst) * 50)))} ${sec(v)}`);
   lines.push('```');
   return lines.join('\n');
 }
 
-export function judge(results: readonly RunResult[]): { ok: boolean; lines: string[] } {
-  const at = (strategy: Strategy): RunResult | undefined => results.find((r) => r.levelPct === 80 && r.strategy === strategy);
-  const rr = at('round-robin');
-  const pk = at('picker');
-  if (rr === undefined || pk === undefined) return { ok: true, lines: ['(no 80% level in this run: goal not evaluated)'] };
-  const ttftRatio = rr.ttftP99 !== null && pk.ttftP99 !== null && pk.ttftP99 > 0 ? rr.ttftP99 / pk.ttftP99 : null;
-  const hitsUp = (pk.prefixHitRate ?? 0) > (rr.prefixHitRate ?? 0);
-  const tput = rr.outputTokensPerS > 0 ? pk.outputTokensPerS / rr.outputTokensPerS : null;
+/**
+ * The goal at 80% of saturation, judged on each trial's own ratios (its round robin and picker ran
+ * minutes apart on the same machine) and then on their median, so one trial on a starved machine
+ * can neither make nor break it.
+ */
+export function judgeTrials(results: readonly RunResult[]): { ok: boolean; lines: string[] } {
+  const trials = [...new Set(results.map((r) => r.trial))];
+  const per: Array<{ trial: number; ttft: number | null; hits: number | null; tput: number | null }> = [];
+  for (const t of trials) {
+    const at = (strategy: Strategy): RunResult | undefined => results.find((r) => r.trial === t && r.levelPct === 80 && r.strategy === strategy);
+    const rr = at('round-robin');
+    const pk = at('picker');
+    if (rr === undefined || pk === undefined) continue;
+    per.push({
+      trial: t,
+      ttft: rr.ttftP99 !== null && pk.ttftP99 !== null && pk.ttftP99 > 0 ? rr.ttftP99 / pk.ttftP99 : null,
+      hits: rr.prefixHitRate !== null && pk.prefixHitRate !== null ? pk.prefixHitRate - rr.prefixHitRate : null,
+      tput: rr.outputTokensPerS > 0 ? pk.outputTokensPerS / rr.outputTokensPerS : null,
+    });
+  }
+  if (per.length === 0) return { ok: true, lines: ['(no 80% level with both round robin and the picker: goal not evaluated)'] };
+  const ttft = median(present(per.map((p) => p.ttft)));
+  const hits = median(present(per.map((p) => p.hits)));
+  const tput = median(present(per.map((p) => p.tput)));
+  const x = (v: number | null): string => (v === null ? '–' : `${v.toFixed(2)}×`);
   const checks = [
-    { ok: ttftRatio !== null && ttftRatio >= 2, text: `TTFT p99 round robin / picker = ${ttftRatio === null ? '–' : `${ttftRatio.toFixed(2)}×`} (goal >= 2×)` },
-    { ok: hitsUp, text: `prefix-cache hit rate ${pct(rr.prefixHitRate)} → ${pct(pk.prefixHitRate)} (goal: higher)` },
-    { ok: tput !== null && tput >= 0.97, text: `output tokens/s picker / round robin = ${tput === null ? '–' : tput.toFixed(3)} (goal >= 0.97)` },
+    { ok: ttft !== null && ttft >= 2, text: `TTFT p99 round robin / picker: median ${x(ttft)} (goal >= 2×); per trial ${per.map((p) => x(p.ttft)).join(', ')}` },
+    { ok: hits !== null && hits > 0, text: `prefix-cache hit rate, picker − round robin: median ${hits === null ? '–' : `${(hits * 100).toFixed(1)} points`} (goal: higher); per trial ${per.map((p) => (p.hits === null ? '–' : (p.hits * 100).toFixed(1))).join(', ')}` },
+    { ok: tput !== null && tput >= 0.97, text: `output tokens/s picker / round robin: median ${tput === null ? '–' : tput.toFixed(3)} (goal >= 0.97); per trial ${per.map((p) => (p.tput === null ? '–' : p.tput.toFixed(3))).join(', ')}` },
   ];
-  return { ok: checks.every((c) => c.ok), lines: ['At 80% of saturation:', ...checks.map((c) => `  ${c.ok ? 'ok  ' : 'MISS'} ${c.text}`)] };
+  return { ok: checks.every((c) => c.ok), lines: [`At 80% of saturation, ${per.length} trial(s):`, ...checks.map((c) => `  ${c.ok ? 'ok  ' : 'MISS'} ${c.text}`)] };
 }

@@ -69,7 +69,9 @@ export async function startStack(out: string, strategy: Strategy, profile: strin
   await writeFile(join(config, 'pool.yaml'), poolManifest(ports, strategy));
   const gp = await freePort();
   const ap = await freePort();
-  children.push(spawnQuiet(['serve', '--config', config, '--listen', `127.0.0.1:${gp}`, '--admin', `127.0.0.1:${ap}`, '--log-level', 'warn', '--no-watch']));
+  // One process: each worker of a multi-process gateway picks with its own state (in-flight
+  // counts, prefix index), which would measure a split picker, not the picker.
+  children.push(spawnQuiet(['serve', '--config', config, '--listen', `127.0.0.1:${gp}`, '--admin', `127.0.0.1:${ap}`, '--log-level', 'warn', '--no-watch', '--concurrency', '1']));
   for (const r of replicas) await waitHttp(`${r}/health`);
   await waitHttp(`http://127.0.0.1:${ap}/readyz`);
   return { gateway: `http://127.0.0.1:${gp}`, admin: `http://127.0.0.1:${ap}`, replicas };

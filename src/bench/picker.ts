@@ -1,43 +1,66 @@
 // `tollgate bench picker` (`npm run bench:picker`): does the InferencePool endpoint picker beat
 // round robin? Four simulated vLLM replicas (each its own engine, KV cache and prefix cache), one
 // gateway whose pool lists them, the synthetic multi-turn corpus (sessions whose turns resend a
-// growing history) and the load harness in closed-loop users mode. The pool's saturation point is
-// measured first (a gated ramp under round robin, unless --saturation is given); then each load
-// level runs once per strategy (round robin, least-request, the picker) on fresh replicas and a
-// fresh gateway, so no run inherits another's caches. Reported per run: TTFT p50/p99, output
-// tokens/s, prefix-cache hit rate and preemptions per replica. The replicas and gateway of a run
-// are started in bench/picker-stack.ts; reading and formatting the numbers is in bench/picker-report.ts.
+// growing history) and the load harness in closed-loop users mode, with the same seed (the same
+// sessions in the same order) for every strategy.
+//
+// The machine the simulator, the gateway and the harness share may be busy, and how much CPU they
+// get moves the pool's saturation point. So the bench runs in trials: each trial first measures the
+// saturation point with a short gated ramp under round robin (unless --saturation is given), then
+// runs every level once per strategy (the order rotated from trial to trial) on fresh replicas and
+// a fresh gateway, so no run inherits another's caches. The verdict is on the median over trials of
+// each trial's own ratios, and every trial is printed with what shows CPU starvation: the load
+// average, the harness's send lag and the simulator's late steps. `--virtual` runs the same
+// comparison in simulated time, where the CPU cannot move it (bench/picker-virtual.ts). The replicas and gateway of a run
+// are started in bench/picker-stack.ts; reading and formatting the numbers is in
+// bench/picker-report.ts.
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
 import { pickCostSection } from './picker-cost.js';
-import { formatRow, formatTable, judge, num, rec, replicaNumbers, type RunResult } from './picker-report.js';
+import { formatRow, formatTrials, judgeTrials, num, rec, replicaNumbers, type RunResult } from './picker-report.js';
 import { REPLICAS, runCli, startStack, stopAll, STRATEGIES, type Strategy } from './picker-stack.js';
 import { BIN } from './procs.js';
+import { CORPUS_LIKE, virtualComparison } from './picker-virtual.js';
+import { BUILTIN_PROFILES, profileFromObject } from '../sim/index.js';
 
 const spec = {
   name: 'bench picker',
   summary: 'InferencePool: round robin vs least-request vs the endpoint picker on 4 simulated vLLM replicas',
   usage: `
-Usage: tollgate bench picker [--short] [--duration SEC] [--levels PCT,...] [--saturation USERS]
-                             [--sessions N] [--out DIR]
+Usage: tollgate bench picker [--short] [--virtual [--workers N]] [--trials N] [--duration SEC]
+                             [--levels PCT,...] [--saturation USERS] [--sessions N] [--out DIR]
 
   --short             a miniature engine (1/5 the step time, 16-sequence batches) and short runs,
                       for a shared or small machine; same mechanisms, smaller numbers
+  --virtual           no processes: the simulator's engines, the gateway's picker and closed-loop
+                      users in one simulated timeline (deterministic per trial's seed; the
+                      machine's load cannot move it); --duration is simulated seconds
+                      (default 600) after a 60 s warm-up
+  --workers N         with --virtual: gateway worker processes, each picking with only what it
+                      saw (default 1)
+  --trials N          repeat the whole comparison N times, each with its own saturation ramp
+                      (default 3); the verdict is on the median of the trials' ratios
   --duration SEC      length of each run (default 180; --short 25)
   --levels PCT,...    load levels in % of the pool's saturation point (default 50,80,100)
-  --saturation USERS  the pool's saturation point in users; skips the ramp that measures it
-  --ramp-step SEC     length of each step of that ramp (default 60; --short 8)
+  --saturation USERS  the pool's saturation point in users; skips the ramps that measure it
+  --ramp-step SEC     length of each step of that ramp (default 60; --short 8); the ramp adds
+                      4 users per replica a step (16 without --short)
   --strategies LIST   which to run (default round-robin,least-request,picker)
   --sessions N        synthetic corpus size (default 6000; --short 2000)
   --out DIR           corpus, configs and results (default .bench-out/picker)
 
 Goal, at 80% of saturation: the picker's TTFT p99 at most half of round robin's, a higher
-prefix-cache hit rate, and output tokens/s within 3% of round robin's or better. Exit 1 when missed.`,
+prefix-cache hit rate, and output tokens/s within 3% of round robin's or better, each as the
+median over the trials of the trial's own ratio. Exit 1 when missed.`,
   options: {
     short: { type: 'boolean' },
+    virtual: { type: 'boolean' },
+    workers: { type: 'string' },
+    trials: { type: 'string' },
     duration: { type: 'string' },
     levels: { type: 'string' },
     saturation: { type: 'string' },
@@ -73,6 +96,9 @@ const MINIATURE = {
 
 interface Settings {
   readonly short: boolean;
+  readonly virtual: boolean;
+  readonly workers: number;
+  readonly trials: number;
   readonly durationS: number;
   readonly levels: readonly number[];
   readonly saturation: number | undefined;
@@ -92,7 +118,10 @@ function settings(argv: string[]): Settings | undefined {
   const levels = (v.levels ?? '50,80,100').split(',').map((s) => parsePositiveInt(s.trim(), '--levels', { max: 400 }));
   return {
     short,
-    durationS: v.duration === undefined ? (short ? 25 : 180) : parsePositiveInt(v.duration, '--duration'),
+    virtual: v.virtual === true,
+    workers: v.workers === undefined ? 1 : parsePositiveInt(v.workers, '--workers', { max: 64 }),
+    trials: v.trials === undefined ? 3 : parsePositiveInt(v.trials, '--trials', { max: 50 }),
+    durationS: v.duration === undefined ? (v.virtual === true ? 600 : short ? 25 : 180) : parsePositiveInt(v.duration, '--duration'),
     levels,
     saturation: v.saturation === undefined ? undefined : parsePositiveInt(v.saturation, '--saturation'),
     rampStepS: v['ramp-step'] === undefined ? (short ? 8 : 60) : parsePositiveInt(v['ramp-step'], '--ramp-step'),
@@ -139,19 +168,64 @@ async function loadRun(s: Settings, corpus: string, dir: string, plan: string, t
   return JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as Record<string, unknown>;
 }
 
-async function measureSaturation(s: Settings, corpus: string, profile: string, children: ChildProcess[]): Promise<number> {
+/** Users per replica added at each step of the saturation ramp (and its first level). */
+const RAMP_STEP_PER_REPLICA = 4;
+
+async function measureSaturation(s: Settings, corpus: string, profile: string, children: ChildProcess[], trial: number): Promise<number> {
   const stack = await startStack(s.out, 'round-robin', profile, children);
   try {
-    const per = s.short ? 8 : 32;
-    const phase = `{kind: ramp, start: ${REPLICAS * per}, step: ${REPLICAS * per}, max: ${REPLICAS * per * 16}, step_duration: ${s.rampStepS}s, settle: ${Math.max(1, Math.round(s.rampStepS / 4))}s}`;
-    const r = await loadRun(s, corpus, join(s.out, 'runs', 'saturation'), planYaml('picker-saturation', phase, stack.admin, stack.replicas), stack.gateway);
+    // Fine steps: the 80% level is only as close to 80% as the knee is to the level that found it.
+    const step = REPLICAS * RAMP_STEP_PER_REPLICA * (s.short ? 1 : 4);
+    const phase = `{kind: ramp, start: ${step}, step: ${step}, max: ${step * 40}, step_duration: ${s.rampStepS}s, settle: ${Math.max(1, Math.round(s.rampStepS / 4))}s}`;
+    const r = await loadRun(s, corpus, join(s.out, 'runs', `t${trial}-saturation`), planYaml('picker-saturation', phase, stack.admin, stack.replicas), stack.gateway);
     const t2 = rec(rec(r['boundaries'])['t2']);
     const level = num(t2['level']);
     if (level !== null) return level;
     const steps = Array.isArray(r['steps']) ? (r['steps'] as unknown[]) : [];
     const last = num(rec(steps[steps.length - 1])['level']);
     process.stdout.write('note: the ramp found no TTFT knee; using its highest level as the saturation point\n');
-    return last ?? REPLICAS * per;
+    return last ?? step;
+  } finally {
+    await stopAll(children);
+  }
+}
+
+async function oneRun(s: Settings, corpus: string, profile: string, children: ChildProcess[], trial: number, saturation: number, pct: number, strategy: Strategy): Promise<RunResult> {
+  const users = Math.max(1, Math.round((saturation * pct) / 100));
+  const stack = await startStack(s.out, strategy, profile, children);
+  try {
+    const load1m = loadavg()[0] ?? 0;
+    const dir = join(s.out, 'runs', `t${trial}-${pct}pct-${strategy}`);
+    const r = await loadRun(s, corpus, dir, planYaml(`picker-${pct}-${strategy}`, `{kind: steady, level: ${users}, duration: ${s.durationS}s}`, stack.admin, stack.replicas), stack.gateway);
+    const phases = Array.isArray(r['phases']) ? (r['phases'] as unknown[]) : [];
+    const phase = rec(phases[0]);
+    const summary = rec(phase['summary']);
+    const ttft = rec(summary['ttft']);
+    const replicas = await replicaNumbers(stack.replicas);
+    const hits = replicas.reduce((a, x) => a + x.hits, 0);
+    const queries = replicas.reduce((a, x) => a + x.queries, 0);
+    return {
+      trial,
+      saturation,
+      strategy,
+      levelPct: pct,
+      users,
+      ttftP50: num(ttft['p50']),
+      ttftP99: num(ttft['p99']),
+      outputTokensPerS: num(summary['output_tokens_per_s']) ?? 0,
+      errorRate: num(summary['error_rate']) ?? 0,
+      prefixHitRate: queries > 0 ? hits / queries : null,
+      replicas: replicas.map(({ hits: _h, queries: _q, ...x }) => x),
+      noise: {
+        loadAvg1m: load1m,
+        harnessLagP99Ms: ((): number | null => {
+          const v = num(rec(phase['lag'])['p99']);
+          return v === null ? null : v * 1000;
+        })(),
+        simLateStepP99Ms: Math.max(...replicas.map((x) => x.lateStepP99Ms)),
+        simOverruns: replicas.reduce((a, x) => a + x.overruns, 0),
+      },
+    };
   } finally {
     await stopAll(children);
   }
@@ -160,6 +234,7 @@ async function measureSaturation(s: Settings, corpus: string, profile: string, c
 export async function run(argv: string[]): Promise<number> {
   const s = settings(argv);
   if (s === undefined) return 0;
+  if (s.virtual) return runVirtualComparison(s);
   process.stdout.write(`${pickCostSection()}\n`);
   if (!existsSync(BIN)) throw new UsageError('the CLI is not built', 'run `npm run build` first');
   await mkdir(s.out, { recursive: true });
@@ -179,49 +254,29 @@ export async function run(argv: string[]): Promise<number> {
       profile = join(s.out, 'miniature-profile.json');
       await writeFile(profile, JSON.stringify(MINIATURE, null, 2));
     }
-    let saturation = s.saturation;
-    if (saturation === undefined) {
-      process.stdout.write(`measuring the saturation point of ${REPLICAS} replicas (gated ramp, round robin, ${s.rampStepS}s steps)\n`);
-      saturation = await measureSaturation(s, corpus, profile, children);
-    }
-    process.stdout.write(`saturation point: ${saturation} users\n`);
 
     const results: RunResult[] = [];
-    for (const pct of s.levels) {
-      const users = Math.max(1, Math.round((saturation * pct) / 100));
-      for (const strategy of s.strategies) {
-        const stack = await startStack(s.out, strategy, profile, children);
-        try {
-          const dir = join(s.out, 'runs', `${pct}pct-${strategy}`);
-          const r = await loadRun(s, corpus, dir, planYaml(`picker-${pct}-${strategy}`, `{kind: steady, level: ${users}, duration: ${s.durationS}s}`, stack.admin, stack.replicas), stack.gateway);
-          const phases = Array.isArray(r['phases']) ? (r['phases'] as unknown[]) : [];
-          const summary = rec(rec(phases[0])['summary']);
-          const ttft = rec(summary['ttft']);
-          const replicas = await replicaNumbers(stack.replicas);
-          const hits = replicas.reduce((a, x) => a + x.hits, 0);
-          const queries = replicas.reduce((a, x) => a + x.queries, 0);
-          const row: RunResult = {
-            strategy,
-            levelPct: pct,
-            users,
-            ttftP50: num(ttft['p50']),
-            ttftP99: num(ttft['p99']),
-            outputTokensPerS: num(summary['output_tokens_per_s']) ?? 0,
-            errorRate: num(summary['error_rate']) ?? 0,
-            prefixHitRate: queries > 0 ? hits / queries : null,
-            replicas: replicas.map(({ hits: _h, queries: _q, ...x }) => x),
-          };
+    for (let trial = 1; trial <= s.trials; trial++) {
+      let saturation = s.saturation;
+      if (saturation === undefined) {
+        process.stdout.write(`trial ${trial}/${s.trials}: measuring the saturation point of ${REPLICAS} replicas (gated ramp, round robin, ${s.rampStepS}s steps)\n`);
+        saturation = await measureSaturation(s, corpus, profile, children, trial);
+      }
+      process.stdout.write(`trial ${trial}/${s.trials}: saturation point ${saturation} users\n`);
+      // Rotating the order spreads a slow drift of the machine's load over every strategy.
+      const order = s.strategies.map((_, i) => s.strategies[(i + trial - 1) % s.strategies.length] as Strategy);
+      for (const pct of s.levels) {
+        for (const strategy of order) {
+          const row = await oneRun(s, corpus, profile, children, trial, saturation, pct, strategy);
           results.push(row);
           process.stdout.write(`${formatRow(row)}\n`);
-        } finally {
-          await stopAll(children);
         }
       }
     }
-    const verdict = judge(results);
-    const report = `${formatTable(results, saturation, s)}\n\n${verdict.lines.join('\n')}\n`;
+    const verdict = judgeTrials(results);
+    const report = `${formatTrials(results, s)}\n\n${verdict.lines.join('\n')}\n`;
     process.stdout.write(`\n${report}`);
-    await writeFile(join(s.out, 'picker.json'), `${JSON.stringify({ saturation, settings: s, results, goal: verdict }, null, 2)}\n`);
+    await writeFile(join(s.out, 'picker.json'), `${JSON.stringify({ settings: s, results, goal: verdict }, null, 2)}\n`);
     await writeFile(join(s.out, 'picker.md'), report);
     process.stdout.write(`\nresults: ${join(s.out, 'picker.json')}, ${join(s.out, 'picker.md')}\n`);
     return verdict.ok ? 0 : 1;
@@ -229,4 +284,19 @@ export async function run(argv: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     await stopAll(children);
   }
+}
+
+async function runVirtualComparison(s: Settings): Promise<number> {
+  const profile = s.short ? profileFromObject(MINIATURE) : (BUILTIN_PROFILES['h100x4-gpt-oss-120b'] as NonNullable<(typeof BUILTIN_PROFILES)[string]>);
+  const w = { ...CORPUS_LIKE, thinkS: CORPUS_LIKE.thinkS * (s.short ? 0.2 : 1) };
+  process.stdout.write(
+    `virtual time: 4 engines of ${profile.name}, ${s.durationS} simulated s per run after 60 s of warm-up, ${s.trials} seed(s), ${s.workers} gateway worker(s); ${s.saturation === undefined ? "each seed's saturation point from a round-robin ramp" : `saturation point given: ${s.saturation} users`}\n`,
+  );
+  const step = REPLICAS * RAMP_STEP_PER_REPLICA * (s.short ? 1 : 4);
+  const r = virtualComparison(profile, w, { seeds: s.trials, levels: s.levels, strategies: s.strategies, warmupS: 60, durationS: s.durationS, rampStep: step, workers: s.workers, saturation: s.saturation }, (line) => process.stdout.write(`${line}\n`));
+  await mkdir(s.out, { recursive: true });
+  await writeFile(join(s.out, 'picker-virtual.json'), `${JSON.stringify({ settings: s, workload: w, runs: r.runs, ok: r.ok }, null, 2)}\n`);
+  await writeFile(join(s.out, 'picker-virtual.md'), `${r.report}\n`);
+  process.stdout.write(`\n${r.report.split('\n').pop() ?? ''}\nresults: ${join(s.out, 'picker-virtual.json')}, ${join(s.out, 'picker-virtual.md')}\n`);
+  return r.ok ? 0 : 1;
 }

@@ -3,7 +3,12 @@
 // secrets loaded), so the request path trusts it and compiles nothing.
 import type { SecretValue } from '../core/secret.js';
 import type { EncodingName } from '../tokenizer/index.js';
+import type { ClientSecurityConfig } from './types-auth.js';
+import type { CostFunction, ModelQuota, RateLimitRule } from './types-limits.js';
 import type { McpConfig } from './types-mcp.js';
+
+export type * from './types-auth.js';
+export type * from './types-limits.js';
 
 /** Where a manifest value came from, for messages that point at the user's file. */
 export interface SourceRef {
@@ -202,6 +207,9 @@ export interface BackendConfig {
 export interface RequestView {
   /** Lower-cased header names; repeated headers joined with ", ". */
   readonly headers: Readonly<Record<string, string>>;
+  /** The request line's method, and its target with the query string (Envoy's `request.path`). */
+  readonly method: string;
+  readonly path: string;
   /** The JSON body's top-level `model` and `user` strings, "" when absent. */
   readonly model: string;
   readonly user: string;
@@ -266,109 +274,6 @@ export interface RuleTimeouts {
   readonly streamIdleMs: number | undefined;
 }
 
-/** One condition of a rate-limit / quota client selector (Envoy Gateway RateLimitSelectCondition). */
-export interface HeaderSelector {
-  /** Lower-cased header name. */
-  readonly name: string;
-  /** Distinct: every value gets its own bucket (the header must be present). */
-  readonly type: 'Exact' | 'RegularExpression' | 'Distinct';
-  readonly value: string | undefined;
-  readonly regex: RegExp | undefined;
-  readonly invert: boolean;
-}
-
-export interface CidrMatch {
-  readonly cidr: string;
-  readonly family: 4 | 6;
-  /** Address bits as a bigint, masked to the prefix. */
-  readonly network: bigint;
-  readonly prefix: number;
-  /** Distinct: every client address in the range gets its own bucket. */
-  readonly distinct: boolean;
-  readonly invert: boolean;
-}
-
-export interface PathSelector {
-  readonly type: 'Exact' | 'PathPrefix' | 'RegularExpression';
-  readonly value: string;
-  readonly regex: RegExp | undefined;
-  readonly invert: boolean;
-}
-
-/** All conditions must hold; a selector list is ANDed too. */
-export interface ClientSelector {
-  readonly headers: readonly HeaderSelector[];
-  /** ORed (any listed method matches); empty matches every method. */
-  readonly methods: ReadonlyArray<{ readonly method: string; readonly invert: boolean }>;
-  readonly path: PathSelector | undefined;
-  readonly sourceCIDR: CidrMatch | undefined;
-}
-
-/** Where a rate-limit cost comes from: a fixed number, or an llmRequestCosts metadata key. */
-export type CostSpec = { readonly from: 'Number'; readonly number: number } | { readonly from: 'Metadata'; readonly key: string };
-
-export interface RateLimitRule {
-  /**
-   * Stable identity: the policy, the rule's position and a hash of everything that defines it, so
-   * bucket state survives reloads and resets only when the rule itself changes.
-   */
-  readonly id: string;
-  /** For messages and metric labels: `namespace/policy/rule-<index>`. */
-  readonly label: string;
-  readonly scope: 'Local' | 'Global';
-  readonly selectors: readonly ClientSelector[];
-  /** Requests (or cost units) per window; undefined for a concurrency-only rule. */
-  readonly limit: { readonly requests: number; readonly unit: string; readonly windowMs: number } | undefined;
-  /** Tollgate extension: most requests in flight at once per bucket. */
-  readonly maxConcurrent: number | undefined;
-  readonly requestCost: CostSpec;
-  readonly responseCost: CostSpec | undefined;
-  /** Counted and reported, never enforced. */
-  readonly shadow: boolean;
-  /** One bucket across every route the policy targets (Envoy `shared`); else one per route. */
-  readonly shared: boolean;
-  /** Reserve an estimate of the token cost at admission, settle to the actual at the end. */
-  readonly reserve: boolean;
-  /** Whether x-ratelimit-* headers report this rule (Envoy `xRateLimitHeaders: Off` disables). */
-  readonly headers: boolean;
-}
-
-/** Usage and request facts a cost expression can read (Envoy AI Gateway's CEL variables). */
-export interface CostInput {
-  readonly model: string;
-  readonly backend: string;
-  readonly routeName: string;
-  readonly inputTokens: number;
-  readonly cachedInputTokens: number;
-  readonly cacheCreationInputTokens: number;
-  readonly outputTokens: number;
-  readonly reasoningTokens: number;
-  readonly totalTokens: number;
-}
-
-export type CostFunction = (input: CostInput) => number;
-
-export interface QuotaBucket {
-  readonly id: string;
-  readonly label: string;
-  /** Empty for the default bucket (all traffic). */
-  readonly selectors: readonly ClientSelector[];
-  readonly limit: number;
-  readonly windowMs: number;
-  readonly shadow: boolean;
-}
-
-/** A QuotaPolicy's quota for one model (or every model, for a serviceQuota) on one backend. */
-export interface ModelQuota {
-  readonly policy: string;
-  /** The model name sent to the backend (after modelNameOverride); undefined for serviceQuota. */
-  readonly model: string | undefined;
-  readonly cost: CostFunction;
-  readonly costSource: string;
-  readonly buckets: readonly QuotaBucket[];
-  readonly reserve: boolean;
-}
-
 export interface RuleConfig {
   /** Stable identity: `namespace/route/rule-name` or `namespace/route/rule-<index>`. */
   readonly id: string;
@@ -429,127 +334,6 @@ export interface IgnoredResource {
   readonly file: string;
   readonly line: number;
   readonly reason: string;
-}
-
-// ---- Client authentication and authorization (Envoy Gateway SecurityPolicy) ----------------------
-
-/** Where a client credential is read from. Query parameters are not supported: URLs end up in logs. */
-export type CredentialSource =
-  | { readonly from: 'header'; readonly name: string; readonly prefix: string }
-  | { readonly from: 'cookie'; readonly name: string };
-
-/** A client of `apiKeyAuth`: one key of one credential Secret. */
-export interface ApiKeyClient {
-  /** The Secret's key name (Envoy Gateway's client id). */
-  readonly clientId: string;
-  /** The workload (`x-workload-app`) the key speaks for. */
-  readonly workload: string;
-  /** `Secret namespace/name` (or the mounted file); safe to print. */
-  readonly source: string;
-}
-
-export interface ApiKeyAuthConfig {
-  readonly extract: readonly CredentialSource[];
-  /**
-   * Keyed digest (hex HMAC-SHA256 under a per-process key, see src/auth/digest.ts) of each API key →
-   * its client. Plain keys are never kept.
-   */
-  readonly keys: ReadonlyMap<string, ApiKeyClient>;
-  readonly forwardClientIdHeader: string | undefined;
-  /** `namespace/name` of the credential Secrets, for the dump. */
-  readonly secrets: readonly string[];
-}
-
-export type JwksSource =
-  | { readonly kind: 'local'; readonly jwks: { readonly keys: readonly Readonly<Record<string, unknown>>[] }; readonly source: string }
-  | { readonly kind: 'remote'; readonly uri: string; readonly cacheDurationMs: number; readonly failedRefetchMs: number };
-
-export interface ClaimToHeader {
-  /** Lower-cased header name. */
-  readonly header: string;
-  /** Claim path, split on dots (`org.team` → ['org', 'team']). */
-  readonly claim: readonly string[];
-}
-
-export interface JwtProviderConfig {
-  readonly name: string;
-  readonly issuer: string | undefined;
-  readonly audiences: readonly string[];
-  readonly jwks: JwksSource;
-  /** Signature algorithms accepted (asymmetric only; never `none` or HMAC). */
-  readonly algorithms: readonly string[];
-  readonly claimToHeaders: readonly ClaimToHeader[];
-  readonly extract: readonly CredentialSource[];
-}
-
-export interface JwtAuthConfig {
-  /** A request without a token passes unauthenticated (an invalid token still fails). */
-  readonly optional: boolean;
-  /** A missing or invalid token passes unauthenticated (Envoy Gateway `failOpen`). */
-  readonly failOpen: boolean;
-  readonly providers: readonly JwtProviderConfig[];
-  /** Claim path the workload comes from when no claimToHeaders entry sets `x-workload-app`. */
-  readonly workloadClaim: readonly string[];
-}
-
-export interface JwtClaimMatch {
-  readonly claim: readonly string[];
-  readonly valueType: 'String' | 'StringArray';
-  readonly values: ReadonlySet<string>;
-}
-
-export interface AuthorizationRuleConfig {
-  /** As written; undefined when the rule has no name. */
-  readonly name: string | undefined;
-  readonly index: number;
-  readonly action: 'Allow' | 'Deny';
-  /** Empty: any method. */
-  readonly methods: ReadonlySet<string>;
-  readonly path: PathSelector | undefined;
-  /** Any of them; empty: any client address. */
-  readonly clientCIDRs: readonly CidrMatch[];
-  /** All must match; each matches when the (bound) header equals one of the values. */
-  readonly headers: ReadonlyArray<{ readonly name: string; readonly values: ReadonlySet<string> }>;
-  readonly jwt: { readonly provider: string; readonly claims: readonly JwtClaimMatch[]; readonly scopes: readonly string[] } | undefined;
-  /** Tollgate extension `operation.models`: exact names, or prefixes written `name*`. */
-  readonly models: { readonly exact: ReadonlySet<string>; readonly prefixes: readonly string[] } | undefined;
-  /** Tollgate extension `operation.routes`: AIGatewayRoute keys (`namespace/name`). */
-  readonly routes: ReadonlySet<string> | undefined;
-}
-
-export interface AuthorizationConfig {
-  /** First match wins. */
-  readonly rules: readonly AuthorizationRuleConfig[];
-  readonly defaultAction: 'Allow' | 'Deny';
-}
-
-/** What happens when a client-sent `x-workload-app` disagrees with its verified credential. */
-export type IdentityMismatch = 'Reject' | 'Overwrite';
-
-export interface ClientSecurityPolicy {
-  /** `namespace/name`. */
-  readonly key: string;
-  /** `SecurityPolicy namespace/name`. */
-  readonly label: string;
-  readonly apiKeyAuth: ApiKeyAuthConfig | undefined;
-  readonly jwt: JwtAuthConfig | undefined;
-  readonly authorization: AuthorizationConfig | undefined;
-  readonly identityMismatch: IdentityMismatch;
-  /**
-   * Digest over the policy's key material under the per-process key, so a rotated key changes the
-   * config fingerprint (the watcher's signal) without the fingerprint revealing anything about keys.
-   */
-  readonly keysDigest: string;
-  readonly source: SourceRef;
-}
-
-export interface ClientSecurityConfig {
-  /** The policy that targets the Gateway: every route without a more specific one. */
-  readonly gateway: ClientSecurityPolicy | undefined;
-  /** Route-level policies by AIGatewayRoute key. */
-  readonly routes: ReadonlyMap<string, ClientSecurityPolicy>;
-  /** Rule-level policies (targetRef sectionName) by `routeKey#ruleName`. */
-  readonly rules: ReadonlyMap<string, ClientSecurityPolicy>;
 }
 
 export interface RuntimeConfig {

@@ -38,6 +38,8 @@ export const ERROR_CATALOG = {
   route_not_found: { status: 404, type: 'not_found_error' },
   model_not_found: { status: 404, type: 'not_found_error' },
   response_not_found: { status: 404, type: 'not_found_error' },
+  file_not_found: { status: 404, type: 'not_found_error' },
+  batch_not_found: { status: 404, type: 'not_found_error' },
   state_store_unavailable: { status: 503, type: 'server_error' },
   // Authentication and authorization of the caller
   unauthenticated: { status: 401, type: 'authentication_error' },

@@ -11,6 +11,12 @@ export type Operation =
   | 'moderations'
   | 'images'
   | 'speech'
+  /** POST /v1/audio/transcriptions and /v1/audio/translations (multipart uploads). */
+  | 'transcriptions'
+  | 'translations'
+  /** OpenAI /v1/files and /v1/batches (upload, list, retrieve, content, delete; create, retrieve, list, cancel). */
+  | 'files'
+  | 'batches'
   | 'rerank'
   | 'models'
   | 'messages'

@@ -6,7 +6,11 @@ import type { RuleConfig } from '../config/types.js';
 import type { Operation } from '../core/outcome.js';
 import type { Limits } from '../limits/index.js';
 import type { Json } from '../providers/shared/json.js';
+import type { RequestBody } from '../pipeline/body.js';
+import type { Req, RequestLimits, Res } from '../pipeline/http.js';
 import type { ClientRequest } from '../providers/types.js';
+import { AUDIO_UPLOADS } from './audio/index.js';
+import { filesAndBatches } from './files/index.js';
 import { COUNT_SOURCE_HEADER, countLocally } from './gemini/count.js';
 import { speaksGemini } from './gemini/index.js';
 import { GEMINI_METHODS, GEMINI_PATH } from './gemini/target.js';
@@ -37,6 +41,8 @@ export interface IngressMatch {
   readonly model?: string;
   /** Streaming as the path chooses it (instead of the body's `stream`). */
   readonly stream?: boolean;
+  /** Reads a body that is not JSON (a multipart upload); the pipeline reads JSON otherwise. */
+  readBody?(req: Req, res: Res, limit: number, limits: RequestLimits): Promise<RequestBody>;
   /** Answered by the gateway from its own state, without a body, a route or a backend. */
   serve?(ctx: IngressContext): Promise<LocalAnswer>;
   /** Before routing, with the parsed body: load state the request refers to (throws GatewayError). */
@@ -104,8 +110,8 @@ function gemini(path: string): IngressMatch | undefined {
   };
 }
 
-const EXACT: ReadonlyMap<string, IngressMatch> = new Map([['/v1/responses', RESPONSES]]);
-const PATTERNS: ReadonlyArray<(path: string) => IngressMatch | undefined> = [storedResponse, gemini];
+const EXACT: ReadonlyMap<string, IngressMatch> = new Map([['/v1/responses', RESPONSES], ...AUDIO_UPLOADS]);
+const PATTERNS: ReadonlyArray<(path: string) => IngressMatch | undefined> = [storedResponse, gemini, filesAndBatches];
 
 /** The ingress a path belongs to, when it is one of the APIs this table serves. */
 export function matchIngress(path: string): IngressMatch | undefined {

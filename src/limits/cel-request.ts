@@ -1,15 +1,22 @@
 // CEL expressions over an incoming request (the CEL library's home, next to the cost expressions):
 // compiled and type-checked once at config time, evaluated per request. Variables: `headers`
-// (map of lower-cased header name to value; repeated headers joined with ", "), and the JSON
-// body's top-level `model` and `user` strings ("" when absent). The caller passes a view whose
-// fields may be lazy getters, so an expression that reads only headers never scans the body.
+// (map of lower-cased header name to value; repeated headers joined with ", "), `method` and
+// `path` (the request line's method and target, query string included, as Envoy's
+// `request.path`), and the JSON body's top-level `model` and `user` strings ("" when absent). The
+// caller passes a view whose fields may be lazy getters, so an expression that reads only headers
+// never scans the body.
 import { Environment } from '@marcbachmann/cel-js';
 import type { RequestKeyFunction } from '../config/types.js';
 import { compileChecked, type CelFailure } from './cel.js';
 
-const env = new Environment().registerVariable('headers', 'map<string, string>').registerVariable('model', 'string').registerVariable('user', 'string');
+const env = new Environment()
+  .registerVariable('headers', 'map<string, string>')
+  .registerVariable('method', 'string')
+  .registerVariable('path', 'string')
+  .registerVariable('model', 'string')
+  .registerVariable('user', 'string');
 
-export const REQUEST_CEL_VARIABLES = ['headers', 'model', 'user'] as const;
+export const REQUEST_CEL_VARIABLES = ['headers', 'method', 'path', 'model', 'user'] as const;
 
 export type RequestKeyCompileResult = { readonly ok: true; readonly evaluate: RequestKeyFunction } | CelFailure;
 

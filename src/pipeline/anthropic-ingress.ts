@@ -63,13 +63,16 @@ function anthropicErrorType(err: GatewayError): AnthropicErrorType {
   }
 }
 
+/** Where Claude is served with a count-tokens endpoint: Anthropic's API, Vertex AI, Bedrock. */
+const COUNTS_CLAUDE: ReadonlySet<string> = new Set(['Anthropic', 'GCPAnthropic', 'AWSAnthropic']);
+
 /**
- * count_tokens goes to the backend only when every backend the rule can pick speaks Anthropic's
- * API natively (Anthropic's own endpoint has it); otherwise the gateway counts, so the answer never
- * depends on which backend a retry or fallback would have reached.
+ * count_tokens goes to the backend only when every backend the rule can pick serves Claude (each
+ * of those hosts has a count endpoint); otherwise the gateway counts, so the answer never depends on
+ * which backend a retry or fallback would have reached.
  */
 export function forwardsCountTokens(rule: RuleConfig): boolean {
-  return rule.backendRefs.length > 0 && rule.backendRefs.every((r) => r.backend.schema.name === 'Anthropic');
+  return rule.backendRefs.length > 0 && rule.backendRefs.every((r) => COUNTS_CLAUDE.has(r.backend.schema.name));
 }
 
 // Sliced on the main thread: count_tokens answers are awaited by the client, and the slices yield

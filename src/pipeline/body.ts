@@ -2,7 +2,24 @@
 // declared), content type (415), UTF-8 (400) and JSON syntax (400 with the position).
 import { isUtf8 } from 'node:buffer';
 import { GatewayError } from '../core/errors.js';
-import type { Req, Res } from './http.js';
+import type { Upload } from '../providers/types.js';
+import { headerString, type Req, type Res } from './http.js';
+
+/** A request body as the pipeline reads it: the fields routing and accounting read, and its bytes. */
+export interface RequestBody {
+  readonly body: Record<string, unknown>;
+  /** The bytes read (all of a JSON body; the read-ahead of an upload). */
+  readonly raw: Buffer;
+  /** The part of an upload still arriving from the client. */
+  readonly upload?: Upload;
+}
+
+/** The JSON body every endpoint but uploads takes. */
+export async function readJsonBody(req: Req, res: Res, limit: number, limits: JsonShapeLimits): Promise<RequestBody> {
+  checkContentType(headerString(req.headers['content-type']));
+  const raw = await readBody(req, res, limit);
+  return { body: parseJsonObject(raw, limits), raw };
+}
 
 /** How long a refused HTTP/1.1 body is still read (and dropped) so its sender can read the refusal. */
 export const LINGER_MS = 5_000;
@@ -66,7 +83,7 @@ export function discardBody(req: Req): void {
   req.resume();
 }
 
-function tooLarge(limit: number, declared?: number): GatewayError {
+export function tooLarge(limit: number, declared?: number): GatewayError {
   const what = declared === undefined ? 'The request body is' : `The request body (${declared} bytes) is`;
   return new GatewayError(
     'body_too_large',

@@ -8,6 +8,7 @@ import type { UpstreamRequest } from '../providers/types.js';
 import type { EndpointHandle } from '../upstream/pools.js';
 import { buildUpstreamHeaders } from './headers.js';
 import type { ProxyInput } from './proxy-types.js';
+import { uploadBody } from './upload.js';
 
 export function dispatchOptions(input: ProxyInput, ref: BackendRefConfig, endpoint: EndpointHandle, upstreamReq: UpstreamRequest): Dispatcher.DispatchOptions {
   const headers = buildUpstreamHeaders(input.req.headers, {
@@ -35,7 +36,7 @@ export function dispatchOptions(input: ProxyInput, ref: BackendRefConfig, endpoi
     method: upstreamReq.method,
     path: upstreamReq.path,
     headers,
-    body: upstreamReq.body,
+    body: uploadBody(upstreamReq.body, input.client.upload),
     headersTimeout: idle ?? perTry ?? 0,
     bodyTimeout: idle ?? 0,
   };

@@ -23,7 +23,7 @@ import type { HeaderView } from '../routing/router.js';
 import { clientSubpath, COUNTED_BY_HEADER, countTokensLocally, forwardsCountTokens, messagesOperation } from './anthropic-ingress.js';
 import { beginAuth } from './auth-stage.js';
 import { admitKey, backendBudgetTicket, bindVirtualKey, withBackendBudgets } from './keys-stage.js';
-import { checkContentType, discardBody, expectsContinue, parseJsonObject, readBody } from './body.js';
+import { discardBody, expectsContinue, readJsonBody } from './body.js';
 import type { Generation } from './generation.js';
 import { headerString, type Req, type RequestLimits, type Res } from './http.js';
 import { admit, settle, type AdmittedRequest } from './limits-stage.js';
@@ -145,7 +145,7 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
       state,
       new GatewayError(
         'unknown_path',
-        `No endpoint at ${method} ${path.slice(0, 200)}. The gateway serves the OpenAI API (/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/moderations, /v1/images/generations, /v1/audio/speech, GET /v1/models), Anthropic /v1/messages, Gemini /v1beta/models/{model}:generateContent and rerank /v2/rerank; see docs/providers.md.`,
+        `No endpoint at ${method} ${path.slice(0, 200)}. The gateway serves the OpenAI API (/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/moderations, /v1/images/generations, /v1/audio/speech, /v1/audio/transcriptions, /v1/audio/translations, /v1/files, /v1/batches, GET /v1/models), Anthropic /v1/messages, Gemini /v1beta/models/{model}:generateContent and rerank /v2/rerank; see docs/providers.md.`,
       ),
     );
     return;
@@ -182,9 +182,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
   const vkey = virtualKey(rt, s);
   // Client authentication binds x-workload-app before anything reads it (routing, limits, accounting).
   const auth = vkey !== undefined ? undefined : await beginAuth(gen, s.req, { method: s.req.method ?? 'POST', path: s.path, remoteAddress: conn.remoteAddress, requestId: s.requestId, logger: rt.logger });
-  checkContentType(headerString(s.req.headers['content-type']));
-  const raw = await readBody(s.req, s.res, gen.config.listener.bodyLimitBytes);
-  const body = parseJsonObject(raw, conn.limits);
+  const { body, raw, upload } = await (s.ingress?.readBody ?? readJsonBody)(s.req, s.res, gen.config.listener.bodyLimitBytes, conn.limits);
   const model = s.ingress?.model ?? body['model'];
   if (model !== undefined && (typeof model !== 'string' || model.length === 0)) {
     throw new GatewayError('invalid_model', 'The "model" field must be a non-empty string.', { param: 'model' });
@@ -218,7 +216,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
   }
   const local = ctx === undefined ? undefined : await s.ingress?.answer?.(ctx, body, rule);
   if (local !== undefined) return sendLocal(rt, s, local);
-  const requestBytes = raw.length;
+  const requestBytes = upload?.declaredLength ?? raw.length;
   const keys = rt.keys;
   const keyTicket = keys === undefined || vkey === undefined ? undefined : await admitKey(keys, vkey, gen, rule, body, requestBytes, model);
   let admitted: AdmittedRequest;
@@ -231,11 +229,13 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
   }
   const client: ClientRequest = {
     operation: s.operation,
+    method: s.req.method,
     subpath: s.ingress?.subpath ?? clientSubpath(s.operation, s.path),
     query: stripCredentialQuery(query, conn.limits.strip),
     body,
     raw,
     stream: stream === true,
+    upload,
   };
   const proxy = new ProxyRequest({
     req: s.req,

@@ -41,6 +41,8 @@ export interface RequestLimits {
   readonly writeTimeoutMs: number;
   readonly jsonMaxDepth: number;
   readonly jsonMaxValues: number;
+  /** How far into a multipart upload the gateway reads to find its `model` field. */
+  readonly uploadLookaheadBytes: number;
   /** Client credential headers and query parameters that never reach an upstream. */
   readonly strip: ClientCredentialStrip;
 }

@@ -141,7 +141,7 @@ export class ProxyRequest implements AttemptOwner {
     this.picker = picker;
     if (picker === undefined) endpoint = pickEndpoint(upstream, this.triedEndpoints, nowMs());
     else {
-      endpoint = picker.pick(this.input.client.raw, this.input.req.headers, this.triedEndpoints, nowMs());
+      endpoint = picker.pick(this.input.req, this.input.client.raw, this.triedEndpoints, nowMs());
       if (endpoint === undefined) {
         this.fail(new GatewayError('upstream_unavailable', `InferencePool "${ref.backend.name}" has no endpoints; list them in its tollgate.io/endpoints annotation.`, { status: 503 }));
         return;
@@ -269,6 +269,8 @@ export class ProxyRequest implements AttemptOwner {
   onResponseError(h: AttemptHandler, err: Error): void {
     if (h !== this.current || this.finished || err instanceof RetryAbort) return;
     if (err instanceof ClientAbort) return;
+    // The client's upload failed on its way through (past the body limit, or cut off).
+    if (err instanceof GatewayError && this.mode !== 'relay') return this.fail(err);
     const failure = err instanceof DeadlineAbort ? undefined : classifyUpstreamError(err);
     if (this.mode === 'relay') {
       this.midStreamFailure(failure?.code ?? 'request_timeout', failure?.detail ?? 'the request deadline passed');
@@ -394,7 +396,8 @@ export class ProxyRequest implements AttemptOwner {
   // ---- retry policy ---------------------------------------------------------------------------
 
   private canRetry(): boolean {
-    return this.attempt < this.plan.maxAttempts && nowMs() < this.deadlineAt;
+    // An upload whose tail already went to a backend cannot be sent again.
+    return this.attempt < this.plan.maxAttempts && nowMs() < this.deadlineAt && this.input.client.upload?.sent !== true;
   }
 
   private scheduleRetry(): void {

@@ -9,12 +9,13 @@ import { cohereProvider } from './cohere/index.js';
 import { geminiAPIProvider, vertexGeminiProvider } from './gemini/index.js';
 import { withMessages } from './messages/index.js';
 import { withIngress } from '../ingress/codec.js';
+import { filesCodec } from '../ingress/files/index.js';
 import { geminiCodec } from '../ingress/gemini/index.js';
 import { responsesCodec } from '../ingress/responses/index.js';
 import { openAIProvider } from './openai/index.js';
 import type { Provider } from './types.js';
 
-const INGRESSES = [responsesCodec, geminiCodec];
+const INGRESSES = [responsesCodec, geminiCodec, filesCodec];
 
 const PROVIDERS = {
   OpenAI: withIngress(withMessages(openAIProvider, undefined), INGRESSES),

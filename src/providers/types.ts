@@ -1,5 +1,6 @@
 // What a provider is: pure translators between the client's API and one upstream API. The pipeline
 // calls them; they do no I/O and record nothing. Usage is a value they return.
+import type { Readable } from 'node:stream';
 import type { BackendRefConfig } from '../config/types.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { Operation } from '../core/outcome.js';
@@ -7,6 +8,8 @@ import type { Usage } from '../core/usage.js';
 
 export interface ClientRequest {
   readonly operation: Operation;
+  /** The client's method, where an operation has more than one (files: GET, POST, DELETE); POST otherwise. */
+  readonly method?: string | undefined;
   /** The request path after the API version prefix, e.g. `/chat/completions`. */
   readonly subpath: string;
   /** Query string including `?`, or "". */
@@ -16,10 +19,26 @@ export interface ClientRequest {
   /** The exact bytes the client sent, forwarded unchanged when no change is needed. */
   readonly raw: Buffer;
   readonly stream: boolean;
+  /** A multipart upload: `raw` is the part read ahead, and the rest may still be arriving. */
+  readonly upload?: Upload | undefined;
+}
+
+/** A multipart/form-data upload (audio transcription) whose tail streams from the client to the backend. */
+export interface Upload {
+  /** The client's content type, boundary included. */
+  readonly contentType: string;
+  /** The client's declared body length, when it sent one (chunked uploads have none). */
+  readonly declaredLength: number | undefined;
+  /** Where the `model` field's value sits in the read-ahead, so a route's model override can replace it. */
+  readonly model: { readonly start: number; readonly end: number } | undefined;
+  /** The rest of the form, still arriving; undefined when the read-ahead holds all of it. */
+  readonly rest: Readable | undefined;
+  /** The rest began flowing to a backend: it cannot be sent twice, so the request is not retried. */
+  sent: boolean;
 }
 
 export interface UpstreamRequest {
-  readonly method: 'POST' | 'GET';
+  readonly method: 'POST' | 'GET' | 'DELETE';
   readonly path: string;
   readonly body: Buffer;
   /** Model name sent upstream (after modelNameOverride), if the body carries one. */

@@ -4,6 +4,7 @@
 // swapped in with one assignment. Requests already running keep the generation they started on;
 // upstream pools no generation with running requests uses are closed after those requests end.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RuntimeConfig } from '../config/types.js';
 import { configDump, formatDiagnostics, loadConfig, watchConfig, type ConfigResult, type ConfigWatcher, type LoadOptions } from '../config/index.js';
 import { detectCpuCgroup } from '../cluster/cgroup.js';
 import { nowMs } from '../core/clock.js';
@@ -14,7 +15,7 @@ import { handleRequest, type GatewayRuntime, type OutcomeSink } from '../pipelin
 import { Limits, type FailureMode, type LimitsOptions, type LocalStore } from '../limits/index.js';
 import { McpGateway } from '../mcp/gateway.js';
 import { McpMetrics } from '../telemetry/mcp-metrics.js';
-import { loadTokenizer } from '../tokenizer/index.js';
+import { loadTokenizer, type EncodingName } from '../tokenizer/index.js';
 import { Telemetry, type TelemetryOptions } from '../telemetry/hub.js';
 import { attachCredentialTelemetry } from '../telemetry/credential-metrics.js';
 import { registerCpuMetrics } from '../telemetry/cpu-metrics.js';
@@ -30,6 +31,7 @@ import { BudgetMetrics } from '../telemetry/budget-metrics.js';
 import { startAdmin, type AdminServer } from './admin.js';
 import { keysDisabled } from './admin-keys.js';
 import { renderStatusPage } from './status-page.js';
+import { DEFAULT_IDLE_COLLECTION, IdleCollector, idleCollectionFromEnv, type IdleCollectionOptions } from '../core/idle-gc.js';
 import { startDataListener, type DataListener } from './listener.js';
 
 export interface GatewayOptions {
@@ -62,6 +64,8 @@ export interface GatewayOptions {
    * a worker of several leaves it to the primary, where those counters live).
    */
   readonly rebuildBudgets?: boolean;
+  /** When memory is handed back after a burst (core/idle-gc.ts); defaults and TOLLGATE_IDLE_GC_MS when absent. */
+  readonly idleCollection?: Partial<IdleCollectionOptions>;
 }
 
 
@@ -82,7 +86,12 @@ export class Gateway implements OutcomeSink {
   private admin: AdminServer | undefined;
   private watcher: ConfigWatcher | undefined;
   private inflight = 0;
+  /** Requests started since the process began (the idle collector tells traffic from quiet by it). */
+  private started = 0;
+  private idleCollector: IdleCollector | undefined;
   private drained: (() => void) | undefined;
+  /** Token encodings still loading; readiness waits for them (loadEncodings). */
+  private encodingsLoading = 0;
   private lastReload: { at: string; result: 'applied' | 'rejected'; errors: number } | undefined;
 
   readonly limits: Limits;
@@ -117,6 +126,7 @@ export class Gateway implements OutcomeSink {
     if (first.config === undefined) throw new ConfigError(formatDiagnostics(first.diagnostics));
     gw.telemetry = await Telemetry.start(opts.telemetry ?? {}, opts.logger, () => gw.runtime.generation, gw.metrics);
     gw.runtime.tracing = gw.telemetry.tracing;
+    gw.loadEncodings(gw.telemetry.accountant.warm(countingEncodings(first.config)));
     gw.apply(first, t0, 'startup');
     try {
       if (opts.state !== undefined) {
@@ -140,6 +150,7 @@ export class Gateway implements OutcomeSink {
           keepAliveTimeoutMs: 60_000,
           headersTimeoutMs: 30_000,
           maxConcurrentStreams: 1_000,
+          logger: opts.logger,
         },
         (req, res, conn) => handleRequest(gw.runtime, req, res, { ...conn, scheme: 'http' }),
       );
@@ -161,6 +172,12 @@ export class Gateway implements OutcomeSink {
       await gw.telemetry.close();
       throw err;
     }
+    gw.idleCollector = new IdleCollector(
+      { ...DEFAULT_IDLE_COLLECTION, ...idleCollectionFromEnv(process.env), ...opts.idleCollection },
+      { inflight: () => gw.inflight, started: () => gw.started },
+      () => gw.metrics.idleCollections.inc(),
+      opts.logger,
+    );
     if (opts.watch !== false) {
       // The watcher compares against what is being served, so a change made while the gateway was
       // starting is applied rather than mistaken for the baseline.
@@ -269,7 +286,18 @@ export class Gateway implements OutcomeSink {
     if ((global || gen.config.quotas.size > 0) && this.limits.redis === undefined) {
       this.opts.logger.warn('global rate limits and quotas are enforced per replica: no Redis is configured (--redis)', { generation: gen.id });
     }
-    if (reserve) for (const e of ['o200k_base', 'o200k_harmony', 'cl100k_base'] as const) void loadTokenizer(e);
+    if (reserve) this.loadEncodings(Promise.all((['o200k_base', 'o200k_harmony', 'cl100k_base'] as const).map((e) => loadTokenizer(e))));
+  }
+
+  /**
+   * Readiness waits for `loading` (BPE rank tables take ~1 s to build): the first requests then get
+   * exact admission estimates and their counts at once. A failure only makes counting lazy.
+   */
+  private loadEncodings(loading: Promise<unknown>): void {
+    this.encodingsLoading++;
+    loading
+      .catch((err: unknown) => this.opts.logger.warn('loading a token encoding failed; it loads on first use instead', { err }))
+      .finally(() => this.encodingsLoading--);
   }
 
   /** Close pools that neither the current generation nor one with running requests uses. */
@@ -285,6 +313,7 @@ export class Gateway implements OutcomeSink {
 
   requestStarted(gen: Generation | undefined): void {
     this.inflight++;
+    this.started++;
     if (gen !== undefined) this.inflightByGeneration.set(gen, (this.inflightByGeneration.get(gen) ?? 0) + 1);
     this.telemetry.requestStarted(gen);
   }
@@ -313,6 +342,7 @@ export class Gateway implements OutcomeSink {
     if (this.runtime.generation === undefined) return { ready: false, reason: 'no configuration loaded' };
     const waiting = this.limits.notReadyReason(this.runtime.generation.config);
     if (waiting !== undefined) return { ready: false, reason: waiting };
+    if (this.encodingsLoading > 0) return { ready: false, reason: 'loading the BPE token encodings' };
     return { ready: true, reason: `serving config generation ${this.runtime.generation.id}` };
   }
 
@@ -337,6 +367,7 @@ export class Gateway implements OutcomeSink {
   async shutdown(): Promise<void> {
     if (this.runtime.draining) return;
     this.runtime.draining = true;
+    this.idleCollector?.stop();
     await this.watcher?.close();
     this.data?.stopAccepting();
     const timeout = this.opts.drainTimeoutMs ?? 30_000;
@@ -360,4 +391,11 @@ export class Gateway implements OutcomeSink {
     await this.admin?.close();
     this.detachCredentials();
   }
+}
+
+/** The encodings the gateway counts with: the backends' annotations, and the default (by model name). */
+function countingEncodings(config: RuntimeConfig): Set<EncodingName> {
+  const out = new Set<EncodingName>(['o200k_base']);
+  for (const b of config.backends.values()) if (b.tokenizer !== undefined) out.add(b.tokenizer);
+  return out;
 }

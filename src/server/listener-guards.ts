@@ -27,6 +27,8 @@ export interface Hardening {
   readonly jsonMaxDepth: number;
   /** Most JSON values (keys, array elements, scalars) in a request body. */
   readonly jsonMaxValues: number;
+  /** How far into a multipart upload (audio transcription) the gateway reads to find its `model` field. */
+  readonly uploadLookaheadBytes: number;
 }
 
 export const DEFAULT_HARDENING: Hardening = Object.freeze({
@@ -45,6 +47,8 @@ export const DEFAULT_HARDENING: Hardening = Object.freeze({
   // past these the parse and the prompt count hold the event loop for everyone.
   jsonMaxDepth: 128,
   jsonMaxValues: 200_000,
+  // Enough for a few minutes of compressed audio sent file-first; the cost is memory per upload.
+  uploadLookaheadBytes: 8 * 1024 * 1024,
 });
 
 const ENV: ReadonlyArray<readonly [keyof Hardening, string, 'count' | 'ms']> = [
@@ -59,6 +63,7 @@ const ENV: ReadonlyArray<readonly [keyof Hardening, string, 'count' | 'ms']> = [
   ['writeTimeoutMs', 'TOLLGATE_LISTENER_WRITE_TIMEOUT_MS', 'ms'],
   ['jsonMaxDepth', 'TOLLGATE_LISTENER_JSON_MAX_DEPTH', 'count'],
   ['jsonMaxValues', 'TOLLGATE_LISTENER_JSON_MAX_VALUES', 'count'],
+  ['uploadLookaheadBytes', 'TOLLGATE_LISTENER_UPLOAD_LOOKAHEAD_BYTES', 'count'],
 ];
 
 export class HardeningEnvError extends Error {}
@@ -76,6 +81,7 @@ export function hardeningFromEnv(env: Readonly<Record<string, string | undefined
   }
   if (out.maxHeaderCount === 0) throw new HardeningEnvError('TOLLGATE_LISTENER_MAX_HEADERS must be at least 1');
   if (out.jsonMaxDepth === 0) throw new HardeningEnvError('TOLLGATE_LISTENER_JSON_MAX_DEPTH must be at least 1');
+  if (out.uploadLookaheadBytes === 0) throw new HardeningEnvError('TOLLGATE_LISTENER_UPLOAD_LOOKAHEAD_BYTES must be at least 1');
   if (out.jsonMaxValues === 0) throw new HardeningEnvError('TOLLGATE_LISTENER_JSON_MAX_VALUES must be at least 1');
   return out;
 }

@@ -8,6 +8,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type net from 'node:net';
 import { GatewayError, errorBody } from '../core/errors.js';
 import { acceptableRequestId, newRequestId } from '../core/ids.js';
+import type { Logger } from '../core/log.js';
 import { looksLikeH2 } from './listener-h2.js';
 
 /** The request id every gateway answer for this request carries: the client's if acceptable. */
@@ -25,12 +26,22 @@ export function tooManyHeaders(max: number): GatewayError {
   return new GatewayError('too_many_headers', `The request has more than ${max} headers; send fewer.`);
 }
 
+/**
+ * The pipeline logs every 5xx it answers; these are the ones answered before it runs (a connection
+ * over the limits has no request yet), logged the same way so the request id a client reports is
+ * found in the log whichever part refused it.
+ */
+function logServerError(log: Logger, err: GatewayError, requestId: string): void {
+  if (err.status >= 500) log.warn('request failed', { requestId, status: err.status, code: err.code });
+}
+
 /** Answers with an OpenAI-shaped error when nothing was sent yet, then ends the exchange. */
-export function respondAndClose(res: ServerResponse | Http2ServerResponse, err: GatewayError, requestId: string, close: () => void): void {
+export function respondAndClose(res: ServerResponse | Http2ServerResponse, err: GatewayError, requestId: string, close: () => void, log: Logger): void {
   if (res.headersSent || res.writableEnded) {
     close();
     return;
   }
+  logServerError(log, err, requestId);
   const body = JSON.stringify(errorBody(err));
   const headers: Record<string, string | number> = {
     'content-type': 'application/json',
@@ -45,7 +56,7 @@ export function respondAndClose(res: ServerResponse | Http2ServerResponse, err: 
 }
 
 /** Over the connection limits: HTTP/1.1 gets a 429/503 it can read; an HTTP/2 preface just a close. */
-export function refuseConnection(socket: net.Socket, why: 'rate' | 'total'): void {
+export function refuseConnection(socket: net.Socket, why: 'rate' | 'total', log: Logger): void {
   const t = setTimeout(() => socket.destroy(), 2_000);
   socket.once('close', () => clearTimeout(t));
   socket.once('data', (first: Buffer) => {
@@ -57,13 +68,13 @@ export function refuseConnection(socket: net.Socket, why: 'rate' | 'total'): voi
       why === 'rate'
         ? new GatewayError('connection_rate_limited', 'Too many new connections from this address; reuse connections (keep-alive) or slow down.', { headers: { 'retry-after': '1' } })
         : new GatewayError('too_many_connections', 'The gateway has too many open connections; retry shortly.', { headers: { 'retry-after': '1' } });
-    writeRaw(socket, err, newRequestId());
+    writeRaw(socket, err, newRequestId(), log);
   });
 }
 
 // Malformed requests never reach the handler; answer them in the same OpenAI error shape, with a
 // request id like every other response, then close.
-export function rejectMalformed(err: NodeJS.ErrnoException, socket: net.Socket, requestId: string | undefined): void {
+export function rejectMalformed(err: NodeJS.ErrnoException, socket: net.Socket, requestId: string | undefined, log: Logger): void {
   if (!socket.writable || err.code === 'ECONNRESET') {
     socket.destroy();
     return;
@@ -79,10 +90,11 @@ export function rejectMalformed(err: NodeJS.ErrnoException, socket: net.Socket, 
     default:
       gerr = new GatewayError('bad_request', `Malformed HTTP request (${err.code ?? 'parse error'}).`);
   }
-  writeRaw(socket, gerr, requestId ?? newRequestId());
+  writeRaw(socket, gerr, requestId ?? newRequestId(), log);
 }
 
-export function writeRaw(socket: net.Socket, gerr: GatewayError, requestId: string): void {
+export function writeRaw(socket: net.Socket, gerr: GatewayError, requestId: string, log: Logger): void {
+  logServerError(log, gerr, requestId);
   const body = JSON.stringify(errorBody(gerr));
   const reason = http.STATUS_CODES[gerr.status] ?? 'Error';
   let extra = '';

@@ -14,6 +14,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import net from 'node:net';
 import { GatewayError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/log.js';
 import { credentialStripFromEnv, type ClientCredentialStrip } from '../credentials/client.js';
 import type { RequestLimits } from '../pipeline/http.js';
 import { ConnectionGate, DEFAULT_HARDENING, type Hardening, hardeningFromEnv } from './listener-guards.js';
@@ -35,6 +36,8 @@ export interface ListenerOptions {
   readonly hardening?: Partial<Hardening>;
   /** Client credentials to strip; the defaults (and TOLLGATE_STRIP_* changes) when absent. */
   readonly strip?: ClientCredentialStrip;
+  /** Where the 5xx refusals the listener answers itself are logged (none when absent). */
+  readonly logger?: Logger;
 }
 
 export interface ConnectionInfo {
@@ -75,10 +78,12 @@ interface BodyWatch {
 
 export async function startDataListener(opts: ListenerOptions, handle: RequestHandler): Promise<DataListener> {
   const hard: Hardening = { ...DEFAULT_HARDENING, ...hardeningFromEnv(process.env), ...opts.hardening };
+  const log = opts.logger ?? silentLogger;
   const limits: RequestLimits = Object.freeze({
     writeTimeoutMs: hard.writeTimeoutMs,
     jsonMaxDepth: hard.jsonMaxDepth,
     jsonMaxValues: hard.jsonMaxValues,
+    uploadLookaheadBytes: hard.uploadLookaheadBytes,
     strip: opts.strip ?? credentialStripFromEnv(process.env),
   });
   const sockets = new Set<net.Socket>();
@@ -120,7 +125,7 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
         'request_body_timeout',
         now > w.deadline ? `The request body did not arrive ${why}; send it faster or in a smaller request.` : `No request body bytes arrived ${why}; the request was abandoned.`,
       );
-      respondAndClose(w.res, err, w.requestId, () => w.req.destroy());
+      respondAndClose(w.res, err, w.requestId, () => w.req.destroy(), log);
     }
     gate.prune(now);
   }, 1_000);
@@ -131,13 +136,13 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
     currentRequest.set(req.socket, { id, res });
     if (req.rawHeaders.length / 2 > hard.maxHeaderCount) {
       refused.header_count++;
-      respondAndClose(res, tooManyHeaders(hard.maxHeaderCount), id, () => req.destroy());
+      respondAndClose(res, tooManyHeaders(hard.maxHeaderCount), id, () => req.destroy(), log);
       return;
     }
     // Node's own refusal of a missing Host is a bare 400 with no body; this one says what is wrong.
     if (req.httpVersion === '1.1' && req.headers.host === undefined) {
       refused.malformed++;
-      respondAndClose(res, new GatewayError('bad_request', 'The request has no Host header; HTTP/1.1 requires one (send "host: <gateway address>").'), id, () => req.destroy());
+      respondAndClose(res, new GatewayError('bad_request', 'The request has no Host header; HTTP/1.1 requires one (send "host: <gateway address>").'), id, () => req.destroy(), log);
       return;
     }
     const socket = req.socket;
@@ -172,13 +177,18 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
     const err = new GatewayError('method_not_allowed', 'CONNECT is not supported: the gateway is not a forward proxy. Send POST requests to its /v1 endpoints.', {
       headers: { allow: 'GET, POST' },
     });
-    writeRaw(socket, err, requestIdOf(req));
+    writeRaw(socket, err, requestIdOf(req), log);
   });
   // Node answers an Expect it does not understand with a bare 417; answer it like every other refusal.
+  // A client that half-closes after its request (curl, health checkers, `nc -N`) has said only that
+  // it will send nothing more: it still gets its whole answer, and the connection closes after it.
+  // Node's default aborts the request on the client's FIN; the switch is a long-standing but untyped
+  // property of http.Server.
+  (h1 as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   h1.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     const id = requestIdOf(req);
     const given = String(req.headers['expect'] ?? '').slice(0, 60).replace(/[^\x20-\x7e]/g, '?');
-    respondAndClose(res, new GatewayError('bad_request', `Unsupported Expect header "${given}": the gateway understands only "100-continue".`, { status: 417 }), id, () => req.destroy());
+    respondAndClose(res, new GatewayError('bad_request', `Unsupported Expect header "${given}": the gateway understands only "100-continue".`, { status: 417 }), id, () => req.destroy(), log);
   });
   // The HTTP/1.1 server never listens itself (connections are handed to it), and Node starts the
   // connection tracking behind headersTimeout, requestTimeout and closeIdleConnections() only on
@@ -192,7 +202,7 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
     }
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') refused.head_timeout++;
     else if (err.code !== 'ECONNRESET') refused.malformed++;
-    rejectMalformed(err, socket, cur?.id);
+    rejectMalformed(err, socket, cur?.id, log);
   });
 
   const onH2Request = (req: Http2ServerRequest, res: Http2ServerResponse): void => {
@@ -223,21 +233,27 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
   });
   h2.on('sessionError', () => undefined);
 
-  const tcp = net.createServer({ noDelay: true }, (socket) => {
+  // Half-open so the HTTP/1.1 server can answer a client that already sent its FIN (above); HTTP/2
+  // and connections that end before their first byte close as a FIN arrives.
+  const tcp = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
     const admitted = gate.admit(socket.remoteAddress, sockets.size);
     if (admitted !== 'ok') {
       refused[admitted === 'rate' ? 'connection_rate' : 'connections']++;
-      refuseConnection(socket, admitted);
+      refuseConnection(socket, admitted, log);
       return;
     }
     // A connection that never sends its first byte holds a socket: the head deadline covers it too.
     const silent = setTimeout(() => socket.destroy(), opts.headersTimeoutMs);
+    const endedSilent = (): void => void socket.destroy();
+    socket.once('end', endedSilent);
     socket.once('data', (first: Buffer) => {
       clearTimeout(silent);
+      socket.off('end', endedSilent);
       if (looksLikeH2(first)) {
+        socket.once('end', () => socket.end());
         pendingSocket = socket;
         h2.emit('connection', wrapSocket(socket, first));
         pendingSocket = undefined;

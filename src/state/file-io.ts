@@ -60,7 +60,7 @@ export function isTemp(name: string): boolean {
 /** A file-system failure as an operator reads it: the path, the reason, and what to change. */
 export function fsError(what: string, path: string, err: unknown): Error {
   const e = err as NodeJS.ErrnoException;
-  const reason = `${e.code ?? 'error'}: ${e.message}`;
+  const reason = e.code !== undefined && e.message.startsWith(e.code) ? e.message : `${e.code ?? 'error'}: ${e.message}`;
   switch (e.code) {
     case 'EACCES':
     case 'EPERM':

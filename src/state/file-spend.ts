@@ -17,12 +17,12 @@ import { join } from 'node:path';
 import type { Logger } from '../core/log.js';
 import { checkSpend, StateStoreError } from './errors.js';
 import { FileLock, pidAlive } from './file-lock.js';
-import { removeStaleTemps, syncDir, writeAtomic } from './file-io.js';
+import { fsError, removeStaleTemps, syncDir, writeAtomic } from './file-io.js';
 import type { SpendEntry } from './store.js';
 
 const JOURNAL = /^journal-(\d+)-([0-9a-f]+)-(\d+)\.jsonl$/;
 const SNAPSHOT = /^totals-(\d+)\.json$/;
-const ROTATE_BYTES = 8 * 1024 * 1024;
+const DEFAULT_ROTATE_BYTES = 8 * 1024 * 1024;
 
 // Journals are told apart from those of an earlier process with the same pid (a restarted
 // container's pid 1) by this per-process nonce; the set holds the journals this process still writes.
@@ -71,13 +71,14 @@ export class FileSpend {
   private constructor(
     stateDir: string,
     private readonly logger: Logger,
+    private readonly rotateBytes: number,
   ) {
     this.dir = join(stateDir, 'spend');
     this.lock = new FileLock(join(this.dir, 'compact.lock'));
   }
 
-  static async open(stateDir: string, logger: Logger): Promise<FileSpend> {
-    const s = new FileSpend(stateDir, logger);
+  static async open(stateDir: string, logger: Logger, rotateBytes = DEFAULT_ROTATE_BYTES): Promise<FileSpend> {
+    const s = new FileSpend(stateDir, logger, rotateBytes);
     await mkdir(s.dir, { recursive: true, mode: 0o750 });
     await removeStaleTemps(s.dir);
     await s.compact();
@@ -151,7 +152,7 @@ export class FileSpend {
       throw err;
     }
     j.size += buf.length;
-    if (j.size >= ROTATE_BYTES) {
+    if (j.size >= this.rotateBytes) {
       await this.seal();
       this.compacting ??= this.compact()
         .catch((err: unknown) => this.logger.warn('compacting the spend journals failed; they are still counted', { dir: this.dir, err }))
@@ -161,9 +162,16 @@ export class FileSpend {
 
   private async startJournal(): Promise<{ fh: FileHandle; name: string; size: number }> {
     const name = `journal-${process.pid}-${PROCESS_NONCE}-${++journalSeq}.jsonl`;
-    const fh = await open(join(this.dir, name), 'ax', 0o640);
-    await syncDir(this.dir);
+    // Live before it exists, so that a compaction running meanwhile never takes it for a dead one's.
     liveJournals.add(name);
+    let fh: FileHandle;
+    try {
+      fh = await open(join(this.dir, name), 'ax', 0o640);
+      await syncDir(this.dir);
+    } catch (err) {
+      liveJournals.delete(name);
+      throw err;
+    }
     this.journal = { fh, name, size: 0 };
     return this.journal;
   }
@@ -187,7 +195,9 @@ export class FileSpend {
 
   /** Serialised: a read that starts after an addSpend resolved sees it. */
   private read(): Promise<Map<string, number>> {
-    const p = this.reading.then(() => this.refresh());
+    const p = this.reading.then(() => this.refresh()).catch((err: unknown) => {
+      throw fsError('cannot read the spend totals', this.dir, err);
+    });
     this.reading = p.catch(() => undefined);
     return p.then(() => this.view.totals);
   }

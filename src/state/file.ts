@@ -9,6 +9,7 @@
 // Names in the directory encode kinds and ids so that any string is a safe, distinct file name
 // on case-insensitive file systems too: a-z, 0-9, _ and - stay, an upper-case letter becomes ^
 // and the letter, anything else %XX per UTF-8 byte.
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { silentLogger, type Logger } from '../core/log.js';
@@ -22,6 +23,8 @@ import type { Change, PutResult, SpendEntry, StateStore, StoredDoc } from './sto
 export interface FileStoreOptions {
   readonly dir: string;
   readonly logger?: Logger;
+  /** A process starts a new spend journal, and compacts, when its journal reaches this size (default 8 MiB). */
+  readonly journalBytes?: number;
 }
 
 const MAX_FILE_NAME = 240;
@@ -70,10 +73,10 @@ export class FileStateStore implements StateStore {
     let spend: FileSpend;
     try {
       await mkdir(join(dir, 'records'), { recursive: true, mode: 0o750 });
-      const probe = join(dir, `.probe-${process.pid}`);
+      const probe = join(dir, `.probe-${process.pid}-${randomBytes(4).toString('hex')}`);
       await writeAtomic(probe, 'ok\n');
       await unlink(probe);
-      spend = await FileSpend.open(dir, logger);
+      spend = await FileSpend.open(dir, logger, opts.journalBytes);
       for (const k of await readdir(join(dir, 'records'))) await removeStaleTemps(join(dir, 'records', k));
     } catch (err) {
       throw fsError('cannot use the state directory', dir, err);
@@ -109,27 +112,26 @@ export class FileStateStore implements StateStore {
     checkVersion(ifVersion);
     checkJson(doc);
     if (this.closed) throw new StateStoreError('the state store is closed');
-    const result = await this.lock.with(async (): Promise<PutResult> => {
-      if (this.lockWasBroken) {
-        // The dead holder may have written a record without announcing it.
-        this.lockWasBroken = false;
-        await this.changes.append({ resync: true }, true).catch((err: unknown) => {
-          throw fsError('cannot write state change notices', this.changes.path, err);
-        });
-      }
-      const current = await this.readRecord(path);
-      if ((current?.version ?? 0) !== ifVersion) return { ok: false, current };
-      const version = ifVersion + 1;
-      try {
+    let result: PutResult;
+    try {
+      result = await this.lock.with(async (): Promise<PutResult> => {
+        if (this.lockWasBroken) {
+          // The dead holder may have written a record without announcing it.
+          this.lockWasBroken = false;
+          await this.changes.append({ resync: true }, true);
+        }
+        const current = await this.readRecord(path);
+        if ((current?.version ?? 0) !== ifVersion) return { ok: false, current };
+        const version = ifVersion + 1;
         const kindDir = join(this.records, encodeName('kind', kind));
         if ((await mkdir(kindDir, { recursive: true, mode: 0o750 })) !== undefined) await syncDir(this.records);
         await writeAtomic(path, `${JSON.stringify({ kind, id, version, doc })}\n`);
         await this.changes.append({ k: kind, i: id });
-      } catch (err) {
-        throw fsError('cannot write a state record', path, err);
-      }
-      return { ok: true, version };
-    });
+        return { ok: true, version };
+      });
+    } catch (err) {
+      throw fsError('cannot write a state record', path, err);
+    }
     if (result.ok) this.tail?.poke();
     return result;
   }

@@ -99,7 +99,7 @@ export class PostgresStateStore implements StateStore {
     if (!/^postgres(ql)?:\/\//.test(opts.url)) {
       throw new StateStoreError(`--state-db must be a postgres:// or postgresql:// URL, not ${redactDbUrl(opts.url)}`, 'for example postgres://tollgate:PASSWORD@db.internal:5432/tollgate');
     }
-    const pool = new pg.Pool({ connectionString: opts.url, max: 5, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
+    const pool = new pg.Pool({ connectionString: opts.url, max: 5, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000, query_timeout: 30_000 });
     const s = new PostgresStateStore(pool, opts.url, opts.logger ?? silentLogger);
     try {
       await pool.query(SCHEMA_SQL);
@@ -243,6 +243,7 @@ class Listener {
   private backoffMs = 250;
   private lastLog = 0;
   private running: Promise<void>;
+  private health: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly url: string,
@@ -257,6 +258,7 @@ class Listener {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.health);
     await this.running;
     const c = this.client;
     this.client = undefined;
@@ -265,7 +267,7 @@ class Listener {
 
   private async connect(): Promise<void> {
     while (!this.stopped) {
-      const c = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 10_000, keepAlive: true });
+      const c = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 10_000, query_timeout: 10_000, keepAlive: true });
       c.on('error', (err) => this.lost(c, err));
       c.on('end', () => this.lost(c, undefined));
       c.on('notification', (n) => {
@@ -294,6 +296,12 @@ class Listener {
       }
       this.client = c;
       this.backoffMs = 250;
+      // A connection that silently died (a partition, no RST) only shows when it is used.
+      clearInterval(this.health);
+      this.health = setInterval(() => {
+        c.query('SELECT 1').catch((err: unknown) => this.lost(c, err));
+      }, 15_000);
+      this.health.unref();
       // subscribe() returned before LISTEN was live, and a reconnect missed what was sent meanwhile.
       this.onResync();
       return;
@@ -303,6 +311,7 @@ class Listener {
   private lost(c: pg.Client, err: unknown): void {
     if (this.client !== c || this.stopped) return;
     this.client = undefined;
+    clearInterval(this.health);
     this.log('lost the PostgreSQL connection that listens for state changes; reconnecting', err);
     c.end().catch(() => undefined);
     this.running = this.connect();

@@ -16,6 +16,7 @@ export const TELEMETRY_FLAGS = {
   'access-log': { type: 'string' },
   rates: { type: 'string' },
   'count-threads': { type: 'string' },
+  'audit-sample-rate': { type: 'string' },
 } as const;
 
 export const TELEMETRY_USAGE = `
@@ -29,6 +30,9 @@ Accounting and observability:
   --access-log TARGET    one JSON line per request: stdout, stderr or a file path
   --rates FILE           chargeback rates: each record gets its cost at the base rates
   --count-threads N      tokenizer worker threads: 1 (default) or 0 (count on the main thread)
+  --audit-sample-rate R  share of the requests with backend-reported usage that the gateway also
+                         counts for the drift audit, 0 to 1 (default 0.05; env
+                         TOLLGATE_AUDIT_SAMPLE_RATE); requests without it are always counted
 OpenTelemetry traces go to OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP JSON) when it is set; message
 content is attached only with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true.`;
 
@@ -78,6 +82,11 @@ export async function telemetryOptions(v: TelemetryFlagValues, env: NodeJS.Proce
   }
   const threads = v['count-threads'];
   if (threads !== undefined && threads !== '0' && threads !== '1') throw new TelemetryFlagError(`--count-threads: "${threads}" must be 0 or 1`);
+  const audit = v['audit-sample-rate'] ?? nonEmpty(env['TOLLGATE_AUDIT_SAMPLE_RATE']);
+  const auditSampleRate = audit === undefined ? undefined : Number(audit);
+  if (auditSampleRate !== undefined && (!/^\d*\.?\d+$/.test(audit ?? '') || auditSampleRate > 1)) {
+    throw new TelemetryFlagError(`--audit-sample-rate: "${audit ?? ''}" must be a number from 0 to 1`, 'for example 0.05 (one request in twenty) or 1 (every request)');
+  }
   return {
     ledgerDir,
     ledgerFsyncMs: fsync === undefined ? undefined : intFlag(fsync, '--ledger-fsync-ms', 0, 60_000),
@@ -85,6 +94,7 @@ export async function telemetryOptions(v: TelemetryFlagValues, env: NodeJS.Proce
     accessLog: v['access-log'] === undefined ? undefined : parseAccessLogTarget(v['access-log']),
     rates,
     countThreads: threads === undefined ? undefined : Number(threads),
+    auditSampleRate,
     traces: 'env',
   };
 }

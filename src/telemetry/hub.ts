@@ -29,6 +29,8 @@ export interface TelemetryOptions {
   readonly rates?: Rates | undefined;
   /** Tokenizer worker threads: 1 (default) or 0 (count on the main thread in slices). */
   readonly countThreads?: number | undefined;
+  /** Share of backend-reported requests the gateway counts for the drift audit (0–1, default 0.05). */
+  readonly auditSampleRate?: number | undefined;
 }
 
 export interface TelemetryInfo {
@@ -144,7 +146,7 @@ export class Telemetry implements OutcomeSink {
         closers.push(() => exporter.close());
         traces = traceOpts.url;
       }
-      const accountant = new Accountant({ logger: log, ledger, sinks, listeners, rates: opts.rates, counter: { threads: opts.countThreads ?? 1 } });
+      const accountant = new Accountant({ logger: log, ledger, sinks, listeners, rates: opts.rates, counter: { threads: opts.countThreads ?? 1 }, auditSampleRate: opts.auditSampleRate });
       const t = new Telemetry(metrics, accountant, ledger, pg, { accessLog, traces });
       t.closers.push(...closers);
       t.mcpAccessLog = accessLogWriter;

@@ -71,6 +71,10 @@ export function genAiOperation(op: Operation): string | undefined {
     case 'moderations':
     case 'images':
     case 'speech':
+    case 'transcriptions':
+    case 'translations':
+    case 'files':
+    case 'batches':
     case 'rerank':
     case 'models':
     case 'count_tokens':
@@ -91,6 +95,8 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
   private readonly reloads: Counter<'result'>;
   private readonly reloadSeconds: Histogram;
   private readonly generation: Gauge;
+  /** Full collections run when the process went idle after traffic (core/idle-gc.ts). */
+  readonly idleCollections: Counter;
   private readonly overhead: KeyedHistogram<'route' | 'backend'>;
   private readonly downstream: KeyedHistogram<'route' | 'backend'>;
   private readonly upstream: KeyedHistogram<'route' | 'backend'>;
@@ -105,6 +111,8 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
   private readonly clientCost: KeyedCounter<GenAiLabel | 'key' | 'team'>;
   /** Labels computed when the request finished, reused when its record completes. */
   private readonly pendingLabels = new WeakMap<RequestOutcome, GenAiLabels>();
+  /** The model label of completed records whose drift audit may still come (recordAudited). */
+  private readonly auditModels = new WeakMap<RequestOutcome, string>();
 
   constructor() {
     const registers = [this.registry];
@@ -127,6 +135,11 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
       registers,
     });
     this.generation = new Gauge({ name: 'tollgate_config_generation', help: 'The configuration generation serving new requests.', registers });
+    this.idleCollections = new Counter({
+      name: 'tollgate_idle_collections_total',
+      help: 'Full garbage collections run after traffic once no request was in flight for a while (memory handed back).',
+      registers,
+    });
     this.overhead = new KeyedHistogram(this.registry, {
       name: 'tollgate_gateway_overhead_seconds',
       help: 'Time the gateway added to a request: downstream duration minus upstream duration.',
@@ -263,23 +276,28 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
     if (ok && r.stream && r.ttftMs !== undefined && r.usage.output > 1) {
       this.tpot.observe(labels, (r.durationMs - r.ttftMs) / 1000 / (r.usage.output - 1));
     }
-    const be = r.backendUsage;
-    const gw = r.gatewayCount;
-    if (be !== undefined && gw !== undefined) {
-      const model = labels.gen_ai_request_model;
-      for (const [type, b, g] of [
-        ['input', be.input, gw.input],
-        ['output', be.output, gw.output],
-      ] as const) {
-        if (b === 0 && g === 0) continue;
-        this.audit.inc({ gen_ai_request_model: model, gen_ai_token_type: type, counted_by: 'backend' }, b);
-        this.audit.inc({ gen_ai_request_model: model, gen_ai_token_type: type, counted_by: 'gateway' }, g);
-        if (b > 0) this.drift.observe({ gen_ai_request_model: model, gen_ai_token_type: type }, (g - b) / b);
-      }
-    }
+    if (r.backendUsage !== undefined) this.auditModels.set(o, labels.gen_ai_request_model);
     if (r.cost !== undefined && r.cost > 0) {
       this.cost.inc({ workload: labels.workload, gen_ai_request_model: labels.gen_ai_request_model }, r.cost);
       this.clientCost.inc({ ...labels, key: this.labels.apiKey(r.apiKey), team: this.labels.team(r.team) }, r.cost);
+    }
+  }
+
+  /** The drift audit of a request the backend reported usage for and the gateway counted too. */
+  recordAudited(r: UsageRecord, o: RequestOutcome): void {
+    const model = this.auditModels.get(o);
+    const be = r.backendUsage;
+    const gw = r.gatewayCount;
+    if (model === undefined || be === undefined || gw === undefined) return;
+    this.auditModels.delete(o);
+    for (const [type, b, g] of [
+      ['input', be.input, gw.input],
+      ['output', be.output, gw.output],
+    ] as const) {
+      if (b === 0 && g === 0) continue;
+      this.audit.inc({ gen_ai_request_model: model, gen_ai_token_type: type, counted_by: 'backend' }, b);
+      this.audit.inc({ gen_ai_request_model: model, gen_ai_token_type: type, counted_by: 'gateway' }, g);
+      if (b > 0) this.drift.observe({ gen_ai_request_model: model, gen_ai_token_type: type }, (g - b) / b);
     }
   }
 
@@ -351,6 +369,7 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
       });
     };
     total('tollgate_token_counts_skipped_total', 'Requests not counted by the gateway because the tokenizer backlog was full (billed from the backend or an estimate).', () => src().accounting?.().skipped);
+    total('tollgate_token_audit_unsampled_total', 'Requests with backend-reported usage the drift audit did not sample (--audit-sample-rate).', () => src().accounting?.().unsampled);
     total('tollgate_token_counts_failed_total', 'Gateway token counts that failed (billed from the backend or an estimate).', () => src().accounting?.().failed);
     total('tollgate_ledger_lines_total', 'Lines written to the usage ledger.', () => src().ledger?.()?.records);
     total('tollgate_ledger_write_errors_total', 'Failed ledger writes (the lines are kept in memory and retried).', () => src().ledger?.()?.writeErrors);

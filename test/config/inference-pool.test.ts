@@ -149,14 +149,18 @@ describe('InferencePool annotations', () => {
     expect(errors(good)).toEqual([]);
     const cel = good.config!.routes[0]!.rules[0]!.backendRefs[0]!.backend.pool!.sessionKeyCel!;
     expect(cel.source).toBe('headers["x-tenant"] + "/" + user');
-    expect(cel.evaluate({ headers: { 'x-tenant': 'acme' }, model: 'm', user: 'u1' })).toBe('acme/u1');
+    const req = { method: 'POST', path: '/v1/chat/completions' };
+    expect(cel.evaluate({ ...req, headers: { 'x-tenant': 'acme' }, model: 'm', user: 'u1' })).toBe('acme/u1');
     // A header the expression needs but the request lacks: no key, not a failed request.
-    expect(cel.evaluate({ headers: {}, model: 'm', user: 'u1' })).toBeUndefined();
+    expect(cel.evaluate({ ...req, headers: {}, model: 'm', user: 'u1' })).toBeUndefined();
 
     for (const [expr, message] of [
       ['headers["x-user"] +', /^annotation tollgate\.io\/session-key-cel is not a valid CEL expression at column \d+: /],
       ['session_id', /^annotation tollgate\.io\/session-key-cel is not a valid CEL expression at column 1: Unknown variable: session_id/],
       ['size(user) > 3', /gives a bool, but a key must be a string/],
+      ['path == "/v1/chat/completions"', /gives a bool, but a key must be a string/],
+      ['method + 1', /^annotation tollgate\.io\/session-key-cel is not a valid CEL expression at column \d+: .*string.*int/],
+      ['request.path', /Unknown variable: request/],
     ] as const) {
       const r = await load({ 'tollgate.io/endpoints': '10.0.0.5:8000', 'tollgate.io/session-key-cel': expr });
       expect(r.config).toBeUndefined();
@@ -165,6 +169,16 @@ describe('InferencePool annotations', () => {
       expect(e[0]!.message).toMatch(message);
       expect(e[0]!.path).toContain('tollgate.io/session-key-cel');
     }
+    // The request line: method and target (query string included), type-checked as strings.
+    const line = await load({ 'tollgate.io/endpoints': '10.0.0.5:8000', 'tollgate.io/session-key-cel': 'method == "POST" && path.startsWith("/v1/chat/") ? path + "|" + user : ""' });
+    expect(errors(line)).toEqual([]);
+    const byLine = line.config!.routes[0]!.rules[0]!.backendRefs[0]!.backend.pool!.sessionKeyCel!;
+    expect(byLine.evaluate({ method: 'POST', path: '/v1/chat/completions?tenant=a', headers: {}, model: 'm', user: 'u1' })).toBe('/v1/chat/completions?tenant=a|u1');
+    expect(byLine.evaluate({ method: 'POST', path: '/v1/completions', headers: {}, model: 'm', user: 'u1' })).toBeUndefined();
+    expect(byLine.evaluate({ method: 'GET', path: '/v1/chat/completions', headers: {}, model: 'm', user: 'u1' })).toBeUndefined();
+    const hint = await load({ 'tollgate.io/endpoints': '10.0.0.5:8000', 'tollgate.io/session-key-cel': 'url' });
+    expect(errors(hint)[0]!.hint).toContain('headers, method, path, model, user');
+
     const both = await load({ 'tollgate.io/endpoints': '10.0.0.5:8000', 'tollgate.io/session-header': 'x-s', 'tollgate.io/session-key-cel': 'user' });
     expect(errors(both).map((d) => d.message)).toEqual(['annotations tollgate.io/session-header and tollgate.io/session-key-cel both set the session key']);
   });

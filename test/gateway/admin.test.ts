@@ -23,7 +23,13 @@ afterAll(async () => {
 describe('admin listener', () => {
   it('reports health and readiness', async () => {
     expect((await fetch(`${gw.adminUrl}/healthz`)).status).toBe(200);
-    const ready = await fetch(`${gw.adminUrl}/readyz`);
+    // Ready once the token encodings are loaded (about a second after start).
+    let ready = await fetch(`${gw.adminUrl}/readyz`);
+    for (let i = 0; i < 200 && ready.status === 503; i++) {
+      expect(await ready.json()).toMatchObject({ status: 'not ready', reason: 'loading the BPE token encodings' });
+      await new Promise((r) => setTimeout(r, 50));
+      ready = await fetch(`${gw.adminUrl}/readyz`);
+    }
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ status: 'ready' });
   });

@@ -18,7 +18,7 @@ export interface TestGateway {
 
 export async function startGateway(
   manifests: Record<string, string>,
-  opts: { secretsDir?: string; drainTimeoutMs?: number; watch?: boolean; redis?: GatewayOptions['redis'] } = {},
+  opts: { secretsDir?: string; drainTimeoutMs?: number; watch?: boolean; redis?: GatewayOptions['redis']; idleCollection?: GatewayOptions['idleCollection'] } = {},
 ): Promise<TestGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'tollgate-gw-'));
   for (const [name, content] of Object.entries(manifests)) await writeFile(join(dir, name), content);
@@ -33,6 +33,7 @@ export async function startGateway(
     drainTimeoutMs: opts.drainTimeoutMs ?? 2_000,
     watch: opts.watch ?? true,
     redis: opts.redis,
+    ...(opts.idleCollection === undefined ? {} : { idleCollection: opts.idleCollection }),
   });
   return {
     url: `http://127.0.0.1:${gateway.dataAddress.port}`,
@@ -62,7 +63,7 @@ export async function eventually(fn: () => boolean | Promise<boolean>, what: str
   throw new Error(`timed out waiting for: ${what}`);
 }
 
-/** Waits until the admin endpoint's /readyz answers 200 (config loaded, Redis connected when a limit needs it). */
+/** Waits until the admin endpoint's /readyz answers 200 (config loaded, token encodings loaded, Redis connected when a limit needs it). */
 export async function waitReady(adminUrl: string, ms = 15_000): Promise<void> {
   await eventually(async () => (await fetch(`${adminUrl}/readyz`).catch(() => undefined))?.status === 200, `${adminUrl}/readyz to answer 200`, ms);
 }

@@ -9,7 +9,7 @@ import { startSimServer } from '../../src/sim/index.js';
 import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { btpYaml, costRouteYaml, TOKEN_COST } from '../helpers/limits.js';
-import { backendYaml, credentialYaml, routeYaml, startRig, type Rig, type Target } from '../providers/rig.js';
+import { backendYaml, credentialYaml, routeYaml, startRig, startSim, type Rig, type Target } from '../providers/rig.js';
 
 const TARGETS: readonly Target[] = ['openai', 'azure', 'anthropic', 'gcp-anthropic', 'aws-anthropic', 'gemini', 'vertex', 'bedrock'];
 
@@ -239,6 +239,54 @@ describe('native passthrough to a backend serving the Responses API', () => {
     expect((await client.responses.retrieve(next.id)).id).toBe(next.id);
     await expect(clientFor(front, 'caller-b').responses.create({ model: 'sim-model', previous_response_id: r.id, input: 'Mine?' })).rejects.toMatchObject({ status: 404 });
     await eventually(async () => /gen_ai_client_token_usage_token_sum\{[^}]*gen_ai_token_type="output"[^}]*\} [1-9]/.test(await (await fetch(`${front.adminUrl}/metrics`)).text()), 'output tokens in /metrics', 15_000);
+  });
+});
+
+describe('native passthrough to Azure OpenAI (its v1 Responses API)', () => {
+  let sim: Awaited<ReturnType<typeof startSim>>;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    sim = await startSim('azure');
+    const backend = backendYaml('az', 'AzureOpenAI', sim.port, '2025-04-01-preview').replace('  namespace: default\nspec:\n  schema', '  namespace: default\n  annotations:\n    tollgate.io/responses-api: native\nspec:\n  schema');
+    gw = await startGateway({
+      'backend.yaml': backend,
+      'credentials.yaml': credentialYaml('azure', 'az', sim.url),
+      // Clients say "gpt-4o"; the Azure deployment is "prod-4o".
+      'route.yaml': routeYaml('route', 'gpt-4o', 'az', '\n          modelNameOverride: prod-4o'),
+    });
+  });
+  afterAll(async () => {
+    await gw.close();
+    await sim.close();
+  });
+
+  it('create and stream reach /openai/v1/responses with the deployment as the model and the Azure key', async () => {
+    const client = clientFor(gw);
+    const r = await client.responses.create({ model: 'gpt-4o', instructions: 'Be brief.', input: 'Hi', max_output_tokens: 64 });
+    expect(r.status).toBe('completed');
+    expect(r.output_text.length).toBeGreaterThan(0);
+    expect(r.usage?.input_tokens).toBeGreaterThan(0);
+    const seen = sim.seen();
+    expect(seen?.path).toBe('/openai/v1/responses');
+    expect(seen?.body).toMatchObject({ model: 'prod-4o', instructions: 'Be brief.', input: 'Hi' });
+    expect(Object.keys(seen?.headers ?? {})).toContain('api-key');
+    expect(JSON.stringify(seen?.headers)).not.toContain('caller-a');
+    const final = await client.responses.stream({ model: 'gpt-4o', input: 'Stream please' }).finalResponse();
+    expect(final.output_text.length).toBeGreaterThan(0);
+    // The gateway keeps what it relayed: the answer can be read back and continued by its caller.
+    expect((await client.responses.retrieve(r.id)).id).toBe(r.id);
+    await eventually(async () => /gen_ai_client_token_usage_token_sum\{[^}]*gen_ai_token_type="output"[^}]*\} [1-9]/.test(await (await fetch(`${gw.adminUrl}/metrics`)).text()), 'output tokens in /metrics', 15_000);
+  });
+
+  it('the simulator answers the SDK as Azure would: events in order, incomplete when the budget runs out', async () => {
+    const direct = new OpenAI({ apiKey: 'azure-sim-key', baseURL: `${sim.url}/openai/v1`, maxRetries: 0 });
+    const types: string[] = [];
+    const stream = direct.responses.stream({ model: 'prod-4o', input: [{ role: 'user', content: 'Count to ten.' }], max_output_tokens: 16 });
+    for await (const e of stream) types.push(e.type);
+    const final = await stream.finalResponse();
+    expect(types.slice(0, 4)).toEqual(['response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added']);
+    expect(types.at(-1)).toBe('response.incomplete');
+    expect(final).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' }, usage: { output_tokens: 16 } });
   });
 });
 

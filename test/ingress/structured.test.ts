@@ -105,9 +105,9 @@ const validForecast = validator({
   additionalProperties: false,
 });
 
-// Backends with a JSON-schema mode of their own. Anthropic and Bedrock Converse get the schema as a
-// system-prompt instruction (docs/ingress.md), which their simulators do not follow.
-const GEMINI_TARGETS: readonly Target[] = ['openai', 'azure'];
+// Backends with a JSON-schema mode of their own, and those without one (Claude on each host, Bedrock
+// Converse), where the schema is forced as a tool's input and the call comes back as the text.
+const GEMINI_TARGETS: readonly Target[] = ['openai', 'azure', 'anthropic', 'gcp-anthropic', 'aws-anthropic', 'bedrock'];
 
 describe.each(GEMINI_TARGETS)('@google/genai responseSchema → gateway /v1beta → %s', (target) => {
   let rig: Rig;

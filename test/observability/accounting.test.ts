@@ -37,7 +37,7 @@ beforeAll(async () => {
         { matches: [{ 'x-ai-eg-model': 'shapes' }], backends: [{ name: 'raw' }] },
       ]),
     },
-    { ledgerDir, ledgerFsyncMs: 10 },
+    { ledgerDir, ledgerFsyncMs: 10, auditSampleRate: 1 },
   );
 });
 

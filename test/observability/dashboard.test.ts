@@ -38,7 +38,7 @@ beforeAll(async () => {
       'r.yaml': routeYaml('r', [{ matches: [{ 'x-workload-app': 'research-bot' }], backends: [{ name: 'sim' }] }]),
       'mcp.yaml': `${MCP_ROUTE}---\n${mcpBackendYaml('tools', mcp.port)}---\n${mcpBackendYaml('gone', await closedPort())}`,
     },
-    { ledgerDir },
+    { ledgerDir, auditSampleRate: 1 },
   );
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',

@@ -69,7 +69,7 @@ beforeAll(async () => {
         { matches: [{ 'x-workload-app': 'swe-rebench-ide' }, { 'x-workload-app': 'terminal-bench-ci' }], backends: [{ name: 'tier2', modelNameOverride: 'gpt-oss-120b' }] },
       ]),
     },
-    { ledgerDir: join(work, 'ledger'), postgres: { url: new SecretValue(db.url, 'test') } },
+    { ledgerDir: join(work, 'ledger'), postgres: { url: new SecretValue(db.url, 'test') }, auditSampleRate: 1 },
   );
   prom = await startPrometheus([
     { job: 'tollgate', url: gw.adminUrl, path: '/metrics' },

@@ -8,7 +8,7 @@ import OpenAI from 'openai';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startSimServer } from '../../src/sim/index.js';
 import { startProviderSim, type ProviderSimServer } from '../../src/sim/providers/index.js';
-import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { eventually, startGateway, waitReady, type TestGateway } from '../helpers/gateway.js';
 import { AWS_KEYS, backendYaml, policyYaml, routeYaml, secretYaml, serviceAccountJson } from './rig.js';
 
 const closers: Array<() => Promise<void>> = [];
@@ -77,8 +77,8 @@ describe('GCPCredentials: service account → OAuth2 token', () => {
     expect(err).toMatchObject({ status: 502, code: 'upstream_auth_failed', message: expect.stringMatching(/could not obtain a credential.*could not be reached \(ECONNREFUSED\)/) });
     expect(await metrics(g)).toMatch(/tollgate_credential_refreshes_total\{policy="BackendSecurityPolicy default\/vx-gcp",kind="gcp",result="error"\} [1-9]/);
     expect(g.logs.some((l) => l.includes('upstream credential refresh failed') && l.includes('ECONNREFUSED'))).toBe(true);
-    // The gateway still serves.
-    expect((await fetch(`${g.adminUrl}/readyz`)).status).toBe(200);
+    // The gateway still serves (ready once its token encodings are loaded).
+    await waitReady(g.adminUrl);
   });
 
   it('keeps serving on the current token while background refreshes fail', async () => {

@@ -89,3 +89,31 @@ describe('Anthropic SDK → gateway → vLLM: count_tokens counted by the gatewa
     expect(err).toBeInstanceOf(Anthropic.NotFoundError);
   });
 });
+
+describe('Anthropic SDK → gateway → Claude on Vertex AI and Bedrock: count_tokens forwarded to their count endpoints', () => {
+  for (const [target, upstreamPath] of [
+    ['gcp-anthropic', /\/publishers\/anthropic\/models\/count-tokens:rawPredict$/],
+    ['aws-anthropic', /^\/model\/anthropic\.claude-3-5-sonnet-20241022-v2%3A0\/count-tokens$/],
+  ] as const) {
+    it(`${target}: the backend counts, the answer is Anthropic's shape`, async () => {
+      const rig = await startRig(target);
+      try {
+        const client = new Anthropic({ apiKey: 'client-key-never-forwarded', baseURL: rig.gateway.url, maxRetries: 0 });
+        const { data, response } = await client.messages.countTokens({ model: rig.model, system: 'Be brief.', ...MSG }).withResponse();
+        expect(response.headers.get('x-tollgate-counted-by')).toBe('backend');
+        expect(data).toEqual({ input_tokens: expect.any(Number) as number });
+        expect(data.input_tokens).toBeGreaterThan(5);
+        const seen = rig.seen();
+        expect(seen?.path).toMatch(upstreamPath);
+        if (target === 'gcp-anthropic') expect(seen?.body).toMatchObject({ model: rig.model, system: 'Be brief.', messages: MSG.messages });
+        else {
+          // Bedrock's CountTokens takes the InvokeModel body, base64, under input.invokeModel.body.
+          const b64 = (seen?.body as { input: { invokeModel: { body: string } } }).input.invokeModel.body;
+          expect(JSON.parse(Buffer.from(b64, 'base64').toString('utf8'))).toMatchObject({ anthropic_version: 'bedrock-2023-05-31', system: 'Be brief.', messages: MSG.messages });
+        }
+      } finally {
+        await rig.close();
+      }
+    });
+  }
+});

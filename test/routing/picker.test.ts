@@ -139,12 +139,19 @@ describe('InferencePool endpoint picker over simulated replicas', () => {
     await new Promise((r) => setTimeout(r, 150)); // a scrape or two
     const client = clientFor(gw);
     const got = new Map<string, number>();
+    const count = (ep: string): void => void got.set(ep, (got.get(ep) ?? 0) + 1);
+    // A request the picker does send to replica a waits behind its queue: leave it waiting (it is
+    // counted when the queue is cut below) rather than hold the loop, so a slow machine cannot turn
+    // one such pick into a test timeout.
+    const queued: Promise<void>[] = [];
     for (let i = 0; i < 12; i++) {
-      const ep = await ask(client, `question ${i}: ${words(i, 20)}`);
-      got.set(ep, (got.get(ep) ?? 0) + 1);
+      const answer = ask(client, `question ${i}: ${words(i, 20)}`).then(count);
+      const settled = await Promise.race([answer.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 2_000))]);
+      if (!settled) queued.push(answer);
     }
     stopLoad.abort();
     await Promise.allSettled(load);
+    await Promise.all(queued);
     const toA = got.get(`127.0.0.1:${a!.port}`) ?? 0;
     expect(toA).toBeLessThan(got.get(`127.0.0.1:${b!.port}`) ?? 0);
     expect(toA).toBeLessThan(got.get(`127.0.0.1:${c!.port}`) ?? 0);
@@ -189,6 +196,29 @@ describe('InferencePool endpoint picker over simulated replicas', () => {
     // Without the header the expression fails for that request: no key, the request is still served.
     const { response } = await client.chat.completions.create({ model: 'sim-model', max_tokens: 2, user: 'alice', messages: [{ role: 'user', content: 'no tenant' }] }).withResponse();
     expect(response.headers.get('x-tollgate-endpoint-pick')).not.toContain('reason=session');
+  });
+
+  it('keys a session by the request line (method and path) through a CEL expression', async () => {
+    const [a, b, c] = await startSims(3);
+    gw = await startGateway({ 'pool.yaml': poolYaml([a!.port, b!.port, c!.port], { 'tollgate.io/session-key-cel': 'method == "POST" && path.startsWith("/v1/chat/") ? path + "|" + user : ""' }) });
+    const client = clientFor(gw);
+    const chat = async (content: string, query?: Record<string, string>): Promise<string> => {
+      const { response } = await client.chat.completions.create({ model: 'sim-model', max_tokens: 2, user: 'bob', messages: [{ role: 'user', content }] }, { query }).withResponse();
+      return response.headers.get('x-tollgate-endpoint-pick') ?? '';
+    };
+    const first = /endpoint=([^;]+)/.exec(await chat(`hello ${words(90, 30)}`))?.[1];
+    expect(first).toBeDefined();
+    for (let i = 0; i < 4; i++) {
+      const pick = await chat(`unrelated ${i} ${words(100 + i, 30)}`);
+      expect(pick).toContain(`endpoint=${first!};`);
+      expect(pick).toContain('reason=session;');
+    }
+    // The query string is part of the path: another key, first scored, then its own session.
+    expect(await chat(`other ${words(120, 30)}`, { tenant: 'x' })).toContain('reason=scored;');
+    expect(await chat(`other again ${words(121, 30)}`, { tenant: 'x' })).toContain('reason=session;');
+    // Another path is outside the expression's sessions: scored like any request.
+    const { response } = await client.completions.create({ model: 'sim-model', max_tokens: 2, user: 'bob', prompt: `complete ${words(130, 30)}` }).withResponse();
+    expect(response.headers.get('x-tollgate-endpoint-pick')).toContain('reason=scored;');
   });
 
   it('ejects a replica that dies and takes it back when it returns', async () => {

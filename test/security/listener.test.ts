@@ -6,6 +6,7 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/core/log.js';
 import { startDataListener, type DataListener, type ListenerOptions } from '../../src/server/listener.js';
 import { parseRaw, rawHttp } from './helpers.js';
 
@@ -152,8 +153,10 @@ describe('connection floods', () => {
     expect(limited[0]!.headers['retry-after']).toBe('1');
   });
 
-  it('refuses connections over the total with 503', async () => {
-    const url = await start({ hardening: { maxConnections: 3, connectionRatePerIp: 0 } });
+  it('refuses connections over the total with 503, logged with its request id', async () => {
+    const logs: string[] = [];
+    const logger = createLogger({ sink: { write: (l: string) => logs.push(l) } });
+    const url = await start({ hardening: { maxConnections: 3, connectionRatePerIp: 0 }, logger });
     const { port } = new URL(url);
     const idle = await Promise.all(
       Array.from({ length: 3 }, () => new Promise<net.Socket>((r) => {
@@ -161,7 +164,12 @@ describe('connection floods', () => {
       })),
     );
     try {
-      expectOpenAIError(await rawHttp(url, head([], '{}')), 503, 'too_many_connections');
+      const r = await rawHttp(url, head([], '{}'));
+      expectOpenAIError(r, 503, 'too_many_connections');
+      // Refused before any request object exists: the listener itself logs it, under the id the client got.
+      const id = r.headers['x-request-id'] as string;
+      const line = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['requestId'] === id);
+      expect(line).toMatchObject({ level: 'warn', msg: 'request failed', status: 503, code: 'too_many_connections' });
     } finally {
       for (const s of idle) s.destroy();
     }

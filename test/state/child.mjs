@@ -4,6 +4,15 @@
 import { openStateStore } from '../../dist/state/index.js';
 
 const spec = JSON.parse(process.argv[2]);
+if (spec.action === 'open') {
+  try {
+    await (await openStateStore(spec.target)).close();
+    process.stdout.write('{"ok":true}\n');
+  } catch (err) {
+    process.stdout.write(`${JSON.stringify({ error: err.message, hint: err.hint })}\n`);
+  }
+  process.exit(0);
+}
 const store = await openStateStore(spec.target);
 const say = (s) => process.stdout.write(`${s}\n`);
 

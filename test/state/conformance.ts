@@ -26,8 +26,8 @@ export interface Child {
   exited(): Promise<number | null>;
 }
 
-export function spawnChild(spec: Record<string, unknown>): Child {
-  const proc = spawn(process.execPath, [CHILD, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnChild(spec: Record<string, unknown>, as?: { uid: number; gid: number }): Child {
+  const proc = spawn(process.execPath, [CHILD, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'], ...as });
   const lines: string[] = [];
   let stderr = '';
   let buf = '';
@@ -63,8 +63,8 @@ export function spawnChild(spec: Record<string, unknown>): Child {
   };
 }
 
-export async function runChild(spec: Record<string, unknown>): Promise<string[]> {
-  const c = spawnChild(spec);
+export async function runChild(spec: Record<string, unknown>, as?: { uid: number; gid: number }): Promise<string[]> {
+  const c = spawnChild(spec, as);
   const code = await c.exited();
   if (code !== 0) throw new Error(`child ${String(spec['action'])} exited ${code}`);
   return c.lines;
@@ -100,6 +100,13 @@ export function stateConformance(name: string, setup: () => Promise<StoreUnderTe
       expect(await store.get(kind, 'a')).toEqual({ id: 'a', version: 1, doc: { name: 'first', n: 1, tags: ['x'], nested: { ok: true, none: null } } });
       expect(await store.put(kind, 'a', { name: 'second' }, 1)).toEqual({ ok: true, version: 2 });
       expect((await store.get(kind, 'a'))?.doc).toEqual({ name: 'second' });
+    });
+
+    it('stores any plain JSON document as it was given', async () => {
+      const kind = `k${uid()}`;
+      const docs: unknown[] = [null, 'text', 0, -12.5, true, [], {}, [1, 'two', { three: [null] }], { 'unicode ✓': 'ünï', big: 2 ** 52, empty: '' }];
+      for (const [i, doc] of docs.entries()) expect((await store.put(kind, `d${i}`, doc, 0)).ok).toBe(true);
+      for (const [i, doc] of docs.entries()) expect((await store.get(kind, `d${i}`))?.doc).toEqual(doc);
     });
 
     it('refuses ifVersion 0 on an existing record and a stale version, returning what is stored', async () => {

@@ -1,12 +1,12 @@
 // The file state store: the shared conformance suite on a real temp directory, plus what only a
 // directory has (torn journal lines, locks left by dead processes, compaction, unusable paths).
-import { appendFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileStateStore } from '../../src/state/file.js';
 import { openStateStore, StateStoreError } from '../../src/state/index.js';
-import { eventually, spawnChild, stateConformance, uid } from './conformance.js';
+import { eventually, runChild, spawnChild, stateConformance, uid } from './conformance.js';
 
 stateConformance('file', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'tollgate-state-'));
@@ -85,6 +85,37 @@ describe('file state store', () => {
     }
   });
 
+  it('keeps totals exact while journals rotate and compact under concurrent writers and readers', async () => {
+    const dir = join(root, uid());
+    // Tiny journals: every few batches a process seals its journal and compacts.
+    const [a, b] = await Promise.all([FileStateStore.open({ dir, journalBytes: 300 }), FileStateStore.open({ dir, journalBytes: 300 })]);
+    try {
+      const reads: Array<Promise<number>> = [];
+      await Promise.all(
+        Array.from({ length: 200 }, async (_, i) => {
+          await (i % 2 === 0 ? a : b).addSpend([{ subject: 'key:r', window: 'w', micros: i + 1 }]);
+          if (i % 10 === 0) reads.push((i % 20 === 0 ? b : a).spend('key:r', 'w'));
+        }),
+      );
+      for (const r of await Promise.all(reads)) expect(r).toBeLessThanOrEqual(20_100);
+      expect(await a.spend('key:r', 'w')).toBe(20_100);
+      expect(await b.spend('key:r', 'w')).toBe(20_100);
+      await Promise.all([a.close(), b.close()]);
+      const names = await readdir(join(dir, 'spend'));
+      expect(names.filter((n) => n.startsWith('totals-')).length).toBeGreaterThanOrEqual(1);
+      const c = await FileStateStore.open({ dir });
+      try {
+        expect(await c.spend('key:r', 'w')).toBe(20_100);
+        // Everything was folded in at this open: no journal of a closed store is left.
+        expect((await readdir(join(dir, 'spend'))).filter((n) => n.startsWith('journal-'))).toEqual([]);
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('takes over a lock left by a dead process and tells subscribers to reload', async () => {
     const dir = join(root, uid());
     const store = await FileStateStore.open({ dir });
@@ -123,6 +154,18 @@ describe('file state store', () => {
     } finally {
       await store.close();
     }
+  });
+  it('names the path and the fix when the directory is not writable by the gateway\'s user', async () => {
+    // Root may write anywhere, so the check runs the store as an unprivileged user.
+    const nobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
+    const dir = join(root, `locked-${uid()}`);
+    await mkdir(dir, { mode: 0o755 });
+    if (nobody === undefined) await chmod(dir, 0o555);
+    const [line] = await runChild({ action: 'open', target: { dir: join(dir, 'state') } }, nobody);
+    const out = JSON.parse(line!);
+    expect(out.error).toContain(join(dir, 'state'));
+    expect(out.error).toMatch(/not writable/);
+    expect(out.hint).toMatch(/chown\/chmod|--state-dir/);
   });
 });
 

@@ -2,10 +2,9 @@
 // GenerateContentResponse / EmbedContentResponse. Streams become `alt=sse` events, one per chunk with
 // text; function calls go out whole (Gemini never streams partial arguments) in the last event, with
 // finishReason and usageMetadata. candidatesTokenCount excludes thoughts, as Gemini counts them.
-import type { ErrorCode } from '../../core/errors.js';
 import type { Usage } from '../../core/usage.js';
-import { encodeSse, SseDecoder } from '../../protocol/sse.js';
-import { midStreamMessage } from '../../providers/messages/from-openai.js';
+import { encodeSse } from '../../protocol/sse.js';
+import { ChatReencoder } from '../../providers/shared/reencode.js';
 import { isRecord, parseJson, randomId, type Json } from '../../providers/shared/json.js';
 import type { ResponseResult, ResponseTranslator } from '../../providers/types.js';
 
@@ -53,62 +52,32 @@ function callParts(calls: Iterable<Call>): Json[] {
   return out;
 }
 
-export class ChatToGemini implements ResponseTranslator {
-  readonly rewritesBody = true;
-  readonly contentType: string;
+export class ChatToGemini extends ChatReencoder {
   /** A JSON answer is checked whole before its status goes out (a broken one becomes a 502). */
   readonly buffered: boolean;
-  private readonly sse = new SseDecoder();
-  private readonly json: Buffer[] = [];
   private readonly calls = new Map<number, Call>();
-  private out = '';
   private finish: unknown;
-  private finished = false;
   private readonly responseId = randomId('', 20);
   /** A wrapped answer's text, held until it is whole (it can only be unwrapped then). */
   private held = '';
 
   constructor(
-    private readonly inner: ResponseTranslator,
+    inner: ResponseTranslator,
     private model: string,
-    private readonly stream: boolean,
+    stream: boolean,
     /** The answer comes wrapped in an object (schema.ts): its text goes out unwrapped, in the last event. */
     private readonly unwrap: ((text: string) => string) | undefined = undefined,
   ) {
-    this.contentType = stream ? 'text/event-stream' : 'application/json';
+    super(inner, stream);
     this.buffered = !stream;
   }
 
-  push(chunk: Buffer): Buffer | null {
-    const b = this.inner.push(chunk);
-    if (b !== null) this.feed(b);
-    return this.take();
+  protected hasFinish(): boolean {
+    return this.finish !== undefined;
   }
 
-  end(): Buffer | null {
-    const b = this.inner.end();
-    if (b !== null) this.feed(b);
-    if (!this.stream) return this.jsonBody();
-    if (!this.finished) {
-      if (this.finish !== undefined) this.complete();
-      else this.out += geminiErrorEvent('upstream_protocol_error', 'The backend stream ended before the response was complete.').toString('utf8');
-    }
-    return this.take();
-  }
-
-  result(): ResponseResult {
-    return this.inner.result();
-  }
-
-  errorEvent(code: ErrorCode, detail: string): Buffer {
-    return geminiErrorEvent(code, midStreamMessage(detail));
-  }
-
-  private take(): Buffer | null {
-    if (this.out === '') return null;
-    const b = Buffer.from(this.out, 'utf8');
-    this.out = '';
-    return b;
+  protected errorBytes(code: string | undefined, message: string): string {
+    return geminiErrorEvent(code ?? '', message).toString('utf8');
   }
 
   private emit(parts: Json[], last: boolean): void {
@@ -120,61 +89,42 @@ export class ChatToGemini implements ResponseTranslator {
     this.out += encodeSse(JSON.stringify(r));
   }
 
-  private feed(b: Buffer): void {
-    if (!this.stream) {
-      this.json.push(b);
-      return;
+  protected onChunk(c: Json): void {
+    if (typeof c['model'] === 'string') this.model = c['model'];
+    const choice = Array.isArray(c['choices']) ? (c['choices'] as unknown[])[0] : undefined;
+    if (!isRecord(choice)) return;
+    const d = isRecord(choice['delta']) ? choice['delta'] : {};
+    const parts: Json[] = [];
+    const reasoning = typeof d['reasoning_content'] === 'string' ? d['reasoning_content'] : typeof d['reasoning'] === 'string' ? d['reasoning'] : '';
+    if (reasoning !== '') parts.push({ text: reasoning, thought: true });
+    if (typeof d['content'] === 'string' && d['content'] !== '') {
+      if (this.unwrap !== undefined) this.held += d['content'];
+      else parts.push({ text: d['content'] });
     }
-    for (const ev of this.sse.push(b)) {
-      if (!ev.hasData || this.finished) continue;
-      if (ev.data === '[DONE]') {
-        this.complete();
-        continue;
+    for (const tc of Array.isArray(d['tool_calls']) ? (d['tool_calls'] as unknown[]) : []) {
+      if (!isRecord(tc)) continue;
+      const idx = typeof tc['index'] === 'number' ? tc['index'] : 0;
+      const fn = isRecord(tc['function']) ? tc['function'] : {};
+      let call = this.calls.get(idx);
+      if (call === undefined) {
+        call = { id: typeof tc['id'] === 'string' ? tc['id'] : randomId('call_'), name: '', args: '' };
+        this.calls.set(idx, call);
       }
-      const c = parseJson(ev.data);
-      if (!isRecord(c)) continue;
-      if (isRecord(c['error'])) {
-        this.finished = true;
-        const e = c['error'];
-        this.out += geminiErrorEvent(typeof e['code'] === 'string' ? e['code'] : '', typeof e['message'] === 'string' ? e['message'] : 'The backend stream failed.').toString('utf8');
-        continue;
-      }
-      if (typeof c['model'] === 'string') this.model = c['model'];
-      const choice = Array.isArray(c['choices']) ? (c['choices'] as unknown[])[0] : undefined;
-      if (!isRecord(choice)) continue;
-      const d = isRecord(choice['delta']) ? choice['delta'] : {};
-      const parts: Json[] = [];
-      const reasoning = typeof d['reasoning_content'] === 'string' ? d['reasoning_content'] : typeof d['reasoning'] === 'string' ? d['reasoning'] : '';
-      if (reasoning !== '') parts.push({ text: reasoning, thought: true });
-      if (typeof d['content'] === 'string' && d['content'] !== '') {
-        if (this.unwrap !== undefined) this.held += d['content'];
-        else parts.push({ text: d['content'] });
-      }
-      for (const tc of Array.isArray(d['tool_calls']) ? (d['tool_calls'] as unknown[]) : []) {
-        if (!isRecord(tc)) continue;
-        const idx = typeof tc['index'] === 'number' ? tc['index'] : 0;
-        const fn = isRecord(tc['function']) ? tc['function'] : {};
-        let call = this.calls.get(idx);
-        if (call === undefined) {
-          call = { id: typeof tc['id'] === 'string' ? tc['id'] : randomId('call_'), name: '', args: '' };
-          this.calls.set(idx, call);
-        }
-        if (typeof fn['name'] === 'string') call.name += fn['name'];
-        if (typeof fn['arguments'] === 'string') call.args += fn['arguments'];
-      }
-      if (parts.length > 0) this.emit(parts, false);
-      if (typeof choice['finish_reason'] === 'string') this.finish = choice['finish_reason'];
+      if (typeof fn['name'] === 'string') call.name += fn['name'];
+      if (typeof fn['arguments'] === 'string') call.args += fn['arguments'];
     }
+    if (parts.length > 0) this.emit(parts, false);
+    if (typeof choice['finish_reason'] === 'string') this.finish = choice['finish_reason'];
   }
 
-  private complete(): void {
+  protected complete(): void {
     if (this.finished) return;
     this.finished = true;
     const text: Json[] = this.held === '' || this.unwrap === undefined ? [] : [{ text: this.unwrap(this.held) }];
     this.emit([...text, ...callParts(this.calls.values())], true);
   }
 
-  private jsonBody(): Buffer | null {
+  protected jsonBody(): Buffer | null {
     const r = parseJson(Buffer.concat(this.json));
     if (!isRecord(r)) return this.json.length === 0 ? null : Buffer.concat(this.json);
     if (typeof r['model'] === 'string') this.model = r['model'];

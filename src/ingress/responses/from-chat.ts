@@ -4,11 +4,10 @@
 // content_part.done | function_call_arguments.delta… → .done | reasoning_text.delta… → .done) →
 // output_item.done, and response.completed (response.incomplete when the token budget ran out).
 import { randomBytes } from 'node:crypto';
-import type { ErrorCode } from '../../core/errors.js';
-import { encodeSse, SseDecoder } from '../../protocol/sse.js';
-import { midStreamMessage } from '../../providers/messages/from-openai.js';
+import { encodeSse } from '../../protocol/sse.js';
+import { ChatReencoder } from '../../providers/shared/reencode.js';
 import { isRecord, parseJson, randomId, type Json } from '../../providers/shared/json.js';
-import type { ClientRequest, ResponseResult, ResponseTranslator } from '../../providers/types.js';
+import type { ClientRequest, ResponseTranslator } from '../../providers/types.js';
 import { recordFinished, responseShell, responsesErrorEvent, responsesUsage } from './shape.js';
 
 type Kind = 'message' | 'reasoning' | 'function_call';
@@ -24,17 +23,11 @@ interface OpenItem {
   text: string;
 }
 
-export class ChatToResponses implements ResponseTranslator {
-  readonly rewritesBody = true;
-  readonly contentType: string;
+export class ChatToResponses extends ChatReencoder {
   /** A JSON answer is checked whole before its status goes out (a broken one becomes a 502). */
   readonly buffered: boolean;
-  private readonly sse = new SseDecoder();
-  private readonly json: Buffer[] = [];
-  private out = '';
   private seq = 0;
   private started = false;
-  private finished = false;
   private finish: string | undefined;
   private item: OpenItem | undefined;
   private readonly output: Json[] = [];
@@ -44,75 +37,24 @@ export class ChatToResponses implements ResponseTranslator {
   private model: string;
 
   constructor(
-    private readonly inner: ResponseTranslator,
+    inner: ResponseTranslator,
     private readonly req: ClientRequest,
   ) {
+    super(inner, req.stream);
     this.model = typeof req.body['model'] === 'string' ? req.body['model'] : '';
-    this.contentType = req.stream ? 'text/event-stream' : 'application/json';
     this.buffered = !req.stream;
   }
 
-  push(chunk: Buffer): Buffer | null {
-    const b = this.inner.push(chunk);
-    if (b !== null) this.feed(b);
-    return this.take();
+  protected hasFinish(): boolean {
+    return this.finish !== undefined;
   }
 
-  end(): Buffer | null {
-    const b = this.inner.end();
-    if (b !== null) this.feed(b);
-    if (!this.req.stream) return this.jsonBody();
-    if (!this.finished) {
-      if (this.finish !== undefined) this.complete();
-      else this.fail('upstream_protocol_error', 'The backend stream ended before the response was complete.');
-    }
-    return this.take();
-  }
-
-  result(): ResponseResult {
-    return this.inner.result();
-  }
-
-  errorEvent(code: ErrorCode, detail: string): Buffer {
-    return responsesErrorEvent(code, midStreamMessage(detail), this.seq++);
-  }
-
-  private take(): Buffer | null {
-    if (this.out === '') return null;
-    const b = Buffer.from(this.out, 'utf8');
-    this.out = '';
-    return b;
+  protected errorBytes(code: string | undefined, message: string): string {
+    return responsesErrorEvent(code ?? 'upstream_error', message, this.seq++).toString('utf8');
   }
 
   private event(type: string, data: Json): void {
     this.out += encodeSse(JSON.stringify({ type, ...data, sequence_number: this.seq++ }), type);
-  }
-
-  private fail(code: string, message: string): void {
-    this.finished = true;
-    this.out += responsesErrorEvent(code, message, this.seq++).toString('utf8');
-  }
-
-  private feed(b: Buffer): void {
-    if (!this.req.stream) {
-      this.json.push(b);
-      return;
-    }
-    for (const ev of this.sse.push(b)) {
-      if (!ev.hasData || this.finished) continue;
-      if (ev.data === '[DONE]') {
-        this.complete();
-        continue;
-      }
-      const c = parseJson(ev.data);
-      if (!isRecord(c)) continue;
-      if (isRecord(c['error'])) {
-        const e = c['error'];
-        this.fail(typeof e['code'] === 'string' ? e['code'] : 'upstream_error', typeof e['message'] === 'string' ? e['message'] : 'The backend stream failed.');
-        continue;
-      }
-      this.onChunk(c);
-    }
   }
 
   private shell(status: string): Json {
@@ -161,7 +103,7 @@ export class ChatToResponses implements ResponseTranslator {
     this.event('response.output_item.done', { output_index: it.index, item: done });
   }
 
-  private onChunk(c: Json): void {
+  protected onChunk(c: Json): void {
     if (typeof c['model'] === 'string' && !this.started) this.model = c['model'];
     this.begin();
     const choices = Array.isArray(c['choices']) ? (c['choices'] as unknown[]) : [];
@@ -206,7 +148,7 @@ export class ChatToResponses implements ResponseTranslator {
     return r;
   }
 
-  private complete(): void {
+  protected complete(): void {
     if (this.finished) return;
     this.finished = true;
     this.begin();
@@ -215,7 +157,7 @@ export class ChatToResponses implements ResponseTranslator {
     this.event(r['status'] === 'incomplete' ? 'response.incomplete' : 'response.completed', { response: r });
   }
 
-  private jsonBody(): Buffer | null {
+  protected jsonBody(): Buffer | null {
     const r = parseJson(Buffer.concat(this.json));
     if (!isRecord(r)) return this.json.length === 0 ? null : Buffer.concat(this.json);
     if (typeof r['model'] === 'string') this.model = r['model'];

@@ -16,6 +16,7 @@ import {
 } from '../../protocol/anthropic.js';
 import { normalizeChat, thinkingBudget, type NormChat, type NormMessage } from '../shared/chat-in.js';
 import { argumentsObject } from '../shared/json.js';
+import { STRUCTURED_TOOL, STRUCTURED_TOOL_DESCRIPTION, structuredSchema } from '../shared/structured.js';
 import { applyBodyMutations, modelFor, unsupported, vertexPath } from '../shared/paths.js';
 import type { ClientRequest, UpstreamRequest } from '../types.js';
 
@@ -74,8 +75,10 @@ export function claudeRequest(body: AnthropicMessagesRequest, model: string, str
 export function anthropicBody(chat: NormChat, host: ClaudeHost): AnthropicMessagesRequest {
   const system = [...chat.system];
   const rf = chat.responseFormat;
-  // Anthropic has no JSON mode: ask for it in the system prompt (the schema, when given, verbatim).
-  if (rf !== undefined && rf.type !== 'text') {
+  const forced = structuredSchema(chat);
+  // Anthropic has no JSON mode: a schema is forced as a tool's input (shared/structured.ts), else the
+  // system prompt asks for JSON (with the schema, when given, verbatim).
+  if (rf !== undefined && rf.type !== 'text' && forced === undefined) {
     system.push(
       rf.type === 'json_schema' && rf.schema !== undefined
         ? `Respond with only a JSON object that conforms to this JSON Schema (no prose, no code fences):\n${JSON.stringify(rf.schema)}`
@@ -100,6 +103,10 @@ export function anthropicBody(chat: NormChat, host: ClaudeHost): AnthropicMessag
     body.tools = chat.tools.map((t) => ({ name: t.name, ...(t.description === undefined ? {} : { description: t.description }), input_schema: t.parameters }));
     const choice = toolChoice(chat);
     if (choice !== undefined) body.tool_choice = choice;
+  }
+  if (forced !== undefined) {
+    body.tools = [{ name: STRUCTURED_TOOL, description: STRUCTURED_TOOL_DESCRIPTION, input_schema: forced }];
+    body.tool_choice = { type: 'tool', name: STRUCTURED_TOOL };
   }
   if (chat.user !== undefined) body.metadata = { user_id: chat.user };
   if (chat.stream && host !== 'aws') body.stream = true;

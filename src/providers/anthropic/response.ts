@@ -5,6 +5,7 @@ import type { AnthropicStreamEvent } from '../../protocol/anthropic.js';
 import { SseDecoder } from '../../protocol/sse.js';
 import { awsExceptionCode, AwsFrames, unwrapChunk } from '../shared/aws-frames.js';
 import { chatCompletionBody, ChatStreamWriter, completionTextOf, type ToolCallOut } from '../shared/chat-out.js';
+import { answersThroughTool, foldStructured } from '../shared/structured.js';
 import { mapUpstreamError } from '../shared/errors.js';
 import { isRecord, parseJson, randomId, type Json } from '../shared/json.js';
 import { UpstreamBodyError, type ClientRequest, type ErrorTranslation, type ResponseResult, type ResponseTranslator } from '../types.js';
@@ -12,10 +13,10 @@ import { AnthropicUsageTracker, anthropicUsage, finishFromAnthropic } from './us
 
 export function anthropicResponseTranslator(req: ClientRequest, contentType: string | undefined, aws: boolean): ResponseTranslator {
   const model = typeof req.body['model'] === 'string' ? req.body['model'] : '';
-  if (!req.stream) return new AnthropicJson(model);
+  if (!req.stream) return new AnthropicJson(model, answersThroughTool(req.body));
   const so = req.body['stream_options'];
   const includeUsage = isRecord(so) && so['include_usage'] === true;
-  return new AnthropicStream(model, includeUsage, aws || (contentType?.startsWith('application/vnd.amazon.eventstream') ?? false));
+  return new AnthropicStream(model, includeUsage, answersThroughTool(req.body), aws || (contentType?.startsWith('application/vnd.amazon.eventstream') ?? false));
 }
 
 class AnthropicJson implements ResponseTranslator {
@@ -25,7 +26,10 @@ class AnthropicJson implements ResponseTranslator {
   private chunks: Buffer[] = [];
   private res: ResponseResult = { usage: undefined, responseModel: undefined, completionText: undefined };
 
-  constructor(private readonly model: string) {}
+  constructor(
+    private readonly model: string,
+    private readonly structured: boolean,
+  ) {}
 
   push(chunk: Buffer): null {
     this.chunks.push(chunk);
@@ -49,7 +53,7 @@ class AnthropicJson implements ResponseTranslator {
     }
     const usage = anthropicUsage(msg['usage']);
     const model = typeof msg['model'] === 'string' ? msg['model'] : this.model;
-    const parts = {
+    const all = {
       id: typeof msg['id'] === 'string' ? msg['id'] : randomId('msg_'),
       model,
       created: Math.floor(Date.now() / 1000),
@@ -59,6 +63,7 @@ class AnthropicJson implements ResponseTranslator {
       finish: finishFromAnthropic(msg['stop_reason'] as string | null),
       usage,
     };
+    const parts = this.structured ? foldStructured(all) : all;
     this.res = { usage, responseModel: model, completionText: completionTextOf(parts) };
     return Buffer.from(chatCompletionBody(parts));
   }
@@ -79,9 +84,9 @@ class AnthropicStream implements ResponseTranslator {
   private responseModel: string | undefined;
   private stopped = false;
 
-  constructor(model: string, includeUsage: boolean, aws: boolean) {
+  constructor(model: string, includeUsage: boolean, structured: boolean, aws: boolean) {
     this.frames = aws ? new AwsFrames() : undefined;
-    this.w = new ChatStreamWriter(randomId('chatcmpl-'), model, Math.floor(Date.now() / 1000), includeUsage);
+    this.w = new ChatStreamWriter(randomId('chatcmpl-'), model, Math.floor(Date.now() / 1000), includeUsage, structured);
   }
 
   push(chunk: Buffer): Buffer | null {

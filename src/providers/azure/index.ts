@@ -3,6 +3,7 @@
 // OpenAI's, so the OpenAI translator serves them; only the path changes (and `model`, which Azure
 // ignores, stays as the client sent it).
 import type { BackendRefConfig } from '../../config/types.js';
+import type { Operation } from '../../core/outcome.js';
 import { translateOpenAIRequest } from '../openai/request.js';
 import { openAIResponseTranslator, translateOpenAIError } from '../openai/response.js';
 import { modelFor, unsupported } from '../shared/paths.js';
@@ -11,8 +12,11 @@ import type { ClientRequest, Provider, UpstreamRequest } from '../types.js';
 /** A GA api-version, used when the AIServiceBackend names none. */
 export const DEFAULT_AZURE_API_VERSION = '2024-10-21';
 
+/** What Azure OpenAI deployments serve under `/openai/deployments/{deployment}/…`. */
+const AZURE_OPERATIONS: ReadonlySet<Operation> = new Set<Operation>(['chat', 'completions', 'embeddings', 'transcriptions', 'translations']);
+
 function translateAzure(req: ClientRequest, ref: BackendRefConfig): UpstreamRequest {
-  if (req.operation !== 'chat' && req.operation !== 'completions' && req.operation !== 'embeddings') throw unsupported(req, ref);
+  if (!AZURE_OPERATIONS.has(req.operation)) throw unsupported(req, ref);
   const up = translateOpenAIRequest(req, ref);
   const deployment = modelFor(req, ref);
   const version = ref.backend.schema.version ?? DEFAULT_AZURE_API_VERSION;

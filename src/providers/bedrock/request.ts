@@ -6,6 +6,7 @@ import type { BedrockContentBlock, BedrockConverseRequest, BedrockImageFormat, B
 import { embeddingInputs } from '../shared/embeddings.js';
 import { normalizeChat, thinkingBudget, type NormChat, type NormMessage } from '../shared/chat-in.js';
 import { argumentsObject, type Json } from '../shared/json.js';
+import { STRUCTURED_TOOL, STRUCTURED_TOOL_DESCRIPTION, structuredSchema } from '../shared/structured.js';
 import { applyBodyMutations, modelFor, unsupported } from '../shared/paths.js';
 import type { ClientRequest, UpstreamRequest } from '../types.js';
 
@@ -45,6 +46,10 @@ export function translateToBedrock(req: ClientRequest, ref: BackendRefConfig): U
     case 'moderations':
     case 'images':
     case 'speech':
+    case 'transcriptions':
+    case 'translations':
+    case 'files':
+    case 'batches':
     case 'rerank':
     case 'messages':
     case 'count_tokens':
@@ -70,7 +75,8 @@ function isClaude(model: string): boolean {
 export function converseBody(chat: NormChat, model: string): BedrockConverseRequest {
   const system = chat.system.filter((s) => s !== '').map((text) => ({ text }));
   const rf = chat.responseFormat;
-  if (rf !== undefined && rf.type !== 'text') {
+  const forced = structuredSchema(chat);
+  if (rf !== undefined && rf.type !== 'text' && forced === undefined) {
     system.push({
       text:
         rf.type === 'json_schema' && rf.schema !== undefined
@@ -92,6 +98,11 @@ export function converseBody(chat: NormChat, model: string): BedrockConverseRequ
     };
     const choice = toolChoice(chat);
     if (choice !== undefined) body.toolConfig.toolChoice = choice;
+  } else if (forced !== undefined) {
+    body.toolConfig = {
+      tools: [{ toolSpec: { name: STRUCTURED_TOOL, description: STRUCTURED_TOOL_DESCRIPTION, inputSchema: { json: forced } } }],
+      toolChoice: { tool: { name: STRUCTURED_TOOL } },
+    };
   }
   const extra: Json = {};
   if (chat.topK !== undefined && isClaude(model)) extra['top_k'] = chat.topK;

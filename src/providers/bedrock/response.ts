@@ -6,6 +6,7 @@ import { makeUsage, type Usage } from '../../core/usage.js';
 import type { FinishReason } from '../../protocol/openai.js';
 import { awsExceptionCode, AwsFrames } from '../shared/aws-frames.js';
 import { chatCompletionBody, ChatStreamWriter, completionTextOf, type ToolCallOut } from '../shared/chat-out.js';
+import { answersThroughTool, foldStructured } from '../shared/structured.js';
 import { embeddingsBody } from '../shared/embeddings.js';
 import { mapUpstreamError } from '../shared/errors.js';
 import { count, isRecord, parseJson, randomId, type Json } from '../shared/json.js';
@@ -39,9 +40,9 @@ export function finishFromBedrock(r: string | undefined): FinishReason {
 export function bedrockResponseTranslator(req: ClientRequest, contentType: string | undefined): ResponseTranslator {
   const model = typeof req.body['model'] === 'string' ? req.body['model'] : '';
   if (req.operation === 'embeddings') return new BedrockEmbeddings(req, model);
-  if (!req.stream || contentType?.includes('json') === true) return new ConverseJson(model);
+  if (!req.stream || contentType?.includes('json') === true) return new ConverseJson(model, answersThroughTool(req.body));
   const so = req.body['stream_options'];
-  return new ConverseStream(model, isRecord(so) && so['include_usage'] === true);
+  return new ConverseStream(model, isRecord(so) && so['include_usage'] === true, answersThroughTool(req.body));
 }
 
 class ConverseJson implements ResponseTranslator {
@@ -51,7 +52,10 @@ class ConverseJson implements ResponseTranslator {
   private chunks: Buffer[] = [];
   private res: ResponseResult = { usage: undefined, responseModel: undefined, completionText: undefined };
 
-  constructor(private readonly model: string) {}
+  constructor(
+    private readonly model: string,
+    private readonly structured: boolean,
+  ) {}
 
   push(chunk: Buffer): null {
     this.chunks.push(chunk);
@@ -77,7 +81,7 @@ class ConverseJson implements ResponseTranslator {
       }
     }
     const usage = bedrockUsage(r['usage']);
-    const parts = {
+    const all = {
       id: randomId('chatcmpl-'),
       model: this.model,
       created: Math.floor(Date.now() / 1000),
@@ -87,6 +91,7 @@ class ConverseJson implements ResponseTranslator {
       finish: finishFromBedrock(r['stopReason'] as string | undefined),
       usage,
     };
+    const parts = this.structured ? foldStructured(all) : all;
     this.res = { usage, responseModel: undefined, completionText: completionTextOf(parts) };
     return Buffer.from(chatCompletionBody(parts));
   }
@@ -104,8 +109,8 @@ class ConverseStream implements ResponseTranslator {
   private usage: Usage | undefined;
   private stopped = false;
 
-  constructor(model: string, includeUsage: boolean) {
-    this.w = new ChatStreamWriter(randomId('chatcmpl-'), model, Math.floor(Date.now() / 1000), includeUsage);
+  constructor(model: string, includeUsage: boolean, structured: boolean) {
+    this.w = new ChatStreamWriter(randomId('chatcmpl-'), model, Math.floor(Date.now() / 1000), includeUsage, structured);
   }
 
   push(chunk: Buffer): Buffer | null {

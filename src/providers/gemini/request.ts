@@ -63,6 +63,10 @@ export function translateToGemini(req: ClientRequest, ref: BackendRefConfig, hos
     case 'moderations':
     case 'images':
     case 'speech':
+    case 'transcriptions':
+    case 'translations':
+    case 'files':
+    case 'batches':
     case 'rerank':
     case 'messages':
     case 'count_tokens':

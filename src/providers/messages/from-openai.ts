@@ -2,99 +2,39 @@
 // It wraps the backend's own translator (which yields OpenAI bytes and the exact native usage) and
 // rewrites its output: one `message` JSON, or the event sequence Anthropic clients parse
 // (message_start, ping, content_block_start / _delta / _stop per block, message_delta, message_stop).
-import type { ErrorCode } from '../../core/errors.js';
 import type { AnthropicStopReason } from '../../protocol/anthropic.js';
-import { encodeSse, SseDecoder } from '../../protocol/sse.js';
+import { encodeSse } from '../../protocol/sse.js';
 import { anthropicFromFinish, anthropicUsageBody } from '../anthropic/usage.js';
 import { isRecord, parseJson, randomId, type Json } from '../shared/json.js';
-import type { ResponseResult, ResponseTranslator } from '../types.js';
+import { ChatReencoder } from '../shared/reencode.js';
+import type { ResponseTranslator } from '../types.js';
 
 export function anthropicErrorEvent(code: string, message: string): Buffer {
   const type = code === 'upstream_rate_limited' ? 'rate_limit_error' : code === 'upstream_unavailable' ? 'overloaded_error' : 'api_error';
   return Buffer.from(encodeSse(JSON.stringify({ type: 'error', error: { type, message } }), 'error'));
 }
 
-/** The message of a stream that broke after it started (same words as the OpenAI error event). */
-export function midStreamMessage(detail: string): string {
-  return `The backend stream failed after it started (${detail}); the response is incomplete.`;
-}
+export { midStreamMessage } from '../shared/reencode.js';
 
-export class OpenAIToAnthropic implements ResponseTranslator {
-  readonly rewritesBody = true;
-  readonly contentType: string;
-  private readonly sse = new SseDecoder();
-  private readonly json: Buffer[] = [];
-  private out = '';
+export class OpenAIToAnthropic extends ChatReencoder {
   private started = false;
-  private finished = false;
   private block: { kind: 'text' | 'thinking' | 'tool'; index: number; tool: number } | undefined;
   private blocks = 0;
   private stop: AnthropicStopReason | undefined;
   private model: string;
   private readonly id = randomId('msg_');
 
-  constructor(
-    private readonly inner: ResponseTranslator,
-    model: string,
-    private readonly stream: boolean,
-  ) {
+  constructor(inner: ResponseTranslator, model: string, stream: boolean) {
+    super(inner, stream);
     this.model = model;
-    this.contentType = stream ? 'text/event-stream' : 'application/json';
   }
 
-  push(chunk: Buffer): Buffer | null {
-    const b = this.inner.push(chunk);
-    if (b !== null) this.feed(b);
-    return this.take();
+  protected hasFinish(): boolean {
+    return this.stop !== undefined;
   }
 
-  end(): Buffer | null {
-    const b = this.inner.end();
-    if (b !== null) this.feed(b);
-    if (!this.stream) return this.jsonBody();
-    if (!this.finished) {
-      if (this.stop !== undefined) this.finish();
-      else this.out += anthropicErrorEvent('upstream_protocol_error', 'The backend stream ended before the response was complete.').toString('utf8');
-    }
-    return this.take();
-  }
-
-  result(): ResponseResult {
-    return this.inner.result();
-  }
-
-  errorEvent(code: ErrorCode, detail: string): Buffer {
-    return anthropicErrorEvent(code, midStreamMessage(detail));
-  }
-
-  private take(): Buffer | null {
-    if (this.out === '') return null;
-    const b = Buffer.from(this.out, 'utf8');
-    this.out = '';
-    return b;
-  }
-
-  private feed(b: Buffer): void {
-    if (!this.stream) {
-      this.json.push(b);
-      return;
-    }
-    for (const ev of this.sse.push(b)) {
-      if (!ev.hasData || this.finished) continue;
-      if (ev.data === '[DONE]') {
-        this.finish();
-        continue;
-      }
-      const c = parseJson(ev.data);
-      if (!isRecord(c)) continue;
-      if (isRecord(c['error'])) {
-        const e = c['error'];
-        this.finished = true;
-        this.out += anthropicErrorEvent(typeof e['code'] === 'string' ? e['code'] : '', typeof e['message'] === 'string' ? e['message'] : 'The backend stream failed.').toString('utf8');
-        continue;
-      }
-      this.onChunk(c);
-    }
+  protected errorBytes(code: string | undefined, message: string): string {
+    return anthropicErrorEvent(code ?? '', message).toString('utf8');
   }
 
   private event(type: string, data: Json): void {
@@ -124,7 +64,7 @@ export class OpenAIToAnthropic implements ResponseTranslator {
     this.block = undefined;
   }
 
-  private onChunk(c: Json): void {
+  protected onChunk(c: Json): void {
     if (typeof c['model'] === 'string' && !this.started) this.model = c['model'];
     this.begin();
     const choices = Array.isArray(c['choices']) ? (c['choices'] as unknown[]) : [];
@@ -157,7 +97,7 @@ export class OpenAIToAnthropic implements ResponseTranslator {
     if (typeof choice['finish_reason'] === 'string') this.stop = anthropicFromFinish(choice['finish_reason']);
   }
 
-  private finish(): void {
+  protected complete(): void {
     if (this.finished) return;
     this.finished = true;
     this.begin();
@@ -166,7 +106,7 @@ export class OpenAIToAnthropic implements ResponseTranslator {
     this.event('message_stop', {});
   }
 
-  private jsonBody(): Buffer | null {
+  protected jsonBody(): Buffer | null {
     const r = parseJson(Buffer.concat(this.json));
     if (!isRecord(r)) return this.json.length === 0 ? null : Buffer.concat(this.json);
     const choices = Array.isArray(r['choices']) ? (r['choices'] as unknown[]) : [];

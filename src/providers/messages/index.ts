@@ -4,7 +4,7 @@
 import type { ClaudeHost } from '../anthropic/request.js';
 import type { ClientRequest, Provider, ResponseTranslator } from '../types.js';
 import { OpenAIToAnthropic } from './from-openai.js';
-import { countTokensRequest, passthroughRequest, passthroughResponse } from './passthrough.js';
+import { countTokensRequest, countTokensResponse, passthroughRequest, passthroughResponse } from './passthrough.js';
 import { anthropicToOpenAI } from './to-openai.js';
 
 // One OpenAI form per client request, shared by the request and response sides and by retries.
@@ -25,14 +25,14 @@ export function withMessages(base: Provider, claude: ClaudeHost | undefined): Pr
   return {
     name: base.name,
     translateRequest(req, ref) {
-      // count_tokens reaches a provider only when every backend of the rule is Anthropic's own API.
-      if (req.operation === 'count_tokens' && claude === 'anthropic') return countTokensRequest(req, ref);
+      // count_tokens reaches a provider only when every backend of the rule serves Claude.
+      if (req.operation === 'count_tokens' && claude !== undefined) return countTokensRequest(req, ref, claude);
       if (req.operation !== 'messages') return base.translateRequest(req, ref);
       if (claude !== undefined) return passthroughRequest(req, ref, claude);
       return base.translateRequest(openAIForm(req), ref);
     },
     responseTranslator(req, contentType, suppressUsageChunk): ResponseTranslator {
-      if (req.operation === 'count_tokens' && claude === 'anthropic') return passthroughResponse(req, contentType);
+      if (req.operation === 'count_tokens' && claude !== undefined) return countTokensResponse(req, contentType, claude);
       if (req.operation !== 'messages') return base.responseTranslator(req, contentType, suppressUsageChunk);
       if (claude !== undefined) return passthroughResponse(req, contentType);
       const model = typeof req.body['model'] === 'string' ? req.body['model'] : '';

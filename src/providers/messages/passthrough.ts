@@ -10,9 +10,9 @@ import { claudeRequest, type ClaudeHost } from '../anthropic/request.js';
 import { AnthropicUsageTracker } from '../anthropic/usage.js';
 import { AwsFrames, unwrapChunk } from '../shared/aws-frames.js';
 import { isRecord, parseJson, type Json } from '../shared/json.js';
-import { modelFor } from '../shared/paths.js';
-import type { AnthropicMessagesRequest } from '../../protocol/anthropic.js';
-import type { ClientRequest, ResponseResult, ResponseTranslator, UpstreamRequest } from '../types.js';
+import { modelFor, vertexPath } from '../shared/paths.js';
+import { BEDROCK_ANTHROPIC_VERSION, type AnthropicMessagesRequest } from '../../protocol/anthropic.js';
+import { UpstreamBodyError, type ClientRequest, type ResponseResult, type ResponseTranslator, type UpstreamRequest } from '../types.js';
 import { anthropicErrorEvent, midStreamMessage } from './from-openai.js';
 
 export function passthroughRequest(req: ClientRequest, ref: BackendRefConfig, host: ClaudeHost): UpstreamRequest {
@@ -25,11 +25,60 @@ export function passthroughRequest(req: ClientRequest, ref: BackendRefConfig, ho
   return { ...up, headers: host === 'anthropic' ? JSON_HEADERS : up.headers, forcedStreamUsage: false };
 }
 
-/** POST /v1/messages/count_tokens on Anthropic's API: the body as the client sent it, but for the model name. */
-export function countTokensRequest(req: ClientRequest, ref: BackendRefConfig): UpstreamRequest {
+/**
+ * Anthropic's count_tokens where Claude is served: Anthropic's own `/v1/messages/count_tokens` (the
+ * body as the client sent it, but for the model name); Vertex AI's `count-tokens:rawPredict` model
+ * (the Messages body with the model in it); Bedrock's CountTokens (`/model/{id}/count-tokens`, the
+ * InvokeModel body, base64, under `input.invokeModel.body`).
+ */
+export function countTokensRequest(req: ClientRequest, ref: BackendRefConfig, host: ClaudeHost): UpstreamRequest {
   const model = modelFor(req, ref);
-  const body = model === req.body['model'] ? req.raw : Buffer.from(JSON.stringify({ ...req.body, model }));
-  return { method: 'POST', path: `${ref.backend.schema.prefix}/messages/count_tokens`, body, model, headers: JSON_HEADERS, forcedStreamUsage: false };
+  switch (host) {
+    case 'anthropic': {
+      const body = model === req.body['model'] ? req.raw : Buffer.from(JSON.stringify({ ...req.body, model }));
+      return { method: 'POST', path: `${ref.backend.schema.prefix}/messages/count_tokens`, body, model, headers: JSON_HEADERS, forcedStreamUsage: false };
+    }
+    case 'gcp': {
+      const body = Buffer.from(JSON.stringify({ ...req.body, model }));
+      return { method: 'POST', path: vertexPath(ref, 'anthropic', 'count-tokens', 'rawPredict'), body, model, headers: JSON_HEADERS, forcedStreamUsage: false };
+    }
+    case 'aws': {
+      const { model: _m, ...rest } = req.body;
+      // InvokeModel requires max_tokens; it does not change the input count.
+      const invoke = { ...rest, anthropic_version: ref.backend.schema.version ?? BEDROCK_ANTHROPIC_VERSION, max_tokens: 1 };
+      const body = Buffer.from(JSON.stringify({ input: { invokeModel: { body: Buffer.from(JSON.stringify(invoke)).toString('base64') } } }));
+      return { method: 'POST', path: `/model/${encodeURIComponent(model)}/count-tokens`, body, model, headers: { ...JSON_HEADERS, accept: 'application/json' }, forcedStreamUsage: false };
+    }
+  }
+}
+
+/** A count from the backend as Anthropic's API answers it: `{"input_tokens": n}` (Bedrock says `inputTokens`). */
+export function countTokensResponse(req: ClientRequest, contentType: string | undefined, host: ClaudeHost): ResponseTranslator {
+  return host === 'aws' ? new BedrockCount() : passthroughResponse(req, contentType);
+}
+
+class BedrockCount implements ResponseTranslator {
+  readonly buffered = true;
+  readonly rewritesBody = true;
+  readonly contentType = 'application/json';
+  private chunks: Buffer[] = [];
+
+  push(chunk: Buffer): null {
+    this.chunks.push(chunk);
+    return null;
+  }
+
+  end(): Buffer {
+    const body = parseJson(Buffer.concat(this.chunks));
+    this.chunks = [];
+    const n = isRecord(body) ? body['inputTokens'] : undefined;
+    if (typeof n !== 'number') throw new UpstreamBodyError('the CountTokens answer has no inputTokens');
+    return Buffer.from(JSON.stringify({ input_tokens: n }));
+  }
+
+  result(): ResponseResult {
+    return { usage: undefined, responseModel: undefined, completionText: undefined };
+  }
 }
 
 // The client's own anthropic-version and anthropic-beta headers travel with its request: the API

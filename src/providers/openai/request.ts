@@ -1,12 +1,14 @@
 // OpenAI-schema backends (OpenAI, vLLM, every OpenAI-compatible server): the body passes through,
 // changed only where the route says so. Unchanged bodies are forwarded byte for byte.
 import type { BackendRefConfig, BodyMutation } from '../../config/types.js';
+import { isUploadOperation, uploadRequest } from '../shared/transcription.js';
 import type { ClientRequest, UpstreamRequest } from '../types.js';
 
 const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json' });
 
 export function translateOpenAIRequest(req: ClientRequest, ref: BackendRefConfig): UpstreamRequest {
   const backend = ref.backend;
+  if (isUploadOperation(req)) return uploadRequest(req, ref, backend.schema.prefix + req.subpath + req.query);
   let body: Record<string, unknown> | undefined;
   const edit = (): Record<string, unknown> => (body ??= { ...req.body });
 

@@ -6,6 +6,7 @@ import { makeUsage, type Usage } from '../../core/usage.js';
 import type { CompletionUsage } from '../../protocol/openai.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 import { RerankObserver } from '../shared/rerank.js';
+import { transcriptionTranslator } from '../shared/transcription.js';
 import { UpstreamBodyError, type ClientRequest, type ErrorTranslation, type ResponseResult, type ResponseTranslator } from '../types.js';
 
 /** Non-streamed bodies larger than this pass through without usage extraction (estimated instead). */
@@ -18,6 +19,7 @@ export function openAIResponseTranslator(
   contentType: string | undefined,
   suppressUsageChunk: boolean,
 ): ResponseTranslator {
+  if (req.operation === 'transcriptions' || req.operation === 'translations') return transcriptionTranslator(contentType);
   if (contentType !== undefined && contentType.startsWith('text/event-stream')) return new SseTranslator(suppressUsageChunk);
   if (req.operation === 'rerank') return new RerankObserver();
   // Audio and other binary answers stream through untouched: there is no usage in them to read.

@@ -6,6 +6,7 @@
 import { CompletionText, type CompletionResult } from './completion-text.js';
 import type { Usage } from '../../core/usage.js';
 import type { CompletionUsage, FinishReason } from '../../protocol/openai.js';
+import { STRUCTURED_TOOL } from './structured.js';
 
 export function openAIUsage(u: Usage): CompletionUsage {
   return {
@@ -69,6 +70,8 @@ export class ChatStreamWriter {
   private finished = false;
   private done = false;
   private readonly toolIndex = new Map<string | number, number>();
+  /** Blocks of the forced structured-output tool: their input is streamed as content. */
+  private readonly structuredKeys = new Set<string | number>();
   private readonly text = new CompletionText();
   private prefix: string;
 
@@ -77,6 +80,8 @@ export class ChatStreamWriter {
     private model: string,
     private readonly created: number,
     private readonly includeUsage: boolean,
+    /** The request forced its JSON schema as a tool (shared/structured.ts): that tool's call is the answer's text. */
+    private readonly structured = false,
   ) {
     this.prefix = this.makePrefix();
   }
@@ -103,6 +108,11 @@ export class ChatStreamWriter {
   }
 
   content(t: string): void {
+    // With a forced structured-output tool the answer is that tool's input; text beside it is not.
+    if (!this.structured) this.emitContent(t);
+  }
+
+  private emitContent(t: string): void {
     if (t === '') return;
     this.start();
     this.text.push(t);
@@ -119,6 +129,10 @@ export class ChatStreamWriter {
   /** A new tool call; `key` is the provider's own block id or index. Returns its OpenAI index. */
   toolStart(key: string | number, id: string, name: string): number {
     this.start();
+    if (this.structured && name === STRUCTURED_TOOL) {
+      this.structuredKeys.add(key);
+      return -1;
+    }
     const index = this.toolIndex.size;
     this.toolIndex.set(key, index);
     this.text.push(name);
@@ -127,6 +141,7 @@ export class ChatStreamWriter {
   }
 
   toolArgs(key: string | number, fragment: string): void {
+    if (this.structuredKeys.has(key)) return this.emitContent(fragment);
     const index = this.toolIndex.get(key);
     if (index === undefined || fragment === '') return;
     this.text.push(fragment);
@@ -141,7 +156,7 @@ export class ChatStreamWriter {
     if (this.finished) return;
     this.start();
     this.finished = true;
-    this.chunk('{}', reason);
+    this.chunk('{}', reason === 'tool_calls' && this.structuredKeys.size > 0 && this.toolIndex.size === 0 ? 'stop' : reason);
   }
 
   get hasFinished(): boolean {

@@ -2,7 +2,7 @@
 // POST /v1/messages/count_tokens, GET /v1/models), with its authentication (`x-api-key`, 401
 // authentication_error), its required `anthropic-version` header and its error envelope.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ClaudeError, checkClaudeBody, claudeErrorBody, claudeErrorType, claudeEvents, claudeMessage, claudeReply, sseEvent } from './claude.js';
+import { ClaudeError, checkClaudeBody, claudeErrorBody, claudeErrorType, claudeEvents, claudeInputCount, claudeMessage, claudeReply, sseEvent } from './claude.js';
 import { BodyTooLarge, controls, header, paced, parseJsonBody, readBody, sendJson } from './http.js';
 import { splitUrl, startProviderServer, type ProviderSimOptions, type ProviderSimServer, type SimContext } from './server.js';
 
@@ -50,7 +50,7 @@ async function handle(ctx: SimContext, req: IncomingMessage, res: ServerResponse
   if (c.errorStatus !== undefined) return fail(res, c.errorStatus, claudeErrorType(c.errorStatus), injectedMessage(c.errorStatus), requestId);
   if (path === '/v1/messages/count_tokens') {
     if (typeof body !== 'object' || body === null) return fail(res, 400, 'invalid_request_error', 'The request body must be a JSON object.', requestId);
-    sendJson(res, 200, { input_tokens: ctx.engine.count(JSON.stringify((body as Record<string, unknown>)['messages'] ?? '')) });
+    sendJson(res, 200, { input_tokens: claudeInputCount(ctx.engine, body) });
     return;
   }
   let checked;

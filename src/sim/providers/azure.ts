@@ -12,6 +12,8 @@ import { splitUrl, startProviderServer, type ProviderSimOptions, type ProviderSi
 
 const PATH = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|completions|embeddings)$/;
 const TOKEN_PATH = /^\/([^/]+)\/oauth2\/v2\.0\/token$/;
+/** Azure's v1 API surface serves the Responses API without a deployment in the path: `model` names it. */
+const V1_RESPONSES = '/openai/v1/responses';
 
 function azureError(res: ServerResponse, status: number, code: string, message: string, extra: Record<string, string> = {}): void {
   sendJson(res, status, { error: { code, message } }, extra);
@@ -50,6 +52,7 @@ async function handle(ctx: SimContext, st: State, req: IncomingMessage, res: Ser
       return azureError(res, 401, '401', 'Unauthorized. Access token is missing, invalid, audience is incorrect (https://cognitiveservices.azure.com), or have expired.');
     }
   }
+  if (path === V1_RESPONSES && req.method === 'POST') return v1Responses(ctx, st, req, res, requestId);
   const m = PATH.exec(path);
   if (m === null || query.get('api-version') === null) {
     req.resume();
@@ -75,6 +78,17 @@ async function handle(ctx: SimContext, st: State, req: IncomingMessage, res: Ser
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return azureError(res, 400, 'BadRequest', "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)");
   // Azure ignores `model`: the deployment decides. The engine serves its one model.
   await route(st.inst, req, res, requestId, { path: `/v1/${m[2] as string}`, body: { ...(body as Record<string, unknown>), model: st.inst.model } });
+}
+
+async function v1Responses(ctx: SimContext, st: State, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+  const body = parseJsonBody(await readBody(req));
+  ctx.seen.add(req, body);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return azureError(res, 400, 'BadRequest', "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)");
+  const deployment = (body as Record<string, unknown>)['model'];
+  if (typeof deployment !== 'string' || (ctx.opts.deployments !== undefined && !ctx.opts.deployments.includes(deployment))) {
+    return azureError(res, 404, 'DeploymentNotFound', 'The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.');
+  }
+  await route(st.inst, req, res, requestId, { path: '/v1/responses', body });
 }
 
 async function tokenEndpoint(ctx: SimContext, st: State, req: IncomingMessage, res: ServerResponse): Promise<void> {

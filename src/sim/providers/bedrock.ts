@@ -5,7 +5,7 @@
 // are answered as Bedrock does: 403 with `x-amzn-errortype` and `{"message": …}`.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { amzDate, computeSignature, parseAuthorization, sha256Hex, signingKey } from '../../protocol/sigv4.js';
-import { ClaudeError, checkClaudeBody, claudeEvents, claudeMessage, claudeReply } from './claude.js';
+import { ClaudeError, checkClaudeBody, claudeEvents, claudeInputCount, claudeMessage, claudeReply } from './claude.js';
 import { AwsError, checkConverse, conversePlan, converseFrames, converseResponse, eventFrame, exceptionFrame } from './bedrock-converse.js';
 import { controls, header, paced, parseJsonBody, readBody, sendJson } from './http.js';
 import { splitUrl, startProviderServer, type ProviderSimOptions, type ProviderSimServer, type SimContext } from './server.js';
@@ -13,7 +13,7 @@ import { splitUrl, startProviderServer, type ProviderSimOptions, type ProviderSi
 type Rec = Record<string, unknown>;
 const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-const PATH = /^\/model\/([^/]+)\/(converse|converse-stream|invoke|invoke-with-response-stream)$/;
+const PATH = /^\/model\/([^/]+)\/(converse|converse-stream|invoke|invoke-with-response-stream|count-tokens)$/;
 const MAX_SKEW_MS = 5 * 60_000;
 
 function sendAwsError(res: ServerResponse, e: AwsError, requestId: string): void {
@@ -98,6 +98,9 @@ async function handle(ctx: SimContext, req: IncomingMessage, res: ServerResponse
         const frames = converseFrames(ctx.engine, conversePlan(ctx.engine, checkConverse(body), c.outputTokens));
         return await stream(ctx, res, requestId, frames, c.fault);
       }
+      case 'count-tokens':
+        sendJson(res, 200, { inputTokens: countTokensInput(ctx, body) }, { 'x-amzn-requestid': requestId });
+        return;
       case 'invoke':
       case 'invoke-with-response-stream':
         return await invoke(ctx, req, res, requestId, model, body, op === 'invoke-with-response-stream');
@@ -107,6 +110,24 @@ async function handle(ctx: SimContext, req: IncomingMessage, res: ServerResponse
     if (err instanceof ClaudeError) return sendAwsError(res, new AwsError(err.status, 'ValidationException', err.message), requestId);
     throw err;
   }
+}
+
+/** CountTokens: `input.invokeModel.body` (the InvokeModel body, base64) or `input.converse`. */
+function countTokensInput(ctx: SimContext, body: unknown): number {
+  const input = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['input'] : undefined;
+  const rec = typeof input === 'object' && input !== null ? (input as Record<string, unknown>) : {};
+  const invoke = rec['invokeModel'];
+  if (typeof invoke === 'object' && invoke !== null && typeof (invoke as Record<string, unknown>)['body'] === 'string') {
+    let inner: unknown;
+    try {
+      inner = JSON.parse(Buffer.from((invoke as Record<string, string>)['body'] as string, 'base64').toString('utf8'));
+    } catch {
+      throw new AwsError(400, 'ValidationException', 'input.invokeModel.body is not base64-encoded JSON.');
+    }
+    return claudeInputCount(ctx.engine, inner);
+  }
+  if (typeof rec['converse'] === 'object' && rec['converse'] !== null) return claudeInputCount(ctx.engine, rec['converse']);
+  throw new AwsError(400, 'ValidationException', 'input must hold invokeModel or converse.');
 }
 
 function injected(status: number): AwsError {

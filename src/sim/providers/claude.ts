@@ -232,3 +232,9 @@ export function claudeErrorBody(type: string, message: string, requestId: string
 export function sseEvent(e: { type: string }): string {
   return `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`;
 }
+
+/** A count_tokens answer's number, the same on every Claude host: the tokens of the messages' JSON. */
+export function claudeInputCount(engine: ReplyEngine, body: unknown): number {
+  const messages = typeof body === 'object' && body !== null ? (body as Rec)['messages'] : undefined;
+  return engine.count(JSON.stringify(messages ?? ''));
+}

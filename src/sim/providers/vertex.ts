@@ -7,7 +7,7 @@
 import { createPrivateKey, createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { respondClaude } from './anthropic.js';
-import { ClaudeError, checkClaudeBody, claudeErrorBody, claudeErrorType } from './claude.js';
+import { ClaudeError, checkClaudeBody, claudeErrorBody, claudeErrorType, claudeInputCount } from './claude.js';
 import { checkGeminiBody, GoogleError, injectedGoogleError, respondGemini, sendGoogleError } from './gemini-core.js';
 import { BodyTooLarge, controls, header, parseJsonBody, readBody, sendJson } from './http.js';
 import { splitUrl, startProviderServer, type ProviderSimOptions, type ProviderSimServer, type SimContext } from './server.js';
@@ -72,6 +72,12 @@ async function handle(ctx: SimContext, st: State, req: IncomingMessage, res: Ser
   const c = controls(req);
   if ((ctx.opts.project !== undefined && project !== ctx.opts.project) || (ctx.opts.location !== undefined && location !== ctx.opts.location)) {
     return sendGoogleError(res, new GoogleError(403, `Permission denied on resource project ${project} (or it may not exist).`));
+  }
+  if (publisher === 'anthropic' && model === 'count-tokens' && method === 'rawPredict') {
+    // Vertex AI's count endpoint for Claude: the model is named in the body.
+    const m = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['model'] : undefined;
+    if (typeof m !== 'string' || m === '') return sendJson(res, 400, claudeErrorBody('invalid_request_error', 'model: Field required', requestId));
+    return sendJson(res, 200, { input_tokens: claudeInputCount(ctx.engine, body) });
   }
   if (publisher === 'anthropic') {
     if (method !== 'rawPredict' && method !== 'streamRawPredict') return sendGoogleError(res, new GoogleError(400, `Method ${method} is not supported for Anthropic models; use rawPredict or streamRawPredict.`));

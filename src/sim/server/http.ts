@@ -6,6 +6,10 @@ import { nowMs } from '../../core/clock.js';
 import { renderDcgmMetrics, renderVllmMetrics } from '../metrics.js';
 import { handleEmbeddings } from './embeddings.js';
 import { images, moderations, rerank, speech } from './extras.js';
+import { filesRoute } from './files.js';
+import { readForm } from './form.js';
+import { responses } from './responses.js';
+import { transcribe } from './transcribe.js';
 import { badRequest, errorJson, SimHttpError } from './errors.js';
 import { FaultSpecError, type FaultPlan } from './faults.js';
 import { GenerationResponse } from './generate.js';
@@ -156,6 +160,16 @@ export async function route(inst: SimInstance, req: IncomingMessage, res: Server
     return false;
   };
 
+  const files = isApi ? filesRoute(inst, method, path, new URLSearchParams(q < 0 ? '' : url.slice(q + 1)), req, () => readBody(req)) : undefined;
+  if (files !== undefined) {
+    const a = await files;
+    if ('json' in a) sendJson(res, a.status, a.json, extraHeaders);
+    else {
+      res.writeHead(a.status, { ...extraHeaders, 'content-type': a.type, 'content-length': String(a.bytes.length) });
+      res.end(a.bytes);
+    }
+    return;
+  }
   switch (path) {
     case '/health':
       if (methodGuard('GET')) {
@@ -222,6 +236,18 @@ export async function route(inst: SimInstance, req: IncomingMessage, res: Server
     case '/v1/audio/speech':
       if (methodGuard('POST')) speech(inst, await post(), res, extraHeaders);
       return;
+    case '/v1/responses':
+      if (methodGuard('POST')) responses(inst, await post(), res, extraHeaders);
+      return;
+    case '/v1/audio/transcriptions':
+    case '/v1/audio/translations': {
+      if (!methodGuard('POST')) return;
+      const form = readForm(req, await readBody(req));
+      const m = form.fields.get('model')?.[0];
+      inst.log.setModel(requestId, m ?? null);
+      transcribe(inst, path === '/v1/audio/transcriptions' ? 'transcribe' : 'translate', form, res, extraHeaders);
+      return;
+    }
     case '/v1/rerank':
     case '/v2/rerank':
     case '/rerank':

@@ -5,7 +5,6 @@
 //
 // Per request it does no I/O and allocates little (a view of the prompt's first blocks, the debug
 // string when asked): the prefix hashes and the scores go into the pool's own typed arrays.
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Endpoint, InferencePoolConfig, ScorerName } from '../../config/types.js';
 import type { EndpointHandle } from '../pools.js';
 import { DnsEndpoints } from './dns.js';
@@ -13,7 +12,7 @@ import { hashBlocks, PrefixIndex, promptStart } from './prefix.js';
 import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefixScore, queueScores } from './scorers.js';
 import { classifyUpstreamError } from '../errors.js';
 import { scrapeLoad } from './scrape.js';
-import { LazyRequestView } from './request-view.js';
+import { LazyRequestView, type PickRequest } from './request-view.js';
 
 const EJECT_BASE_MS = 1_000;
 const EJECT_MAX_MS = 30_000;
@@ -112,10 +111,11 @@ export class PoolPicker {
   }
 
   /**
-   * The endpoint for one attempt, or undefined when the pool has none. `tried` holds endpoints this
-   * request already failed on; they are avoided while anything else is left.
+   * The endpoint for one attempt, or undefined when the pool has none. `req` gives the session key
+   * its headers, method and path; `tried` holds endpoints this request already failed on; they are
+   * avoided while anything else is left.
    */
-  pick(body: Buffer, headers: IncomingHttpHeaders, tried: ReadonlySet<EndpointHandle>, nowMs: number): EndpointHandle | undefined {
+  pick(req: PickRequest, body: Buffer, tried: ReadonlySet<EndpointHandle>, nowMs: number): EndpointHandle | undefined {
     const reps = this.replicas;
     const count = reps.length;
     this.lastMatched = 0;
@@ -159,7 +159,7 @@ export class PoolPicker {
       r.scores['kv-cache'] = kvScore(effectiveKv(r.kvCacheUsage, f));
     }
 
-    const session = sessionOf(cfg, headers, body);
+    const session = sessionOf(cfg, req, body);
     if (session !== undefined) {
       const held = this.sessions.get(session);
       if (held !== undefined && this.isCandidate(held, n) && !this.saturated(held, nowMs)) {
@@ -353,9 +353,9 @@ export class PoolPicker {
 }
 
 /** The request's session key, from the pool's header or its CEL expression; undefined: none. */
-function sessionOf(cfg: InferencePoolConfig, headers: IncomingHttpHeaders, body: Buffer): string | undefined {
-  if (cfg.sessionKeyCel !== undefined) return cfg.sessionKeyCel.evaluate(new LazyRequestView(headers, body));
+function sessionOf(cfg: InferencePoolConfig, req: PickRequest, body: Buffer): string | undefined {
+  if (cfg.sessionKeyCel !== undefined) return cfg.sessionKeyCel.evaluate(new LazyRequestView(req, body));
   if (cfg.sessionHeader === undefined) return undefined;
-  const v = headers[cfg.sessionHeader];
+  const v = req.headers[cfg.sessionHeader];
   return typeof v === 'string' && v !== '' ? v : undefined;
 }

@@ -4,20 +4,36 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestView } from '../../config/types.js';
 
+/** What the picker reads of the client's request besides its body (Node's HTTP/1.1 and HTTP/2 requests both fit). */
+export interface PickRequest {
+  readonly method?: string | undefined;
+  /** The request target as received: path and query. */
+  readonly url?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+}
+
 export class LazyRequestView implements RequestView {
   private h: Record<string, string> | undefined;
   private m: string | undefined;
   private u: string | undefined;
 
   constructor(
-    private readonly rawHeaders: IncomingHttpHeaders,
+    private readonly req: PickRequest,
     private readonly body: Buffer,
   ) {}
+
+  get method(): string {
+    return this.req.method ?? '';
+  }
+
+  get path(): string {
+    return this.req.url ?? '';
+  }
 
   get headers(): Readonly<Record<string, string>> {
     if (this.h === undefined) {
       const h: Record<string, string> = {};
-      for (const [k, v] of Object.entries(this.rawHeaders)) {
+      for (const [k, v] of Object.entries(this.req.headers)) {
         if (typeof v === 'string') h[k] = v;
         else if (Array.isArray(v)) h[k] = v.join(', ');
       }
