@@ -17,6 +17,8 @@ export const GROUP_KEYS = [
   'token_type',
   'day',
   'usage_source',
+  'key',
+  'team',
 ] as const;
 
 export type GroupKey = (typeof GROUP_KEYS)[number];
@@ -34,6 +36,9 @@ export interface Dims {
   /** UTC date (YYYY-MM-DD); '' when the source has no time per row. */
   readonly day: string;
   readonly usageSource: string;
+  /** The virtual key's id and its team; '' when the request used none (or the source has neither). */
+  readonly key: string;
+  readonly team: string;
 }
 
 interface Cell {
@@ -211,6 +216,10 @@ function dimValue(rates: Rates, d: Dims, k: GroupKey): string {
       return d.day;
     case 'usage_source':
       return d.usageSource;
+    case 'key':
+      return d.key === '' ? '(none)' : d.key;
+    case 'team':
+      return d.team === '' ? '(none)' : d.team;
   }
 }
 

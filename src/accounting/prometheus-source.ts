@@ -33,7 +33,7 @@ const LABELS = [
 ];
 
 /** Grouping keys Prometheus cannot answer (the metrics carry no time per request nor usage source). */
-export const PROMETHEUS_UNSUPPORTED: readonly GroupKey[] = ['day', 'usage_source'];
+export const PROMETHEUS_UNSUPPORTED: readonly GroupKey[] = ['day', 'usage_source', 'key', 'team'];
 
 export async function queryVector(base: string, promql: string, atMs: number | undefined): Promise<VectorSample[]> {
   const u = new URL('api/v1/query', base.endsWith('/') ? base : `${base}/`);
@@ -93,6 +93,8 @@ export async function addFromPrometheus(agg: CostAggregator, base: string, fromM
         operation: m['gen_ai_operation_name'] ?? '',
         day: '',
         usageSource: '',
+        key: '',
+        team: '',
       },
       makeUsage({ input: t.input, cachedInput: t.cached_input, cacheCreationInput: t.cache_creation_input, output: t.output, reasoning: t.reasoning }),
       requests.get(k) ?? 0,

@@ -31,6 +31,9 @@ export interface UsageRecord {
   readonly operation: Operation;
   /** `x-workload-app` as sent (at most 128 characters), '' when absent. */
   readonly workload: string;
+  /** The virtual key's id ('' when the request used none) and the team it belongs to (''). */
+  readonly apiKey: string;
+  readonly team: string;
   readonly route: string;
   readonly rule: string;
   readonly backend: string;
@@ -91,6 +94,8 @@ export function baseRecord(key: string, o: RequestOutcome, estimate: { input: nu
     startedAt: o.startedAt,
     operation: o.operation,
     workload: clip(o.workload),
+    apiKey: o.apiKey?.id ?? '',
+    team: o.apiKey?.team ?? '',
     route: o.routeKey ?? '',
     rule: o.ruleId ?? '',
     backend: o.backendKey ?? '',
@@ -165,6 +170,7 @@ export function recordToJson(r: UsageRecord): Record<string, unknown> {
     time: new Date(r.startedAt).toISOString(),
     operation: r.operation,
     workload: r.workload,
+    ...(r.apiKey === '' ? {} : { api_key: r.apiKey, team: r.team }),
     route: r.route,
     rule: r.rule,
     backend: r.backend,
@@ -234,6 +240,9 @@ export function recordFromJson(o: unknown): UsageRecord {
     startedAt,
     operation: str('operation') as Operation,
     workload: str('workload'),
+    // Lines from before virtual keys, and requests without one, have neither field.
+    apiKey: typeof j['api_key'] === 'string' ? j['api_key'] : '',
+    team: typeof j['team'] === 'string' ? j['team'] : '',
     route: str('route'),
     rule: str('rule'),
     backend: str('backend'),

@@ -2,7 +2,8 @@
 // gateways on the same fast upstream, measured in the same run: no limit (the baseline), a local
 // limit, and a global limit on a real Redis (redis-server from Debian's package, started here on a
 // free port). The Redis round trip itself is measured too, since a global limit's goal is to add less
-// than one round trip.
+// than one round trip. Two more gateways admit with a virtual key's dollar budget, in process and on
+// the same Redis.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -67,30 +68,37 @@ export async function run(argv: string[]): Promise<number> {
     });
     const upstream = await startChild(pinned, process.execPath, [UPSTREAM_JS, '0'], /ready (\d+)/, children);
     const upPort = Number(upstream.match[1]);
-    const gateways: Array<{ name: string; port: number; pid: number }> = [];
-    for (const [name, extra, policy] of [
-      ['none', [], ''],
-      ['local', [], POLICY('Local')],
-      ['redis', ['--redis', `redis://127.0.0.1:${redisPort}/0`], POLICY('Global')],
+    const gateways: Array<{ name: string; port: number; pid: number; request: Buffer }> = [];
+    const redisFlag = ['--redis', `redis://127.0.0.1:${redisPort}/0`];
+    for (const [name, extra, policy, keyed] of [
+      ['none', [], '', false],
+      ['local', [], POLICY('Local'), false],
+      ['redis', redisFlag, POLICY('Global'), false],
+      // A virtual key with a dollar budget: admission reserves the worst-case cost, settlement charges the real one.
+      ['key', [], '', true],
+      ['key-redis', redisFlag, '', true],
     ] as const) {
       const dir = join(work, name);
       await mkdir(dir);
       await writeFile(join(dir, 'gw.yaml'), gatewayConfig(upPort) + policy);
+      const keyFlags = keyed ? await keyedFlags(work, name) : [];
       const gw = await startChild(
         pinned,
         process.execPath,
-        [BIN, 'serve', '--config', dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--no-watch', ...extra],
-        /"listen":"127\.0\.0\.1:(\d+)"/,
+        [BIN, 'serve', '--config', join(dir, 'gw.yaml'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--no-watch', ...extra, ...keyFlags],
+        /"listen":"127\.0\.0\.1:(\d+)","admin":"127\.0\.0\.1:(\d+)"/,
         children,
       );
-      gateways.push({ name, port: Number(gw.match[1]), pid: gw.child.pid ?? 0 });
+      const port = Number(gw.match[1]);
+      const request = keyed ? await keyedRequest(port, Number(gw.match[2])) : requestBytes('json');
+      gateways.push({ name, port, pid: gw.child.pid ?? 0, request });
     }
     const rtt = await redisRoundTrip(redisPort);
     const rows: Array<{ gateway: string; concurrency: number; rps: number; p50Ms: number; p99Ms: number; cpuUs: number; errors: number }> = [];
     for (const c of levels) {
       for (const g of gateways) {
         const t0 = cpuTicks([g.pid]);
-        const r = await runLoad({ port: g.port, request: requestBytes('json'), concurrency: c, warmupMs: 1000, durationMs });
+        const r = await runLoad({ port: g.port, request: g.request, concurrency: c, warmupMs: 1000, durationMs });
         const t1 = cpuTicks([g.pid]);
         rows.push({ gateway: g.name, concurrency: c, rps: r.requests / r.seconds, p50Ms: r.latency.p50 / 1000, p99Ms: r.latency.p99 / 1000, cpuUs: cpuPerRequest(t0, t1, r.requests), errors: r.errors });
         process.stderr.write('.');
@@ -100,8 +108,8 @@ export async function run(argv: string[]): Promise<number> {
     const lines = [
       `Redis round trip (PING, p50): ${(rtt * 1000).toFixed(1)} µs`,
       '',
-      'limit   conc      req/s   p50 ms   p99 ms   CPU µs/req   added p50 µs   added CPU µs',
-      '------  ----  ---------  -------  -------  -----------  -------------  ------------',
+      'limit      conc      req/s   p50 ms   p99 ms   CPU µs/req   added p50 µs   added CPU µs',
+      '---------  ----  ---------  -------  -------  -----------  -------------  ------------',
     ];
     const comparisons = [];
     for (const row of rows) {
@@ -110,7 +118,7 @@ export async function run(argv: string[]): Promise<number> {
       const addedCpu = base === undefined ? 0 : row.cpuUs - base.cpuUs;
       if (row.gateway !== 'none') comparisons.push({ gateway: row.gateway, concurrency: row.concurrency, addedP50Us: addedP50, addedCpuUs: addedCpu, redisRoundTripUs: rtt * 1000 });
       lines.push(
-        `${row.gateway.padEnd(6)}  ${String(row.concurrency).padStart(4)}  ${row.rps.toFixed(0).padStart(9)}  ${row.p50Ms.toFixed(3).padStart(7)}  ${row.p99Ms.toFixed(3).padStart(7)}  ${row.cpuUs
+        `${row.gateway.padEnd(9)}  ${String(row.concurrency).padStart(4)}  ${row.rps.toFixed(0).padStart(9)}  ${row.p50Ms.toFixed(3).padStart(7)}  ${row.p99Ms.toFixed(3).padStart(7)}  ${row.cpuUs
           .toFixed(1)
           .padStart(11)}  ${(row.gateway === 'none' ? '' : addedP50.toFixed(1)).padStart(13)}  ${(row.gateway === 'none' ? '' : addedCpu.toFixed(1)).padStart(12)}${row.errors > 0 ? `  errors=${row.errors}` : ''}`,
       );
@@ -135,6 +143,37 @@ export async function run(argv: string[]): Promise<number> {
     for (const c of children) c.kill('SIGTERM');
     await rm(work, { recursive: true, force: true });
   }
+}
+
+const BENCH_TOKEN = 'bench-admin-token-0123456789';
+
+/** serve flags for a gateway with virtual keys: its own state directory, a rates file, the admin token. */
+async function keyedFlags(work: string, name: string): Promise<string[]> {
+  const rates = join(work, `${name}-rates.yaml`);
+  await writeFile(rates, 'unit: 1M\ncurrency: USD\nmodels:\n  bench-model: {input: 0.1, output: 0.4}\n');
+  const token = join(work, `${name}-token`);
+  await writeFile(token, BENCH_TOKEN);
+  return ['--state-dir', join(work, `${name}-state`), '--rates', rates, '--admin-token-file', token];
+}
+
+/** Creates a key with a budget that never runs out here, waits until the gateway takes it, and returns the request carrying it. */
+async function keyedRequest(port: number, adminPort: number): Promise<Buffer> {
+  const r = await fetch(`http://127.0.0.1:${adminPort}/admin/keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${BENCH_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'bench', workload: 'bench', budgets: [{ amount: 1_000_000_000, period: 'month' }] }),
+  });
+  if (r.status !== 201) throw new CliError(`creating the bench key failed: ${r.status} ${await r.text()}`);
+  const key = ((await r.json()) as { key: string }).key;
+  const request = Buffer.from(requestBytes('json').toString('latin1').replace('authorization: Bearer client-key', `authorization: Bearer ${key}`), 'latin1');
+  const body = JSON.stringify({ model: 'bench-model', stream: false, messages: [{ role: 'user', content: 'Say something short.' }] });
+  for (let i = 0; i < 100; i++) {
+    const probe = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
+    await probe.arrayBuffer();
+    if (probe.status === 200) return request;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new CliError('the bench gateway never accepted its virtual key');
 }
 
 /** p50 of PING round trips on one connection, in ms. */

@@ -150,6 +150,8 @@ function dimsOf(r: UsageRecord): Parameters<CostAggregator['add']>[0] {
     operation: r.operation === 'completions' ? 'text_completion' : r.operation === 'messages' ? 'chat' : r.operation,
     day: new Date(r.startedAt).toISOString().slice(0, 10),
     usageSource: r.usageSource,
+    key: r.apiKey,
+    team: r.team,
   };
 }
 

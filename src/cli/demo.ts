@@ -1,14 +1,17 @@
 // `tollgate demo`: the seed scenario in one command. The gateway runs on the manifests in
 // examples/seed-scenario (watched: edit them while it runs), and the two tiers they point at run as
 // simulated backends in the same process, each requiring the API key its Secret holds.
-import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cluster from 'node:cluster';
 import { formatDiagnostics, loadConfig } from '../config/index.js';
 import type { BackendConfig } from '../config/types.js';
+import { parseRates } from '../accounting/rates.js';
 import { createLogger } from '../core/log.js';
+import { openStateStore } from '../state/index.js';
 import { ConfigError } from '../server/gateway.js';
 import { SimConfigError, startSimServer, type SimServer } from '../sim/index.js';
 import { CliError, formatHelp, parseCommandArgs, parseHostPort } from './args.js';
@@ -17,6 +20,9 @@ import { concurrencyFlag, serveInstance, startupError, waitForSignal } from './s
 const SEED_DIR = fileURLToPath(new URL('../../examples/seed-scenario/', import.meta.url));
 /** Outside the repository and kept between runs, so \`chargeback\` can read it after the demo stops. */
 const DEFAULT_LEDGER = join(tmpdir(), 'tollgate-demo', 'ledger');
+/** Virtual keys of the demo and the admin token that manages them (a fresh token per run). */
+const STATE_DIR = join(tmpdir(), 'tollgate-demo', 'state');
+const TOKEN_FILE = join(tmpdir(), 'tollgate-demo', 'admin-token');
 
 const TIERS = [
   { backend: 'tier1-gemini-flash', model: 'gemini-flash', profile: 'gemini-flash', label: 'tier 1 (premium, simulated Gemini Flash)' },
@@ -62,7 +68,21 @@ export async function run(argv: string[]): Promise<number> {
   const admin = parseHostPort(values.admin ?? '127.0.0.1:9901', '--admin', '127.0.0.1');
   const logger = createLogger({ level: values.verbose === true ? 'info' : 'warn', base: { component: 'gateway' } });
   const concurrency = concurrencyFlag(values.concurrency ?? 'auto');
-  const options = { configPaths: [configDir], listen, admin, logger, drainTimeoutMs: 5_000, telemetry: { ledgerDir } };
+  const ratesFile = join(configDir, 'rates.yaml');
+  const rates = existsSync(ratesFile) ? parseRates(readFileSync(ratesFile, 'utf8'), ratesFile) : undefined;
+  // Only the primary serves the key API (a worker re-runs this command and needs no token); the
+  // token file is written once the demo serves, so a second demo that cannot start leaves it alone.
+  const adminToken = cluster.isWorker ? undefined : randomBytes(24).toString('hex');
+  const options = {
+    configPaths: [configDir],
+    listen,
+    admin,
+    logger,
+    drainTimeoutMs: 5_000,
+    telemetry: { ledgerDir, rates },
+    state: await openStateStore({ dir: STATE_DIR, logger }),
+    adminToken,
+  };
   // A gateway worker re-runs this command: it serves, the primary runs the simulated backends.
   if (cluster.isWorker) return serveInstance(concurrency, options);
   const progress = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -95,7 +115,6 @@ export async function run(argv: string[]): Promise<number> {
       rows.push([tier.label, `${sim.url}  (requires its API key)`]);
     }
     progress('  starting the gateway…');
-    const rates = existsSync(join(configDir, 'rates.yaml')) ? join(configDir, 'rates.yaml') : undefined;
     const code = await serveInstance(
       concurrency,
       options,
@@ -103,7 +122,9 @@ export async function run(argv: string[]): Promise<number> {
         const host = listen.host === '0.0.0.0' || listen.host === '::' ? 'localhost' : listen.host;
         const gw = `http://${host}:${data.port}`;
         const adm = `http://${adminAddr.host}:${adminAddr.port}`;
-        process.stdout.write(banner({ gw, admin: adm, sims: rows, configDir, ledgerDir, rates, tier1: sims[0]?.url ?? 'http://127.0.0.1:8101' }));
+        mkdirSync(join(tmpdir(), 'tollgate-demo'), { recursive: true });
+        writeFileSync(TOKEN_FILE, adminToken ?? '', { mode: 0o600 });
+        process.stdout.write(banner({ gw, admin: adm, sims: rows, configDir, ledgerDir, rates: rates === undefined ? undefined : ratesFile, tier1: sims[0]?.url ?? 'http://127.0.0.1:8101' }));
       },
       () => Promise.race([waitForSignal(), parentGone()]).then(() => void process.stdout.write('\nstopping…\n')),
     );
@@ -178,6 +199,13 @@ Seed test case 2, zero trust (the rogue token is stripped; the tier-1 key is inj
 Seed test case 1, local rate limiting (swe-rebench-ide, 2 requests per minute: 200 200 429 429 429 429):
   for i in 1 2 3 4 5 6; do ${status('swe-rebench-ide')}; done
   curl -s ${admin}/stats/prometheus | grep http_local_rate_limit_rate_limited
+
+Virtual keys: a key for terminal-bench-ci with a tiny budget; watch it run out (200 … then 429 budget_exceeded):
+  export TOLLGATE_ADMIN_TOKEN=$(cat ${TOKEN_FILE})
+  KEY=$(tollgate keys create --admin ${admin} --name demo-agent --workload terminal-bench-ci --budget 0.0001/1d --format json | node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).key')
+  for i in $(seq 1 10); do curl -s -o /dev/null -w '%{http_code}\n' ${gw}/v1/chat/completions -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
+    -d '{"model":"gpt-oss-120b","max_tokens":40,"messages":[{"role":"user","content":"Say hello"}]}'; done
+  tollgate keys show \${KEY:3:12} --admin ${admin}     # spend against the budget
 
 Streaming:
   curl -sN ${gw}/v1/chat/completions -H 'content-type: application/json' -H 'x-workload-app: terminal-bench-ci' \\

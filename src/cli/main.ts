@@ -22,6 +22,7 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   load: { summary: 'replay a corpus: bursty session arrivals, telemetry-gated ramp (T2/T3), soak, HTML report', load: () => import('./load.js') },
   report: { summary: 'regenerate, compare or merge (--merge) load reports from results.json', load: () => import('./report.js') },
   verify: { summary: 'functional validation of a live gateway: the whitepaper\'s seed cases and more; fails loudly', load: () => import('./verify.js') },
+  keys: { summary: 'virtual keys (tg-…) with model allowlists, rate limits and dollar budgets, on a running gateway', load: () => import('./keys.js') },
   chargeback: { summary: 'FinOps report: tokens × rates per workload / model, drift audit (ledger or Prometheus)', load: () => import('./chargeback.js') },
   bench: { summary: 'benchmarks: overhead, limits, tokenizer, sim, etl, load, routes, chaos', load: () => import('./bench.js') },
 };

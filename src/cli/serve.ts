@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import type { FailureMode } from '../limits/index.js';
 import { redactUrl } from '../limits/redis.js';
 import { ConfigError, Gateway, type GatewayOptions } from '../server/gateway.js';
+import { openStateStore, StateStoreError, type StateStore } from '../state/index.js';
 import { TELEMETRY_FLAGS, TELEMETRY_USAGE, TelemetryFlagError, telemetryOptions } from '../telemetry/flags.js';
 import { TelemetryStartError } from '../telemetry/hub.js';
 import { RESPONSES_FLAGS, RESPONSES_USAGE, responseStoreFlags } from '../ingress/responses/flags.js';
@@ -38,6 +39,10 @@ Usage: tollgate serve --config PATH... [flags]
   --concurrency N|auto   worker processes sharing the listener, limits and admin port (default auto:
                          the cgroup CPU quota rounded up, else the available CPUs; 1 = one process;
                          env TOLLGATE_CONCURRENCY)
+  --state-dir DIR        virtual keys, teams and their spend in files under DIR (one instance)
+  --state-db URL         the same in PostgreSQL, shared by replicas (postgres://…; env TOLLGATE_STATE_DB)
+  --admin-token-file FILE  token for the key API on the admin listener (/admin/keys…; env
+                         TOLLGATE_ADMIN_TOKEN); without one the key API is refused
   --drain-timeout SEC    on SIGTERM, how long running requests may finish (default 30)
   --log-level LEVEL      debug | info | warn | error (default info)
   --no-watch             do not reload when the config or secrets change
@@ -62,6 +67,9 @@ request and streamed chunk. \`auto\` avoids it; an explicit N above the quota st
     'redis-timeout': { type: 'string' },
     'rate-limit-failure-mode': { type: 'string' },
     'drain-timeout': { type: 'string' },
+    'state-dir': { type: 'string' },
+    'state-db': { type: 'string' },
+    'admin-token-file': { type: 'string' },
     concurrency: { type: 'string' },
     'log-level': { type: 'string' },
     'no-watch': { type: 'boolean' },
@@ -83,6 +91,9 @@ export async function run(argv: string[]): Promise<number> {
   const logger = createLogger({ level, base: { component: 'gateway' } });
   const concurrency = concurrencyFlag(values.concurrency ?? process.env['TOLLGATE_CONCURRENCY'] ?? 'auto');
   configureResponseStores(responseStoreFlags(values, process.env));
+  const telemetry = await telemetryOptions(values, process.env).catch((err: unknown) => {
+    throw startupError(err);
+  });
   const options = {
     configPaths,
     secretsDir: values['secrets-dir'] ?? process.env['TOLLGATE_SECRETS_DIR'],
@@ -93,9 +104,9 @@ export async function run(argv: string[]): Promise<number> {
     watch: values['no-watch'] !== true,
     redis: await redisOptions(values),
     rateLimitFailureMode: failureMode(values['rate-limit-failure-mode'] ?? process.env['TOLLGATE_RATE_LIMIT_FAILURE_MODE'] ?? 'open'),
-    telemetry: await telemetryOptions(values, process.env).catch((err: unknown) => {
-      throw startupError(err);
-    }),
+    telemetry,
+    adminToken: await adminToken(values['admin-token-file']),
+    state: await stateStore(values['state-dir'], values['state-db'] ?? process.env['TOLLGATE_STATE_DB'], logger),
   } satisfies GatewayOptions;
   return serveInstance(concurrency, options);
 }
@@ -131,7 +142,14 @@ export async function serveInstance(
     if (decision.workers === 1) {
       server = await Gateway.start(options);
     } else {
-      server = await Primary.start({ ...options, watch: options.watch !== false, workers: decision.workers, cgroup });
+      server = await Primary.start({
+        ...options,
+        watch: options.watch !== false,
+        workers: decision.workers,
+        cgroup,
+        currency: options.telemetry?.rates?.currency,
+        sharedCounters: options.redis !== undefined,
+      });
     }
   } catch (err) {
     throw startupError(err);
@@ -218,6 +236,33 @@ async function redisOptions(values: {
     prefix: values['redis-prefix'] ?? 'tollgate:',
     timeoutMs: parsePositiveInt(values['redis-timeout'] ?? '200', '--redis-timeout', { min: 10, max: 60_000 }),
   };
+}
+
+async function adminToken(file: string | undefined): Promise<string | undefined> {
+  if (file === undefined) return nonEmpty(process.env['TOLLGATE_ADMIN_TOKEN']);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read --admin-token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  const token = text.trim();
+  if (token.length < 16) throw new UsageError(`--admin-token-file ${file}: the token must be at least 16 characters`, 'e.g. openssl rand -hex 32 > admin-token');
+  return token;
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === undefined || s.trim() === '' ? undefined : s.trim();
+}
+
+async function stateStore(dir: string | undefined, db: string | undefined, logger: Logger): Promise<StateStore | undefined> {
+  if (dir === undefined && db === undefined) return undefined;
+  try {
+    return await openStateStore({ ...(dir === undefined ? {} : { dir }), ...(db === undefined ? {} : { db }), logger });
+  } catch (err) {
+    if (err instanceof StateStoreError) throw new CliError(err.message, err.hint);
+    throw err;
+  }
 }
 
 export function concurrencyFlag(v: string): ConcurrencyFlag {

@@ -2,6 +2,7 @@
 // dump with each worker's generation, one merged scrape, and the dashboard with a workers table.
 import { configDump } from '../config/index.js';
 import type { AdminSource } from '../server/admin.js';
+import { keysDisabled } from '../server/admin-keys.js';
 import { renderStatusPage, type WorkersTelemetry } from '../server/status-page.js';
 import type { TelemetryInfo } from '../telemetry/hub.js';
 import type { Primary } from './primary.js';
@@ -23,6 +24,7 @@ export function instanceAdmin(p: Primary): AdminSource {
       ignored: p.config.ignored,
       warnings: p.config.warnings,
     }),
+    keys: (req, res, path) => (p.keyApi === undefined ? keysDisabled(req, res, path) : p.keyApi.handle(req, res, path)),
     metrics: async () => ({ contentType: p.metrics.contentType, text: await p.metrics.text(await p.workerMetrics()) }),
     dashboard: async () => {
       // Each worker writes its own ledger and runs its own sinks: the page lists them all. The

@@ -14,6 +14,11 @@ import type { CgroupCpu } from './cgroup.js';
 import { instanceAdmin } from './primary-admin.js';
 import type { WorkersTelemetry } from '../server/status-page.js';
 import { isMessage, type Question, type ToPrimary, type ToWorker, type WorkerState } from './protocol.js';
+import { KeyApi } from '../keys/http.js';
+import { KeyAdmin } from '../keys/admin.js';
+import { KeyRegistry } from '../keys/registry.js';
+import { liveSpend } from '../keys/service.js';
+import type { StateStore } from '../state/store.js';
 import { StoreHost } from './store-host.js';
 import { WORKER_ENV } from './worker.js';
 
@@ -27,6 +32,13 @@ export interface PrimaryOptions {
   readonly watch: boolean;
   readonly workers: number;
   readonly cgroup: CgroupCpu | undefined;
+  /** Virtual keys: the primary serves their admin API and rebuilds the instance's budget counters. */
+  readonly state?: StateStore | undefined;
+  readonly adminToken?: string | undefined;
+  /** The key API shows spend in this currency (the rates file's). */
+  readonly currency?: string | undefined;
+  /** With Redis the budget counters live there, and the workers rebuild them. */
+  readonly sharedCounters?: boolean;
 }
 
 export interface Slot {
@@ -63,6 +75,7 @@ export class Primary {
   private refresher: NodeJS.Timeout | undefined;
   private nextAsk = 1;
   private readonly asks = new Map<number, (value: unknown) => void>();
+  keyApi: KeyApi | undefined;
   private startup: { resolve: () => void; reject: (e: Error) => void } | undefined;
   private allExited: (() => void) | undefined;
 
@@ -94,6 +107,16 @@ export class Primary {
     if (first.config === undefined) throw new ConfigError(formatDiagnostics(first.diagnostics));
     const p = new Primary(opts, first.config);
     p.metrics.configLoaded('applied', (nowMs() - t0) / 1000, p.generation);
+    const state = opts.state;
+    if (state !== undefined) {
+      if (opts.sharedCounters !== true) {
+        // One read of every budget is all the rebuild needs; the workers keep their own registries.
+        const registry = await KeyRegistry.open(state, opts.logger);
+        registry.close();
+        p.store.store.settle(await liveSpend(registry, state, Date.now()), []);
+      }
+      p.keyApi = new KeyApi(new KeyAdmin(state), state, opts.adminToken, opts.currency ?? '');
+    }
     p.admin = await startAdmin(opts.admin.host, opts.admin.port, instanceAdmin(p));
     try {
       await new Promise<void>((resolve, reject) => {
@@ -295,6 +318,7 @@ export class Primary {
       clearTimeout(t);
     }
     await this.admin?.close();
+    await this.opts.state?.close();
     await this.store.close();
   }
 }

@@ -87,6 +87,8 @@ export async function runWorker(opts: Omit<GatewayOptions, 'admin' | 'watch' | '
     watch: false,
     localLimits: store,
     firstGeneration: generation,
+    // The instance's budget counters live in the primary, which rebuilds them once.
+    rebuildBudgets: false,
   });
   const gw = (gateway = await gatewayReady);
   send({ t: 'listening', port: gw.dataAddress.port });

@@ -50,6 +50,8 @@ export const ERROR_CATALOG = {
   rate_limited: { status: 429, type: 'rate_limit_error' },
   quota_exceeded: { status: 429, type: 'rate_limit_error' },
   concurrency_limited: { status: 429, type: 'rate_limit_error' },
+  /** A virtual key's (or its team's or organisation's) dollar budget has nothing left this period. */
+  budget_exceeded: { status: 429, type: 'rate_limit_error' },
   rate_limit_unavailable: { status: 503, type: 'server_error' },
   // Upstream
   upstream_connect_failed: { status: 502, type: 'upstream_error' },

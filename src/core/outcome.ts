@@ -42,6 +42,8 @@ export interface RequestOutcome {
   readonly httpVersion: '1.1' | '2' | '1.0';
   /** `x-workload-app` as sent (labels bound it to configured values). */
   readonly workload: string | undefined;
+  /** The virtual key the request was authenticated with (its id and team, never the secret). */
+  readonly apiKey?: { readonly id: string; readonly team: string | undefined } | undefined;
   readonly routeKey: string | undefined;
   readonly ruleId: string | undefined;
   readonly backendKey: string | undefined;

@@ -121,7 +121,26 @@ end
 return 1
 `;
 
+// Adds spend rebuilt from the durable store to live counters, once per loss of Redis's data: KEYS[1]
+// is a marker that exists while the counters are whole; KEYS[2..]: counters. ARGV: per counter
+// windowMs, amount. A Redis that lost its data lost the marker too, so exactly one replica adds the
+// durable spend, on top of whatever was charged since the loss.
+const SEED = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 2, #KEYS do
+  local win, amount = tonumber(ARGV[(i - 2) * 2 + 1]), tonumber(ARGV[(i - 2) * 2 + 2])
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('INCRBY', KEYS[i], amount)
+  else
+    redis.call('SET', KEYS[i], amount, 'PX', win)
+  end
+end
+redis.call('SET', KEYS[1], '1')
+return 1
+`;
+
 interface ScriptClient {
+  tollgateSeed(numKeys: number, ...args: Array<string | number>): Promise<number>;
   tollgateAdmit(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
   tollgateSettle(numKeys: number, ...args: Array<string | number>): Promise<number>;
 }
@@ -150,6 +169,7 @@ export class RedisStore implements LimitStore {
     this.client = new Redis(opts.url, options) as Redis & ScriptClient;
     this.client.defineCommand('tollgateAdmit', { lua: ADMIT });
     this.client.defineCommand('tollgateSettle', { lua: SETTLE });
+    this.client.defineCommand('tollgateSeed', { lua: SEED });
     let lastLog = 0;
     const unavailable = (err?: Error): void => {
       // Connection errors repeat on every reconnect attempt; one line per 10 s is enough.
@@ -190,6 +210,19 @@ export class RedisStore implements LimitStore {
     for (const c of charges) args.push(c.kind === 'window' ? 'w' : 's', c.windowMs, Math.round(c.amount));
     for (const r of releases) args.push(r.leaseId);
     await this.client.tollgateSettle(keys.length, ...keys, ...args);
+  }
+
+  /** Whether the marker of whole counters is present (absent: Redis lost its data, or never had it). */
+  async hasMarker(marker: string): Promise<boolean> {
+    return (await this.client.exists(this.prefix + marker)) === 1;
+  }
+
+  /** Adds `charges` and sets `marker` unless the marker exists; true when this call seeded. */
+  async seedOnce(marker: string, charges: readonly Charge[]): Promise<boolean> {
+    const keys = [this.prefix + marker, ...charges.map((c) => this.prefix + c.key)];
+    const args: Array<string | number> = [];
+    for (const c of charges) args.push(Math.max(1, Math.round(c.windowMs)), Math.round(c.amount));
+    return (await this.client.tollgateSeed(keys.length, ...keys, ...args)) === 1;
   }
 
   /**

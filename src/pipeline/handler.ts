@@ -7,6 +7,10 @@ import { acceptableRequestId, newRequestId } from '../core/ids.js';
 import { stripCredentialQuery } from '../credentials/client.js';
 import type { Logger } from '../core/log.js';
 import type { Limits } from '../limits/index.js';
+import type { LiveKey } from '../keys/registry.js';
+import type { VirtualKeys } from '../keys/service.js';
+import type { SpendTicket } from '../keys/spend.js';
+import { ZERO_USAGE } from '../core/usage.js';
 import type { McpGateway } from '../mcp/gateway.js';
 import type { Operation, RequestOutcome } from '../core/outcome.js';
 import type { Usage } from '../core/usage.js';
@@ -18,6 +22,7 @@ import { providerName } from '../providers/index.js';
 import type { HeaderView } from '../routing/router.js';
 import { clientSubpath, COUNTED_BY_HEADER, countTokensLocally, forwardsCountTokens, messagesOperation } from './anthropic-ingress.js';
 import { beginAuth } from './auth-stage.js';
+import { admitKey, backendBudgetTicket, bindVirtualKey, withBackendBudgets } from './keys-stage.js';
 import { discardBody, expectsContinue, readJsonBody } from './body.js';
 import type { Generation } from './generation.js';
 import { headerString, type Req, type RequestLimits, type Res } from './http.js';
@@ -46,6 +51,8 @@ export interface GatewayRuntime {
   readonly logger: Logger;
   /** Serves MCPRoutes (src/mcp); absent in runtimes that have none. */
   readonly mcp?: McpGateway | undefined;
+  /** Virtual keys (`tg-…`) and their budgets; absent without a state store. */
+  keys?: VirtualKeys | undefined;
 }
 
 interface RequestState {
@@ -61,6 +68,8 @@ interface RequestState {
   readonly http2: boolean;
   readonly generation: Generation | undefined;
   readonly trace: TraceContext | undefined;
+  /** Set once the request's virtual key is verified. */
+  apiKey: { readonly id: string; readonly team: string | undefined } | undefined;
 }
 
 export interface Connection {
@@ -88,6 +97,7 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
     http2: req.httpVersion === '2.0',
     generation: rt.generation,
     trace: rt.tracing ? startTrace(req.headers['traceparent']) : undefined,
+    apiKey: undefined,
   };
   rt.sink.requestStarted(state.generation);
   const gen = state.generation;
@@ -100,7 +110,13 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
   const method = req.method ?? 'GET';
   if (state.operation === 'models') {
     if (method !== 'GET') return reject(rt, state, methodNotAllowed(path, 'GET'));
-    if (gen.config.security !== undefined) {
+    let vkey: LiveKey | undefined;
+    try {
+      vkey = virtualKey(rt, state);
+    } catch (err) {
+      return reject(rt, state, toGatewayError(err));
+    }
+    if (gen.config.security !== undefined && vkey === undefined) {
       // A Gateway-level SecurityPolicy guards the list too, and it shows only models the client may use.
       beginAuth(gen, req, { method, path, remoteAddress: conn.remoteAddress, requestId: state.requestId, logger: rt.logger })
         .then(async (gate) => modelsAnswer((await gate?.models(gen)) ?? gen.modelList, path))
@@ -155,9 +171,17 @@ function sendLocal(rt: GatewayRuntime, s: RequestState, a: LocalAnswer): void {
   finishLocal(rt, s, a.status, undefined);
 }
 
+/** Verifies the request's virtual key (if it presents one) and records it for the outcome. */
+function virtualKey(rt: GatewayRuntime, s: RequestState): LiveKey | undefined {
+  const key = bindVirtualKey(rt.keys, s.req);
+  if (key !== undefined) s.apiKey = { id: key.id, team: key.doc.team };
+  return key;
+}
+
 async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation, query: string, conn: Connection, ctx: IngressContext | undefined): Promise<void> {
+  const vkey = virtualKey(rt, s);
   // Client authentication binds x-workload-app before anything reads it (routing, limits, accounting).
-  const auth = await beginAuth(gen, s.req, { method: s.req.method ?? 'POST', path: s.path, remoteAddress: conn.remoteAddress, requestId: s.requestId, logger: rt.logger });
+  const auth = vkey !== undefined ? undefined : await beginAuth(gen, s.req, { method: s.req.method ?? 'POST', path: s.path, remoteAddress: conn.remoteAddress, requestId: s.requestId, logger: rt.logger });
   const { body, raw, upload } = await (s.ingress?.readBody ?? readJsonBody)(s.req, s.res, gen.config.listener.bodyLimitBytes, conn.limits);
   const model = s.ingress?.model ?? body['model'];
   if (model !== undefined && (typeof model !== 'string' || model.length === 0)) {
@@ -167,6 +191,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
   if (stream !== undefined && stream !== null && typeof stream !== 'boolean') {
     throw new GatewayError('invalid_body', 'The "stream" field must be true or false.', { param: 'stream' });
   }
+  if (vkey !== undefined) rt.keys?.allowModel(vkey, model);
   if (ctx !== undefined) await s.ingress?.prepare?.(ctx, body);
   const match = () => gen.router.match(new RoutingHeaders(s.req.headers, model));
   const rule = auth === undefined ? match() : await auth.route(model, match);
@@ -192,7 +217,16 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
   const local = ctx === undefined ? undefined : await s.ingress?.answer?.(ctx, body, rule);
   if (local !== undefined) return sendLocal(rt, s, local);
   const requestBytes = upload?.declaredLength ?? raw.length;
-  const admitted = await admit(rt.limits, gen, rule, { headers: s.req.headers, method: s.req.method ?? 'POST', path: s.path, clientAddress: conn.remoteAddress }, s.requestId, body, requestBytes, model);
+  const keys = rt.keys;
+  const keyTicket = keys === undefined || vkey === undefined ? undefined : await admitKey(keys, vkey, gen, rule, body, requestBytes, model);
+  let admitted: AdmittedRequest;
+  try {
+    admitted = await admit(rt.limits, gen, rule, { headers: s.req.headers, method: s.req.method ?? 'POST', path: s.path, clientAddress: conn.remoteAddress }, s.requestId, body, requestBytes, model);
+  } catch (err) {
+    // Refused by a rate limit after the key admitted it: nothing was spent.
+    if (keyTicket !== undefined) keys?.spend.settle(keyTicket, model ?? '', ZERO_USAGE);
+    throw err;
+  }
   const client: ClientRequest = {
     operation: s.operation,
     method: s.req.method,
@@ -216,13 +250,13 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     scheme: conn.scheme,
     traceparent: s.trace?.traceparent,
     limitHeaders: s.operation === 'count_tokens' ? { ...admitted.headers, [COUNTED_BY_HEADER]: 'backend' } : admitted.headers,
-    quota: admitted.quota,
+    quota: keys === undefined || vkey === undefined ? admitted.quota : withBackendBudgets(keys, vkey, admitted.quota, gen, rule, body, requestBytes, model),
     strip: conn.limits.strip,
     writeTimeoutMs: conn.limits.writeTimeoutMs,
     // The limits are charged when accounting has the request's usage, so both hold the same number.
     onDone: (r) => {
       if (ctx !== undefined) s.ingress?.finished?.(ctx, client, r.status).catch((err: unknown) => rt.logger.warn('ingress state not kept', { requestId: s.requestId, err }));
-      finishProxied(rt, s, gen, rule.routeKey, rule.id, model, stream === true, requestBytes, body, r, settler(rt.limits, admitted, model, r));
+      finishProxied(rt, s, gen, rule.routeKey, rule.id, model, stream === true, requestBytes, body, r, settler(rt, admitted, keyTicket, model, r));
     },
   });
   if (stream === true) rt.sink.streamStarted();
@@ -234,8 +268,14 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
  * count, seconds later for a long prompt). Built out here so it holds only what it names: a closure
  * made inside proxyOpenAI would keep that whole scope, the raw body among it, alive until then.
  */
-function settler(limits: Limits, admitted: AdmittedRequest, model: string | undefined, r: ProxyResult): (usage: Usage) => void {
-  return (usage) => settle(limits, admitted, model, usage, r);
+function settler(rt: GatewayRuntime, admitted: AdmittedRequest, keyTicket: SpendTicket | undefined, model: string | undefined, r: ProxyResult): (usage: Usage) => void {
+  return (usage) => {
+    settle(rt.limits, admitted, model, usage, r);
+    const sent = r.requestModel ?? model ?? '';
+    if (keyTicket !== undefined) rt.keys?.spend.settle(keyTicket, sent, usage);
+    const onBackend = backendBudgetTicket(r.quotaTicket);
+    if (onBackend !== undefined) rt.keys?.spend.settle(onBackend, sent, usage);
+  };
 }
 
 /**
@@ -310,6 +350,7 @@ function baseOutcome(s: RequestState): RequestOutcome {
     path: s.path,
     httpVersion: s.http2 ? '2' : s.req.httpVersion === '1.0' ? '1.0' : '1.1',
     workload: headerString(s.req.headers['x-workload-app']),
+    apiKey: s.apiKey,
     routeKey: undefined,
     ruleId: undefined,
     backendKey: undefined,

@@ -9,6 +9,8 @@ export interface AdminSource {
   configDump(): unknown;
   metrics(): Promise<{ contentType: string; text: string }>;
   dashboard(): string | Promise<string>;
+  /** The key API (`/admin/…`): true when it answered the request. */
+  keys?: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean>;
 }
 
 export interface AdminServer {
@@ -43,7 +45,8 @@ export async function startAdmin(host: string, port: number, src: AdminSource): 
 }
 
 async function route(src: AdminSource, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const path = (req.url ?? '/').split('?', 1)[0];
+  const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+  if (src.keys !== undefined && (await src.keys(req, res, path))) return;
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     send(res, 405, 'application/json', JSON.stringify({ error: 'the admin endpoints are read-only; use GET' }), { allow: 'GET' });
     return;
@@ -74,7 +77,7 @@ async function route(src: AdminSource, req: IncomingMessage, res: ServerResponse
         res,
         404,
         'application/json',
-        JSON.stringify({ error: `no admin endpoint at ${path ?? ''}`, endpoints: ['/healthz', '/readyz', '/config_dump', '/metrics', '/stats/prometheus', '/'] }),
+        JSON.stringify({ error: `no admin endpoint at ${path}`, endpoints: ['/healthz', '/readyz', '/config_dump', '/metrics', '/stats/prometheus', '/', '/admin/keys', '/admin/teams', '/admin/orgs'] }),
       );
   }
 }

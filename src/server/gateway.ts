@@ -3,6 +3,7 @@
 // Reload: the watcher hands over a compiled config; a new generation is built off to the side and
 // swapped in with one assignment. Requests already running keep the generation they started on;
 // upstream pools no generation with running requests uses are closed after those requests end.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RuntimeConfig } from '../config/types.js';
 import { configDump, formatDiagnostics, loadConfig, watchConfig, type ConfigResult, type ConfigWatcher, type LoadOptions } from '../config/index.js';
 import { detectCpuCgroup } from '../cluster/cgroup.js';
@@ -23,7 +24,12 @@ import { GatewayMetrics } from '../telemetry/metrics.js';
 import { RateLimitMetrics } from '../telemetry/rate-limit-metrics.js';
 import { closeMcpPools } from '../upstream/mcp-http.js';
 import { UpstreamRegistry, type BackendUpstream } from '../upstream/pools.js';
+import { KeyApi } from '../keys/http.js';
+import { VirtualKeys } from '../keys/service.js';
+import type { StateStore } from '../state/store.js';
+import { BudgetMetrics } from '../telemetry/budget-metrics.js';
 import { startAdmin, type AdminServer } from './admin.js';
+import { keysDisabled } from './admin-keys.js';
 import { renderStatusPage, type WorkersTelemetry } from './status-page.js';
 import { DEFAULT_IDLE_COLLECTION, IdleCollector, idleCollectionFromEnv, type IdleCollectionOptions } from '../core/idle-gc.js';
 import { startDataListener, type DataListener } from './listener.js';
@@ -49,6 +55,15 @@ export interface GatewayOptions {
   readonly localLimits?: LocalStore;
   /** Id of the first config generation (a worker starts at the instance's current one). */
   readonly firstGeneration?: number;
+  /** Durable store of virtual keys and their spend; undefined: no virtual keys. Closed at shutdown. */
+  readonly state?: StateStore | undefined;
+  /** The key API's admin token (`--admin-token-file`, TOLLGATE_ADMIN_TOKEN). */
+  readonly adminToken?: string | undefined;
+  /**
+   * Whether this process rebuilds in-process budget counters from the durable spend (default true;
+   * a worker of several leaves it to the primary, where those counters live).
+   */
+  readonly rebuildBudgets?: boolean;
   /** When memory is handed back after a burst (core/idle-gc.ts); defaults and TOLLGATE_IDLE_GC_MS when absent. */
   readonly idleCollection?: Partial<IdleCollectionOptions>;
 }
@@ -114,6 +129,19 @@ export class Gateway implements OutcomeSink {
     gw.loadEncodings(gw.telemetry.accountant.warm(countingEncodings(first.config)));
     gw.apply(first, t0, 'startup');
     try {
+      if (opts.state !== undefined) {
+        gw.runtime.keys = await VirtualKeys.open(
+          {
+            state: opts.state,
+            rates: opts.telemetry?.rates,
+            logger: opts.logger,
+            failOpen: (opts.rateLimitFailureMode ?? 'open') === 'open',
+            observer: new BudgetMetrics(gw.metrics.registry, gw.metrics.labels),
+            rebuildLocal: opts.rebuildBudgets !== false,
+          },
+          gw.limits,
+        );
+      }
       gw.data = await startDataListener(
         {
           host: opts.listen.host,
@@ -132,9 +160,12 @@ export class Gateway implements OutcomeSink {
           configDump: () => gw.dump(),
           metrics: async () => ({ contentType: gw.metrics.contentType, text: await gw.metrics.metricsText() }),
           dashboard: () => gw.dashboard(),
+          keys: gw.keyApi(),
         });
       }
     } catch (err) {
+      await gw.runtime.keys?.close();
+      await opts.state?.close();
       gw.data?.destroyAll();
       gw.data?.stopAccepting();
       await gw.registry.closeAll(true);
@@ -166,6 +197,14 @@ export class Gateway implements OutcomeSink {
 
   get draining(): boolean {
     return this.runtime.draining;
+  }
+
+  private keyApi(): (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean> {
+    const keys = this.runtime.keys;
+    const state = this.opts.state;
+    if (keys === undefined || state === undefined) return keysDisabled;
+    const api = new KeyApi(keys.admin, state, this.opts.adminToken, this.opts.telemetry?.rates?.currency ?? '');
+    return (req, res, path) => api.handle(req, res, path);
   }
 
   /** The dashboard page; with several workers, the primary passes every worker's telemetry. */
@@ -351,6 +390,8 @@ export class Gateway implements OutcomeSink {
     await this.registry.closeAll(this.inflight > 0);
     await closeMcpPools();
     await this.telemetry.close();
+    await this.runtime.keys?.close();
+    await this.opts.state?.close();
     await this.limits.close();
     await this.admin?.close();
     this.detachCredentials();

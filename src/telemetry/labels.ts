@@ -18,17 +18,30 @@ const DEFAULT_LEARNED_CAP = 256;
  */
 export const DEFAULT_SERIES_CAPS = { routes: 256, backends: 256, models: 512 } as const;
 
+const KEY_LABEL_CAP = 200;
+
 export class LabelBounds {
   private readonly configured = new WeakMap<Generation, ReadonlySet<string>>();
   private readonly learned = new Set<string>();
   private readonly routes = new Set<string>();
   private readonly backends = new Set<string>();
   private readonly models = new Set<string>();
+  private readonly apiKeys = new Set<string>();
+  private readonly teams = new Set<string>();
 
   constructor(
     private readonly learnedCap = DEFAULT_LEARNED_CAP,
     private readonly caps: { routes: number; backends: number; models: number } = DEFAULT_SERIES_CAPS,
   ) {}
+
+  /** Virtual key ids and teams: data, not config, so capped lower than config-derived names. */
+  apiKey(id: string): string {
+    return capped(this.apiKeys, id, KEY_LABEL_CAP);
+  }
+
+  team(id: string): string {
+    return capped(this.teams, id, KEY_LABEL_CAP);
+  }
 
   route(key: string | undefined): string {
     return capped(this.routes, key, this.caps.routes);

@@ -108,6 +108,7 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
   private readonly audit: KeyedCounter<'gen_ai_request_model' | 'gen_ai_token_type' | 'counted_by'>;
   private readonly records: KeyedCounter<'usage_source'>;
   private readonly cost: KeyedCounter<'workload' | 'gen_ai_request_model'>;
+  private readonly clientCost: KeyedCounter<GenAiLabel | 'key' | 'team'>;
   /** Labels computed when the request finished, reused when its record completes. */
   private readonly pendingLabels = new WeakMap<RequestOutcome, GenAiLabels>();
   /** The model label of completed records whose drift audit may still come (recordAudited). */
@@ -202,6 +203,11 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
       help: "Cost at the gateway's base rates (--rates), by workload and model.",
       labelNames: ['workload', 'gen_ai_request_model'],
     });
+    this.clientCost = new KeyedCounter(this.registry, {
+      name: 'gen_ai_client_cost_total',
+      help: "Cost of requests at the rates file's base prices (--rates), in its currency; key and team name the virtual key used (capped).",
+      labelNames: [...GENAI_LABELS, 'key', 'team'],
+    });
     this.defineCollected();
   }
 
@@ -271,7 +277,10 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
       this.tpot.observe(labels, (r.durationMs - r.ttftMs) / 1000 / (r.usage.output - 1));
     }
     if (r.backendUsage !== undefined) this.auditModels.set(o, labels.gen_ai_request_model);
-    if (r.cost !== undefined && r.cost > 0) this.cost.inc({ workload: labels.workload, gen_ai_request_model: labels.gen_ai_request_model }, r.cost);
+    if (r.cost !== undefined && r.cost > 0) {
+      this.cost.inc({ workload: labels.workload, gen_ai_request_model: labels.gen_ai_request_model }, r.cost);
+      this.clientCost.inc({ ...labels, key: this.labels.apiKey(r.apiKey), team: this.labels.team(r.team) }, r.cost);
+    }
   }
 
   /** The drift audit of a request the backend reported usage for and the gateway counted too. */

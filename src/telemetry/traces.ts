@@ -149,6 +149,8 @@ export function buildSpan(r: UsageRecord, o: RequestOutcome, captureContent: boo
     attr('error.type', failed ? r.errorCode || String(r.status) : undefined),
     attr('tollgate.request_id', r.requestId),
     attr('tollgate.workload', r.workload),
+    attr('tollgate.api_key', r.apiKey),
+    attr('tollgate.team', r.team),
     attr('tollgate.route', r.route),
     attr('tollgate.backend', r.backend),
     attr('tollgate.endpoint', o.endpoint),

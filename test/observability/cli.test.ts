@@ -21,6 +21,8 @@ function rec(key: string, over: Partial<UsageRecord>): UsageRecord {
     startedAt: Date.parse('2025-06-01T10:00:00Z'),
     operation: 'chat',
     workload: 'a',
+    apiKey: '',
+    team: '',
     route: 'default/r',
     rule: 'default/r/rule-0',
     backend: 'default/b',

@@ -203,7 +203,7 @@ describe('FinOps end to end', () => {
     const rates = parseRates(RATES, 'rates.yaml');
     const by = ['business_unit', 'workload', 'model'] as const;
     const fromLedger = new CostAggregator(rates, [...by]);
-    for (const r of records) fromLedger.add({ workload: r.workload, model: r.requestModel, originalModel: r.originalModel, responseModel: r.responseModel, route: r.route, backend: r.backend, provider: r.provider, operation: r.operation, day: '', usageSource: '' }, r.usage, 1, 0);
+    for (const r of records) fromLedger.add({ workload: r.workload, model: r.requestModel, originalModel: r.originalModel, responseModel: r.responseModel, route: r.route, backend: r.backend, provider: r.provider, operation: r.operation, day: '', usageSource: '', key: '', team: '' }, r.usage, 1, 0);
     const fromProm = new CostAggregator(rates, [...by]);
     await addFromPrometheus(fromProm, prom.url, undefined, undefined);
     const a = fromLedger.report([...by]);

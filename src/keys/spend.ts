@@ -1,0 +1,219 @@
+// Admission and settlement of a virtual key's request against its limits and budgets. Everything a
+// request is checked against (the key's rpm and tpm, the key's, team's and organisation's budgets)
+// is one atomic admission on the limit store: in process (or the instance's primary) for one
+// instance, Redis when replicas share one, so 200 concurrent requests against budget for 50 admit
+// exactly 50 anywhere. Admission reserves the worst-case cost; settlement replaces it with the real
+// cost once the response has ended and writes the real cost to the durable spend journal.
+import { flatCost, type Rates } from '../accounting/rates.js';
+import type { CostInput } from '../config/types.js';
+import { GatewayError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { makeUsage, type Usage } from '../core/usage.js';
+import type { Charge, Check, CheckResult, LimitStore } from '../limits/store.js';
+import type { StateStore } from '../state/store.js';
+import { fromMicros, toMicros, windowOf } from './periods.js';
+import type { BudgetOf, KeyRegistry, LiveKey } from './registry.js';
+
+const MINUTE_MS = 60_000;
+/** Live budget counters outlive their period by this much, so one never expires while it is read. */
+const COUNTER_SLACK_MS = 86_400_000;
+const JOURNAL_FLUSH_MS = 500;
+
+export interface SpendObserver {
+  /** What is left of a team's budget after an admission. */
+  remaining(subject: string, period: string, amount: number): void;
+  softLimitReached(subject: string, period: string): void;
+}
+
+interface HeldBudget {
+  readonly subject: string;
+  readonly window: string;
+  readonly counter: string;
+  readonly windowMs: number;
+}
+
+/** What settlement needs of an admitted request. */
+export interface SpendTicket {
+  readonly key: LiveKey;
+  readonly workload: string;
+  readonly reservedMicros: number;
+  readonly budgets: readonly HeldBudget[];
+  readonly tpmCounter: string | undefined;
+}
+
+export function budgetCounter(subject: string, window: string): string {
+  return `b:${subject}:${window}`;
+}
+
+export class KeySpend {
+  private pending = new Map<string, number>();
+  private flushing: Promise<void> | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private readonly softWarned = new Set<string>();
+
+  constructor(
+    private readonly registry: KeyRegistry,
+    private readonly store: () => LimitStore,
+    private readonly state: StateStore,
+    private readonly rates: Rates | undefined,
+    private readonly observer: SpendObserver,
+    private readonly logger: Logger,
+    private readonly failOpen: boolean,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.timer = setInterval(() => void this.flush(), JOURNAL_FLUSH_MS);
+    this.timer.unref();
+  }
+
+  /**
+   * Admits a request of `key` to `model` (the model the backend is asked for) against the key's
+   * rates and every budget not scoped to a backend, or throws the 429. `estimate` is the request's
+   * worst case: its prompt and its maximum output.
+   */
+  async admit(key: LiveKey, workload: string, model: string, estimate: () => CostInput): Promise<SpendTicket | undefined> {
+    const budgets = this.registry.budgetsOf(key).filter((b) => b.budget.backend === undefined);
+    const rates: Check[] = [];
+    if (key.doc.rpm !== undefined) rates.push(check(`k:rpm:${key.id}`, key.doc.rpm, MINUTE_MS, 1));
+    const tpmCounter = key.doc.tpm === undefined ? undefined : `k:tpm:${key.id}`;
+    if (tpmCounter !== undefined && key.doc.tpm !== undefined) rates.push(check(tpmCounter, key.doc.tpm, MINUTE_MS, 0));
+    return this.run(key, workload, model, estimate, budgets, rates, tpmCounter);
+  }
+
+  /** Whether `key` (its team, its organisation) has a budget on `backend`. */
+  hasBackendBudget(key: LiveKey, backend: string): boolean {
+    return this.registry.budgetsOf(key).some((b) => b.budget.backend === backend);
+  }
+
+  /** Admits an attempt on `backend` against the budgets scoped to it; throws the 429 (the caller tries the next candidate). */
+  async admitBackend(key: LiveKey, workload: string, backend: string, model: string, estimate: () => CostInput): Promise<SpendTicket | undefined> {
+    const budgets = this.registry.budgetsOf(key).filter((b) => b.budget.backend === backend);
+    return this.run(key, workload, model, estimate, budgets, [], undefined);
+  }
+
+  private async run(key: LiveKey, workload: string, model: string, estimate: () => CostInput, budgets: readonly BudgetOf[], checks: Check[], tpmCounter: string | undefined): Promise<SpendTicket | undefined> {
+    if (budgets.length === 0 && checks.length === 0) return undefined;
+    const now = this.now();
+    const reserve = budgets.length === 0 ? 0 : this.costMicros(workload, model, worstCase(estimate()));
+    const first = checks.length;
+    const held: HeldBudget[] = [];
+    for (const b of budgets) {
+      const w = windowOf(b.budget, now);
+      const counter = budgetCounter(b.subject, w.id);
+      const windowMs = w.end - now + COUNTER_SLACK_MS;
+      checks.push(check(counter, toMicros(b.budget.amount), windowMs, reserve));
+      held.push({ subject: b.subject, window: w.id, counter, windowMs });
+    }
+    let admitted: boolean;
+    let results: readonly CheckResult[];
+    try {
+      const r = await this.store().admit(checks, 'all');
+      admitted = r.admitted;
+      results = r.results;
+    } catch (err) {
+      this.logger.warn('the limit store is unreachable: virtual key limits and budgets cannot be checked', { err });
+      if (this.failOpen) return undefined;
+      throw new GatewayError('rate_limit_unavailable', 'The budget store is unreachable and this gateway fails closed; retry shortly.', { headers: { 'retry-after': '1' } });
+    }
+    budgets.forEach((b, i) => this.report(b, results[first + i], now));
+    if (!admitted) throw this.refusal(key, checks, results, budgets, first, now, reserve);
+    return { key, workload, reservedMicros: reserve, budgets: held, tpmCounter };
+  }
+
+  /** Replaces the reservation with the real cost (the usage the ledger records for the request). */
+  settle(t: SpendTicket, model: string, usage: Usage): void {
+    const actual = this.costMicros(t.workload, model, usage);
+    const charges: Charge[] = [];
+    const delta = actual - t.reservedMicros;
+    if (delta !== 0) for (const b of t.budgets) charges.push({ kind: 'window', key: b.counter, windowMs: b.windowMs, amount: delta });
+    if (t.tpmCounter !== undefined && usage.total > 0) charges.push({ kind: 'window', key: t.tpmCounter, windowMs: MINUTE_MS, amount: usage.total });
+    if (charges.length > 0) void Promise.resolve(this.store().settle(charges, [])).catch((err: unknown) => this.logger.warn('charging a virtual key failed', { err }));
+    if (actual > 0) {
+      for (const b of t.budgets) {
+        const k = `${b.subject}\u0000${b.window}`;
+        this.pending.set(k, (this.pending.get(k) ?? 0) + actual);
+      }
+    }
+  }
+
+  /** Writes the spend settled so far to the durable journal (all of a batch or none; retried). */
+  flush(): Promise<void> {
+    if (this.flushing !== undefined || this.pending.size === 0) return this.flushing ?? Promise.resolve();
+    const batch = this.pending;
+    this.pending = new Map();
+    const entries = [...batch].map(([k, micros]) => {
+      const [subject, window] = k.split('\u0000') as [string, string];
+      return { subject, window, micros };
+    });
+    this.flushing = this.state
+      .addSpend(entries)
+      .catch((err: unknown) => {
+        // Kept for the next flush: the journal is behind, never short.
+        for (const [k, v] of batch) this.pending.set(k, (this.pending.get(k) ?? 0) + v);
+        this.logger.warn('writing spend to the state store failed; retrying', { err });
+      })
+      .finally(() => {
+        this.flushing = undefined;
+      });
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+    await this.flush();
+  }
+
+  private costMicros(workload: string, model: string, usage: Usage): number {
+    if (this.rates === undefined) return 0;
+    const c = flatCost(this.rates, workload, model, usage);
+    return c === undefined ? 0 : toMicros(c);
+  }
+
+  private report(b: BudgetOf, r: CheckResult | undefined, now: number): void {
+    if (r === undefined) return;
+    const limit = toMicros(b.budget.amount);
+    if (b.subject.startsWith('team:')) this.observer.remaining(b.subject.slice(5), b.budget.period, fromMicros(Math.max(0, limit - r.used)));
+    const soft = b.budget.soft;
+    if (soft === undefined || r.used < toMicros(soft)) return;
+    const w = windowOf(b.budget, now);
+    const k = `${b.subject}\u0000${w.id}`;
+    if (this.softWarned.has(k)) return;
+    this.softWarned.add(k);
+    this.observer.softLimitReached(b.subject, b.budget.period);
+    this.logger.warn('budget soft limit reached', { subject: b.subject, period: b.budget.period, window: w.id, soft, amount: b.budget.amount, spent: fromMicros(r.used) });
+  }
+
+  private refusal(key: LiveKey, checks: readonly Check[], results: readonly CheckResult[], budgets: readonly BudgetOf[], first: number, now: number, reserve: number): GatewayError {
+    const currency = this.rates?.currency ?? '';
+    for (let i = first; i < checks.length; i++) {
+      if (results[i]?.over !== true) continue;
+      const b = budgets[i - first] as BudgetOf;
+      const w = windowOf(b.budget, now);
+      const reset = new Date(w.end).toISOString();
+      const left = fromMicros(Math.max(0, toMicros(b.budget.amount) - (results[i]?.used ?? 0)));
+      const need = reserve > 0 && left > 0 ? ` (this request may cost up to ${fromMicros(reserve)} ${currency}, ${left} ${currency} is left)` : '';
+      return new GatewayError(
+        'budget_exceeded',
+        `Budget exceeded: the budget of ${b.label}, ${b.budget.amount} ${currency} per ${periodName(b.budget.period)}, is exhausted${need}; it resets at ${reset}.`,
+        { headers: { 'retry-after': String(Math.max(1, Math.ceil((w.end - now) / 1000))) } },
+      );
+    }
+    const over = results.findIndex((r, i) => i < first && r.over);
+    const what = checks[over]?.key.startsWith('k:rpm:') === true ? `${key.doc.rpm ?? 0} requests` : `${key.doc.tpm ?? 0} tokens`;
+    const reset = Math.max(1, Math.ceil((results[over]?.resetMs ?? MINUTE_MS) / 1000));
+    return new GatewayError('rate_limited', `The API key "${key.id}" is limited to ${what} per minute; retry after ${reset} s.`, { headers: { 'retry-after': String(reset) } });
+  }
+}
+
+function check(key: string, limit: number, windowMs: number, cost: number): Check {
+  return { kind: 'window', key, limit, windowMs, cost, shadow: false, leaseId: '' };
+}
+
+/** The estimate's tokens as a usage: every prompt token at the full input price, the whole output allowance. */
+function worstCase(e: CostInput): Usage {
+  return makeUsage({ input: e.inputTokens, output: e.outputTokens });
+}
+
+function periodName(p: string): string {
+  return p === 'month' ? 'calendar month' : p;
+}
