@@ -10,6 +10,7 @@
 import { PoolPicker } from '../upstream/pool/picker.js';
 import type { EndpointHandle } from '../upstream/pools.js';
 import { Engine, engineConfig, type StepPlan } from '../sim/engine/engine.js';
+import { EventQueue } from '../sim/engine/event-queue.js';
 import { Sequence, type SeqSink } from '../sim/engine/sequence.js';
 import type { SimProfile } from '../sim/profile.js';
 import { Rng } from '../sim/rng.js';
@@ -52,17 +53,10 @@ const REPLICAS = 4;
 const SCRAPE_MS = 500;
 const REQ = { method: 'POST', url: '/v1/chat/completions', headers: {} } as const;
 
-interface TimedEvent {
-  readonly t: number;
-  readonly seq: number;
-  readonly fn: () => void;
-}
-
 /** Several engines and the outside world's events in one simulated timeline. */
 class Cluster {
   now = 0;
-  private readonly events: TimedEvent[] = [];
-  private counter = 0;
+  private readonly events = new EventQueue();
   private readonly plans: Array<StepPlan | null>;
   private readonly planEnd: Float64Array;
 
@@ -72,18 +66,7 @@ class Cluster {
   }
 
   at(t: number, fn: () => void): void {
-    this.events.push({ t: Math.max(t, this.now), seq: this.counter++, fn });
-    // Sift up (a binary heap ordered by time, then insertion).
-    const h = this.events;
-    let i = h.length - 1;
-    const ev = h[i] as TimedEvent;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (before(h[p] as TimedEvent, ev)) break;
-      h[i] = h[p] as TimedEvent;
-      i = p;
-    }
-    h[i] = ev;
+    this.events.push(Math.max(t, this.now), fn);
   }
 
   /** Engine i has new work: it starts a step now if idle. */
@@ -102,7 +85,7 @@ class Cluster {
           engine = i;
         }
       }
-      const eventAt = this.events[0]?.t ?? Infinity;
+      const eventAt = this.events.nextAt;
       const t = Math.min(stepAt, eventAt);
       if (t === Infinity || t > untilMs) {
         this.now = untilMs;
@@ -115,7 +98,7 @@ class Cluster {
         this.planEnd[engine] = Infinity;
         (this.engines[engine] as Engine).complete(plan, t);
         this.startStep(engine);
-      } else this.pop().fn();
+      } else this.events.pop()();
     }
   }
 
@@ -124,37 +107,6 @@ class Cluster {
     this.plans[i] = plan;
     this.planEnd[i] = plan === null ? Infinity : this.now + plan.durationMs;
   }
-
-  private pop(): TimedEvent {
-    const h = this.events;
-    const top = h[0] as TimedEvent;
-    const last = h.pop() as TimedEvent;
-    if (h.length > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        let m = i;
-        let mv = last;
-        if (l < h.length && before(h[l] as TimedEvent, mv)) {
-          m = l;
-          mv = h[l] as TimedEvent;
-        }
-        if (l + 1 < h.length && before(h[l + 1] as TimedEvent, mv)) {
-          m = l + 1;
-          mv = h[l + 1] as TimedEvent;
-        }
-        if (m === i) break;
-        h[i] = mv;
-        i = m;
-      }
-      h[i] = last;
-    }
-    return top;
-  }
-}
-
-function before(a: TimedEvent, b: TimedEvent): boolean {
-  return a.t < b.t || (a.t === b.t && a.seq < b.seq);
 }
 
 /**

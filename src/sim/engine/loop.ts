@@ -8,6 +8,7 @@
 // tests and `tollgate sim ramp` explore hours of load in seconds, deterministically.
 import { nowMs } from '../../core/clock.js';
 import type { Engine, StepPlan } from './engine.js';
+import { EventQueue } from './event-queue.js';
 
 /** Lateness samples (ms) of step timers, kept in a ring for percentiles. */
 export class JitterStats {
@@ -144,17 +145,10 @@ export class RealtimeLoop {
   }
 }
 
-interface TimedEvent {
-  readonly t: number;
-  readonly seq: number;
-  readonly fn: () => void;
-}
-
 /** Discrete-event simulation: external events (arrivals, think times) and engine steps in time order. */
 export class VirtualLoop {
   now = 0;
-  private readonly heap: TimedEvent[] = [];
-  private counter = 0;
+  private readonly events = new EventQueue();
   private plan: StepPlan | null = null;
   private planEnd = 0;
 
@@ -165,17 +159,7 @@ export class VirtualLoop {
 
   /** Run fn at simulated time t (ms). */
   at(t: number, fn: () => void): void {
-    const ev: TimedEvent = { t: Math.max(t, this.now), seq: this.counter++, fn };
-    const h = this.heap;
-    h.push(ev);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (before(h[p] as TimedEvent, ev)) break;
-      h[i] = h[p] as TimedEvent;
-      i = p;
-    }
-    h[i] = ev;
+    this.events.push(Math.max(t, this.now), fn);
   }
 
   /** New work arrived: if the engine is idle, a step starts now. */
@@ -186,8 +170,7 @@ export class VirtualLoop {
   /** Advance until simulated time `untilMs` (or until nothing is left to do). */
   run(untilMs: number): void {
     for (;;) {
-      const top = this.heap[0];
-      const nextEvent = top === undefined ? Infinity : top.t;
+      const nextEvent = this.events.nextAt;
       const nextStep = this.plan === null ? Infinity : this.planEnd;
       const t = Math.min(nextEvent, nextStep);
       if (t === Infinity || t > untilMs) {
@@ -202,7 +185,7 @@ export class VirtualLoop {
         this.observer.afterStep?.(plan, t);
         this.startStep();
       } else {
-        this.pop().fn();
+        this.events.pop()();
       }
     }
   }
@@ -213,36 +196,4 @@ export class VirtualLoop {
     this.plan = plan;
     this.planEnd = this.now + plan.durationMs;
   }
-
-  private pop(): TimedEvent {
-    const h = this.heap;
-    const top = h[0] as TimedEvent;
-    const last = h.pop() as TimedEvent;
-    if (h.length > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        let mv = last;
-        if (l < h.length && before(h[l] as TimedEvent, mv)) {
-          m = l;
-          mv = h[l] as TimedEvent;
-        }
-        if (r < h.length && before(h[r] as TimedEvent, mv)) {
-          m = r;
-          mv = h[r] as TimedEvent;
-        }
-        if (m === i) break;
-        h[i] = mv;
-        i = m;
-      }
-      h[i] = last;
-    }
-    return top;
-  }
-}
-
-function before(a: TimedEvent, b: TimedEvent): boolean {
-  return a.t < b.t || (a.t === b.t && a.seq < b.seq);
 }
