@@ -17,3 +17,31 @@ metadata: {name: ${name}, namespace: default}
 spec:
   endpoints: [{ip: {address: 127.0.0.1, port: ${port}}}]`;
 }
+
+/**
+ * A Local rate limit on the bench route `bench`, far above what a run spends: every request is
+ * admitted and consults the limit store. `tokens`: charged the response's total tokens (the route
+ * must declare the `llm_total_token` cost) instead of one per request.
+ */
+export function benchLimitYaml(name: string, requestsPerHour: number, tokens = false): string {
+  const cost = tokens
+    ? `
+          cost:
+            request: {from: Number, number: 0}
+            response:
+              from: Metadata
+              metadata: {namespace: io.envoy.ai_gateway, key: llm_total_token}`
+    : '';
+  return `---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {name: ${name}, namespace: default}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: bench}]
+  rateLimit:
+    type: Local
+    local:
+      rules:
+        - limit: {requests: ${requestsPerHour}, unit: Hour}${cost}
+`;
+}

@@ -4,7 +4,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { localBackendYaml } from './manifests.js';
+import { benchLimitYaml, localBackendYaml } from './manifests.js';
 import { freePort, startChild } from './procs.js';
 
 export const PROBE_URL = pathToFileURL(fileURLToPath(new URL('./probe.js', import.meta.url))).href;
@@ -71,23 +71,7 @@ export function fileLimit(): number {
 }
 
 /** A token budget far above what a run spends: every request is admitted and charged its tokens. */
-const TOKEN_LIMIT = `---
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: BackendTrafficPolicy
-metadata: {name: bench-tokens, namespace: default}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: bench}]
-  rateLimit:
-    type: Local
-    local:
-      rules:
-        - limit: {requests: 4000000000, unit: Hour}
-          cost:
-            request: {from: Number, number: 0}
-            response:
-              from: Metadata
-              metadata: {namespace: io.envoy.ai_gateway, key: llm_total_token}
-`;
+const TOKEN_LIMIT = benchLimitYaml('bench-tokens', 4_000_000_000, true);
 
 export function gatewayConfig(upPort: number, variant: GatewayVariant = 'plain'): string {
   const costs = variant === 'full' ? '  llmRequestCosts:\n    - {metadataKey: llm_total_token, type: TotalToken}\n' : '';

@@ -14,6 +14,7 @@ import { formatHelp, parseCommandArgs, parsePositiveInt } from '../cli/args.js';
 import { detectCpuCgroup, parseCpuStat } from '../cluster/cgroup.js';
 import { runLoad, type LoadResult } from './loadgen.js';
 import { gatewayConfig, requestBytes } from './overhead.js';
+import { benchLimitYaml } from './manifests.js';
 import { BIN, cpuPerRequest, cpuTicks, freePort, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
 
 const spec = {
@@ -151,18 +152,7 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 /** Large enough never to reject: it makes every request consult the instance's shared limit store. */
-const LIMIT = `---
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: BackendTrafficPolicy
-metadata: {name: bench-limit, namespace: default}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: bench}]
-  rateLimit:
-    type: Local
-    local:
-      rules:
-        - limit: {requests: 1000000000, unit: Hour}
-`;
+const LIMIT = benchLimitYaml('bench-limit', 1_000_000_000);
 
 interface RunningGateway {
   readonly port: number;
