@@ -6,6 +6,7 @@ import http from 'node:http';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimServer, type SimServerHandle } from '../../src/sim/index.js';
+import { clientTrafficPolicyYaml } from '../helpers/buffer-limited.js';
 import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { backendYaml, credentialYaml, routeYaml } from './rig.js';
 
@@ -33,20 +34,6 @@ async function metric(adminUrl: string, series: string): Promise<number> {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
-
-const CLIENT_TRAFFIC_POLICY = `apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: ClientTrafficPolicy
-metadata:
-  name: limit
-  namespace: default
-spec:
-  targetRefs:
-    - group: gateway.networking.k8s.io
-      kind: Gateway
-      name: gw
-  connection:
-    bufferLimit: 256Ki
-`;
 
 interface Raw {
   status: number;
@@ -93,7 +80,7 @@ describe('openai SDK → gateway → OpenAI-compatible backends: audio transcrip
         'r1.yaml': routeYaml('r-tokens', 'gpt-4o-transcribe', 'tokens'),
         // Clients say "whisper"; the backend serves "whisper-1": the gateway rewrites the form's model field.
         'r2.yaml': routeYaml('r-whisper', 'whisper', 'whisper', '\n          modelNameOverride: whisper-1'),
-        'ctp.yaml': CLIENT_TRAFFIC_POLICY,
+        'ctp.yaml': clientTrafficPolicyYaml('256Ki'),
       });
     } finally {
       delete process.env['TOLLGATE_LISTENER_UPLOAD_LOOKAHEAD_BYTES'];
