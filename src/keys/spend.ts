@@ -20,7 +20,7 @@ const COUNTER_SLACK_MS = 86_400_000;
 const JOURNAL_FLUSH_MS = 500;
 
 export interface SpendObserver {
-  /** What is left of a team's budget after an admission. */
+  /** What is left of a budget after an admission; `subject` as in BudgetOf. */
   remaining(subject: string, period: string, amount: number): void;
   softLimitReached(subject: string, period: string): void;
 }
@@ -172,7 +172,7 @@ export class KeySpend {
   private report(b: BudgetOf, r: CheckResult | undefined, now: number): void {
     if (r === undefined) return;
     const limit = toMicros(b.budget.amount);
-    if (b.subject.startsWith('team:')) this.observer.remaining(b.subject.slice(5), b.budget.period, fromMicros(Math.max(0, limit - r.used)));
+    this.observer.remaining(b.subject, b.budget.period, fromMicros(Math.max(0, limit - r.used)));
     const soft = b.budget.soft;
     if (soft === undefined || r.used < toMicros(soft)) return;
     const w = windowOf(b.budget, now);
