@@ -41,6 +41,16 @@ export interface SpendTicket {
   readonly tpmCounter: string | undefined;
 }
 
+/**
+ * What an admission does when the limit store does not answer: `open` admits (logged), `closed`
+ * refuses with 503. A key's request and token rates follow the rate limits' mode; its budgets have
+ * their own, because over-admitting money is not the same trade-off as over-admitting requests.
+ */
+export interface StoreFailureModes {
+  readonly rates: 'open' | 'closed';
+  readonly budgets: 'open' | 'closed';
+}
+
 export function budgetCounter(subject: string, window: string): string {
   return `b:${subject}:${window}`;
 }
@@ -50,6 +60,8 @@ export class KeySpend {
   private flushing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly softWarned = new Set<string>();
+  /** Charges the store refused at settlement (it was unreachable), per counter, kept to apply later. */
+  private unsettled = new Map<string, Charge>();
 
   constructor(
     private readonly registry: KeyRegistry,
@@ -58,7 +70,7 @@ export class KeySpend {
     private readonly rates: Rates | undefined,
     private readonly observer: SpendObserver,
     private readonly logger: Logger,
-    private readonly failOpen: boolean,
+    private readonly failure: StoreFailureModes,
     private readonly now: () => number = Date.now,
   ) {
     this.timer = setInterval(() => void this.flush(), JOURNAL_FLUSH_MS);
@@ -110,13 +122,34 @@ export class KeySpend {
       admitted = r.admitted;
       results = r.results;
     } catch (err) {
-      this.logger.warn('the limit store is unreachable: virtual key limits and budgets cannot be checked', { err });
-      if (this.failOpen) return undefined;
-      throw new GatewayError('rate_limit_unavailable', 'The budget store is unreachable and this gateway fails closed; retry shortly.', { headers: { 'retry-after': '1' } });
+      return this.unreachable(key, workload, budgets, held, tpmCounter, err);
     }
     budgets.forEach((b, i) => this.report(b, results[first + i], now));
     if (!admitted) throw this.refusal(key, checks, results, budgets, first, now, reserve);
     return { key, workload, reservedMicros: reserve, budgets: held, tpmCounter };
+  }
+
+  /**
+   * The store did not answer. Closed: the 503, naming the store and the mode. Open: the request goes
+   * through unchecked, and its ticket (nothing reserved) still settles the real cost, into the
+   * journal at once and into the live counters when the store answers again.
+   */
+  private unreachable(key: LiveKey, workload: string, budgets: readonly BudgetOf[], held: HeldBudget[], tpmCounter: string | undefined, err: unknown): SpendTicket | undefined {
+    const store = this.store().name === 'redis' ? 'Redis' : "the instance's limit store";
+    const money = budgets.length > 0;
+    const mode = money ? this.failure.budgets : this.failure.rates;
+    const flag = money ? '--budget-failure-mode' : '--rate-limit-failure-mode';
+    const what = money ? 'budgets' : 'request and token rates';
+    if (mode === 'closed') {
+      this.logger.warn(`${store} is unreachable: a request with a virtual key was refused (${flag} closed)`, { key: key.id, err });
+      throw new GatewayError(
+        'rate_limit_unavailable',
+        `The virtual key's ${what} cannot be checked: ${store} (where this gateway counts them) is unreachable, and the gateway refuses requests it cannot count (${flag} closed); retry shortly.`,
+        { headers: { 'retry-after': '1' } },
+      );
+    }
+    this.logger.warn(`${store} is unreachable: a request with a virtual key was admitted without checking its ${what} (${flag} open)`, { key: key.id, err });
+    return money || tpmCounter !== undefined ? { key, workload, reservedMicros: 0, budgets: held, tpmCounter } : undefined;
   }
 
   /** Replaces the reservation with the real cost (the usage the ledger records for the request). */
@@ -126,13 +159,41 @@ export class KeySpend {
     const delta = actual - t.reservedMicros;
     if (delta !== 0) for (const b of t.budgets) charges.push({ kind: 'window', key: b.counter, windowMs: b.windowMs, amount: delta });
     if (t.tpmCounter !== undefined && usage.total > 0) charges.push({ kind: 'window', key: t.tpmCounter, windowMs: MINUTE_MS, amount: usage.total });
-    if (charges.length > 0) void Promise.resolve(this.store().settle(charges, [])).catch((err: unknown) => this.logger.warn('charging a virtual key failed', { err }));
+    if (charges.length > 0) void this.charge(charges);
     if (actual > 0) {
       for (const b of t.budgets) {
         const k = `${b.subject}\u0000${b.window}`;
         this.pending.set(k, (this.pending.get(k) ?? 0) + actual);
       }
     }
+  }
+
+  private async charge(charges: readonly Charge[]): Promise<boolean> {
+    try {
+      await this.store().settle(charges, []);
+      return true;
+    } catch (err) {
+      for (const c of charges) {
+        const k = `${c.key}\u0000${c.windowMs}`;
+        const had = this.unsettled.get(k);
+        this.unsettled.set(k, had === undefined ? c : { ...had, amount: had.amount + c.amount });
+      }
+      this.logger.warn('charging a virtual key failed; the charge is kept until the limit store answers', { err });
+      return false;
+    }
+  }
+
+  /** Applies the charges kept while the store was unreachable (it answers again and kept its data). */
+  async retryUnsettled(): Promise<void> {
+    if (this.unsettled.size === 0) return;
+    const charges = [...this.unsettled.values()];
+    this.unsettled = new Map();
+    if (await this.charge(charges)) this.logger.info('charges missed while the limit store was unreachable are applied', { counters: charges.length });
+  }
+
+  /** Forgets the kept charges: the counters are being rebuilt from the journal, which has them. */
+  dropUnsettled(): void {
+    this.unsettled = new Map();
   }
 
   /** Writes the spend settled so far to the durable journal (all of a batch or none; retried). */
