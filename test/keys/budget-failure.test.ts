@@ -7,6 +7,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
 import { eventually } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { openAIBehavior, startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -49,6 +50,12 @@ async function seeded(prefix: string): Promise<void> {
 }
 
 describe('budgets when Redis is unreachable', () => {
+  it('refuses a failure mode that is neither open nor closed', async () => {
+    const r = await runCli(['serve', '--config', join(dir, 'gateway.yaml'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--budget-failure-mode', 'sometimes']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--budget-failure-mode: "sometimes" is not open or closed');
+  });
+
   it('refuses in closed mode and admits in open mode, and the open spend is charged once Redis is back', async () => {
     const c = await createKey(closed.admin, { name: 'strict', workload: 'ci', budgets: [{ amount: 100 * REQUEST_COST, period: '30d' }] });
     const rateOnly = await createKey(closed.admin, { name: 'rate-only', workload: 'ci', rpm: 1000 });
