@@ -18,6 +18,7 @@ const MINUTE_MS = 60_000;
 /** Live budget counters outlive their period by this much, so one never expires while it is read. */
 const COUNTER_SLACK_MS = 86_400_000;
 const JOURNAL_FLUSH_MS = 500;
+const OUTAGE_LOG_MS = 10_000;
 
 export interface SpendObserver {
   /** What is left of a budget after an admission; `subject` as in BudgetOf. */
@@ -62,6 +63,7 @@ export class KeySpend {
   private readonly softWarned = new Set<string>();
   /** Charges the store refused at settlement (it was unreachable), per counter, kept to apply later. */
   private unsettled = new Map<string, Charge>();
+  private readonly outageWarned = new Map<string, { at: number; requests: number }>();
 
   constructor(
     private readonly registry: KeyRegistry,
@@ -121,6 +123,7 @@ export class KeySpend {
       const r = await this.store().admit(checks, 'all');
       admitted = r.admitted;
       results = r.results;
+      if (this.outageWarned.size > 0) this.outageWarned.clear();
     } catch (err) {
       return this.unreachable(key, workload, budgets, held, tpmCounter, err);
     }
@@ -141,15 +144,28 @@ export class KeySpend {
     const flag = money ? '--budget-failure-mode' : '--rate-limit-failure-mode';
     const what = money ? 'budgets' : 'request and token rates';
     if (mode === 'closed') {
-      this.logger.warn(`${store} is unreachable: a request with a virtual key was refused (${flag} closed)`, { key: key.id, err });
+      this.warnOutage(`${store} is unreachable: requests with a virtual key are refused (${flag} closed)`, key.id, err);
       throw new GatewayError(
         'rate_limit_unavailable',
         `The virtual key's ${what} cannot be checked: ${store} (where this gateway counts them) is unreachable, and the gateway refuses requests it cannot count (${flag} closed); retry shortly.`,
         { headers: { 'retry-after': '1' } },
       );
     }
-    this.logger.warn(`${store} is unreachable: a request with a virtual key was admitted without checking its ${what} (${flag} open)`, { key: key.id, err });
+    this.warnOutage(`${store} is unreachable: requests with a virtual key are admitted without checking their ${what} (${flag} open)`, key.id, err);
     return money || tpmCounter !== undefined ? { key, workload, reservedMicros: 0, budgets: held, tpmCounter } : undefined;
+  }
+
+  /** One line per key and message every OUTAGE_LOG_MS while the store is down, with how many requests it stands for. */
+  private warnOutage(msg: string, keyId: string, err: unknown): void {
+    const k = `${keyId}\u0000${msg}`;
+    const now = this.now();
+    const w = this.outageWarned.get(k) ?? { at: -Infinity, requests: 0 };
+    w.requests++;
+    this.outageWarned.set(k, w);
+    if (now - w.at < OUTAGE_LOG_MS) return;
+    this.logger.warn(msg, { key: keyId, requests: w.requests, err });
+    w.at = now;
+    w.requests = 0;
   }
 
   /** Replaces the reservation with the real cost (the usage the ledger records for the request). */

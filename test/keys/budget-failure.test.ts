@@ -78,7 +78,7 @@ describe('budgets when Redis is unreachable', () => {
     expect((await chatWith(closed.url, rateOnly.key)).status).toBe(200);
 
     for (let i = 0; i < 3; i++) expect((await chatWith(open.url, o.key)).status).toBe(200);
-    expect(open.cli.output()).toContain('admitted without checking its budgets (--budget-failure-mode open)');
+    expect(open.cli.output()).toContain('admitted without checking their budgets (--budget-failure-mode open)');
     // The journal is not in Redis: it has the spend at once.
     await waitSpent(open.admin, o.id, 5 * REQUEST_COST);
 
