@@ -46,9 +46,9 @@ function recordOf(row: Row): UsageRecord {
     startedAt: time instanceof Date ? time.getTime() : Date.parse(text(time)),
     operation: text(row['operation']) as Operation,
     workload: text(row['workload']),
-    // The database sink's table has no key columns: chargeback by key reads the embedded ledger.
-    apiKey: '',
-    team: '',
+    // Rows from before virtual keys, and requests without one, hold ''.
+    apiKey: text(row['api_key']),
+    team: text(row['team']),
     route: text(row['route']),
     rule: text(row['rule']),
     backend: text(row['backend']),

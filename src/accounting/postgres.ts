@@ -49,6 +49,8 @@ const COLUMNS = [
   'time',
   'operation',
   'workload',
+  'api_key',
+  'team',
   'route',
   'rule',
   'backend',
@@ -85,6 +87,8 @@ const COLUMNS = [
   'generation',
 ] as const;
 
+// Columns added after the first release come with an ALTER TABLE … ADD COLUMN IF NOT EXISTS (and a
+// default that reads as "none" for older rows), so a table made by an older gateway keeps working.
 function createTableSql(table: string): string {
   return `CREATE TABLE IF NOT EXISTS ${table} (
   key text PRIMARY KEY,
@@ -92,6 +96,8 @@ function createTableSql(table: string): string {
   time timestamptz NOT NULL,
   operation text NOT NULL,
   workload text NOT NULL,
+  api_key text NOT NULL DEFAULT '',
+  team text NOT NULL DEFAULT '',
   route text NOT NULL,
   rule text NOT NULL,
   backend text NOT NULL,
@@ -128,7 +134,9 @@ function createTableSql(table: string): string {
   generation integer NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ${table}_time_idx ON ${table} (time);
-ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS aborted boolean NOT NULL DEFAULT false;`;
+ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS aborted boolean NOT NULL DEFAULT false;
+ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS api_key text NOT NULL DEFAULT '';
+ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS team text NOT NULL DEFAULT '';`;
 }
 
 function rowValues(r: UsageRecord): unknown[] {
@@ -140,6 +148,8 @@ function rowValues(r: UsageRecord): unknown[] {
     new Date(r.startedAt),
     r.operation,
     r.workload,
+    r.apiKey,
+    r.team,
     r.route,
     r.rule,
     r.backend,

@@ -36,6 +36,10 @@ Usage: tollgate serve --config PATH... [flags]
   --rate-limit-failure-mode open|closed
                          when Redis is unreachable: let requests through (open, default) or answer
                          503 (closed); env TOLLGATE_RATE_LIMIT_FAILURE_MODE
+  --budget-failure-mode closed|open
+                         when the store counting virtual key budgets is unreachable: answer 503
+                         (closed, default) or admit and charge the spend once it answers (open);
+                         env TOLLGATE_BUDGET_FAILURE_MODE
   --concurrency N|auto   worker processes sharing the listener, limits and admin port (default auto:
                          the cgroup CPU quota rounded up, else the available CPUs; 1 = one process;
                          env TOLLGATE_CONCURRENCY)
@@ -66,6 +70,7 @@ request and streamed chunk. \`auto\` avoids it; an explicit N above the quota st
     'redis-prefix': { type: 'string' },
     'redis-timeout': { type: 'string' },
     'rate-limit-failure-mode': { type: 'string' },
+    'budget-failure-mode': { type: 'string' },
     'drain-timeout': { type: 'string' },
     'state-dir': { type: 'string' },
     'state-db': { type: 'string' },
@@ -103,7 +108,8 @@ export async function run(argv: string[]): Promise<number> {
     drainTimeoutMs: parsePositiveInt(values['drain-timeout'] ?? '30', '--drain-timeout', { min: 0, max: 3600 }) * 1000,
     watch: values['no-watch'] !== true,
     redis: await redisOptions(values),
-    rateLimitFailureMode: failureMode(values['rate-limit-failure-mode'] ?? process.env['TOLLGATE_RATE_LIMIT_FAILURE_MODE'] ?? 'open'),
+    rateLimitFailureMode: failureMode('--rate-limit-failure-mode', values['rate-limit-failure-mode'] ?? process.env['TOLLGATE_RATE_LIMIT_FAILURE_MODE'] ?? 'open'),
+    budgetFailureMode: failureMode('--budget-failure-mode', values['budget-failure-mode'] ?? process.env['TOLLGATE_BUDGET_FAILURE_MODE'] ?? 'closed'),
     telemetry,
     adminToken: await adminToken(values['admin-token-file']),
     state: await stateStore(values['state-dir'], values['state-db'] ?? process.env['TOLLGATE_STATE_DB'], logger),
@@ -279,9 +285,9 @@ export function logConcurrency(logger: Logger, d: ConcurrencyDecision): void {
   if (d.warning !== undefined) logger.warn(d.warning, { workers: d.workers, cpuQuotaCores: d.quotaCores });
 }
 
-function failureMode(v: string): FailureMode {
+function failureMode(flag: string, v: string): FailureMode {
   if (v === 'open' || v === 'closed') return v;
-  throw new UsageError(`--rate-limit-failure-mode: "${v}" is not open or closed`);
+  throw new UsageError(`${flag}: "${v}" is not open or closed`);
 }
 
 function parseLogLevel(v: string): LogLevel {

@@ -12,7 +12,7 @@ import { KeyAdmin } from './admin.js';
 import { windowOf } from './periods.js';
 import { KeyRegistry, type LiveKey } from './registry.js';
 import { KEY_PREFIX } from './secret.js';
-import { budgetCounter, KeySpend, type SpendObserver } from './spend.js';
+import { budgetCounter, KeySpend, type SpendObserver, type StoreFailureModes } from './spend.js';
 
 const COUNTER_SLACK_MS = 86_400_000;
 const REDIS_CHECK_MS = 1_000;
@@ -23,7 +23,7 @@ export interface VirtualKeysOptions {
   readonly state: StateStore;
   readonly rates: Rates | undefined;
   readonly logger: Logger;
-  readonly failOpen: boolean;
+  readonly failure: StoreFailureModes;
   readonly observer: SpendObserver;
   /**
    * Whether this process rebuilds the in-process budget counters at start. A worker of several
@@ -46,7 +46,7 @@ export class VirtualKeys {
 
   static async open(opts: VirtualKeysOptions, limits: Limits): Promise<VirtualKeys> {
     const registry = await KeyRegistry.open(opts.state, opts.logger);
-    const spend = new KeySpend(registry, () => limits.redis ?? limits.local, opts.state, opts.rates, opts.observer, opts.logger, opts.failOpen);
+    const spend = new KeySpend(registry, () => limits.redis ?? limits.local, opts.state, opts.rates, opts.observer, opts.logger, opts.failure);
     const vk = new VirtualKeys(registry, spend, opts);
     if (opts.rates === undefined && registry.allBudgets().length > 0) {
       opts.logger.warn('virtual key budgets are not enforced: no rates file (--rates) prices the requests');
@@ -93,8 +93,11 @@ export class VirtualKeys {
       if (busy || !redis.connected) return;
       busy = true;
       try {
-        if (await redis.hasMarker(SEEDED_MARKER)) return;
+        // Redis kept its data: charges it missed while unreachable can go in now.
+        if (await redis.hasMarker(SEEDED_MARKER)) return await this.spend.retryUnsettled();
         await this.spend.flush();
+        // The journal has them and the rebuild below adds the journal's totals: applying them too would count them twice.
+        this.spend.dropUnsettled();
         const charges = await liveSpend(this.registry, this.opts.state, Date.now());
         if (await redis.seedOnce(SEEDED_MARKER, charges)) this.opts.logger.info('budget counters in Redis rebuilt from the state store', { counters: charges.length });
       } catch (err) {

@@ -18,9 +18,10 @@ const MINUTE_MS = 60_000;
 /** Live budget counters outlive their period by this much, so one never expires while it is read. */
 const COUNTER_SLACK_MS = 86_400_000;
 const JOURNAL_FLUSH_MS = 500;
+const OUTAGE_LOG_MS = 10_000;
 
 export interface SpendObserver {
-  /** What is left of a team's budget after an admission. */
+  /** What is left of a budget after an admission; `subject` as in BudgetOf. */
   remaining(subject: string, period: string, amount: number): void;
   softLimitReached(subject: string, period: string): void;
 }
@@ -41,6 +42,16 @@ export interface SpendTicket {
   readonly tpmCounter: string | undefined;
 }
 
+/**
+ * What an admission does when the limit store does not answer: `open` admits (logged), `closed`
+ * refuses with 503. A key's request and token rates follow the rate limits' mode; its budgets have
+ * their own, because over-admitting money is not the same trade-off as over-admitting requests.
+ */
+export interface StoreFailureModes {
+  readonly rates: 'open' | 'closed';
+  readonly budgets: 'open' | 'closed';
+}
+
 export function budgetCounter(subject: string, window: string): string {
   return `b:${subject}:${window}`;
 }
@@ -50,6 +61,9 @@ export class KeySpend {
   private flushing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly softWarned = new Set<string>();
+  /** Charges the store refused at settlement (it was unreachable), per counter, kept to apply later. */
+  private unsettled = new Map<string, Charge>();
+  private readonly outageWarned = new Map<string, { at: number; requests: number }>();
 
   constructor(
     private readonly registry: KeyRegistry,
@@ -58,7 +72,7 @@ export class KeySpend {
     private readonly rates: Rates | undefined,
     private readonly observer: SpendObserver,
     private readonly logger: Logger,
-    private readonly failOpen: boolean,
+    private readonly failure: StoreFailureModes,
     private readonly now: () => number = Date.now,
   ) {
     this.timer = setInterval(() => void this.flush(), JOURNAL_FLUSH_MS);
@@ -109,14 +123,49 @@ export class KeySpend {
       const r = await this.store().admit(checks, 'all');
       admitted = r.admitted;
       results = r.results;
+      if (this.outageWarned.size > 0) this.outageWarned.clear();
     } catch (err) {
-      this.logger.warn('the limit store is unreachable: virtual key limits and budgets cannot be checked', { err });
-      if (this.failOpen) return undefined;
-      throw new GatewayError('rate_limit_unavailable', 'The budget store is unreachable and this gateway fails closed; retry shortly.', { headers: { 'retry-after': '1' } });
+      return this.unreachable(key, workload, budgets, held, tpmCounter, err);
     }
     budgets.forEach((b, i) => this.report(b, results[first + i], now));
     if (!admitted) throw this.refusal(key, checks, results, budgets, first, now, reserve);
     return { key, workload, reservedMicros: reserve, budgets: held, tpmCounter };
+  }
+
+  /**
+   * The store did not answer. Closed: the 503, naming the store and the mode. Open: the request goes
+   * through unchecked, and its ticket (nothing reserved) still settles the real cost, into the
+   * journal at once and into the live counters when the store answers again.
+   */
+  private unreachable(key: LiveKey, workload: string, budgets: readonly BudgetOf[], held: HeldBudget[], tpmCounter: string | undefined, err: unknown): SpendTicket | undefined {
+    const store = this.store().name === 'redis' ? 'Redis' : "the instance's limit store";
+    const money = budgets.length > 0;
+    const mode = money ? this.failure.budgets : this.failure.rates;
+    const flag = money ? '--budget-failure-mode' : '--rate-limit-failure-mode';
+    const what = money ? 'budgets' : 'request and token rates';
+    if (mode === 'closed') {
+      this.warnOutage(`${store} is unreachable: requests with a virtual key are refused (${flag} closed)`, key.id, err);
+      throw new GatewayError(
+        'rate_limit_unavailable',
+        `The virtual key's ${what} cannot be checked: ${store} (where this gateway counts them) is unreachable, and the gateway refuses requests it cannot count (${flag} closed); retry shortly.`,
+        { headers: { 'retry-after': '1' } },
+      );
+    }
+    this.warnOutage(`${store} is unreachable: requests with a virtual key are admitted without checking their ${what} (${flag} open)`, key.id, err);
+    return money || tpmCounter !== undefined ? { key, workload, reservedMicros: 0, budgets: held, tpmCounter } : undefined;
+  }
+
+  /** One line per key and message every OUTAGE_LOG_MS while the store is down, with how many requests it stands for. */
+  private warnOutage(msg: string, keyId: string, err: unknown): void {
+    const k = `${keyId}\u0000${msg}`;
+    const now = this.now();
+    const w = this.outageWarned.get(k) ?? { at: -Infinity, requests: 0 };
+    w.requests++;
+    this.outageWarned.set(k, w);
+    if (now - w.at < OUTAGE_LOG_MS) return;
+    this.logger.warn(msg, { key: keyId, requests: w.requests, err });
+    w.at = now;
+    w.requests = 0;
   }
 
   /** Replaces the reservation with the real cost (the usage the ledger records for the request). */
@@ -126,13 +175,41 @@ export class KeySpend {
     const delta = actual - t.reservedMicros;
     if (delta !== 0) for (const b of t.budgets) charges.push({ kind: 'window', key: b.counter, windowMs: b.windowMs, amount: delta });
     if (t.tpmCounter !== undefined && usage.total > 0) charges.push({ kind: 'window', key: t.tpmCounter, windowMs: MINUTE_MS, amount: usage.total });
-    if (charges.length > 0) void Promise.resolve(this.store().settle(charges, [])).catch((err: unknown) => this.logger.warn('charging a virtual key failed', { err }));
+    if (charges.length > 0) void this.charge(charges);
     if (actual > 0) {
       for (const b of t.budgets) {
         const k = `${b.subject}\u0000${b.window}`;
         this.pending.set(k, (this.pending.get(k) ?? 0) + actual);
       }
     }
+  }
+
+  private async charge(charges: readonly Charge[]): Promise<boolean> {
+    try {
+      await this.store().settle(charges, []);
+      return true;
+    } catch (err) {
+      for (const c of charges) {
+        const k = `${c.key}\u0000${c.windowMs}`;
+        const had = this.unsettled.get(k);
+        this.unsettled.set(k, had === undefined ? c : { ...had, amount: had.amount + c.amount });
+      }
+      this.logger.warn('charging a virtual key failed; the charge is kept until the limit store answers', { err });
+      return false;
+    }
+  }
+
+  /** Applies the charges kept while the store was unreachable (it answers again and kept its data). */
+  async retryUnsettled(): Promise<void> {
+    if (this.unsettled.size === 0) return;
+    const charges = [...this.unsettled.values()];
+    this.unsettled = new Map();
+    if (await this.charge(charges)) this.logger.info('charges missed while the limit store was unreachable are applied', { counters: charges.length });
+  }
+
+  /** Forgets the kept charges: the counters are being rebuilt from the journal, which has them. */
+  dropUnsettled(): void {
+    this.unsettled = new Map();
   }
 
   /** Writes the spend settled so far to the durable journal (all of a batch or none; retried). */
@@ -172,7 +249,7 @@ export class KeySpend {
   private report(b: BudgetOf, r: CheckResult | undefined, now: number): void {
     if (r === undefined) return;
     const limit = toMicros(b.budget.amount);
-    if (b.subject.startsWith('team:')) this.observer.remaining(b.subject.slice(5), b.budget.period, fromMicros(Math.max(0, limit - r.used)));
+    this.observer.remaining(b.subject, b.budget.period, fromMicros(Math.max(0, limit - r.used)));
     const soft = b.budget.soft;
     if (soft === undefined || r.used < toMicros(soft)) return;
     const w = windowOf(b.budget, now);

@@ -25,7 +25,7 @@ import { readJsonBody } from './body.js';
 import type { Generation } from './generation.js';
 import { headerString, type Req, type RequestLimits, type Res } from './http.js';
 import { admit, settle, type AdmittedRequest } from './limits-stage.js';
-import { modelsAnswer } from './models.js';
+import { modelsAnswer, modelsForKey } from './models.js';
 import { ProxyRequest } from './proxy.js';
 import type { ProxyResult } from './proxy-types.js';
 import type { ClientRequest } from '../providers/types.js';
@@ -113,7 +113,7 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
     }
     let body: Buffer | string;
     try {
-      body = modelsAnswer(gen.modelList, path);
+      body = modelsAnswer(vkey === undefined ? gen.modelList : modelsForKey(gen, vkey), path);
     } catch (err) {
       return reject(rt, state, toGatewayError(err));
     }

@@ -51,6 +51,8 @@ export interface GatewayOptions {
   readonly redis?: LimitsOptions['redis'];
   /** What a request gets when the rate-limit store is unreachable (default open, like Envoy). */
   readonly rateLimitFailureMode?: FailureMode;
+  /** Virtual key budgets when the limit store is unreachable; closed (refuse) unless set. */
+  readonly budgetFailureMode?: FailureMode;
   /** Store of local limits; default in this process (a worker uses the instance's, in the primary). */
   readonly localLimits?: LocalStore;
   /** Id of the first config generation (a worker starts at the instance's current one). */
@@ -135,7 +137,7 @@ export class Gateway implements OutcomeSink {
             state: opts.state,
             rates: opts.telemetry?.rates,
             logger: opts.logger,
-            failOpen: (opts.rateLimitFailureMode ?? 'open') === 'open',
+            failure: { rates: opts.rateLimitFailureMode ?? 'open', budgets: opts.budgetFailureMode ?? 'closed' },
             observer: new BudgetMetrics(gw.metrics.registry, gw.metrics.labels),
             rebuildLocal: opts.rebuildBudgets !== false,
           },

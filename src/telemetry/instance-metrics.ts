@@ -5,12 +5,19 @@
 // totals never go backwards when a worker is restarted.
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { CgroupCpu } from '../cluster/cgroup.js';
+import { KEY_BUDGET_GAUGE, TEAM_BUDGET_GAUGE } from './budget-metrics.js';
 import { registerCpuMetrics } from './cpu-metrics.js';
 
 export type MetricsSnapshot = Array<MetricObjectWithValues<MetricValue<string>>>;
 
 /** Levels, not amounts: summing the workers' views would overstate them. */
-const MIN_OF_WORKERS = new Set(['tollgate_rate_limit_remaining', 'tollgate_quota_remaining_tokens', 'tollgate_process_start_time_seconds']);
+const MIN_OF_WORKERS = new Set([
+  'tollgate_rate_limit_remaining',
+  'tollgate_quota_remaining_tokens',
+  'tollgate_process_start_time_seconds',
+  TEAM_BUDGET_GAUGE,
+  KEY_BUDGET_GAUGE,
+]);
 
 export class InstanceMetrics {
   readonly registry = new Registry();

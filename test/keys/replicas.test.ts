@@ -23,7 +23,7 @@ beforeAll(async () => {
   dir = await workspace([up.port]);
   [redis, pg] = await Promise.all([startRedis(), startPostgres()]);
   // A generous Redis timeout: on a loaded test machine the default (200 ms) can expire, and the
-  // failure mode (open) would then admit without counting.
+  // budget failure mode (closed) would then answer 503.
   const shared = ['--state-db', pg.url, '--redis', redis.url, '--redis-timeout', '5000', '--concurrency', '1'];
   [a, b] = await Promise.all([serve(dir, shared), serve(dir, shared)]);
 }, 90_000);
