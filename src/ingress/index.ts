@@ -21,6 +21,8 @@ import { responseStoreFor } from './responses/store.js';
 /** What every hook sees: the request's headers as they arrived (before authentication rewrote them). */
 export interface IngressContext {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The workload of the virtual key that authenticated the request (the caller's identity), if one did. */
+  readonly keyWorkload: string | undefined;
   readonly limits: Limits;
   readonly method: string;
   readonly query: URLSearchParams;
@@ -57,9 +59,9 @@ const RESPONSES: IngressMatch = {
   operation: 'responses',
   subpath: '/responses',
   methods: ['POST'],
-  prepare: (ctx, body) => loadConversation(responseStoreFor(ctx.limits), callerScope(ctx.headers), body),
+  prepare: (ctx, body) => loadConversation(responseStoreFor(ctx.limits), callerScope(ctx), body),
   finished: async (ctx, client, status) => {
-    if (status >= 200 && status < 300) await keepResponse(responseStoreFor(ctx.limits), callerScope(ctx.headers), client);
+    if (status >= 200 && status < 300) await keepResponse(responseStoreFor(ctx.limits), callerScope(ctx), client);
   },
 };
 
@@ -74,7 +76,7 @@ function storedResponse(path: string): IngressMatch | undefined {
     operation: 'responses_state',
     subpath: path.slice(3),
     methods: items ? ['GET'] : ['GET', 'DELETE'],
-    serve: (ctx) => serveStored(responseStoreFor(ctx.limits), callerScope(ctx.headers), ctx.method, id, items, ctx.query),
+    serve: (ctx) => serveStored(responseStoreFor(ctx.limits), callerScope(ctx), ctx.method, id, items, ctx.query),
   };
 }
 

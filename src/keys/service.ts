@@ -64,12 +64,26 @@ export class VirtualKeys {
    * The virtual key a request presents (`Authorization: Bearer tg-…` or `x-api-key: tg-…`), checked;
    * undefined when it presents none. Throws the 401 for a key that is not good.
    */
-  authenticate(headers: Readonly<Record<string, string | string[] | undefined>>): LiveKey | undefined {
+  private authenticate(headers: Readonly<Record<string, string | string[] | undefined>>): LiveKey | undefined {
     const presented = presentedKey(headers);
     if (presented === undefined) return undefined;
     const r = this.registry.lookup(presented);
     if (r.ok) return r.key;
     throw new GatewayError('unauthenticated', r.message, { headers: { 'www-authenticate': 'Bearer realm="tollgate", error="invalid_token"' } });
+  }
+
+  /**
+   * Authenticates the request by its virtual key, if it presents one, and makes the key its
+   * identity: the key's workload replaces any `x-workload-app` the client sent, and the key leaves
+   * the headers so it never travels further. Every route family (model APIs, stored responses,
+   * MCP) calls this one method, so a key is accepted or refused the same way everywhere.
+   */
+  bind(headers: Record<string, string | string[] | undefined>): LiveKey | undefined {
+    const key = this.authenticate(headers);
+    if (key === undefined) return undefined;
+    for (const h of KEY_HEADERS) delete headers[h];
+    headers['x-workload-app'] = key.doc.workload;
+    return key;
   }
 
   /** Throws the 403 when the key may not use `model`. */
@@ -125,13 +139,21 @@ export async function liveSpend(registry: KeyRegistry, state: StateStore, now: n
   return out;
 }
 
+/**
+ * Where clients put an API key: `x-api-key` (Anthropic SDKs), `api-key` (Azure OpenAI SDKs) and
+ * `x-goog-api-key` (Gemini SDKs) besides `Authorization: Bearer` (OpenAI SDKs, MCP clients).
+ */
+const KEY_HEADERS = ['authorization', 'x-api-key', 'api-key', 'x-goog-api-key'] as const;
+
 function presentedKey(headers: Readonly<Record<string, string | string[] | undefined>>): string | undefined {
   const auth = headers['authorization'];
   if (typeof auth === 'string' && auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') {
     const v = auth.slice(7).trim();
     if (v.startsWith(KEY_PREFIX)) return v;
   }
-  const x = headers['x-api-key'];
-  if (typeof x === 'string' && x.trim().startsWith(KEY_PREFIX)) return x.trim();
+  for (const h of KEY_HEADERS) {
+    const x = h === 'authorization' ? undefined : headers[h];
+    if (typeof x === 'string' && x.trim().startsWith(KEY_PREFIX)) return x.trim();
+  }
   return undefined;
 }
