@@ -12,7 +12,7 @@ import { KeyAdmin } from './admin.js';
 import { windowOf } from './periods.js';
 import { KeyRegistry, type LiveKey } from './registry.js';
 import { KEY_PREFIX } from './secret.js';
-import { budgetCounter, KeySpend, type SpendObserver } from './spend.js';
+import { budgetCounter, HOLD_PREFIX, KeySpend, type SpendObserver } from './spend.js';
 
 const COUNTER_SLACK_MS = 86_400_000;
 const REDIS_CHECK_MS = 1_000;
@@ -46,7 +46,7 @@ export class VirtualKeys {
 
   static async open(opts: VirtualKeysOptions, limits: Limits): Promise<VirtualKeys> {
     const registry = await KeyRegistry.open(opts.state, opts.logger);
-    const spend = new KeySpend(registry, () => limits.redis ?? limits.local, opts.state, opts.rates, opts.observer, opts.logger, opts.failOpen);
+    const spend = new KeySpend(registry, () => limits.redis ?? limits.local, opts.state, opts.rates, opts.observer, opts.logger, opts.failOpen, limits.redis === undefined);
     const vk = new VirtualKeys(registry, spend, opts);
     if (opts.rates === undefined && registry.allBudgets().length > 0) {
       opts.logger.warn('virtual key budgets are not enforced: no rates file (--rates) prices the requests');
@@ -131,11 +131,20 @@ export async function liveSpend(registry: KeyRegistry, state: StateStore, now: n
     windowMs.set(w.id, w.end - now + COUNTER_SLACK_MS);
   }
   if (windowMs.size === 0) return [];
-  const out: Charge[] = [];
+  // Spend plus what is still held: a hold not returned is a process that stopped without saying what
+  // it spent of it, so all of it counts.
+  const totals = new Map<string, { windowMs: number; micros: number }>();
   for (const e of await state.spendIn([...windowMs.keys()])) {
     const ms = windowMs.get(e.window);
-    if (ms !== undefined && e.micros > 0) out.push({ kind: 'window', key: budgetCounter(e.subject, e.window), windowMs: ms, amount: e.micros });
+    if (ms === undefined) continue;
+    const subject = e.subject.startsWith(HOLD_PREFIX) ? e.subject.slice(HOLD_PREFIX.length) : e.subject;
+    const key = budgetCounter(subject, e.window);
+    const t = totals.get(key);
+    if (t === undefined) totals.set(key, { windowMs: ms, micros: e.micros });
+    else t.micros += e.micros;
   }
+  const out: Charge[] = [];
+  for (const [key, t] of totals) if (t.micros > 0) out.push({ kind: 'window', key, windowMs: t.windowMs, amount: t.micros });
   return out;
 }
 
