@@ -65,18 +65,18 @@ const RESPONSES: IngressMatch = {
   },
 };
 
-const STORED_RESPONSE = /^\/v1\/responses\/([A-Za-z0-9_-]{1,200})(\/input_items)?$/;
+const STORED_RESPONSE = /^\/v1\/responses\/([A-Za-z0-9_-]{1,200})(\/input_items|\/cancel)?$/;
 
 function storedResponse(path: string): IngressMatch | undefined {
   const m = STORED_RESPONSE.exec(path);
   const id = m?.[1];
   if (m === null || id === undefined) return undefined;
-  const items = m[2] !== undefined;
+  const part = m[2] === '/input_items' ? 'input_items' : m[2] === '/cancel' ? 'cancel' : 'response';
   return {
     operation: 'responses_state',
     subpath: path.slice(3),
-    methods: items ? ['GET'] : ['GET', 'DELETE'],
-    serve: (ctx) => serveStored(responseStoreFor(ctx.limits), callerScope(ctx), ctx.method, id, items, ctx.query),
+    methods: part === 'response' ? ['GET', 'DELETE'] : part === 'cancel' ? ['POST'] : ['GET'],
+    serve: (ctx) => serveStored(responseStoreFor(ctx.limits), callerScope(ctx), ctx.method, id, part, ctx.query),
   };
 }
 

@@ -112,6 +112,9 @@ describe('stored Responses with virtual keys (official OpenAI SDK)', () => {
     await expect(sdk(stranger.key).responses.retrieve(created.id)).rejects.toMatchObject({ status: 404 });
     await expect(sdk(stranger.key).responses.inputItems.list(created.id)).rejects.toMatchObject({ status: 404 });
     await expect(sdk(stranger.key).responses.delete(created.id)).rejects.toMatchObject({ status: 404 });
+    await expect(sdk(stranger.key).responses.cancel(created.id)).rejects.toMatchObject({ status: 404 });
+    // The owner learns why a finished (foreground) response cannot be cancelled.
+    await expect(sdk(owner.key).responses.cancel(created.id)).rejects.toMatchObject({ status: 400, message: expect.stringContaining('only background responses') as unknown });
     await expect(sdk(stranger.key).responses.create({ model: 'm', input: 'x', previous_response_id: created.id })).rejects.toMatchObject({ status: 404 });
     // Without the key's identity (no credential at all) it is not readable either.
     expect((await fetch(`${gw.url}/v1/responses/${created.id}`)).status).toBe(404);
@@ -141,6 +144,7 @@ describe('stored Responses with virtual keys (official OpenAI SDK)', () => {
     expect(revoked.status).toBe(401);
     expect(revoked.text).toContain('revoked');
     await expect(sdk(key).responses.retrieve(created.id)).rejects.toMatchObject({ status: 401 });
+    await expect(sdk(key).responses.cancel(created.id)).rejects.toMatchObject({ status: 401 });
   });
 });
 

@@ -99,15 +99,27 @@ export interface LocalAnswer {
   readonly body: Json;
 }
 
-/** GET /v1/responses/{id}, DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items. */
-export async function serveStored(store: ResponseStore, scope: string, method: string, id: string, items: boolean, query: URLSearchParams): Promise<LocalAnswer> {
-  if (method === 'DELETE' && !items) {
+/** GET and DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items, POST /v1/responses/{id}/cancel. */
+export async function serveStored(
+  store: ResponseStore,
+  scope: string,
+  method: string,
+  id: string,
+  part: 'response' | 'input_items' | 'cancel',
+  query: URLSearchParams,
+): Promise<LocalAnswer> {
+  if (method === 'DELETE' && part === 'response') {
     await owned(store, scope, id);
     await store.delete(id);
     return { status: 200, body: { id, object: 'response', deleted: true } };
   }
   const r = await owned(store, scope, id);
-  if (!items) return { status: 200, body: r.response };
+  if (part === 'cancel') {
+    // Only a background response can be cancelled, and the gateway answers every response while the
+    // client waits: by the time a client holds its id, it has finished.
+    throw new GatewayError('invalid_body', `Response ${JSON.stringify(id.slice(0, 100))} cannot be cancelled: only background responses can, and this gateway runs every response in the foreground (it has already finished).`);
+  }
+  if (part === 'response') return { status: 200, body: r.response };
   const order = query.get('order') ?? 'desc';
   if (order !== 'asc' && order !== 'desc') throw new GatewayError('invalid_body', '"order" must be asc or desc.', { param: 'order' });
   const limit = Number(query.get('limit') ?? '20');
