@@ -63,7 +63,8 @@ metadata: {name: tollgate-mcp-session, namespace: default}
 stringData: {sessionKey: "${randomBytes(32).toString('base64')}"}
 `;
   await writeFile(join(dir, 'mcp.yaml'), mcp);
-  gw = await serve(dir, ['--config', join(dir, 'mcp.yaml'), '--state-dir', join(dir, 'state'), '--concurrency', '1']);
+  // A closed MCP client's notification stream holds a draining gateway for its whole drain timeout.
+  gw = await serve(dir, ['--config', join(dir, 'mcp.yaml'), '--state-dir', join(dir, 'state'), '--concurrency', '1', '--drain-timeout', '2']);
 }, 60_000);
 
 afterAll(async () => {
