@@ -2,7 +2,7 @@
 // same --state-dir, twice: the money the backend was asked to spend never exceeds the budget. Spend
 // reaches the durable journal lazily, so without the budget holds a restart would hand out again what
 // was admitted in the last moments before the kill.
-import { rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { eventually } from '../helpers/gateway.js';
@@ -82,3 +82,19 @@ it('never lets a key spend past its budget across kill -9 and restart, and count
   // The spend the admin API reports is what really completed, never more than the budget.
   expect(await spent(gw.admin, id)).toBeLessThanOrEqual(BUDGET_REQUESTS * REQUEST_COST + 1e-9);
 }, 180_000);
+
+it('takes a hold with one journal write per 1% of the budget, not one per request', async () => {
+  const served = gw as Served;
+  const { id, key } = await createKey(served.admin, { name: 'steady', workload: 'ci', budgets: [{ amount: 1000 * REQUEST_COST, period: 'month' }] });
+  await eventually(async () => (await chatWith(served.url, key, { model: 'nope' })).status !== 401, 'the key to be known');
+  const requests = 40;
+  for (let i = 0; i < requests; i++) expect((await chatWith(served.url, key)).status).toBe(200);
+  // This process's journal (docs/state.md): one line per write, each a list of [subject, window, micros].
+  const spendDir = join(dir, 'state', 'spend');
+  const mine = (await readdir(spendDir)).filter((f) => f.startsWith(`journal-${served.cli.child.pid}-`));
+  const lines = (await Promise.all(mine.map((f) => readFile(join(spendDir, f), 'utf8')))).join('').split('\n').filter((l) => l !== '');
+  const holdWrites = lines.filter((l) => (JSON.parse(l) as Array<[string, string, number]>).some(([subject, , micros]) => subject === `hold:key:${id}` && micros > 0));
+  // 40 requests of 0.05 are 4% of a budget of 50: four extensions, a fifth at most for rounding.
+  expect(holdWrites.length).toBeGreaterThanOrEqual(1);
+  expect(holdWrites.length).toBeLessThanOrEqual(5);
+}, 60_000);
