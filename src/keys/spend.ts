@@ -20,7 +20,7 @@ import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { makeUsage, type Usage } from '../core/usage.js';
 import type { Charge, Check, CheckResult, LimitStore } from '../limits/store.js';
-import type { StateStore } from '../state/store.js';
+import type { SpendEntry, StateStore } from '../state/store.js';
 import { fromMicros, toMicros, windowOf } from './periods.js';
 import type { BudgetOf, KeyRegistry, LiveKey } from './registry.js';
 
@@ -47,6 +47,8 @@ interface HeldBudget {
   readonly windowMs: number;
   /** The budget's amount, in micros. */
   readonly limit: number;
+  /** When the window ends (ms since the epoch). */
+  readonly end: number;
 }
 
 /** This process's hold on one budget window: what of the journalled hold is neither reserved nor spent. */
@@ -54,6 +56,7 @@ interface Hold {
   readonly subject: string;
   readonly window: string;
   readonly limit: number;
+  readonly end: number;
   /** What the latest admission left of the budget: a hold never reaches further. */
   left: number;
   free: number;
@@ -136,7 +139,7 @@ export class KeySpend {
       const windowMs = w.end - now + COUNTER_SLACK_MS;
       const limit = toMicros(b.budget.amount);
       checks.push(check(counter, limit, windowMs, reserve));
-      held.push({ subject: b.subject, window: w.id, counter, windowMs, limit });
+      held.push({ subject: b.subject, window: w.id, counter, windowMs, limit, end: w.end });
     }
     let admitted: boolean;
     let results: readonly CheckResult[];
@@ -164,7 +167,7 @@ export class KeySpend {
     const mine = t.budgets.map((b, i) => {
       const k = `${b.subject}\u0000${b.window}`;
       let h = this.holds.get(k);
-      if (h === undefined) this.holds.set(k, (h = { subject: b.subject, window: b.window, limit: b.limit, left: 0, free: 0 }));
+      if (h === undefined) this.holds.set(k, (h = { subject: b.subject, window: b.window, limit: b.limit, end: b.end, left: 0, free: 0 }));
       h.free -= t.reservedMicros;
       h.left = left[i] ?? 0;
       return h;
@@ -218,9 +221,14 @@ export class KeySpend {
     }
   }
 
-  /** Writes the spend settled so far to the durable journal (all of a batch or none; retried). */
+  /**
+   * Writes the spend settled so far to the durable journal (all of a batch or none; retried), and
+   * gives back the holds on windows that have ended.
+   */
   flush(): Promise<void> {
-    if (this.flushing !== undefined || this.pending.size === 0) return this.flushing ?? Promise.resolve();
+    if (this.flushing !== undefined) return this.flushing;
+    const ended = this.endedHolds();
+    if (this.pending.size === 0 && ended.length === 0) return Promise.resolve();
     const batch = this.pending;
     this.pending = new Map();
     // The real cost moves from the hold to the spend in one journal line: their sum never drops.
@@ -229,6 +237,7 @@ export class KeySpend {
       const spent = { subject, window, micros };
       return this.holding ? [spent, { subject: HOLD_PREFIX + subject, window, micros: -micros }] : [spent];
     });
+    entries.push(...ended);
     this.flushing = this.state
       .addSpend(entries)
       .catch((err: unknown) => {
@@ -240,6 +249,18 @@ export class KeySpend {
         this.flushing = undefined;
       });
     return this.flushing;
+  }
+
+  /** The entries giving back the unused holds of windows that have ended; those holds are forgotten. */
+  private endedHolds(): SpendEntry[] {
+    const now = this.now();
+    const out: SpendEntry[] = [];
+    for (const [k, h] of this.holds) {
+      if (h.end > now) continue;
+      if (h.free > 0) out.push({ subject: HOLD_PREFIX + h.subject, window: h.window, micros: -h.free });
+      this.holds.delete(k);
+    }
+    return out;
   }
 
   /** Journals the spend so far and returns the holds' unused part (requests still in flight keep theirs). */
