@@ -7,6 +7,8 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import Anthropic from '@anthropic-ai/sdk';
+import { GoogleGenAI } from '@google/genai';
 import { exportJWK, generateKeyPair } from 'jose';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -146,6 +148,30 @@ describe('stored Responses with virtual keys (official OpenAI SDK)', () => {
     expect(revoked.text).toContain('revoked');
     await expect(sdk(key).responses.retrieve(created.id)).rejects.toMatchObject({ status: 401 });
     await expect(sdk(key).responses.cancel(created.id)).rejects.toMatchObject({ status: 401 });
+  });
+});
+
+describe('virtual keys where other SDKs put their key', () => {
+  it('authenticates the Gemini SDK (x-goog-api-key) and the Anthropic SDK (x-api-key) by the key', async () => {
+    const { id, key } = await createKey(gw.admin, { name: 'sdk-agent', workload: 'omniact-ui' });
+    await known(key);
+    const gemini = new GoogleGenAI({ apiKey: key, httpOptions: { baseUrl: gw.url } });
+    const g = await gemini.models.generateContent({ model: 'm', contents: 'Hello', config: { maxOutputTokens: 5 } });
+    expect(g.text?.length).toBeGreaterThan(0);
+    let sent = up.requests[up.requests.length - 1];
+    expect(sent?.headers['x-workload-app']).toBe('omniact-ui');
+    expect(JSON.stringify(sent?.headers)).not.toContain(key);
+    const anthropic = new Anthropic({ apiKey: key, baseURL: gw.url, maxRetries: 0 });
+    const a = await anthropic.messages.create({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'Hello' }] });
+    expect(a.content.length).toBeGreaterThan(0);
+    sent = up.requests[up.requests.length - 1];
+    expect(sent?.headers['x-workload-app']).toBe('omniact-ui');
+    expect(JSON.stringify(sent?.headers)).not.toContain(key);
+
+    expect((await api(gw.admin, 'POST', `/admin/keys/${id}/revoke`)).status).toBe(200);
+    await eventually(async () => (await chatWith(gw.url, key)).status === 401, 'the revoked key to be refused');
+    await expect(gemini.models.generateContent({ model: 'm', contents: 'Hello' })).rejects.toThrow(/revoked/);
+    await expect(anthropic.messages.create({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'Hello' }] })).rejects.toMatchObject({ status: 401 });
   });
 });
 
