@@ -3,7 +3,7 @@
 // A key authenticates by the same check everywhere: its workload is the caller, a bad key is a 401
 // with the reason, and a stored response is readable only by the workload that created it.
 import { randomBytes } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -66,7 +66,7 @@ stringData: {sessionKey: "${randomBytes(32).toString('base64')}"}
 `;
   await writeFile(join(dir, 'mcp.yaml'), mcp);
   // A closed MCP client's notification stream holds a draining gateway for its whole drain timeout.
-  gw = await serve(dir, ['--config', join(dir, 'mcp.yaml'), '--state-dir', join(dir, 'state'), '--concurrency', '1', '--drain-timeout', '2']);
+  gw = await serve(dir, ['--config', join(dir, 'mcp.yaml'), '--state-dir', join(dir, 'state'), '--concurrency', '1', '--drain-timeout', '2', '--access-log', join(dir, 'access.log')]);
 }, 60_000);
 
 afterAll(async () => {
@@ -183,7 +183,7 @@ describe('MCPRoutes with virtual keys (official MCP SDK client)', () => {
   }
 
   it('authenticates MCP calls by the key: its workload is the caller, the key never reaches the server', async () => {
-    const { key } = await createKey(gw.admin, { name: 'mcp-agent', workload: 'toolbench-agent' });
+    const { id, key } = await createKey(gw.admin, { name: 'mcp-agent', workload: 'toolbench-agent' });
     await known(key);
     const seen = tools.seenAuth.length;
     for (const path of ['/mcp', '/mcp-secure']) {
@@ -195,6 +195,11 @@ describe('MCPRoutes with virtual keys (official MCP SDK client)', () => {
     }
     expect(tools.seenAuth.length).toBeGreaterThan(seen);
     expect(tools.seenAuth.slice(seen).every((a) => !a.includes(key))).toBe(true);
+    // The tool call's log line names the key's workload as the caller, and the key by its id only.
+    await eventually(async () => (await readFile(join(dir, 'access.log'), 'utf8').catch(() => '')).includes(`"api_key":"${id}"`), 'the tool call in the access log');
+    const line = (await readFile(join(dir, 'access.log'), 'utf8')).split('\n').find((l) => l.includes('"mcp_tool_call"') && l.includes(id)) ?? '';
+    expect(line).toContain('"caller":"workload:toolbench-agent"');
+    expect(line).not.toContain(key);
   });
 
   it('refuses a bad key on an MCPRoute with a 401 and the reason, identical for unknown and wrong secret', async () => {
