@@ -23,6 +23,8 @@ const DEFAULT_LEDGER = join(tmpdir(), 'tollgate-demo', 'ledger');
 /** Virtual keys of the demo and the admin token that manages them (a fresh token per run). */
 const STATE_DIR = join(tmpdir(), 'tollgate-demo', 'state');
 const TOKEN_FILE = join(tmpdir(), 'tollgate-demo', 'admin-token');
+/** `bin/tollgate.js` of this installation, whatever the demo was started through (npm, npx, node). */
+const CLI_SCRIPT = fileURLToPath(new URL('../../bin/tollgate.js', import.meta.url));
 
 const TIERS = [
   { backend: 'tier1-gemini-flash', model: 'gemini-flash', profile: 'gemini-flash', label: 'tier 1 (premium, simulated Gemini Flash)' },
@@ -124,7 +126,7 @@ export async function run(argv: string[]): Promise<number> {
         const adm = `http://${adminAddr.host}:${adminAddr.port}`;
         mkdirSync(join(tmpdir(), 'tollgate-demo'), { recursive: true });
         writeFileSync(TOKEN_FILE, adminToken ?? '', { mode: 0o600 });
-        process.stdout.write(banner({ gw, admin: adm, sims: rows, configDir, ledgerDir, rates: rates === undefined ? undefined : ratesFile, tier1: sims[0]?.url ?? 'http://127.0.0.1:8101' }));
+        process.stdout.write(banner({ gw, admin: adm, sims: rows, configDir, ledgerDir, rates: rates === undefined ? undefined : ratesFile, tier1: sims[0]?.url ?? 'http://127.0.0.1:8101', cli: CLI_SCRIPT, tokenFile: TOKEN_FILE }));
       },
       () => Promise.race([waitForSignal(), parentGone()]).then(() => void process.stdout.write('\nstopping…\n')),
     );
@@ -164,6 +166,9 @@ interface BannerInput {
   readonly ledgerDir: string;
   readonly rates: string | undefined;
   readonly tier1: string;
+  /** The CLI script this demo runs from: the key commands call it for `tollgate`. */
+  readonly cli: string;
+  readonly tokenFile: string;
 }
 
 function banner(b: BannerInput): string {
@@ -181,6 +186,8 @@ function banner(b: BannerInput): string {
   const body = (app: string, extra = ''): string =>
     `curl -s ${gw}/v1/chat/completions -H 'content-type: application/json' -H 'x-workload-app: ${app}'${extra} \\\n    -d '{"model":"gpt-oss-120b","messages":[{"role":"user","content":"Say hello"}]}'`;
   const status = (app: string): string => body(app).replace('curl -s ', "curl -s -o /dev/null -w '%{http_code} %header{x-tollgate-backend}\\n' ");
+  const keyed = (out: string): string =>
+    `curl -s ${out}${gw}/v1/chat/completions -H "authorization: Bearer $KEY" -H 'content-type: application/json' \\\n      -d '{"model":"gpt-oss-120b","max_tokens":40,"messages":[{"role":"user","content":"Say hello"}]}'`;
   return `
 Tollgate demo is running.
 
@@ -200,12 +207,15 @@ Seed test case 1, local rate limiting (swe-rebench-ide, 2 requests per minute: 2
   for i in 1 2 3 4 5 6; do ${status('swe-rebench-ide')}; done
   curl -s ${admin}/stats/prometheus | grep http_local_rate_limit_rate_limited
 
-Virtual keys: a key for terminal-bench-ci with a tiny budget; watch it run out (200 … then 429 budget_exceeded):
-  export TOLLGATE_ADMIN_TOKEN=$(cat ${TOKEN_FILE})
+Virtual keys: a key for terminal-bench-ci with a budget of a hundredth of a cent a day, in the currency of
+${b.rates ?? 'the rates file'}; watch it run out (200 while the budget lasts, then 429 budget_exceeded):
+  alias tollgate="node ${b.cli}"     # this checkout's CLI (or: npx tollgate)
+  export TOLLGATE_ADMIN_TOKEN=$(cat ${b.tokenFile})     # the admin token of this run
   KEY=$(tollgate keys create --admin ${admin} --name demo-agent --workload terminal-bench-ci --budget 0.0001/1d --format json | node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).key')
-  for i in $(seq 1 10); do curl -s -o /dev/null -w '%{http_code}\n' ${gw}/v1/chat/completions -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
-    -d '{"model":"gpt-oss-120b","max_tokens":40,"messages":[{"role":"user","content":"Say hello"}]}'; done
-  tollgate keys show \${KEY:3:12} --admin ${admin}     # spend against the budget
+  for i in $(seq 1 8); do ${keyed('-o /dev/null -w \'%{http_code}\\n\' ')}; done
+  ${keyed('')}; echo     # the refusal names the budget, its period and when it resets
+  tollgate keys show $(echo "$KEY" | cut -c4-15) --admin ${admin}     # spend against the budget (the id is the part after tg-)
+  # max_tokens matters: admission reserves the worst case (the prompt plus max_tokens of output)
 
 Streaming:
   curl -sN ${gw}/v1/chat/completions -H 'content-type: application/json' -H 'x-workload-app: terminal-bench-ci' \\

@@ -21,6 +21,8 @@ import { responseStoreFor } from './responses/store.js';
 /** What every hook sees: the request's headers as they arrived (before authentication rewrote them). */
 export interface IngressContext {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The workload of the virtual key that authenticated the request (the caller's identity), if one did. */
+  readonly keyWorkload: string | undefined;
   readonly limits: Limits;
   readonly method: string;
   readonly query: URLSearchParams;
@@ -57,24 +59,24 @@ const RESPONSES: IngressMatch = {
   operation: 'responses',
   subpath: '/responses',
   methods: ['POST'],
-  prepare: (ctx, body) => loadConversation(responseStoreFor(ctx.limits), callerScope(ctx.headers), body),
+  prepare: (ctx, body) => loadConversation(responseStoreFor(ctx.limits), callerScope(ctx), body),
   finished: async (ctx, client, status) => {
-    if (status >= 200 && status < 300) await keepResponse(responseStoreFor(ctx.limits), callerScope(ctx.headers), client);
+    if (status >= 200 && status < 300) await keepResponse(responseStoreFor(ctx.limits), callerScope(ctx), client);
   },
 };
 
-const STORED_RESPONSE = /^\/v1\/responses\/([A-Za-z0-9_-]{1,200})(\/input_items)?$/;
+const STORED_RESPONSE = /^\/v1\/responses\/([A-Za-z0-9_-]{1,200})(\/input_items|\/cancel)?$/;
 
 function storedResponse(path: string): IngressMatch | undefined {
   const m = STORED_RESPONSE.exec(path);
   const id = m?.[1];
   if (m === null || id === undefined) return undefined;
-  const items = m[2] !== undefined;
+  const part = m[2] === '/input_items' ? 'input_items' : m[2] === '/cancel' ? 'cancel' : 'response';
   return {
     operation: 'responses_state',
     subpath: path.slice(3),
-    methods: items ? ['GET'] : ['GET', 'DELETE'],
-    serve: (ctx) => serveStored(responseStoreFor(ctx.limits), callerScope(ctx.headers), ctx.method, id, items, ctx.query),
+    methods: part === 'response' ? ['GET', 'DELETE'] : part === 'cancel' ? ['POST'] : ['GET'],
+    serve: (ctx) => serveStored(responseStoreFor(ctx.limits), callerScope(ctx), ctx.method, id, part, ctx.query),
   };
 }
 

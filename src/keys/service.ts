@@ -12,7 +12,7 @@ import { KeyAdmin } from './admin.js';
 import { windowOf } from './periods.js';
 import { KeyRegistry, type LiveKey } from './registry.js';
 import { KEY_PREFIX } from './secret.js';
-import { budgetCounter, KeySpend, type SpendObserver, type StoreFailureModes } from './spend.js';
+import { budgetCounter, HOLD_PREFIX, KeySpend, type SpendObserver, type StoreFailureModes } from './spend.js';
 
 const COUNTER_SLACK_MS = 86_400_000;
 const REDIS_CHECK_MS = 1_000;
@@ -46,7 +46,7 @@ export class VirtualKeys {
 
   static async open(opts: VirtualKeysOptions, limits: Limits): Promise<VirtualKeys> {
     const registry = await KeyRegistry.open(opts.state, opts.logger);
-    const spend = new KeySpend(registry, () => limits.redis ?? limits.local, opts.state, opts.rates, opts.observer, opts.logger, opts.failure);
+    const spend = new KeySpend(registry, () => limits.redis ?? limits.local, opts.state, opts.rates, opts.observer, opts.logger, opts.failure, limits.redis === undefined);
     const vk = new VirtualKeys(registry, spend, opts);
     if (opts.rates === undefined && registry.allBudgets().length > 0) {
       opts.logger.warn('virtual key budgets are not enforced: no rates file (--rates) prices the requests');
@@ -64,12 +64,26 @@ export class VirtualKeys {
    * The virtual key a request presents (`Authorization: Bearer tg-…` or `x-api-key: tg-…`), checked;
    * undefined when it presents none. Throws the 401 for a key that is not good.
    */
-  authenticate(headers: Readonly<Record<string, string | string[] | undefined>>): LiveKey | undefined {
+  private authenticate(headers: Readonly<Record<string, string | string[] | undefined>>): LiveKey | undefined {
     const presented = presentedKey(headers);
     if (presented === undefined) return undefined;
     const r = this.registry.lookup(presented);
     if (r.ok) return r.key;
     throw new GatewayError('unauthenticated', r.message, { headers: { 'www-authenticate': 'Bearer realm="tollgate", error="invalid_token"' } });
+  }
+
+  /**
+   * Authenticates the request by its virtual key, if it presents one, and makes the key its
+   * identity: the key's workload replaces any `x-workload-app` the client sent, and the key leaves
+   * the headers so it never travels further. Every route family (model APIs, stored responses,
+   * MCP) calls this one method, so a key is accepted or refused the same way everywhere.
+   */
+  bind(headers: Record<string, string | string[] | undefined>): LiveKey | undefined {
+    const key = this.authenticate(headers);
+    if (key === undefined) return undefined;
+    for (const h of KEY_HEADERS) delete headers[h];
+    headers['x-workload-app'] = key.doc.workload;
+    return key;
   }
 
   /** Throws the 403 when the key may not use `model`. */
@@ -120,13 +134,28 @@ export async function liveSpend(registry: KeyRegistry, state: StateStore, now: n
     windowMs.set(w.id, w.end - now + COUNTER_SLACK_MS);
   }
   if (windowMs.size === 0) return [];
-  const out: Charge[] = [];
+  // Spend plus what is still held: a hold not returned is a process that stopped without saying what
+  // it spent of it, so all of it counts.
+  const totals = new Map<string, { windowMs: number; micros: number }>();
   for (const e of await state.spendIn([...windowMs.keys()])) {
     const ms = windowMs.get(e.window);
-    if (ms !== undefined && e.micros > 0) out.push({ kind: 'window', key: budgetCounter(e.subject, e.window), windowMs: ms, amount: e.micros });
+    if (ms === undefined) continue;
+    const subject = e.subject.startsWith(HOLD_PREFIX) ? e.subject.slice(HOLD_PREFIX.length) : e.subject;
+    const key = budgetCounter(subject, e.window);
+    const t = totals.get(key);
+    if (t === undefined) totals.set(key, { windowMs: ms, micros: e.micros });
+    else t.micros += e.micros;
   }
+  const out: Charge[] = [];
+  for (const [key, t] of totals) if (t.micros > 0) out.push({ kind: 'window', key, windowMs: t.windowMs, amount: t.micros });
   return out;
 }
+
+/**
+ * Where clients put an API key: `x-api-key` (Anthropic SDKs), `api-key` (Azure OpenAI SDKs) and
+ * `x-goog-api-key` (Gemini SDKs) besides `Authorization: Bearer` (OpenAI SDKs, MCP clients).
+ */
+const KEY_HEADERS = ['authorization', 'x-api-key', 'api-key', 'x-goog-api-key'] as const;
 
 function presentedKey(headers: Readonly<Record<string, string | string[] | undefined>>): string | undefined {
   const auth = headers['authorization'];
@@ -134,7 +163,9 @@ function presentedKey(headers: Readonly<Record<string, string | string[] | undef
     const v = auth.slice(7).trim();
     if (v.startsWith(KEY_PREFIX)) return v;
   }
-  const x = headers['x-api-key'];
-  if (typeof x === 'string' && x.trim().startsWith(KEY_PREFIX)) return x.trim();
+  for (const h of KEY_HEADERS) {
+    const x = h === 'authorization' ? undefined : headers[h];
+    if (typeof x === 'string' && x.trim().startsWith(KEY_PREFIX)) return x.trim();
+  }
   return undefined;
 }

@@ -9,11 +9,16 @@ import type { RequestView } from '../auth/extract.js';
 import { AuthFailure } from '../auth/failure.js';
 import { authenticateJwt } from '../auth/jwt.js';
 import type { McpRouteConfig } from '../config/types-mcp.js';
+import { GatewayError } from '../core/errors.js';
+import type { LiveKey } from '../keys/registry.js';
+import type { VirtualKeys } from '../keys/service.js';
 import { FORBIDDEN, RpcError } from './jsonrpc.js';
 
 export interface Caller {
-  /** `key:<client>` or `jwt:<sub>`; undefined on a route without authentication. */
+  /** `key:<client>`, `jwt:<sub>` or `workload:<app>` (a virtual key); undefined on a route without authentication. */
   readonly principal: string | undefined;
+  /** The id of the virtual key that authenticated the call, if one did (ledger and log lines name it). */
+  readonly apiKey?: string;
   readonly claims: JWTPayload | undefined;
   /** Headers the credential came from: never forwarded. */
   readonly credentialHeaders: readonly string[];
@@ -29,7 +34,20 @@ export function metadataUrl(route: McpRouteConfig): string | undefined {
   return `${u.origin}${o.metadataPaths[0]}`;
 }
 
-export async function authenticate(route: McpRouteConfig, req: RequestView): Promise<Caller> {
+/**
+ * Who is calling. A virtual key (`tg-…`) authenticates the call whatever the route's own
+ * authentication is, through the same check as every model request: its workload is the caller,
+ * and a key that is unknown, revoked, expired or malformed is a 401 with the reason.
+ */
+export async function authenticate(route: McpRouteConfig, req: RequestView & { headers: Record<string, string | string[] | undefined> }, keys: VirtualKeys | undefined): Promise<Caller> {
+  let key: LiveKey | undefined;
+  try {
+    key = keys?.bind(req.headers);
+  } catch (e) {
+    if (e instanceof GatewayError) throw new RpcError(-32001, e.message, e.status, undefined, { ...e.headers });
+    throw e;
+  }
+  if (key !== undefined) return { principal: `workload:${key.doc.workload}`, claims: undefined, credentialHeaders: [], apiKey: key.id };
   if (route.apiKeyAuth === undefined && route.oauth === undefined) return ANONYMOUS;
   const credentialHeaders: string[] = [];
   let principal: string | undefined;

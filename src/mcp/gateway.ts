@@ -10,6 +10,7 @@ import { startTrace } from '../core/trace-context.js';
 import type { Limits } from '../limits/index.js';
 import type { Logger } from '../core/log.js';
 import type { McpConfig } from '../config/types-mcp.js';
+import type { VirtualKeys } from '../keys/service.js';
 import type { Req, Res } from '../pipeline/http.js';
 import type { McpMetrics } from '../telemetry/mcp-metrics.js';
 import type { McpSpanFacts } from '../telemetry/traces.js';
@@ -38,6 +39,8 @@ export type McpToolCallRecord = {
   readonly requestId: string;
   readonly route: string;
   readonly caller: string | undefined;
+  /** The virtual key that authenticated the call. */
+  readonly api_key?: string;
   readonly backend: string;
   readonly tool: string;
   readonly outcome: string;
@@ -57,6 +60,8 @@ export interface McpGatewayOptions {
   readonly tracing?: (() => boolean) | undefined;
   readonly onSpan?: ((f: McpSpanFacts) => void) | undefined;
   readonly version?: string;
+  /** The gateway's virtual keys (`tg-…`), once its state store is open; they authenticate MCP calls too. */
+  readonly keys?: (() => VirtualKeys | undefined) | undefined;
 }
 
 
@@ -112,7 +117,7 @@ export class McpGateway {
     }
     let caller: Caller;
     try {
-      caller = await authenticate(x.route, { headers: x.req.headers, rawHeaders: x.req.rawHeaders ?? [] });
+      caller = await authenticate(x.route, { headers: x.req.headers, rawHeaders: x.req.rawHeaders ?? [] }, this.o.keys?.());
     } catch (e) {
       return this.failRecorded(x, null, e, 'unauthenticated', '');
     }
@@ -372,6 +377,7 @@ export class McpGateway {
       requestId: x.requestId,
       route: x.route.key,
       caller: caller.principal,
+      ...(caller.apiKey === undefined ? {} : { api_key: caller.apiKey }),
       backend,
       tool: tool !== '' ? tool : (unownedTool ?? ''),
       outcome,

@@ -136,14 +136,22 @@ export function handleRequest(rt: GatewayRuntime, req: Req, res: Res, conn: Conn
   const allowed = ingress?.methods ?? ['POST'];
   if (!allowed.includes(method)) return reject(rt, state, methodNotAllowed(path, allowed.join(', ')));
   // Ingress hooks see the headers as they arrived: authentication rewrites the live ones.
-  const ctx: IngressContext | undefined = ingress === undefined ? undefined : { headers: { ...req.headers }, limits: rt.limits, method, query: new URLSearchParams(query) };
-  const done = ingress?.serve !== undefined && ctx !== undefined ? serveIngress(rt, state, gen, ingress, ctx, conn) : proxyOpenAI(rt, state, gen, query, conn, ctx);
+  const arrived = ingress === undefined ? undefined : { ...req.headers };
+  let vkey: LiveKey | undefined;
+  try {
+    vkey = virtualKey(rt, state);
+  } catch (err) {
+    return reject(rt, state, toGatewayError(err));
+  }
+  const ctx: IngressContext | undefined =
+    arrived === undefined ? undefined : { headers: arrived, keyWorkload: vkey?.doc.workload, limits: rt.limits, method, query: new URLSearchParams(query) };
+  const done = ingress?.serve !== undefined && ctx !== undefined ? serveIngress(rt, state, gen, ingress, ctx, conn, vkey) : proxyOpenAI(rt, state, gen, query, conn, ctx, vkey);
   done.catch((err: unknown) => reject(rt, state, toGatewayError(err)));
 }
 
-/** An ingress endpoint the gateway answers from its own state (after the Gateway-level auth check). */
-async function serveIngress(rt: GatewayRuntime, s: RequestState, gen: Generation, ingress: IngressMatch, ctx: IngressContext, conn: Connection): Promise<void> {
-  await beginAuth(gen, s.req, { method: ctx.method, path: s.path, remoteAddress: conn.remoteAddress, requestId: s.requestId, logger: rt.logger });
+/** An ingress endpoint the gateway answers from its own state (after the virtual key or the Gateway-level auth check). */
+async function serveIngress(rt: GatewayRuntime, s: RequestState, gen: Generation, ingress: IngressMatch, ctx: IngressContext, conn: Connection, vkey: LiveKey | undefined): Promise<void> {
+  if (vkey === undefined) await beginAuth(gen, s.req, { method: ctx.method, path: s.path, remoteAddress: conn.remoteAddress, requestId: s.requestId, logger: rt.logger });
   const answer = await ingress.serve?.(ctx);
   if (answer !== undefined) sendLocal(rt, s, answer);
 }
@@ -160,8 +168,7 @@ function virtualKey(rt: GatewayRuntime, s: RequestState): LiveKey | undefined {
   return key;
 }
 
-async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation, query: string, conn: Connection, ctx: IngressContext | undefined): Promise<void> {
-  const vkey = virtualKey(rt, s);
+async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation, query: string, conn: Connection, ctx: IngressContext | undefined, vkey: LiveKey | undefined): Promise<void> {
   // Client authentication binds x-workload-app before anything reads it (routing, limits, accounting).
   const auth = vkey !== undefined ? undefined : await beginAuth(gen, s.req, { method: s.req.method ?? 'POST', path: s.path, remoteAddress: conn.remoteAddress, requestId: s.requestId, logger: rt.logger });
   const { body, raw, upload } = await (s.ingress?.readBody ?? readJsonBody)(s.req, s.res, gen.config.listener.bodyLimitBytes, conn.limits);

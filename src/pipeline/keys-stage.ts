@@ -19,13 +19,7 @@ import type { QuotaHook } from './proxy-types.js';
  * the route's SecurityPolicy says, and it never travels further than this.
  */
 export function bindVirtualKey(keys: VirtualKeys | undefined, req: Req): LiveKey | undefined {
-  if (keys === undefined) return undefined;
-  const key = keys.authenticate(req.headers);
-  if (key === undefined) return undefined;
-  delete req.headers['authorization'];
-  delete req.headers['x-api-key'];
-  req.headers['x-workload-app'] = key.doc.workload;
-  return key;
+  return keys?.bind(req.headers);
 }
 
 /** Admits the request against the key's rpm, tpm and budgets (throws the 429), pricing it for the first candidate. */

@@ -116,6 +116,7 @@ export class Gateway implements OutcomeSink {
     const mcp = new McpGateway({ logger: opts.logger, limits: this.limits, metrics: new McpMetrics(this.metrics.registry), onToolCall: (r) => this.telemetry.mcpToolCall({ ...r }),
       tracing: () => this.runtime.tracing,
       onSpan: (f) => this.telemetry.mcpSpan(f),
+      keys: () => this.runtime.keys,
     });
     this.runtime = { generation: undefined, draining: false, tracing: false, sink: this, limits: this.limits, logger: opts.logger, mcp };
   }

@@ -1,10 +1,11 @@
 // `tollgate demo` as a user runs it: one command, then the whitepaper's seed test cases against it,
 // and the README's walk-through from it: synth → load → report → chargeback.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT, runCli, spawnCli, type RunningCli } from '../helpers/cli.js';
@@ -16,7 +17,8 @@ const work = mkdtempSync(join(tmpdir(), 'tollgate-demo-test-'));
 const ledger = join(work, 'ledger');
 
 beforeAll(async () => {
-  demo = spawnCli(['demo', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ledger', ledger]);
+  // Its own temp dir: the demo keeps keys and its admin token there, away from a demo a user runs.
+  demo = spawnCli(['demo', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ledger', ledger], { TMPDIR: work });
   await demo.waitFor(/Press Ctrl-C/);
   gw = (demo.output().match(/^ {2}gateway \(OpenAI API[^\n]*?(http:\/\/\S+)$/m) as RegExpMatchArray)[1] as string;
   admin = (demo.output().match(/^ {2}admin [^\n]*?(http:\/\/\S+)$/m) as RegExpMatchArray)[1] as string;
@@ -117,6 +119,26 @@ describe('tollgate demo', () => {
     expect(text.length).toBeGreaterThan(0);
     expect(usage?.completion_tokens).toBe(8);
   });
+
+  it('prints key commands that, pasted into a shell, create a key and watch it run out of budget', async () => {
+    const out = demo.output();
+    const lines = out.slice(out.indexOf('Virtual keys:')).split('\n');
+    const from = lines.findIndex((l) => l.startsWith('  alias tollgate='));
+    const to = lines.findIndex((l) => l.startsWith('  # max_tokens'));
+    expect(from).toBeGreaterThan(0);
+    expect(to).toBeGreaterThan(from);
+    // An interactive shell expands aliases; a script has to ask for it.
+    const script = ['shopt -s expand_aliases', ...lines.slice(from, to)].join('\n');
+    const r = await promisify(execFile)('bash', ['-c', script], { env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}` }, timeout: 120_000 });
+    const codes = r.stdout.split('\n').filter((l) => /^\d{3}$/.test(l));
+    expect(codes).toHaveLength(8);
+    const firstRefused = codes.indexOf('429');
+    expect(firstRefused).toBeGreaterThan(0);
+    expect(codes.slice(0, firstRefused).every((c) => c === '200')).toBe(true);
+    expect(codes.slice(firstRefused).every((c) => c === '429')).toBe(true);
+    expect(r.stdout).toMatch(/"message":"Budget exceeded: the budget of key \\"demo-agent\\" \([a-z2-9]{12}\), 0\.0001 USD per 1d, is exhausted[^"]*; it resets at [^"]+","type":"rate_limit_error","code":"budget_exceeded"/);
+    expect(r.stdout).toMatch(/^budgets:\s+0\.0000\d+ of 0\.0001\/1d USD$/m);
+  }, 150_000);
 
   it('serves the admin endpoints', async () => {
     expect((await fetch(`${admin}/readyz`)).status).toBe(200);

@@ -80,7 +80,7 @@ function notFound(kind: ObjectKind, id: string, param?: string): GatewayError {
 
 async function prepare(ctx: IngressContext, body: Readonly<Json>, t: Target): Promise<void> {
   const store = ownedStoreFor(ctx.limits);
-  const scope = callerScope(ctx.headers);
+  const scope = callerScope(ctx);
   if (t.id !== undefined) {
     const r = await store.get(t.kind, t.id);
     if (r === undefined || r.scope !== scope) throw notFound(t.kind, t.id);
@@ -119,7 +119,7 @@ function checkBackend(body: Readonly<Json>, rule: RuleConfig, t: Target): undefi
 async function finished(ctx: IngressContext, client: ClientRequest, status: number, t: Target): Promise<void> {
   if (status < 200 || status >= 300) return;
   const store = ownedStoreFor(ctx.limits);
-  const scope = callerScope(ctx.headers);
+  const scope = callerScope(ctx);
   const backend = servedBy.get(client.body);
   if (backend !== undefined) for (const o of madeOwned(client)) await store.put(o.kind, o.id, { scope, backend });
   if (t.id !== undefined && ctx.method === 'DELETE') await store.delete(t.kind, t.id, scope);

@@ -13,15 +13,26 @@ import { inputItems } from './to-chat.js';
 // Every header a client credential arrives in, as the auth stage reads them.
 const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'api-key', 'x-goog-api-key'] as const;
 
+/** What a request's caller is known by when the gateway keeps state for it. */
+export interface CallerView {
+  /** The request's headers as they arrived, before authentication rewrote them. */
+  readonly headers: IncomingHttpHeaders;
+  /** The workload of the virtual key that authenticated the request, if one did. */
+  readonly keyWorkload: string | undefined;
+}
+
 /**
- * The caller a stored response belongs to: the credential and the workload header exactly as the
- * client sent them (hashed; never stored in clear). Taken before authentication rewrites headers, so
- * the request that stores a response and the one that reads it derive the same scope.
+ * The caller a stored response belongs to. A request authenticated by a virtual key belongs to the
+ * key's workload: every key of that workload (a rotated secret, a second key) reads what another
+ * stored, and no other workload does. Otherwise it is the credential and the workload header
+ * exactly as the client sent them (hashed; never stored in clear), taken before authentication
+ * rewrites headers, so the request that stores a response and the one that reads it agree.
  */
-export function callerScope(headers: IncomingHttpHeaders): string {
+export function callerScope(caller: CallerView): string {
   const h = createHash('sha256');
+  if (caller.keyWorkload !== undefined) return h.update('virtual-key-workload\0').update(caller.keyWorkload).digest('base64url');
   for (const name of [...CREDENTIAL_HEADERS, 'x-workload-app']) {
-    const v = headers[name];
+    const v = caller.headers[name];
     h.update(name).update('\0').update(Array.isArray(v) ? v.join('\0') : (v ?? '')).update('\0');
   }
   return h.digest('base64url');
@@ -30,7 +41,7 @@ export function callerScope(headers: IncomingHttpHeaders): string {
 function notFound(id: string): GatewayError {
   return new GatewayError(
     'response_not_found',
-    `No response with id ${JSON.stringify(id.slice(0, 100))}. Stored responses are kept 24 hours and only the caller that created them (same credential and x-workload-app) can read or continue them.`,
+    `No response with id ${JSON.stringify(id.slice(0, 100))}. Stored responses are kept 24 hours and only the caller that created them (the same virtual key workload, or the same credential and x-workload-app) can read or continue them.`,
     { param: 'previous_response_id' },
   );
 }
@@ -88,15 +99,27 @@ export interface LocalAnswer {
   readonly body: Json;
 }
 
-/** GET /v1/responses/{id}, DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items. */
-export async function serveStored(store: ResponseStore, scope: string, method: string, id: string, items: boolean, query: URLSearchParams): Promise<LocalAnswer> {
-  if (method === 'DELETE' && !items) {
+/** GET and DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items, POST /v1/responses/{id}/cancel. */
+export async function serveStored(
+  store: ResponseStore,
+  scope: string,
+  method: string,
+  id: string,
+  part: 'response' | 'input_items' | 'cancel',
+  query: URLSearchParams,
+): Promise<LocalAnswer> {
+  if (method === 'DELETE' && part === 'response') {
     await owned(store, scope, id);
     await store.delete(id);
     return { status: 200, body: { id, object: 'response', deleted: true } };
   }
   const r = await owned(store, scope, id);
-  if (!items) return { status: 200, body: r.response };
+  if (part === 'cancel') {
+    // Only a background response can be cancelled, and the gateway answers every response while the
+    // client waits: by the time a client holds its id, it has finished.
+    throw new GatewayError('invalid_body', `Response ${JSON.stringify(id.slice(0, 100))} cannot be cancelled: only background responses can, and this gateway runs every response in the foreground (it has already finished).`);
+  }
+  if (part === 'response') return { status: 200, body: r.response };
   const order = query.get('order') ?? 'desc';
   if (order !== 'asc' && order !== 'desc') throw new GatewayError('invalid_body', '"order" must be asc or desc.', { param: 'order' });
   const limit = Number(query.get('limit') ?? '20');
