@@ -6,6 +6,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { formatDiagnostics, loadConfig, watchConfig, type ConfigResult, type ConfigWatcher, type LoadOptions } from '../config/index.js';
 import type { RuntimeConfig } from '../config/types.js';
 import { nowMs } from '../core/clock.js';
+import { shareInstanceSeed } from '../core/instance-secret.js';
 import type { Logger } from '../core/log.js';
 import { startAdmin, type AdminServer } from '../server/admin.js';
 import { ConfigError } from '../server/gateway.js';
@@ -101,6 +102,7 @@ export class Primary {
   }
 
   static async start(opts: PrimaryOptions): Promise<Primary> {
+    shareInstanceSeed();
     const loadOpts: LoadOptions = { paths: opts.configPaths, secretsDir: opts.secretsDir, purpose: 'serve' };
     const t0 = nowMs();
     const first = await loadConfig(loadOpts);
@@ -180,7 +182,10 @@ export class Primary {
     if (this.shuttingDown) return { ready: false, reason: 'shutting down' };
     const behind = this.slots.filter((s) => !s.listening || s.state?.generation !== this.generation || s.state.fingerprint !== this.config.fingerprint);
     if (behind.length > 0) {
-      const what = behind.map((s) => `worker ${s.index} ${s.worker === undefined ? 'restarting' : !s.listening ? 'starting' : `on generation ${s.state?.generation ?? 'none'}`}`);
+      const what = behind.map((s) => {
+        const on = s.state?.generation === this.generation ? `compiled generation ${this.generation} to another config fingerprint` : `on generation ${s.state?.generation ?? 'none'}`;
+        return `worker ${s.index} ${s.worker === undefined ? 'restarting' : !s.listening ? 'starting' : on}`;
+      });
       return { ready: false, reason: `${what.join(', ')}; the instance serves generation ${this.generation}` };
     }
     const waiting = this.slots.find((s) => s.state?.waiting != null);

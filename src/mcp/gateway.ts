@@ -66,7 +66,21 @@ export interface McpGatewayOptions {
 
 
 export class McpGateway {
+  /** Open GET streams of server-initiated messages: they carry no request of their own, so a drain ends them. */
+  private readonly standing = new Set<McpExchange>();
+  private closing = false;
+
   constructor(private readonly o: McpGatewayOptions) {}
+
+  /**
+   * The gateway is draining: ends every open stream of server-initiated messages now (a client
+   * keeps one open for its session's life, which would hold the drain for its whole timeout) and
+   * refuses new ones; clients reopen them on another replica. Tool calls in flight finish as usual.
+   */
+  endStreams(): void {
+    this.closing = true;
+    for (const x of this.standing) x.abort.abort();
+  }
 
   /** Takes the request when it is for an MCPRoute (or its OAuth metadata); false leaves it to the rest of the gateway. */
   serve(cfg: McpConfig, req: Req, res: Res, path: string, requestId: string, remoteAddress: string | undefined, done: (status: number) => void): boolean {
@@ -128,7 +142,14 @@ export class McpGateway {
     if (method === 'POST') return this.post(x, caller);
     const session = this.session(x, caller);
     if (session instanceof RpcError) return this.fail(x, null, session);
-    return method === 'GET' ? openStream(x, session, this.o) : endSession(x, session, this.o);
+    if (method === 'DELETE') return endSession(x, session, this.o);
+    if (this.closing) return this.fail(x, null, new RpcError(INTERNAL_ERROR, 'The gateway is shutting down; open the stream again (another replica will serve it).', 503, undefined, { 'retry-after': '1' }));
+    this.standing.add(x);
+    try {
+      return await openStream(x, session, this.o);
+    } finally {
+      this.standing.delete(x);
+    }
   }
 
   private session(x: McpExchange, caller: Caller): McpSession | RpcError {

@@ -378,6 +378,7 @@ export class Gateway implements OutcomeSink {
     this.idleCollector?.stop();
     await this.watcher?.close();
     this.data?.stopAccepting();
+    this.runtime.mcp?.endStreams();
     const timeout = this.opts.drainTimeoutMs ?? 30_000;
     if (this.inflight > 0) {
       this.opts.logger.info('draining in-flight requests', { inflight: this.inflight, timeoutMs: timeout });

@@ -65,8 +65,7 @@ metadata: {name: tollgate-mcp-session, namespace: default}
 stringData: {sessionKey: "${randomBytes(32).toString('base64')}"}
 `;
   await writeFile(join(dir, 'mcp.yaml'), mcp);
-  // A closed MCP client's notification stream holds a draining gateway for its whole drain timeout.
-  gw = await serve(dir, ['--config', join(dir, 'mcp.yaml'), '--state-dir', join(dir, 'state'), '--concurrency', '1', '--drain-timeout', '2', '--access-log', join(dir, 'access.log')]);
+  gw = await serve(dir, ['--config', join(dir, 'mcp.yaml'), '--state-dir', join(dir, 'state'), '--concurrency', '1', '--access-log', join(dir, 'access.log')]);
 }, 60_000);
 
 afterAll(async () => {

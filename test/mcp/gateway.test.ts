@@ -435,3 +435,32 @@ describe('MCP compat examples', () => {
     }
   });
 });
+
+describe('MCP gateway: drain', () => {
+  it('ends open streams of server-initiated messages when it drains, instead of waiting out the drain timeout', async () => {
+    const math = await mathServer();
+    const files = await filesServer();
+    const gw = await startGateway({ 'mcp.yaml': route(), 'backends.yaml': `${mcpBackendYaml('files', files.port)}---\n${mcpBackendYaml('math', math.port)}` }, { watch: false });
+    // The drain timeout is longer than this test may run: only ending the stream lets the process exit in time.
+    const served = spawnCli(['serve', '--config', gw.dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--no-watch', '--drain-timeout', '600']);
+    try {
+      const url = `http://127.0.0.1:${(await served.waitFor(/"listen":"127\.0\.0\.1:(\d+)"/))[1]}`;
+      // By hand rather than with the SDK client, which opens the session's one GET stream itself.
+      const init = await rpc(url, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'drain', version: '1' } } });
+      const session = { 'mcp-session-id': init.headers.get('mcp-session-id') ?? '', 'mcp-protocol-version': '2025-06-18' };
+      expect((await rpc(url, { jsonrpc: '2.0', method: 'notifications/initialized' }, session)).status).toBe(202);
+      const stream = await fetch(`${url}/mcp`, { headers: { accept: 'text/event-stream', ...session } });
+      expect(stream.status).toBe(200);
+      expect(stream.headers.get('content-type')).toContain('text/event-stream');
+      served.child.kill('SIGTERM');
+      // The stream ends cleanly (a client reopens it elsewhere), and the gateway exits 0.
+      await stream.text();
+      expect(await served.exited()).toBe(0);
+    } finally {
+      served.child.kill('SIGKILL');
+      await gw.close();
+      await math.close();
+      await files.close();
+    }
+  });
+});

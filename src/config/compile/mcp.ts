@@ -2,7 +2,8 @@
 // Backend, tool selectors, the upstream API key), and the route's client security (apiKeyAuth, MCP
 // OAuth with RFC 9728 metadata, authorization rules over tools, scopes and claims). Also the key
 // session ids are sealed with: one per gateway, from a Secret, so replicas share sessions.
-import { createHash, createSecretKey, randomBytes } from 'node:crypto';
+import { createHash, createSecretKey } from 'node:crypto';
+import { instanceSecret } from '../../core/instance-secret.js';
 import { SecretValue } from '../../core/secret.js';
 import type { Manifest } from '../parse.js';
 import type { McpBackendRefSpec, McpOAuthSpec, McpRouteSecuritySpec, ToolSelectorSpec } from '../schema/mcp.js';
@@ -89,10 +90,11 @@ function sessionKey(ctx: Ctx, manifests: readonly Route[]): { key: McpConfig['se
     ctx,
     first,
     [],
-    `no MCP session key is configured, so this process makes one up: sessions will not survive a restart or move between replicas`,
+    `no MCP session key is configured, so this instance makes one up: sessions will not survive a restart or move between replicas`,
     `put a random key (e.g. \`openssl rand -base64 32\`) in Secret ${first.namespace}/${SESSION_SECRET_NAME} key ${SESSION_SECRET_KEY}`,
   );
-  return { key: createSecretKey(randomBytes(32)), source: 'generated' };
+  // Every worker of the instance must seal sessions alike: a client's next connection may reach another.
+  return { key: createSecretKey(instanceSecret('tollgate-mcp-session')), source: 'generated' };
 }
 
 async function compileRoute(
