@@ -182,6 +182,7 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
         r.waiting = e.numWaiting;
         r.kvCacheUsage = e.kv.usage();
         r.scrapedAt = cluster.now;
+        r.inflightAtScrape = r.handle.inflight;
       }
     }
     if (cluster.now >= warm && cluster.now < end) {
