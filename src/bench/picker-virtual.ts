@@ -2,8 +2,9 @@
 // of the simulator's engine (vLLM's scheduler, paged KV cache and prefix cache, the profile's step
 // times) run in one discrete-event loop in simulated time, in front of them the gateway's own
 // PoolPicker class with each strategy, fed with the engines' queue and KV-cache use at the scrape
-// interval and with exact in-flight counts, and behind them closed-loop users running multi-turn
-// sessions. Nothing waits on a timer or a socket, so a run is deterministic for its seed and the
+// interval and with exact in-flight counts, and behind them closed-loop users replaying the
+// synthetic corpus's sessions (bench/picker-corpus.ts: the bodies the load harness sends, the
+// prompt ids a replica computes for them). Nothing waits on a timer or a socket, so a run is deterministic for its seed and the
 // machine's load cannot move it: what it shows is what the choice of replica alone is worth under
 // the simulator's queueing model. What it leaves out is exactly what the real-stack bench adds:
 // HTTP, the gateway's and the harness's CPU, scrape latency.
