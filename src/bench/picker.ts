@@ -19,7 +19,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
+import { CliError, formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
+import { CorpusError } from '../workload/manifest.js';
 import { pickCostSection } from './picker-cost.js';
 import { formatRow, formatTrials, judgeTrials, num, rec, replicaNumbers, type RunResult } from './picker-report.js';
 import { REPLICAS, runCli, startStack, stopAll, STRATEGIES, type Strategy } from './picker-stack.js';
@@ -321,7 +322,15 @@ export async function run(argv: string[]): Promise<number> {
 async function runVirtualComparison(s: Settings): Promise<number> {
   const profile = s.short ? profileFromObject(MINIATURE) : (BUILTIN_PROFILES['h100x4-gpt-oss-120b'] as NonNullable<(typeof BUILTIN_PROFILES)[string]>);
   if (!existsSync(BIN)) throw new UsageError('the CLI is not built', 'run `npm run build` first');
-  const corpus = await loadVirtualCorpus(await prepareCorpus(s));
+  const dir = await prepareCorpus(s);
+  let corpus;
+  try {
+    corpus = await loadVirtualCorpus(dir);
+  } catch (err) {
+    // A corpus the bench left behind that cannot be replayed (damaged, or written another way).
+    if (err instanceof CorpusError) throw new CliError(err.message, err.hint ?? `delete ${dir} and run again: the bench synthesises it anew`);
+    throw err;
+  }
   process.stdout.write(
     `virtual time: 4 engines of ${profile.name}, the ${s.workload} corpus (${corpus.profiles.map((p) => `${p.name} ${(p.share * 100).toFixed(0)}%`).join(', ')} of users), ${s.durationS} simulated s per run after ${s.warmupS} s of warm-up, ${s.trials} seed(s), ${s.workers} gateway worker(s); ${s.saturation === undefined ? "each seed's saturation point from a round-robin ramp" : `saturation point given: ${s.saturation} users`}\n`,
   );
