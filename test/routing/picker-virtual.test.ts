@@ -4,10 +4,10 @@
 // deterministic for a seed, round robin spreads requests evenly, and the picker's prefix-cache
 // affinity shows in the engines' own hit counts. The per-trial verdict is judged on the median of
 // each trial's own ratios.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadVirtualCorpus, type VirtualCorpus } from '../../src/bench/picker-corpus.js';
 import { judgeTrials, median, type RunResult } from '../../src/bench/picker-report.js';
 import { runVirtual } from '../../src/bench/picker-virtual.js';
@@ -22,8 +22,10 @@ const short = { kind: 'const', value: 30 };
 const run = { warmupS: 5, durationS: 30, sessionGapS: 0.5, workers: 1 };
 
 let corpus: VirtualCorpus;
+const tmp = mkdtempSync(join(tmpdir(), 'tollgate-picker-virtual-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 beforeAll(async () => {
-  const out = join(mkdtempSync(join(tmpdir(), 'tollgate-picker-virtual-')), 'corpus');
+  const out = join(tmp, 'corpus');
   // Short outputs and think times keep the runs quick; the prompts are the corpus's own.
   const fast = { visible: short, reasoning: { kind: 'const', value: 10 }, think: { kind: 'const', value: 300 } };
   await runSynth({
