@@ -2,8 +2,9 @@
 // of the simulator's engine (vLLM's scheduler, paged KV cache and prefix cache, the profile's step
 // times) run in one discrete-event loop in simulated time, in front of them the gateway's own
 // PoolPicker class with each strategy, fed with the engines' queue and KV-cache use at the scrape
-// interval and with exact in-flight counts, and behind them closed-loop users running multi-turn
-// sessions. Nothing waits on a timer or a socket, so a run is deterministic for its seed and the
+// interval and with exact in-flight counts, and behind them closed-loop users replaying the
+// synthetic corpus's sessions (bench/picker-corpus.ts: the bodies the load harness sends, the
+// prompt ids a replica computes for them). Nothing waits on a timer or a socket, so a run is deterministic for its seed and the
 // machine's load cannot move it: what it shows is what the choice of replica alone is worth under
 // the simulator's queueing model. What it leaves out is exactly what the real-stack bench adds:
 // HTTP, the gateway's and the harness's CPU, scrape latency.
@@ -14,25 +15,12 @@ import { EventQueue } from '../sim/engine/event-queue.js';
 import { Sequence, type SeqSink } from '../sim/engine/sequence.js';
 import type { SimProfile } from '../sim/profile.js';
 import { Rng } from '../sim/rng.js';
+import { PICKER_DEFAULTS } from '../config/compile/inference-pool.js';
+import { apportion } from '../load/levels.js';
+import type { CorpusProfile, CorpusSession, CorpusStream, CorpusTurn, VirtualCorpus } from './picker-corpus.js';
 import { pickerConfig } from './picker-cost.js';
 import { median } from './picker-report.js';
 import type { Strategy } from './picker-stack.js';
-
-/** The multi-turn sessions, shaped after the synthetic corpus the real-stack bench replays. */
-export interface VirtualWorkload {
-  readonly systemTokens: number;
-  /** Distinct system prompts (the corpus has one per profile, three profiles). */
-  readonly systemPrompts: number;
-  readonly turnsPerSession: number;
-  /** Median new tokens per turn (task or tool output), lognormal σ 0.8. */
-  readonly turnTokens: number;
-  /** Median output tokens per turn, lognormal σ 0.6. */
-  readonly outputTokens: number;
-  readonly thinkS: number;
-  readonly maxContextTokens: number;
-}
-
-export const CORPUS_LIKE: VirtualWorkload = { systemTokens: 800, systemPrompts: 3, turnsPerSession: 3, turnTokens: 350, outputTokens: 365, thinkS: 7.5, maxContextTokens: 16_384 };
 
 export interface VirtualRun {
   readonly strategy: Strategy;
@@ -45,8 +33,22 @@ export interface VirtualRun {
   readonly prefixHitRate: number;
   /** Mean prompt tokens per request (with prefixHitRate: the prefill the cache saved). */
   readonly promptTokensMean: number;
+  /** Mean KV-cache use over the replicas and the measured window, as their /metrics would show it. */
+  readonly kvUsageMean: number;
   readonly preemptions: readonly number[];
   readonly requests: readonly number[];
+  /** Sessions started beyond the corpus's size (the corpus wrapped around and repeated them). */
+  readonly repeatedSessions: number;
+}
+
+/** How users run the corpus's sessions, as the load harness's users mode does. */
+export interface VirtualOptions {
+  readonly warmupS: number;
+  readonly durationS: number;
+  /** Mean pause between one user's sessions (exponential), seconds. */
+  readonly sessionGapS: number;
+  /** Gateway worker processes, each picking with only what it saw. */
+  readonly workers: number;
 }
 
 const REPLICAS = 4;
@@ -109,32 +111,57 @@ class Cluster {
   }
 }
 
-/**
- * The request body the picker sees: its prompt's token ids, four bytes each, after a `messages`
- * key, so a 256-byte block is 64 tokens, about what a block of chat JSON holds.
- */
-function bodyOf(prompt: readonly number[]): Buffer {
-  const head = Buffer.from('{"messages":');
-  const b = Buffer.alloc(head.length + prompt.length * 4);
-  head.copy(b);
-  for (let i = 0; i < prompt.length; i++) b.writeUInt32LE(prompt[i] as number, head.length + i * 4);
-  return b;
+/** A profile's supply of sessions: its streams mixed by size, each in file order from a seeded start. */
+class SessionSupply {
+  private readonly next: number[];
+  private taken = 0;
+  private readonly size: number;
+
+  constructor(
+    private readonly profile: CorpusProfile,
+    private readonly rng: Rng,
+  ) {
+    this.next = profile.streams.map((s) => rng.int(s.sessions.length));
+    this.size = profile.streams.reduce((a, s) => a + s.sessions.length, 0);
+  }
+
+  get repeated(): number {
+    return Math.max(0, this.taken - this.size);
+  }
+
+  take(): CorpusSession {
+    const streams = this.profile.streams;
+    let i = 0;
+    if (streams.length > 1) {
+      let r = this.rng.next() * this.size;
+      while (i < streams.length - 1 && (r -= (streams[i] as CorpusStream).sessions.length) >= 0) i++;
+    }
+    const st = streams[i] as CorpusStream;
+    const at = this.next[i] as number;
+    this.next[i] = (at + 1) % st.sessions.length;
+    this.taken++;
+    return st.sessions[at] as CorpusSession;
+  }
 }
 
 /**
  * One closed-loop run of `users` over four engines with `strategy`; statistics over the measured
- * window. `workers` > 1 models a gateway of several processes: each request lands on one of them
- * at random (connections are spread over workers, not sessions) and each picks with only what it
- * saw itself (its own in-flight counts and prefix index; the scrape is the same for all).
+ * window. Users are split over the corpus's profiles by their shares; each runs that profile's
+ * sessions one after another (a pause of `sessionGapS` on average between them), every turn after
+ * the first sent when the previous answer ended plus the turn's recorded think time, each turn's
+ * output as long as the corpus says. `workers` > 1 models a gateway of several processes: each
+ * request lands on one of them at random (connections are spread over workers, not sessions) and
+ * each picks with only what it saw itself (its own in-flight counts and prefix index; the scrape
+ * is the same for all).
  */
-export function runVirtual(profile: SimProfile, w: VirtualWorkload, strategy: Strategy, users: number, seed: number, warmupS: number, durationS: number, workers = 1): VirtualRun {
+export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy: Strategy, users: number, seed: number, o: VirtualOptions): VirtualRun {
   const engines = Array.from({ length: REPLICAS }, () => new Engine(engineConfig(profile)));
   const cluster = new Cluster(engines);
   const handles = new Map<EndpointHandle, number>();
-  const pickers = Array.from({ length: workers }, () => {
+  const pickers = Array.from({ length: o.workers }, () => {
     let next = 0;
     return new PoolPicker(
-      { ...pickerConfig(strategy, 32), scrapeIntervalMs: SCRAPE_MS, staleAfterMs: SCRAPE_MS * 3 },
+      { ...pickerConfig(strategy, PICKER_DEFAULTS.prefixMaxBlocks), scrapeIntervalMs: SCRAPE_MS, staleAfterMs: SCRAPE_MS * 3 },
       (ep) => {
         const h: EndpointHandle = { origin: `http://${ep.host}:${ep.port}`, pool: undefined as unknown as EndpointHandle['pool'], downUntil: 0, consecutiveFailures: 0, inflight: 0 };
         handles.set(h, next++);
@@ -144,6 +171,10 @@ export function runVirtual(profile: SimProfile, w: VirtualWorkload, strategy: St
     );
   });
   const engineOf = (h: EndpointHandle): number => handles.get(h) as number;
+  const warm = o.warmupS * 1000;
+  const end = warm + o.durationS * 1000;
+  let kvSum = 0;
+  let kvSamples = 0;
   // The gateway's background scrape, as the engines' /metrics would report it.
   const scrape = (): void => {
     for (const picker of pickers) {
@@ -152,19 +183,21 @@ export function runVirtual(profile: SimProfile, w: VirtualWorkload, strategy: St
         r.waiting = e.numWaiting;
         r.kvCacheUsage = e.kv.usage();
         r.scrapedAt = cluster.now;
+        r.inflightAtScrape = r.handle.inflight;
       }
+    }
+    if (cluster.now >= warm && cluster.now < end) {
+      for (const e of engines) kvSum += e.kv.usage();
+      kvSamples += engines.length;
     }
     cluster.at(cluster.now + SCRAPE_MS, scrape);
   };
   cluster.at(0, scrape);
   const workerRng = new Rng(seed, 0x3017);
 
-  const warm = warmupS * 1000;
-  const end = warm + durationS * 1000;
   const rng = new Rng(seed, 0x9e11);
+  const supplies = corpus.profiles.map((p, i) => new SessionSupply(p, new Rng(seed, 0x5e55 + i)));
   let nextId = 1;
-  const fresh = (n: number): number[] => Array.from({ length: n }, () => 1000 + ((nextId++ * 2654435761) % 190_000));
-  const systems = Array.from({ length: w.systemPrompts }, (_, v) => Array.from({ length: w.systemTokens }, (_, j) => 1000 + (((Math.imul(v + 1, 0x9e3779b1) ^ Math.imul(j + 1, 0x85ebca6b)) >>> 0) % 190_000)));
   const ttft: number[] = [];
   let outTokens = 0;
   let hit = 0;
@@ -173,26 +206,16 @@ export function runVirtual(profile: SimProfile, w: VirtualWorkload, strategy: St
   const requests = new Array<number>(REPLICAS).fill(0);
   const frontend = profile.latency.frontendMs;
 
-  interface User {
-    context: number[];
-    turnsLeft: number;
-  }
-  const send = (u: User): void => {
+  const send = (supply: SessionSupply, s: CorpusSession, k: number): void => {
     if (cluster.now >= end) return;
-    if (u.turnsLeft <= 0) {
-      u.context = [...(systems[rng.int(systems.length)] as number[])];
-      u.turnsLeft = 1 + Math.round(rng.exponential(Math.max(0, w.turnsPerSession - 1)));
-    }
-    u.context.push(...fresh(Math.max(1, Math.round(rng.lognormal(w.turnTokens, 0.8)))));
-    if (u.context.length > w.maxContextTokens) u.context = u.context.slice(u.context.length - w.maxContextTokens);
-    const prompt = [...u.context];
     const arrival = cluster.now;
     const measured = arrival >= warm;
-    const picker = pickers[workers === 1 ? 0 : workerRng.int(workers)] as PoolPicker;
-    const handle = picker.pick(REQ, bodyOf(prompt), new Set(), arrival) as EndpointHandle;
+    const picker = pickers[o.workers === 1 ? 0 : workerRng.int(o.workers)] as PoolPicker;
+    const handle = picker.pick(REQ, corpus.body(s, k), new Set(), arrival) as EndpointHandle;
     const i = engineOf(handle);
     handle.inflight++;
     if (measured) requests[i] = (requests[i] ?? 0) + 1;
+    const turn = s.turns[k] as CorpusTurn;
     const sink: SeqSink = {
       onToken: (seq, t) => {
         if (t >= warm && t < end) outTokens++;
@@ -202,20 +225,20 @@ export function runVirtual(profile: SimProfile, w: VirtualWorkload, strategy: St
           queried += seq.numPrompt;
         }
       },
-      onFinish: (seq, _r, t) => {
+      onFinish: (_seq, _r, t) => {
         handle.inflight--;
-        for (const id of seq.outputIds) u.context.push(id);
-        u.turnsLeft--;
-        cluster.at(t + rng.exponential(w.thinkS * 1000), () => send(u));
+        const next = s.turns[k + 1];
+        if (next === undefined) startLater(supply, t);
+        else cluster.at(t + next.thinkMs, () => send(supply, s, k + 1));
       },
     };
-    let k = 0;
+    let n = 0;
     const seq = new Sequence({
-      id: `r${nextId}`,
-      promptIds: prompt,
-      outputTokens: Math.max(1, Math.min(8192, Math.round(rng.lognormal(w.outputTokens, 0.6)))),
-      stopIsLength: false,
-      nextTokenId: () => 1000 + ((nextId++ * 2246822519 + k++) % 190_000),
+      id: `r${nextId++}`,
+      promptIds: corpus.promptIds(s, k),
+      outputTokens: turn.outputTokens,
+      stopIsLength: true,
+      nextTokenId: () => 1000 + ((nextId * 2246822519 + n++) % 190_000),
       arrivalMs: arrival,
       sink,
     });
@@ -223,10 +246,14 @@ export function runVirtual(profile: SimProfile, w: VirtualWorkload, strategy: St
       if ((engines[i] as Engine).submit(seq, cluster.now)) cluster.kick(i);
     });
   };
-  for (let u = 0; u < users; u++) {
-    const user: User = { context: [], turnsLeft: 0 };
-    cluster.at(rng.next() * w.thinkS * 1000, () => send(user));
-  }
+  const startLater = (supply: SessionSupply, from: number): void => {
+    cluster.at(from + rng.exponential(o.sessionGapS * 1000), () => {
+      if (cluster.now < end) send(supply, supply.take(), 0);
+    });
+  };
+  apportion(users, corpus.profiles.map((p) => p.share)).forEach((n, pi) => {
+    for (let u = 0; u < n; u++) startLater(supplies[pi] as SessionSupply, 0);
+  });
   cluster.at(warm, () => engines.forEach((e, i) => (preemptedBefore[i] = e.stats.preemptions)));
   // Past the window nobody sends; the requests sent inside it finish (their TTFT counts).
   cluster.run(end + 600_000);
@@ -239,11 +266,13 @@ export function runVirtual(profile: SimProfile, w: VirtualWorkload, strategy: St
     ttftMean: sorted.length === 0 ? 0 : sorted.reduce((a, b) => a + b, 0) / sorted.length,
     ttftP50: q(0.5),
     ttftP99: q(0.99),
-    outputTokensPerS: outTokens / durationS,
+    outputTokensPerS: outTokens / o.durationS,
     prefixHitRate: queried === 0 ? 0 : hit / queried,
     promptTokensMean: sorted.length === 0 ? 0 : queried / sorted.length,
+    kvUsageMean: kvSamples === 0 ? 0 : kvSum / kvSamples,
     preemptions: engines.map((e, i) => e.stats.preemptions - (preemptedBefore[i] ?? 0)),
     requests,
+    repeatedSessions: supplies.reduce((a, x) => a + x.repeated, 0),
   };
 }
 
@@ -251,11 +280,11 @@ export function runVirtual(profile: SimProfile, w: VirtualWorkload, strategy: St
  * The pool's saturation point under round robin, by the rule the real bench's gated ramp applies
  * (the whitepaper's T2): the first level whose TTFT exceeds 3× that of the first, lightest level.
  */
-export function virtualSaturation(profile: SimProfile, w: VirtualWorkload, seed: number, step: number, warmupS: number, durationS: number): { users: number; steps: Array<{ users: number; ttftMean: number }> } {
+export function virtualSaturation(profile: SimProfile, corpus: VirtualCorpus, seed: number, step: number, o: VirtualOptions): { users: number; steps: Array<{ users: number; ttftMean: number }> } {
   const steps: Array<{ users: number; ttftMean: number }> = [];
   let baseline = 0;
   for (let users = step; users <= step * 60; users += step) {
-    const r = runVirtual(profile, w, 'round-robin', users, seed, warmupS, durationS);
+    const r = runVirtual(profile, corpus, 'round-robin', users, seed, { ...o, workers: 1 });
     steps.push({ users, ttftMean: r.ttftMean });
     if (baseline === 0) baseline = r.ttftMean;
     else if (r.ttftMean > 3 * baseline) return { users, steps };
@@ -268,22 +297,22 @@ const ms = (v: number): string => (v < 1 ? `${(v * 1000).toFixed(0)} ms` : `${v.
 /** The virtual comparison: per seed its own saturation ramp, then every level and strategy; a table and the verdict at 80%. */
 export function virtualComparison(
   profile: SimProfile,
-  w: VirtualWorkload,
-  o: { readonly seeds: number; readonly levels: readonly number[]; readonly strategies: readonly Strategy[]; readonly warmupS: number; readonly durationS: number; readonly rampStep: number; readonly workers: number; readonly saturation: number | undefined },
+  corpus: VirtualCorpus,
+  o: { readonly seeds: number; readonly levels: readonly number[]; readonly strategies: readonly Strategy[]; readonly run: VirtualOptions; readonly rampStep: number; readonly saturation: number | undefined },
   log: (line: string) => void,
 ): { ok: boolean; report: string; runs: Array<VirtualRun & { levelPct: number; saturation: number }> } {
   const runs: Array<VirtualRun & { levelPct: number; saturation: number }> = [];
-  const lines = ['| seed | saturation | load | strategy | TTFT p50 | TTFT p99 | TTFT mean | output tok/s | prefix-cache hits | preemptions | requests per replica |', '|---|---|---|---|---|---|---|---|---|---|---|'];
+  const lines = ['| seed | saturation | load | strategy | TTFT p50 | TTFT p99 | TTFT mean | output tok/s | prefix-cache hits | prompt tokens | KV use | preemptions per replica | requests per replica |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
   for (let seed = 1; seed <= o.seeds; seed++) {
     // The ramp's steps need less time than the comparison: only their mean TTFT is used.
-    const sat = o.saturation !== undefined ? { users: o.saturation, steps: [] } : virtualSaturation(profile, w, seed, o.rampStep, o.warmupS, Math.min(o.durationS, 120));
+    const sat = o.saturation !== undefined ? { users: o.saturation, steps: [] } : virtualSaturation(profile, corpus, seed, o.rampStep, { ...o.run, durationS: Math.min(o.run.durationS, 120) });
     log(`seed ${seed}: saturation ${sat.users} users${sat.steps.length === 0 ? ' (given)' : ` (ramp mean TTFT: ${sat.steps.map((x) => `${x.users}→${ms(x.ttftMean)}`).join(', ')})`}`);
     for (const pct of o.levels) {
       const users = Math.max(1, Math.round((sat.users * pct) / 100));
       for (const strategy of o.strategies) {
-        const r = { ...runVirtual(profile, w, strategy, users, seed, o.warmupS, o.durationS, o.workers), levelPct: pct, saturation: sat.users };
+        const r = { ...runVirtual(profile, corpus, strategy, users, seed, o.run), levelPct: pct, saturation: sat.users };
         runs.push(r);
-        const row = `| ${seed} | ${sat.users} | ${pct}% (${users}) | ${strategy} | ${ms(r.ttftP50)} | ${ms(r.ttftP99)} | ${ms(r.ttftMean)} | ${r.outputTokensPerS.toFixed(0)} | ${(r.prefixHitRate * 100).toFixed(1)}% | ${r.preemptions.reduce((a, b) => a + b, 0)} | ${r.requests.join(' / ')} |`;
+        const row = `| ${seed} | ${sat.users} | ${pct}% (${users}) | ${strategy} | ${ms(r.ttftP50)} | ${ms(r.ttftP99)} | ${ms(r.ttftMean)} | ${r.outputTokensPerS.toFixed(0)} | ${(r.prefixHitRate * 100).toFixed(1)}% | ${r.promptTokensMean.toFixed(0)} | ${(r.kvUsageMean * 100).toFixed(1)}% | ${r.preemptions.join(' / ')} | ${r.requests.join(' / ')} |`;
         lines.push(row);
         log(row);
       }

@@ -19,29 +19,38 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
+import { CliError, formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
+import { CorpusError } from '../workload/manifest.js';
 import { pickCostSection } from './picker-cost.js';
 import { formatRow, formatTrials, judgeTrials, num, rec, replicaNumbers, type RunResult } from './picker-report.js';
 import { REPLICAS, runCli, startStack, stopAll, STRATEGIES, type Strategy } from './picker-stack.js';
 import { BIN } from './procs.js';
-import { CORPUS_LIKE, virtualComparison } from './picker-virtual.js';
+import { loadVirtualCorpus } from './picker-corpus.js';
+import { virtualComparison } from './picker-virtual.js';
 import { BUILTIN_PROFILES, profileFromObject } from '../sim/index.js';
 
 const spec = {
   name: 'bench picker',
   summary: 'InferencePool: round robin vs least-request vs the endpoint picker on 4 simulated vLLM replicas',
   usage: `
-Usage: tollgate bench picker [--short] [--virtual [--workers N]] [--trials N] [--duration SEC]
-                             [--levels PCT,...] [--saturation USERS] [--sessions N] [--out DIR]
+Usage: tollgate bench picker [--short] [--virtual [--workers N] [--warmup SEC]] [--trials N]
+                             [--duration SEC] [--levels PCT,...] [--saturation USERS]
+                             [--workload calibrated|agentic] [--sessions N] [--out DIR]
 
   --short             a miniature engine (1/5 the step time, 16-sequence batches) and short runs,
                       for a shared or small machine; same mechanisms, smaller numbers
   --virtual           no processes: the simulator's engines, the gateway's picker and closed-loop
-                      users in one simulated timeline (deterministic per trial's seed; the
-                      machine's load cannot move it); --duration is simulated seconds
-                      (default 600) after a 60 s warm-up
+                      users replaying the same corpus in one simulated timeline (deterministic
+                      per trial's seed; the machine's load cannot move it); --duration is
+                      simulated seconds (default 600)
   --workers N         with --virtual: gateway worker processes, each picking with only what it
                       saw (default 1)
+  --warmup SEC        with --virtual: simulated seconds before the measured window (default 60;
+                      120 with --workload agentic, whose sessions last minutes)
+  --workload NAME     the synthetic corpus (profiles B, C and D of \`tollgate synth\`):
+                      calibrated (default) is the shape the simulator profile was calibrated
+                      with (~3 turns, ~2.4k prompt tokens); agentic is synth's own defaults
+                      (long agent sessions: ~17 turns, ~9k prompt tokens, up to ~70k)
   --trials N          repeat the whole comparison N times, each with its own saturation ramp
                       (default 3); the verdict is on the median of the trials' ratios
   --duration SEC      length of each run (default 180; --short 25)
@@ -60,6 +69,8 @@ median over the trials of the trial's own ratio. Exit 1 when missed.`,
     short: { type: 'boolean' },
     virtual: { type: 'boolean' },
     workers: { type: 'string' },
+    warmup: { type: 'string' },
+    workload: { type: 'string' },
     trials: { type: 'string' },
     duration: { type: 'string' },
     levels: { type: 'string' },
@@ -85,6 +96,28 @@ const SYNTH_PARAMS = {
   coderforge: { systemTokens: 800, task: { kind: 'lognormal', median: 400, sigma: 0.8, min: 50, max: 4000 }, turns, observation: { kind: 'lognormal', median: 300, sigma: 0.8, min: 5, max: 4000 }, visible, reasoning, think },
 };
 
+type Workload = 'calibrated' | 'agentic';
+
+/** Users pause between sessions as they do between turns (the seed scenario's plan). */
+const SESSION_GAP_S = 7.5;
+
+/** The corpus both modes replay, synthesised once into the output folder and reused after. */
+async function prepareCorpus(s: Settings): Promise<string> {
+  const corpus = join(s.out, `corpus-${s.sessions}${s.workload === 'agentic' ? '-agentic' : ''}${s.short ? '-short' : ''}`);
+  if (!existsSync(join(corpus, 'manifest.json'))) {
+    const args = ['synth', '--sessions', String(s.sessions), '--profiles', 'B,C,D', '--think-scale', s.short ? '0.2' : '1', '--out', corpus, '--quiet'];
+    if (s.workload === 'calibrated') {
+      const params = join(s.out, 'synth-params.json');
+      await mkdir(s.out, { recursive: true });
+      await writeFile(params, JSON.stringify(SYNTH_PARAMS));
+      args.push('--params', params);
+    }
+    process.stdout.write(`synthesising ${s.sessions} multi-turn sessions (${s.workload}) into ${corpus}\n`);
+    await runCli(args, 'tollgate synth');
+  }
+  return corpus;
+}
+
 /** The seed scenario's miniature engine: same shape, the knee at a few dozen users per replica. */
 const MINIATURE = {
   extends: 'h100x4-gpt-oss-120b',
@@ -98,6 +131,8 @@ interface Settings {
   readonly short: boolean;
   readonly virtual: boolean;
   readonly workers: number;
+  readonly warmupS: number;
+  readonly workload: Workload;
   readonly trials: number;
   readonly durationS: number;
   readonly levels: readonly number[];
@@ -115,11 +150,15 @@ function settings(argv: string[]): Settings | undefined {
     return undefined;
   }
   const short = v.short === true;
+  const workload = v.workload ?? 'calibrated';
+  if (workload !== 'calibrated' && workload !== 'agentic') throw new UsageError(`--workload: unknown workload "${workload}"`, 'calibrated or agentic');
   const levels = (v.levels ?? '50,80,100').split(',').map((s) => parsePositiveInt(s.trim(), '--levels', { max: 400 }));
   return {
     short,
     virtual: v.virtual === true,
     workers: v.workers === undefined ? 1 : parsePositiveInt(v.workers, '--workers', { max: 64 }),
+    warmupS: v.warmup === undefined ? (workload === 'agentic' ? 120 : 60) : parsePositiveInt(v.warmup, '--warmup'),
+    workload,
     trials: v.trials === undefined ? 3 : parsePositiveInt(v.trials, '--trials', { max: 50 }),
     durationS: v.duration === undefined ? (v.virtual === true ? 600 : short ? 25 : 180) : parsePositiveInt(v.duration, '--duration'),
     levels,
@@ -139,7 +178,7 @@ function planYaml(name: string, phase: string, admin: string, replicas: readonly
   return `name: ${name}
 mode: users
 seed: 1
-session_gap: ${'7.5s'}
+session_gap: ${SESSION_GAP_S}s
 phases:
   - ${phase}
 gates:
@@ -242,13 +281,7 @@ export async function run(argv: string[]): Promise<number> {
   const onSignal = (): void => void stopAll(children).then(() => process.exit(130));
   process.once('SIGINT', onSignal);
   try {
-    const corpus = join(s.out, `corpus-${s.sessions}${s.short ? '-short' : ''}`);
-    if (!existsSync(join(corpus, 'manifest.json'))) {
-      const params = join(s.out, 'synth-params.json');
-      await writeFile(params, JSON.stringify(SYNTH_PARAMS));
-      process.stdout.write(`synthesising ${s.sessions} multi-turn sessions into ${corpus}\n`);
-      await runCli(['synth', '--sessions', String(s.sessions), '--profiles', 'B,C,D', '--params', params, '--think-scale', s.short ? '0.2' : '1', '--out', corpus, '--quiet'], 'tollgate synth');
-    }
+    const corpus = await prepareCorpus(s);
     let profile = 'h100x4-gpt-oss-120b';
     if (s.short) {
       profile = join(s.out, 'miniature-profile.json');
@@ -288,14 +321,24 @@ export async function run(argv: string[]): Promise<number> {
 
 async function runVirtualComparison(s: Settings): Promise<number> {
   const profile = s.short ? profileFromObject(MINIATURE) : (BUILTIN_PROFILES['h100x4-gpt-oss-120b'] as NonNullable<(typeof BUILTIN_PROFILES)[string]>);
-  const w = { ...CORPUS_LIKE, thinkS: CORPUS_LIKE.thinkS * (s.short ? 0.2 : 1) };
+  if (!existsSync(BIN)) throw new UsageError('the CLI is not built', 'run `npm run build` first');
+  const dir = await prepareCorpus(s);
+  let corpus;
+  try {
+    corpus = await loadVirtualCorpus(dir);
+  } catch (err) {
+    // A corpus the bench left behind that cannot be replayed (damaged, or written another way).
+    if (err instanceof CorpusError) throw new CliError(err.message, err.hint ?? `delete ${dir} and run again: the bench synthesises it anew`);
+    throw err;
+  }
   process.stdout.write(
-    `virtual time: 4 engines of ${profile.name}, ${s.durationS} simulated s per run after 60 s of warm-up, ${s.trials} seed(s), ${s.workers} gateway worker(s); ${s.saturation === undefined ? "each seed's saturation point from a round-robin ramp" : `saturation point given: ${s.saturation} users`}\n`,
+    `virtual time: 4 engines of ${profile.name}, the ${s.workload} corpus (${corpus.profiles.map((p) => `${p.name} ${(p.share * 100).toFixed(0)}%`).join(', ')} of users), ${s.durationS} simulated s per run after ${s.warmupS} s of warm-up, ${s.trials} seed(s), ${s.workers} gateway worker(s); ${s.saturation === undefined ? "each seed's saturation point from a round-robin ramp" : `saturation point given: ${s.saturation} users`}\n`,
   );
   const step = REPLICAS * RAMP_STEP_PER_REPLICA * (s.short ? 1 : 4);
-  const r = virtualComparison(profile, w, { seeds: s.trials, levels: s.levels, strategies: s.strategies, warmupS: 60, durationS: s.durationS, rampStep: step, workers: s.workers, saturation: s.saturation }, (line) => process.stdout.write(`${line}\n`));
+  const run = { warmupS: s.warmupS, durationS: s.durationS, sessionGapS: SESSION_GAP_S, workers: s.workers };
+  const r = virtualComparison(profile, corpus, { seeds: s.trials, levels: s.levels, strategies: s.strategies, run, rampStep: step, saturation: s.saturation }, (line) => process.stdout.write(`${line}\n`));
   await mkdir(s.out, { recursive: true });
-  await writeFile(join(s.out, 'picker-virtual.json'), `${JSON.stringify({ settings: s, workload: w, runs: r.runs, ok: r.ok }, null, 2)}\n`);
+  await writeFile(join(s.out, 'picker-virtual.json'), `${JSON.stringify({ settings: s, profile: profile.name, runs: r.runs, ok: r.ok }, null, 2)}\n`);
   await writeFile(join(s.out, 'picker-virtual.md'), `${r.report}\n`);
   process.stdout.write(`\n${r.report.split('\n').pop() ?? ''}\nresults: ${join(s.out, 'picker-virtual.json')}, ${join(s.out, 'picker-virtual.md')}\n`);
   return r.ok ? 0 : 1;

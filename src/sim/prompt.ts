@@ -28,23 +28,34 @@ function pushSpecials(out: number[], enc: EncodingName, n: number): void {
 }
 
 export function chatPromptIds(pc: PromptCounter, messages: readonly ChatMessage[], extra?: string): number[] {
+  const out: number[] = [];
+  for (const msg of messages) pushMessageIds(pc, msg, out);
+  // Tool schemas are part of what a real chat template renders; counted only when asked (extra).
+  if (extra !== undefined && extra.length > 0) for (const id of pc.tokenizer.encode(extra)) out.push(id);
+  pushReplyIds(pc, out);
+  return out;
+}
+
+/**
+ * One message's ids as chatPromptIds renders it. A conversation's prompt is its messages' ids back
+ * to back and then the reply's, so a replayed session can tokenize each message once for all turns.
+ */
+export function pushMessageIds(pc: PromptCounter, msg: ChatMessage, out: number[]): void {
   const tok = pc.tokenizer;
   const t = pc.template;
-  const out: number[] = [];
-  for (const msg of messages) {
-    pushSpecials(out, tok.encoding, t.perMessage);
-    for (const id of tok.encode(msg.role)) out.push(id);
-    if (typeof msg.name === 'string') {
-      pushSpecials(out, tok.encoding, t.perName);
-      for (const id of tok.encode(msg.name)) out.push(id);
-    }
-    const text = messageText(msg);
-    if (text.length > 0) for (const id of tok.encode(text)) out.push(id);
+  pushSpecials(out, tok.encoding, t.perMessage);
+  for (const id of tok.encode(msg.role)) out.push(id);
+  if (typeof msg.name === 'string') {
+    pushSpecials(out, tok.encoding, t.perName);
+    for (const id of tok.encode(msg.name)) out.push(id);
   }
-  // Tool schemas are part of what a real chat template renders; counted only when asked (extra).
-  if (extra !== undefined && extra.length > 0) for (const id of tok.encode(extra)) out.push(id);
-  pushSpecials(out, tok.encoding, t.perReply);
-  return out;
+  const text = messageText(msg);
+  if (text.length > 0) for (const id of tok.encode(text)) out.push(id);
+}
+
+/** The tokens that prime the reply, after the last message. */
+export function pushReplyIds(pc: PromptCounter, out: number[]): void {
+  pushSpecials(out, pc.tokenizer.encoding, pc.template.perReply);
 }
 
 export function textPromptIds(pc: PromptCounter, text: string): number[] {

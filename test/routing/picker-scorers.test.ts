@@ -11,16 +11,20 @@ const depths = fc.array(fc.float({ min: 0, max: 1e4, noNaN: true }), { minLength
 describe('scorers', () => {
   it('queue: in [0, 1], the shortest queue scores 1, a longer queue never scores more', () => {
     fc.assert(
-      fc.property(depths, (d) => {
+      fc.property(depths, fc.nat(10), (d, minSpan) => {
         const idx = Int32Array.from(d.map((_, i) => i));
         const out = new Float64Array(d.length);
-        queueScores(d, idx, d.length, out);
+        queueScores(d, idx, d.length, out, minSpan);
         const min = Math.min(...d);
+        const max = Math.max(...d);
         for (let i = 0; i < d.length; i++) {
           expect(out[i]).toBeGreaterThanOrEqual(0);
           expect(out[i]).toBeLessThanOrEqual(1);
           if (d[i] === min) expect(out[i]).toBe(1);
           for (let j = 0; j < d.length; j++) if (d[i]! > d[j]!) expect(out[i]).toBeLessThanOrEqual(out[j]!);
+          // Queues at least minSpan apart score as plain min-max does; closer ones, in proportion.
+          if (max - min >= minSpan && max > min) expect(out[i]).toBeCloseTo((max - d[i]!) / (max - min), 9);
+          else if (minSpan > 0) expect(out[i]).toBeCloseTo(1 - (d[i]! - min) / minSpan, 9);
         }
       }),
     );
@@ -46,17 +50,21 @@ describe('scorers', () => {
     );
   });
 
-  it('stale metrics decay to the in-flight count alone, never to nothing', () => {
+  it('a fresh scrape counts its waiting queue and what was sent since; stale metrics decay to the in-flight count alone', () => {
     fc.assert(
-      fc.property(fc.nat(1000), fc.nat(100), fc.float({ min: 0, max: 1e6, noNaN: true }), (waiting, inflight, age) => {
+      fc.property(fc.nat(1000), fc.nat(100), fc.nat(100), fc.float({ min: 0, max: 1e6, noNaN: true }), (waiting, inflight, atScrape, age) => {
         const f = freshness(age, 300, 600);
         expect(f).toBeGreaterThanOrEqual(0);
         expect(f).toBeLessThanOrEqual(1);
-        const q = effectiveQueue(waiting, inflight, f);
-        expect(q).toBeGreaterThanOrEqual(inflight);
-        expect(q).toBeLessThanOrEqual(waiting + inflight);
+        const q = effectiveQueue(waiting, inflight, atScrape, f);
+        const fresh = waiting + Math.max(0, inflight - atScrape);
+        expect(q).toBeGreaterThanOrEqual(Math.min(fresh, inflight) - 1e-9);
+        expect(q).toBeLessThanOrEqual(Math.max(fresh, inflight) + 1e-9);
+        // More waiting or more in flight never makes the queue look shorter.
+        expect(effectiveQueue(waiting + 1, inflight, atScrape, f)).toBeGreaterThanOrEqual(q);
+        expect(effectiveQueue(waiting, inflight + 1, atScrape, f)).toBeGreaterThanOrEqual(q);
         if (age >= 600) expect(q).toBe(inflight);
-        if (age <= 300) expect(q).toBe(waiting + inflight);
+        if (age <= 300) expect(q).toBe(fresh);
       }),
     );
     expect(freshness(Number.NaN, 300, 600)).toBe(0);

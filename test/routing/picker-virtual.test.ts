@@ -1,30 +1,85 @@
 // The picker bench's simulated-time comparison: the gateway's picker class over four simulator
-// engines with closed-loop multi-turn users. Runs are deterministic for a seed, round robin spreads
-// requests evenly, and the picker's prefix-cache affinity shows in the engines' own hit counts.
-// The per-trial verdict is judged on the median of each trial's own ratios.
-import { describe, expect, it } from 'vitest';
+// engines, with closed-loop users replaying a corpus written by `tollgate synth`. The replayed
+// prompts are the token ids a simulated replica computes for the same request bodies; runs are
+// deterministic for a seed, round robin spreads requests evenly, and the picker's prefix-cache
+// affinity shows in the engines' own hit counts. The per-trial verdict is judged on the median of
+// each trial's own ratios.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadVirtualCorpus, type VirtualCorpus } from '../../src/bench/picker-corpus.js';
 import { judgeTrials, median, type RunResult } from '../../src/bench/picker-report.js';
-import { CORPUS_LIKE, runVirtual } from '../../src/bench/picker-virtual.js';
+import { runVirtual } from '../../src/bench/picker-virtual.js';
+import type { ChatMessage } from '../../src/protocol/openai.js';
 import { profileFromObject } from '../../src/sim/index.js';
+import { chatPromptIds, promptCounter } from '../../src/sim/prompt.js';
+import { loadTokenizer } from '../../src/tokenizer/index.js';
+import { runSynth } from '../../src/workload/synth/run.js';
 
-const profile = profileFromObject({ extends: 'fast', scheduler: { maxNumSeqs: 8 }, cost: { fixedMs: 2, prefillTokenMs: 0.01, decodeSeqMs: 0.02, contextTokenMs: 0 } });
-const workload = { ...CORPUS_LIKE, outputTokens: 40, thinkS: 0.5 };
+const profile = profileFromObject({ extends: 'fast', scheduler: { maxNumSeqs: 8 }, cost: { fixedMs: 2, prefillTokenMs: 0.001, decodeSeqMs: 0.02, contextTokenMs: 0 } });
+const short = { kind: 'const', value: 30 };
+const run = { warmupS: 5, durationS: 30, sessionGapS: 0.5, workers: 1 };
+
+let corpus: VirtualCorpus;
+const tmp = mkdtempSync(join(tmpdir(), 'tollgate-picker-virtual-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+beforeAll(async () => {
+  const out = join(tmp, 'corpus');
+  // Short outputs and think times keep the runs quick; the prompts are the corpus's own.
+  const fast = { visible: short, reasoning: { kind: 'const', value: 10 }, think: { kind: 'const', value: 300 } };
+  await runSynth({
+    out,
+    seed: 3,
+    selection: [{ name: 'terminal-bench', count: 6 }, { name: 'omniact', count: 10 }, { name: 'swe-rebench', count: 12 }],
+    overrides: { 'terminal-bench': fast, omniact: fast, 'swe-rebench': { ...fast, turns: { kind: 'const', value: 4 } } },
+    model: 'gpt-oss-120b',
+    layout: 'delta',
+    stream: true,
+    thinkScale: 1,
+    partBytes: 1 << 20,
+    maxTokensField: 'max_tokens',
+    exactLength: false,
+    replace: false,
+    threads: 1,
+  });
+  corpus = await loadVirtualCorpus(out);
+}, 60_000);
 
 describe('bench picker --virtual', () => {
+  it('replays each turn with the body the harness sends and the prompt ids a replica computes for it', async () => {
+    const pc = promptCounter(await loadTokenizer('o200k_harmony'));
+    expect(corpus.profiles.map((p) => p.name).sort()).toEqual(['B', 'C', 'D']);
+    let turns = 0;
+    for (const p of corpus.profiles) {
+      for (const st of p.streams) {
+        for (const s of st.sessions.slice(0, 3)) {
+          for (let k = 0; k < s.turns.length; k++) {
+            const body = JSON.parse(corpus.body(s, k).toString('utf8')) as { messages: ChatMessage[]; max_tokens: number };
+            expect(body.max_tokens).toBe(s.turns[k]!.outputTokens);
+            expect(Array.from(corpus.promptIds(s, k))).toEqual(chatPromptIds(pc, body.messages));
+            turns++;
+          }
+        }
+      }
+    }
+    expect(turns).toBeGreaterThan(15);
+  });
+
   it('is deterministic for a seed, and round robin spreads requests evenly', () => {
-    const a = runVirtual(profile, workload, 'round-robin', 24, 7, 5, 20);
-    const b = runVirtual(profile, workload, 'round-robin', 24, 7, 5, 20);
+    const a = runVirtual(profile, corpus, 'round-robin', 24, 7, run);
+    const b = runVirtual(profile, corpus, 'round-robin', 24, 7, run);
     expect(b).toEqual(a);
     expect(a.requests.reduce((x, y) => x + y, 0)).toBeGreaterThan(100);
     expect(Math.max(...a.requests) - Math.min(...a.requests)).toBeLessThanOrEqual(1);
   });
 
   it('the picker finds more of each prompt in the replica caches than round robin', () => {
-    const rr = runVirtual(profile, workload, 'round-robin', 24, 3, 5, 20);
-    const pk = runVirtual(profile, workload, 'picker', 24, 3, 5, 20);
+    const rr = runVirtual(profile, corpus, 'round-robin', 24, 3, run);
+    const pk = runVirtual(profile, corpus, 'picker', 24, 3, run);
     expect(pk.prefixHitRate).toBeGreaterThan(rr.prefixHitRate);
     // Split over two workers, each picker knows only half the prefixes.
-    const split = runVirtual(profile, workload, 'picker', 24, 3, 5, 20, 2);
+    const split = runVirtual(profile, corpus, 'picker', 24, 3, { ...run, workers: 2 });
     expect(split.prefixHitRate).toBeLessThan(pk.prefixHitRate);
   });
 });

@@ -80,6 +80,24 @@ describe('KvCache', () => {
     expect(blockHash(1, t, 0, 16)).not.toBe(blockHash(0, t, 0, 16));
     expect(Number.isSafeInteger(blockHash(123456789012, t, 0, 16))).toBe(true);
   });
+
+  test('a block computed twice at once is cached twice: evicting one leaves the other findable', () => {
+    const kv = new KvCache(3, 16, true);
+    const a = kv.allocate();
+    const b = kv.allocate();
+    kv.cacheBlock(a, 42);
+    kv.cacheBlock(b, 42);
+    expect(kv.lookup(42)).toBe(a);
+    kv.release([a]);
+    kv.allocate(); // the never-used block
+    expect(kv.lookup(42)).toBe(a);
+    kv.allocate(); // a: evicted, b takes over
+    expect(kv.lookup(42)).toBe(b);
+    kv.release([b]);
+    kv.allocate();
+    expect(kv.lookup(42)).toBeUndefined();
+    expect(kv.evictions).toBe(2);
+  });
 });
 
 describe('Engine step loop', () => {
@@ -189,6 +207,77 @@ describe('Engine step loop', () => {
     // big took 86 blocks; other needs 9 more, which would leave 5 < 10 (the watermark): it waits.
     expect(e.running.map((s) => s.id)).toEqual(['big']);
     expect(e.numWaiting).toBe(1);
+  });
+
+  test('a running request shares its prompt blocks: a second one with the same prefix hits them while the first decodes', () => {
+    const e = new Engine(config());
+    const loop = new VirtualLoop(e);
+    const prompt = range(100);
+    const first = seq('1', prompt, 500, 0, newTrace());
+    e.submit(first, 0);
+    loop.kick();
+    loop.run(200); // prefilled, decoding
+    expect(first.status).toBe('running');
+    let shared: number[] = [];
+    const second = new Sequence({
+      id: '2',
+      promptIds: [...prompt, ...range(40, 7000)],
+      outputTokens: 2,
+      stopIsLength: false,
+      nextTokenId: () => 60_000,
+      arrivalMs: 200,
+      // The shared blocks are held by both, not copied.
+      sink: { onToken: (s) => (shared = s.blocks.slice(0, 6)), onFinish: () => undefined },
+    });
+    e.submit(second, 200);
+    loop.kick();
+    loop.run(400);
+    expect(second.cachedPromptTokens).toBe(96);
+    expect(shared).toEqual(first.blocks.slice(0, 6));
+    loop.run(1_000_000);
+    expect(e.kv.numFree).toBe(e.kv.numBlocks);
+  });
+
+  test('under KV pressure only unreferenced blocks are evicted: a running request keeps its prefix findable', () => {
+    // 30 blocks; a long-running request holds 7, a stream of distinct short ones churns the rest.
+    const e = new Engine(config({ numBlocks: 30, maxNumBatchedTokens: 2048 }));
+    const loop = new VirtualLoop(e);
+    const prompt = range(100);
+    const long = seq('long', prompt, 5000, 0, newTrace());
+    e.submit(long, 0);
+    loop.kick();
+    let t = 0;
+    for (let i = 0; i < 40; i++) {
+      t += 50;
+      loop.run(t);
+      e.submit(seq(`s${i}`, range(64, 10_000 + i * 100), 1, t, newTrace()), t);
+      loop.kick();
+    }
+    loop.run(t + 200);
+    expect(e.kv.evictions).toBeGreaterThan(0);
+    expect(long.status).toBe('running');
+    const again = seq('again', prompt, 1, t + 200, newTrace());
+    e.submit(again, t + 200);
+    loop.kick();
+    loop.run(t + 400);
+    expect(again.cachedPromptTokens).toBe(96);
+  });
+
+  test('a preempted request recomputes from its own cached prefix, if it was not evicted meanwhile', () => {
+    const prefill = (prefixCaching: boolean): { preemptions: number; prefillTokens: number } => {
+      const e = new Engine(config({ numBlocks: 40, maxNumBatchedTokens: 2048, prefixCaching }));
+      let prefillTokens = 0;
+      const loop = new VirtualLoop(e, { afterStep: (plan) => (prefillTokens += plan.prefillTokens) });
+      for (let i = 0; i < 4; i++) e.submit(seq(`p${i}`, range(100, i * 1000), 200, 0, newTrace()), 0);
+      loop.kick();
+      loop.run(1_000_000);
+      return { preemptions: e.stats.preemptions, prefillTokens };
+    };
+    const cached = prefill(true);
+    const uncached = prefill(false);
+    expect(cached.preemptions).toBeGreaterThan(0);
+    expect(uncached.preemptions).toBeGreaterThan(0);
+    expect(cached.prefillTokens).toBeLessThan(uncached.prefillTokens);
   });
 
   test('the waiting-queue limit refuses new requests', () => {

@@ -34,4 +34,26 @@ describe('sim --replicas', () => {
     expect(await gauge(b, 'vllm:prefix_cache_queries_total')).toBe(0);
     expect(await gauge(b, 'vllm:prefix_cache_hits_total')).toBe(0);
   });
+
+  it('reports each replica’s own queue and KV-cache use on its /metrics, the gauges a picker scrapes', async () => {
+    sim = spawnCli(['sim', '--replicas', '2', '--listen', '127.0.0.1:0']);
+    await sim.waitFor(/serving[^\n]*\n[^\n]*serving[^\n]*\n/);
+    const [a, b] = [...sim.output().matchAll(/at (http:\/\/[\d.:]+)/g)].map((m) => m[1]!) as [string, string];
+    const ctl = new AbortController();
+    const r = await fetch(`${a}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'sim-model', max_tokens: 5000, stream: true, messages: [{ role: 'user', content: 'lorem ipsum '.repeat(400) }] }),
+      signal: ctl.signal,
+    });
+    const reader = r.body!.getReader();
+    await reader.read(); // streaming: the request holds KV blocks on replica a
+    expect(await gauge(a, 'vllm:kv_cache_usage_perc')).toBeGreaterThan(0);
+    expect(await gauge(a, 'vllm:num_requests_running')).toBe(1);
+    expect(await gauge(b, 'vllm:kv_cache_usage_perc')).toBe(0);
+    expect(await gauge(b, 'vllm:num_requests_running')).toBe(0);
+    for (const url of [a, b]) expect(await gauge(url, 'vllm:num_requests_waiting')).toBe(0);
+    ctl.abort();
+    await reader.cancel().catch(() => undefined);
+  });
 });

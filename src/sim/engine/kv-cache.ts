@@ -6,7 +6,10 @@
 // - freed blocks keep their hash and go to the tail of a free queue (a request's blocks are freed
 //   last-first, so its tail is evicted before its shared head); allocation pops the head, evicting
 //   that block's hash: LRU reuse of cached blocks;
-// - a lookup that hits a free cached block takes it back out of the queue (touch).
+// - a lookup that hits a free cached block takes it back out of the queue (touch);
+// - two requests that compute the same block at once (neither found it cached when it was
+//   scheduled) both keep it under its hash, as vLLM's hash → {block id → block} map does: lookups
+//   find the first, and evicting one leaves the other findable.
 // Typed arrays and an intrusive doubly linked list keep every operation O(1) per block.
 
 const NONE = -1;
@@ -23,6 +26,8 @@ export class KvCache {
   private tail = NONE;
   private free = 0;
   private readonly cached = new Map<number, number>();
+  /** Further blocks holding an already cached hash (computed concurrently), promoted when the first goes. */
+  private readonly duplicates = new Map<number, number[]>();
   /** Blocks whose cached hash was dropped to make room (for diagnostics). */
   evictions = 0;
 
@@ -70,7 +75,7 @@ export class KvCache {
     this.unlink(b);
     const h = this.hashOf[b] ?? Number.NaN;
     if (!Number.isNaN(h)) {
-      if (this.cached.get(h) === b) this.cached.delete(h);
+      this.forget(b, h);
       this.hashOf[b] = Number.NaN;
       this.evictions++;
     }
@@ -94,18 +99,39 @@ export class KvCache {
     }
   }
 
-  /** Name a full block by its prefix hash so later requests can reuse it (the first holder wins). */
+  /** Name a full block by its prefix hash so later requests can reuse it (lookups find the first holder). */
   cacheBlock(block: number, hash: number): void {
     if (!this.prefixCaching || !Number.isNaN(this.hashOf[block] ?? Number.NaN)) return;
-    if (this.cached.has(hash)) return;
-    this.cached.set(hash, block);
     this.hashOf[block] = hash;
+    if (!this.cached.has(hash)) {
+      this.cached.set(hash, block);
+      return;
+    }
+    const more = this.duplicates.get(hash);
+    if (more === undefined) this.duplicates.set(hash, [block]);
+    else more.push(block);
+  }
+
+  /** Block `b` stops holding `hash`: a duplicate takes its place in the lookup, if there is one. */
+  private forget(b: number, hash: number): void {
+    const more = this.duplicates.get(hash);
+    if (this.cached.get(hash) === b) {
+      const next = more?.shift();
+      if (next === undefined) this.cached.delete(hash);
+      else this.cached.set(hash, next);
+    } else if (more !== undefined) {
+      const i = more.indexOf(b);
+      if (i >= 0) more.splice(i, 1);
+    }
+    if (more !== undefined && more.length === 0) this.duplicates.delete(hash);
   }
 
   /** Forget every cached prefix (vLLM's reset_prefix_cache); blocks in use stay allocated. */
   resetPrefixCache(): void {
     for (const b of this.cached.values()) this.hashOf[b] = Number.NaN;
+    for (const list of this.duplicates.values()) for (const b of list) this.hashOf[b] = Number.NaN;
     this.cached.clear();
+    this.duplicates.clear();
   }
 
   private pushTail(b: number): void {

@@ -27,6 +27,8 @@ export interface ReplicaState {
   kvCacheUsage: number;
   /** Monotonic ms of the last good scrape; NaN: never. */
   scrapedAt: number;
+  /** The gateway's in-flight requests to it when that scrape answered. */
+  inflightAtScrape: number;
   scrapeFailures: number;
   /** Ejected (not picked while others are available) until this monotonic ms. */
   ejectedUntil: number;
@@ -155,7 +157,7 @@ export class PoolPicker {
       const r = reps[j] as ReplicaState;
       const f = freshness(nowMs - r.scrapedAt, freshFor, cfg.staleAfterMs);
       this.inflight[j] = r.handle.inflight;
-      this.depth[j] = effectiveQueue(r.waiting, r.handle.inflight, f);
+      this.depth[j] = effectiveQueue(r.waiting, r.handle.inflight, r.inflightAtScrape, f);
       r.scores['kv-cache'] = kvScore(effectiveKv(r.kvCacheUsage, f));
     }
 
@@ -177,7 +179,7 @@ export class PoolPicker {
     // All saturated: the compaction wrote nothing, so every candidate stays.
     if (kept > 0) n = kept;
 
-    queueScores(this.depth, cand, n, this.queue);
+    queueScores(this.depth, cand, n, this.queue, cfg.queueThreshold);
     const w = cfg.weights;
     for (let i = 0; i < n; i++) {
       const j = cand[i] as number;
@@ -301,6 +303,7 @@ export class PoolPicker {
           waiting: 0,
           kvCacheUsage: 0,
           scrapedAt: Number.NaN,
+          inflightAtScrape: 0,
           scrapeFailures: 0,
           ejectedUntil: 0,
           backoffMs: 0,
@@ -337,6 +340,7 @@ export class PoolPicker {
           r.waiting = load.waiting;
           r.kvCacheUsage = load.kvCacheUsage;
           r.scrapedAt = this.now();
+          r.inflightAtScrape = r.handle.inflight;
           r.scrapeFailures = 0;
         },
         (err: unknown) => {

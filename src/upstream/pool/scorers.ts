@@ -15,11 +15,17 @@ export function freshness(ageMs: number, freshForMs: number, staleAfterMs: numbe
 }
 
 /**
- * Queue depth the picker trusts: the replica's own waiting queue, weighted by how fresh the scrape
- * is, plus the gateway's own in-flight requests to it (never stale).
+ * Queue depth the picker trusts: the replica's own waiting queue plus the requests the gateway sent
+ * it since that scrape (which the scrape cannot show), as long as the scrape is fresh; as it goes
+ * stale, the gateway's whole in-flight count (never stale) takes over. Requests the replica is
+ * running are not a queue: continuous batching admits a new request beside them at once, and
+ * counting them would turn a one-request difference among a hundred running into the queue
+ * scorer's full range (it is min-max normalised), drowning the prefix-cache scorer below
+ * saturation. llm-d's queue scorer scores the waiting queue alone.
  */
-export function effectiveQueue(waiting: number, inflight: number, fresh: number): number {
-  return waiting * fresh + inflight;
+export function effectiveQueue(waiting: number, inflight: number, inflightAtScrape: number, fresh: number): number {
+  const sinceScrape = inflight > inflightAtScrape ? inflight - inflightAtScrape : 0;
+  return fresh * (waiting + sinceScrape) + (1 - fresh) * inflight;
 }
 
 /** KV-cache use the picker trusts: a stale value decays to 0 (no opinion), not to "full". */
@@ -28,8 +34,15 @@ export function effectiveKv(usage: number, fresh: number): number {
   return u * fresh;
 }
 
-/** Writes queue scores for the `n` candidates listed in `idx` into `out[idx[i]]`. */
-export function queueScores(depth: ArrayLike<number>, idx: ArrayLike<number>, n: number, out: Float64Array): void {
+/**
+ * Writes queue scores for the `n` candidates listed in `idx` into `out[idx[i]]`: min-max
+ * normalised as llm-d's queue scorer does (the shortest queue scores 1), except that the span is at
+ * least `minSpan`. Pure min-max gives a one-request difference the scorer's whole weight; below
+ * saturation, where the queues the picker sees are a request or two apart, that outweighs any
+ * prefix-cache affinity. With the span floored at the saturation threshold, differences of that
+ * many requests or more score exactly as min-max would, and smaller ones count in proportion.
+ */
+export function queueScores(depth: ArrayLike<number>, idx: ArrayLike<number>, n: number, out: Float64Array, minSpan = 0): void {
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < n; i++) {
@@ -37,10 +50,10 @@ export function queueScores(depth: ArrayLike<number>, idx: ArrayLike<number>, n:
     if (d < min) min = d;
     if (d > max) max = d;
   }
-  const span = max - min;
+  const span = Math.max(max - min, minSpan);
   for (let i = 0; i < n; i++) {
     const j = idx[i] as number;
-    out[j] = span > 0 ? (max - (depth[j] as number)) / span : 1;
+    out[j] = span > 0 ? 1 - ((depth[j] as number) - min) / span : 1;
   }
 }
 
