@@ -186,6 +186,8 @@ class SseTranslator implements ResponseTranslator {
   }
 }
 
+const MESSAGE_TEXT_FIELDS = ['content', 'reasoning_content', 'reasoning'] as const;
+
 /** Text a model generated in one choice: content, reasoning, legacy completions text, tool calls. */
 function collectText(choice: unknown, field: 'delta' | 'message', out: { push(...t: string[]): unknown }): void {
   if (typeof choice !== 'object' || choice === null) return;
@@ -194,7 +196,7 @@ function collectText(choice: unknown, field: 'delta' | 'message', out: { push(..
   const m = c[field];
   if (typeof m !== 'object' || m === null) return;
   const msg = m as Record<string, unknown>;
-  for (const k of ['content', 'reasoning_content', 'reasoning']) if (typeof msg[k] === 'string') out.push(msg[k]);
+  for (const k of MESSAGE_TEXT_FIELDS) if (typeof msg[k] === 'string') out.push(msg[k]);
   if (Array.isArray(msg['tool_calls'])) {
     for (const tc of msg['tool_calls'] as unknown[]) {
       const fn = typeof tc === 'object' && tc !== null ? (tc as { function?: { name?: unknown; arguments?: unknown } }).function : undefined;
