@@ -105,7 +105,7 @@ export class ProxyRequest implements DriverOwner {
     switch (this.mode) {
       case 'relay':
         try {
-          this.relay.push(chunk, () => h.controller?.pause());
+          if (!this.relay.push(chunk)) h.controller?.pause();
         } catch (err) {
           if (!(err instanceof UpstreamBodyError)) throw err;
           h.controller?.abort(new RetryAbort());

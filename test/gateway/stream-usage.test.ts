@@ -122,7 +122,7 @@ describe('the usage event of a stream', () => {
     expect((await record('malformed')).usage).toMatchObject({ input: 7, output: 3 });
   });
 
-  it('a stream cut before its end gets the error event, its partial usage kept', async () => {
+  it('a stream cut before its end gets the error event and is recorded as aborted', async () => {
     streamParts([CONTENT, USAGE.slice(0, 40)]);
     const r = await stream('cut');
     expect(r.status).toBe(200);
