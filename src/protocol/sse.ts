@@ -56,6 +56,8 @@ class DecodedEvent implements SseEvent {
   }
 }
 
+const NO_EVENTS: SseEvent[] = [];
+
 export class SseDecoder {
   private pending: Buffer | null = null;
   // The event being read: its fields, and its data as a span of the bytes while it has one line.
@@ -70,7 +72,8 @@ export class SseDecoder {
   /** Feed bytes; returns the events completed by them (possibly none). */
   push(chunk: Buffer): SseEvent[] {
     const buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
-    const events: SseEvent[] = [];
+    // Most chunks complete one event: an array made for it holds just that one.
+    let events: SseEvent[] | undefined;
     const hasCR = buf.indexOf(CR) !== -1;
     let eventStart = 0;
     let lineStart = 0;
@@ -97,7 +100,9 @@ export class SseDecoder {
         lineEnd = j;
       }
       if (lineEnd === lineStart) {
-        events.push(this.finish(buf, eventStart, next));
+        const ev = this.finish(buf, eventStart, next);
+        if (events === undefined) events = [ev];
+        else events.push(ev);
         eventStart = next;
       } else if (isDataLine(buf, lineStart, lineEnd)) {
         const valueStart = lineStart + 5 + (buf[lineStart + 5] === 0x20 ? 1 : 0);
@@ -110,7 +115,7 @@ export class SseDecoder {
     }
     // An event cut by the chunk's end is read again, whole, with the next chunk.
     this.pending = eventStart < buf.length ? Buffer.from(buf.subarray(eventStart)) : null;
-    return events;
+    return events ?? NO_EVENTS;
   }
 
   /** Bytes received after the last complete event (an unterminated event at end of stream). */

@@ -131,20 +131,13 @@ class SseTranslator implements ResponseTranslator {
       for (const ev of events) this.observe(ev);
       return chunk;
     }
-    let kept: Buffer[] | undefined;
-    let dropped = false;
-    for (const ev of events) {
-      const usageOnly = this.observe(ev);
-      if (usageOnly) {
-        dropped = true;
-        kept ??= [];
-        continue;
-      }
-      (kept ??= []).push(ev.raw);
-    }
+    let dropped: SseEvent[] | undefined;
+    for (const ev of events) if (this.observe(ev)) (dropped ??= []).push(ev);
     // Nothing dropped and the chunk held whole events only: forward it as it came.
-    if (!dropped && !carried && this.decoder.remainder() === null) return chunk;
-    if (kept === undefined || kept.length === 0) return null;
+    if (dropped === undefined && !carried && this.decoder.remainder() === null) return chunk;
+    const kept: Buffer[] = [];
+    for (const ev of events) if (dropped?.includes(ev) !== true) kept.push(ev.raw);
+    if (kept.length === 0) return null;
     return kept.length === 1 ? (kept[0] as Buffer) : Buffer.concat(kept);
   }
 
