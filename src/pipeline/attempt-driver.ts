@@ -19,7 +19,7 @@ import { pickEndpoint, recordConnectFailure, recordSuccess, type EndpointHandle 
 import { AttemptHandler, RetryAbort, type AttemptOwner } from './attempt.js';
 import { dispatchOptions } from './dispatch.js';
 import type { ProxyInput } from './proxy-types.js';
-import { QuotaGate } from './quota-gate.js';
+import { QuotaGate, type QuotaGateOwner } from './quota-gate.js';
 import { backoffDelay, failureError, isRetriable } from './retry.js';
 
 /** What the driver needs from the request it serves. */
@@ -30,7 +30,7 @@ export interface DriverOwner extends AttemptOwner {
   fail(err: GatewayError): void;
 }
 
-export class AttemptDriver {
+export class AttemptDriver implements QuotaGateOwner {
   private readonly plan: RulePlan;
   /** Epoch ms past which no attempt starts; +Infinity when the rule sets no request timeout. */
   readonly deadlineAt: number;
@@ -60,14 +60,7 @@ export class AttemptDriver {
     // timeouts.request: 0s means no deadline (Gateway API).
     const ms = input.rule.timeouts.requestMs;
     this.deadlineAt = ms > 0 ? input.startMs + ms : Number.POSITIVE_INFINITY;
-    this.quota = new QuotaGate(input.quota, this.plan, {
-      isFinished: () => owner.isFinished(),
-      dispatch: (ref) => this.dispatch(ref),
-      blocked: (err) => {
-        this.lastFailure = err;
-      },
-      fail: (err) => owner.fail(err),
-    });
+    this.quota = new QuotaGate(input.quota, this.plan, this);
   }
 
   /** The attempt whose events count; events of any other (abandoned) attempt are ignored. */
@@ -150,6 +143,20 @@ export class AttemptDriver {
     else this.owner.fail(this.lastFailure);
   }
 
+  // ---- what the quota gate reports -------------------------------------------------------------
+
+  isFinished(): boolean {
+    return this.owner.isFinished();
+  }
+
+  blocked(err: GatewayError): void {
+    this.lastFailure = err;
+  }
+
+  fail(err: GatewayError): void {
+    this.owner.fail(err);
+  }
+
   /** Ends the open attempt's upstream time and its endpoint's in-flight count (idempotent). */
   closeAttempt(): void {
     if (!this.attemptOpen) return;
@@ -158,7 +165,8 @@ export class AttemptDriver {
     this.upstreamMsTotal += nowMs() - this.dispatchedAt;
   }
 
-  private dispatch(ref: BackendRefConfig): void {
+  /** The backend may be tried now (its quota, if any, admitted it). */
+  dispatch(ref: BackendRefConfig): void {
     if (this.owner.isFinished()) return;
     // Expiring credentials come from a background-refreshed cache; only a first use waits here.
     const prep = prepareCredential(ref.backend.credential, this.input.req.headers);
