@@ -56,7 +56,7 @@ class DecodedEvent implements SseEvent {
   }
 }
 
-const NO_EVENTS: SseEvent[] = [];
+const NO_EVENTS: readonly SseEvent[] = Object.freeze([]);
 
 export class SseDecoder {
   private pending: Buffer | null = null;
@@ -70,7 +70,7 @@ export class SseDecoder {
   private dataLines: string[] | null = null;
 
   /** Feed bytes; returns the events completed by them (possibly none). */
-  push(chunk: Buffer): SseEvent[] {
+  push(chunk: Buffer): readonly SseEvent[] {
     const buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
     // Most chunks complete one event: an array made for it holds just that one.
     let events: SseEvent[] | undefined;
