@@ -51,19 +51,19 @@ export class ResponseRelay {
   }
 
   /**
-   * Translates, masks and writes one upstream chunk; `pause` is called when the client's buffer is
-   * full. Throws UpstreamBodyError when the upstream body is malformed.
+   * Translates, masks and writes one upstream chunk; returns false when the client's buffer is full
+   * (the caller pauses the upstream). Throws UpstreamBodyError when the upstream body is malformed.
    */
-  push(chunk: Buffer, pause: () => void): void {
+  push(chunk: Buffer): boolean {
     let out = (this.translatorInUse as ResponseTranslator).push(chunk);
     if (out !== null && out.length > 0 && this.redactor !== undefined) out = this.redactor.push(out);
+    let room = true;
     if (out !== null && out.length > 0) {
       this.countWrite(out);
-      if (!this.res.write(out)) {
-        pause();
-        this.armWriteTimer();
-      }
+      room = this.res.write(out);
+      if (!room) this.armWriteTimer();
     }
+    return room;
   }
 
   /**

@@ -18,18 +18,67 @@ export interface SseEvent {
 const LF = 0x0a;
 const CR = 0x0d;
 
+/**
+ * An event as the decoder found it. Streams are mostly events of one `data:` line (every
+ * OpenAI-compatible server writes them so): such an event keeps only where its data sits in the
+ * bytes, and the string and the `raw` slice are made when first read. A proxy that looks at a few
+ * events in a long stream then pays for those few.
+ */
+class DecodedEvent implements SseEvent {
+  private dataText: string | undefined;
+  private rawSlice: Buffer | undefined;
+
+  constructor(
+    readonly event: string | undefined,
+    readonly id: string | undefined,
+    readonly retry: number | undefined,
+    readonly hasData: boolean,
+    /** The bytes the event lies in, and its span there. */
+    private readonly buf: Buffer,
+    private readonly start: number,
+    private readonly end: number,
+    /** The span of its one data line's value; -1 when the data was joined from several lines (`dataText`). */
+    private readonly dataStart: number,
+    private readonly dataEnd: number,
+    joined: string | undefined,
+  ) {
+    this.dataText = joined;
+  }
+
+  get data(): string {
+    this.dataText ??= this.dataStart === -1 ? '' : this.buf.toString('utf8', this.dataStart, this.dataEnd);
+    return this.dataText;
+  }
+
+  get raw(): Buffer {
+    this.rawSlice ??= this.buf.subarray(this.start, this.end);
+    return this.rawSlice;
+  }
+}
+
+const NO_EVENTS: readonly SseEvent[] = Object.freeze([]);
+
 export class SseDecoder {
   private pending: Buffer | null = null;
+  // The event being read: its fields, and its data as a span of the bytes while it has one line.
+  private event: string | undefined;
+  private id: string | undefined;
+  private retry: number | undefined;
+  private dataStart = -1;
+  private dataEnd = -1;
+  /** Data lines as strings, once an event has more than one (or one read outside the fast path). */
+  private dataLines: string[] | null = null;
 
   /** Feed bytes; returns the events completed by them (possibly none). */
-  push(chunk: Buffer): SseEvent[] {
+  push(chunk: Buffer): readonly SseEvent[] {
     const buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
-    const events: SseEvent[] = [];
+    // Most chunks complete one event: an array made for it holds just that one.
+    let events: SseEvent[] | undefined;
     const hasCR = buf.indexOf(CR) !== -1;
     let eventStart = 0;
     let lineStart = 0;
     let i = 0;
-    let fields: FieldAccumulator = newAccumulator();
+    this.reset();
     while (i < buf.length) {
       let lineEnd: number;
       let next: number;
@@ -51,75 +100,109 @@ export class SseDecoder {
         lineEnd = j;
       }
       if (lineEnd === lineStart) {
-        events.push(finish(fields, buf.subarray(eventStart, next)));
-        fields = newAccumulator();
+        const ev = this.finish(buf, eventStart, next);
+        if (events === undefined) events = [ev];
+        else events.push(ev);
         eventStart = next;
+      } else if (isDataLine(buf, lineStart, lineEnd)) {
+        const valueStart = lineStart + 5 + (buf[lineStart + 5] === 0x20 ? 1 : 0);
+        this.addData(buf, valueStart, lineEnd);
       } else {
-        processLine(fields, buf.toString('utf8', lineStart, lineEnd));
+        this.processLine(buf.toString('utf8', lineStart, lineEnd), buf);
       }
       i = next;
       lineStart = next;
     }
+    // An event cut by the chunk's end is read again, whole, with the next chunk.
     this.pending = eventStart < buf.length ? Buffer.from(buf.subarray(eventStart)) : null;
-    return events;
+    return events ?? NO_EVENTS;
   }
 
   /** Bytes received after the last complete event (an unterminated event at end of stream). */
   remainder(): Buffer | null {
     return this.pending;
   }
-}
 
-interface FieldAccumulator {
-  event: string | undefined;
-  data: string[];
-  id: string | undefined;
-  retry: number | undefined;
-}
-
-function newAccumulator(): FieldAccumulator {
-  return { event: undefined, data: [], id: undefined, retry: undefined };
-}
-
-function processLine(acc: FieldAccumulator, line: string): void {
-  if (line.charCodeAt(0) === 0x3a) return; // ":" comment
-  const colon = line.indexOf(':');
-  let name: string;
-  let value: string;
-  if (colon === -1) {
-    name = line;
-    value = '';
-  } else {
-    name = line.slice(0, colon);
-    value = line.charCodeAt(colon + 1) === 0x20 ? line.slice(colon + 2) : line.slice(colon + 1);
+  private reset(): void {
+    this.event = undefined;
+    this.id = undefined;
+    this.retry = undefined;
+    this.dataStart = -1;
+    this.dataEnd = -1;
+    this.dataLines = null;
   }
-  switch (name) {
-    case 'data':
-      acc.data.push(value);
-      break;
-    case 'event':
-      acc.event = value;
-      break;
-    case 'id':
-      if (!value.includes('\0')) acc.id = value;
-      break;
-    case 'retry':
-      if (/^\d+$/.test(value)) acc.retry = Number(value);
-      break;
-    default:
-      break;
+
+  private addData(buf: Buffer, start: number, end: number): void {
+    if (this.dataStart === -1 && this.dataLines === null) {
+      this.dataStart = start;
+      this.dataEnd = end;
+      return;
+    }
+    this.dataLine(buf.toString('utf8', start, end), buf);
+  }
+
+  /** A data line kept as a string: the event's earlier one-line span becomes a string first. */
+  private dataLine(value: string, buf: Buffer): void {
+    if (this.dataLines === null) {
+      this.dataLines = this.dataStart === -1 ? [] : [buf.toString('utf8', this.dataStart, this.dataEnd)];
+      this.dataStart = -1;
+    }
+    this.dataLines.push(value);
+  }
+
+  private processLine(line: string, buf: Buffer): void {
+    if (line.charCodeAt(0) === 0x3a) return; // ":" comment
+    const colon = line.indexOf(':');
+    let name: string;
+    let value: string;
+    if (colon === -1) {
+      name = line;
+      value = '';
+    } else {
+      name = line.slice(0, colon);
+      value = line.charCodeAt(colon + 1) === 0x20 ? line.slice(colon + 2) : line.slice(colon + 1);
+    }
+    switch (name) {
+      case 'data':
+        // Only a bare "data" line (no colon) gets here: "data:" lines take the span path.
+        this.dataLine(value, buf);
+        break;
+      case 'event':
+        this.event = value;
+        break;
+      case 'id':
+        if (!value.includes('\0')) this.id = value;
+        break;
+      case 'retry':
+        if (/^\d+$/.test(value)) this.retry = Number(value);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private finish(buf: Buffer, start: number, end: number): SseEvent {
+    const lines = this.dataLines;
+    const ev = new DecodedEvent(
+      this.event,
+      this.id,
+      this.retry,
+      this.dataStart !== -1 || lines !== null,
+      buf,
+      start,
+      end,
+      this.dataStart,
+      this.dataEnd,
+      lines === null ? undefined : lines.join('\n'),
+    );
+    this.reset();
+    return ev;
   }
 }
 
-function finish(acc: FieldAccumulator, raw: Buffer): SseEvent {
-  return {
-    event: acc.event,
-    data: acc.data.join('\n'),
-    id: acc.id,
-    retry: acc.retry,
-    hasData: acc.data.length > 0,
-    raw,
-  };
+/** The line starts with "data:". */
+function isDataLine(buf: Buffer, start: number, end: number): boolean {
+  return end - start >= 5 && buf[start] === 0x64 && buf[start + 1] === 0x61 && buf[start + 2] === 0x74 && buf[start + 3] === 0x61 && buf[start + 4] === 0x3a;
 }
 
 /** Encode one event. Multi-line data becomes several `data:` lines, as the spec requires. */

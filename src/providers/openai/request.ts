@@ -20,12 +20,15 @@ export function translateOpenAIRequest(req: ClientRequest, ref: BackendRefConfig
 
   // Streamed usage is the only exact count for streams; ask for it even when the client did not.
   let forcedStreamUsage = false;
+  let appendUsageOption = false;
   if (req.stream && (req.operation === 'chat' || req.operation === 'completions')) {
     const so = (body ?? req.body)['stream_options'];
     const asked = typeof so === 'object' && so !== null && (so as { include_usage?: unknown }).include_usage === true;
     if (!asked) {
-      const b = edit();
-      b['stream_options'] = { ...(typeof so === 'object' && so !== null ? so : {}), include_usage: true };
+      // The common case, a body otherwise unchanged and without stream_options: the option is added to
+      // the client's bytes, not by writing the whole body (the prompt with it) out again.
+      if (body === undefined && so === undefined) appendUsageOption = true;
+      else edit()['stream_options'] = { ...(typeof so === 'object' && so !== null ? so : {}), include_usage: true };
       forcedStreamUsage = true;
     }
   }
@@ -35,11 +38,32 @@ export function translateOpenAIRequest(req: ClientRequest, ref: BackendRefConfig
   return {
     method: 'POST',
     path: backend.schema.prefix + req.subpath + req.query,
-    body: body === undefined ? req.raw : Buffer.from(JSON.stringify(body)),
+    body: body !== undefined ? Buffer.from(JSON.stringify(body)) : appendUsageOption ? withUsageOption(req.raw) : req.raw,
     model: typeof model === 'string' ? model : undefined,
     headers: JSON_HEADERS,
     forcedStreamUsage,
   };
+}
+
+const USAGE_OPTION = Buffer.from('"stream_options":{"include_usage":true}');
+const COMMA = Buffer.from(',');
+
+/**
+ * `raw` (a JSON object) with the usage option as its last member, inserted before the closing
+ * brace: everything the client wrote stays as it was.
+ */
+function withUsageOption(raw: Buffer): Buffer {
+  const close = raw.lastIndexOf(0x7d); // "}"
+  let before = close - 1;
+  while (before >= 0 && isJsonSpace(raw[before])) before--;
+  const head = raw.subarray(0, close);
+  const tail = raw.subarray(close);
+  // An object with no member yet (a translated body may have none) takes the option without a comma.
+  return raw[before] === 0x7b ? Buffer.concat([head, USAGE_OPTION, tail]) : Buffer.concat([head, COMMA, USAGE_OPTION, tail]);
+}
+
+function isJsonSpace(b: number | undefined): boolean {
+  return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
 }
 
 function applyBodyMutation(m: BodyMutation, edit: () => Record<string, unknown>): void {

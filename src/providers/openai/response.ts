@@ -131,20 +131,13 @@ class SseTranslator implements ResponseTranslator {
       for (const ev of events) this.observe(ev);
       return chunk;
     }
-    let kept: Buffer[] | undefined;
-    let dropped = false;
-    for (const ev of events) {
-      const usageOnly = this.observe(ev);
-      if (usageOnly) {
-        dropped = true;
-        kept ??= [];
-        continue;
-      }
-      (kept ??= []).push(ev.raw);
-    }
+    let dropped: SseEvent[] | undefined;
+    for (const ev of events) if (this.observe(ev)) (dropped ??= []).push(ev);
     // Nothing dropped and the chunk held whole events only: forward it as it came.
-    if (!dropped && !carried && this.decoder.remainder() === null) return chunk;
-    if (kept === undefined || kept.length === 0) return null;
+    if (dropped === undefined && !carried && this.decoder.remainder() === null) return chunk;
+    const kept: Buffer[] = [];
+    for (const ev of events) if (dropped?.includes(ev) !== true) kept.push(ev.raw);
+    if (kept.length === 0) return null;
     return kept.length === 1 ? (kept[0] as Buffer) : Buffer.concat(kept);
   }
 
@@ -186,6 +179,8 @@ class SseTranslator implements ResponseTranslator {
   }
 }
 
+const MESSAGE_TEXT_FIELDS = ['content', 'reasoning_content', 'reasoning'] as const;
+
 /** Text a model generated in one choice: content, reasoning, legacy completions text, tool calls. */
 function collectText(choice: unknown, field: 'delta' | 'message', out: { push(...t: string[]): unknown }): void {
   if (typeof choice !== 'object' || choice === null) return;
@@ -194,7 +189,7 @@ function collectText(choice: unknown, field: 'delta' | 'message', out: { push(..
   const m = c[field];
   if (typeof m !== 'object' || m === null) return;
   const msg = m as Record<string, unknown>;
-  for (const k of ['content', 'reasoning_content', 'reasoning']) if (typeof msg[k] === 'string') out.push(msg[k]);
+  for (const k of MESSAGE_TEXT_FIELDS) if (typeof msg[k] === 'string') out.push(msg[k]);
   if (Array.isArray(msg['tool_calls'])) {
     for (const tc of msg['tool_calls'] as unknown[]) {
       const fn = typeof tc === 'object' && tc !== null ? (tc as { function?: { name?: unknown; arguments?: unknown } }).function : undefined;
