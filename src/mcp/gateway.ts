@@ -3,7 +3,6 @@
 // then the result); GET opens the stream of server-initiated messages of every server; DELETE ends
 // the session. `initialize` fans out and seals every server's session into the client's
 // Mcp-Session-Id. One record per request feeds metrics, the ledger (tool calls) and the log.
-import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { nowMs } from '../core/clock.js';
 import { startTrace } from '../core/trace-context.js';
@@ -21,6 +20,7 @@ import { callMethod, type CallContext, notify } from './methods.js';
 import { relayedCapabilities, relayResponse } from './relay.js';
 import { headersMatch, hostMatches, hostOf, type McpExchange, readMessage, toolOf } from './request.js';
 import { type McpSession, openSession, sealSession } from './session.js';
+import { type McpToolCallRecord, spanFacts, toolCallRecord } from './records.js';
 import { endSession, openStream } from './streams.js';
 
 export const SUPPORTED_VERSIONS: readonly string[] = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
@@ -31,24 +31,6 @@ const KNOWN_METHODS = new Set([
   'initialize', 'ping', 'tools/list', 'tools/call', 'prompts/list', 'prompts/get', 'resources/list', 'resources/read',
   'resources/templates/list', 'resources/subscribe', 'resources/unsubscribe', 'completion/complete', 'logging/setLevel',
 ]);
-
-/** One tool call, as the ledger keeps it: never the arguments unless the route says so. */
-export type McpToolCallRecord = {
-  readonly type: 'mcp_tool_call';
-  readonly time: string;
-  readonly requestId: string;
-  readonly route: string;
-  readonly caller: string | undefined;
-  /** The virtual key that authenticated the call. */
-  readonly api_key?: string;
-  readonly backend: string;
-  readonly tool: string;
-  readonly outcome: string;
-  readonly durationMs: number;
-  readonly requestBytes: number;
-  readonly responseBytes: number;
-  readonly arguments?: unknown;
-};
 
 export interface McpGatewayOptions {
   readonly logger: Logger;
@@ -356,58 +338,14 @@ export class McpGateway {
   }
 
   private span(x: McpExchange, method: string, backend: string, tool: string, outcome: string, durationMs: number, id: JsonRpcId | null, pv?: string): void {
-    const t = x.trace;
-    if (t === undefined || this.o.onSpan === undefined) return;
-    const prefixed = backend !== '' && tool !== '' ? `${backend}__${tool}` : undefined;
-    const sid = headerValue(x.req.headers['mcp-session-id']);
-    this.o.onSpan({
-      traceId: t.traceId,
-      spanId: t.spanId,
-      parentSpanId: t.parentSpanId,
-      name: prefixed === undefined ? method : `${method} ${prefixed}`,
-      startedAt: x.startedAt,
-      durationMs,
-      attributes: {
-        'mcp.method.name': method,
-        'mcp.protocol.version': pv ?? headerValue(x.req.headers['mcp-protocol-version']),
-        // The sealed id is a bearer of the session: only a digest of it leaves the gateway.
-        'mcp.session.id': sid === undefined ? undefined : createHash('sha256').update(sid).digest('hex').slice(0, 32),
-        'jsonrpc.request.id': id === null ? undefined : String(id),
-        'jsonrpc.protocol.version': '2.0',
-        'gen_ai.operation.name': method === 'tools/call' ? 'execute_tool' : undefined,
-        'gen_ai.tool.name': method === 'tools/call' ? prefixed : undefined,
-        'network.transport': 'tcp',
-        'network.protocol.name': 'http',
-        'tollgate.route': x.route.key,
-        'tollgate.backend': backend,
-        'tollgate.request_id': x.requestId,
-        'tollgate.outcome': outcome,
-      },
-      error: outcome === 'ok' ? undefined : outcome,
-    });
+    if (x.trace !== undefined && this.o.onSpan !== undefined) this.o.onSpan(spanFacts(x, x.trace, method, backend, tool, outcome, durationMs, id, pv));
   }
 
   private record(x: McpExchange, caller: Caller, method: string, backend: string, tool: string, outcome: string, reqBytes: number, resBytes: number, args?: unknown, unownedTool?: string, id?: JsonRpcId): void {
     const durationMs = nowMs() - x.start;
     this.o.metrics?.observe({ method, backend, tool, outcome, seconds: durationMs / 1000 });
     this.span(x, method, backend, tool !== '' ? tool : (unownedTool ?? ''), outcome, durationMs, id ?? null);
-    if (method !== 'tools/call' || this.o.onToolCall === undefined) return;
-    const rec: McpToolCallRecord = {
-      type: 'mcp_tool_call',
-      time: new Date().toISOString(),
-      requestId: x.requestId,
-      route: x.route.key,
-      caller: caller.principal,
-      ...(caller.apiKey === undefined ? {} : { api_key: caller.apiKey }),
-      backend,
-      tool: tool !== '' ? tool : (unownedTool ?? ''),
-      outcome,
-      durationMs: Math.round(durationMs * 1000) / 1000,
-      requestBytes: reqBytes,
-      responseBytes: resBytes,
-      ...(x.route.ledgerArguments && args !== undefined ? { arguments: args } : {}),
-    };
-    this.o.onToolCall(rec);
+    if (method === 'tools/call') this.o.onToolCall?.(toolCallRecord(x, caller, backend, tool !== '' ? tool : (unownedTool ?? ''), outcome, durationMs, reqBytes, resBytes, args));
   }
 }
 
