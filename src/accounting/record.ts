@@ -141,59 +141,45 @@ export function withGatewayCount(r: UsageRecord, count: GatewayCount): UsageReco
 
 export const LEDGER_VERSION = 1;
 
-interface UsageJson {
-  input: number;
-  cached_input: number;
-  cache_creation_input: number;
-  output: number;
-  reasoning: number;
-  total: number;
+/**
+ * The record's ledger line: one JSON object, no newline. `final` overrides the record's own flag
+ * (the first line of a record whose count is still running). Written field by field rather than
+ * built as an object for JSON.stringify: it runs once per request, and the object with its usage
+ * sub-objects cost more than the text. Strings go through JSON.stringify for their escaping.
+ */
+export function ledgerLine(r: UsageRecord, final = r.final): string {
+  const gc = r.gatewayCount;
+  return (
+    `{"v":${LEDGER_VERSION},"key":${str(r.key)},"final":${final},"request_id":${str(r.requestId)}` +
+    `,"time":"${new Date(r.startedAt).toISOString()}","operation":${str(r.operation)},"workload":${str(r.workload)}` +
+    // Requests without a virtual key have neither field (as lines from before virtual keys).
+    (r.apiKey === '' ? '' : `,"api_key":${str(r.apiKey)},"team":${str(r.team)}`) +
+    `,"route":${str(r.route)},"rule":${str(r.rule)},"backend":${str(r.backend)},"provider":${str(r.provider)}` +
+    `,"original_model":${str(r.originalModel)},"request_model":${str(r.requestModel)},"response_model":${str(r.responseModel)}` +
+    `,"stream":${r.stream},"status":${num(r.status)},"error_code":${str(r.errorCode)}` +
+    `,"client_aborted":${r.clientAborted},"aborted":${r.aborted},"attempts":${num(r.attempts)}` +
+    `,"usage":${usageJson(r.usage)},"usage_source":${str(r.usageSource)}` +
+    `,"backend_usage":${r.backendUsage === undefined ? 'null' : usageJson(r.backendUsage)}` +
+    `,"gateway_count":${gc === undefined ? 'null' : `{"encoding":${str(gc.encoding)},"input":${num(gc.input)},"output":${num(gc.output)}}`}` +
+    `,"cost":${num(r.cost)},"ttft_ms":${num(r.ttftMs)},"duration_ms":${num(r.durationMs)},"upstream_ms":${num(r.upstreamMs)}` +
+    `,"generation":${num(r.generation)}}`
+  );
 }
 
-function usageJson(u: Usage): UsageJson {
-  return {
-    input: u.input,
-    cached_input: u.cachedInput,
-    cache_creation_input: u.cacheCreationInput,
-    output: u.output,
-    reasoning: u.reasoning,
-    total: u.total,
-  };
+function usageJson(u: Usage): string {
+  return (
+    `{"input":${num(u.input)},"cached_input":${num(u.cachedInput)},"cache_creation_input":${num(u.cacheCreationInput)}` +
+    `,"output":${num(u.output)},"reasoning":${num(u.reasoning)},"total":${num(u.total)}}`
+  );
 }
 
-export function recordToJson(r: UsageRecord): Record<string, unknown> {
-  return {
-    v: LEDGER_VERSION,
-    key: r.key,
-    final: r.final,
-    request_id: r.requestId,
-    time: new Date(r.startedAt).toISOString(),
-    operation: r.operation,
-    workload: r.workload,
-    ...(r.apiKey === '' ? {} : { api_key: r.apiKey, team: r.team }),
-    route: r.route,
-    rule: r.rule,
-    backend: r.backend,
-    provider: r.provider,
-    original_model: r.originalModel,
-    request_model: r.requestModel,
-    response_model: r.responseModel,
-    stream: r.stream,
-    status: r.status,
-    error_code: r.errorCode,
-    client_aborted: r.clientAborted,
-    aborted: r.aborted,
-    attempts: r.attempts,
-    usage: usageJson(r.usage),
-    usage_source: r.usageSource,
-    backend_usage: r.backendUsage === undefined ? null : usageJson(r.backendUsage),
-    gateway_count: r.gatewayCount === undefined ? null : { encoding: r.gatewayCount.encoding, input: r.gatewayCount.input, output: r.gatewayCount.output },
-    cost: r.cost ?? null,
-    ttft_ms: r.ttftMs ?? null,
-    duration_ms: r.durationMs,
-    upstream_ms: r.upstreamMs ?? null,
-    generation: r.generation,
-  };
+function str(s: string): string {
+  return JSON.stringify(s);
+}
+
+/** A number as JSON writes it: a missing or non-finite one is null, so the line always parses. */
+function num(n: number | undefined): string {
+  return n !== undefined && Number.isFinite(n) ? String(n) : 'null';
 }
 
 export class RecordFormatError extends Error {}

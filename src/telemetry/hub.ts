@@ -71,7 +71,7 @@ export class Telemetry implements OutcomeSink {
 
   /** An MCP tool call: one ledger line (type mcp_tool_call, which usage readers skip) and one access log line. */
   mcpToolCall(record: Readonly<Record<string, unknown>>): void {
-    this.ledger?.append({ ...record });
+    this.ledger?.append(JSON.stringify(record));
     this.mcpAccessLog?.writeLine(record);
   }
 

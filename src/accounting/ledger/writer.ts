@@ -39,6 +39,11 @@ export interface LedgerStats {
   readonly dropped: number;
 }
 
+const SCRATCH_BYTES = 16 * 1024;
+/** UTF-8 bytes one UTF-16 code unit can take (a surrogate pair: 4 bytes for 2 units). */
+const MAX_UTF8_PER_UNIT = 3;
+const NEWLINE = 0x0a;
+
 export const LEDGER_FILE_PATTERN = /^usage-\d{8}T\d{6}Z-\d+-\d{4}\.jsonl$/;
 
 export class LedgerWriter {
@@ -51,6 +56,7 @@ export class LedgerWriter {
   private syncing = false;
   private timer: NodeJS.Timeout | undefined;
   private backlog: Buffer[] = [];
+  private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
   private closed = false;
   private readonly maxFileBytes: number;
   private readonly fsyncIntervalMs: number;
@@ -76,16 +82,21 @@ export class LedgerWriter {
     return w;
   }
 
-  /** Appends one line (a JSON object, no newline inside). Never throws. */
-  append(obj: Record<string, unknown>): void {
+  /** Appends one line (JSON text without its newline). Never throws. */
+  append(line: string): void {
     if (this.closed) return;
-    const line = Buffer.from(JSON.stringify(obj) + '\n');
+    // A usage line is under a kilobyte: it is encoded into one buffer reused for every line, so a
+    // record costs no allocation here. Anything that might not fit gets a buffer of its own.
+    const own = line.length * MAX_UTF8_PER_UNIT + 1 > this.scratch.length;
+    const buf = own ? Buffer.from(`${line}\n`) : this.scratch;
+    const length = own ? buf.length : this.scratch.write(line, 0) + 1;
+    if (!own) this.scratch[length - 1] = NEWLINE;
     if (this.backlog.length > 0 && !this.flushBacklog()) {
-      this.keep(line);
+      this.keep(buf, length);
       return;
     }
     if (this.fileBytes >= this.maxFileBytes || dayOf(this.now()) !== this.day) this.tryRotate();
-    if (!this.writeLine(line)) this.keep(line);
+    if (!this.writeLine(buf, length)) this.keep(buf, length);
   }
 
   stats(): LedgerStats {
@@ -112,34 +123,37 @@ export class LedgerWriter {
     }
   }
 
-  private writeLine(line: Buffer): boolean {
+  /** Writes the first `length` bytes of `line`. */
+  private writeLine(line: Buffer, length: number): boolean {
     try {
       let off = 0;
-      while (off < line.length) off += writeSync(this.fd, line, off, line.length - off);
+      while (off < length) off += writeSync(this.fd, line, off, length - off);
     } catch (err) {
       this.counters.writeErrors++;
       this.opts.onError?.(err as Error, 'write');
       return false;
     }
-    this.fileBytes += line.length;
+    this.fileBytes += length;
     this.counters.records++;
-    this.counters.bytes += line.length;
+    this.counters.bytes += length;
     this.markDirty();
     return true;
   }
 
-  private keep(line: Buffer): void {
+  private keep(line: Buffer, length: number): void {
     if (this.backlog.length >= this.maxBacklog) {
       this.counters.dropped++;
       return;
     }
-    this.backlog.push(line);
+    // A copy: the scratch buffer is overwritten by the next line.
+    this.backlog.push(Buffer.from(line.subarray(0, length)));
     this.markDirty();
   }
 
   private flushBacklog(): boolean {
     while (this.backlog.length > 0) {
-      if (!this.writeLine(this.backlog[0] as Buffer)) return false;
+      const line = this.backlog[0] as Buffer;
+      if (!this.writeLine(line, line.length)) return false;
       this.backlog.shift();
     }
     return true;
