@@ -5,6 +5,7 @@ import type { ErrorCode } from '../core/errors.js';
 import type { Operation, RequestOutcome } from '../core/outcome.js';
 import { makeUsage, type Usage } from '../core/usage.js';
 import type { EncodingName } from '../tokenizer/index.js';
+import type { JsonLine } from './ledger/json-line.js';
 
 /**
  * Who the billed usage comes from: the backend's report; the gateway's own count (the response
@@ -142,44 +143,32 @@ export function withGatewayCount(r: UsageRecord, count: GatewayCount): UsageReco
 export const LEDGER_VERSION = 1;
 
 /**
- * The record's ledger line: one JSON object, no newline. `final` overrides the record's own flag
- * (the first line of a record whose count is still running). Written field by field rather than
- * built as an object for JSON.stringify: it runs once per request, and the object with its usage
- * sub-objects cost more than the text. Strings go through JSON.stringify for their escaping.
+ * Writes the record's ledger line into `out` (begin to end). `final` overrides the record's own
+ * flag (the first line of a record whose count is still running).
  */
-export function ledgerLine(r: UsageRecord, final = r.final): string {
+export function writeLedgerLine(out: JsonLine, r: UsageRecord, final = r.final): number {
+  out.begin().num('v', LEDGER_VERSION).str('key', r.key).bool('final', final).str('request_id', r.requestId);
+  out.str('time', new Date(r.startedAt).toISOString()).str('operation', r.operation).str('workload', r.workload);
+  // Requests without a virtual key have neither field (as lines from before virtual keys).
+  if (r.apiKey !== '') out.str('api_key', r.apiKey).str('team', r.team);
+  out.str('route', r.route).str('rule', r.rule).str('backend', r.backend).str('provider', r.provider);
+  out.str('original_model', r.originalModel).str('request_model', r.requestModel).str('response_model', r.responseModel);
+  out.bool('stream', r.stream).num('status', r.status).str('error_code', r.errorCode);
+  out.bool('client_aborted', r.clientAborted).bool('aborted', r.aborted).num('attempts', r.attempts);
+  writeUsage(out.open('usage'), r.usage).close();
+  out.str('usage_source', r.usageSource);
+  if (r.backendUsage === undefined) out.null('backend_usage');
+  else writeUsage(out.open('backend_usage'), r.backendUsage).close();
   const gc = r.gatewayCount;
-  return (
-    `{"v":${LEDGER_VERSION},"key":${str(r.key)},"final":${final},"request_id":${str(r.requestId)}` +
-    `,"time":"${new Date(r.startedAt).toISOString()}","operation":${str(r.operation)},"workload":${str(r.workload)}` +
-    // Requests without a virtual key have neither field (as lines from before virtual keys).
-    (r.apiKey === '' ? '' : `,"api_key":${str(r.apiKey)},"team":${str(r.team)}`) +
-    `,"route":${str(r.route)},"rule":${str(r.rule)},"backend":${str(r.backend)},"provider":${str(r.provider)}` +
-    `,"original_model":${str(r.originalModel)},"request_model":${str(r.requestModel)},"response_model":${str(r.responseModel)}` +
-    `,"stream":${r.stream},"status":${num(r.status)},"error_code":${str(r.errorCode)}` +
-    `,"client_aborted":${r.clientAborted},"aborted":${r.aborted},"attempts":${num(r.attempts)}` +
-    `,"usage":${usageJson(r.usage)},"usage_source":${str(r.usageSource)}` +
-    `,"backend_usage":${r.backendUsage === undefined ? 'null' : usageJson(r.backendUsage)}` +
-    `,"gateway_count":${gc === undefined ? 'null' : `{"encoding":${str(gc.encoding)},"input":${num(gc.input)},"output":${num(gc.output)}}`}` +
-    `,"cost":${num(r.cost)},"ttft_ms":${num(r.ttftMs)},"duration_ms":${num(r.durationMs)},"upstream_ms":${num(r.upstreamMs)}` +
-    `,"generation":${num(r.generation)}}`
-  );
+  if (gc === undefined) out.null('gateway_count');
+  else out.open('gateway_count').str('encoding', gc.encoding).num('input', gc.input).num('output', gc.output).close();
+  out.num('cost', r.cost).num('ttft_ms', r.ttftMs).num('duration_ms', r.durationMs).num('upstream_ms', r.upstreamMs);
+  return out.num('generation', r.generation).end();
 }
 
-function usageJson(u: Usage): string {
-  return (
-    `{"input":${num(u.input)},"cached_input":${num(u.cachedInput)},"cache_creation_input":${num(u.cacheCreationInput)}` +
-    `,"output":${num(u.output)},"reasoning":${num(u.reasoning)},"total":${num(u.total)}}`
-  );
-}
-
-function str(s: string): string {
-  return JSON.stringify(s);
-}
-
-/** A number as JSON writes it: a missing or non-finite one is null, so the line always parses. */
-function num(n: number | undefined): string {
-  return n !== undefined && Number.isFinite(n) ? String(n) : 'null';
+function writeUsage(out: JsonLine, u: Usage): JsonLine {
+  out.num('input', u.input).num('cached_input', u.cachedInput).num('cache_creation_input', u.cacheCreationInput);
+  return out.num('output', u.output).num('reasoning', u.reasoning).num('total', u.total);
 }
 
 export class RecordFormatError extends Error {}

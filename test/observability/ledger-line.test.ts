@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerWriter } from '../../src/accounting/ledger/writer.js';
 import { readLedger } from '../../src/accounting/ledger/reader.js';
-import { ledgerLine, recordFromJson, type UsageRecord } from '../../src/accounting/record.js';
+import { JsonLine } from '../../src/accounting/ledger/json-line.js';
+import { recordFromJson, writeLedgerLine, type UsageRecord } from '../../src/accounting/record.js';
 import { makeUsage } from '../../src/core/usage.js';
 
 let work: string;
@@ -19,6 +20,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
+
+/** The record's line as text, from a fresh buffer each time. */
+function ledgerLine(r: UsageRecord, final?: boolean): string {
+  const out = new JsonLine();
+  writeLedgerLine(out, r, final);
+  return out.toString();
+}
 
 function rec(over: Partial<UsageRecord>): UsageRecord {
   return {
@@ -64,7 +72,7 @@ const VARIANTS: Array<[string, UsageRecord]> = [
   ['the gateway count, streamed, priced', rec({ stream: true, ttftMs: 0.5, gatewayCount: { encoding: 'o200k_base', input: 11, output: 31 }, cost: 0.00042 })],
   [
     'an error without usage',
-    rec({ status: 502, errorCode: 'upstream_error', backendUsage: undefined, usage: makeUsage({}), usageSource: 'none', upstreamMs: undefined, attempts: 3, aborted: true, clientAborted: true }),
+    rec({ status: 502, errorCode: 'upstream_reset', backendUsage: undefined, usage: makeUsage({}), usageSource: 'none', upstreamMs: undefined, attempts: 3, aborted: true, clientAborted: true }),
   ],
   ['cached and reasoning tokens', rec({ usage: makeUsage({ input: 100, cachedInput: 40, cacheCreationInput: 5, output: 50, reasoning: 20 }) })],
   ['strings of any content', rec({ workload: AWKWARD, originalModel: AWKWARD, requestId: AWKWARD, apiKey: AWKWARD, team: AWKWARD })],
@@ -135,7 +143,7 @@ describe('ledger writer', () => {
       const workload = i % 50 === 49 ? `big-${i}-${'ü漢😀x'.repeat(6000)}` : i % 3 === 0 ? `é漢字😀-${i}` : `app-${i}`;
       const line = ledgerLine(rec({ key: `k-${i}`, requestId: `req-${i}`, workload }));
       expected.push(line);
-      w.append(line);
+      w.appendRecord(rec({ key: `k-${i}`, requestId: `req-${i}`, workload }));
     }
     w.append(JSON.stringify({ type: 'mcp_tool_call', tool: 'search' }));
     const stats = w.stats();

@@ -13,6 +13,8 @@
 // retries on the next record and on every sync tick, so a transient ENOSPC loses nothing.
 import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, writeSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
+import { writeLedgerLine, type UsageRecord } from '../record.js';
+import { JsonLine } from './json-line.js';
 
 export interface LedgerOptions {
   /** Rotate when a file reaches this many bytes (default 64 MiB). */
@@ -39,11 +41,6 @@ export interface LedgerStats {
   readonly dropped: number;
 }
 
-const SCRATCH_BYTES = 16 * 1024;
-/** UTF-8 bytes one UTF-16 code unit can take (a surrogate pair: 4 bytes for 2 units). */
-const MAX_UTF8_PER_UNIT = 3;
-const NEWLINE = 0x0a;
-
 export const LEDGER_FILE_PATTERN = /^usage-\d{8}T\d{6}Z-\d+-\d{4}\.jsonl$/;
 
 export class LedgerWriter {
@@ -56,7 +53,7 @@ export class LedgerWriter {
   private syncing = false;
   private timer: NodeJS.Timeout | undefined;
   private backlog: Buffer[] = [];
-  private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+  private readonly line = new JsonLine();
   private closed = false;
   private readonly maxFileBytes: number;
   private readonly fsyncIntervalMs: number;
@@ -82,15 +79,23 @@ export class LedgerWriter {
     return w;
   }
 
+  /** Appends a usage record's line. Never throws. */
+  appendRecord(r: UsageRecord, final = r.final): void {
+    if (this.closed) return;
+    // Written straight into one buffer reused for every line: a record allocates next to nothing here.
+    const length = writeLedgerLine(this.line, r, final);
+    this.put(this.line.bytes, length);
+  }
+
   /** Appends one line (JSON text without its newline). Never throws. */
   append(line: string): void {
     if (this.closed) return;
-    // A usage line is under a kilobyte: it is encoded into one buffer reused for every line, so a
-    // record costs no allocation here. Anything that might not fit gets a buffer of its own.
-    const own = line.length * MAX_UTF8_PER_UNIT + 1 > this.scratch.length;
-    const buf = own ? Buffer.from(`${line}\n`) : this.scratch;
-    const length = own ? buf.length : this.scratch.write(line, 0) + 1;
-    if (!own) this.scratch[length - 1] = NEWLINE;
+    const buf = Buffer.from(`${line}\n`);
+    this.put(buf, buf.length);
+  }
+
+  /** Writes the first `length` bytes of `buf`, or keeps a copy of them while the disk refuses. */
+  private put(buf: Buffer, length: number): void {
     if (this.backlog.length > 0 && !this.flushBacklog()) {
       this.keep(buf, length);
       return;
@@ -145,7 +150,7 @@ export class LedgerWriter {
       this.counters.dropped++;
       return;
     }
-    // A copy: the scratch buffer is overwritten by the next line.
+    // A copy: the line's buffer is overwritten by the next record.
     this.backlog.push(Buffer.from(line.subarray(0, length)));
     this.markDirty();
   }
