@@ -7,10 +7,10 @@ import type { AccountingStats, RecordListener } from '../accounting/accountant.j
 import type { LedgerStats } from '../accounting/ledger/writer.js';
 import type { UsageRecord } from '../accounting/record.js';
 import type { Operation, RequestOutcome } from '../core/outcome.js';
-import { TOKEN_TYPES, usageByType } from '../core/usage.js';
+import { TOKEN_TYPES, usageByType, type TokenType } from '../core/usage.js';
 import type { Generation } from '../pipeline/generation.js';
 import type { OutcomeSink } from '../pipeline/handler.js';
-import { KeyedCounter, KeyedHistogram } from './keyed-metrics.js';
+import { KeyedCounter, KeyedHistogram, type HistogramSeries } from './keyed-metrics.js';
 import { LabelBounds } from './labels.js';
 
 // OpenTelemetry GenAI metrics' advisory bucket boundaries (semantic-conventions gen-ai-metrics).
@@ -36,6 +36,18 @@ const GENAI_LABELS = [
 ] as const;
 type GenAiLabel = (typeof GENAI_LABELS)[number];
 type GenAiLabels = Record<GenAiLabel, string>;
+
+/**
+ * One GenAI label set's series in each histogram that carries it. Found once per request (by the
+ * label values joined) instead of once per metric and token type, each of which built its own key.
+ */
+interface GenAiSeries {
+  readonly labels: GenAiLabels;
+  readonly duration: HistogramSeries;
+  readonly ttft: HistogramSeries;
+  readonly tpot: HistogramSeries;
+  readonly tokens: Readonly<Record<TokenType, HistogramSeries>>;
+}
 
 export interface PoolStat {
   readonly backend: string;
@@ -109,8 +121,10 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
   private readonly records: KeyedCounter<'usage_source'>;
   private readonly cost: KeyedCounter<'workload' | 'gen_ai_request_model'>;
   private readonly clientCost: KeyedCounter<GenAiLabel | 'key' | 'team'>;
-  /** Labels computed when the request finished, reused when its record completes. */
-  private readonly pendingLabels = new WeakMap<RequestOutcome, GenAiLabels>();
+  /** Every GenAI label set seen (bounded like the labels themselves), by its values joined. */
+  private readonly genAi = new Map<string, GenAiSeries>();
+  /** Series found when the request finished, reused when its record completes. */
+  private readonly pendingSeries = new WeakMap<RequestOutcome, GenAiSeries>();
   /** The model label of completed records whose drift audit may still come (recordAudited). */
   private readonly auditModels = new WeakMap<RequestOutcome, string>();
 
@@ -242,39 +256,60 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
     const op = genAiOperation(o.operation);
     if (op === undefined || o.routeKey === undefined) return;
     const ok = o.status >= 200 && o.status < 300 && o.errorCode === undefined;
-    const labels: GenAiLabels = {
-      gen_ai_original_model: this.labels.model(o.originalModel, gen, ok),
-      gen_ai_request_model: this.labels.model(o.requestModel ?? o.originalModel, gen, ok),
-      gen_ai_response_model: this.labels.model(o.responseModel, gen, ok),
-      gen_ai_provider_name: o.provider ?? '',
-      gen_ai_operation_name: op,
+    const series = this.genAiSeries(
+      this.labels.model(o.originalModel, gen, ok),
+      this.labels.model(o.requestModel ?? o.originalModel, gen, ok),
+      this.labels.model(o.responseModel, gen, ok),
+      o.provider ?? '',
+      op,
       workload,
       route,
       backend,
-    };
-    this.pendingLabels.set(o, labels);
-    if (ok) this.duration.observe(labels, o.durationMs / 1000);
-    else this.duration.observe({ ...labels, error_type: o.errorCode ?? (o.clientAborted ? 'client_aborted' : String(o.status)) }, o.durationMs / 1000);
-    if (ok && o.stream && o.ttfbMs !== undefined) this.ttft.observe(labels, o.ttfbMs / 1000);
+    );
+    this.pendingSeries.set(o, series);
+    if (ok) series.duration.observe(o.durationMs / 1000);
+    else this.duration.observe({ ...series.labels, error_type: o.errorCode ?? (o.clientAborted ? 'client_aborted' : String(o.status)) }, o.durationMs / 1000);
+    if (ok && o.stream && o.ttfbMs !== undefined) series.ttft.observe(o.ttfbMs / 1000);
+  }
+
+  /** Arguments in GENAI_LABELS order. */
+  private genAiSeries(...values: string[]): GenAiSeries {
+    // \u0001 cannot occur in a label value that came through HTTP headers or the config.
+    const key = values.join('\u0001');
+    let found = this.genAi.get(key);
+    if (found === undefined) {
+      const labels = Object.fromEntries(GENAI_LABELS.map((n, i) => [n, values[i] ?? ''])) as GenAiLabels;
+      const tokens = Object.fromEntries(TOKEN_TYPES.map((t) => [t, this.tokens.seriesOf({ ...labels, gen_ai_token_type: t })]));
+      found = {
+        labels,
+        duration: this.duration.seriesOf(labels),
+        ttft: this.ttft.seriesOf(labels),
+        tpot: this.tpot.seriesOf(labels),
+        tokens: tokens as Record<TokenType, HistogramSeries>,
+      };
+      this.genAi.set(key, found);
+    }
+    return found;
   }
 
   // ---- usage records --------------------------------------------------------------------------------
 
   recordCompleted(r: UsageRecord, o: RequestOutcome): void {
     this.records.inc({ usage_source: r.usageSource });
-    const labels = this.pendingLabels.get(o);
-    if (labels === undefined) return;
-    this.pendingLabels.delete(o);
+    const series = this.pendingSeries.get(o);
+    if (series === undefined) return;
+    this.pendingSeries.delete(o);
+    const labels = series.labels;
     if (r.usageSource !== 'none') {
       for (const t of TOKEN_TYPES) {
         const n = usageByType(r.usage, t);
         // input and output always (one observation per request); the detail types when present.
-        if (n > 0 || t === 'input' || t === 'output') this.tokens.observe({ ...labels, gen_ai_token_type: t }, n);
+        if (n > 0 || t === 'input' || t === 'output') series.tokens[t].observe(n);
       }
     }
     const ok = r.status >= 200 && r.status < 300 && r.errorCode === '';
     if (ok && r.stream && r.ttftMs !== undefined && r.usage.output > 1) {
-      this.tpot.observe(labels, (r.durationMs - r.ttftMs) / 1000 / (r.usage.output - 1));
+      series.tpot.observe((r.durationMs - r.ttftMs) / 1000 / (r.usage.output - 1));
     }
     if (r.backendUsage !== undefined) this.auditModels.set(o, labels.gen_ai_request_model);
     if (r.cost !== undefined && r.cost > 0) {
