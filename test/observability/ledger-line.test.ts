@@ -1,7 +1,8 @@
 // The ledger line as written: one JSON object per record on one line, read back into the very same
 // record; strings of any content escaped; lines of any size and script reach the file byte for byte
 // through the writer's reused buffer, in order, each once.
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -157,5 +158,36 @@ describe('ledger writer', () => {
     const read: string[] = [];
     for await (const r of readLedger(dir)) read.push(r.key);
     expect(read).toEqual(expected.map((_, i) => `k-${i}`));
+  });
+
+  // A real full disk needs a filesystem of its own: a small tmpfs, which only root may mount.
+  it.skipIf(process.getuid?.() !== 0)('loses nothing and writes nothing twice when the disk fills up mid-line and frees again', async () => {
+    const mnt = join(work, 'small-disk');
+    await mkdir(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt]);
+    try {
+      await writeFile(join(mnt, 'filler'), Buffer.alloc(200 * 1024));
+      const dir = join(mnt, 'ledger');
+      const w = LedgerWriter.open(dir, { onError: () => undefined });
+      const expected: string[] = [];
+      const add = (): void => {
+        const r = rec({ key: `k-${expected.length}`, requestId: `req-${expected.length}`, workload: `app-${'w'.repeat(expected.length % 40)}` });
+        expected.push(ledgerLine(r));
+        w.appendRecord(r);
+      };
+      while (w.stats().writeErrors === 0) add();
+      for (let i = 0; i < 5; i++) add(); // refused while the disk is full: kept in memory
+      expect(w.stats().backlog).toBeGreaterThan(0);
+      await rm(join(mnt, 'filler'));
+      add(); // the next record writes what was kept first, then itself
+      expect(w.stats().backlog).toBe(0);
+      w.close();
+      const files = await readdir(dir);
+      expect(files.length).toBe(1);
+      const text = (await readFile(join(dir, files[0] as string))).toString('utf8');
+      expect(text).toBe(`${expected.join('\n')}\n`);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
   });
 });

@@ -10,7 +10,8 @@
 // a torn last line and say so.
 //
 // A failed write (disk full, I/O error) keeps the line in memory (up to `maxBacklogLines`) and
-// retries on the next record and on every sync tick, so a transient ENOSPC loses nothing.
+// retries on the next record and on every sync tick, so a transient ENOSPC loses nothing. A write
+// the disk cut short keeps only the part it refused, so the line is completed, never repeated.
 import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, writeSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { writeLedgerLine, type UsageRecord } from '../record.js';
@@ -94,14 +95,15 @@ export class LedgerWriter {
     this.put(buf, buf.length);
   }
 
-  /** Writes the first `length` bytes of `buf`, or keeps a copy of them while the disk refuses. */
+  /** Writes the first `length` bytes of `buf`, or keeps a copy of what the disk refused. */
   private put(buf: Buffer, length: number): void {
     if (this.backlog.length > 0 && !this.flushBacklog()) {
-      this.keep(buf, length);
+      this.keep(buf.subarray(0, length), false);
       return;
     }
     if (this.fileBytes >= this.maxFileBytes || dayOf(this.now()) !== this.day) this.tryRotate();
-    if (!this.writeLine(buf, length)) this.keep(buf, length);
+    const written = this.writeLine(buf, length);
+    if (written < length) this.keep(buf.subarray(written, length), written > 0);
   }
 
   stats(): LedgerStats {
@@ -128,37 +130,47 @@ export class LedgerWriter {
     }
   }
 
-  /** Writes the first `length` bytes of `line`. */
-  private writeLine(line: Buffer, length: number): boolean {
+  /**
+   * Writes the first `length` bytes of `line`; returns how many reached the file. A full disk can
+   * take the start of a line and refuse the rest: the rest is then what must follow in this file.
+   */
+  private writeLine(line: Buffer, length: number): number {
+    let off = 0;
     try {
-      let off = 0;
       while (off < length) off += writeSync(this.fd, line, off, length - off);
     } catch (err) {
       this.counters.writeErrors++;
       this.opts.onError?.(err as Error, 'write');
-      return false;
     }
-    this.fileBytes += length;
-    this.counters.records++;
-    this.counters.bytes += length;
-    this.markDirty();
-    return true;
+    this.fileBytes += off;
+    this.counters.bytes += off;
+    if (off === length) this.counters.records++;
+    if (off > 0) this.markDirty();
+    return off;
   }
 
-  private keep(line: Buffer, length: number): void {
-    if (this.backlog.length >= this.maxBacklog) {
+  /**
+   * Keeps bytes the disk refused, in order. The rest of a line cut short is kept even over the
+   * backlog limit: the file already holds its start, and without it the next line would be glued on.
+   */
+  private keep(bytes: Buffer, cut: boolean): void {
+    if (!cut && this.backlog.length >= this.maxBacklog) {
       this.counters.dropped++;
       return;
     }
     // A copy: the line's buffer is overwritten by the next record.
-    this.backlog.push(Buffer.from(line.subarray(0, length)));
+    this.backlog.push(Buffer.from(bytes));
     this.markDirty();
   }
 
   private flushBacklog(): boolean {
     while (this.backlog.length > 0) {
       const line = this.backlog[0] as Buffer;
-      if (!this.writeLine(line, line.length)) return false;
+      const written = this.writeLine(line, line.length);
+      if (written < line.length) {
+        this.backlog[0] = line.subarray(written);
+        return false;
+      }
       this.backlog.shift();
     }
     return true;
