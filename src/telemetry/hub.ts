@@ -13,7 +13,8 @@ import type { Generation } from '../pipeline/generation.js';
 import type { OutcomeSink } from '../pipeline/handler.js';
 import { endpointStats } from '../upstream/pools.js';
 import { AccessLog, type AccessLogTarget } from './access-log.js';
-import { GatewayMetrics, type PoolStat } from './metrics.js';
+import type { PoolStat } from './collected-metrics.js';
+import { GatewayMetrics } from './metrics.js';
 import { type McpSpanFacts, OtlpTraceExporter, TraceConfigError, traceOptionsFromEnv, type TraceOptions } from './traces.js';
 
 export interface TelemetryOptions {
