@@ -15,7 +15,7 @@ import { CounterBusy, createCounter, type CounterOptions, type TokenCounter } fr
 import type { LedgerWriter } from './ledger/writer.js';
 import { completionJob, estimateTokens, jobChars, promptJob, type CountJob } from './prompt.js';
 import { flatCost, type Rates } from './rates.js';
-import { baseRecord, recordToJson, withGatewayCount, type GatewayCount, type UsageRecord } from './record.js';
+import { baseRecord, withGatewayCount, type GatewayCount, type UsageRecord } from './record.js';
 
 /** Receives each record once its billed usage is known, with the outcome it came from. */
 export interface RecordListener {
@@ -132,7 +132,7 @@ export class Accountant {
     const prompt = promptJob(o.operation, o.requestBody, encoding);
     const base = baseRecord(key, o, { input: estimateTokens(prompt), output: estimateTokens(completion) });
     // Durable first: the line the ledger holds if the process dies before the count is done.
-    this.opts.ledger?.append(recordToJson({ ...base, final: false }));
+    this.opts.ledger?.appendRecord(base, false);
     this.inFlight++;
     this.count(encoding, prompt, completion, false, (count) => this.settle(count === undefined ? base : withGatewayCount(base, count), o));
   }
@@ -142,7 +142,7 @@ export class Accountant {
     const base = this.priced(baseRecord(key, o, undefined));
     const audited = this.auditRate > 0 && (this.auditRate >= 1 || this.random() < this.auditRate);
     if (!audited) this.counts.unsampled++;
-    this.opts.ledger?.append(recordToJson({ ...base, final: !audited }));
+    this.opts.ledger?.appendRecord(base, !audited);
     this.settleUsage(base, o);
     this.notify(base, o, 'recordCompleted');
     if (!audited) {
@@ -156,9 +156,9 @@ export class Accountant {
         const r = count === undefined ? base : withGatewayCount(base, count);
         if (count !== undefined) {
           this.counts.counted++;
-          this.opts.ledger?.append(recordToJson(r));
+          this.opts.ledger?.appendRecord(r);
           this.notify(r, o, 'recordAudited');
-        } else this.opts.ledger?.append(recordToJson({ ...r, final: true }));
+        } else this.opts.ledger?.appendRecord(r, true);
         for (const s of this.sinks) s.write(r);
       } finally {
         this.countDone();
@@ -209,7 +209,7 @@ export class Accountant {
   private complete(r0: UsageRecord, o: RequestOutcome): void {
     this.settleUsage(r0, o);
     const r = this.priced(r0);
-    this.opts.ledger?.append(recordToJson(r));
+    this.opts.ledger?.appendRecord(r);
     for (const s of this.sinks) s.write(r);
     this.notify(r, o, 'recordCompleted');
   }

@@ -5,6 +5,7 @@ import type { ErrorCode } from '../core/errors.js';
 import type { Operation, RequestOutcome } from '../core/outcome.js';
 import { makeUsage, type Usage } from '../core/usage.js';
 import type { EncodingName } from '../tokenizer/index.js';
+import type { JsonLine } from './ledger/json-line.js';
 
 /**
  * Who the billed usage comes from: the backend's report; the gateway's own count (the response
@@ -141,59 +142,33 @@ export function withGatewayCount(r: UsageRecord, count: GatewayCount): UsageReco
 
 export const LEDGER_VERSION = 1;
 
-interface UsageJson {
-  input: number;
-  cached_input: number;
-  cache_creation_input: number;
-  output: number;
-  reasoning: number;
-  total: number;
+/**
+ * Writes the record's ledger line into `out` (begin to end). `final` overrides the record's own
+ * flag (the first line of a record whose count is still running).
+ */
+export function writeLedgerLine(out: JsonLine, r: UsageRecord, final = r.final): number {
+  out.begin().num('v', LEDGER_VERSION).str('key', r.key).bool('final', final).str('request_id', r.requestId);
+  out.str('time', new Date(r.startedAt).toISOString()).str('operation', r.operation).str('workload', r.workload);
+  // Requests without a virtual key have neither field (as lines from before virtual keys).
+  if (r.apiKey !== '') out.str('api_key', r.apiKey).str('team', r.team);
+  out.str('route', r.route).str('rule', r.rule).str('backend', r.backend).str('provider', r.provider);
+  out.str('original_model', r.originalModel).str('request_model', r.requestModel).str('response_model', r.responseModel);
+  out.bool('stream', r.stream).num('status', r.status).str('error_code', r.errorCode);
+  out.bool('client_aborted', r.clientAborted).bool('aborted', r.aborted).num('attempts', r.attempts);
+  writeUsage(out.open('usage'), r.usage).close();
+  out.str('usage_source', r.usageSource);
+  if (r.backendUsage === undefined) out.null('backend_usage');
+  else writeUsage(out.open('backend_usage'), r.backendUsage).close();
+  const gc = r.gatewayCount;
+  if (gc === undefined) out.null('gateway_count');
+  else out.open('gateway_count').str('encoding', gc.encoding).num('input', gc.input).num('output', gc.output).close();
+  out.num('cost', r.cost).num('ttft_ms', r.ttftMs).num('duration_ms', r.durationMs).num('upstream_ms', r.upstreamMs);
+  return out.num('generation', r.generation).end();
 }
 
-function usageJson(u: Usage): UsageJson {
-  return {
-    input: u.input,
-    cached_input: u.cachedInput,
-    cache_creation_input: u.cacheCreationInput,
-    output: u.output,
-    reasoning: u.reasoning,
-    total: u.total,
-  };
-}
-
-export function recordToJson(r: UsageRecord): Record<string, unknown> {
-  return {
-    v: LEDGER_VERSION,
-    key: r.key,
-    final: r.final,
-    request_id: r.requestId,
-    time: new Date(r.startedAt).toISOString(),
-    operation: r.operation,
-    workload: r.workload,
-    ...(r.apiKey === '' ? {} : { api_key: r.apiKey, team: r.team }),
-    route: r.route,
-    rule: r.rule,
-    backend: r.backend,
-    provider: r.provider,
-    original_model: r.originalModel,
-    request_model: r.requestModel,
-    response_model: r.responseModel,
-    stream: r.stream,
-    status: r.status,
-    error_code: r.errorCode,
-    client_aborted: r.clientAborted,
-    aborted: r.aborted,
-    attempts: r.attempts,
-    usage: usageJson(r.usage),
-    usage_source: r.usageSource,
-    backend_usage: r.backendUsage === undefined ? null : usageJson(r.backendUsage),
-    gateway_count: r.gatewayCount === undefined ? null : { encoding: r.gatewayCount.encoding, input: r.gatewayCount.input, output: r.gatewayCount.output },
-    cost: r.cost ?? null,
-    ttft_ms: r.ttftMs ?? null,
-    duration_ms: r.durationMs,
-    upstream_ms: r.upstreamMs ?? null,
-    generation: r.generation,
-  };
+function writeUsage(out: JsonLine, u: Usage): JsonLine {
+  out.num('input', u.input).num('cached_input', u.cachedInput).num('cache_creation_input', u.cacheCreationInput);
+  return out.num('output', u.output).num('reasoning', u.reasoning).num('total', u.total);
 }
 
 export class RecordFormatError extends Error {}

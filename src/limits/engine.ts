@@ -30,6 +30,9 @@ export interface LimitObserver {
 interface Applied {
   readonly rule: RateLimitRule;
   readonly bucket: string;
+  /** The store keys of the bucket's request/token window and of its concurrency leases ('' without). */
+  readonly windowKey: string;
+  readonly leaseKey: string;
   readonly store: LimitStore;
   /** Tokens reserved at admission, to settle against the actual cost. */
   readonly reserved: number;
@@ -92,19 +95,21 @@ export class RateLimiter {
       const suffix = bucketFor(r.selectors, req, addr);
       if (suffix === undefined) continue;
       const bucket = `${r.id}${r.shared ? '' : `@${route}`}${suffix}`;
+      const windowKey = `rl:${bucket}`;
+      const leaseKey = r.maxConcurrent === undefined ? '' : `cc:${bucket}`;
       const store = r.scope === 'Global' && this.opts.global !== undefined ? this.opts.global : this.opts.local;
       const checks = store === this.opts.local ? local : global;
       const applied = store === this.opts.local ? localApplied : globalApplied;
       const reserved = r.reserve && r.responseCost?.from === 'Metadata' ? estimate.cost(r.responseCost.key) : 0;
       if (r.limit !== undefined) {
         const requestCost = r.requestCost.from === 'Number' ? r.requestCost.number : r.reserve ? estimate.cost(r.requestCost.key) : 0;
-        checks.push({ kind: 'window', key: `rl:${bucket}`, limit: r.limit.requests, windowMs: r.limit.windowMs, cost: requestCost + reserved, shadow: r.shadow, leaseId: '' });
+        checks.push({ kind: 'window', key: windowKey, limit: r.limit.requests, windowMs: r.limit.windowMs, cost: requestCost + reserved, shadow: r.shadow, leaseId: '' });
       }
       if (r.maxConcurrent !== undefined) {
         const ttl = rule.timeouts.requestMs > 0 ? rule.timeouts.requestMs + 30_000 : 3_600_000;
-        checks.push({ kind: 'concurrency', key: `cc:${bucket}`, limit: r.maxConcurrent, windowMs: ttl, cost: 1, shadow: r.shadow, leaseId: requestId });
+        checks.push({ kind: 'concurrency', key: leaseKey, limit: r.maxConcurrent, windowMs: ttl, cost: 1, shadow: r.shadow, leaseId: requestId });
       }
-      applied.push({ rule: r, bucket, store, reserved, lease: r.maxConcurrent !== undefined });
+      applied.push({ rule: r, bucket, windowKey, leaseKey, store, reserved, lease: r.maxConcurrent !== undefined });
     }
     if (local.length === 0 && global.length === 0) return ADMITTED_NOTHING;
 
@@ -196,37 +201,39 @@ export class RateLimiter {
   /** Charges response costs (tokens), settles reservations and releases concurrency leases. */
   settle(ticket: RateLimitTicket | undefined, route: RouteConfig, cost: CostContext): void {
     if (ticket === undefined) return;
-    const byStore = new Map<LimitStore, { charges: Charge[]; releases: Release[] }>();
-    const entry = (s: LimitStore): { charges: Charge[]; releases: Release[] } => {
-      let e = byStore.get(s);
-      if (e === undefined) byStore.set(s, (e = { charges: [], releases: [] }));
-      return e;
-    };
-    for (const a of ticket.applied) {
-      const r = a.rule;
-      if (a.lease) entry(a.store).releases.push({ key: `cc:${a.bucket}`, leaseId: ticket.requestId });
-      if (r.limit === undefined || r.responseCost === undefined) continue;
-      const actual = r.responseCost.from === 'Number' ? r.responseCost.number : cost.value(route, r.responseCost.key);
-      const amount = actual - a.reserved;
-      if (amount !== 0) entry(a.store).charges.push({ kind: 'window', key: `rl:${a.bucket}`, windowMs: r.limit.windowMs, amount });
-    }
     // Called now, not in a later tick: the pipeline settles before the response's last bytes go
     // out, and a store shared between processes must see the charge before the client can react.
-    for (const [store, { charges, releases }] of byStore) {
-      const failed = (): void => this.opts.observer.storeFailure(store.name, true);
-      try {
-        const r = store.settle(charges, releases);
-        if (r instanceof Promise) r.catch(failed);
-      } catch {
-        failed();
-      }
-    }
+    this.settleIn(this.opts.local, ticket, route, cost);
+    if (this.opts.global !== undefined) this.settleIn(this.opts.global, ticket, route, cost);
     // Local token budgets: report what is left now that this response has been charged.
     for (const a of ticket.applied) {
       const l = a.rule.limit;
       if (a.store !== this.opts.local || l === undefined || a.rule.responseCost === undefined || this.opts.local.peek === undefined) continue;
-      const used = this.opts.local.peek('window', `rl:${a.bucket}`, l.windowMs);
+      const used = this.opts.local.peek('window', a.windowKey, l.windowMs);
       this.opts.observer.remaining(a.rule, a.bucket, isTokenRule(a.rule) ? 'tokens' : 'requests', Math.max(0, l.requests - used));
+    }
+  }
+
+  /** The ticket's charges and releases in one store, in one call (none when it has nothing there). */
+  private settleIn(store: LimitStore, ticket: RateLimitTicket, route: RouteConfig, cost: CostContext): void {
+    let charges: Charge[] | undefined;
+    let releases: Release[] | undefined;
+    for (const a of ticket.applied) {
+      if (a.store !== store) continue;
+      const r = a.rule;
+      if (a.lease) (releases ??= []).push({ key: a.leaseKey, leaseId: ticket.requestId });
+      if (r.limit === undefined || r.responseCost === undefined) continue;
+      const actual = r.responseCost.from === 'Number' ? r.responseCost.number : cost.value(route, r.responseCost.key);
+      const amount = actual - a.reserved;
+      if (amount !== 0) (charges ??= []).push({ kind: 'window', key: a.windowKey, windowMs: r.limit.windowMs, amount });
+    }
+    if (charges === undefined && releases === undefined) return;
+    const failed = (): void => this.opts.observer.storeFailure(store.name, true);
+    try {
+      const r = store.settle(charges ?? [], releases ?? []);
+      if (r instanceof Promise) r.catch(failed);
+    } catch {
+      failed();
     }
   }
 
@@ -243,7 +250,7 @@ export class RateLimiter {
     const headers: HeaderInput[] = [];
     this.observe(route, la, lc, lr, false, headers);
     this.observe(route, ga, gc, gr, false, headers);
-    return { ok: true, ticket: { applied: [...la, ...ga], requestId }, headers: rateLimitHeaders(headers) };
+    return { ok: true, ticket: { applied: ga.length === 0 ? la : [...la, ...ga], requestId }, headers: rateLimitHeaders(headers) };
   }
 
   private reject(route: string, applied: readonly Applied[], checks: readonly Check[], results: readonly CheckResult[], others: readonly Applied[]): Admission {
@@ -274,21 +281,23 @@ export class RateLimiter {
   }
 
   private observe(route: string, applied: readonly Applied[], checks: readonly Check[], results: readonly CheckResult[], rejected: boolean, headers: HeaderInput[]): void {
-    const seen = new Set<Applied>();
-    checks.forEach((c, i) => {
+    // A rule's checks are adjacent (its window, then its concurrency): one `ok` per rule is enough.
+    let last: Applied | undefined;
+    for (let i = 0; i < checks.length; i++) {
+      const c = checks[i] as Check;
       const a = appliedFor(applied, c);
       const res = results[i];
-      if (a === undefined || res === undefined) return;
+      if (a === undefined || res === undefined) continue;
       const verdict = res.over ? (c.shadow ? 'shadow' : rejected ? 'limited' : 'ok') : 'ok';
-      if (!seen.has(a) || verdict !== 'ok') this.opts.observer.ruleDecision(a.rule, route, verdict);
-      seen.add(a);
+      if (a !== last || verdict !== 'ok') this.opts.observer.ruleDecision(a.rule, route, verdict);
+      last = a;
       if (c.kind === 'window' && a.rule.limit !== undefined) {
         const unit = isTokenRule(a.rule) ? 'tokens' : 'requests';
         const remaining = Math.max(0, c.limit - res.used);
         this.opts.observer.remaining(a.rule, a.bucket, unit, remaining);
         if (a.rule.headers) headers.push({ unit, limit: c.limit, remaining, resetMs: res.resetMs });
       }
-    });
+    }
   }
 
   private rollback(applied: readonly Applied[], checks: readonly Check[], requestId: string): void {
@@ -303,8 +312,7 @@ export class RateLimiter {
 }
 
 function appliedFor(applied: readonly Applied[], c: Check): Applied | undefined {
-  const bucket = c.key.slice(3); // "rl:" or "cc:"
-  return applied.find((a) => a.bucket === bucket);
+  return applied.find((a) => (c.kind === 'concurrency' ? a.leaseKey : a.windowKey) === c.key);
 }
 
 /** A rule whose budget is tokens (a metadata cost) rather than requests. */

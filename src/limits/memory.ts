@@ -1,7 +1,7 @@
 // The in-process store for local limits. Check and consume happen in one synchronous call, so a limit
 // of L admits exactly L requests per window however many arrive at once. Counters outlive config
 // reloads (keys carry the rule's stable id) and are swept once their window is long gone.
-import { decide, type AdmitMode, type AdmitResult, type Charge, type Check, type CheckResult, type LimitStore, type Release } from './store.js';
+import { decide, type AdmitMode, type AdmitResult, type Charge, type Check, type LimitStore, type Release } from './store.js';
 
 interface Counter {
   /** Window start (ms). Fixed windows start at their first counted request; sliding ones on the clock. */
@@ -27,43 +27,43 @@ export class MemoryStore implements LimitStore {
 
   admit(checks: readonly Check[], mode: AdmitMode): AdmitResult {
     const now = this.now();
-    const used: number[] = [];
+    const results: Array<{ used: number; over: boolean; resetMs: number }> = [];
     const over: boolean[] = [];
-    const reset: number[] = [];
     for (const c of checks) {
-      let u: number;
-      let r: number;
+      let used: number;
+      let resetMs = 0;
+      let isOver: boolean;
       if (c.kind === 'concurrency') {
-        u = this.liveLeases(c.key, now);
-        r = 0;
-        over.push(u >= c.limit);
+        used = this.liveLeases(c.key, now);
+        isOver = used >= c.limit;
       } else {
         const counter = this.counter(c, now);
-        u = c.kind === 'sliding' ? slidingUsed(counter, now) : counter.count;
-        r = counter.start + c.windowMs - now;
-        over.push(c.cost > 0 ? u + c.cost > c.limit : u >= c.limit);
+        used = c.kind === 'sliding' ? slidingUsed(counter, now) : counter.count;
+        resetMs = Math.max(0, counter.start + c.windowMs - now);
+        isOver = c.cost > 0 ? used + c.cost > c.limit : used >= c.limit;
       }
-      used.push(u);
-      reset.push(Math.max(0, r));
+      results.push({ used, over: isOver, resetMs });
+      over.push(isOver);
     }
     const admitted = decide(checks, over, mode);
     if (admitted) {
-      checks.forEach((c, i) => {
+      for (let i = 0; i < checks.length; i++) {
+        const c = checks[i] as Check;
+        const res = results[i] as (typeof results)[number];
         if (c.kind === 'concurrency') {
           let set = this.leases.get(c.key);
           if (set === undefined) this.leases.set(c.key, (set = new Map<string, number>()));
           set.set(c.leaseId, now + c.windowMs);
-          used[i] = (used[i] ?? 0) + 1;
+          res.used += 1;
         } else if (c.cost > 0) {
           const counter = this.counter(c, now);
           if (c.kind === 'window' && counter.count === 0) counter.start = now;
           counter.count += c.cost;
-          used[i] = (used[i] ?? 0) + c.cost;
-          if (c.kind === 'window') reset[i] = counter.start + c.windowMs - now;
+          res.used += c.cost;
+          if (c.kind === 'window') res.resetMs = counter.start + c.windowMs - now;
         }
-      });
+      }
     }
-    const results: CheckResult[] = checks.map((_, i) => ({ used: used[i] ?? 0, over: over[i] ?? false, resetMs: reset[i] ?? 0 }));
     return { admitted, results };
   }
 

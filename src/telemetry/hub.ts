@@ -13,7 +13,8 @@ import type { Generation } from '../pipeline/generation.js';
 import type { OutcomeSink } from '../pipeline/handler.js';
 import { endpointStats } from '../upstream/pools.js';
 import { AccessLog, type AccessLogTarget } from './access-log.js';
-import { GatewayMetrics, type PoolStat } from './metrics.js';
+import type { PoolStat } from './collected-metrics.js';
+import { GatewayMetrics } from './metrics.js';
 import { type McpSpanFacts, OtlpTraceExporter, TraceConfigError, traceOptionsFromEnv, type TraceOptions } from './traces.js';
 
 export interface TelemetryOptions {
@@ -71,7 +72,7 @@ export class Telemetry implements OutcomeSink {
 
   /** An MCP tool call: one ledger line (type mcp_tool_call, which usage readers skip) and one access log line. */
   mcpToolCall(record: Readonly<Record<string, unknown>>): void {
-    this.ledger?.append({ ...record });
+    this.ledger?.append(JSON.stringify(record));
     this.mcpAccessLog?.writeLine(record);
   }
 

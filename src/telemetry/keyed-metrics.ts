@@ -98,14 +98,42 @@ export class KeyedGauge<L extends string> extends KeyedScalar<L> {
   }
 }
 
-interface HistogramState {
+/**
+ * One label set of a histogram. A caller that updates the same label set in several places (the
+ * GenAI metrics, once per request and token type) holds it and observes it directly, with no
+ * lookup. A series is exported once it has an observation, so holding one changes nothing on
+ * /metrics; reset() empties series in place, so one held across a reset stays the metric's.
+ */
+export class HistogramSeries {
   /** Observations per bucket (not cumulative); the last slot is +Inf. */
   readonly counts: Float64Array;
-  sum: number;
-  count: number;
+  sum = 0;
+  count = 0;
+
+  constructor(
+    private readonly name: string,
+    private readonly bounds: readonly number[],
+  ) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+
+  observe(value: number): void {
+    if (!Number.isFinite(value)) throw new TypeError(`${this.name}: value is not a finite number: ${value}`);
+    let i = 0;
+    while (i < this.bounds.length && value > (this.bounds[i] as number)) i++;
+    (this.counts[i] as number)++;
+    this.sum += value;
+    this.count++;
+  }
+
+  clear(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
+  }
 }
 
-export class KeyedHistogram<L extends string> extends KeyedMetric<L, HistogramState> {
+export class KeyedHistogram<L extends string> extends KeyedMetric<L, HistogramSeries> {
   readonly type = 'histogram';
   private readonly bounds: readonly number[];
 
@@ -115,19 +143,23 @@ export class KeyedHistogram<L extends string> extends KeyedMetric<L, HistogramSt
   }
 
   observe(labels: Labels<L>, value: number): void {
-    if (!Number.isFinite(value)) throw new TypeError(`${this.name}: value is not a finite number: ${value}`);
-    const s = this.entry(labels, () => ({ counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 }));
-    let i = 0;
-    while (i < this.bounds.length && value > (this.bounds[i] as number)) i++;
-    (s.counts[i] as number)++;
-    s.sum += value;
-    s.count++;
+    this.seriesOf(labels).observe(value);
+  }
+
+  /** The series of a label set, to hold and observe directly. */
+  seriesOf(labels: Labels<L>): HistogramSeries {
+    return this.entry(labels, () => new HistogramSeries(this.name, this.bounds));
+  }
+
+  override reset(): void {
+    for (const s of this.series.values()) s.state.clear();
   }
 
   get(): Promise<Exported> {
     const values: ExportedValue[] = [];
     const bucket = `${this.name}_bucket`;
     for (const { labels, state } of this.series.values()) {
+      if (state.count === 0) continue; // held by a caller, never observed
       let acc = 0;
       this.bounds.forEach((le, i) => {
         acc += state.counts[i] as number;

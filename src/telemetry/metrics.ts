@@ -3,14 +3,14 @@
 // cardinality stays bounded. Names are a contract (docs/observability.md) and follow the OpenTelemetry GenAI
 // semantic conventions, including their advisory histogram buckets.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AccountingStats, RecordListener } from '../accounting/accountant.js';
-import type { LedgerStats } from '../accounting/ledger/writer.js';
+import type { RecordListener } from '../accounting/accountant.js';
 import type { UsageRecord } from '../accounting/record.js';
 import type { Operation, RequestOutcome } from '../core/outcome.js';
-import { TOKEN_TYPES, usageByType } from '../core/usage.js';
+import { TOKEN_TYPES, usageByType, type TokenType } from '../core/usage.js';
 import type { Generation } from '../pipeline/generation.js';
 import type { OutcomeSink } from '../pipeline/handler.js';
-import { KeyedCounter, KeyedHistogram } from './keyed-metrics.js';
+import { defineCollectedMetrics, type MetricSources } from './collected-metrics.js';
+import { KeyedCounter, KeyedHistogram, type HistogramSeries } from './keyed-metrics.js';
 import { LabelBounds } from './labels.js';
 
 // OpenTelemetry GenAI metrics' advisory bucket boundaries (semantic-conventions gen-ai-metrics).
@@ -37,21 +37,23 @@ const GENAI_LABELS = [
 type GenAiLabel = (typeof GENAI_LABELS)[number];
 type GenAiLabels = Record<GenAiLabel, string>;
 
-export interface PoolStat {
-  readonly backend: string;
-  readonly endpoint: string;
-  readonly connected: number;
-  readonly free: number;
-  readonly pending: number;
-  readonly queued: number;
-  readonly running: number;
+/**
+ * One GenAI label set's series in each histogram that carries it. Found once per request (by the
+ * label values joined) instead of once per metric and token type, each of which built its own key.
+ */
+interface GenAiSeries {
+  readonly labels: GenAiLabels;
+  readonly duration: HistogramSeries;
+  readonly ttft: HistogramSeries;
+  readonly tpot: HistogramSeries;
+  readonly tokens: Readonly<Record<TokenType, HistogramSeries>>;
 }
 
-export interface MetricSources {
-  pools?: () => Iterable<PoolStat>;
-  accounting?: () => AccountingStats;
-  ledger?: () => LedgerStats | undefined;
-  sinks?: () => Iterable<{ readonly name: string; readonly pending: number; readonly written: number; readonly failed: number; readonly dropped: number }>;
+/** A route and backend's series in the latency histograms. */
+interface RouteSeries {
+  readonly downstream: HistogramSeries;
+  readonly upstream: HistogramSeries;
+  readonly overhead: HistogramSeries;
 }
 
 /** The `gen_ai.operation.name` value for an operation, or undefined for those that are not GenAI calls. */
@@ -109,8 +111,12 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
   private readonly records: KeyedCounter<'usage_source'>;
   private readonly cost: KeyedCounter<'workload' | 'gen_ai_request_model'>;
   private readonly clientCost: KeyedCounter<GenAiLabel | 'key' | 'team'>;
-  /** Labels computed when the request finished, reused when its record completes. */
-  private readonly pendingLabels = new WeakMap<RequestOutcome, GenAiLabels>();
+  /** The latency histograms' series of every route and backend seen (both bounded, labels.ts). */
+  private readonly byRoute = new Map<string, Map<string, RouteSeries>>();
+  /** Every GenAI label set seen (bounded like the labels themselves), by its values joined. */
+  private readonly genAi = new Map<string, GenAiSeries>();
+  /** Series found when the request finished, reused when its record completes. */
+  private readonly pendingSeries = new WeakMap<RequestOutcome, GenAiSeries>();
   /** The model label of completed records whose drift audit may still come (recordAudited). */
   private readonly auditModels = new WeakMap<RequestOutcome, string>();
 
@@ -208,7 +214,7 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
       help: "Cost of requests at the rates file's base prices (--rates), in its currency; key and team name the virtual key used (capped).",
       labelNames: [...GENAI_LABELS, 'key', 'team'],
     });
-    this.defineCollected();
+    defineCollectedMetrics(this.registry, () => this.sources);
   }
 
   /** Wires the gauges read at scrape time (upstream pools, accounting backlog, ledger, sinks). */
@@ -234,47 +240,80 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
     const backend = this.labels.backend(o.backendKey);
     this.requests.inc({ status: String(o.status), route, backend, workload, error_code: o.errorCode ?? '' });
     if (o.upstreamMs !== undefined && !o.clientAborted) {
-      const rb = { route, backend };
-      this.downstream.observe(rb, o.durationMs / 1000);
-      this.upstream.observe(rb, o.upstreamMs / 1000);
-      this.overhead.observe(rb, Math.max(0, o.durationMs - o.upstreamMs) / 1000);
+      const rb = this.routeSeries(route, backend);
+      rb.downstream.observe(o.durationMs / 1000);
+      rb.upstream.observe(o.upstreamMs / 1000);
+      rb.overhead.observe(Math.max(0, o.durationMs - o.upstreamMs) / 1000);
     }
     const op = genAiOperation(o.operation);
     if (op === undefined || o.routeKey === undefined) return;
     const ok = o.status >= 200 && o.status < 300 && o.errorCode === undefined;
-    const labels: GenAiLabels = {
-      gen_ai_original_model: this.labels.model(o.originalModel, gen, ok),
-      gen_ai_request_model: this.labels.model(o.requestModel ?? o.originalModel, gen, ok),
-      gen_ai_response_model: this.labels.model(o.responseModel, gen, ok),
-      gen_ai_provider_name: o.provider ?? '',
-      gen_ai_operation_name: op,
+    const series = this.genAiSeries(
+      this.labels.model(o.originalModel, gen, ok),
+      this.labels.model(o.requestModel ?? o.originalModel, gen, ok),
+      this.labels.model(o.responseModel, gen, ok),
+      o.provider ?? '',
+      op,
       workload,
       route,
       backend,
-    };
-    this.pendingLabels.set(o, labels);
-    if (ok) this.duration.observe(labels, o.durationMs / 1000);
-    else this.duration.observe({ ...labels, error_type: o.errorCode ?? (o.clientAborted ? 'client_aborted' : String(o.status)) }, o.durationMs / 1000);
-    if (ok && o.stream && o.ttfbMs !== undefined) this.ttft.observe(labels, o.ttfbMs / 1000);
+    );
+    this.pendingSeries.set(o, series);
+    if (ok) series.duration.observe(o.durationMs / 1000);
+    else this.duration.observe({ ...series.labels, error_type: o.errorCode ?? (o.clientAborted ? 'client_aborted' : String(o.status)) }, o.durationMs / 1000);
+    if (ok && o.stream && o.ttfbMs !== undefined) series.ttft.observe(o.ttfbMs / 1000);
+  }
+
+  private routeSeries(route: string, backend: string): RouteSeries {
+    let byBackend = this.byRoute.get(route);
+    if (byBackend === undefined) this.byRoute.set(route, (byBackend = new Map<string, RouteSeries>()));
+    let found = byBackend.get(backend);
+    if (found === undefined) {
+      const labels = { route, backend };
+      found = { downstream: this.downstream.seriesOf(labels), upstream: this.upstream.seriesOf(labels), overhead: this.overhead.seriesOf(labels) };
+      byBackend.set(backend, found);
+    }
+    return found;
+  }
+
+  /** Arguments in GENAI_LABELS order. */
+  private genAiSeries(...values: string[]): GenAiSeries {
+    // \u0001 cannot occur in a label value that came through HTTP headers or the config.
+    const key = values.join('\u0001');
+    let found = this.genAi.get(key);
+    if (found === undefined) {
+      const labels = Object.fromEntries(GENAI_LABELS.map((n, i) => [n, values[i] ?? ''])) as GenAiLabels;
+      const tokens = Object.fromEntries(TOKEN_TYPES.map((t) => [t, this.tokens.seriesOf({ ...labels, gen_ai_token_type: t })]));
+      found = {
+        labels,
+        duration: this.duration.seriesOf(labels),
+        ttft: this.ttft.seriesOf(labels),
+        tpot: this.tpot.seriesOf(labels),
+        tokens: tokens as Record<TokenType, HistogramSeries>,
+      };
+      this.genAi.set(key, found);
+    }
+    return found;
   }
 
   // ---- usage records --------------------------------------------------------------------------------
 
   recordCompleted(r: UsageRecord, o: RequestOutcome): void {
     this.records.inc({ usage_source: r.usageSource });
-    const labels = this.pendingLabels.get(o);
-    if (labels === undefined) return;
-    this.pendingLabels.delete(o);
+    const series = this.pendingSeries.get(o);
+    if (series === undefined) return;
+    this.pendingSeries.delete(o);
+    const labels = series.labels;
     if (r.usageSource !== 'none') {
       for (const t of TOKEN_TYPES) {
         const n = usageByType(r.usage, t);
         // input and output always (one observation per request); the detail types when present.
-        if (n > 0 || t === 'input' || t === 'output') this.tokens.observe({ ...labels, gen_ai_token_type: t }, n);
+        if (n > 0 || t === 'input' || t === 'output') series.tokens[t].observe(n);
       }
     }
     const ok = r.status >= 200 && r.status < 300 && r.errorCode === '';
     if (ok && r.stream && r.ttftMs !== undefined && r.usage.output > 1) {
-      this.tpot.observe(labels, (r.durationMs - r.ttftMs) / 1000 / (r.usage.output - 1));
+      series.tpot.observe((r.durationMs - r.ttftMs) / 1000 / (r.usage.output - 1));
     }
     if (r.backendUsage !== undefined) this.auditModels.set(o, labels.gen_ai_request_model);
     if (r.cost !== undefined && r.cost > 0) {
@@ -315,86 +354,5 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
 
   get contentType(): string {
     return this.registry.contentType;
-  }
-
-  private defineCollected(): void {
-    const registers = [this.registry];
-    const src = (): MetricSources => this.sources;
-    new Gauge({
-      name: 'tollgate_upstream_pool_connections',
-      help: 'Upstream connections per endpoint, by state (connected, free).',
-      labelNames: ['backend', 'endpoint', 'state'],
-      registers,
-      collect() {
-        this.reset();
-        for (const p of src().pools?.() ?? []) {
-          this.set({ backend: p.backend, endpoint: p.endpoint, state: 'connected' }, p.connected);
-          this.set({ backend: p.backend, endpoint: p.endpoint, state: 'free' }, p.free);
-        }
-      },
-    });
-    new Gauge({
-      name: 'tollgate_upstream_pool_requests',
-      help: 'Upstream requests per endpoint, by state (running: sent and not finished; pending: waiting for a connection; queued: both).',
-      labelNames: ['backend', 'endpoint', 'state'],
-      registers,
-      collect() {
-        this.reset();
-        for (const p of src().pools?.() ?? []) {
-          this.set({ backend: p.backend, endpoint: p.endpoint, state: 'running' }, p.running);
-          this.set({ backend: p.backend, endpoint: p.endpoint, state: 'pending' }, p.pending);
-          this.set({ backend: p.backend, endpoint: p.endpoint, state: 'queued' }, p.queued);
-        }
-      },
-    });
-    const acct = (f: (s: AccountingStats) => number) =>
-      function (this: Gauge): void {
-        const s = src().accounting?.();
-        if (s !== undefined) this.set(f(s));
-      };
-    new Gauge({ name: 'tollgate_token_counts_in_flight', help: "Requests whose gateway token count is running.", registers, collect: acct((s) => s.counting) });
-    new Gauge({ name: 'tollgate_token_count_backlog_characters', help: 'Characters waiting for the gateway tokenizer.', registers, collect: acct((s) => s.backlogChars) });
-    // Totals kept by the accountant and the ledger, exposed as counters at scrape time.
-    const total = (name: string, help: string, read: () => number | undefined): void => {
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          const v = read();
-          if (v === undefined) return;
-          this.reset();
-          this.inc(v);
-        },
-      });
-    };
-    total('tollgate_token_counts_skipped_total', 'Requests not counted by the gateway because the tokenizer backlog was full (billed from the backend or an estimate).', () => src().accounting?.().skipped);
-    total('tollgate_token_audit_unsampled_total', 'Requests with backend-reported usage the drift audit did not sample (--audit-sample-rate).', () => src().accounting?.().unsampled);
-    total('tollgate_token_counts_failed_total', 'Gateway token counts that failed (billed from the backend or an estimate).', () => src().accounting?.().failed);
-    total('tollgate_ledger_lines_total', 'Lines written to the usage ledger.', () => src().ledger?.()?.records);
-    total('tollgate_ledger_write_errors_total', 'Failed ledger writes (the lines are kept in memory and retried).', () => src().ledger?.()?.writeErrors);
-    total('tollgate_ledger_dropped_lines_total', 'Ledger lines dropped because the in-memory backlog was full.', () => src().ledger?.()?.dropped);
-    total('tollgate_ledger_syncs_total', 'fdatasync calls on the usage ledger.', () => src().ledger?.()?.syncs);
-    const ledger = (f: (s: LedgerStats) => number) =>
-      function (this: Gauge): void {
-        const s = src().ledger?.();
-        if (s !== undefined) this.set(f(s));
-      };
-    new Gauge({ name: 'tollgate_ledger_backlog_lines', help: 'Ledger lines waiting for the disk to accept them.', registers, collect: ledger((s) => s.backlog) });
-    new Gauge({
-      name: 'tollgate_usage_sink_records',
-      help: 'Usage records per database sink, by state (pending, written, failed attempts, dropped).',
-      labelNames: ['sink', 'state'],
-      registers,
-      collect() {
-        this.reset();
-        for (const s of src().sinks?.() ?? []) {
-          this.set({ sink: s.name, state: 'pending' }, s.pending);
-          this.set({ sink: s.name, state: 'written' }, s.written);
-          this.set({ sink: s.name, state: 'failed' }, s.failed);
-          this.set({ sink: s.name, state: 'dropped' }, s.dropped);
-        }
-      },
-    });
   }
 }

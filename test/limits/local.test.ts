@@ -177,6 +177,22 @@ describe('concurrency limits', () => {
       await gw.close();
     }
   });
+  it('counts a rule with both a request limit and maxConcurrent once per request, and releases its slot each time', async () => {
+    const gw = await gatewayWith(btpYaml('both', 'r', 'Local', [{ requests: 5, unit: 'Hour', maxConcurrent: 1 }]));
+    try {
+      // One at a time: each finishes (and frees the one slot) before the next; the sixth is over the limit.
+      for (let i = 0; i < 5; i++) expect((await chat(gw.url, 'm')).status).toBe(200);
+      const over = await chat(gw.url, 'm');
+      expect(over.status).toBe(429);
+      expect(JSON.parse(over.text).error.code).toBe('rate_limited');
+      const m = await fetch(`${gw.adminUrl}/metrics`).then((r) => r.text());
+      expect(metricValue(m, 'http_local_rate_limit_enabled_total', { rule: 'default/both/rule-0' })).toBe(6);
+      expect(metricValue(m, 'http_local_rate_limit_ok_total', { rule: 'default/both/rule-0' })).toBe(5);
+      expect(metricValue(m, 'http_local_rate_limit_rate_limited_total', { rule: 'default/both/rule-0' })).toBe(1);
+    } finally {
+      await gw.close();
+    }
+  });
 });
 
 describe('shadow mode', () => {

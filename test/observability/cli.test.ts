@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerWriter } from '../../src/accounting/ledger/writer.js';
-import { recordToJson, type UsageRecord } from '../../src/accounting/record.js';
+import type { UsageRecord } from '../../src/accounting/record.js';
 import { makeUsage } from '../../src/core/usage.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -71,9 +71,9 @@ workloads:
   const w = LedgerWriter.open(ledger);
   const u = (input: number, cached: number, output: number) => makeUsage({ input, cachedInput: cached, output });
   // a: 1000 input (400 cached) and 800 output; b: 700 output on 6 June; c: a model with no price.
-  w.append(recordToJson(rec('r1', { workload: 'a', usage: u(1000, 400, 800), backendUsage: u(1000, 400, 800), gatewayCount: { encoding: 'o200k_base', input: 990, output: 800 } })));
-  w.append(recordToJson(rec('r2', { workload: 'b', startedAt: Date.parse('2025-06-06T10:00:00Z'), usage: u(0, 0, 700), backendUsage: u(0, 0, 700), gatewayCount: { encoding: 'o200k_base', input: 0, output: 707 } })));
-  w.append(recordToJson(rec('r3', { workload: 'c', requestModel: 'other', usage: u(10, 0, 10), usageSource: 'gateway' })));
+  w.appendRecord(rec('r1', { workload: 'a', usage: u(1000, 400, 800), backendUsage: u(1000, 400, 800), gatewayCount: { encoding: 'o200k_base', input: 990, output: 800 } }));
+  w.appendRecord(rec('r2', { workload: 'b', startedAt: Date.parse('2025-06-06T10:00:00Z'), usage: u(0, 0, 700), backendUsage: u(0, 0, 700), gatewayCount: { encoding: 'o200k_base', input: 0, output: 707 } }));
+  w.appendRecord(rec('r3', { workload: 'c', requestModel: 'other', usage: u(10, 0, 10), usageSource: 'gateway' }));
   w.close();
 });
 
@@ -129,7 +129,7 @@ describe('tollgate chargeback', () => {
   it('reads past a torn last line and says so', async () => {
     const torn = join(work, 'torn');
     const w = LedgerWriter.open(torn);
-    w.append(recordToJson(rec('t1', { usage: makeUsage({ input: 5, output: 5 }) })));
+    w.appendRecord(rec('t1', { usage: makeUsage({ input: 5, output: 5 }) }));
     const file = w.stats().file;
     w.close();
     await appendFile(file, '{"v":1,"key":"t2","final":tr');

@@ -22,6 +22,8 @@ const update = fc.record({
   route: fc.constantFrom('r1', 'r2'),
   error_type: fc.option(fc.constantFrom('timeout', 'upstream_5xx'), { nil: undefined }),
   value: fc.oneof(fc.constantFrom(0, 0.001, 0.01, 1, 10, 11), fc.double({ min: 0, max: 20, noNaN: true })),
+  /** Observed through a series the caller holds (found once) rather than by its labels. */
+  held: fc.boolean(),
 });
 
 describe('keyed metrics', () => {
@@ -39,7 +41,8 @@ describe('keyed metrics', () => {
         for (const u of updates) {
           const labels: Partial<Record<L, string>> = { model: u.model, route: u.route, ...(u.error_type === undefined ? {} : { error_type: u.error_type }) };
           refH.observe(labels, u.value);
-          h.observe(labels, u.value);
+          if (u.held) h.seriesOf(labels).observe(u.value);
+          else h.observe(labels, u.value);
           refC.inc(labels, u.value);
           c.inc(labels, u.value);
           refG.set(labels, u.value);
@@ -52,10 +55,46 @@ describe('keyed metrics', () => {
     );
   });
 
+  it('export a held histogram series only once observed, and keep it the metric’s across a reset', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(update, { maxLength: 40 }), fc.array(update, { maxLength: 40 }), async (before, after) => {
+        const ref = new Registry();
+        const fast = new Registry();
+        const refH = new Histogram<L>({ name: 'z_seconds', help: 'h', labelNames: [...LABELS], buckets: BUCKETS, registers: [ref] });
+        const h = new KeyedHistogram<L>(fast, { name: 'z_seconds', help: 'h', labelNames: LABELS, buckets: BUCKETS });
+        const held = new Map<string, ReturnType<typeof h.seriesOf>>();
+        const heldFor = (labels: Partial<Record<L, string>>) => {
+          const k = JSON.stringify(labels);
+          let s = held.get(k);
+          if (s === undefined) held.set(k, (s = h.seriesOf(labels)));
+          return s;
+        };
+        // Held from the start, some never observed: none of those may show.
+        for (const m of ['gpt-oss-120b', 'gemini-flash', 'never-used']) heldFor({ model: m, route: 'r1' });
+        const apply = (us: typeof before): void => {
+          for (const u of us) {
+            const labels: Partial<Record<L, string>> = { model: u.model, route: u.route, ...(u.error_type === undefined ? {} : { error_type: u.error_type }) };
+            refH.observe(labels, u.value);
+            if (u.held) heldFor(labels).observe(u.value);
+            else h.observe(labels, u.value);
+          }
+        };
+        apply(before);
+        expect(samples(await fast.metrics())).toEqual(samples(await ref.metrics()));
+        ref.resetMetrics();
+        fast.resetMetrics();
+        apply(after);
+        expect(samples(await fast.metrics())).toEqual(samples(await ref.metrics()));
+      }),
+      { numRuns: 50 },
+    );
+  });
+
   it('reject what prom-client rejects: NaN observations and counters going down', () => {
     const h = new KeyedHistogram<L>(new Registry(), { name: 'y_seconds', help: 'h', labelNames: LABELS, buckets: BUCKETS });
     const c = new KeyedCounter<L>(new Registry(), { name: 'y_total', help: 'c', labelNames: LABELS });
     expect(() => h.observe({ model: 'm' }, Number.NaN)).toThrow(/finite/);
+    expect(() => h.seriesOf({ model: 'm' }).observe(Number.POSITIVE_INFINITY)).toThrow(/finite/);
     expect(() => c.inc({ model: 'm' }, -1)).toThrow(/only goes up/);
   });
 });

@@ -10,9 +10,12 @@
 // a torn last line and say so.
 //
 // A failed write (disk full, I/O error) keeps the line in memory (up to `maxBacklogLines`) and
-// retries on the next record and on every sync tick, so a transient ENOSPC loses nothing.
+// retries on the next record and on every sync tick, so a transient ENOSPC loses nothing. A write
+// the disk cut short keeps only the part it refused, so the line is completed, never repeated.
 import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, writeSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
+import { writeLedgerLine, type UsageRecord } from '../record.js';
+import { JsonLine } from './json-line.js';
 
 export interface LedgerOptions {
   /** Rotate when a file reaches this many bytes (default 64 MiB). */
@@ -51,6 +54,7 @@ export class LedgerWriter {
   private syncing = false;
   private timer: NodeJS.Timeout | undefined;
   private backlog: Buffer[] = [];
+  private readonly line = new JsonLine();
   private closed = false;
   private readonly maxFileBytes: number;
   private readonly fsyncIntervalMs: number;
@@ -76,16 +80,30 @@ export class LedgerWriter {
     return w;
   }
 
-  /** Appends one line (a JSON object, no newline inside). Never throws. */
-  append(obj: Record<string, unknown>): void {
+  /** Appends a usage record's line. Never throws. */
+  appendRecord(r: UsageRecord, final = r.final): void {
     if (this.closed) return;
-    const line = Buffer.from(JSON.stringify(obj) + '\n');
+    // Written straight into one buffer reused for every line: a record allocates next to nothing here.
+    const length = writeLedgerLine(this.line, r, final);
+    this.put(this.line.bytes, length);
+  }
+
+  /** Appends one line (JSON text without its newline). Never throws. */
+  append(line: string): void {
+    if (this.closed) return;
+    const buf = Buffer.from(`${line}\n`);
+    this.put(buf, buf.length);
+  }
+
+  /** Writes the first `length` bytes of `buf`, or keeps a copy of what the disk refused. */
+  private put(buf: Buffer, length: number): void {
     if (this.backlog.length > 0 && !this.flushBacklog()) {
-      this.keep(line);
+      this.keep(buf.subarray(0, length), false);
       return;
     }
     if (this.fileBytes >= this.maxFileBytes || dayOf(this.now()) !== this.day) this.tryRotate();
-    if (!this.writeLine(line)) this.keep(line);
+    const written = this.writeLine(buf, length);
+    if (written < length) this.keep(buf.subarray(written, length), written > 0);
   }
 
   stats(): LedgerStats {
@@ -112,34 +130,47 @@ export class LedgerWriter {
     }
   }
 
-  private writeLine(line: Buffer): boolean {
+  /**
+   * Writes the first `length` bytes of `line`; returns how many reached the file. A full disk can
+   * take the start of a line and refuse the rest: the rest is then what must follow in this file.
+   */
+  private writeLine(line: Buffer, length: number): number {
+    let off = 0;
     try {
-      let off = 0;
-      while (off < line.length) off += writeSync(this.fd, line, off, line.length - off);
+      while (off < length) off += writeSync(this.fd, line, off, length - off);
     } catch (err) {
       this.counters.writeErrors++;
       this.opts.onError?.(err as Error, 'write');
-      return false;
     }
-    this.fileBytes += line.length;
-    this.counters.records++;
-    this.counters.bytes += line.length;
-    this.markDirty();
-    return true;
+    this.fileBytes += off;
+    this.counters.bytes += off;
+    if (off === length) this.counters.records++;
+    if (off > 0) this.markDirty();
+    return off;
   }
 
-  private keep(line: Buffer): void {
-    if (this.backlog.length >= this.maxBacklog) {
+  /**
+   * Keeps bytes the disk refused, in order. The rest of a line cut short is kept even over the
+   * backlog limit: the file already holds its start, and without it the next line would be glued on.
+   */
+  private keep(bytes: Buffer, cut: boolean): void {
+    if (!cut && this.backlog.length >= this.maxBacklog) {
       this.counters.dropped++;
       return;
     }
-    this.backlog.push(line);
+    // A copy: the line's buffer is overwritten by the next record.
+    this.backlog.push(Buffer.from(bytes));
     this.markDirty();
   }
 
   private flushBacklog(): boolean {
     while (this.backlog.length > 0) {
-      if (!this.writeLine(this.backlog[0] as Buffer)) return false;
+      const line = this.backlog[0] as Buffer;
+      const written = this.writeLine(line, line.length);
+      if (written < line.length) {
+        this.backlog[0] = line.subarray(written);
+        return false;
+      }
       this.backlog.shift();
     }
     return true;
