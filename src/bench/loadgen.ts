@@ -128,7 +128,8 @@ function oneSocket(opts: LoadOptions, record: (latUs: number, firstByteUs: numbe
   });
 }
 
-function complete(buf: Buffer, headEnd: number, bodyStart: number): boolean {
+/** Whether `buf` holds a whole HTTP/1.1 response (content-length or chunked), head ending at `headEnd`. */
+export function complete(buf: Buffer, headEnd: number, bodyStart: number): boolean {
   const head = buf.toString('latin1', 0, headEnd).toLowerCase();
   const cl = /\r\ncontent-length: *(\d+)/.exec(head);
   if (cl !== null) return buf.length - bodyStart >= Number(cl[1]);

@@ -147,7 +147,7 @@ describe('leases of local limits across two workers', { timeout: 120_000 }, () =
         while (!stop) {
           // Node's cluster closes its copy of a new connection once the worker it hands it to says it
           // has it: one handed to the victim as it died is never answered nor closed.
-          const r = await Promise.race([chatFresh(inst.url).catch(() => undefined), new Promise<undefined>((res) => setTimeout(res, 15_000).unref())]);
+          const r = await Promise.race([chatFresh(inst.url).catch(() => undefined), new Promise<undefined>((res) => setTimeout(() => res(undefined), 15_000).unref())]);
           if (r?.status === 200) ok++;
           else if (r?.status === 429) refused++;
           else cut++;
