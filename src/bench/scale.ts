@@ -172,7 +172,7 @@ export async function run(argv: string[]): Promise<number> {
           if (one !== undefined && two !== undefined) out += `CPU per request at ${rate} req/s, 2 workers vs 1, ${limits} (${mode}): ${(two / one).toFixed(2)}x\n`;
         }
       }
-      if (fixedRows.some((r) => (r.lateShare ?? 0) > 0.01)) out += `note: some runs sent over 1% of requests late (the gateway was saturated at ${rate} req/s): lower --rate\n`;
+      if (fixedRows.some((r) => (r.lateShare ?? 0) > 0.01)) out += `note: some runs sent over 1% of requests more than 10 ms late: the gateway was saturated at ${rate} req/s (lower --rate) or this process ran late on a busy machine\n`;
     }
 
     let trap: Row[] | string = 'skipped (--no-trap)';
