@@ -79,7 +79,7 @@ export async function run(argv: string[]): Promise<number> {
   const rounds = parsePositiveInt(values.rounds ?? '1', '--rounds', { max: 20 });
   const rate = values.rate === '0' ? 0 : parsePositiveInt(values.rate ?? '600', '--rate', { max: 100_000 });
   const outFile = values.out ?? '.bench-out/scale.json';
-  // The load generator and the upstream share core 0; the gateway may use both cores (as 2 workers
+  // The load generator runs on core 0 and the upstream on core 1; the gateway may use both (as 2 workers
   // need), so on a 2-core machine it competes with them: CPU per request is the figure to compare.
   const pinned = pinSelf();
   const work = await mkdtemp(join(tmpdir(), 'tollgate-scale-'));
