@@ -93,7 +93,18 @@ export async function run(argv: string[]): Promise<number> {
     await mkdir(configs.plain);
     await writeFile(join(configs.limit, 'gw.yaml'), gatewayConfig(upPort) + LIMIT);
     await writeFile(join(configs.plain, 'gw.yaml'), gatewayConfig(upPort));
-    const load = (port: number, mode: 'json' | 'stream'): Promise<LoadResult> => runLoad({ port, request: requestBytes(mode), concurrency, warmupMs: 1000, durationMs });
+    // CPU time is read over the measured window only: the warm-up second before it (with the
+    // connections' setup) is not counted against the measured requests.
+    const load: Load = async (port, mode, pids = [], onMeasure) => {
+      const ticks: number[] = [];
+      const measure = (phase: 'start' | 'end'): void => {
+        ticks.push(cpuTicks(pids));
+        onMeasure?.(phase);
+      };
+      const r = await runLoad({ port, request: requestBytes(mode), concurrency, warmupMs: 1000, durationMs, onMeasure: measure });
+      const [t0, t1] = ticks;
+      return { ...r, cpuUs: pids.length === 0 || t0 === undefined || t1 === undefined ? undefined : cpuPerRequest(t0, t1, r.requests) };
+    };
     // Each worker loads its tokenizer and compiles its hot paths on its first requests: a run that
     // is not measured keeps that one-off CPU out of the per-request figure.
     const warm = async (port: number, mode: 'json' | 'stream'): Promise<void> => {
@@ -111,9 +122,7 @@ export async function run(argv: string[]): Promise<number> {
             const pids = gw.pids();
             await warm(gw.port, mode);
             const c0 = await gw.limitCounters();
-            const t0 = cpuTicks(pids);
-            const r = await load(gw.port, mode);
-            const t1 = cpuTicks(pids);
+            const r = await load(gw.port, mode, pids);
             const c1 = await gw.limitCounters();
             const label = `${workers} worker${workers > 1 ? 's' : ''}, ${limits ? 'local limit' : 'no limit'}`;
             const cell = `${label}/${mode}`;
@@ -123,7 +132,7 @@ export async function run(argv: string[]): Promise<number> {
               workers > 1 && limits
                 ? { primaryDecidedPct: (100 * (c1.decided - c0.decided)) / Math.max(1, r.requests), limitMessagesPerRequest: (c1.messages - c0.messages) / Math.max(1, r.requests) }
                 : {};
-            samples.set(cell, [...(samples.get(cell) ?? []), { ...row(label, mode, r, direct[mode], cpuPerRequest(t0, t1, r.requests)), ...ipc }]);
+            samples.set(cell, [...(samples.get(cell) ?? []), { ...row(label, mode, r, direct[mode], r.cpuUs), ...ipc }]);
             process.stderr.write('.');
             if (rate > 0) {
               const f0 = cpuTicks(pids);
@@ -193,6 +202,9 @@ export async function run(argv: string[]): Promise<number> {
 /** Large enough never to reject: it makes every request consult the instance's shared limit store. */
 const LIMIT = benchLimitYaml('bench-limit', 1_000_000_000);
 
+/** A c=N closed-loop run; CPU per request of `pids` over the measured window (undefined without pids). */
+type Load = (port: number, mode: 'json' | 'stream', pids?: number[], onMeasure?: (phase: 'start' | 'end') => void) => Promise<LoadResult & { cpuUs: number | undefined }>;
+
 interface RunningGateway {
   readonly port: number;
   pids(): number[];
@@ -238,7 +250,7 @@ async function startGateway(work: string, extra: string[], cgroupDir: string | u
 
 async function throttlingTrap(
   work: string,
-  load: (port: number, mode: 'stream') => Promise<LoadResult>,
+  load: Load,
   warm: (port: number, mode: 'stream') => Promise<void>,
   direct: LoadResult,
   children: ChildProcess[],
@@ -261,12 +273,11 @@ async function throttlingTrap(
       const gw = await startGateway(work, ['--concurrency', c], dir, children);
       const pids = gw.pids();
       await warm(gw.port, 'stream');
-      const s0 = parseCpuStat(readFileSync(join(dir, 'cpu.stat'), 'utf8'));
-      const t0 = cpuTicks(pids);
-      const r = await load(gw.port, 'stream');
-      const s1 = parseCpuStat(readFileSync(join(dir, 'cpu.stat'), 'utf8'));
+      const stat: Array<ReturnType<typeof parseCpuStat>> = [];
+      const r = await load(gw.port, 'stream', pids, () => stat.push(parseCpuStat(readFileSync(join(dir, 'cpu.stat'), 'utf8'))));
+      const [s0, s1] = stat as [ReturnType<typeof parseCpuStat>, ReturnType<typeof parseCpuStat>];
       rows.push({
-        ...row(`--concurrency ${c} (${pids.length - (pids.length > 1 ? 1 : 0)} worker${pids.length > 2 ? 's' : ''})`, 'stream', r, direct, cpuPerRequest(t0, cpuTicks(pids), r.requests)),
+        ...row(`--concurrency ${c} (${pids.length - (pids.length > 1 ? 1 : 0)} worker${pids.length > 2 ? 's' : ''})`, 'stream', r, direct, r.cpuUs),
         throttledPeriods: s1.throttledPeriods - s0.throttledPeriods,
         periods: s1.periods - s0.periods,
         throttledMs: (s1.throttledSeconds - s0.throttledSeconds) * 1000,
