@@ -110,11 +110,14 @@ export async function run(argv: string[]): Promise<number> {
     const warm = async (port: number, mode: 'json' | 'stream'): Promise<void> => {
       await runLoad({ port, request: requestBytes(mode), concurrency, warmupMs: 0, durationMs: 2000 });
     };
-    const direct = { json: await load(upPort, 'json'), stream: await load(upPort, 'stream') };
+    const directRuns = async (): Promise<Record<'json' | 'stream', LoadResult>> => ({ json: await load(upPort, 'json'), stream: await load(upPort, 'stream') });
+    let direct = await directRuns();
     // Rounds interleave every variant, so a neighbour's burst on a shared machine hits all of them.
     const samples = new Map<string, Row[]>();
     const fixed = new Map<string, Row[]>();
     for (let round = 0; round < rounds; round++) {
+      // The upstream alone again each round: added latency compares runs of the same minutes.
+      if (round > 0) direct = await directRuns();
       for (const limits of [true, false]) {
         for (const workers of [1, 2]) {
           const gw = await startGateway(limits ? configs.limit : configs.plain, ['--concurrency', String(workers)], undefined, children);
