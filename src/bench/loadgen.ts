@@ -21,6 +21,8 @@ export interface LoadOptions {
   readonly concurrency: number;
   readonly warmupMs: number;
   readonly durationMs: number;
+  /** Called as the measured window opens and closes (e.g. to read CPU time over exactly that window). */
+  readonly onMeasure?: (phase: 'start' | 'end') => void;
 }
 
 const HEADER_END = Buffer.from('\r\n\r\n');
@@ -50,9 +52,11 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   }
   await new Promise((r) => setTimeout(r, opts.warmupMs));
   measuring = true;
+  opts.onMeasure?.('start');
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, opts.durationMs));
   measuring = false;
+  opts.onMeasure?.('end');
   const seconds = (performance.now() - t0) / 1000;
   stopping = true;
   await Promise.all(conns);
@@ -128,7 +132,8 @@ function oneSocket(opts: LoadOptions, record: (latUs: number, firstByteUs: numbe
   });
 }
 
-function complete(buf: Buffer, headEnd: number, bodyStart: number): boolean {
+/** Whether `buf` holds a whole HTTP/1.1 response (content-length or chunked), head ending at `headEnd`. */
+export function complete(buf: Buffer, headEnd: number, bodyStart: number): boolean {
   const head = buf.toString('latin1', 0, headEnd).toLowerCase();
   const cl = /\r\ncontent-length: *(\d+)/.exec(head);
   if (cl !== null) return buf.length - bodyStart >= Number(cl[1]);

@@ -4,7 +4,9 @@
 // shared-limits path) and without one. Part 2: the CFS throttling trap on a real cgroup with a 1-core quota: the
 // gateway runs inside it with --concurrency 2 and with auto, streams go through it, and the p99
 // added latency, first-chunk delay and cpu.stat's throttling are printed side by side. Part 2 needs
-// a writable cgroup hierarchy (root); without one it says so and is skipped.
+// a writable cgroup hierarchy (root); without one it says so and is skipped. Part 1 also runs each
+// gateway at one fixed open-loop rate below saturation (fixed-rate.ts): the same work per second for
+// 1 and 2 workers, which isolates what sharing costs from what a saturated closed loop adds.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -12,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatHelp, parseCommandArgs, parsePositiveInt } from '../cli/args.js';
 import { detectCpuCgroup, parseCpuStat } from '../cluster/cgroup.js';
+import { runFixedRate, type FixedRateResult } from './fixed-rate.js';
 import { runLoad, type LoadResult } from './loadgen.js';
 import { gatewayConfig, requestBytes } from './overhead.js';
 import { benchLimitYaml } from './manifests.js';
@@ -21,18 +24,21 @@ const spec = {
   name: 'bench scale',
   summary: '1 vs 2 workers (throughput, added latency, CPU/request) and the CFS throttling trap in a 1-core cgroup',
   usage: `
-Usage: tollgate bench scale [--duration SEC] [--concurrency N] [--rounds N] [--out FILE] [--no-trap]
+Usage: tollgate bench scale [--duration SEC] [--concurrency N] [--rounds N] [--rate R] [--out FILE] [--no-trap]
 
   --duration SEC     measured seconds per run (default 4, after 1 s of warm-up)
   --concurrency N    closed-loop connections (default 64)
   --rounds N         part 1 repeated N times, interleaved; each cell's best round (least CPU per
                      request: a busy neighbour only ever adds to it) is printed (default 1)
+  --rate R           also run each gateway at R requests/s open-loop (default 600; 0 skips): CPU per
+                     request at the same work per second for 1 and 2 workers
   --out FILE         JSON results (default .bench-out/scale.json)
   --no-trap          skip part 2 (the gateway in a cgroup with a 1-core CPU quota)`,
   options: {
     duration: { type: 'string' },
     concurrency: { type: 'string' },
     rounds: { type: 'string' },
+    rate: { type: 'string' },
     out: { type: 'string' },
     'no-trap': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -54,6 +60,10 @@ interface Row {
   readonly throttledPeriods?: number;
   /** Share of the requests whose admission the primary decided (an IPC round trip), in percent. */
   readonly primaryDecidedPct?: number;
+  /** Messages between the primary and the workers about local limits, per request (both directions). */
+  readonly limitMessagesPerRequest?: number;
+  /** Fixed-rate runs: share of requests sent late (no free connection: the gateway is saturated). */
+  readonly lateShare?: number;
   readonly periods?: number;
   readonly throttledMs?: number;
 }
@@ -67,8 +77,9 @@ export async function run(argv: string[]): Promise<number> {
   const durationMs = parsePositiveInt(values.duration ?? '4', '--duration', { max: 600 }) * 1000;
   const concurrency = parsePositiveInt(values.concurrency ?? '64', '--concurrency', { max: 4096 });
   const rounds = parsePositiveInt(values.rounds ?? '1', '--rounds', { max: 20 });
+  const rate = values.rate === '0' ? 0 : parsePositiveInt(values.rate ?? '600', '--rate', { max: 100_000 });
   const outFile = values.out ?? '.bench-out/scale.json';
-  // The load generator and the upstream share core 0; the gateway may use both cores (as 2 workers
+  // The load generator runs on core 0 and the upstream on core 1; the gateway may use both (as 2 workers
   // need), so on a 2-core machine it competes with them: CPU per request is the figure to compare.
   const pinned = pinSelf();
   const work = await mkdtemp(join(tmpdir(), 'tollgate-scale-'));
@@ -82,33 +93,56 @@ export async function run(argv: string[]): Promise<number> {
     await mkdir(configs.plain);
     await writeFile(join(configs.limit, 'gw.yaml'), gatewayConfig(upPort) + LIMIT);
     await writeFile(join(configs.plain, 'gw.yaml'), gatewayConfig(upPort));
-    const load = (port: number, mode: 'json' | 'stream'): Promise<LoadResult> => runLoad({ port, request: requestBytes(mode), concurrency, warmupMs: 1000, durationMs });
+    // CPU time is read over the measured window only: the warm-up second before it (with the
+    // connections' setup) is not counted against the measured requests.
+    const load: Load = async (port, mode, pids = [], onMeasure) => {
+      const ticks: number[] = [];
+      const measure = (phase: 'start' | 'end'): void => {
+        ticks.push(cpuTicks(pids));
+        onMeasure?.(phase);
+      };
+      const r = await runLoad({ port, request: requestBytes(mode), concurrency, warmupMs: 1000, durationMs, onMeasure: measure });
+      const [t0, t1] = ticks;
+      return { ...r, cpuUs: pids.length === 0 || t0 === undefined || t1 === undefined ? undefined : cpuPerRequest(t0, t1, r.requests) };
+    };
     // Each worker loads its tokenizer and compiles its hot paths on its first requests: a run that
     // is not measured keeps that one-off CPU out of the per-request figure.
     const warm = async (port: number, mode: 'json' | 'stream'): Promise<void> => {
       await runLoad({ port, request: requestBytes(mode), concurrency, warmupMs: 0, durationMs: 2000 });
     };
-    const direct = { json: await load(upPort, 'json'), stream: await load(upPort, 'stream') };
+    const directRuns = async (): Promise<Record<'json' | 'stream', LoadResult>> => ({ json: await load(upPort, 'json'), stream: await load(upPort, 'stream') });
+    let direct = await directRuns();
     // Rounds interleave every variant, so a neighbour's burst on a shared machine hits all of them.
     const samples = new Map<string, Row[]>();
+    const fixed = new Map<string, Row[]>();
     for (let round = 0; round < rounds; round++) {
+      // The upstream alone again each round: added latency compares runs of the same minutes.
+      if (round > 0) direct = await directRuns();
       for (const limits of [true, false]) {
         for (const workers of [1, 2]) {
           const gw = await startGateway(limits ? configs.limit : configs.plain, ['--concurrency', String(workers)], undefined, children);
           for (const mode of ['json', 'stream'] as const) {
             const pids = gw.pids();
             await warm(gw.port, mode);
-            const d0 = await gw.decided();
-            const t0 = cpuTicks(pids);
-            const r = await load(gw.port, mode);
-            const t1 = cpuTicks(pids);
-            const decided = (await gw.decided()) - d0;
+            const c0 = await gw.limitCounters();
+            const r = await load(gw.port, mode, pids);
+            const c1 = await gw.limitCounters();
             const label = `${workers} worker${workers > 1 ? 's' : ''}, ${limits ? 'local limit' : 'no limit'}`;
             const cell = `${label}/${mode}`;
-            // The warm-up inside `load` is not counted in r.requests but its admissions are: an upper bound.
-            const ipc = workers > 1 && limits ? { primaryDecidedPct: (100 * decided) / Math.max(1, r.requests) } : {};
-            samples.set(cell, [...(samples.get(cell) ?? []), { ...row(label, mode, r, direct[mode], cpuPerRequest(t0, t1, r.requests)), ...ipc }]);
+            // The warm-up inside `load` is not counted in r.requests but its admissions and messages
+            // are: upper bounds.
+            const ipc =
+              workers > 1 && limits
+                ? { primaryDecidedPct: (100 * (c1.decided - c0.decided)) / Math.max(1, r.requests), limitMessagesPerRequest: (c1.messages - c0.messages) / Math.max(1, r.requests) }
+                : {};
+            samples.set(cell, [...(samples.get(cell) ?? []), { ...row(label, mode, r, direct[mode], r.cpuUs), ...ipc }]);
             process.stderr.write('.');
+            if (rate > 0) {
+              const f0 = cpuTicks(pids);
+              const f = await runFixedRate({ port: gw.port, request: requestBytes(mode), rate, warmupMs: 0, durationMs });
+              const f1 = cpuTicks(pids);
+              fixed.set(cell, [...(fixed.get(cell) ?? []), fixedRow(label, mode, f, cpuPerRequest(f0, f1, f.requests))]);
+            }
           }
           await gw.stop();
         }
@@ -124,8 +158,11 @@ export async function run(argv: string[]): Promise<number> {
         const one = cpu(`1 worker, ${limits}`, mode);
         const two = cpu(`2 workers, ${limits}`, mode);
         if (one !== undefined && two !== undefined) out += `CPU per request, 2 workers vs 1, ${limits} (${mode}): ${(two / one).toFixed(2)}x\n`;
-        const pct = rows.find((r) => r.label === `2 workers, ${limits}` && r.mode === mode)?.primaryDecidedPct;
-        if (pct !== undefined) out += `  admissions decided by the primary over IPC, 2 workers (${mode}): ${pct.toFixed(2)}% of requests (the rest from leases)\n`;
+        const two2 = rows.find((r) => r.label === `2 workers, ${limits}` && r.mode === mode);
+        if (two2?.primaryDecidedPct !== undefined) {
+          out += `  admissions decided by the primary over IPC, 2 workers (${mode}): ${two2.primaryDecidedPct.toFixed(2)}% of requests (the rest from leases)`;
+          out += `; limit messages per request: ${(two2.limitMessagesPerRequest ?? 0).toFixed(4)}\n`;
+        }
       }
     }
     for (const workers of ['1 worker', '2 workers']) {
@@ -135,6 +172,20 @@ export async function run(argv: string[]): Promise<number> {
         if (limited !== undefined && plain !== undefined) out += `CPU per request, local limit vs none, ${workers} (${mode}): ${(limited / plain).toFixed(2)}x\n`;
       }
     }
+    const fixedRows = [...fixed.values()].map(best);
+    if (rate > 0) {
+      out += `\nPart 1, fixed rate: the same gateways at ${rate} req/s open-loop (the same work per second for 1 and 2 workers; not the c=${concurrency} figure above)\n`;
+      out += fixedTable(fixedRows);
+      const fcpu = (label: string, mode: string): number | undefined => fixedRows.find((r) => r.label === label && r.mode === mode)?.cpuUsPerRequest;
+      for (const limits of ['local limit', 'no limit']) {
+        for (const mode of ['json', 'stream']) {
+          const one = fcpu(`1 worker, ${limits}`, mode);
+          const two = fcpu(`2 workers, ${limits}`, mode);
+          if (one !== undefined && two !== undefined) out += `CPU per request at ${rate} req/s, 2 workers vs 1, ${limits} (${mode}): ${(two / one).toFixed(2)}x\n`;
+        }
+      }
+      if (fixedRows.some((r) => (r.lateShare ?? 0) > 0.01)) out += `note: some runs sent over 1% of requests more than 10 ms late: the gateway was saturated at ${rate} req/s (lower --rate) or this process ran late on a busy machine\n`;
+    }
 
     let trap: Row[] | string = 'skipped (--no-trap)';
     if (values['no-trap'] !== true) trap = await throttlingTrap(configs.limit, load, warm, direct.stream, children);
@@ -142,7 +193,7 @@ export async function run(argv: string[]): Promise<number> {
     out += typeof trap === 'string' ? `${trap}\n` : table(trap);
     process.stdout.write(out);
     await mkdir(join(outFile, '..'), { recursive: true });
-    await writeFile(outFile, JSON.stringify({ pinned, concurrency, durationMs, rounds, part1: rows, samples: Object.fromEntries(samples), part2: trap }, null, 2));
+    await writeFile(outFile, JSON.stringify({ pinned, concurrency, durationMs, rounds, part1: rows, samples: Object.fromEntries(samples), fixedRate: { rate, rows: fixedRows, samples: Object.fromEntries(fixed) }, part2: trap }, null, 2));
     process.stdout.write(`\nJSON written to ${outFile}\n`);
     return 0;
   } finally {
@@ -154,11 +205,14 @@ export async function run(argv: string[]): Promise<number> {
 /** Large enough never to reject: it makes every request consult the instance's shared limit store. */
 const LIMIT = benchLimitYaml('bench-limit', 1_000_000_000);
 
+/** A c=N closed-loop run; CPU per request of `pids` over the measured window (undefined without pids). */
+type Load = (port: number, mode: 'json' | 'stream', pids?: number[], onMeasure?: (phase: 'start' | 'end') => void) => Promise<LoadResult & { cpuUs: number | undefined }>;
+
 interface RunningGateway {
   readonly port: number;
   pids(): number[];
-  /** Admissions the primary decided itself (not from a worker's lease) so far; 0 with 1 worker. */
-  decided(): Promise<number>;
+  /** Admissions the primary decided itself (not from a worker's lease) and local-limit messages so far; 0 with 1 worker. */
+  limitCounters(): Promise<{ decided: number; messages: number }>;
   stop(): Promise<void>;
 }
 
@@ -183,10 +237,11 @@ async function startGateway(work: string, extra: string[], cgroupDir: string | u
   const dump = (await (await fetch(`${adminUrl}/config_dump`)).json()) as { workers?: Array<{ pid: number | null }> };
   return {
     port,
-    decided: async () => {
+    limitCounters: async () => {
       const text = await (await fetch(`${adminUrl}/metrics`)).text();
-      const m = text.match(/^tollgate_local_limit_leases_total\{event="decided"\} (\S+)$/m);
-      return m === null ? 0 : Number(m[1]);
+      const decided = text.match(/^tollgate_local_limit_leases_total\{event="decided"\} (\S+)$/m);
+      const messages = [...text.matchAll(/^tollgate_local_limit_messages_total\{[^}]*\} (\S+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+      return { decided: decided === null ? 0 : Number(decided[1]), messages };
     },
     pids: () => [child.pid ?? 0, ...(dump.workers ?? []).map((w) => w.pid ?? 0)],
     stop: async () => {
@@ -198,7 +253,7 @@ async function startGateway(work: string, extra: string[], cgroupDir: string | u
 
 async function throttlingTrap(
   work: string,
-  load: (port: number, mode: 'stream') => Promise<LoadResult>,
+  load: Load,
   warm: (port: number, mode: 'stream') => Promise<void>,
   direct: LoadResult,
   children: ChildProcess[],
@@ -221,12 +276,11 @@ async function throttlingTrap(
       const gw = await startGateway(work, ['--concurrency', c], dir, children);
       const pids = gw.pids();
       await warm(gw.port, 'stream');
-      const s0 = parseCpuStat(readFileSync(join(dir, 'cpu.stat'), 'utf8'));
-      const t0 = cpuTicks(pids);
-      const r = await load(gw.port, 'stream');
-      const s1 = parseCpuStat(readFileSync(join(dir, 'cpu.stat'), 'utf8'));
+      const stat: Array<ReturnType<typeof parseCpuStat>> = [];
+      const r = await load(gw.port, 'stream', pids, () => stat.push(parseCpuStat(readFileSync(join(dir, 'cpu.stat'), 'utf8'))));
+      const [s0, s1] = stat as [ReturnType<typeof parseCpuStat>, ReturnType<typeof parseCpuStat>];
       rows.push({
-        ...row(`--concurrency ${c} (${pids.length - (pids.length > 1 ? 1 : 0)} worker${pids.length > 2 ? 's' : ''})`, 'stream', r, direct, cpuPerRequest(t0, cpuTicks(pids), r.requests)),
+        ...row(`--concurrency ${c} (${pids.length - (pids.length > 1 ? 1 : 0)} worker${pids.length > 2 ? 's' : ''})`, 'stream', r, direct, r.cpuUs),
         throttledPeriods: s1.throttledPeriods - s0.throttledPeriods,
         periods: s1.periods - s0.periods,
         throttledMs: (s1.throttledSeconds - s0.throttledSeconds) * 1000,
@@ -259,6 +313,33 @@ function row(label: string, mode: 'json' | 'stream', r: LoadResult, direct: Load
     cpuUsPerRequest: cpu,
     errors: r.errors,
   };
+}
+
+function fixedRow(label: string, mode: 'json' | 'stream', r: FixedRateResult, cpu: number | undefined): Row {
+  return {
+    label,
+    mode,
+    rps: r.requests / r.seconds,
+    p50Ms: r.latency.p50 / 1000,
+    p99Ms: r.latency.p99 / 1000,
+    firstByteP99Ms: 0,
+    addedP50Ms: 0,
+    addedP99Ms: 0,
+    addedFirstByteP99Ms: 0,
+    cpuUsPerRequest: cpu,
+    errors: r.errors,
+    lateShare: r.lateShare,
+  };
+}
+
+function fixedTable(rows: readonly Row[]): string {
+  const lines = ['run                          mode       req/s   p50 ms   p99 ms  sent late  CPU µs/req', '---------------------------  ------  --------  -------  -------  ---------  ----------'];
+  for (const r of rows) {
+    lines.push(
+      `${r.label.padEnd(27)}  ${r.mode.padEnd(6)}  ${r.rps.toFixed(0).padStart(8)}  ${r.p50Ms.toFixed(2).padStart(7)}  ${r.p99Ms.toFixed(2).padStart(7)}  ${`${((r.lateShare ?? 0) * 100).toFixed(1)}%`.padStart(9)}  ${(r.cpuUsPerRequest?.toFixed(0) ?? '').padStart(10)}${r.errors > 0 ? `  errors=${r.errors}` : ''}`,
+    );
+  }
+  return lines.join('\n') + '\n';
 }
 
 /** The round with the least CPU per request (its other figures come with it, measured together). */

@@ -2,13 +2,12 @@
 // instance), so a local limit of 50 admits exactly 50 however the connections spread over workers.
 // Most admissions are decided here, synchronously, from leases of the buckets' budgets (leases.ts);
 // the rest, and what the leases cannot settle, go to the primary: operations of one event-loop
-// turn as one message, admissions resolved when the answer to their batch comes back.
+// turn as one message, admissions resolved when the answer to their batch comes back. What was
+// spent from leases travels with those messages: the primary counted it as used when it granted the
+// lease, so the report only tells it how much of the lease is still out.
 import type { AdmitMode, AdmitResult, Charge, Check, LimitStore, Release } from '../limits/store.js';
-import { Leases } from './leases.js';
+import { IDLE_MS, Leases } from './leases.js';
 import type { LeaseGrant, StoreOp, ToPrimary } from './protocol.js';
-
-/** Consumption from leases is reported this often, so a worker that dies strands little. */
-const REPORT_EVERY_MS = 25;
 
 export class IpcStore implements LimitStore {
   readonly name = 'memory' as const;
@@ -16,7 +15,7 @@ export class IpcStore implements LimitStore {
   private nextId = 1;
   private queue: StoreOp[] = [];
   private scheduled = false;
-  private reportTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
   private readonly waiting = new Map<number, { resolve: (r: AdmitResult) => void; reject: (e: Error) => void }>();
   private closed = false;
 
@@ -54,6 +53,17 @@ export class IpcStore implements LimitStore {
   /** Answers from the primary, in the order of the batch, with the leases it granted. */
   answered(results: ReadonlyArray<readonly [number, AdmitResult]>, grants: readonly LeaseGrant[] = []): void {
     for (const g of grants) this.leases.grant(g);
+    if (grants.length > 0 && this.idleTimer === undefined) {
+      // Leases unused for a while go back, so an idle worker (or one that dies idle) holds none.
+      this.idleTimer = setInterval(() => {
+        if (this.leases.returnIdle()) this.flush();
+        if (!this.leases.holding) {
+          clearInterval(this.idleTimer);
+          this.idleTimer = undefined;
+        }
+      }, IDLE_MS / 2);
+      this.idleTimer.unref();
+    }
     for (const [id, r] of results) {
       const w = this.waiting.get(id);
       this.waiting.delete(id);
@@ -72,27 +82,20 @@ export class IpcStore implements LimitStore {
   /** The primary is gone: fail what waits (the failure mode decides) and everything after. */
   disconnected(): void {
     this.closed = true;
-    clearTimeout(this.reportTimer);
+    clearInterval(this.idleTimer);
     const err = new Error('the limit store (primary process) is gone');
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
   }
 
   close(): Promise<void> {
-    clearTimeout(this.reportTimer);
+    clearInterval(this.idleTimer);
     return Promise.resolve();
   }
 
-  /** Spent from a lease: report it soon, and ask for more in this turn's batch when it runs low. */
+  /** Spent from a lease: ask for more in this turn's batch when it runs low, or send what went back. */
   private afterLocal(): void {
     if (this.leases.wanting || this.leases.unreported) this.schedule();
-    else if (this.reportTimer === undefined) {
-      this.reportTimer = setTimeout(() => {
-        this.reportTimer = undefined;
-        this.flush();
-      }, REPORT_EVERY_MS);
-      this.reportTimer.unref();
-    }
   }
 
   private push(op: StoreOp): void {

@@ -4,7 +4,10 @@
 // the workers spend is at most what was leased. A lease is sized to the worker's recent demand
 // (about LEASE_TARGET_MS of its traffic on that bucket) and capped by the primary to a share of what
 // is left; when the primary runs short it recalls the unused rest from every worker before it
-// refuses anyone, so a refusal means the instance as a whole has nothing left.
+// refuses anyone, so a refusal means the instance as a whole has nothing left. What a worker spent
+// from a lease rides on the messages it sends anyway (asks for more, returns, admissions for the
+// primary): nothing is sent per request or on a timer while a lease lasts. A lease left unused for
+// IDLE_MS goes back, so an idle worker holds none.
 //
 // What is leased: fixed windows in 'all' mode (request limits, and token budgets charged at response
 // end). Concurrency limits and sliding-window quotas ask the primary each time.
@@ -17,8 +20,11 @@ import type { LeaseGrant, LeaseReport, LeaseWant } from './protocol.js';
  * schedules late, before the worker runs dry and sends its admissions to the primary one by one.
  */
 export const LEASE_TARGET_MS = 250;
-/** Demand older than this is stale: a worker that was idle asks the primary per request again. */
-const IDLE_MS = 1_000;
+/**
+ * Demand older than this is stale: a worker that was idle asks the primary per request again, and
+ * a lease it has not spent from for this long goes back.
+ */
+export const IDLE_MS = 1_000;
 /** The shortest interval a rate is computed over, so a burst's first turn does not read as a flood. */
 const MIN_RATE_MS = 10;
 
@@ -36,6 +42,8 @@ interface Lease {
   size: number;
   /** When more was asked for and not granted yet (0: no ask outstanding); asked again after LEASE_TARGET_MS. */
   askedAt: number;
+  /** Granted or spent from last at this time: unused for IDLE_MS, it goes back. */
+  usedAt: number;
 }
 
 interface Demand {
@@ -128,10 +136,11 @@ export class Leases {
       l.size = g.amount;
       // Answered: the next ask may go as soon as half of this grant is spent.
       l.askedAt = 0;
+      l.usedAt = now;
       return;
     }
     // A lease of an ended window is void at the primary too: nothing to report.
-    this.held.set(g.key, { start: g.start, end: g.end, limit: g.limit, windowMs: g.end - g.start, left: g.amount, free: g.free, consumed: 0, size: g.amount, askedAt: 0 });
+    this.held.set(g.key, { start: g.start, end: g.end, limit: g.limit, windowMs: g.end - g.start, left: g.amount, free: g.free, consumed: 0, size: g.amount, askedAt: 0, usedAt: now });
   }
 
   /** Gives back every unused lease on these keys (the primary is short and an admission waits). */
@@ -142,7 +151,21 @@ export class Leases {
     }
   }
 
-  /** Consumption and returns not yet reported, to send now. */
+  /** Gives back the leases nothing was spent from for IDLE_MS; whether any went back (to report). */
+  returnIdle(): boolean {
+    const now = this.now();
+    for (const [key, l] of this.held) {
+      if (l.end <= now) this.held.delete(key);
+      else if (now - l.usedAt >= IDLE_MS) this.giveUp(key, l);
+    }
+    return this.reports.length > 0;
+  }
+
+  get holding(): boolean {
+    return this.held.size > 0;
+  }
+
+  /** Consumption and returns not yet reported, to send with the next message. */
   takeReports(): LeaseReport[] {
     const now = this.now();
     for (const [key, l] of this.held) {
@@ -206,6 +229,7 @@ export class Leases {
   }
 
   private spend(key: string, l: Lease, amount: number, now: number): void {
+    l.usedAt = now;
     if (amount > 0) {
       l.left -= amount;
       l.consumed += amount;

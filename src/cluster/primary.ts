@@ -90,12 +90,14 @@ export class Primary {
       workers: () => this.slots.flatMap((s) => (s.worker?.isConnected() === true ? [s.worker.id] : [])),
       recall: (id, keys) => {
         const w = cluster.workers?.[id];
-        if (w !== undefined) this.send(w, { t: 'recall', keys });
+        if (w === undefined) return;
+        this.metrics.limitMessage('to_worker');
+        this.send(w, { t: 'recall', keys });
       },
       wake: () => this.wakeAdmissions(),
       event: (e) => this.metrics.leaseEvent(e),
     });
-    this.metrics = new InstanceMetrics(opts.cgroup, () => this.slots.filter((s) => s.listening).length);
+    this.metrics = new InstanceMetrics(opts.cgroup, () => this.slots.filter((s) => s.listening).length, () => this.store.leasesHeld);
     for (let i = 0; i < opts.workers; i++) {
       this.slots.push({ index: i, worker: undefined, listening: false, state: undefined, lastMetrics: undefined, startedAt: 0, exits: [], restartTimer: undefined });
     }
@@ -212,6 +214,7 @@ export class Primary {
   private onMessage(slot: Slot, w: Worker, m: ToPrimary): void {
     switch (m.t) {
       case 'store':
+        this.metrics.limitMessage('to_primary');
         this.store.take(w.id, m.ops);
         if (this.store.waiting > 0) this.wakeAdmissions();
         return;
@@ -243,13 +246,15 @@ export class Primary {
       this.answering = false;
       for (const [id, { results, grants }] of this.store.admitQueued()) {
         const w = cluster.workers?.[id];
-        if (w !== undefined) this.send(w, grants.length > 0 ? { t: 'store', results, grants } : { t: 'store', results });
+        if (w === undefined) continue;
+        this.metrics.limitMessage('to_worker');
+        this.send(w, grants.length > 0 ? { t: 'store', results, grants } : { t: 'store', results });
       }
     });
   }
 
   private onExit(slot: Slot, w: Worker, code: number | null, signal: string | null): void {
-    this.store.workerGone(w.id);
+    const stranded = this.store.workerGone(w.id);
     if (slot.lastMetrics !== undefined) this.metrics.retire(slot.lastMetrics);
     const wasListening = slot.listening;
     slot.worker = undefined;
@@ -268,7 +273,9 @@ export class Primary {
     slot.exits = [...slot.exits.filter((t) => now - t < CRASH_WINDOW_MS), now];
     const delay = Math.min(MAX_BACKOFF_MS, 100 * 2 ** (slot.exits.length - 1));
     this.metrics.workerRestarted(signal !== null ? 'signal' : 'exit');
-    const fields = { worker: slot.index, pid: w.process.pid, reason, uptimeMs: now - slot.startedAt, restartInMs: delay };
+    // Budget its leases held stays counted as used until the windows end (it may have spent it).
+    const leases = stranded.leases === 0 ? {} : { leasesKeptAsUsed: stranded.leases, budgetKeptAsUsed: stranded.units };
+    const fields = { worker: slot.index, pid: w.process.pid, reason, uptimeMs: now - slot.startedAt, restartInMs: delay, ...leases };
     if (slot.exits.length >= CRASH_LOOP_EXITS) {
       this.opts.logger.error('worker crash loop: it keeps exiting; restarting with growing backoff', { ...fields, exitsInLastMinute: slot.exits.length });
     } else {

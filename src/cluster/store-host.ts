@@ -3,10 +3,14 @@
 // used from the moment they are granted; admissions they cannot decide come here. Before it
 // refuses one while leases of the exhausted bucket are out, it recalls them from every worker and
 // decides again once they are back. It remembers which worker holds which concurrency slot and
-// lease, so what a worker that died held returns to the pool at once.
+// lease: a dead worker's slots return to the pool at once, its leases stay counted as used until
+// their windows end (what it spent from them since it last said is unknown, so a crash can only
+// make the instance admit less than the limit, never more).
 import { MemoryStore } from '../limits/memory.js';
 import type { AdmitResult } from '../limits/store.js';
 import type { AdmitOp, LeaseGrant, LeaseReport, LeaseWant, StoreOp } from './protocol.js';
+
+export type LeaseEvent = 'granted' | 'recalled' | 'decided' | 'stranded';
 
 /** A worker that does not answer a recall in time is passed over: its leases stay counted as used. */
 const RECALL_TIMEOUT_MS = 1_000;
@@ -32,7 +36,7 @@ export interface StoreHostLinks {
   /** Admissions that waited for a recall can be decided now. */
   wake(): void;
   /** For the instance's metrics. */
-  event(e: 'granted' | 'recalled' | 'decided'): void;
+  event(e: LeaseEvent): void;
 }
 
 export class StoreHost {
@@ -120,11 +124,12 @@ export class StoreHost {
   }
 
   /**
-   * A worker exited: the requests it held are gone, and so are their concurrency slots and its
-   * leases. A lease returns what the worker had not reported spent; it reports every 25 ms, so
-   * only requests it admitted in its last moments, which died with it, are not counted.
+   * A worker exited: the requests it held are gone, and so are their concurrency slots. Its leases
+   * are not given back: it may have admitted requests from them that it never reported (and that
+   * may have been answered), so what it held stays counted as used until each lease's window ends.
+   * Returns what stayed counted: leases and budget units (requests or tokens).
    */
-  workerGone(worker: number): void {
+  workerGone(worker: number): { leases: number; units: number } {
     this.pending = this.pending.filter(([w]) => w !== worker);
     this.parked = this.parked.filter(([w]) => w !== worker);
     const mine = this.slots.get(worker);
@@ -132,8 +137,24 @@ export class StoreHost {
     if (mine !== undefined && mine.size > 0) this.store.settle([], [...mine.values()]);
     const leases = this.held.get(worker);
     this.held.delete(worker);
-    if (leases !== undefined) for (const [key, h] of leases) if (h.left > 0) this.store.giveBack(key, h.windowMs, h.start, h.left);
+    const stranded = { leases: 0, units: 0 };
+    const now = Date.now();
+    for (const h of leases?.values() ?? []) {
+      if (h.left <= 0 || h.start + h.windowMs <= now) continue;
+      stranded.leases++;
+      stranded.units += h.left;
+      this.links.event('stranded');
+    }
     for (const [key, r] of this.recalling) if (r.workers.delete(worker) && r.workers.size === 0) this.recallDone(key);
+    return stranded;
+  }
+
+  /** Leases out with workers now (for the instance's metrics). */
+  get leasesHeld(): number {
+    const now = Date.now();
+    let n = 0;
+    for (const mine of this.held.values()) for (const h of mine.values()) if (h.start + h.windowMs > now) n++;
+    return n;
   }
 
   close(): Promise<void> {

@@ -5,6 +5,7 @@
 // totals never go backwards when a worker is restarted.
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { CgroupCpu } from '../cluster/cgroup.js';
+import type { LeaseEvent } from '../cluster/store-host.js';
 import { KEY_BUDGET_GAUGE, TEAM_BUDGET_GAUGE } from './budget-metrics.js';
 import { registerCpuMetrics } from './cpu-metrics.js';
 
@@ -26,9 +27,10 @@ export class InstanceMetrics {
   private readonly reloadSeconds: Histogram;
   private readonly generation: Gauge;
   private readonly leases: Counter<'event'>;
+  private readonly messages: Counter<'direction'>;
   private retired: MetricsSnapshot = [];
 
-  constructor(cgroup: CgroupCpu | undefined, workers: () => number) {
+  constructor(cgroup: CgroupCpu | undefined, workers: () => number, leasesHeld: () => number = () => 0) {
     const registers = [this.registry];
     registerCpuMetrics(this.registry, cgroup, workers);
     this.restarts = new Counter({ name: 'tollgate_worker_restarts_total', help: 'Workers restarted after they exited unexpectedly, by how (signal or exit code).', labelNames: ['reason'], registers });
@@ -42,14 +44,32 @@ export class InstanceMetrics {
     this.generation = new Gauge({ name: 'tollgate_config_generation', help: 'The configuration generation serving new requests.', registers });
     this.leases = new Counter({
       name: 'tollgate_local_limit_leases_total',
-      help: 'Shared local limits across workers: leases granted to workers, recalls of unused leases before a refusal, admissions the primary decided itself.',
+      help: 'Shared local limits across workers: leases granted to workers, recalls of unused leases before a refusal, admissions the primary decided itself, leases of dead workers left counted as used.',
       labelNames: ['event'],
       registers,
     });
+    this.messages = new Counter({
+      name: 'tollgate_local_limit_messages_total',
+      help: 'Messages between the primary and its workers about shared local limits (admissions, settlements, leases), by direction.',
+      labelNames: ['direction'],
+      registers,
+    });
+    new Gauge({
+      name: 'tollgate_local_limit_leases_held',
+      help: 'Leases of local limit budgets out with workers now.',
+      registers,
+      collect() {
+        this.set(leasesHeld());
+      },
+    });
   }
 
-  leaseEvent(event: 'granted' | 'recalled' | 'decided'): void {
+  leaseEvent(event: LeaseEvent): void {
     this.leases.inc({ event });
+  }
+
+  limitMessage(direction: 'to_primary' | 'to_worker'): void {
+    this.messages.inc({ direction });
   }
 
   configLoaded(result: 'applied' | 'rejected', seconds: number, generation?: number): void {

@@ -1,7 +1,8 @@
 // `serve --concurrency 2` as one instance in what the workers share outside the local limits: a
-// Redis-backed global limit counts both workers' requests in one bucket (a real redis-server), and
-// the dashboard lists every worker's ledger, not one worker's.
-import { mkdtemp, rm } from 'node:fs/promises';
+// Redis-backed global limit counts both workers' requests in one bucket (a real redis-server), the
+// dashboard lists every worker's ledger, not one worker's, and the Grafana dashboard's workers row
+// names only metrics the instance exports.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import { backendYaml } from '../helpers/gateway.js';
 import { btpYaml, costRouteYaml, metricValue } from '../helpers/limits.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { openAIBehavior, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { ROOT } from '../helpers/cli.js';
 import { chatFresh, startInstance, waitUntil } from './helpers.js';
 
 let up: Upstream;
@@ -49,6 +51,28 @@ describe('one instance across two workers', { timeout: 90_000 }, () => {
       expect(metricValue(m, 'tollgate_worker_requests_total', { worker: '1' })).toBeGreaterThan(0);
       // Nothing of this limit is local: no worker asked the primary or held a lease.
       expect(metricValue(m, 'tollgate_local_limit_leases_total', { event: 'decided' })).toBe(0);
+    } finally {
+      expect(await inst.stop()).toBe(0);
+    }
+  });
+
+  it("the Grafana dashboard's workers row (workers, throttling, restarts, leases) reads metrics the instance exports", async () => {
+    const dash = JSON.parse(await readFile(join(ROOT, 'deploy/grafana/tollgate-dashboard.json'), 'utf8')) as { panels: Array<{ type: string; title: string; targets?: Array<{ expr: string }> }> };
+    const from = dash.panels.findIndex((p) => p.type === 'row' && p.title.startsWith('Workers and CPU quota'));
+    const to = dash.panels.findIndex((p, i) => i > from && p.type === 'row');
+    const row = dash.panels.slice(from + 1, to === -1 ? undefined : to);
+    const names = new Set(row.flatMap((p) => (p.targets ?? []).flatMap((t) => [...t.expr.matchAll(/\btollgate_[a-z0-9_]+/g)].map((m) => m[0]))));
+    for (const n of ['tollgate_workers', 'tollgate_cpu_throttled_periods_total', 'tollgate_cpu_throttled_seconds_total', 'tollgate_worker_restarts_total', 'tollgate_local_limit_leases_total', 'tollgate_local_limit_leases_held', 'tollgate_local_limit_messages_total']) {
+      expect(names.has(n), `the dashboard's workers row shows ${n}`).toBe(true);
+    }
+    const inst = await startInstance(manifests(btpYaml('local', 'r', 'Local', [{ requests: 1_000, unit: 'Hour' }])));
+    try {
+      const rs = await Promise.all(Array.from({ length: 40 }, () => chatFresh(inst.url)));
+      expect(rs.every((r) => r.status === 200)).toBe(true);
+      const text = await inst.metrics();
+      const families = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+      for (const n of names) expect(families.has(n) || families.has(n.replace(/_(bucket|sum|count)$/, '')), `${n} in the instance's scrape`).toBe(true);
+      expect(metricValue(text, 'tollgate_local_limit_messages_total', { direction: 'to_primary' })).toBeGreaterThan(0);
     } finally {
       expect(await inst.stop()).toBe(0);
     }
