@@ -77,7 +77,11 @@ stringData: {sessionKey: 0123456789abcdef0123456789abcdef}
     const other = (await loadText(mcp('  backendRefs: [{name: a}]\n'))).config!;
     expect(openSession(other.mcp!.sessionKey, id)).toBeUndefined();
     expect(warnings(await loadText(mcp('  backendRefs: [{name: a}]\n'))).map((w) => w.message)).toContain(
-      'no MCP session key is configured, so this process makes one up: sessions will not survive a restart or move between replicas',
+      'no MCP session key is configured, so this instance makes one up: sessions will not survive a restart or move between replicas',
     );
+    // The made-up key is the instance's: a reload (another load in this process) keeps it, so sessions survive it.
+    const reloaded = (await loadText(mcp('  backendRefs: [{name: a}]\n'))).config!;
+    const made = sealSession(other.mcp!.sessionKey, { route: 'default/m', protocolVersion: '2025-06-18', principal: 'key:x', issuedAt: 1, backends: [] });
+    expect(openSession(reloaded.mcp!.sessionKey, made)).toMatchObject({ route: 'default/m' });
   });
 });
