@@ -2,6 +2,7 @@
 // declared), content type (415), UTF-8 (400) and JSON syntax (400 with the position).
 import { isUtf8 } from 'node:buffer';
 import { GatewayError } from '../core/errors.js';
+import { closingQuote } from '../protocol/json-bytes.js';
 import type { Upload } from '../providers/types.js';
 import { headerString, type Req, type Res } from './http.js';
 
@@ -155,18 +156,5 @@ function checkShape(raw: Buffer, limits: JsonShapeLimits): void {
       'body_too_large',
       `The request body holds more than ${limits.jsonMaxValues} JSON values (keys and array elements); send fewer (the limit is TOLLGATE_LISTENER_JSON_MAX_VALUES).`,
     );
-  }
-}
-
-/** Index of the quote that closes a string starting at `from`, or -1. */
-function closingQuote(raw: Buffer, from: number): number {
-  let i = from;
-  for (;;) {
-    const q = raw.indexOf(0x22, i);
-    if (q === -1) return -1;
-    let bs = 0;
-    while (raw[q - 1 - bs] === 0x5c) bs++;
-    if (bs % 2 === 0) return q;
-    i = q + 1;
   }
 }

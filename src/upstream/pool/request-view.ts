@@ -3,6 +3,7 @@
 // the body, and then only its top level (strings skipped with a native search, nothing parsed).
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestView } from '../../config/types.js';
+import { closingQuote } from '../../protocol/json-bytes.js';
 
 /** What the picker reads of the client's request besides its body (Node's HTTP/1.1 and HTTP/2 requests both fit). */
 export interface PickRequest {
@@ -93,18 +94,5 @@ function stringValueAfter(raw: Buffer, from: number): string | undefined {
     return typeof v === 'string' ? v : undefined;
   } catch {
     return undefined;
-  }
-}
-
-/** Index of the quote that closes a string starting at `from`, or -1. */
-function closingQuote(raw: Buffer, from: number): number {
-  let i = from;
-  for (;;) {
-    const q = raw.indexOf(0x22, i);
-    if (q === -1) return -1;
-    let bs = 0;
-    while (raw[q - 1 - bs] === 0x5c) bs++;
-    if (bs % 2 === 0) return q;
-    i = q + 1;
   }
 }
