@@ -4,7 +4,6 @@
 // swapped in with one assignment. Requests already running keep the generation they started on;
 // upstream pools no generation with running requests uses are closed after those requests end.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RuntimeConfig } from '../config/types.js';
 import { configDump, formatDiagnostics, loadConfig, watchConfig, type ConfigResult, type ConfigWatcher, type LoadOptions } from '../config/index.js';
 import { detectCpuCgroup } from '../cluster/cgroup.js';
 import { nowMs } from '../core/clock.js';
@@ -15,7 +14,7 @@ import { handleRequest, type GatewayRuntime, type OutcomeSink } from '../pipelin
 import { Limits, type FailureMode, type LimitsOptions, type LocalStore } from '../limits/index.js';
 import { McpGateway } from '../mcp/gateway.js';
 import { McpMetrics } from '../telemetry/mcp-metrics.js';
-import { loadTokenizer, type EncodingName } from '../tokenizer/index.js';
+import { loadTokenizer } from '../tokenizer/index.js';
 import { Telemetry, type TelemetryInfo, type TelemetryOptions } from '../telemetry/hub.js';
 import { attachCredentialTelemetry } from '../telemetry/credential-metrics.js';
 import { registerCpuMetrics } from '../telemetry/cpu-metrics.js';
@@ -32,6 +31,7 @@ import { startAdmin, type AdminServer } from './admin.js';
 import { keysDisabled } from './admin-keys.js';
 import { renderStatusPage, type WorkersTelemetry } from './status-page.js';
 import { DEFAULT_IDLE_COLLECTION, IdleCollector, idleCollectionFromEnv, type IdleCollectionOptions } from '../core/idle-gc.js';
+import { countingEncodings, limitNeeds, RESERVATION_ENCODINGS } from './config-needs.js';
 import { startDataListener, type DataListener } from './listener.js';
 
 export interface GatewayOptions {
@@ -280,21 +280,11 @@ export class Gateway implements OutcomeSink {
 
   /** Warn when global rules have no Redis to share state; load the tokenizers reservations need. */
   private prepareLimits(gen: Generation): void {
-    let global = false;
-    let reserve = false;
-    for (const route of gen.config.routes) {
-      for (const rule of route.rules) {
-        for (const r of rule.rateLimits) {
-          if (r.scope === 'Global') global = true;
-          if (r.reserve) reserve = true;
-        }
-      }
-    }
-    for (const list of gen.config.quotas.values()) for (const q of list) if (q.reserve) reserve = true;
-    if ((global || gen.config.quotas.size > 0) && this.limits.redis === undefined) {
+    const needs = limitNeeds(gen.config);
+    if (needs.shared && this.limits.redis === undefined) {
       this.opts.logger.warn('global rate limits and quotas are enforced per replica: no Redis is configured (--redis)', { generation: gen.id });
     }
-    if (reserve) this.loadEncodings(Promise.all((['o200k_base', 'o200k_harmony', 'cl100k_base'] as const).map((e) => loadTokenizer(e))));
+    if (needs.reserve) this.loadEncodings(Promise.all(RESERVATION_ENCODINGS.map((e) => loadTokenizer(e))));
   }
 
   /**
@@ -402,9 +392,3 @@ export class Gateway implements OutcomeSink {
   }
 }
 
-/** The encodings the gateway counts with: the backends' annotations, and the default (by model name). */
-function countingEncodings(config: RuntimeConfig): Set<EncodingName> {
-  const out = new Set<EncodingName>(['o200k_base']);
-  for (const b of config.backends.values()) if (b.tokenizer !== undefined) out.add(b.tokenizer);
-  return out;
-}
