@@ -59,11 +59,10 @@ export interface Reply {
   readonly text: string;
 }
 
-/** One chat request on a connection of its own (no keep-alive), so requests reach every worker. */
-export function chatFresh(url: string, body: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Reply> {
-  const payload = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], ...body });
+/** One POST of JSON and its whole answer; `agent: false` gives it a connection of its own. */
+export function post(url: string, path: string, body: unknown, headers: Record<string, string>, agent: http.Agent | false): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${url}/v1/chat/completions`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', connection: 'close', ...headers } }, (res) => {
+    const req = http.request(`${url}${path}`, { method: 'POST', agent, headers: { 'content-type': 'application/json', ...(agent === false ? { connection: 'close' } : {}), ...headers } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (text += d));
@@ -71,8 +70,13 @@ export function chatFresh(url: string, body: Record<string, unknown> = {}, heade
       res.on('error', reject);
     });
     req.on('error', reject);
-    req.end(payload);
+    req.end(JSON.stringify(body));
   });
+}
+
+/** One chat request on a connection of its own (no keep-alive), so requests reach every worker. */
+export function chatFresh(url: string, body: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Reply> {
+  return post(url, '/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: 'hi' }], ...body }, headers, false);
 }
 
 export async function waitUntil(fn: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {

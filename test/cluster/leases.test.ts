@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendYaml } from '../helpers/gateway.js';
 import { btpYaml, costRouteYaml, metricValue, TOKEN_COST } from '../helpers/limits.js';
 import { openAIBehavior, startUpstream, type Upstream } from '../helpers/upstream.js';
-import { chatFresh, startInstance, waitUntil, type Instance, type Reply } from './helpers.js';
+import { chatFresh, post, startInstance, waitUntil, type Instance, type Reply } from './helpers.js';
 
 let up: Upstream;
 let slow: Upstream;
@@ -33,17 +33,7 @@ function manifests(policy: string, upstream: Upstream = up): Record<string, stri
 
 /** One chat request on the agent's kept-alive connection (the same worker every time). */
 function chatKept(url: string, agent: http.Agent): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${url}/v1/chat/completions`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }));
-  });
+  return post(url, '/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: 'hi' }] }, {}, agent);
 }
 
 const burst = (inst: Instance, n: number, body: Record<string, unknown> = {}): Promise<Reply[]> => Promise.all(Array.from({ length: n }, () => chatFresh(inst.url, body)));

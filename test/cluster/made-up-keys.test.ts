@@ -2,14 +2,13 @@
 // client API keys) are the same in every worker: the workers compile the same config fingerprint,
 // so the instance becomes ready, and an MCP session sealed by one worker is accepted by the other.
 // (Each worker once drew its own, so such an instance never became ready.)
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { backendYaml, routeYaml } from '../helpers/gateway.js';
 import { mcpBackendYaml, startMcpServer, type TestMcpServer } from '../helpers/mcp-servers.js';
 import { openAIBehavior, startUpstream, type Upstream } from '../helpers/upstream.js';
 import { secretYaml, securityPolicyYaml } from '../security/helpers.js';
-import { chatFresh, startInstance, type Instance } from './helpers.js';
+import { chatFresh, post, startInstance, type Instance, type Reply } from './helpers.js';
 
 const CLIENT_KEY = 'client-key-0123456789abcdef0123456789';
 
@@ -23,18 +22,8 @@ spec:
 `;
 
 /** One MCP JSON-RPC POST on a connection of its own, so consecutive calls reach both workers. */
-function mcpFresh(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${url}/mcp`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', connection: 'close', ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
+function mcpFresh(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+  return post(url, '/mcp', body, { accept: 'application/json, text/event-stream', ...headers }, false);
 }
 
 describe('an instance of two workers with made-up keys', { timeout: 90_000 }, () => {
