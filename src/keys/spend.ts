@@ -22,6 +22,7 @@ import { makeUsage, type Usage } from '../core/usage.js';
 import type { Charge, Check, CheckResult, LimitStore } from '../limits/store.js';
 import type { SpendEntry, StateStore } from '../state/store.js';
 import { fromMicros, toMicros, windowOf } from './periods.js';
+import { spendRefusal } from './refusal.js';
 import type { BudgetOf, KeyRegistry, LiveKey } from './registry.js';
 
 const MINUTE_MS = 60_000;
@@ -166,7 +167,7 @@ export class KeySpend {
       return this.unreachable(key, workload, budgets, held, tpmCounter, err);
     }
     budgets.forEach((b, i) => this.report(b, results[first + i], now));
-    if (!admitted) throw this.refusal(key, checks, results, budgets, first, now, reserve);
+    if (!admitted) throw spendRefusal(key, checks, results, budgets, first, now, reserve, this.rates?.currency ?? '');
     const ticket: SpendTicket = { key, workload, reservedMicros: reserve, budgets: held, tpmCounter };
     if (reserve > 0 && this.holding) await this.hold(ticket, held.map((b, i) => b.limit - (results[first + i]?.used ?? 0)));
     return ticket;
@@ -374,27 +375,6 @@ export class KeySpend {
     this.observer.softLimitReached(b.subject, b.budget.period);
     this.logger.warn('budget soft limit reached', { subject: b.subject, period: b.budget.period, window: w.id, soft, amount: b.budget.amount, spent: fromMicros(r.used) });
   }
-
-  private refusal(key: LiveKey, checks: readonly Check[], results: readonly CheckResult[], budgets: readonly BudgetOf[], first: number, now: number, reserve: number): GatewayError {
-    const currency = this.rates?.currency ?? '';
-    for (let i = first; i < checks.length; i++) {
-      if (results[i]?.over !== true) continue;
-      const b = budgets[i - first] as BudgetOf;
-      const w = windowOf(b.budget, now);
-      const reset = new Date(w.end).toISOString();
-      const left = fromMicros(Math.max(0, toMicros(b.budget.amount) - (results[i]?.used ?? 0)));
-      const need = reserve > 0 && left > 0 ? ` (this request may cost up to ${fromMicros(reserve)} ${currency}, ${left} ${currency} is left)` : '';
-      return new GatewayError(
-        'budget_exceeded',
-        `Budget exceeded: the budget of ${b.label}, ${b.budget.amount} ${currency} per ${periodName(b.budget.period)}, is exhausted${need}; it resets at ${reset}.`,
-        { headers: { 'retry-after': String(Math.max(1, Math.ceil((w.end - now) / 1000))) } },
-      );
-    }
-    const over = results.findIndex((r, i) => i < first && r.over);
-    const what = checks[over]?.key.startsWith('k:rpm:') === true ? `${key.doc.rpm ?? 0} requests` : `${key.doc.tpm ?? 0} tokens`;
-    const reset = Math.max(1, Math.ceil((results[over]?.resetMs ?? MINUTE_MS) / 1000));
-    return new GatewayError('rate_limited', `The API key "${key.id}" is limited to ${what} per minute; retry after ${reset} s.`, { headers: { 'retry-after': String(reset) } });
-  }
 }
 
 function check(key: string, limit: number, windowMs: number, cost: number): Check {
@@ -404,8 +384,4 @@ function check(key: string, limit: number, windowMs: number, cost: number): Chec
 /** The estimate's tokens as a usage: every prompt token at the full input price, the whole output allowance. */
 function worstCase(e: CostInput): Usage {
   return makeUsage({ input: e.inputTokens, output: e.outputTokens });
-}
-
-function periodName(p: string): string {
-  return p === 'month' ? 'calendar month' : p;
 }
