@@ -152,19 +152,14 @@ export async function run(argv: string[]): Promise<number> {
     const rows = [...samples.values()].map(best);
     let out = `Part 1: c=${concurrency}, ${durationMs / 1000} s per run, ${rounds} round${rounds > 1 ? 's (best of each)' : ''}${pinned ? '; load generator and upstream pinned, gateway unpinned' : ''}\n`;
     out += table(rows);
-    const cpu = (label: string, mode: string): number | undefined => rows.find((r) => r.label === label && r.mode === mode)?.cpuUsPerRequest;
-    for (const limits of ['local limit', 'no limit']) {
-      for (const mode of ['json', 'stream']) {
-        const one = cpu(`1 worker, ${limits}`, mode);
-        const two = cpu(`2 workers, ${limits}`, mode);
-        if (one !== undefined && two !== undefined) out += `CPU per request, 2 workers vs 1, ${limits} (${mode}): ${(two / one).toFixed(2)}x\n`;
-        const two2 = rows.find((r) => r.label === `2 workers, ${limits}` && r.mode === mode);
-        if (two2?.primaryDecidedPct !== undefined) {
-          out += `  admissions decided by the primary over IPC, 2 workers (${mode}): ${two2.primaryDecidedPct.toFixed(2)}% of requests (the rest from leases)`;
-          out += `; limit messages per request: ${(two2.limitMessagesPerRequest ?? 0).toFixed(4)}\n`;
-        }
-      }
-    }
+    const cpu = (label: string, mode: string): number | undefined => cpuOf(rows, label, mode);
+    out += twoVersusOne(rows, 'CPU per request, 2 workers vs 1', (two, mode) => {
+      if (two.primaryDecidedPct === undefined) return '';
+      return (
+        `  admissions decided by the primary over IPC, 2 workers (${mode}): ${two.primaryDecidedPct.toFixed(2)}% of requests (the rest from leases)` +
+        `; limit messages per request: ${(two.limitMessagesPerRequest ?? 0).toFixed(4)}\n`
+      );
+    });
     for (const workers of ['1 worker', '2 workers']) {
       for (const mode of ['json', 'stream']) {
         const limited = cpu(`${workers}, local limit`, mode);
@@ -176,14 +171,7 @@ export async function run(argv: string[]): Promise<number> {
     if (rate > 0) {
       out += `\nPart 1, fixed rate: the same gateways at ${rate} req/s open-loop (the same work per second for 1 and 2 workers; not the c=${concurrency} figure above)\n`;
       out += fixedTable(fixedRows);
-      const fcpu = (label: string, mode: string): number | undefined => fixedRows.find((r) => r.label === label && r.mode === mode)?.cpuUsPerRequest;
-      for (const limits of ['local limit', 'no limit']) {
-        for (const mode of ['json', 'stream']) {
-          const one = fcpu(`1 worker, ${limits}`, mode);
-          const two = fcpu(`2 workers, ${limits}`, mode);
-          if (one !== undefined && two !== undefined) out += `CPU per request at ${rate} req/s, 2 workers vs 1, ${limits} (${mode}): ${(two / one).toFixed(2)}x\n`;
-        }
-      }
+      out += twoVersusOne(fixedRows, `CPU per request at ${rate} req/s, 2 workers vs 1`);
       if (fixedRows.some((r) => (r.lateShare ?? 0) > 0.01)) out += `note: some runs sent over 1% of requests more than 10 ms late: the gateway was saturated at ${rate} req/s (lower --rate) or this process ran late on a busy machine\n`;
     }
 
@@ -340,6 +328,24 @@ function fixedTable(rows: readonly Row[]): string {
     );
   }
   return lines.join('\n') + '\n';
+}
+
+function cpuOf(rows: readonly Row[], label: string, mode: string): number | undefined {
+  return rows.find((r) => r.label === label && r.mode === mode)?.cpuUsPerRequest;
+}
+
+/** One line per limit setting and mode: 2 workers' CPU per request over 1 worker's, then `more` of the 2-worker row. */
+function twoVersusOne(rows: readonly Row[], title: string, more: (two: Row, mode: string) => string = () => ''): string {
+  let out = '';
+  for (const limits of ['local limit', 'no limit']) {
+    for (const mode of ['json', 'stream']) {
+      const one = cpuOf(rows, `1 worker, ${limits}`, mode);
+      const two = rows.find((r) => r.label === `2 workers, ${limits}` && r.mode === mode);
+      if (one !== undefined && two?.cpuUsPerRequest !== undefined) out += `${title}, ${limits} (${mode}): ${(two.cpuUsPerRequest / one).toFixed(2)}x\n`;
+      if (two !== undefined) out += more(two, mode);
+    }
+  }
+  return out;
 }
 
 /** The round with the least CPU per request (its other figures come with it, measured together). */
