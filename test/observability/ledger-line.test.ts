@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerWriter } from '../../src/accounting/ledger/writer.js';
 import { readLedger } from '../../src/accounting/ledger/reader.js';
@@ -131,6 +132,16 @@ describe('ledger line', () => {
     const j = JSON.parse(ledgerLine(rec({ cost: Number.NaN, upstreamMs: Number.POSITIVE_INFINITY }))) as Record<string, unknown>;
     expect(j['cost']).toBeNull();
     expect(j['upstream_ms']).toBeNull();
+  });
+  it('writes every number as JSON.stringify does: whole ones digit by digit, any other through String', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.nat(), fc.maxSafeNat(), fc.integer(), fc.double(), fc.constantFrom(0, -0, 9, 10, 99, 100, Number.MAX_SAFE_INTEGER, 2 ** 53, 1e21, -1)), (n) => {
+        const out = new JsonLine();
+        out.begin().num('n', n).end();
+        expect(out.toString()).toBe(JSON.stringify({ n }));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
