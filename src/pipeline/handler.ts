@@ -28,8 +28,7 @@ import { admit, settle, type AdmittedRequest } from './limits-stage.js';
 import { modelsAnswer, modelsForKey } from './models.js';
 import { ProxyRequest } from './proxy.js';
 import type { ProxyResult } from './proxy-types.js';
-import type { ClientRequest, Upload } from '../providers/types.js';
-import type { RuleConfig } from '../config/types.js';
+import type { ClientRequest } from '../providers/types.js';
 import { sendJson } from './respond.js';
 import { finishLocal, finishProxied, reject, type RequestState } from './outcome-stage.js';
 
@@ -221,42 +220,15 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     if (keyTicket !== undefined) keys?.spend.settle(keyTicket, model ?? '', ZERO_USAGE);
     throw err;
   }
-  startProxy(rt, s, gen, conn, { rule, query, ctx, vkey, model, stream: stream === true, body, raw, upload, requestBytes, keyTicket, admitted });
-}
-
-/** A request read, routed and admitted: what its proxying starts from. */
-interface Admitted {
-  readonly rule: RuleConfig;
-  readonly query: string;
-  readonly ctx: IngressContext | undefined;
-  readonly vkey: LiveKey | undefined;
-  readonly model: string | undefined;
-  readonly stream: boolean;
-  readonly body: Record<string, unknown>;
-  readonly raw: Buffer;
-  readonly upload: Upload | undefined;
-  readonly requestBytes: number;
-  readonly keyTicket: SpendTicket | undefined;
-  readonly admitted: AdmittedRequest;
-}
-
-/**
- * Sends an admitted request on its way. Kept out of proxyOpenAI: an async function keeps its whole
- * frame (every local of the function) in a fresh object per call, so the less it holds, the less
- * each request allocates; and the completion callback then captures only what it names here.
- */
-function startProxy(rt: GatewayRuntime, s: RequestState, gen: Generation, conn: Connection, a: Admitted): void {
-  const { rule, ctx, model, body, admitted } = a;
-  const keys = rt.keys;
   const client: ClientRequest = {
     operation: s.operation,
     method: s.req.method,
     subpath: s.ingress?.subpath ?? clientSubpath(s.operation, s.path),
-    query: stripCredentialQuery(a.query, conn.limits.strip),
+    query: stripCredentialQuery(query, conn.limits.strip),
     body,
-    raw: a.raw,
-    stream: a.stream,
-    upload: a.upload,
+    raw,
+    stream: stream === true,
+    upload,
   };
   const proxy = new ProxyRequest({
     req: s.req,
@@ -271,16 +243,16 @@ function startProxy(rt: GatewayRuntime, s: RequestState, gen: Generation, conn: 
     scheme: conn.scheme,
     traceparent: s.trace?.traceparent,
     limitHeaders: s.operation === 'count_tokens' ? { ...admitted.headers, [COUNTED_BY_HEADER]: 'backend' } : admitted.headers,
-    quota: keys === undefined || a.vkey === undefined ? admitted.quota : withBackendBudgets(keys, a.vkey, admitted.quota, gen, rule, body, a.requestBytes, model),
+    quota: keys === undefined || vkey === undefined ? admitted.quota : withBackendBudgets(keys, vkey, admitted.quota, gen, rule, body, requestBytes, model),
     strip: conn.limits.strip,
     writeTimeoutMs: conn.limits.writeTimeoutMs,
     // The limits are charged when accounting has the request's usage, so both hold the same number.
     onDone: (r) => {
       if (ctx !== undefined) s.ingress?.finished?.(ctx, client, r.status).catch((err: unknown) => rt.logger.warn('ingress state not kept', { requestId: s.requestId, err }));
-      finishProxied(rt, s, gen, rule.routeKey, rule.id, model, a.stream, a.requestBytes, body, r, settler(rt, admitted, a.keyTicket, model, r));
+      finishProxied(rt, s, gen, rule.routeKey, rule.id, model, stream === true, requestBytes, body, r, settler(rt, admitted, keyTicket, model, r));
     },
   });
-  if (a.stream) rt.sink.streamStarted();
+  if (stream === true) rt.sink.streamStarted();
   proxy.start();
 }
 
