@@ -55,9 +55,7 @@ export class JsonLine {
   /** A number; a missing or non-finite one is null, as JSON.stringify writes it. */
   num(name: string, value: number | undefined): this {
     this.name(name);
-    // Counts, statuses and most token figures are whole: their digits go in without a string.
-    if (value !== undefined && Number.isSafeInteger(value) && value >= 0) this.digits(value);
-    else this.ascii(value !== undefined && Number.isFinite(value) ? String(value) : 'null');
+    this.ascii(value !== undefined && Number.isFinite(value) ? String(value) : 'null');
     return this;
   }
 
@@ -128,21 +126,6 @@ export class JsonLine {
     let at = this.len;
     for (let i = 0; i < s.length; i++) b[at++] = s.charCodeAt(i);
     this.len = at;
-  }
-
-  /** A non-negative safe integer, as String() writes it (-0 as 0). */
-  private digits(n: number): void {
-    let width = 1;
-    for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) width++;
-    this.room(width);
-    const b = this.buf;
-    let at = this.len + width;
-    this.len = at;
-    let rest = n;
-    do {
-      b[--at] = 0x30 + (rest % 10);
-      rest = Math.floor(rest / 10);
-    } while (rest > 0);
   }
 
   private utf8(s: string): void {
