@@ -171,6 +171,30 @@ describe('ledger writer', () => {
     expect(read).toEqual(expected.map((_, i) => `k-${i}`));
   });
 
+  it('starts a new file when the UTC day changes, forward or back, and keeps one file within a day', async () => {
+    const dir = join(work, 'days');
+    let now = Date.parse('2026-12-07T23:59:59.000Z');
+    const w = LedgerWriter.open(dir, { now: () => now });
+    const at = (iso: string, key: string): void => {
+      now = Date.parse(iso);
+      w.appendRecord(rec({ key }));
+    };
+    at('2026-12-07T23:59:59.998Z', 'a'); // the day the file was opened on
+    at('2026-12-07T00:00:00.000Z', 'b'); // same UTC day, its first millisecond
+    at('2026-12-08T00:00:00.000Z', 'c'); // midnight: a new day
+    at('2026-12-08T12:00:00.000Z', 'd');
+    at('2026-12-07T12:00:00.000Z', 'e'); // the clock stepped back a day
+    const files = w.stats().files;
+    w.close();
+    expect(files).toBe(3);
+    const byFile: string[][] = [];
+    for (const f of (await readdir(dir)).sort()) {
+      const lines = (await readFile(join(dir, f))).toString('utf8').trim().split('\n');
+      byFile.push(lines.map((l) => (JSON.parse(l) as { key: string }).key));
+    }
+    expect(byFile.map((keys) => keys.join(''))).toEqual(expect.arrayContaining(['ab', 'cd', 'e']));
+  });
+
   // A real full disk needs a filesystem of its own: a small tmpfs, which only root may mount.
   it.skipIf(process.getuid?.() !== 0)('loses nothing and writes nothing twice when the disk fills up mid-line and frees again', async () => {
     const mnt = join(work, 'small-disk');
