@@ -7,16 +7,18 @@ import type { ChatMessage } from '../protocol/openai.js';
 
 /** Metadata values of one finished request, computed once per key. */
 export class CostContext {
-  private readonly values = new Map<string, number>();
+  /** Made on first use: a rule that counts requests only reads none. */
+  private values: Map<string, number> | undefined;
 
   constructor(private readonly input: CostInput) {}
 
   value(route: RouteConfig, key: string): number {
-    let v = this.values.get(key);
+    const values = (this.values ??= new Map<string, number>());
+    let v = values.get(key);
     if (v === undefined) {
       const def = route.llmRequestCosts.find((c) => c.metadataKey === key);
       v = def === undefined ? 0 : def.evaluate(this.input);
-      this.values.set(key, v);
+      values.set(key, v);
     }
     return v;
   }
@@ -46,7 +48,8 @@ export const DEFAULT_RESERVED_OUTPUT = 4096;
 /** A request's expected token costs, for reservation mode; computed lazily, once. */
 export class Estimate {
   private input: CostInput | undefined;
-  private readonly values = new Map<string, number>();
+  /** Made on first use: only reservations and quotas estimate at admission. */
+  private values: Map<string, number> | undefined;
 
   constructor(
     private readonly body: Readonly<Record<string, unknown>>,
@@ -58,11 +61,12 @@ export class Estimate {
   ) {}
 
   cost(key: string): number {
-    let v = this.values.get(key);
+    const values = (this.values ??= new Map<string, number>());
+    let v = values.get(key);
     if (v === undefined) {
       const def = this.route.llmRequestCosts.find((c) => c.metadataKey === key);
       v = def === undefined ? 0 : def.evaluate(this.usage());
-      this.values.set(key, v);
+      values.set(key, v);
     }
     return v;
   }

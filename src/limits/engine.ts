@@ -27,12 +27,17 @@ export interface LimitObserver {
   remaining(rule: RateLimitRule, bucket: string, unit: 'requests' | 'tokens', remaining: number): void;
 }
 
-interface Applied {
-  readonly rule: RateLimitRule;
+/** A bucket's name (metrics, messages) and its store keys. */
+interface BucketKeys {
   readonly bucket: string;
   /** The store keys of the bucket's request/token window and of its concurrency leases ('' without). */
   readonly windowKey: string;
   readonly leaseKey: string;
+}
+
+interface Applied {
+  readonly rule: RateLimitRule;
+  readonly keys: BucketKeys;
   readonly store: LimitStore;
   /** Tokens reserved at admission, to settle against the actual cost. */
   readonly reserved: number;
@@ -49,6 +54,7 @@ export type Admission =
   | { readonly ok: false; readonly error: GatewayError };
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const NONE: readonly never[] = Object.freeze([]);
 const ADMITTED_NOTHING: Admission = Object.freeze({ ok: true, ticket: undefined, headers: NO_HEADERS });
 
 /**
@@ -74,6 +80,11 @@ const FAIL_OPEN_WARN_MS = 10_000;
 export class RateLimiter {
   /** Per rule label: when it was last warned about and the fail-open admissions since. */
   private readonly failOpenWarned = new Map<string, { at: number; since: number }>();
+  /**
+   * The keys of buckets without Distinct values, per rule and route: the same strings for every
+   * request, built once. A reload's new rule objects start afresh; the old entries go with them.
+   */
+  private readonly sharedKeys = new WeakMap<RateLimitRule, Map<string, BucketKeys>>();
 
   constructor(private readonly opts: RateLimiterOptions) {}
 
@@ -89,38 +100,48 @@ export class RateLimiter {
     const addr = addressOf(req);
     const local: Check[] = [];
     const localApplied: Applied[] = [];
-    const global: Check[] = [];
-    const globalApplied: Applied[] = [];
+    // Global rules are the rarer kind: their lists are made only when one applies.
+    let global: Check[] | undefined;
+    let globalApplied: Applied[] | undefined;
     for (const r of rule.rateLimits) {
       const suffix = bucketFor(r.selectors, req, addr);
       if (suffix === undefined) continue;
-      const bucket = `${r.id}${r.shared ? '' : `@${route}`}${suffix}`;
-      const windowKey = `rl:${bucket}`;
-      const leaseKey = r.maxConcurrent === undefined ? '' : `cc:${bucket}`;
-      const store = r.scope === 'Global' && this.opts.global !== undefined ? this.opts.global : this.opts.local;
-      const checks = store === this.opts.local ? local : global;
-      const applied = store === this.opts.local ? localApplied : globalApplied;
+      const keys = suffix === '' ? this.sharedKeysOf(r, route) : bucketKeys(r, route, suffix);
+      const isGlobal = r.scope === 'Global' && this.opts.global !== undefined;
+      const store = isGlobal ? this.opts.global : this.opts.local;
+      const checks = isGlobal ? (global ??= []) : local;
+      const applied = isGlobal ? (globalApplied ??= []) : localApplied;
       const reserved = r.reserve && r.responseCost?.from === 'Metadata' ? estimate.cost(r.responseCost.key) : 0;
       if (r.limit !== undefined) {
         const requestCost = r.requestCost.from === 'Number' ? r.requestCost.number : r.reserve ? estimate.cost(r.requestCost.key) : 0;
-        checks.push({ kind: 'window', key: windowKey, limit: r.limit.requests, windowMs: r.limit.windowMs, cost: requestCost + reserved, shadow: r.shadow, leaseId: '' });
+        checks.push({ kind: 'window', key: keys.windowKey, limit: r.limit.requests, windowMs: r.limit.windowMs, cost: requestCost + reserved, shadow: r.shadow, leaseId: '' });
       }
       if (r.maxConcurrent !== undefined) {
         const ttl = rule.timeouts.requestMs > 0 ? rule.timeouts.requestMs + 30_000 : 3_600_000;
-        checks.push({ kind: 'concurrency', key: leaseKey, limit: r.maxConcurrent, windowMs: ttl, cost: 1, shadow: r.shadow, leaseId: requestId });
+        checks.push({ kind: 'concurrency', key: keys.leaseKey, limit: r.maxConcurrent, windowMs: ttl, cost: 1, shadow: r.shadow, leaseId: requestId });
       }
-      applied.push({ rule: r, bucket, windowKey, leaseKey, store, reserved, lease: r.maxConcurrent !== undefined });
+      applied.push({ rule: r, keys, store, reserved, lease: r.maxConcurrent !== undefined });
     }
-    if (local.length === 0 && global.length === 0) return ADMITTED_NOTHING;
+    if (local.length === 0 && global === undefined) return ADMITTED_NOTHING;
+    const g = global ?? NONE;
+    const ga = globalApplied ?? NONE;
 
     const localResult = local.length === 0 ? undefined : this.opts.local.admit(local, 'all');
     if (localResult instanceof Promise) {
       return localResult.then(
-        (r) => this.afterLocal(route, requestId, r, local, localApplied, global, globalApplied),
-        (err: unknown) => this.storeDown(this.opts.local, err, () => this.afterLocal(route, requestId, undefined, [], [], global, globalApplied), () => undefined),
+        (r) => this.afterLocal(route, requestId, r, local, localApplied, g, ga),
+        (err: unknown) => this.storeDown(this.opts.local, err, () => this.afterLocal(route, requestId, undefined, [], [], g, ga), () => undefined),
       );
     }
-    return this.afterLocal(route, requestId, localResult, local, localApplied, global, globalApplied);
+    return this.afterLocal(route, requestId, localResult, local, localApplied, g, ga);
+  }
+
+  private sharedKeysOf(r: RateLimitRule, route: string): BucketKeys {
+    let byRoute = this.sharedKeys.get(r);
+    if (byRoute === undefined) this.sharedKeys.set(r, (byRoute = new Map<string, BucketKeys>()));
+    let keys = byRoute.get(route);
+    if (keys === undefined) byRoute.set(route, (keys = bucketKeys(r, route, '')));
+    return keys;
   }
 
   private afterLocal(
@@ -209,8 +230,8 @@ export class RateLimiter {
     for (const a of ticket.applied) {
       const l = a.rule.limit;
       if (a.store !== this.opts.local || l === undefined || a.rule.responseCost === undefined || this.opts.local.peek === undefined) continue;
-      const used = this.opts.local.peek('window', a.windowKey, l.windowMs);
-      this.opts.observer.remaining(a.rule, a.bucket, isTokenRule(a.rule) ? 'tokens' : 'requests', Math.max(0, l.requests - used));
+      const used = this.opts.local.peek('window', a.keys.windowKey, l.windowMs);
+      this.opts.observer.remaining(a.rule, a.keys.bucket, isTokenRule(a.rule) ? 'tokens' : 'requests', Math.max(0, l.requests - used));
     }
   }
 
@@ -221,11 +242,11 @@ export class RateLimiter {
     for (const a of ticket.applied) {
       if (a.store !== store) continue;
       const r = a.rule;
-      if (a.lease) (releases ??= []).push({ key: a.leaseKey, leaseId: ticket.requestId });
+      if (a.lease) (releases ??= []).push({ key: a.keys.leaseKey, leaseId: ticket.requestId });
       if (r.limit === undefined || r.responseCost === undefined) continue;
       const actual = r.responseCost.from === 'Number' ? r.responseCost.number : cost.value(route, r.responseCost.key);
       const amount = actual - a.reserved;
-      if (amount !== 0) (charges ??= []).push({ kind: 'window', key: a.windowKey, windowMs: r.limit.windowMs, amount });
+      if (amount !== 0) (charges ??= []).push({ kind: 'window', key: a.keys.windowKey, windowMs: r.limit.windowMs, amount });
     }
     if (charges === undefined && releases === undefined) return;
     const failed = (): void => this.opts.observer.storeFailure(store.name, true);
@@ -294,7 +315,7 @@ export class RateLimiter {
       if (c.kind === 'window' && a.rule.limit !== undefined) {
         const unit = isTokenRule(a.rule) ? 'tokens' : 'requests';
         const remaining = Math.max(0, c.limit - res.used);
-        this.opts.observer.remaining(a.rule, a.bucket, unit, remaining);
+        this.opts.observer.remaining(a.rule, a.keys.bucket, unit, remaining);
         if (a.rule.headers) headers.push({ unit, limit: c.limit, remaining, resetMs: res.resetMs });
       }
     }
@@ -312,7 +333,12 @@ export class RateLimiter {
 }
 
 function appliedFor(applied: readonly Applied[], c: Check): Applied | undefined {
-  return applied.find((a) => (c.kind === 'concurrency' ? a.leaseKey : a.windowKey) === c.key);
+  return applied.find((a) => (c.kind === 'concurrency' ? a.keys.leaseKey : a.keys.windowKey) === c.key);
+}
+
+function bucketKeys(r: RateLimitRule, route: string, suffix: string): BucketKeys {
+  const bucket = `${r.id}${r.shared ? '' : `@${route}`}${suffix}`;
+  return { bucket, windowKey: `rl:${bucket}`, leaseKey: r.maxConcurrent === undefined ? '' : `cc:${bucket}` };
 }
 
 /** A rule whose budget is tokens (a metadata cost) rather than requests. */

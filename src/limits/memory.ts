@@ -28,7 +28,6 @@ export class MemoryStore implements LimitStore {
   admit(checks: readonly Check[], mode: AdmitMode): AdmitResult {
     const now = this.now();
     const results: Array<{ used: number; over: boolean; resetMs: number }> = [];
-    const over: boolean[] = [];
     for (const c of checks) {
       let used: number;
       let resetMs = 0;
@@ -43,9 +42,8 @@ export class MemoryStore implements LimitStore {
         isOver = c.cost > 0 ? used + c.cost > c.limit : used >= c.limit;
       }
       results.push({ used, over: isOver, resetMs });
-      over.push(isOver);
     }
-    const admitted = decide(checks, over, mode);
+    const admitted = decide(checks, results, mode);
     if (admitted) {
       for (let i = 0; i < checks.length; i++) {
         const c = checks[i] as Check;

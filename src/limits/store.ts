@@ -63,13 +63,14 @@ export interface LimitStore {
   close(): Promise<void>;
 }
 
-export function decide(checks: readonly Check[], over: readonly boolean[], mode: AdmitMode): boolean {
+/** Whether checks with these results (one per check, in order) admit the request. */
+export function decide(checks: readonly Check[], results: readonly Pick<CheckResult, 'over'>[], mode: AdmitMode): boolean {
   let enforced = 0;
   let ok = 0;
   for (let i = 0; i < checks.length; i++) {
     if ((checks[i] as Check).shadow) continue;
     enforced++;
-    if (!over[i]) ok++;
+    if (results[i]?.over !== true) ok++;
   }
   if (enforced === 0) return true;
   return mode === 'all' ? ok === enforced : ok > 0;

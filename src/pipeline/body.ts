@@ -96,6 +96,8 @@ export function checkContentType(value: string | undefined): void {
   if (value === undefined) {
     throw new GatewayError('unsupported_media_type', 'Missing content-type header: send the body as JSON with "content-type: application/json".');
   }
+  // What nearly every client sends, accepted without taking the value apart.
+  if (value === 'application/json') return;
   const base = value.split(';', 1)[0]?.trim().toLowerCase() ?? '';
   if (base !== 'application/json' && !(base.startsWith('application/') && base.endsWith('+json'))) {
     throw new GatewayError('unsupported_media_type', `Unsupported content-type "${value.slice(0, 100)}": this endpoint takes JSON ("content-type: application/json").`);

@@ -170,7 +170,10 @@ function virtualKey(rt: GatewayRuntime, s: RequestState): LiveKey | undefined {
 
 async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation, query: string, conn: Connection, ctx: IngressContext | undefined, vkey: LiveKey | undefined): Promise<void> {
   // Client authentication binds x-workload-app before anything reads it (routing, limits, accounting).
-  const auth = vkey !== undefined ? undefined : await beginAuth(gen, s.req, { method: s.req.method ?? 'POST', path: s.path, remoteAddress: conn.remoteAddress, requestId: s.requestId, logger: rt.logger });
+  const auth =
+    vkey !== undefined || gen.config.security === undefined
+      ? undefined
+      : await beginAuth(gen, s.req, { method: s.req.method ?? 'POST', path: s.path, remoteAddress: conn.remoteAddress, requestId: s.requestId, logger: rt.logger });
   const { body, raw, upload } = await (s.ingress?.readBody ?? readJsonBody)(s.req, s.res, gen.config.listener.bodyLimitBytes, conn.limits);
   const model = s.ingress?.model ?? body['model'];
   if (model !== undefined && (typeof model !== 'string' || model.length === 0)) {
@@ -210,7 +213,8 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
   const keyTicket = keys === undefined || vkey === undefined ? undefined : await admitKey(keys, vkey, gen, rule, body, requestBytes, model);
   let admitted: AdmittedRequest;
   try {
-    admitted = await admit(rt.limits, gen, rule, { headers: s.req.headers, method: s.req.method ?? 'POST', path: s.path, clientAddress: conn.remoteAddress }, s.requestId, body, requestBytes, model);
+    const a = admit(rt.limits, gen, rule, { headers: s.req.headers, method: s.req.method ?? 'POST', path: s.path, clientAddress: conn.remoteAddress }, s.requestId, body, requestBytes, model);
+    admitted = a instanceof Promise ? await a : a;
   } catch (err) {
     // Refused by a rate limit after the key admitted it: nothing was spent.
     if (keyTicket !== undefined) keys?.spend.settle(keyTicket, model ?? '', ZERO_USAGE);

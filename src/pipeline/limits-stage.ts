@@ -2,12 +2,14 @@
 // quota checks per backend attempt, settlement with the real usage when the response has ended.
 import type { BackendRefConfig, RouteConfig, RuleConfig } from '../config/types.js';
 import type { Usage } from '../core/usage.js';
-import type { RateLimitTicket } from '../limits/engine.js';
+import type { Admission, RateLimitTicket } from '../limits/engine.js';
 import { CostContext, costInput, Estimate } from '../limits/costs.js';
 import type { Limits } from '../limits/index.js';
 import type { LimitRequest } from '../limits/selectors.js';
 import type { Generation } from './generation.js';
 import type { ProxyResult, QuotaHook } from './proxy-types.js';
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 export interface AdmittedRequest {
   readonly ticket: RateLimitTicket | undefined;
@@ -16,8 +18,11 @@ export interface AdmittedRequest {
   readonly route: RouteConfig;
 }
 
-/** Throws the 429 (GatewayError) when a rate limit rejects the request. */
-export async function admit(
+/**
+ * Throws the 429 (GatewayError) when a rate limit rejects the request. Answers synchronously when
+ * the limits do (the in-process store): no promise and no event-loop hop per request for them.
+ */
+export function admit(
   limits: Limits,
   gen: Generation,
   rule: RuleConfig,
@@ -26,19 +31,30 @@ export async function admit(
   body: Readonly<Record<string, unknown>>,
   bodyBytes: number,
   model: string | undefined,
-): Promise<AdmittedRequest> {
+): AdmittedRequest | Promise<AdmittedRequest> {
   const route = gen.routes.get(rule.routeKey) as RouteConfig;
-  let ticket: RateLimitTicket | undefined;
-  let headers: Readonly<Record<string, string>> = {};
-  if (rule.rateLimits.length > 0) {
-    const firstBackend = rule.backendRefs[0]?.backend.name ?? '';
-    const estimate = new Estimate(body, model ?? '', firstBackend, route, bodyBytes);
-    const a = limits.rate.admit(rule, rule.routeKey, req, requestId, estimate);
-    const admission = a instanceof Promise ? await a : a;
+  if (rule.rateLimits.length === 0) return admitted(limits, gen, route, undefined, NO_HEADERS, body, bodyBytes, model, req);
+  const firstBackend = rule.backendRefs[0]?.backend.name ?? '';
+  const estimate = new Estimate(body, model ?? '', firstBackend, route, bodyBytes);
+  const a = limits.rate.admit(rule, rule.routeKey, req, requestId, estimate);
+  const after = (admission: Admission): AdmittedRequest => {
     if (!admission.ok) throw admission.error;
-    ticket = admission.ticket;
-    headers = admission.headers;
-  }
+    return admitted(limits, gen, route, admission.ticket, admission.headers, body, bodyBytes, model, req);
+  };
+  return a instanceof Promise ? a.then(after) : after(a);
+}
+
+function admitted(
+  limits: Limits,
+  gen: Generation,
+  route: RouteConfig,
+  ticket: RateLimitTicket | undefined,
+  headers: Readonly<Record<string, string>>,
+  body: Readonly<Record<string, unknown>>,
+  bodyBytes: number,
+  model: string | undefined,
+  req: LimitRequest,
+): AdmittedRequest {
   const config = gen.config;
   const quota: QuotaHook | undefined =
     config.quotas.size === 0

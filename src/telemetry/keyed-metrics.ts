@@ -62,39 +62,83 @@ abstract class KeyedMetric<L extends string, S> {
   }
 }
 
+/**
+ * One label set of a counter or gauge. A caller that updates the same label set on every request
+ * (the request counter per route, the rate-limit counters per rule) holds it and updates it with
+ * no lookup. Like a held histogram series, it is exported only once updated, and reset() clears it
+ * in place, so holding one changes nothing on /metrics.
+ */
+abstract class ScalarSeries {
+  value = 0;
+  updated = false;
+
+  clear(): void {
+    this.value = 0;
+    this.updated = false;
+  }
+}
+
+export class CounterSeries extends ScalarSeries {
+  constructor(private readonly name: string) {
+    super();
+  }
+
+  inc(by = 1): void {
+    if (!(by >= 0) || !Number.isFinite(by)) throw new RangeError(`${this.name}: a counter only goes up by a finite amount, got ${by}`);
+    this.value += by;
+    this.updated = true;
+  }
+}
+
+export class GaugeSeries extends ScalarSeries {
+  set(value: number): void {
+    this.value = value;
+    this.updated = true;
+  }
+}
+
 /** A counter or gauge: one number per series. */
-abstract class KeyedScalar<L extends string> extends KeyedMetric<L, { value: number }> {
+abstract class KeyedScalar<L extends string, S extends ScalarSeries> extends KeyedMetric<L, S> {
   abstract readonly type: 'counter' | 'gauge';
 
   constructor(registry: Registry, opts: { name: string; help: string; labelNames: readonly L[] }) {
     super(opts.name, opts.help, opts.labelNames, registry);
   }
 
-  protected slot(labels: Labels<L>): { value: number } {
-    return this.entry(labels, () => ({ value: 0 }));
+  override reset(): void {
+    for (const s of this.series.values()) s.state.clear();
   }
 
   get(): Promise<Exported> {
     const values: ExportedValue[] = [];
-    for (const s of this.series.values()) values.push({ labels: s.labels, value: s.state.value });
+    for (const s of this.series.values()) if (s.state.updated) values.push({ labels: s.labels, value: s.state.value });
     return Promise.resolve({ name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator });
   }
 }
 
-export class KeyedCounter<L extends string> extends KeyedScalar<L> {
+export class KeyedCounter<L extends string> extends KeyedScalar<L, CounterSeries> {
   readonly type = 'counter';
 
   inc(labels: Labels<L>, by = 1): void {
-    if (!(by >= 0) || !Number.isFinite(by)) throw new RangeError(`${this.name}: a counter only goes up by a finite amount, got ${by}`);
-    this.slot(labels).value += by;
+    this.seriesOf(labels).inc(by);
+  }
+
+  /** The series of a label set, to hold and increment directly. */
+  seriesOf(labels: Labels<L>): CounterSeries {
+    return this.entry(labels, () => new CounterSeries(this.name));
   }
 }
 
-export class KeyedGauge<L extends string> extends KeyedScalar<L> {
+export class KeyedGauge<L extends string> extends KeyedScalar<L, GaugeSeries> {
   readonly type = 'gauge';
 
   set(labels: Labels<L>, value: number): void {
-    this.slot(labels).value = value;
+    this.seriesOf(labels).set(value);
+  }
+
+  /** The series of a label set, to hold and set directly. */
+  seriesOf(labels: Labels<L>): GaugeSeries {
+    return this.entry(labels, () => new GaugeSeries());
   }
 }
 

@@ -4,13 +4,13 @@
 // semantic conventions, including their advisory histogram buckets.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RecordListener } from '../accounting/accountant.js';
-import type { UsageRecord } from '../accounting/record.js';
+import type { UsageRecord, UsageSource } from '../accounting/record.js';
 import type { Operation, RequestOutcome } from '../core/outcome.js';
 import { TOKEN_TYPES, usageByType, type TokenType } from '../core/usage.js';
 import type { Generation } from '../pipeline/generation.js';
 import type { OutcomeSink } from '../pipeline/handler.js';
 import { defineCollectedMetrics, type MetricSources } from './collected-metrics.js';
-import { KeyedCounter, KeyedHistogram, type HistogramSeries } from './keyed-metrics.js';
+import { KeyedCounter, KeyedHistogram, type CounterSeries, type HistogramSeries } from './keyed-metrics.js';
 import { LabelBounds } from './labels.js';
 
 // OpenTelemetry GenAI metrics' advisory bucket boundaries (semantic-conventions gen-ai-metrics).
@@ -49,11 +49,13 @@ interface GenAiSeries {
   readonly tokens: Readonly<Record<TokenType, HistogramSeries>>;
 }
 
-/** A route and backend's series in the latency histograms. */
+/** A route and backend's series in the latency histograms and the request counter. */
 interface RouteSeries {
   readonly downstream: HistogramSeries;
   readonly upstream: HistogramSeries;
   readonly overhead: HistogramSeries;
+  /** The request counter's series for a 200 without an error code (nearly every request), by workload label. */
+  readonly ok: Map<string, CounterSeries>;
 }
 
 /** The `gen_ai.operation.name` value for an operation, or undefined for those that are not GenAI calls. */
@@ -109,6 +111,8 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
   private readonly drift: KeyedHistogram<'gen_ai_request_model' | 'gen_ai_token_type'>;
   private readonly audit: KeyedCounter<'gen_ai_request_model' | 'gen_ai_token_type' | 'counted_by'>;
   private readonly records: KeyedCounter<'usage_source'>;
+  /** records' series, held: one per usage source. */
+  private readonly recordsBySource = new Map<UsageSource, CounterSeries>();
   private readonly cost: KeyedCounter<'workload' | 'gen_ai_request_model'>;
   private readonly clientCost: KeyedCounter<GenAiLabel | 'key' | 'team'>;
   /** The latency histograms' series of every route and backend seen (both bounded, labels.ts). */
@@ -238,9 +242,9 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
     const workload = this.labels.workload(o.workload, gen);
     const route = this.labels.route(o.routeKey);
     const backend = this.labels.backend(o.backendKey);
-    this.requests.inc({ status: String(o.status), route, backend, workload, error_code: o.errorCode ?? '' });
+    const rb = this.routeSeries(route, backend);
+    this.requestSeries(rb, o, route, backend, workload).inc();
     if (o.upstreamMs !== undefined && !o.clientAborted) {
-      const rb = this.routeSeries(route, backend);
       rb.downstream.observe(o.durationMs / 1000);
       rb.upstream.observe(o.upstreamMs / 1000);
       rb.overhead.observe(Math.max(0, o.durationMs - o.upstreamMs) / 1000);
@@ -270,9 +274,19 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
     let found = byBackend.get(backend);
     if (found === undefined) {
       const labels = { route, backend };
-      found = { downstream: this.downstream.seriesOf(labels), upstream: this.upstream.seriesOf(labels), overhead: this.overhead.seriesOf(labels) };
+      found = { downstream: this.downstream.seriesOf(labels), upstream: this.upstream.seriesOf(labels), overhead: this.overhead.seriesOf(labels), ok: new Map() };
       byBackend.set(backend, found);
     }
+    return found;
+  }
+
+  /** The request's series in tollgate_requests_total; a 200's is held, found without building a key. */
+  private requestSeries(rb: RouteSeries, o: RequestOutcome, route: string, backend: string, workload: string): CounterSeries {
+    if (o.status !== 200 || o.errorCode !== undefined) {
+      return this.requests.seriesOf({ status: String(o.status), route, backend, workload, error_code: o.errorCode ?? '' });
+    }
+    let found = rb.ok.get(workload);
+    if (found === undefined) rb.ok.set(workload, (found = this.requests.seriesOf({ status: '200', route, backend, workload, error_code: '' })));
     return found;
   }
 
@@ -299,7 +313,9 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
   // ---- usage records --------------------------------------------------------------------------------
 
   recordCompleted(r: UsageRecord, o: RequestOutcome): void {
-    this.records.inc({ usage_source: r.usageSource });
+    let bySource = this.recordsBySource.get(r.usageSource);
+    if (bySource === undefined) this.recordsBySource.set(r.usageSource, (bySource = this.records.seriesOf({ usage_source: r.usageSource })));
+    bySource.inc();
     const series = this.pendingSeries.get(o);
     if (series === undefined) return;
     this.pendingSeries.delete(o);

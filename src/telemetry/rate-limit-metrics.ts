@@ -7,7 +7,7 @@
 import type { Registry } from 'prom-client';
 import type { RateLimitRule } from '../config/types.js';
 import type { LimitObserver, QuotaObserver } from '../limits/index.js';
-import { KeyedCounter, KeyedGauge } from './keyed-metrics.js';
+import { KeyedCounter, KeyedGauge, type CounterSeries, type GaugeSeries } from './keyed-metrics.js';
 
 const MAX_BUCKETS = 500;
 
@@ -16,6 +16,12 @@ const ENVOY_FAMILIES = /^((?:# (?:HELP|TYPE) )?http_(?:local|global)_rate_limit_
 /** The exposition with the rate-limit counters under Envoy's names (no `_total`), for /stats/prometheus. */
 export function withEnvoyNames(text: string): string {
   return text.replace(ENVOY_FAMILIES, '$1');
+}
+
+/** A rule's decision counters on one route, held so a decision builds no label key. */
+interface DecisionSeries {
+  readonly enabled: CounterSeries;
+  readonly ok: CounterSeries;
 }
 
 export class RateLimitMetrics implements LimitObserver, QuotaObserver {
@@ -29,6 +35,13 @@ export class RateLimitMetrics implements LimitObserver, QuotaObserver {
   private readonly quotaRequests: KeyedCounter<'policy' | 'model' | 'bucket' | 'result'>;
   private readonly quotaRemainingGauge: KeyedGauge<'bucket'>;
   private readonly series = new Set<string>();
+  /**
+   * Held series per rule (a reload's new rule objects start afresh; the old ones are collected with
+   * their map): decisions by route, remaining-budget gauges by bucket and unit. Only buckets within
+   * MAX_BUCKETS are held, so a Distinct rule's many values cannot grow these.
+   */
+  private readonly decisions = new WeakMap<RateLimitRule, Map<string, DecisionSeries>>();
+  private readonly remainingHeld = new WeakMap<RateLimitRule, Record<'requests' | 'tokens', Map<string, GaugeSeries>>>();
 
   constructor(registry: Registry) {
     const counter = (name: string, help: string): KeyedCounter<'rule' | 'route'> => new KeyedCounter(registry, { name, help, labelNames: ['rule', 'route'] });
@@ -69,20 +82,32 @@ export class RateLimitMetrics implements LimitObserver, QuotaObserver {
   }
 
   ruleDecision(rule: RateLimitRule, route: string, result: 'ok' | 'limited' | 'shadow'): void {
-    const labels = { rule: rule.label, route };
-    this.enabled[rule.scope].inc(labels);
+    const held = this.decisionSeries(rule, route);
+    held.enabled.inc();
     switch (result) {
       case 'ok':
-        this.ok[rule.scope].inc(labels);
+        held.ok.inc();
         return;
       case 'limited':
-        this.limited[rule.scope].inc(labels);
+        this.limited[rule.scope].inc({ rule: rule.label, route });
         return;
       case 'shadow':
-        this.ok[rule.scope].inc(labels);
-        this.shadow.inc(labels);
+        held.ok.inc();
+        this.shadow.inc({ rule: rule.label, route });
         return;
     }
+  }
+
+  private decisionSeries(rule: RateLimitRule, route: string): DecisionSeries {
+    let byRoute = this.decisions.get(rule);
+    if (byRoute === undefined) this.decisions.set(rule, (byRoute = new Map<string, DecisionSeries>()));
+    let found = byRoute.get(route);
+    if (found === undefined) {
+      const labels = { rule: rule.label, route };
+      found = { enabled: this.enabled[rule.scope].seriesOf(labels), ok: this.ok[rule.scope].seriesOf(labels) };
+      byRoute.set(route, found);
+    }
+    return found;
   }
 
   storeFailure(store: string, allowed: boolean): void {
@@ -94,10 +119,16 @@ export class RateLimitMetrics implements LimitObserver, QuotaObserver {
   }
 
   remaining(rule: RateLimitRule, bucket: string, unit: 'requests' | 'tokens', remaining: number): void {
-    const suffix = bucket.slice(rule.id.length);
-    const name = suffix.length === 0 ? '*' : suffix;
-    if (!this.admitSeries(`${rule.label}|${name}|${unit}`)) return;
-    this.remainingGauge.set({ rule: rule.label, bucket: name, unit }, remaining);
+    let byUnit = this.remainingHeld.get(rule);
+    if (byUnit === undefined) this.remainingHeld.set(rule, (byUnit = { requests: new Map(), tokens: new Map() }));
+    let held = byUnit[unit].get(bucket);
+    if (held === undefined) {
+      const suffix = bucket.slice(rule.id.length);
+      const name = suffix.length === 0 ? '*' : suffix;
+      if (!this.admitSeries(`${rule.label}|${name}|${unit}`)) return;
+      byUnit[unit].set(bucket, (held = this.remainingGauge.seriesOf({ rule: rule.label, bucket: name, unit })));
+    }
+    held.set(remaining);
   }
 
   quotaDecision(policy: string, model: string, bucket: string, result: 'ok' | 'exceeded' | 'shadow'): void {

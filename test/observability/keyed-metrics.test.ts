@@ -90,11 +90,59 @@ describe('keyed metrics', () => {
     );
   });
 
+  it('export a held counter or gauge series only once updated, and keep it the metric’s across a reset', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(update, { maxLength: 40 }), fc.array(update, { maxLength: 40 }), async (before, after) => {
+        const ref = new Registry();
+        const fast = new Registry();
+        const refC = new Counter<L>({ name: 'z_total', help: 'c', labelNames: [...LABELS], registers: [ref] });
+        const refG = new Gauge<L>({ name: 'z_remaining', help: 'g', labelNames: [...LABELS], registers: [ref] });
+        const c = new KeyedCounter<L>(fast, { name: 'z_total', help: 'c', labelNames: LABELS });
+        const g = new KeyedGauge<L>(fast, { name: 'z_remaining', help: 'g', labelNames: LABELS });
+        const heldC = new Map<string, ReturnType<typeof c.seriesOf>>();
+        const heldG = new Map<string, ReturnType<typeof g.seriesOf>>();
+        const held = <S>(m: Map<string, S>, find: (labels: Partial<Record<L, string>>) => S, labels: Partial<Record<L, string>>): S => {
+          const k = JSON.stringify(labels);
+          let s = m.get(k);
+          if (s === undefined) m.set(k, (s = find(labels)));
+          return s;
+        };
+        // Held from the start, some never updated: none of those may show.
+        for (const m of ['gpt-oss-120b', 'gemini-flash', 'never-used']) {
+          held(heldC, (l) => c.seriesOf(l), { model: m, route: 'r1' });
+          held(heldG, (l) => g.seriesOf(l), { model: m, route: 'r1' });
+        }
+        const apply = (us: typeof before): void => {
+          for (const u of us) {
+            const labels: Partial<Record<L, string>> = { model: u.model, route: u.route, ...(u.error_type === undefined ? {} : { error_type: u.error_type }) };
+            refC.inc(labels, u.value);
+            refG.set(labels, u.value);
+            if (u.held) {
+              held(heldC, (l) => c.seriesOf(l), labels).inc(u.value);
+              held(heldG, (l) => g.seriesOf(l), labels).set(u.value);
+            } else {
+              c.inc(labels, u.value);
+              g.set(labels, u.value);
+            }
+          }
+        };
+        apply(before);
+        expect(samples(await fast.metrics())).toEqual(samples(await ref.metrics()));
+        ref.resetMetrics();
+        fast.resetMetrics();
+        apply(after);
+        expect(samples(await fast.metrics())).toEqual(samples(await ref.metrics()));
+      }),
+      { numRuns: 50 },
+    );
+  });
+
   it('reject what prom-client rejects: NaN observations and counters going down', () => {
     const h = new KeyedHistogram<L>(new Registry(), { name: 'y_seconds', help: 'h', labelNames: LABELS, buckets: BUCKETS });
     const c = new KeyedCounter<L>(new Registry(), { name: 'y_total', help: 'c', labelNames: LABELS });
     expect(() => h.observe({ model: 'm' }, Number.NaN)).toThrow(/finite/);
     expect(() => h.seriesOf({ model: 'm' }).observe(Number.POSITIVE_INFINITY)).toThrow(/finite/);
     expect(() => c.inc({ model: 'm' }, -1)).toThrow(/only goes up/);
+    expect(() => c.seriesOf({ model: 'm' }).inc(Number.NaN)).toThrow(/only goes up/);
   });
 });

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerWriter } from '../../src/accounting/ledger/writer.js';
 import { readLedger } from '../../src/accounting/ledger/reader.js';
@@ -132,6 +133,16 @@ describe('ledger line', () => {
     expect(j['cost']).toBeNull();
     expect(j['upstream_ms']).toBeNull();
   });
+  it('writes every number as JSON.stringify does: whole ones digit by digit, any other through String', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.nat(), fc.maxSafeNat(), fc.integer(), fc.double(), fc.constantFrom(0, -0, 9, 10, 99, 100, Number.MAX_SAFE_INTEGER, 2 ** 53, 1e21, -1)), (n) => {
+        const out = new JsonLine();
+        out.begin().num('n', n).end();
+        expect(out.toString()).toBe(JSON.stringify({ n }));
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
 
 describe('ledger writer', () => {
@@ -158,6 +169,30 @@ describe('ledger writer', () => {
     const read: string[] = [];
     for await (const r of readLedger(dir)) read.push(r.key);
     expect(read).toEqual(expected.map((_, i) => `k-${i}`));
+  });
+
+  it('starts a new file when the UTC day changes, forward or back, and keeps one file within a day', async () => {
+    const dir = join(work, 'days');
+    let now = Date.parse('2026-12-07T23:59:59.000Z');
+    const w = LedgerWriter.open(dir, { now: () => now });
+    const at = (iso: string, key: string): void => {
+      now = Date.parse(iso);
+      w.appendRecord(rec({ key }));
+    };
+    at('2026-12-07T23:59:59.998Z', 'a'); // the day the file was opened on
+    at('2026-12-07T00:00:00.000Z', 'b'); // same UTC day, its first millisecond
+    at('2026-12-08T00:00:00.000Z', 'c'); // midnight: a new day
+    at('2026-12-08T12:00:00.000Z', 'd');
+    at('2026-12-07T12:00:00.000Z', 'e'); // the clock stepped back a day
+    const files = w.stats().files;
+    w.close();
+    expect(files).toBe(3);
+    const byFile: string[][] = [];
+    for (const f of (await readdir(dir)).sort()) {
+      const lines = (await readFile(join(dir, f))).toString('utf8').trim().split('\n');
+      byFile.push(lines.map((l) => (JSON.parse(l) as { key: string }).key));
+    }
+    expect(byFile.map((keys) => keys.join(''))).toEqual(expect.arrayContaining(['ab', 'cd', 'e']));
   });
 
   // A real full disk needs a filesystem of its own: a small tmpfs, which only root may mount.

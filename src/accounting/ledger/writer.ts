@@ -48,7 +48,8 @@ export class LedgerWriter {
   private fd = -1;
   private file = '';
   private fileBytes = 0;
-  private day = '';
+  /** Start of the current file's UTC day (ms): a record on another day starts a new file. */
+  private dayStart = 0;
   private seq = 0;
   private dirty = false;
   private syncing = false;
@@ -101,7 +102,7 @@ export class LedgerWriter {
       this.keep(buf.subarray(0, length), false);
       return;
     }
-    if (this.fileBytes >= this.maxFileBytes || dayOf(this.now()) !== this.day) this.tryRotate();
+    if (this.fileBytes >= this.maxFileBytes || this.dayStart !== dayStartOf(this.now())) this.tryRotate();
     const written = this.writeLine(buf, length);
     if (written < length) this.keep(buf.subarray(written, length), written > 0);
   }
@@ -253,14 +254,17 @@ export class LedgerWriter {
     this.fd = fd;
     this.file = path;
     this.fileBytes = 0;
-    this.day = dayOf(t);
+    this.dayStart = dayStartOf(t);
     this.counters.files++;
     syncDir(this.dir);
   }
 }
 
-function dayOf(t: number): string {
-  return new Date(t).toISOString().slice(0, 10);
+const DAY_MS = 86_400_000;
+
+/** Start of the UTC day of `t` (JavaScript time has no leap seconds: every UTC day is DAY_MS long). */
+function dayStartOf(t: number): number {
+  return t - (((t % DAY_MS) + DAY_MS) % DAY_MS);
 }
 
 function stamp(t: number): string {
