@@ -111,6 +111,14 @@ export class Accountant {
     return configured ?? encodingForModel(o.requestModel ?? o.originalModel ?? '');
   }
 
+  /**
+   * The drift audit's sample, drawn as a request starts so its response reader knows whether to keep
+   * the completion text (a request not sampled whose backend reports usage needs none).
+   */
+  drawAuditSample(): boolean {
+    return this.auditRate > 0 && (this.auditRate >= 1 || this.random() < this.auditRate);
+  }
+
   /** Called once per finished request, synchronously, right after the response ended. */
   requestFinished(o: RequestOutcome, gen: Generation | undefined): void {
     const key = `${processTag}-${(++this.seq).toString(36)}`;
@@ -140,7 +148,7 @@ export class Accountant {
   /** The backend's usage is billed: everything but the sinks gets the record now; a sample is audited. */
   private backendReported(key: string, o: RequestOutcome, encoding: EncodingName, completion: CountJob): void {
     const base = this.priced(baseRecord(key, o, undefined));
-    const audited = this.auditRate > 0 && (this.auditRate >= 1 || this.random() < this.auditRate);
+    const audited = o.auditSampled ?? this.drawAuditSample();
     if (!audited) this.counts.unsampled++;
     this.opts.ledger?.appendRecord(base, !audited);
     this.settleUsage(base, o);
