@@ -122,11 +122,8 @@ class JsonObserver implements ResponseTranslator {
  */
 const MAX_TAPE_BYTES = 16 * 1024;
 
-const DONE = Buffer.from('[DONE]');
-const USAGE_NAME = Buffer.from('"usage"');
-const FINISH_REASON_NAME = Buffer.from('"finish_reason"');
+const USAGE_NAME = '"usage"';
 const OPEN_BRACE = 0x7b;
-const QUOTE = 0x22;
 
 /**
  * An OpenAI stream: its events pass through (but the usage chunk the gateway asked for), while the
@@ -134,10 +131,11 @@ const QUOTE = 0x22;
  *
  * The completion text is only needed for the gateway's own count: always when the stream ends
  * without the backend's usage, otherwise only for the drift audit's sample and traces that capture
- * content (`keepText`). Without `keepText`, an event is parsed only when its bytes can change what
- * the reader knows (the first event with the model, one with a `"usage"` object, one with a string
- * `"finish_reason"`); the others are kept on a compact tape, replayed for their text only if the
- * stream ends without usage.
+ * content (`keepText`). Without `keepText`, an event is parsed only when it can carry what the
+ * reader needs as the stream passes: the model (the first event) or the backend's usage (an event
+ * naming a `"usage"` object, which may be the usage chunk to drop). The others are kept on a compact
+ * tape, replayed only if the stream ends without usage (for the text) or without `[DONE]` (for a
+ * `finish_reason`).
  */
 class SseTranslator implements ResponseTranslator {
   private readonly decoder = new SseDecoder();
@@ -174,7 +172,8 @@ class SseTranslator implements ResponseTranslator {
   }
 
   end(): Buffer | null {
-    this.replayWithoutUsage();
+    // Without [DONE] the stream may still have finished (a finish_reason): the taped events tell.
+    if (this.usage === undefined || !this.complete) this.replay();
     // Some servers omit [DONE]; a stream whose choices finished is complete all the same. One that
     // stops before either was cut: the client must not take it for a whole answer.
     if (!this.complete) throw new UpstreamBodyError('the stream ended before its last event ([DONE] or a finish_reason)');
@@ -182,37 +181,29 @@ class SseTranslator implements ResponseTranslator {
   }
 
   result(): ResponseResult {
-    this.replayWithoutUsage();
+    if (this.usage === undefined) this.replay();
     return { usage: this.usage, responseModel: this.model, ...this.text.result() };
   }
 
   /** Reads an event; returns true when it is a usage-only chunk (empty choices, usage set). */
   private read(ev: SseEvent): boolean {
     if (!ev.hasData) return false;
+    const data = ev.data;
+    if (data === '[DONE]') {
+      this.complete = true;
+      return false;
+    }
     const tape = this.tape;
-    if (tape === undefined) return ev.data === '[DONE]' ? this.done() : this.observe(ev.data, this.text);
-    const data = ev.dataBytes();
-    if (data.equals(DONE)) return this.done();
-    if (!tape.append(data)) {
+    if (tape === undefined) return this.observe(data, this.text);
+    if (!tape.append(ev.dataBytes())) {
       // A long stream: its text from here on is collected as it comes.
       this.replay();
-      return this.observe(ev.data, this.text);
+      return this.observe(data, this.text);
     }
-    const telling = this.model === undefined || hasMemberStarting(data, USAGE_NAME, OPEN_BRACE) || hasMemberStarting(data, FINISH_REASON_NAME, QUOTE);
-    return telling && this.observe(ev.data, undefined);
+    return (this.model === undefined || hasMemberStarting(data, USAGE_NAME, OPEN_BRACE)) && this.observe(data, undefined);
   }
 
-  private done(): false {
-    this.complete = true;
-    return false;
-  }
-
-  /** The stream ended (or was cut) without the backend's usage: its text is needed after all. */
-  private replayWithoutUsage(): void {
-    if (this.usage === undefined) this.replay();
-  }
-
-  /** Reads the taped events for their text (and anything the byte scan could have missed). */
+  /** Reads the taped events whole: their text, a finish, and anything the scan for usage missed. */
   private replay(): void {
     const tape = this.tape;
     if (tape === undefined) return;

@@ -33,7 +33,9 @@ export class EventTape {
     let at = writeVarint(this.tape, this.size, head);
     at = writeVarint(this.tape, at, tail);
     at = writeVarint(this.tape, at, mid);
-    data.copy(this.tape, at, head, head + mid);
+    // Byte by byte: the difference is a few bytes, and a partial Buffer#copy allocates a view first.
+    const tape = this.tape;
+    for (let k = 0; k < mid; k++) tape[at + k] = data[head + k] as number;
     this.size = at + mid;
     if (n > this.prev.length) this.prev = Buffer.allocUnsafe(Math.max(n, 2 * this.prev.length));
     data.copy(this.prev, 0);
