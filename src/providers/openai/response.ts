@@ -131,11 +131,11 @@ const OPEN_BRACE = 0x7b;
  *
  * The completion text is only needed for the gateway's own count: always when the stream ends
  * without the backend's usage, otherwise only for the drift audit's sample and traces that capture
- * content (`keepText`). Without `keepText`, an event is parsed only when it can carry what the
- * reader needs as the stream passes: the model (the first event) or the backend's usage (an event
- * naming a `"usage"` object, which may be the usage chunk to drop). The others are kept on a compact
- * tape, replayed only if the stream ends without usage (for the text) or without `[DONE]` (for a
- * `finish_reason`).
+ * content (`keepText`). Without `keepText`, an event is parsed as the stream passes only when it
+ * can carry the backend's usage (it names a `"usage"` object: it may be the usage chunk to drop).
+ * Every event is kept on a compact tape, read at the end only as far as needed: the first event for
+ * the model; all of them when the stream ended without usage (for the text) or without `[DONE]`
+ * (for a `finish_reason`). Nothing is parsed on the way to the client's first chunk.
  */
 class SseTranslator implements ResponseTranslator {
   private readonly decoder = new SseDecoder();
@@ -182,6 +182,7 @@ class SseTranslator implements ResponseTranslator {
 
   result(): ResponseResult {
     if (this.usage === undefined) this.replay();
+    else if (this.tape !== undefined) this.model = modelOf(this.tape);
     return { usage: this.usage, responseModel: this.model, ...this.text.result() };
   }
 
@@ -200,7 +201,7 @@ class SseTranslator implements ResponseTranslator {
       this.replay();
       return this.observe(data, this.text);
     }
-    return (this.model === undefined || hasMemberStarting(data, USAGE_NAME, OPEN_BRACE)) && this.observe(data, undefined);
+    return hasMemberStarting(data, USAGE_NAME, OPEN_BRACE) && this.observe(data, undefined);
   }
 
   /** Reads the taped events whole: their text, a finish, and anything the scan for usage missed. */
@@ -212,8 +213,8 @@ class SseTranslator implements ResponseTranslator {
   }
 
   /**
-   * Reads one event's JSON (its text into `text`, when given); returns true when it is a usage-only
-   * chunk (empty choices, usage set).
+   * Reads one event's JSON; returns true when it is a usage-only chunk (empty choices, usage set).
+   * With `text` the event is read whole (model and text too); without, for usage and a finish only.
    */
   private observe(data: string, text: CompletionText | undefined): boolean {
     let obj: { model?: unknown; usage?: unknown; choices?: unknown };
@@ -222,7 +223,7 @@ class SseTranslator implements ResponseTranslator {
     } catch {
       return false;
     }
-    if (this.model === undefined && typeof obj.model === 'string') this.model = obj.model;
+    if (text !== undefined && this.model === undefined && typeof obj.model === 'string') this.model = obj.model;
     if (Array.isArray(obj.choices)) {
       for (const c of obj.choices as unknown[]) {
         if (text !== undefined) collectText(c, 'delta', text);
@@ -234,6 +235,19 @@ class SseTranslator implements ResponseTranslator {
     this.usage = u;
     return Array.isArray(obj.choices) && obj.choices.length === 0;
   }
+}
+
+/** The model the first event that names one answered with. */
+function modelOf(tape: EventTape): string | undefined {
+  for (const data of tape.events()) {
+    try {
+      const model = (JSON.parse(data.toString('utf8')) as { model?: unknown }).model;
+      if (typeof model === 'string') return model;
+    } catch {
+      // not JSON: the next event may name it
+    }
+  }
+  return undefined;
 }
 
 const MESSAGE_TEXT_FIELDS = ['content', 'reasoning_content', 'reasoning'] as const;
