@@ -1,7 +1,8 @@
 // Authoritative accounting for every finished request. When the backend reported the usage, that is
 // the billed usage: the ledger line, the limits' charge and the listeners (token metrics, access log,
 // traces) get the record as the response ends. The gateway's own count then only audits the backend
-// (drift), so it runs for a sample of those requests (`auditSampleRate`), off the request path; its
+// (drift), so it runs for a sample of those requests (`auditSampleRate`, drawn as each request starts
+// so a response outside the sample is not read for its text), off the request path; its
 // result is a second ledger line and the drift metrics. When the backend reported nothing, the
 // gateway's count is the billed usage: every such request is counted, and the record completes when
 // the count is done (the ledger holds a first line meanwhile, so the record survives a crash). Sinks

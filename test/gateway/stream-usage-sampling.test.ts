@@ -3,13 +3,17 @@
 // collecting its text, and one it sampled is counted by the gateway too. Two gateways over real
 // sockets make the draw certain: one samples nothing (rate 0), one samples every request (rate 1).
 // A stream that ends without the backend's usage is still counted exactly by the gateway, whether
-// the backend never sent usage, the client left mid-answer or the stream ran long.
+// the backend never sent usage, the client left mid-answer or the stream ran long; and traces that
+// capture message content still get an unsampled stream's text.
 import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readLedger } from '../../src/accounting/ledger/reader.js';
 import type { UsageRecord } from '../../src/accounting/record.js';
+import { traceOptionsFromEnv } from '../../src/telemetry/traces.js';
 import { loadTokenizer } from '../../src/tokenizer/index.js';
 import { backendYaml, routeYaml } from '../helpers/gateway.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -18,9 +22,14 @@ import { CHAT, startObsGateway, type ObsGateway } from '../observability/helpers
 let up: Upstream;
 let unsampled: ObsGateway;
 let sampled: ObsGateway;
+/** Samples nothing, but exports traces that capture message content. */
+let capturing: ObsGateway;
+let collector: http.Server;
+/** Span attributes as the OTLP collector received them. */
+const spans: Array<Record<string, unknown>> = [];
 const dirs: string[] = [];
 
-async function gateway(auditSampleRate: number): Promise<ObsGateway> {
+async function gateway(auditSampleRate: number, traces: ReturnType<typeof traceOptionsFromEnv> | false = false): Promise<ObsGateway> {
   const ledgerDir = await mkdtemp(join(tmpdir(), 'tollgate-stream-sampling-'));
   dirs.push(ledgerDir);
   return startObsGateway(
@@ -28,20 +37,42 @@ async function gateway(auditSampleRate: number): Promise<ObsGateway> {
       'b.yaml': backendYaml('b', [{ port: up.port }]),
       'r.yaml': routeYaml('r', [{ matches: [{ 'x-ai-eg-model': 'm' }], backends: [{ name: 'b' }] }]),
     },
-    { ledgerDir, ledgerFsyncMs: 10, auditSampleRate },
+    { ledgerDir, ledgerFsyncMs: 10, auditSampleRate, traces },
   );
+}
+
+interface OtlpBody {
+  resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ attributes: Array<{ key: string; value: Record<string, unknown> }> }> }> }>;
 }
 
 beforeAll(async () => {
   up = await startUpstream();
   unsampled = await gateway(0);
   sampled = await gateway(1);
+  collector = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString()) as OtlpBody;
+      for (const rs of body.resourceSpans) for (const ss of rs.scopeSpans) for (const sp of ss.spans) spans.push(Object.fromEntries(sp.attributes.map((a) => [a.key, Object.values(a.value)[0]])));
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+  const traces = traceOptionsFromEnv({
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`,
+    OTEL_BSP_SCHEDULE_DELAY: '50',
+    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true',
+  });
+  capturing = await gateway(0, traces);
 });
 
 afterAll(async () => {
   await unsampled.close();
   await sampled.close();
+  await capturing.close();
   await up.close();
+  await new Promise<void>((r) => collector.close(() => r()));
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
@@ -92,7 +123,7 @@ async function stream(gw: ObsGateway, requestId: string): Promise<string> {
 }
 
 async function record(gw: ObsGateway, requestId: string): Promise<UsageRecord> {
-  const dir = dirs[gw === unsampled ? 0 : 1] as string;
+  const dir = dirs[[unsampled, sampled, capturing].indexOf(gw)] as string;
   for (let i = 0; i < 200; i++) {
     await gw.settled();
     let found: UsageRecord | undefined;
@@ -222,5 +253,21 @@ describe('a stream that ends without the backend usage, not sampled', () => {
     const rec = await record(unsampled, 'long-usage');
     expect(rec.usageSource).toBe('backend');
     expect(rec.usage).toMatchObject({ input: 11, output: 9 });
+  });
+});
+
+describe('a stream not sampled, through a gateway whose traces capture message content', () => {
+  it('is billed the backend usage, and its span carries the text the client received', async () => {
+    streamParts([CONTENT, FINISH + USAGE, DONE]);
+    expect(await stream(capturing, 'captured')).toBe(CONTENT + FINISH + DONE);
+    const rec = await record(capturing, 'captured');
+    expect(rec.usage).toMatchObject({ input: 11, output: 9 });
+    expect(rec.gatewayCount).toBeUndefined();
+    let span: Record<string, unknown> | undefined;
+    for (let i = 0; i < 200 && span === undefined; i++) {
+      span = spans.find((a) => a['tollgate.request_id'] === 'captured');
+      if (span === undefined) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(String(span?.['gen_ai.output.messages'])).toContain(TEXT);
   });
 });
