@@ -76,7 +76,7 @@ export interface RequestOutcome {
   readonly completionOverflowChars: number;
   /**
    * Whether the drift audit sampled the request, drawn as it started (its response's text was kept
-   * for the count); undefined when the request was not sampled up front and accounting draws itself.
+   * for the count); undefined when no sample was drawn up front and accounting draws it at the end.
    */
   readonly auditSampled: boolean | undefined;
   /** Milliseconds from arrival to the end of the response. */

@@ -13,7 +13,7 @@ export interface SseEvent {
   readonly hasData: boolean;
   /** The event's exact bytes, from its first line through the blank line that ends it. */
   readonly raw: Buffer;
-  /** The data as UTF-8 bytes (a view of the stream's bytes when it is one line): for byte scans that skip the string. */
+  /** The data as UTF-8 bytes: a view of the stream's bytes when it is one line, so keeping a copy makes no string. */
   dataBytes(): Buffer;
 }
 
