@@ -1,7 +1,8 @@
 // Authoritative accounting for every finished request. When the backend reported the usage, that is
 // the billed usage: the ledger line, the limits' charge and the listeners (token metrics, access log,
 // traces) get the record as the response ends. The gateway's own count then only audits the backend
-// (drift), so it runs for a sample of those requests (`auditSampleRate`), off the request path; its
+// (drift), so it runs for a sample of those requests (`auditSampleRate`, drawn as each request starts
+// so a response outside the sample is not read for its text), off the request path; its
 // result is a second ledger line and the drift metrics. When the backend reported nothing, the
 // gateway's count is the billed usage: every such request is counted, and the record completes when
 // the count is done (the ledger holds a first line meanwhile, so the record survives a crash). Sinks
@@ -111,6 +112,14 @@ export class Accountant {
     return configured ?? encodingForModel(o.requestModel ?? o.originalModel ?? '');
   }
 
+  /**
+   * The drift audit's sample, drawn as a request starts so its response reader knows whether to keep
+   * the completion text (a request not sampled whose backend reports usage needs none).
+   */
+  drawAuditSample(): boolean {
+    return this.auditRate > 0 && (this.auditRate >= 1 || this.random() < this.auditRate);
+  }
+
   /** Called once per finished request, synchronously, right after the response ended. */
   requestFinished(o: RequestOutcome, gen: Generation | undefined): void {
     const key = `${processTag}-${(++this.seq).toString(36)}`;
@@ -140,7 +149,7 @@ export class Accountant {
   /** The backend's usage is billed: everything but the sinks gets the record now; a sample is audited. */
   private backendReported(key: string, o: RequestOutcome, encoding: EncodingName, completion: CountJob): void {
     const base = this.priced(baseRecord(key, o, undefined));
-    const audited = this.auditRate > 0 && (this.auditRate >= 1 || this.random() < this.auditRate);
+    const audited = o.auditSampled ?? this.drawAuditSample();
     if (!audited) this.counts.unsampled++;
     this.opts.ledger?.appendRecord(base, !audited);
     this.settleUsage(base, o);

@@ -54,6 +54,7 @@ function outcome(body: Record<string, unknown>, completion: string): RequestOutc
     requestBody: body,
     completionText: completion,
     completionOverflowChars: 0,
+    auditSampled: undefined,
     durationMs: 1200,
     upstreamMs: 1198,
     ttfbMs: 80,

@@ -6,7 +6,7 @@ import type { BackendConfig, BackendRefConfig } from '../config/types.js';
 import { SecretValue } from '../core/secret.js';
 import { encodeSse } from '../protocol/sse.js';
 import { providerFor } from '../providers/index.js';
-import type { ClientRequest, Provider } from '../providers/types.js';
+import type { ClientRequest, Provider, ResponseReading } from '../providers/types.js';
 import { claudeEvents, claudeMessage } from '../sim/providers/claude.js';
 import { converseFrames, converseResponse, eventFrame } from '../sim/providers/bedrock-converse.js';
 import { geminiResponse } from '../sim/providers/gemini-core.js';
@@ -194,6 +194,9 @@ function cpuUs(f: () => void, iterations: number): number {
   return best;
 }
 
+/** Every event read for its text, as for a request the drift audit samples: the full cost of reading. */
+const READ_ALL: ResponseReading = { suppressUsageChunk: false, keepText: true };
+
 /** Measures every case; `scale` multiplies the iteration counts (1 ≈ a few seconds in total). */
 export async function measureTranslation(scale = 1): Promise<TranslationRow[]> {
   const rows: TranslationRow[] = [];
@@ -202,10 +205,10 @@ export async function measureTranslation(scale = 1): Promise<TranslationRow[]> {
   for (let i = 0; i < 300; i++) {
     for (const c of all) {
       c.provider.translateRequest({ ...c.json }, c.ref);
-      const t = c.provider.responseTranslator(c.stream, c.nativeStreamType, false);
+      const t = c.provider.responseTranslator(c.stream, c.nativeStreamType, READ_ALL);
       for (const chunk of c.nativeStream) t.push(chunk);
       t.end();
-      const j = c.provider.responseTranslator(c.json, c.nativeJsonType, false);
+      const j = c.provider.responseTranslator(c.json, c.nativeJsonType, READ_ALL);
       j.push(c.nativeJson);
       j.end();
     }
@@ -217,7 +220,7 @@ export async function measureTranslation(scale = 1): Promise<TranslationRow[]> {
       c.provider.translateRequest({ ...c.json }, c.ref);
     }, n);
     const responseUs = cpuUs(() => {
-      const t = c.provider.responseTranslator(c.json, c.nativeJsonType, false);
+      const t = c.provider.responseTranslator(c.json, c.nativeJsonType, READ_ALL);
       t.push(c.nativeJson);
       t.end();
       t.result();
@@ -226,7 +229,7 @@ export async function measureTranslation(scale = 1): Promise<TranslationRow[]> {
     const perStream = cpuUs(() => {
       const req = { ...c.stream };
       c.provider.translateRequest(req, c.ref);
-      const t = c.provider.responseTranslator(req, c.nativeStreamType, false);
+      const t = c.provider.responseTranslator(req, c.nativeStreamType, READ_ALL);
       for (const chunk of c.nativeStream) t.push(chunk);
       t.end();
       t.result();

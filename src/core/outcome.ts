@@ -74,6 +74,11 @@ export interface RequestOutcome {
   readonly completionText: string | undefined;
   /** Generated characters past what completionText kept (a long response), counted at ≈4 per token. */
   readonly completionOverflowChars: number;
+  /**
+   * Whether the drift audit sampled the request, drawn as it started (its response's text was kept
+   * for the count); undefined when no sample was drawn up front and accounting draws it at the end.
+   */
+  readonly auditSampled: boolean | undefined;
   /** Milliseconds from arrival to the end of the response. */
   readonly durationMs: number;
   /** Milliseconds from the upstream request being sent to its last byte (last attempt). */

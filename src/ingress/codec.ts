@@ -44,12 +44,12 @@ export function withIngress(base: Provider, codecs: readonly IngressCodec[]): Pr
       nativeFor.set(req, native);
       return native === undefined ? base.translateRequest(pivotOf(codec, req), ref) : native.translateRequest(req, ref);
     },
-    responseTranslator(req, contentType, suppressUsageChunk) {
+    responseTranslator(req, contentType, reading) {
       const codec = codecOf(req);
-      if (codec === undefined) return base.responseTranslator(req, contentType, suppressUsageChunk);
+      if (codec === undefined) return base.responseTranslator(req, contentType, reading);
       const native = nativeFor.get(req);
       if (native !== undefined) return native.responseTranslator(req, contentType);
-      return codec.fromPivot(req, base.responseTranslator(pivotOf(codec, req), contentType, suppressUsageChunk));
+      return codec.fromPivot(req, base.responseTranslator(pivotOf(codec, req), contentType, reading));
     },
     translateError: (status, contentType, body, backendName) => base.translateError(status, contentType, body, backendName),
   };

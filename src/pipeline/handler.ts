@@ -27,7 +27,7 @@ import { headerString, type Req, type RequestLimits, type Res } from './http.js'
 import { admit, settle, type AdmittedRequest } from './limits-stage.js';
 import { modelsAnswer, modelsForKey } from './models.js';
 import { ProxyRequest } from './proxy.js';
-import type { ProxyResult } from './proxy-types.js';
+import type { CountingPlan, ProxyResult } from './proxy-types.js';
 import type { ClientRequest } from '../providers/types.js';
 import { sendJson } from './respond.js';
 import { finishLocal, finishProxied, reject, type RequestState } from './outcome-stage.js';
@@ -37,7 +37,11 @@ export interface OutcomeSink {
   /** A request that asked for a streamed response is about to be proxied; its outcome has `stream: true`. */
   streamStarted(): void;
   requestFinished(outcome: RequestOutcome, generation: Generation | undefined): void;
+  /** Drawn as a request is proxied (absent: every response's text is kept, and accounting draws the audit's sample at the end). */
+  countingPlan?(): CountingPlan;
 }
+
+const KEEP_TEXT: CountingPlan = { audited: undefined, keepText: true };
 
 export interface GatewayRuntime {
   /** The generation new requests start on; replaced atomically on reload. */
@@ -246,6 +250,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     quota: keys === undefined || vkey === undefined ? admitted.quota : withBackendBudgets(keys, vkey, admitted.quota, gen, rule, body, requestBytes, model),
     strip: conn.limits.strip,
     writeTimeoutMs: conn.limits.writeTimeoutMs,
+    counting: rt.sink.countingPlan?.() ?? KEEP_TEXT,
     // The limits are charged when accounting has the request's usage, so both hold the same number.
     onDone: (r) => {
       if (ctx !== undefined) s.ingress?.finished?.(ctx, client, r.status).catch((err: unknown) => rt.logger.warn('ingress state not kept', { requestId: s.requestId, err }));

@@ -22,6 +22,8 @@ export interface ProxyResult {
   readonly usage: Usage | undefined;
   readonly completionText: string | undefined;
   readonly completionOverflowChars: number;
+  /** The input's `counting.audited`, carried to the outcome. */
+  readonly auditSampled: boolean | undefined;
   readonly upstreamMs: number | undefined;
   readonly ttfbMs: number | undefined;
   readonly responseBytes: number;
@@ -31,6 +33,17 @@ export interface ProxyResult {
   readonly endpoint?: string | undefined;
   /** The picker's decision and scores, when the pool has `tollgate.io/picker-debug: "true"`. */
   readonly endpointPick?: string | undefined;
+}
+
+/**
+ * Drawn as a request is proxied: whether the drift audit samples it (the gateway counts its tokens
+ * even when the backend reports usage), and so whether its response's completion text is kept.
+ */
+export interface CountingPlan {
+  /** Undefined when not drawn up front: accounting draws the sample when the request ends. */
+  readonly audited: boolean | undefined;
+  /** Keep the text whatever the backend reports: audited, or traces capture content. */
+  readonly keepText: boolean;
 }
 
 /** QuotaPolicy checks per backend attempt, provided by the limits engine. */
@@ -59,5 +72,6 @@ export interface ProxyInput {
   readonly strip: ClientCredentialStrip;
   /** The listener's write timeout for a client that stops reading (0: none). */
   readonly writeTimeoutMs: number;
+  readonly counting: CountingPlan;
   readonly onDone: (result: ProxyResult) => void;
 }

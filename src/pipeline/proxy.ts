@@ -83,7 +83,7 @@ export class ProxyRequest implements DriverOwner {
     this.status = status;
     const { ref, upstreamReq } = this.driver;
     const forcedUsage = upstreamReq?.forcedStreamUsage ?? false;
-    const translator = (this.driver.provider as Provider).responseTranslator(this.input.client, contentType, forcedUsage);
+    const translator = (this.driver.provider as Provider).responseTranslator(this.input.client, contentType, { suppressUsageChunk: forcedUsage, keepText: this.input.counting.keepText });
     const secrets = credentialSecrets(ref?.backend.credential, this.input.req.headers);
     const redactor = secrets.length === 0 ? undefined : new StreamRedactor(secrets);
     const out = relayHead({
@@ -252,6 +252,7 @@ export class ProxyRequest implements DriverOwner {
       usage: result?.usage,
       completionText: result?.completionText,
       completionOverflowChars: result?.completionOverflowChars ?? 0,
+      auditSampled: this.input.counting.audited,
       upstreamMs: d.attempts > 0 ? d.upstreamMs : undefined,
       ttfbMs,
       responseBytes: this.relay.responseBytes,

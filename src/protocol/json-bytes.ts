@@ -1,4 +1,5 @@
-// Scanning JSON as bytes, without parsing it: what the shallow walks over request bodies share.
+// Scanning JSON without parsing it: what the shallow walks over request bodies and the reading of
+// streamed responses share.
 
 /** Index of the quote that closes a JSON string whose contents start at `from`, or -1. */
 export function closingQuote(raw: Buffer, from: number): number {
@@ -12,4 +13,36 @@ export function closingQuote(raw: Buffer, from: number): number {
     if (bs % 2 === 0) return q;
     i = q + 1;
   }
+}
+
+/**
+ * Whether the JSON text `json` has a member named `quotedName` (the name with its quotes: `"usage"`)
+ * whose value starts with the character `first` (`{` for an object, `"` for a string), at any depth.
+ * A scan, not a parse (a string search V8 runs natively, far cheaper than `JSON.parse`): a name
+ * inside a string is written with escaped quotes, so it never matches, but a member of a nested
+ * object does, so a caller that needs the top level parses what this points it to. A name written
+ * with escapes (`"us\u0061ge"`) is not found.
+ */
+export function hasMemberStarting(json: string, quotedName: string, first: number): boolean {
+  let from = 0;
+  for (;;) {
+    const at = json.indexOf(quotedName, from);
+    if (at === -1) return false;
+    from = at + 1;
+    // An escaped opening quote ends a string that merely ends with the name.
+    let bs = 0;
+    while (json.charCodeAt(at - 1 - bs) === 0x5c) bs++;
+    if (bs % 2 === 1) continue;
+    let i = skipSpace(json, at + quotedName.length);
+    if (json.charCodeAt(i) !== 0x3a) continue;
+    i = skipSpace(json, i + 1);
+    if (json.charCodeAt(i) === first) return true;
+  }
+}
+
+/** The index of the first character at or after `i` that is not JSON whitespace. */
+function skipSpace(json: string, i: number): number {
+  let c = json.charCodeAt(i);
+  while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = json.charCodeAt(++i);
+  return i;
 }

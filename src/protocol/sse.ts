@@ -13,6 +13,8 @@ export interface SseEvent {
   readonly hasData: boolean;
   /** The event's exact bytes, from its first line through the blank line that ends it. */
   readonly raw: Buffer;
+  /** The data as UTF-8 bytes: a view of the stream's bytes when it is one line, so keeping a copy makes no string. */
+  dataBytes(): Buffer;
 }
 
 const LF = 0x0a;
@@ -53,6 +55,11 @@ class DecodedEvent implements SseEvent {
   get raw(): Buffer {
     this.rawSlice ??= this.buf.subarray(this.start, this.end);
     return this.rawSlice;
+  }
+
+  dataBytes(): Buffer {
+    if (this.dataStart !== -1) return this.buf.subarray(this.dataStart, this.dataEnd);
+    return Buffer.from(this.data, 'utf8');
   }
 }
 

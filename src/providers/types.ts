@@ -107,11 +107,22 @@ export interface ErrorTranslation {
   readonly param: string | null;
 }
 
+/** How a successful response is read, decided before it starts. */
+export interface ResponseReading {
+  /** Drop the usage-only stream chunk: the gateway asked for it, the client did not. */
+  readonly suppressUsageChunk: boolean;
+  /**
+   * Keep the completion text even when the backend reports usage: the drift audit sampled the
+   * request, or traces capture content. Without the backend's usage the text is kept regardless.
+   */
+  readonly keepText: boolean;
+}
+
 export interface Provider {
   readonly name: string;
   translateRequest(req: ClientRequest, ref: BackendRefConfig): UpstreamRequest;
   /** For a successful (2xx) upstream response. */
-  responseTranslator(req: ClientRequest, contentType: string | undefined, suppressUsageChunk: boolean): ResponseTranslator;
+  responseTranslator(req: ClientRequest, contentType: string | undefined, reading: ResponseReading): ResponseTranslator;
   /** For a non-2xx upstream response whose (bounded) body the gateway read. */
   translateError(status: number, contentType: string | undefined, body: Buffer, backendName: string): ErrorTranslation;
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../core/log.js';
 import type { RequestOutcome } from '../core/outcome.js';
 import { buildGeneration, type Generation } from '../pipeline/generation.js';
 import { handleRequest, type GatewayRuntime, type OutcomeSink } from '../pipeline/handler.js';
+import type { CountingPlan } from '../pipeline/proxy-types.js';
 import { Limits, type FailureMode, type LimitsOptions, type LocalStore } from '../limits/index.js';
 import { McpGateway } from '../mcp/gateway.js';
 import { McpMetrics } from '../telemetry/mcp-metrics.js';
@@ -318,6 +319,10 @@ export class Gateway implements OutcomeSink {
 
   streamStarted(): void {
     this.telemetry.streamStarted();
+  }
+
+  countingPlan(): CountingPlan {
+    return this.telemetry.countingPlan();
   }
 
   requestFinished(outcome: RequestOutcome, gen: Generation | undefined): void {

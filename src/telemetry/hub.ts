@@ -11,6 +11,7 @@ import type { RequestOutcome } from '../core/outcome.js';
 import type { SecretValue } from '../core/secret.js';
 import type { Generation } from '../pipeline/generation.js';
 import type { OutcomeSink } from '../pipeline/handler.js';
+import type { CountingPlan } from '../pipeline/proxy-types.js';
 import { endpointStats } from '../upstream/pools.js';
 import { AccessLog, type AccessLogTarget } from './access-log.js';
 import type { PoolStat } from './collected-metrics.js';
@@ -52,6 +53,11 @@ export class TelemetryStartError extends Error {
   }
 }
 
+const AUDITED: CountingPlan = { audited: true, keepText: true };
+/** Traces show each response's text, so it is kept though the backend's usage is billed. */
+const KEEP_TEXT: CountingPlan = { audited: false, keepText: true };
+const BILL_FROM_BACKEND: CountingPlan = { audited: false, keepText: false };
+
 export class Telemetry implements OutcomeSink {
   readonly metrics: GatewayMetrics;
   readonly accountant: Accountant;
@@ -64,7 +70,7 @@ export class Telemetry implements OutcomeSink {
     accountant: Accountant,
     private readonly ledger: LedgerWriter | undefined,
     private readonly pg: PostgresSink | undefined,
-    private readonly info: { accessLog: string | undefined; traces: string | undefined },
+    private readonly info: { accessLog: string | undefined; traces: string | undefined; captureContent: boolean },
   ) {
     this.metrics = metrics;
     this.accountant = accountant;
@@ -148,7 +154,7 @@ export class Telemetry implements OutcomeSink {
         traces = traceOpts.url;
       }
       const accountant = new Accountant({ logger: log, ledger, sinks, listeners, rates: opts.rates, counter: { threads: opts.countThreads ?? 1 }, auditSampleRate: opts.auditSampleRate });
-      const t = new Telemetry(metrics, accountant, ledger, pg, { accessLog, traces });
+      const t = new Telemetry(metrics, accountant, ledger, pg, { accessLog, traces, captureContent: traceOpts?.captureContent === true });
       t.closers.push(...closers);
       t.mcpAccessLog = accessLogWriter;
       t.mcpTraces = traceExporter;
@@ -177,6 +183,11 @@ export class Telemetry implements OutcomeSink {
 
   streamStarted(): void {
     this.metrics.streamStarted();
+  }
+
+  countingPlan(): CountingPlan {
+    if (this.accountant.drawAuditSample()) return AUDITED;
+    return this.info.captureContent ? KEEP_TEXT : BILL_FROM_BACKEND;
   }
 
   requestFinished(outcome: RequestOutcome, gen: Generation | undefined): void {

@@ -133,6 +133,7 @@ function outcome(i: number, withUsage: boolean): RequestOutcome {
     requestBody: { messages: [{ role: 'user', content: 'hello there' }] },
     completionText: 'general kenobi',
     completionOverflowChars: 0,
+    auditSampled: undefined,
     usage: withUsage ? { input: 10, cachedInput: 0, cacheCreationInput: 0, output: 3, reasoning: 0, total: 13 } : undefined,
     generation: 1,
   } as unknown as RequestOutcome;

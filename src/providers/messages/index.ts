@@ -31,12 +31,12 @@ export function withMessages(base: Provider, claude: ClaudeHost | undefined): Pr
       if (claude !== undefined) return passthroughRequest(req, ref, claude);
       return base.translateRequest(openAIForm(req), ref);
     },
-    responseTranslator(req, contentType, suppressUsageChunk): ResponseTranslator {
+    responseTranslator(req, contentType, reading): ResponseTranslator {
       if (req.operation === 'count_tokens' && claude !== undefined) return countTokensResponse(req, contentType, claude);
-      if (req.operation !== 'messages') return base.responseTranslator(req, contentType, suppressUsageChunk);
+      if (req.operation !== 'messages') return base.responseTranslator(req, contentType, reading);
       if (claude !== undefined) return passthroughResponse(req, contentType);
       const model = typeof req.body['model'] === 'string' ? req.body['model'] : '';
-      return new OpenAIToAnthropic(base.responseTranslator(openAIForm(req), contentType, suppressUsageChunk), model, req.stream);
+      return new OpenAIToAnthropic(base.responseTranslator(openAIForm(req), contentType, reading), model, req.stream);
     },
     translateError: (status, contentType, body, backendName) => base.translateError(status, contentType, body, backendName),
   };

@@ -1,13 +1,15 @@
 // OpenAI-schema responses: bytes pass through unchanged; usage and the answering model are read on
 // the side. The only rewrite is dropping the usage-only stream chunk the gateway itself asked for.
 import { CompletionText } from '../shared/completion-text.js';
+import { EventTape } from '../shared/event-tape.js';
 import type { ErrorCode } from '../../core/errors.js';
 import { makeUsage, type Usage } from '../../core/usage.js';
 import type { CompletionUsage } from '../../protocol/openai.js';
+import { hasMemberStarting } from '../../protocol/json-bytes.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 import { RerankObserver } from '../shared/rerank.js';
 import { transcriptionTranslator } from '../shared/transcription.js';
-import { UpstreamBodyError, type ClientRequest, type ErrorTranslation, type ResponseResult, type ResponseTranslator } from '../types.js';
+import { UpstreamBodyError, type ClientRequest, type ErrorTranslation, type ResponseReading, type ResponseResult, type ResponseTranslator } from '../types.js';
 
 /** Non-streamed bodies larger than this pass through without usage extraction (estimated instead). */
 const MAX_OBSERVED_JSON_BYTES = 16 * 1024 * 1024;
@@ -17,10 +19,10 @@ const MAX_HELD_JSON_BYTES = 64 * 1024 * 1024;
 export function openAIResponseTranslator(
   req: ClientRequest,
   contentType: string | undefined,
-  suppressUsageChunk: boolean,
+  reading: ResponseReading,
 ): ResponseTranslator {
   if (req.operation === 'transcriptions' || req.operation === 'translations') return transcriptionTranslator(contentType);
-  if (contentType !== undefined && contentType.startsWith('text/event-stream')) return new SseTranslator(suppressUsageChunk);
+  if (contentType !== undefined && contentType.startsWith('text/event-stream')) return new SseTranslator(reading.suppressUsageChunk, reading.keepText);
   if (req.operation === 'rerank') return new RerankObserver();
   // Audio and other binary answers stream through untouched: there is no usage in them to read.
   if (contentType !== undefined && !contentType.startsWith('application/json')) return PASS_THROUGH;
@@ -114,6 +116,27 @@ class JsonObserver implements ResponseTranslator {
   }
 }
 
+/**
+ * Past this many bytes of tape a stream is read eagerly instead (its text collected as it goes): a
+ * bound on what a long stream holds, about a thousand OpenAI chunks.
+ */
+const MAX_TAPE_BYTES = 16 * 1024;
+
+const USAGE_NAME = '"usage"';
+const OPEN_BRACE = 0x7b;
+
+/**
+ * An OpenAI stream: its events pass through (but the usage chunk the gateway asked for), while the
+ * backend's usage, the answering model and whether the stream completed are read on the side.
+ *
+ * The completion text is only needed for the gateway's own count: always when the stream ends
+ * without the backend's usage, otherwise only for the drift audit's sample and traces that capture
+ * content (`keepText`). Without `keepText`, an event is parsed as the stream passes only when it
+ * can carry the backend's usage (it names a `"usage"` object: it may be the usage chunk to drop).
+ * Every event is kept on a compact tape, read at the end only as far as needed: the first event for
+ * the model; all of them when the stream ended without usage (for the text) or without `[DONE]`
+ * (for a `finish_reason`). Nothing is parsed on the way to the client's first chunk.
+ */
 class SseTranslator implements ResponseTranslator {
   private readonly decoder = new SseDecoder();
   private usage: Usage | undefined;
@@ -121,18 +144,25 @@ class SseTranslator implements ResponseTranslator {
   private readonly text = new CompletionText();
   /** `[DONE]` arrived, or a choice finished: the stream is complete. */
   private complete = false;
+  /** The events not yet read for their text; undefined when every event is read as it comes. */
+  private tape: EventTape | undefined;
 
-  constructor(private readonly suppressUsageChunk: boolean) {}
+  constructor(
+    private readonly suppressUsageChunk: boolean,
+    keepText: boolean,
+  ) {
+    if (!keepText) this.tape = new EventTape(MAX_TAPE_BYTES);
+  }
 
   push(chunk: Buffer): Buffer | null {
     const carried = this.decoder.remainder() !== null;
     const events = this.decoder.push(chunk);
     if (!this.suppressUsageChunk) {
-      for (const ev of events) this.observe(ev);
+      for (const ev of events) this.read(ev);
       return chunk;
     }
     let dropped: SseEvent[] | undefined;
-    for (const ev of events) if (this.observe(ev)) (dropped ??= []).push(ev);
+    for (const ev of events) if (this.read(ev)) (dropped ??= []).push(ev);
     // Nothing dropped and the chunk held whole events only: forward it as it came.
     if (dropped === undefined && !carried && this.decoder.remainder() === null) return chunk;
     const kept: Buffer[] = [];
@@ -142,6 +172,8 @@ class SseTranslator implements ResponseTranslator {
   }
 
   end(): Buffer | null {
+    // Without [DONE] the stream may still have finished (a finish_reason): the taped events tell.
+    if (this.usage === undefined || !this.complete) this.replay();
     // Some servers omit [DONE]; a stream whose choices finished is complete all the same. One that
     // stops before either was cut: the client must not take it for a whole answer.
     if (!this.complete) throw new UpstreamBodyError('the stream ended before its last event ([DONE] or a finish_reason)');
@@ -149,26 +181,52 @@ class SseTranslator implements ResponseTranslator {
   }
 
   result(): ResponseResult {
+    if (this.usage === undefined) this.replay();
+    else if (this.tape !== undefined) this.model = modelOf(this.tape);
     return { usage: this.usage, responseModel: this.model, ...this.text.result() };
   }
 
   /** Reads an event; returns true when it is a usage-only chunk (empty choices, usage set). */
-  private observe(ev: SseEvent): boolean {
+  private read(ev: SseEvent): boolean {
     if (!ev.hasData) return false;
-    if (ev.data === '[DONE]') {
+    const data = ev.data;
+    if (data === '[DONE]') {
       this.complete = true;
       return false;
     }
+    const tape = this.tape;
+    if (tape === undefined) return this.observe(data, this.text);
+    if (!tape.append(ev.dataBytes())) {
+      // A long stream: its text from here on is collected as it comes.
+      this.replay();
+      return this.observe(data, this.text);
+    }
+    return hasMemberStarting(data, USAGE_NAME, OPEN_BRACE) && this.observe(data, undefined);
+  }
+
+  /** Reads the taped events whole: their text, a finish, and anything the scan for usage missed. */
+  private replay(): void {
+    const tape = this.tape;
+    if (tape === undefined) return;
+    this.tape = undefined;
+    for (const data of tape.events()) this.observe(data.toString('utf8'), this.text);
+  }
+
+  /**
+   * Reads one event's JSON; returns true when it is a usage-only chunk (empty choices, usage set).
+   * With `text` the event is read whole (model and text too); without, for usage and a finish only.
+   */
+  private observe(data: string, text: CompletionText | undefined): boolean {
     let obj: { model?: unknown; usage?: unknown; choices?: unknown };
     try {
-      obj = JSON.parse(ev.data) as typeof obj;
+      obj = JSON.parse(data) as typeof obj;
     } catch {
       return false;
     }
-    if (this.model === undefined && typeof obj.model === 'string') this.model = obj.model;
+    if (text !== undefined && this.model === undefined && typeof obj.model === 'string') this.model = obj.model;
     if (Array.isArray(obj.choices)) {
       for (const c of obj.choices as unknown[]) {
-        collectText(c, 'delta', this.text);
+        if (text !== undefined) collectText(c, 'delta', text);
         if (typeof c === 'object' && c !== null && typeof (c as { finish_reason?: unknown }).finish_reason === 'string') this.complete = true;
       }
     }
@@ -177,6 +235,19 @@ class SseTranslator implements ResponseTranslator {
     this.usage = u;
     return Array.isArray(obj.choices) && obj.choices.length === 0;
   }
+}
+
+/** The model the first event that names one answered with. */
+function modelOf(tape: EventTape): string | undefined {
+  for (const data of tape.events()) {
+    try {
+      const model = (JSON.parse(data.toString('utf8')) as { model?: unknown }).model;
+      if (typeof model === 'string') return model;
+    } catch {
+      // not JSON: the next event may name it
+    }
+  }
+  return undefined;
 }
 
 const MESSAGE_TEXT_FIELDS = ['content', 'reasoning_content', 'reasoning'] as const;

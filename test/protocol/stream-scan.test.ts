@@ -1,0 +1,54 @@
+// The pieces an unsampled stream is read with: the scan for a JSON member, and the tape that
+// keeps events compactly until they are read (or dropped).
+import { describe, expect, it } from 'vitest';
+import { hasMemberStarting } from '../../src/protocol/json-bytes.js';
+import { EventTape } from '../../src/providers/shared/event-tape.js';
+
+const has = (json: string, first = '{'): boolean => hasMemberStarting(json, '"usage"', first.charCodeAt(0));
+
+describe('hasMemberStarting', () => {
+  it('finds a member whose value starts with the byte asked for, with any whitespace around the colon', () => {
+    expect(has('{"usage":{"prompt_tokens":1}}')).toBe(true);
+    expect(has('{"a":1, "usage" :\n\t {"prompt_tokens":1}}')).toBe(true);
+    expect(has('{"usage":null}')).toBe(false);
+    expect(has('{"usage":null,"x":{"usage":{}}}')).toBe(true);
+    expect(has('{"finish_reason":"stop"}', '"')).toBe(false);
+  });
+
+  it('does not take a name inside a string for a member', () => {
+    expect(has(JSON.stringify({ content: '"usage":{"prompt_tokens":1}' }))).toBe(false);
+    expect(has(JSON.stringify({ content: 'say \\"usage":{' }))).toBe(false);
+    expect(has(JSON.stringify({ usage: 'usage' }), '"')).toBe(true);
+    expect(has('{"content":"usage","x":{}}')).toBe(false);
+  });
+});
+
+describe('EventTape', () => {
+  it('gives back every event as it was appended', () => {
+    const tape = new EventTape(1 << 20);
+    const events = [
+      '{"id":"a","choices":[{"delta":{"content":"one"}}]}',
+      '{"id":"a","choices":[{"delta":{"content":"two"}}]}',
+      '{"id":"a","choices":[{"delta":{"content":"two"}}]}',
+      '',
+      '{"id":"a"}',
+      'x'.repeat(300),
+      'x'.repeat(299) + 'y',
+      'é and 数字 ' + 'z'.repeat(200),
+      '{"id":"a","choices":[{"delta":{"content":"one"}}]}',
+    ].map((s) => Buffer.from(s));
+    for (const e of events) expect(tape.append(e)).toBe(true);
+    expect([...tape.events()].map((b) => b.toString())).toEqual(events.map((b) => b.toString()));
+  });
+
+  it('stores an event mostly like the one before in a few bytes, and refuses past its limit', () => {
+    const tape = new EventTape(200);
+    const chunk = (i: number): Buffer => Buffer.from(`{"id":"chatcmpl-1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"tok${i}"},"finish_reason":null}]}`);
+    expect(tape.append(chunk(0))).toBe(true);
+    let n = 1;
+    while (tape.append(chunk(n))) n++;
+    // The first event takes ~140 bytes; each next one a few.
+    expect(n).toBeGreaterThan(5);
+    expect([...tape.events()].map((b) => b.toString())).toEqual(Array.from({ length: n }, (_, i) => chunk(i).toString()));
+  });
+});
