@@ -13,6 +13,7 @@ import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefixScore, 
 import { classifyUpstreamError } from '../errors.js';
 import { scrapeLoad } from './scrape.js';
 import { LazyRequestView, type PickRequest } from './request-view.js';
+import { workerShare, type PickerShare } from './share.js';
 
 const EJECT_BASE_MS = 1_000;
 const EJECT_MAX_MS = 30_000;
@@ -29,6 +30,8 @@ export interface ReplicaState {
   scrapedAt: number;
   /** The gateway's in-flight requests to it when that scrape answered. */
   inflightAtScrape: number;
+  /** In-flight requests of the instance's other workers to it (share.ts); 0 with one process. */
+  peerInflight: number;
   scrapeFailures: number;
   /** Ejected (not picked while others are available) until this monotonic ms. */
   ejectedUntil: number;
@@ -72,10 +75,12 @@ export class PoolPicker {
     config: InferencePoolConfig,
     private readonly handleFor: (ep: Endpoint) => EndpointHandle,
     private readonly now: () => number,
+    private readonly share: PickerShare | undefined = workerShare(),
   ) {
     this.config = config;
     this.dns = new DnsEndpoints(() => this.rebuild());
     this.configure(config);
+    share?.attach(this);
   }
 
   /** A new config for the pool (hot reload): new endpoints join, gone ones leave, the rest keep state. */
@@ -105,6 +110,7 @@ export class PoolPicker {
   stop(): void {
     this.stopScraping();
     this.dns.stop();
+    this.share?.detach(this);
   }
 
   private stopScraping(): void {
@@ -143,7 +149,7 @@ export class PoolPicker {
         return this.chose(reps[cand[i] as number] as ReplicaState, reason ?? 'round-robin');
       }
       case 'least-request': {
-        for (let i = 0; i < n; i++) this.total[cand[i] as number] = -(reps[cand[i] as number] as ReplicaState).handle.inflight;
+        for (let i = 0; i < n; i++) this.total[cand[i] as number] = -inflightOf(reps[cand[i] as number] as ReplicaState);
         const best = argBest(this.total, this.inflight, cand, n, this.rr++ % n);
         return this.chose(reps[cand[best] as number] as ReplicaState, reason ?? 'least-request');
       }
@@ -156,8 +162,8 @@ export class PoolPicker {
       const j = cand[i] as number;
       const r = reps[j] as ReplicaState;
       const f = freshness(nowMs - r.scrapedAt, freshFor, cfg.staleAfterMs);
-      this.inflight[j] = r.handle.inflight;
-      this.depth[j] = effectiveQueue(r.waiting, r.handle.inflight, r.inflightAtScrape, f);
+      this.inflight[j] = inflightOf(r);
+      this.depth[j] = effectiveQueue(r.waiting, this.inflight[j] as number, r.inflightAtScrape, f);
       r.scores['kv-cache'] = kvScore(effectiveKv(r.kvCacheUsage, f));
     }
 
@@ -228,7 +234,21 @@ export class PoolPicker {
 
   // ---- internals --------------------------------------------------------------------------------
 
+  /** A session a peer worker placed (see share.ts); false when that endpoint is not in this pool. */
+  learnSession(session: string, id: string): boolean {
+    const r = this.byId.get(id);
+    if (r === undefined || !this.replicas.includes(r)) return false;
+    this.remember(session, r, false);
+    return true;
+  }
+
+  replica(id: string): ReplicaState | undefined {
+    const r = this.byId.get(id);
+    return r !== undefined && this.replicas.includes(r) ? r : undefined;
+  }
+
   private chose(r: ReplicaState, reason: PickReason): EndpointHandle {
+    this.share?.picked();
     r.picks++;
     this.lastReplica = r;
     this.lastReason = reason;
@@ -264,9 +284,10 @@ export class PoolPicker {
     return r.waiting * f >= cfg.queueThreshold || effectiveKv(r.kvCacheUsage, f) >= cfg.kvCacheThreshold;
   }
 
-  private remember(session: string, r: ReplicaState): void {
+  private remember(session: string, r: ReplicaState, tell = true): void {
     const s = this.sessions;
     if (s.get(session) === r) return;
+    if (tell) this.share?.session(this, session, r.id);
     s.delete(session);
     s.set(session, r);
     if (s.size > MAX_SESSIONS) {
@@ -304,12 +325,13 @@ export class PoolPicker {
           kvCacheUsage: 0,
           scrapedAt: Number.NaN,
           inflightAtScrape: 0,
+          peerInflight: 0,
           scrapeFailures: 0,
           ejectedUntil: 0,
           backoffMs: 0,
           picks: r?.picks ?? 0,
           scores: { queue: 0, 'kv-cache': 0, 'prefix-cache': 0 },
-          prefix: new PrefixIndex(this.config.prefixLruPerEndpoint),
+          prefix: new PrefixIndex(this.config.prefixLruPerEndpoint, this.share !== undefined),
           scraping: false,
         };
         this.byId.set(id, r);
@@ -340,7 +362,7 @@ export class PoolPicker {
           r.waiting = load.waiting;
           r.kvCacheUsage = load.kvCacheUsage;
           r.scrapedAt = this.now();
-          r.inflightAtScrape = r.handle.inflight;
+          r.inflightAtScrape = inflightOf(r);
           r.scrapeFailures = 0;
         },
         (err: unknown) => {
@@ -354,6 +376,11 @@ export class PoolPicker {
       );
     }
   }
+}
+
+/** Requests in flight to the replica from the whole instance: this worker's and what its peers told. */
+export function inflightOf(r: ReplicaState): number {
+  return r.handle.inflight + r.peerInflight;
 }
 
 /** The request's session key, from the pool's header or its CEL expression; undefined: none. */
