@@ -8,7 +8,8 @@
 // machine's load cannot move it: what it shows is what the choice of replica alone is worth under
 // the simulator's queueing model. What it leaves out is exactly what the real-stack bench adds:
 // HTTP, the gateway's and the harness's CPU, scrape latency.
-import { PoolPicker } from '../upstream/pool/picker.js';
+import { inflightOf, PoolPicker } from '../upstream/pool/picker.js';
+import { PickerShare } from '../upstream/pool/share.js';
 import type { EndpointHandle } from '../upstream/pools.js';
 import { Engine, engineConfig, type StepPlan } from '../sim/engine/engine.js';
 import { EventQueue } from '../sim/engine/event-queue.js';
@@ -49,6 +50,11 @@ export interface VirtualOptions {
   readonly sessionGapS: number;
   /** Gateway worker processes, each picking with only what it saw. */
   readonly workers: number;
+  /**
+   * With several workers: their pickers share what they learned in batches every this many ms,
+   * delivered as long after (the primary's relay batches too); 0: each keeps what it saw.
+   */
+  readonly shareMs?: number;
 }
 
 const REPLICAS = 4;
@@ -151,14 +157,27 @@ class SessionSupply {
  * the first sent when the previous answer ended plus the turn's recorded think time, each turn's
  * output as long as the corpus says. `workers` > 1 models a gateway of several processes: each
  * request lands on one of them at random (connections are spread over workers, not sessions) and
- * each picks with only what it saw itself (its own in-flight counts and prefix index; the scrape
- * is the same for all).
+ * each picks with what it saw itself (its own in-flight counts and prefix index; the scrape is the
+ * same for all), plus, with `shareMs`, what the others told it that long ago or longer.
  */
 export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy: Strategy, users: number, seed: number, o: VirtualOptions): VirtualRun {
   const engines = Array.from({ length: REPLICAS }, () => new Engine(engineConfig(profile)));
   const cluster = new Cluster(engines);
   const handles = new Map<EndpointHandle, number>();
-  const pickers = Array.from({ length: o.workers }, () => {
+  const shareMs = o.workers > 1 ? (o.shareMs ?? 0) : 0;
+  const shares: PickerShare[] = [];
+  for (let w = 0; w < (shareMs > 0 ? o.workers : 0); w++) {
+    shares.push(
+      new PickerShare(
+        {
+          send: (batch) => cluster.at(cluster.now + shareMs, () => shares.forEach((peer, p) => p !== w && peer.receive([{ from: w, batch }]))),
+          later: (fn, ms) => cluster.at(cluster.now + ms, fn),
+        },
+        shareMs,
+      ),
+    );
+  }
+  const pickers = Array.from({ length: o.workers }, (_, w) => {
     let next = 0;
     return new PoolPicker(
       { ...pickerConfig(strategy, PICKER_DEFAULTS.prefixMaxBlocks), scrapeIntervalMs: SCRAPE_MS, staleAfterMs: SCRAPE_MS * 3 },
@@ -168,6 +187,7 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
         return h;
       },
       () => cluster.now,
+      shares[w],
     );
   });
   const engineOf = (h: EndpointHandle): number => handles.get(h) as number;
@@ -183,7 +203,7 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
         r.waiting = e.numWaiting;
         r.kvCacheUsage = e.kv.usage();
         r.scrapedAt = cluster.now;
-        r.inflightAtScrape = r.handle.inflight;
+        r.inflightAtScrape = inflightOf(r);
       }
     }
     if (cluster.now >= warm && cluster.now < end) {

@@ -1,0 +1,216 @@
+// `serve --concurrency 2` in front of an InferencePool: the two workers' endpoint pickers share what
+// they learn. Every request opens its own connection, so the primary hands a conversation's turns
+// to whichever worker is next; a later turn still goes to the replica that holds its prefix (or its
+// session), whichever worker placed the first one. A worker that is killed takes its in-flight
+// requests out of the others' counts. Which worker served a request is read from the per-worker
+// request counter of the admin /metrics; where it went, from the picker's debug header.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSimServer, type SimServerHandle } from '../../src/sim/index.js';
+import { metricValue } from '../helpers/limits.js';
+import { chatFresh, startInstance, waitUntil, type Instance, type Reply } from './helpers.js';
+
+const PROFILE = { extends: 'fast' };
+
+function poolYaml(ports: readonly number[]): string {
+  const ann = {
+    'tollgate.io/endpoints': ports.map((p) => `127.0.0.1:${p}`).join(','),
+    'tollgate.io/scrape-interval': '50ms',
+    'tollgate.io/picker-debug': 'true',
+    'tollgate.io/session-header': 'x-session-id',
+  };
+  return `apiVersion: inference.networking.k8s.io/v1
+kind: InferencePool
+metadata:
+  name: vllm
+  namespace: default
+  annotations:
+${Object.entries(ann)
+  .map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`)
+  .join('\n')}
+spec:
+  targetPorts:
+    - number: 8000
+  selector:
+    matchLabels:
+      app: vllm
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata:
+  name: llm
+  namespace: default
+spec:
+  rules:
+    - matches:
+        - headers:
+            - name: x-ai-eg-model
+              value: sim-model
+      backendRefs:
+        - group: inference.networking.k8s.io
+          kind: InferencePool
+          name: vllm
+`;
+}
+
+interface Pick {
+  readonly endpoint: string;
+  readonly reason: string;
+  readonly matched: number;
+  readonly blocks: number;
+  /** The worker that served it (index). */
+  readonly worker: string;
+}
+
+function parsePick(r: Reply): Omit<Pick, 'worker'> {
+  const h = String(r.headers['x-tollgate-endpoint-pick'] ?? '');
+  const m = /endpoint=([^;]+); reason=([^;]+);.*prefix-blocks=(\d+)\/(\d+)/.exec(h);
+  if (r.status !== 200 || m === null) throw new Error(`no pick (status ${r.status}): ${h} ${r.text.slice(0, 200)}`);
+  return { endpoint: m[1]!, reason: m[2]!, matched: Number(m[3]), blocks: Number(m[4]) };
+}
+
+async function perWorker(inst: Instance): Promise<Map<string, number>> {
+  const text = await inst.metrics();
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^tollgate_worker_requests_total\{worker="(\d+)"\} (\S+)$/gm)) out.set(m[1]!, Number(m[2]));
+  return out;
+}
+
+/** One request on a connection of its own, done alone so the per-worker counters say who served it. */
+async function send(inst: Instance, messages: unknown[], headers: Record<string, string> = {}): Promise<Pick> {
+  const before = await perWorker(inst);
+  const r = await chatFresh(inst.url, { model: 'sim-model', max_tokens: 2, messages }, headers);
+  const pick = parsePick(r);
+  let worker: string | undefined;
+  await waitUntil(async () => {
+    const after = await perWorker(inst);
+    worker = [...after].find(([w, n]) => n > (before.get(w) ?? 0))?.[0];
+    return worker !== undefined;
+  }, 'the request to show in a worker request counter');
+  return { ...pick, worker: worker! };
+}
+
+const shared = async (inst: Instance, kind: 'blocks' | 'sessions'): Promise<number> => metricValue(await inst.metrics(), 'tollgate_picker_shared_entries_total', { kind });
+
+describe('endpoint pickers shared across two workers', { timeout: 120_000 }, () => {
+  const sims: SimServerHandle[] = [];
+  let inst: Instance;
+
+  beforeAll(async () => {
+    for (let i = 0; i < 4; i++) sims.push(await startSimServer({ profile: PROFILE as never, seed: i }));
+    inst = await startInstance({ 'pool.yaml': poolYaml(sims.map((s) => s.port)) });
+  });
+
+  afterAll(async () => {
+    await inst?.stop();
+    await Promise.all(sims.map((s) => s.close()));
+  });
+
+  it("a conversation's next turn goes to the replica holding its prefix, whichever worker takes it", async () => {
+    // Distinct from the first byte, so no conversation's blocks are another's.
+    const system = (i: number): string => `conversation ${i}: ${'You are a careful assistant who explains each step. '.repeat(40)}`;
+    const firsts: Array<{ messages: unknown[]; pick: Pick }> = [];
+    for (let i = 0; i < 4; i++) {
+      const messages = [
+        { role: 'system', content: system(i) },
+        { role: 'user', content: `question ${i}: how do prefix caches work?` },
+      ];
+      firsts.push({ messages, pick: await send(inst, messages) });
+    }
+    for (const f of firsts) expect(f.pick.blocks).toBeGreaterThan(4);
+    // Each worker learns the blocks of the turns the other one placed.
+    const told = firsts.reduce((a, f) => a + f.pick.blocks, 0);
+    await waitUntil(async () => (await shared(inst, 'blocks')) >= told, 'the workers to learn each other’s prefix blocks', 30_000);
+
+    // Each next turn twice, on two connections in a row: the primary gives them to both workers.
+    let crossed = 0;
+    for (const [i, f] of firsts.entries()) {
+      const messages = [...f.messages, { role: 'assistant', content: 'They reuse the KV cache of a shared prefix.' }, { role: 'user', content: 'And across replicas?' }];
+      for (let k = 0; k < 2; k++) {
+        const s = await send(inst, messages);
+        expect({ conversation: i, endpoint: s.endpoint }).toEqual({ conversation: i, endpoint: f.pick.endpoint });
+        // All but the first turn's last block, which may hold the bytes after its last message.
+        expect(s.matched).toBeGreaterThanOrEqual(f.pick.blocks - 1);
+        if (s.worker !== f.pick.worker) crossed++;
+      }
+    }
+    // The point of the test: next turns the other worker took (at least one per conversation).
+    expect(crossed).toBeGreaterThanOrEqual(4);
+  });
+
+  it('a session placed by one worker stays on its replica when the other worker takes its next request', async () => {
+    const placed: Pick[] = [];
+    for (let i = 0; i < 4; i++) placed.push(await send(inst, [{ role: 'user', content: `hello ${i}` }], { 'x-session-id': `s-${i}` }));
+    await waitUntil(async () => (await shared(inst, 'sessions')) >= 4, 'the workers to learn each other’s sessions', 30_000);
+    let crossed = 0;
+    for (let i = 0; i < 4; i++) {
+      for (let k = 0; k < 2; k++) {
+        const n = await send(inst, [{ role: 'user', content: `something else entirely ${i}` }], { 'x-session-id': `s-${i}` });
+        expect({ session: i, endpoint: n.endpoint, reason: n.reason }).toEqual({ session: i, endpoint: placed[i]!.endpoint, reason: 'session' });
+        if (n.worker !== placed[i]!.worker) crossed++;
+      }
+    }
+    expect(crossed).toBeGreaterThanOrEqual(4);
+  });
+});
+
+/** A model server that holds every chat request open until released, with vLLM's two gauges on /metrics. */
+async function startHoldingReplica(): Promise<{ port: number; held: () => number; release: () => void; close: () => Promise<void> }> {
+  const open = new Set<http.ServerResponse>();
+  const server = http.createServer((req, res) => {
+    if (req.url === '/metrics') {
+      res.end('# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{model_name="m"} 0\n# TYPE vllm:kv_cache_usage_perc gauge\nvllm:kv_cache_usage_perc{model_name="m"} 0\n');
+      return;
+    }
+    req.resume();
+    open.add(res);
+    res.on('close', () => open.delete(res));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const release = (): void => {
+    for (const res of open) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'x', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }));
+  };
+  return {
+    port: (server.address() as AddressInfo).port,
+    held: () => open.size,
+    release,
+    close: () => {
+      release();
+      server.closeAllConnections();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+describe('in-flight counts shared across two workers', { timeout: 120_000 }, () => {
+  it("a killed worker's requests in flight leave the others' counts; its replacement learns the survivor's", async () => {
+    const replicas = [await startHoldingReplica(), await startHoldingReplica()];
+    const inst = await startInstance({ 'pool.yaml': poolYaml(replicas.map((r) => r.port)) });
+    const peerInflight = async (): Promise<number> => metricValue(await inst.metrics(), 'tollgate_endpoint_peer_inflight');
+    const held = (): number => replicas.reduce((a, r) => a + r.held(), 0);
+    try {
+      // Six requests on connections of their own: the primary spreads them over both workers.
+      const pending = Array.from({ length: 6 }, (_, i) => chatFresh(inst.url, { model: 'sim-model', messages: [{ role: 'user', content: `hold ${i}` }] }).catch(() => undefined));
+      await waitUntil(() => held() === 6, 'six requests held by the replicas');
+      // Each worker counts the other's: the sum over workers is every request in flight.
+      await waitUntil(async () => (await peerInflight()) === 6, 'each worker to count the other worker’s requests in flight', 30_000);
+
+      const victim = (await inst.workers()).find((w) => w.worker === 0);
+      expect(victim?.pid).toBeGreaterThan(0);
+      process.kill(victim!.pid!, 'SIGKILL');
+      // Its requests' upstream connections close with it; the survivor's stay held.
+      await waitUntil(() => held() < 6, 'the killed worker’s requests to leave the replicas');
+      // The survivor no longer counts the dead worker's requests (0), and the replacement counts
+      // the survivor's (what is still held): the sum is the requests still in flight.
+      await waitUntil(async () => (await peerInflight()) === held() && held() > 0, 'the dead worker’s in-flight requests to leave the count', 30_000);
+      expect(await peerInflight()).toBe(held());
+      for (const r of replicas) r.release();
+      await Promise.all(pending);
+      await waitUntil(async () => (await peerInflight()) === 0, 'the counts to return to zero once every request answered', 30_000);
+    } finally {
+      await inst.stop();
+      await Promise.all(replicas.map((r) => r.close()));
+    }
+  });
+});
