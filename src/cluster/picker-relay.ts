@@ -31,7 +31,7 @@ export class PickerRelay {
     for (const d of batch.pools) {
       if (d.inflight === undefined) continue;
       let pools = this.inflight.get(from);
-      if (pools === undefined) this.inflight.set(from, (pools = new Map()));
+      if (pools === undefined) this.inflight.set(from, (pools = new Map<string, PoolDelta>()));
       pools.set(d.pool, { pool: d.pool, blockBytes: d.blockBytes, blocks: [], sessions: [], inflight: d.inflight });
     }
     this.arm();

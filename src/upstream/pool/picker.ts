@@ -162,8 +162,9 @@ export class PoolPicker {
       const j = cand[i] as number;
       const r = reps[j] as ReplicaState;
       const f = freshness(nowMs - r.scrapedAt, freshFor, cfg.staleAfterMs);
-      this.inflight[j] = inflightOf(r);
-      this.depth[j] = effectiveQueue(r.waiting, this.inflight[j] as number, r.inflightAtScrape, f);
+      const inflight = inflightOf(r);
+      this.inflight[j] = inflight;
+      this.depth[j] = effectiveQueue(r.waiting, inflight, r.inflightAtScrape, f);
       r.scores['kv-cache'] = kvScore(effectiveKv(r.kvCacheUsage, f));
     }
 

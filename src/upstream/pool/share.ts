@@ -115,8 +115,8 @@ export class PickerShare {
         if (picker === undefined) continue;
         if (d.inflight !== undefined) {
           let byPool = this.peers.get(from);
-          if (byPool === undefined) this.peers.set(from, (byPool = new Map()));
-          byPool.set(d.pool, new Map(d.inflight));
+          if (byPool === undefined) this.peers.set(from, (byPool = new Map<string, Map<string, number>>()));
+          byPool.set(d.pool, new Map<string, number>(d.inflight));
           touched.add(d.pool);
         }
         this.learn(picker, d);
