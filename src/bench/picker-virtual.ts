@@ -40,6 +40,8 @@ export interface VirtualRun {
   readonly requests: readonly number[];
   /** Sessions started beyond the corpus's size (the corpus wrapped around and repeated them). */
   readonly repeatedSessions: number;
+  /** With shared picker state: the workers' batches to the primary per measured request, and their JSON bytes. */
+  readonly shared?: { readonly messagesPerRequest: number; readonly bytesPerRequest: number };
 }
 
 /** How users run the corpus's sessions, as the load harness's users mode does. */
@@ -166,11 +168,18 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
   const handles = new Map<EndpointHandle, number>();
   const shareMs = o.workers > 1 ? (o.shareMs ?? 0) : 0;
   const shares: PickerShare[] = [];
+  const sharedIpc = { messages: 0, bytes: 0 };
   for (let w = 0; w < (shareMs > 0 ? o.workers : 0); w++) {
     shares.push(
       new PickerShare(
         {
-          send: (batch) => cluster.at(cluster.now + shareMs, () => shares.forEach((peer, p) => p !== w && peer.receive([{ from: w, batch }]))),
+          send: (batch) => {
+            if (cluster.now >= warm && cluster.now < end) {
+              sharedIpc.messages++;
+              sharedIpc.bytes += Buffer.byteLength(JSON.stringify(batch));
+            }
+            cluster.at(cluster.now + shareMs, () => shares.forEach((peer, p) => p !== w && peer.receive([{ from: w, batch }])));
+          },
           later: (fn, ms) => cluster.at(cluster.now + ms, fn),
         },
         shareMs,
@@ -293,6 +302,7 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
     preemptions: engines.map((e, i) => e.stats.preemptions - (preemptedBefore[i] ?? 0)),
     requests,
     repeatedSessions: supplies.reduce((a, x) => a + x.repeated, 0),
+    ...(shareMs > 0 ? { shared: { messagesPerRequest: sharedIpc.messages / Math.max(1, sorted.length), bytesPerRequest: sharedIpc.bytes / Math.max(1, sorted.length) } } : {}),
   };
 }
 
@@ -335,6 +345,7 @@ export function virtualComparison(
         const row = `| ${seed} | ${sat.users} | ${pct}% (${users}) | ${strategy} | ${ms(r.ttftP50)} | ${ms(r.ttftP99)} | ${ms(r.ttftMean)} | ${r.outputTokensPerS.toFixed(0)} | ${(r.prefixHitRate * 100).toFixed(1)}% | ${r.promptTokensMean.toFixed(0)} | ${(r.kvUsageMean * 100).toFixed(1)}% | ${r.preemptions.join(' / ')} | ${r.requests.join(' / ')} |`;
         lines.push(row);
         log(row);
+        if (r.shared !== undefined) log(`  shared picker state: ${r.shared.messagesPerRequest.toFixed(3)} batches per request from the workers, ${r.shared.bytesPerRequest.toFixed(0)} bytes of JSON per request`);
       }
     }
   }
