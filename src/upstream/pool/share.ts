@@ -165,6 +165,8 @@ export class PickerShare {
     let room = MAX_BATCH_BLOCKS;
     let busy = false;
     for (const picker of this.pickers.values()) {
+      // Round robin reads none of it.
+      if (picker.config.strategy === 'round-robin') continue;
       const key = picker.config.key;
       const blocks: Array<readonly [string, readonly number[]]> = [];
       let inflightKey = '';
