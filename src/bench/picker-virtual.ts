@@ -8,7 +8,7 @@
 // machine's load cannot move it: what it shows is what the choice of replica alone is worth under
 // the simulator's queueing model. What it leaves out is exactly what the real-stack bench adds:
 // HTTP, the gateway's and the harness's CPU, scrape latency.
-import { inflightOf, PoolPicker } from '../upstream/pool/picker.js';
+import { PoolPicker } from '../upstream/pool/picker.js';
 import { PickerShare } from '../upstream/pool/share.js';
 import type { EndpointHandle } from '../upstream/pools.js';
 import { Engine, engineConfig, type StepPlan } from '../sim/engine/engine.js';
@@ -53,8 +53,9 @@ export interface VirtualOptions {
   /** Gateway worker processes, each picking with only what it saw. */
   readonly workers: number;
   /**
-   * With several workers: their pickers share what they learned in batches every this many ms,
-   * delivered as long after (the primary's relay batches too); 0: each keeps what it saw.
+   * With several workers: their pickers share the prefix blocks and sessions they learned in
+   * batches every this many ms, delivered as long after (the primary's relay batches too); 0: each
+   * keeps what it saw.
    */
   readonly shareMs?: number;
 }
@@ -160,7 +161,8 @@ class SessionSupply {
  * output as long as the corpus says. `workers` > 1 models a gateway of several processes: each
  * request lands on one of them at random (connections are spread over workers, not sessions) and
  * each picks with what it saw itself (its own in-flight counts and prefix index; the scrape is the
- * same for all), plus, with `shareMs`, what the others told it that long ago or longer.
+ * same for all), plus, with `shareMs`, the prefix blocks and sessions the others told it that long
+ * ago or longer.
  */
 export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy: Strategy, users: number, seed: number, o: VirtualOptions): VirtualRun {
   const engines = Array.from({ length: REPLICAS }, () => new Engine(engineConfig(profile)));
@@ -178,7 +180,7 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
               sharedIpc.messages++;
               sharedIpc.bytes += Buffer.byteLength(JSON.stringify(batch));
             }
-            cluster.at(cluster.now + shareMs, () => shares.forEach((peer, p) => p !== w && peer.receive([{ from: w, batch }])));
+            cluster.at(cluster.now + shareMs, () => shares.forEach((peer, p) => p !== w && peer.receive([batch])));
           },
           later: (fn, ms) => cluster.at(cluster.now + ms, fn),
         },
@@ -212,7 +214,7 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
         r.waiting = e.numWaiting;
         r.kvCacheUsage = e.kv.usage();
         r.scrapedAt = cluster.now;
-        r.inflightAtScrape = inflightOf(r);
+        r.inflightAtScrape = r.handle.inflight;
       }
     }
     if (cluster.now >= warm && cluster.now < end) {

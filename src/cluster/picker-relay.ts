@@ -1,55 +1,38 @@
 // The primary's part in sharing the endpoint pickers' state (upstream/pool/share.ts): it relays
-// each worker's batches to the others, at most one message per worker an interval whatever the
-// number of workers, and keeps the one thing a worker cannot rebuild from later traffic: every
-// worker's latest in-flight counts, which a restarted worker is told at once and which leave with a
-// worker that dies.
-import type { PeerBatch, PickerBatch, PoolDelta } from '../upstream/pool/share.js';
+// each worker's batches to the other workers, at most one message per worker an interval whatever
+// the number of workers, and keeps the most recent batches (a bounded number of entries) for a
+// worker that (re)starts, so it does not begin with an empty prefix index.
+import type { PickerBatch } from '../upstream/pool/share.js';
 
-export interface RelayMessage {
-  readonly peers: readonly PeerBatch[];
-  readonly gone?: readonly number[];
-}
+/** Blocks and sessions kept for a worker that starts: a few seconds of a busy instance's news. */
+const RECENT_ENTRIES = 65_536;
 
 export class PickerRelay {
-  private pending: PeerBatch[] = [];
-  private gone: number[] = [];
+  private pending: Array<{ readonly from: number; readonly batch: PickerBatch }> = [];
   private timer: NodeJS.Timeout | undefined;
-  /** Worker → pool → its latest in-flight counts (as a delta with nothing else in it). */
-  private readonly inflight = new Map<number, Map<string, PoolDelta>>();
+  private recent: Array<{ readonly batch: PickerBatch; readonly entries: number }> = [];
+  private recentEntries = 0;
 
   constructor(
     private readonly o: {
       /** Ids of the workers connected now. */
       readonly workers: () => readonly number[];
-      readonly send: (worker: number, m: RelayMessage) => void;
+      readonly send: (worker: number, batches: readonly PickerBatch[]) => void;
       readonly intervalMs: number;
     },
   ) {}
 
   take(from: number, batch: PickerBatch): void {
     this.pending.push({ from, batch });
-    for (const d of batch.pools) {
-      if (d.inflight === undefined) continue;
-      let pools = this.inflight.get(from);
-      if (pools === undefined) this.inflight.set(from, (pools = new Map<string, PoolDelta>()));
-      pools.set(d.pool, { pool: d.pool, blockBytes: d.blockBytes, blocks: [], sessions: [], inflight: d.inflight });
-    }
-    this.arm();
+    this.keep(batch);
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => this.flush(), this.o.intervalMs);
+    this.timer.unref();
   }
 
-  /** A worker (re)started: the others' requests in flight count for its picks from the start. */
+  /** A worker started serving: it learns what the instance's pickers learned most recently. */
   joined(id: number): void {
-    const peers: PeerBatch[] = [];
-    for (const [from, pools] of this.inflight) if (from !== id) peers.push({ from, batch: { pools: [...pools.values()] } });
-    if (peers.length > 0) this.o.send(id, { peers });
-  }
-
-  /** A worker exited: the requests it had in flight are gone with it. */
-  workerGone(id: number): void {
-    this.inflight.delete(id);
-    this.pending = this.pending.filter((p) => p.from !== id);
-    this.gone.push(id);
-    this.arm();
+    if (this.recent.length > 0) this.o.send(id, this.recent.map((r) => r.batch));
   }
 
   close(): void {
@@ -57,22 +40,23 @@ export class PickerRelay {
     this.timer = undefined;
   }
 
-  private arm(): void {
-    if (this.timer !== undefined) return;
-    this.timer = setTimeout(() => this.flush(), this.o.intervalMs);
-    this.timer.unref();
+  private keep(batch: PickerBatch): void {
+    let entries = 0;
+    for (const p of batch.pools) entries += p.sessions.length + p.blocks.reduce((n, [, hs]) => n + hs.length, 0);
+    this.recent.push({ batch, entries });
+    this.recentEntries += entries;
+    let drop = 0;
+    while (this.recentEntries > RECENT_ENTRIES && drop < this.recent.length - 1) this.recentEntries -= (this.recent[drop++] as { entries: number }).entries;
+    if (drop > 0) this.recent = this.recent.slice(drop);
   }
 
   private flush(): void {
     this.timer = undefined;
     const pending = this.pending;
-    const gone = this.gone;
     this.pending = [];
-    this.gone = [];
     for (const id of this.o.workers()) {
-      const peers = pending.filter((p) => p.from !== id);
-      if (peers.length === 0 && gone.length === 0) continue;
-      this.o.send(id, gone.length === 0 ? { peers } : { peers, gone });
+      const batches = pending.flatMap((p) => (p.from === id ? [] : [p.batch]));
+      if (batches.length > 0) this.o.send(id, batches);
     }
   }
 }

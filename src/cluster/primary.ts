@@ -102,11 +102,11 @@ export class Primary {
     });
     this.pickers = new PickerRelay({
       workers: () => this.slots.flatMap((s) => (s.worker?.isConnected() === true ? [s.worker.id] : [])),
-      send: (id, m) => {
+      send: (id, batches) => {
         const w = cluster.workers?.[id];
         if (w === undefined) return;
         this.metrics.pickerMessage('to_worker');
-        this.send(w, { t: 'picker', ...m });
+        this.send(w, { t: 'picker', batches });
       },
       intervalMs: SHARE_INTERVAL_MS,
     });
@@ -273,7 +273,6 @@ export class Primary {
 
   private onExit(slot: Slot, w: Worker, code: number | null, signal: string | null): void {
     const stranded = this.store.workerGone(w.id);
-    this.pickers.workerGone(w.id);
     if (slot.lastMetrics !== undefined) this.metrics.retire(slot.lastMetrics);
     const wasListening = slot.listening;
     slot.worker = undefined;

@@ -4,7 +4,7 @@
 // answers a batch with one message.
 import type { AdmitMode, AdmitResult, Charge, Check, Release } from '../limits/store.js';
 import type { WorkersTelemetry } from '../server/status-page.js';
-import type { PeerBatch, PickerBatch } from '../upstream/pool/share.js';
+import type { PickerBatch } from '../upstream/pool/share.js';
 
 /**
  * What a worker did with the leases it holds (see leases.ts): `consumed` admitted or charged by
@@ -74,8 +74,8 @@ export type ToWorker =
   | { readonly t: 'shutdown' }
   /** `dashboard` comes with every worker's telemetry, which the page shows. */
   | { readonly t: 'ask'; readonly id: number; readonly what: Question; readonly telemetry?: WorkersTelemetry }
-  /** The other workers' picker batches, and workers that are gone (drop their in-flight counts). */
-  | { readonly t: 'picker'; readonly peers: readonly PeerBatch[]; readonly gone?: readonly number[] };
+  /** The other workers' picker batches since the last relay. */
+  | { readonly t: 'picker'; readonly batches: readonly PickerBatch[] };
 
 export type Question = 'metrics' | 'dashboard' | 'telemetry';
 

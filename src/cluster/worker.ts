@@ -51,7 +51,7 @@ export async function runWorker(opts: Omit<GatewayOptions, 'admin' | 'watch' | '
           store.recall(m.keys);
           return;
         case 'picker':
-          share.receive(m.peers, m.gone);
+          share.receive(m.batches);
           return;
         case 'reload':
           // One at a time, in the order the primary sent them.

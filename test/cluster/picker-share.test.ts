@@ -1,11 +1,9 @@
 // `serve --concurrency 2` in front of an InferencePool: the two workers' endpoint pickers share what
 // they learn. Every request opens its own connection, so the primary hands a conversation's turns
 // to whichever worker is next; a later turn still goes to the replica that holds its prefix (or its
-// session), whichever worker placed the first one. A worker that is killed takes its in-flight
-// requests out of the others' counts. Which worker served a request is read from the per-worker
-// request counter of the admin /metrics; where it went, from the picker's debug header.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+// session), whichever worker placed the first one, and a worker restarted after a crash knows it
+// too. Which worker served a request is read from the per-worker request counter of the admin
+// /metrics; where it went, from the picker's debug header.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimServer, type SimServerHandle } from '../../src/sim/index.js';
 import { metricValue } from '../helpers/limits.js';
@@ -153,64 +151,43 @@ describe('endpoint pickers shared across two workers', { timeout: 120_000 }, () 
     }
     expect(crossed).toBeGreaterThanOrEqual(4);
   });
-});
 
-/** A model server that holds every chat request open until released, with vLLM's two gauges on /metrics. */
-async function startHoldingReplica(): Promise<{ port: number; held: () => number; release: () => void; close: () => Promise<void> }> {
-  const open = new Set<http.ServerResponse>();
-  const server = http.createServer((req, res) => {
-    if (req.url === '/metrics') {
-      res.end('# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{model_name="m"} 0\n# TYPE vllm:kv_cache_usage_perc gauge\nvllm:kv_cache_usage_perc{model_name="m"} 0\n');
-      return;
+  it('a worker that is killed is replaced by one that knows where the conversations are', async () => {
+    const system = (i: number): string => `restart ${i}: ${'Answer briefly and cite the relevant file. '.repeat(40)}`;
+    const firsts: Array<{ messages: unknown[]; pick: Pick }> = [];
+    const learnedBefore = await shared(inst, 'blocks');
+    for (let i = 0; i < 4; i++) {
+      const messages = [
+        { role: 'system', content: system(i) },
+        { role: 'user', content: `task ${i}: find the bug` },
+      ];
+      firsts.push({ messages, pick: await send(inst, messages) });
     }
-    req.resume();
-    open.add(res);
-    res.on('close', () => open.delete(res));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const release = (): void => {
-    for (const res of open) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'x', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }));
-  };
-  return {
-    port: (server.address() as AddressInfo).port,
-    held: () => open.size,
-    release,
-    close: () => {
-      release();
-      server.closeAllConnections();
-      return new Promise((r) => server.close(() => r()));
-    },
-  };
-}
+    const told = firsts.reduce((a, f) => a + f.pick.blocks, 0);
+    await waitUntil(async () => (await shared(inst, 'blocks')) >= learnedBefore + told, 'the workers to learn each other’s prefix blocks', 30_000);
 
-describe('in-flight counts shared across two workers', { timeout: 120_000 }, () => {
-  it("a killed worker's requests in flight leave the others' counts; its replacement learns the survivor's", async () => {
-    const replicas = [await startHoldingReplica(), await startHoldingReplica()];
-    const inst = await startInstance({ 'pool.yaml': poolYaml(replicas.map((r) => r.port)) });
-    const peerInflight = async (): Promise<number> => metricValue(await inst.metrics(), 'tollgate_endpoint_peer_inflight');
-    const held = (): number => replicas.reduce((a, r) => a + r.held(), 0);
-    try {
-      // Six requests on connections of their own: the primary spreads them over both workers.
-      const pending = Array.from({ length: 6 }, (_, i) => chatFresh(inst.url, { model: 'sim-model', messages: [{ role: 'user', content: `hold ${i}` }] }).catch(() => undefined));
-      await waitUntil(() => held() === 6, 'six requests held by the replicas');
-      // Each worker counts the other's: the sum over workers is every request in flight.
-      await waitUntil(async () => (await peerInflight()) === 6, 'each worker to count the other worker’s requests in flight', 30_000);
+    // Read now, the dead worker's count stays in the totals (the primary keeps its last snapshot).
+    const learnedAtKill = await shared(inst, 'blocks');
+    const victim = (await inst.workers()).find((w) => w.worker === 0);
+    expect(victim?.pid).toBeGreaterThan(0);
+    process.kill(victim!.pid!, 'SIGKILL');
+    await waitUntil(async () => {
+      const w = (await inst.workers()).find((x) => x.worker === 0);
+      return w?.pid != null && w.pid !== victim!.pid && (await fetch(`${inst.adminUrl}/readyz`)).status === 200;
+    }, 'worker 0 to be replaced and serving', 30_000);
+    // The replacement learns this test's conversations (placed before it started) from the batches
+    // the primary kept.
+    await waitUntil(async () => (await shared(inst, 'blocks')) >= learnedAtKill + told, 'the replacement to learn the recent prefix blocks', 30_000);
 
-      const victim = (await inst.workers()).find((w) => w.worker === 0);
-      expect(victim?.pid).toBeGreaterThan(0);
-      process.kill(victim!.pid!, 'SIGKILL');
-      // Its requests' upstream connections close with it; the survivor's stay held.
-      await waitUntil(() => held() < 6, 'the killed worker’s requests to leave the replicas');
-      // The survivor no longer counts the dead worker's requests (0), and the replacement counts
-      // the survivor's (what is still held): the sum is the requests still in flight.
-      await waitUntil(async () => (await peerInflight()) === held() && held() > 0, 'the dead worker’s in-flight requests to leave the count', 30_000);
-      expect(await peerInflight()).toBe(held());
-      for (const r of replicas) r.release();
-      await Promise.all(pending);
-      await waitUntil(async () => (await peerInflight()) === 0, 'the counts to return to zero once every request answered', 30_000);
-    } finally {
-      await inst.stop();
-      await Promise.all(replicas.map((r) => r.close()));
+    let onReplacement = 0;
+    for (const [i, f] of firsts.entries()) {
+      const messages = [...f.messages, { role: 'assistant', content: 'Line 12 divides by zero.' }, { role: 'user', content: 'Fix it.' }];
+      for (let k = 0; k < 2; k++) {
+        const s = await send(inst, messages);
+        expect({ conversation: i, endpoint: s.endpoint }).toEqual({ conversation: i, endpoint: f.pick.endpoint });
+        if (s.worker === '0') onReplacement++;
+      }
     }
+    expect(onReplacement).toBeGreaterThanOrEqual(4);
   });
 });

@@ -1,8 +1,8 @@
 // The workers' shared picker state between two real PoolPickers in one process, the batches handed
 // over by hand instead of through the primary (test/cluster/picker-share.test.ts covers the real
 // processes): what a peer learned steers the picks, a reload's stale entries and another block size
-// are ignored, a gone peer's in-flight count leaves, batches stay within their cap, and a picker
-// without a share keeps no list of new blocks.
+// are ignored, batches stay within their cap, and a picker without a share keeps no list of new
+// blocks.
 import { describe, expect, it } from 'vitest';
 import { pickerConfig } from '../../src/bench/picker-cost.js';
 import type { InferencePoolConfig } from '../../src/config/types.js';
@@ -54,7 +54,7 @@ describe('shared picker state between workers', () => {
     for (let c = 0; c < 8; c++) homes.push(idOf(a, a.picker.pick(REQ, body(c, 1), new Set(), 0)));
     a.flush();
     expect(a.sent).toHaveLength(1);
-    b.share.receive(a.sent.map((batch) => ({ from: 1, batch })));
+    b.share.receive(a.sent);
     for (let c = 0; c < 8; c++) {
       expect(idOf(b, b.picker.pick(REQ, body(c, 2), new Set(), 0))).toBe(homes[c]);
       expect(b.picker.lastMatched).toBeGreaterThan(0);
@@ -74,25 +74,11 @@ describe('shared picker state between workers', () => {
     const req = (s: string) => ({ ...REQ, headers: { 'x-session': s } });
     const homes = ['s1', 's2', 's3', 's4'].map((s) => idOf(a, a.picker.pick(req(s), Buffer.from('{"messages":[]}'), new Set(), 0)));
     a.flush();
-    b.share.receive(a.sent.map((batch) => ({ from: 1, batch })));
+    b.share.receive(a.sent);
     ['s1', 's2', 's3', 's4'].forEach((s, i) => {
       expect(idOf(b, b.picker.pick(req(s), Buffer.from('{"messages":[]}'), new Set(), 0))).toBe(homes[i]);
       expect(b.picker.lastReason).toBe('session');
     });
-  });
-
-  it("a peer's in-flight requests count until it is gone", () => {
-    const a = worker();
-    const b = worker();
-    const first = a.picker.replicas[0]!;
-    (first.handle as { inflight: number }).inflight = 3;
-    a.picker.pick(REQ, body(0, 1), new Set(), 0);
-    a.flush();
-    b.share.receive(a.sent.map((batch) => ({ from: 1, batch })));
-    expect(b.picker.replica(first.id)?.peerInflight).toBe(3);
-    expect(b.share.peerInflight(a.picker.config.key, first.id)).toBe(3);
-    b.share.receive([], [1]);
-    expect(b.picker.replica(first.id)?.peerInflight).toBe(0);
   });
 
   it('ignores endpoints the receiver no longer has, and blocks hashed with another block size', () => {
@@ -105,11 +91,11 @@ describe('shared picker state between workers', () => {
     const gone = a.picker.replicas[0]!.id;
     const forGone = batch.pools[0]!.blocks.filter(([id]) => id === gone).reduce((n, [, hs]) => n + hs.length, 0);
     const all = batch.pools[0]!.blocks.reduce((n, [, hs]) => n + hs.length, 0);
-    b.share.receive([{ from: 1, batch }]);
+    b.share.receive([batch]);
     expect(b.share.view()[0]?.learnedBlocks).toBe(all - forGone);
 
     const c = worker({ ...cfg, prefixBlockBytes: 128 });
-    c.share.receive([{ from: 1, batch }]);
+    c.share.receive([batch]);
     expect(c.share.view()[0]?.learnedBlocks).toBe(0);
   });
 
@@ -134,8 +120,10 @@ describe('shared picker state between workers', () => {
     idx.record(hashes, n);
     expect(idx.freshCount).toBe(0);
     expect(idx.takeFresh(100)).toEqual([]);
-    const shared = new PrefixIndex(1000, true);
+    let told = 0;
+    const shared = new PrefixIndex(1000, { recorded: () => told++ });
     shared.record(hashes, n);
+    expect(told).toBe(1);
     expect(shared.takeFresh(100)).toHaveLength(n);
   });
 });

@@ -30,8 +30,6 @@ export interface ReplicaState {
   scrapedAt: number;
   /** The gateway's in-flight requests to it when that scrape answered. */
   inflightAtScrape: number;
-  /** In-flight requests of the instance's other workers to it (share.ts); 0 with one process. */
-  peerInflight: number;
   scrapeFailures: number;
   /** Ejected (not picked while others are available) until this monotonic ms. */
   ejectedUntil: number;
@@ -149,7 +147,7 @@ export class PoolPicker {
         return this.chose(reps[cand[i] as number] as ReplicaState, reason ?? 'round-robin');
       }
       case 'least-request': {
-        for (let i = 0; i < n; i++) this.total[cand[i] as number] = -inflightOf(reps[cand[i] as number] as ReplicaState);
+        for (let i = 0; i < n; i++) this.total[cand[i] as number] = -(reps[cand[i] as number] as ReplicaState).handle.inflight;
         const best = argBest(this.total, this.inflight, cand, n, this.rr++ % n);
         return this.chose(reps[cand[best] as number] as ReplicaState, reason ?? 'least-request');
       }
@@ -162,9 +160,8 @@ export class PoolPicker {
       const j = cand[i] as number;
       const r = reps[j] as ReplicaState;
       const f = freshness(nowMs - r.scrapedAt, freshFor, cfg.staleAfterMs);
-      const inflight = inflightOf(r);
-      this.inflight[j] = inflight;
-      this.depth[j] = effectiveQueue(r.waiting, inflight, r.inflightAtScrape, f);
+      this.inflight[j] = r.handle.inflight;
+      this.depth[j] = effectiveQueue(r.waiting, r.handle.inflight, r.inflightAtScrape, f);
       r.scores['kv-cache'] = kvScore(effectiveKv(r.kvCacheUsage, f));
     }
 
@@ -249,7 +246,6 @@ export class PoolPicker {
   }
 
   private chose(r: ReplicaState, reason: PickReason): EndpointHandle {
-    this.share?.picked();
     r.picks++;
     this.lastReplica = r;
     this.lastReason = reason;
@@ -326,13 +322,12 @@ export class PoolPicker {
           kvCacheUsage: 0,
           scrapedAt: Number.NaN,
           inflightAtScrape: 0,
-          peerInflight: 0,
           scrapeFailures: 0,
           ejectedUntil: 0,
           backoffMs: 0,
           picks: r?.picks ?? 0,
           scores: { queue: 0, 'kv-cache': 0, 'prefix-cache': 0 },
-          prefix: new PrefixIndex(this.config.prefixLruPerEndpoint, this.share !== undefined),
+          prefix: new PrefixIndex(this.config.prefixLruPerEndpoint, this.share),
           scraping: false,
         };
         this.byId.set(id, r);
@@ -363,7 +358,7 @@ export class PoolPicker {
           r.waiting = load.waiting;
           r.kvCacheUsage = load.kvCacheUsage;
           r.scrapedAt = this.now();
-          r.inflightAtScrape = inflightOf(r);
+          r.inflightAtScrape = r.handle.inflight;
           r.scrapeFailures = 0;
         },
         (err: unknown) => {
@@ -377,11 +372,6 @@ export class PoolPicker {
       );
     }
   }
-}
-
-/** Requests in flight to the replica from the whole instance: this worker's and what its peers told. */
-export function inflightOf(r: ReplicaState): number {
-  return r.handle.inflight + r.peerInflight;
 }
 
 /** The request's session key, from the pool's header or its CEL expression; undefined: none. */

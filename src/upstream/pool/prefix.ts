@@ -69,13 +69,17 @@ export class PrefixIndex {
   /**
    * With several gateway workers: blocks recorded here that the peers have not been told about
    * (new to the current generation, so a block reused from the previous one is told again and
-   * stays fresh in their indexes too). Bounded by the index's own capacity.
+   * stays fresh in their indexes too). Bounded by half the index's capacity.
    */
   private fresh: number[] | undefined;
 
-  constructor(capacity: number, shared = false) {
+  /** `share`: the worker's shared picker state, told when there are new blocks to send (share.ts). */
+  constructor(
+    capacity: number,
+    private readonly share?: { recorded(): void },
+  ) {
     this.half = Math.max(1, Math.floor(capacity / 2));
-    if (shared) this.fresh = [];
+    if (share !== undefined) this.fresh = [];
   }
 
   get size(): number {
@@ -98,7 +102,7 @@ export class PrefixIndex {
     for (let i = 0; i < count; i++) {
       const h = hashes[i] as number;
       if (this.current.has(h)) continue;
-      if (this.fresh !== undefined && this.fresh.length < this.half) this.fresh.push(h);
+      if (this.fresh !== undefined && this.fresh.length < this.half && this.fresh.push(h) === 1) this.share?.recorded();
       this.add(h);
     }
   }
