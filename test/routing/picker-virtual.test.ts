@@ -84,7 +84,6 @@ describe('bench picker --virtual', () => {
     // Sharing what each one learned, in batches every 25 ms, brings it back.
     const shared = runVirtual(profile, corpus, 'picker', 24, 3, { ...run, workers: 2, shareMs: 25 });
     expect(shared.prefixHitRate).toBeGreaterThan(split.prefixHitRate);
-    expect(shared.shared?.messagesPerRequest).toBeGreaterThan(0);
   });
 });
 
