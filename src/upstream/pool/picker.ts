@@ -230,20 +230,21 @@ export class PoolPicker {
     };
   }
 
-  // ---- internals --------------------------------------------------------------------------------
-
-  /** A session a peer worker placed (see share.ts); false when that endpoint is not in this pool. */
-  learnSession(session: string, id: string): boolean {
-    const r = this.byId.get(id);
-    if (r === undefined || !this.replicas.includes(r)) return false;
-    this.remember(session, r, false);
-    return true;
-  }
-
+  /** The current replica with this id (`host:port`), if the pool has it. */
   replica(id: string): ReplicaState | undefined {
     const r = this.byId.get(id);
     return r !== undefined && this.replicas.includes(r) ? r : undefined;
   }
+
+  /** A session another worker placed (share.ts); false when this pool has no such endpoint now. */
+  learnSession(session: string, id: string): boolean {
+    const r = this.replica(id);
+    if (r === undefined) return false;
+    this.remember(session, r, false);
+    return true;
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
 
   private chose(r: ReplicaState, reason: PickReason): EndpointHandle {
     r.picks++;
