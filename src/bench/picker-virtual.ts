@@ -9,6 +9,7 @@
 // the simulator's queueing model. What it leaves out is exactly what the real-stack bench adds:
 // HTTP, the gateway's and the harness's CPU, scrape latency.
 import { PoolPicker } from '../upstream/pool/picker.js';
+import { PickerShare } from '../upstream/pool/share.js';
 import type { EndpointHandle } from '../upstream/pools.js';
 import { Engine, engineConfig, type StepPlan } from '../sim/engine/engine.js';
 import { EventQueue } from '../sim/engine/event-queue.js';
@@ -39,6 +40,8 @@ export interface VirtualRun {
   readonly requests: readonly number[];
   /** Sessions started beyond the corpus's size (the corpus wrapped around and repeated them). */
   readonly repeatedSessions: number;
+  /** With shared picker state: the workers' batches to the primary per measured request, and their JSON bytes. */
+  readonly shared?: { readonly messagesPerRequest: number; readonly bytesPerRequest: number };
 }
 
 /** How users run the corpus's sessions, as the load harness's users mode does. */
@@ -49,6 +52,12 @@ export interface VirtualOptions {
   readonly sessionGapS: number;
   /** Gateway worker processes, each picking with only what it saw. */
   readonly workers: number;
+  /**
+   * With several workers: their pickers share the prefix blocks and sessions they learned in
+   * batches every this many ms, delivered as long after (the primary's relay batches too); 0: each
+   * keeps what it saw.
+   */
+  readonly shareMs?: number;
 }
 
 const REPLICAS = 4;
@@ -151,14 +160,35 @@ class SessionSupply {
  * the first sent when the previous answer ended plus the turn's recorded think time, each turn's
  * output as long as the corpus says. `workers` > 1 models a gateway of several processes: each
  * request lands on one of them at random (connections are spread over workers, not sessions) and
- * each picks with only what it saw itself (its own in-flight counts and prefix index; the scrape
- * is the same for all).
+ * each picks with what it saw itself (its own in-flight counts and prefix index; the scrape is the
+ * same for all), plus, with `shareMs`, the prefix blocks and sessions the others told it that long
+ * ago or longer.
  */
 export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy: Strategy, users: number, seed: number, o: VirtualOptions): VirtualRun {
   const engines = Array.from({ length: REPLICAS }, () => new Engine(engineConfig(profile)));
   const cluster = new Cluster(engines);
   const handles = new Map<EndpointHandle, number>();
-  const pickers = Array.from({ length: o.workers }, () => {
+  const shareMs = o.workers > 1 ? (o.shareMs ?? 0) : 0;
+  const shares: PickerShare[] = [];
+  const sharedIpc = { messages: 0, bytes: 0 };
+  for (let w = 0; w < (shareMs > 0 ? o.workers : 0); w++) {
+    shares.push(
+      new PickerShare(
+        {
+          send: (batch) => {
+            if (cluster.now >= warm && cluster.now < end) {
+              sharedIpc.messages++;
+              sharedIpc.bytes += Buffer.byteLength(JSON.stringify(batch));
+            }
+            cluster.at(cluster.now + shareMs, () => shares.forEach((peer, p) => p !== w && peer.receive([batch])));
+          },
+          later: (fn, ms) => cluster.at(cluster.now + ms, fn),
+        },
+        shareMs,
+      ),
+    );
+  }
+  const pickers = Array.from({ length: o.workers }, (_, w) => {
     let next = 0;
     return new PoolPicker(
       { ...pickerConfig(strategy, PICKER_DEFAULTS.prefixMaxBlocks), scrapeIntervalMs: SCRAPE_MS, staleAfterMs: SCRAPE_MS * 3 },
@@ -168,6 +198,7 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
         return h;
       },
       () => cluster.now,
+      shares[w],
     );
   });
   const engineOf = (h: EndpointHandle): number => handles.get(h) as number;
@@ -273,6 +304,7 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
     preemptions: engines.map((e, i) => e.stats.preemptions - (preemptedBefore[i] ?? 0)),
     requests,
     repeatedSessions: supplies.reduce((a, x) => a + x.repeated, 0),
+    ...(shareMs > 0 ? { shared: { messagesPerRequest: sharedIpc.messages / Math.max(1, sorted.length), bytesPerRequest: sharedIpc.bytes / Math.max(1, sorted.length) } } : {}),
   };
 }
 
@@ -315,6 +347,7 @@ export function virtualComparison(
         const row = `| ${seed} | ${sat.users} | ${pct}% (${users}) | ${strategy} | ${ms(r.ttftP50)} | ${ms(r.ttftP99)} | ${ms(r.ttftMean)} | ${r.outputTokensPerS.toFixed(0)} | ${(r.prefixHitRate * 100).toFixed(1)}% | ${r.promptTokensMean.toFixed(0)} | ${(r.kvUsageMean * 100).toFixed(1)}% | ${r.preemptions.join(' / ')} | ${r.requests.join(' / ')} |`;
         lines.push(row);
         log(row);
+        if (r.shared !== undefined) log(`  shared picker state: ${r.shared.messagesPerRequest.toFixed(3)} batches per request from the workers, ${r.shared.bytesPerRequest.toFixed(0)} bytes of JSON per request`);
       }
     }
   }

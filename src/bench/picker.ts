@@ -27,13 +27,14 @@ import { REPLICAS, runCli, startStack, stopAll, STRATEGIES, type Strategy } from
 import { BIN } from './procs.js';
 import { loadVirtualCorpus } from './picker-corpus.js';
 import { virtualComparison } from './picker-virtual.js';
+import { SHARE_INTERVAL_MS } from '../upstream/pool/share.js';
 import { BUILTIN_PROFILES, profileFromObject } from '../sim/index.js';
 
 const spec = {
   name: 'bench picker',
   summary: 'InferencePool: round robin vs least-request vs the endpoint picker on 4 simulated vLLM replicas',
   usage: `
-Usage: tollgate bench picker [--short] [--virtual [--workers N] [--warmup SEC]] [--trials N]
+Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS]] [--warmup SEC]] [--trials N]
                              [--duration SEC] [--levels PCT,...] [--saturation USERS]
                              [--workload calibrated|agentic] [--sessions N] [--out DIR]
 
@@ -43,8 +44,11 @@ Usage: tollgate bench picker [--short] [--virtual [--workers N] [--warmup SEC]] 
                       users replaying the same corpus in one simulated timeline (deterministic
                       per trial's seed; the machine's load cannot move it); --duration is
                       simulated seconds (default 600)
-  --workers N         with --virtual: gateway worker processes, each picking with only what it
-                      saw (default 1)
+  --workers N         with --virtual: gateway worker processes, each picking with what it saw
+                      and what the others shared (default 1)
+  --share-ms MS       with --workers: the interval of the workers' shared picker state, and its
+                      delivery delay (default ${SHARE_INTERVAL_MS}, as \`serve\` does); 0: nothing shared,
+                      each worker's picker knows only its own requests
   --warmup SEC        with --virtual: simulated seconds before the measured window (default 60;
                       120 with --workload agentic, whose sessions last minutes)
   --workload NAME     the synthetic corpus (profiles B, C and D of \`tollgate synth\`):
@@ -69,6 +73,7 @@ median over the trials of the trial's own ratio. Exit 1 when missed.`,
     short: { type: 'boolean' },
     virtual: { type: 'boolean' },
     workers: { type: 'string' },
+    'share-ms': { type: 'string' },
     warmup: { type: 'string' },
     workload: { type: 'string' },
     trials: { type: 'string' },
@@ -131,6 +136,7 @@ interface Settings {
   readonly short: boolean;
   readonly virtual: boolean;
   readonly workers: number;
+  readonly shareMs: number;
   readonly warmupS: number;
   readonly workload: Workload;
   readonly trials: number;
@@ -157,6 +163,7 @@ function settings(argv: string[]): Settings | undefined {
     short,
     virtual: v.virtual === true,
     workers: v.workers === undefined ? 1 : parsePositiveInt(v.workers, '--workers', { max: 64 }),
+    shareMs: v['share-ms'] === undefined ? SHARE_INTERVAL_MS : parsePositiveInt(v['share-ms'], '--share-ms', { min: 0, max: 60_000 }),
     warmupS: v.warmup === undefined ? (workload === 'agentic' ? 120 : 60) : parsePositiveInt(v.warmup, '--warmup'),
     workload,
     trials: v.trials === undefined ? 3 : parsePositiveInt(v.trials, '--trials', { max: 50 }),
@@ -332,10 +339,10 @@ async function runVirtualComparison(s: Settings): Promise<number> {
     throw err;
   }
   process.stdout.write(
-    `virtual time: 4 engines of ${profile.name}, the ${s.workload} corpus (${corpus.profiles.map((p) => `${p.name} ${(p.share * 100).toFixed(0)}%`).join(', ')} of users), ${s.durationS} simulated s per run after ${s.warmupS} s of warm-up, ${s.trials} seed(s), ${s.workers} gateway worker(s); ${s.saturation === undefined ? "each seed's saturation point from a round-robin ramp" : `saturation point given: ${s.saturation} users`}\n`,
+    `virtual time: 4 engines of ${profile.name}, the ${s.workload} corpus (${corpus.profiles.map((p) => `${p.name} ${(p.share * 100).toFixed(0)}%`).join(', ')} of users), ${s.durationS} simulated s per run after ${s.warmupS} s of warm-up, ${s.trials} seed(s), ${s.workers} gateway worker(s)${s.workers > 1 ? (s.shareMs > 0 ? ` sharing picker state every ${s.shareMs} ms` : ' picking alone') : ''}; ${s.saturation === undefined ? "each seed's saturation point from a round-robin ramp" : `saturation point given: ${s.saturation} users`}\n`,
   );
   const step = REPLICAS * RAMP_STEP_PER_REPLICA * (s.short ? 1 : 4);
-  const run = { warmupS: s.warmupS, durationS: s.durationS, sessionGapS: SESSION_GAP_S, workers: s.workers };
+  const run = { warmupS: s.warmupS, durationS: s.durationS, sessionGapS: SESSION_GAP_S, workers: s.workers, shareMs: s.shareMs };
   const r = virtualComparison(profile, corpus, { seeds: s.trials, levels: s.levels, strategies: s.strategies, run, rampStep: step, saturation: s.saturation }, (line) => process.stdout.write(`${line}\n`));
   await mkdir(s.out, { recursive: true });
   await writeFile(join(s.out, 'picker-virtual.json'), `${JSON.stringify({ settings: s, profile: profile.name, runs: r.runs, ok: r.ok }, null, 2)}\n`);

@@ -21,6 +21,8 @@ import { KeyRegistry } from '../keys/registry.js';
 import { liveSpend } from '../keys/service.js';
 import type { StateStore } from '../state/store.js';
 import { StoreHost } from './store-host.js';
+import { PickerRelay } from './picker-relay.js';
+import { SHARE_INTERVAL_MS } from '../upstream/pool/share.js';
 import { WORKER_ENV } from './worker.js';
 
 export interface PrimaryOptions {
@@ -64,6 +66,7 @@ export class Primary {
   readonly slots: Slot[] = [];
   readonly metrics: InstanceMetrics;
   readonly store: StoreHost;
+  readonly pickers: PickerRelay;
   private answering = false;
   generation = 1;
   config: RuntimeConfig;
@@ -96,6 +99,16 @@ export class Primary {
       },
       wake: () => this.wakeAdmissions(),
       event: (e) => this.metrics.leaseEvent(e),
+    });
+    this.pickers = new PickerRelay({
+      workers: () => this.slots.flatMap((s) => (s.worker?.isConnected() === true ? [s.worker.id] : [])),
+      send: (id, batches) => {
+        const w = cluster.workers?.[id];
+        if (w === undefined) return;
+        this.metrics.pickerMessage('to_worker');
+        this.send(w, { t: 'picker', batches });
+      },
+      intervalMs: SHARE_INTERVAL_MS,
     });
     this.metrics = new InstanceMetrics(opts.cgroup, () => this.slots.filter((s) => s.listening).length, () => this.store.leasesHeld);
     for (let i = 0; i < opts.workers; i++) {
@@ -218,8 +231,13 @@ export class Primary {
         this.store.take(w.id, m.ops);
         if (this.store.waiting > 0) this.wakeAdmissions();
         return;
+      case 'picker':
+        this.metrics.pickerMessage('to_primary');
+        this.pickers.take(w.id, m.batch);
+        return;
       case 'listening':
         slot.listening = true;
+        this.pickers.joined(w.id);
         this.port = m.port;
         if (this.startup !== undefined && this.slots.every((s) => s.listening)) this.startup.resolve();
         return;
@@ -332,6 +350,7 @@ export class Primary {
     await this.admin?.close();
     await this.opts.state?.close();
     await this.store.close();
+    this.pickers.close();
   }
 }
 

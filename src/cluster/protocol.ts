@@ -4,6 +4,7 @@
 // answers a batch with one message.
 import type { AdmitMode, AdmitResult, Charge, Check, Release } from '../limits/store.js';
 import type { WorkersTelemetry } from '../server/status-page.js';
+import type { PickerBatch } from '../upstream/pool/share.js';
 
 /**
  * What a worker did with the leases it holds (see leases.ts): `consumed` admitted or charged by
@@ -61,7 +62,9 @@ export type ToPrimary =
   | { readonly t: 'store'; readonly ops: readonly StoreOp[] }
   | { readonly t: 'listening'; readonly port: number }
   | ({ readonly t: 'state' } & WorkerState)
-  | { readonly t: 'reply'; readonly id: number; readonly value: unknown };
+  | { readonly t: 'reply'; readonly id: number; readonly value: unknown }
+  /** What this worker's endpoint pickers learned since its last batch (at most one an interval). */
+  | { readonly t: 'picker'; readonly batch: PickerBatch };
 
 export type ToWorker =
   | { readonly t: 'store'; readonly results: ReadonlyArray<readonly [number, AdmitResult]>; readonly grants?: readonly LeaseGrant[] }
@@ -70,7 +73,9 @@ export type ToWorker =
   | { readonly t: 'reload'; readonly generation: number }
   | { readonly t: 'shutdown' }
   /** `dashboard` comes with every worker's telemetry, which the page shows. */
-  | { readonly t: 'ask'; readonly id: number; readonly what: Question; readonly telemetry?: WorkersTelemetry };
+  | { readonly t: 'ask'; readonly id: number; readonly what: Question; readonly telemetry?: WorkersTelemetry }
+  /** The other workers' picker batches since the last relay. */
+  | { readonly t: 'picker'; readonly batches: readonly PickerBatch[] };
 
 export type Question = 'metrics' | 'dashboard' | 'telemetry';
 

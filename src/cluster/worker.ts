@@ -5,6 +5,8 @@ import { Gateway, type GatewayOptions } from '../server/gateway.js';
 import { IpcStore } from './ipc-store.js';
 import type { WorkersTelemetry } from '../server/status-page.js';
 import { isMessage, type Question, type ToPrimary, type ToWorker } from './protocol.js';
+import { PickerShare, shareAcrossWorkers } from '../upstream/pool/share.js';
+import { attachShareTelemetry } from '../telemetry/picker-share-metrics.js';
 
 export const WORKER_ENV = { generation: 'TOLLGATE_WORKER_GENERATION', index: 'TOLLGATE_WORKER_INDEX' } as const;
 
@@ -18,6 +20,12 @@ export async function runWorker(opts: Omit<GatewayOptions, 'admin' | 'watch' | '
     return true;
   };
   const store = new IpcStore(send);
+  // Before the gateway starts, so every endpoint picker it creates shares what it learns.
+  const share = new PickerShare({
+    send: (batch) => void send({ t: 'picker', batch }),
+    later: (fn, ms) => setTimeout(fn, ms).unref(),
+  });
+  shareAcrossWorkers(share);
   let gateway: Gateway | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopping ??= gatewayReady.then((g) => g.shutdown(), () => undefined));
@@ -41,6 +49,9 @@ export async function runWorker(opts: Omit<GatewayOptions, 'admin' | 'watch' | '
           return;
         case 'recall':
           store.recall(m.keys);
+          return;
+        case 'picker':
+          share.receive(m.batches);
           return;
         case 'reload':
           // One at a time, in the order the primary sent them.
@@ -91,6 +102,7 @@ export async function runWorker(opts: Omit<GatewayOptions, 'admin' | 'watch' | '
     rebuildBudgets: false,
   });
   const gw = (gateway = await gatewayReady);
+  attachShareTelemetry(gw.metrics.registry, share);
   send({ t: 'listening', port: gw.dataAddress.port });
   state();
   // The worker's own readiness can change without a reload (a Redis store connecting): the

@@ -28,6 +28,7 @@ export class InstanceMetrics {
   private readonly generation: Gauge;
   private readonly leases: Counter<'event'>;
   private readonly messages: Counter<'direction'>;
+  private readonly pickerMessages: Counter<'direction'>;
   private retired: MetricsSnapshot = [];
 
   constructor(cgroup: CgroupCpu | undefined, workers: () => number, leasesHeld: () => number = () => 0) {
@@ -54,6 +55,12 @@ export class InstanceMetrics {
       labelNames: ['direction'],
       registers,
     });
+    this.pickerMessages = new Counter({
+      name: 'tollgate_picker_share_messages_total',
+      help: "Messages between the primary and its workers carrying the endpoint pickers' shared state (batched, at most one per worker an interval), by direction.",
+      labelNames: ['direction'],
+      registers,
+    });
     new Gauge({
       name: 'tollgate_local_limit_leases_held',
       help: 'Leases of local limit budgets out with workers now.',
@@ -70,6 +77,10 @@ export class InstanceMetrics {
 
   limitMessage(direction: 'to_primary' | 'to_worker'): void {
     this.messages.inc({ direction });
+  }
+
+  pickerMessage(direction: 'to_primary' | 'to_worker'): void {
+    this.pickerMessages.inc({ direction });
   }
 
   configLoaded(result: 'applied' | 'rejected', seconds: number, generation?: number): void {

@@ -81,6 +81,9 @@ describe('bench picker --virtual', () => {
     // Split over two workers, each picker knows only half the prefixes.
     const split = runVirtual(profile, corpus, 'picker', 24, 3, { ...run, workers: 2 });
     expect(split.prefixHitRate).toBeLessThan(pk.prefixHitRate);
+    // Sharing what each one learned, in batches every 25 ms, brings it back.
+    const shared = runVirtual(profile, corpus, 'picker', 24, 3, { ...run, workers: 2, shareMs: 25 });
+    expect(shared.prefixHitRate).toBeGreaterThan(split.prefixHitRate);
   });
 });
 

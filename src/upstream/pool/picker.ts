@@ -13,6 +13,7 @@ import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefixScore, 
 import { classifyUpstreamError } from '../errors.js';
 import { scrapeLoad } from './scrape.js';
 import { LazyRequestView, type PickRequest } from './request-view.js';
+import { workerShare, type PickerShare } from './share.js';
 
 const EJECT_BASE_MS = 1_000;
 const EJECT_MAX_MS = 30_000;
@@ -72,10 +73,12 @@ export class PoolPicker {
     config: InferencePoolConfig,
     private readonly handleFor: (ep: Endpoint) => EndpointHandle,
     private readonly now: () => number,
+    private readonly share: PickerShare | undefined = workerShare(),
   ) {
     this.config = config;
     this.dns = new DnsEndpoints(() => this.rebuild());
     this.configure(config);
+    share?.attach(this);
   }
 
   /** A new config for the pool (hot reload): new endpoints join, gone ones leave, the rest keep state. */
@@ -105,6 +108,7 @@ export class PoolPicker {
   stop(): void {
     this.stopScraping();
     this.dns.stop();
+    this.share?.detach(this);
   }
 
   private stopScraping(): void {
@@ -226,6 +230,20 @@ export class PoolPicker {
     };
   }
 
+  /** The current replica with this id (`host:port`), if the pool has it. */
+  replica(id: string): ReplicaState | undefined {
+    const r = this.byId.get(id);
+    return r !== undefined && this.replicas.includes(r) ? r : undefined;
+  }
+
+  /** A session another worker placed (share.ts); false when this pool has no such endpoint now. */
+  learnSession(session: string, id: string): boolean {
+    const r = this.replica(id);
+    if (r === undefined) return false;
+    this.remember(session, r, false);
+    return true;
+  }
+
   // ---- internals --------------------------------------------------------------------------------
 
   private chose(r: ReplicaState, reason: PickReason): EndpointHandle {
@@ -264,9 +282,10 @@ export class PoolPicker {
     return r.waiting * f >= cfg.queueThreshold || effectiveKv(r.kvCacheUsage, f) >= cfg.kvCacheThreshold;
   }
 
-  private remember(session: string, r: ReplicaState): void {
+  private remember(session: string, r: ReplicaState, tell = true): void {
     const s = this.sessions;
     if (s.get(session) === r) return;
+    if (tell) this.share?.session(this, session, r.id);
     s.delete(session);
     s.set(session, r);
     if (s.size > MAX_SESSIONS) {
@@ -309,7 +328,7 @@ export class PoolPicker {
           backoffMs: 0,
           picks: r?.picks ?? 0,
           scores: { queue: 0, 'kv-cache': 0, 'prefix-cache': 0 },
-          prefix: new PrefixIndex(this.config.prefixLruPerEndpoint),
+          prefix: new PrefixIndex(this.config.prefixLruPerEndpoint, this.share),
           scraping: false,
         };
         this.byId.set(id, r);

@@ -26,7 +26,7 @@ export function promptStart(body: Buffer): number {
  * one either). It mixes a 32-bit word a step with MurmurHash3's round, read through an Int32Array
  * (the bytes are copied first when the prompt does not start on a 4-byte boundary): five times
  * faster than byte-wise FNV-1a, and hashing is most of a pick's cost. Word order is the machine's;
- * the hashes never leave the process.
+ * the hashes never leave it (the workers of one instance share them, on the same machine).
  */
 export function hashBlocks(body: Buffer, start: number, blockBytes: number, out: Uint32Array): number {
   const blocks = Math.max(0, Math.min(out.length, Math.floor((body.length - start) / blockBytes)));
@@ -66,9 +66,20 @@ export class PrefixIndex {
   private current = new Set<number>();
   private previous = new Set<number>();
   private readonly half: number;
+  /**
+   * With several gateway workers: blocks recorded here that the peers have not been told about
+   * (new to the current generation, so a block reused from the previous one is told again and
+   * stays fresh in their indexes too). Bounded by half the index's capacity.
+   */
+  private fresh: number[] | undefined;
 
-  constructor(capacity: number) {
+  /** `share`: the worker's shared picker state, told when there are new blocks to send (share.ts). */
+  constructor(
+    capacity: number,
+    private readonly share?: { recorded(): void },
+  ) {
     this.half = Math.max(1, Math.floor(capacity / 2));
+    if (share !== undefined) this.fresh = [];
   }
 
   get size(): number {
@@ -91,11 +102,36 @@ export class PrefixIndex {
     for (let i = 0; i < count; i++) {
       const h = hashes[i] as number;
       if (this.current.has(h)) continue;
-      this.current.add(h);
-      if (this.current.size >= this.half) {
-        this.previous = this.current;
-        this.current = new Set<number>();
-      }
+      if (this.fresh !== undefined && this.fresh.length < this.half && this.fresh.push(h) === 1) this.share?.recorded();
+      this.add(h);
+    }
+  }
+
+  /** Blocks a peer worker recorded for this endpoint: they count like local ones and are not told back. */
+  learn(hashes: readonly number[]): void {
+    for (const h of hashes) if (!this.current.has(h)) this.add(h);
+  }
+
+  get freshCount(): number {
+    return this.fresh?.length ?? 0;
+  }
+
+  /** Up to `max` of the blocks not yet told to peers, oldest first; they count as told. */
+  takeFresh(max: number): number[] {
+    const f = this.fresh;
+    if (f === undefined || f.length === 0 || max <= 0) return [];
+    if (f.length <= max) {
+      this.fresh = [];
+      return f;
+    }
+    return f.splice(0, max);
+  }
+
+  private add(h: number): void {
+    this.current.add(h);
+    if (this.current.size >= this.half) {
+      this.previous = this.current;
+      this.current = new Set<number>();
     }
   }
 }

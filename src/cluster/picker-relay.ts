@@ -1,0 +1,62 @@
+// The primary's part in sharing the endpoint pickers' state (upstream/pool/share.ts): it relays
+// each worker's batches to the other workers, at most one message per worker an interval whatever
+// the number of workers, and keeps the most recent batches (a bounded number of entries) for a
+// worker that (re)starts, so it does not begin with an empty prefix index.
+import type { PickerBatch } from '../upstream/pool/share.js';
+
+/** Blocks and sessions kept for a worker that starts: a few seconds of a busy instance's news. */
+const RECENT_ENTRIES = 65_536;
+
+export class PickerRelay {
+  private pending: Array<{ readonly from: number; readonly batch: PickerBatch }> = [];
+  private timer: NodeJS.Timeout | undefined;
+  private recent: Array<{ readonly batch: PickerBatch; readonly entries: number }> = [];
+  private recentEntries = 0;
+
+  constructor(
+    private readonly o: {
+      /** Ids of the workers connected now. */
+      readonly workers: () => readonly number[];
+      readonly send: (worker: number, batches: readonly PickerBatch[]) => void;
+      readonly intervalMs: number;
+    },
+  ) {}
+
+  take(from: number, batch: PickerBatch): void {
+    this.pending.push({ from, batch });
+    this.keep(batch);
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => this.flush(), this.o.intervalMs);
+    this.timer.unref();
+  }
+
+  /** A worker started serving: it learns what the instance's pickers learned most recently. */
+  joined(id: number): void {
+    if (this.recent.length > 0) this.o.send(id, this.recent.map((r) => r.batch));
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private keep(batch: PickerBatch): void {
+    let entries = 0;
+    for (const p of batch.pools) entries += p.sessions.length + p.blocks.reduce((n, [, hs]) => n + hs.length, 0);
+    this.recent.push({ batch, entries });
+    this.recentEntries += entries;
+    let drop = 0;
+    while (this.recentEntries > RECENT_ENTRIES && drop < this.recent.length - 1) this.recentEntries -= (this.recent[drop++] as { entries: number }).entries;
+    if (drop > 0) this.recent = this.recent.slice(drop);
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    const pending = this.pending;
+    this.pending = [];
+    for (const id of this.o.workers()) {
+      const batches = pending.flatMap((p) => (p.from === id ? [] : [p.batch]));
+      if (batches.length > 0) this.o.send(id, batches);
+    }
+  }
+}

@@ -1,0 +1,159 @@
+// What the endpoint pickers of several gateway workers tell each other. Each worker's picker sees
+// only the requests its process handles, and connections (not sessions) are spread over workers,
+// so a conversation's turns land on different workers: without sharing, each one places the
+// conversation anew and the prefix cache a replica holds is found only by the worker that sent it.
+//
+// Nothing is sent per request. A worker's share collects what its pickers learned (prefix blocks
+// newly recorded for a replica, sessions placed) and sends it as one batch at most every
+// `intervalMs`, only when something is new; the primary relays the batches to the other workers
+// (cluster/picker-relay.ts), which put the blocks and sessions in their own index and session map
+// as if they had sent those requests. Next turns come seconds after the previous answer, so tens of
+// milliseconds of staleness cost affinity nothing. In-flight counts are not shared: peers' counts
+// 25–50 ms old made the virtual benchmark's picks worse, not better (see docs/routing.md).
+// The transport is injected: IPC in a worker, simulated time in the virtual bench.
+import type { PoolPicker } from './picker.js';
+
+/** What one pool's picker learned since the worker's last batch. */
+export interface PoolDelta {
+  readonly pool: string;
+  /** Block hashes compare only between pickers with the same block size (a reload may change it). */
+  readonly blockBytes: number;
+  /** Endpoint id → blocks newly recorded for it. */
+  readonly blocks: ReadonlyArray<readonly [string, readonly number[]]>;
+  /** Session key → endpoint id. */
+  readonly sessions: ReadonlyArray<readonly [string, string]>;
+}
+
+export interface PickerBatch {
+  readonly pools: readonly PoolDelta[];
+}
+
+export interface ShareTransport {
+  send(batch: PickerBatch): void;
+  /** Runs `fn` in `ms` (a timer that does not keep the process alive; simulated time in the bench). */
+  later(fn: () => void, ms: number): void;
+}
+
+/** Default batch interval: well under the seconds between a conversation's turns. */
+export const SHARE_INTERVAL_MS = 25;
+/** Prefix blocks one batch carries at most (what does not fit waits for the next batch). */
+export const MAX_BATCH_BLOCKS = 16_384;
+const MAX_BATCH_SESSIONS = 4_096;
+
+/** What the share learned, per pool, for the worker's metrics. */
+export interface ShareView {
+  readonly pool: string;
+  /** Prefix blocks and sessions learned from peers since the worker started. */
+  readonly learnedBlocks: number;
+  readonly learnedSessions: number;
+}
+
+export class PickerShare {
+  private readonly pickers = new Map<string, PoolPicker>();
+  private readonly sessions = new Map<string, Array<readonly [string, string]>>();
+  private readonly learned = new Map<string, { blocks: number; sessions: number }>();
+  private armed = false;
+
+  constructor(
+    private readonly transport: ShareTransport,
+    readonly intervalMs = SHARE_INTERVAL_MS,
+  ) {}
+
+  attach(picker: PoolPicker): void {
+    this.pickers.set(picker.config.key, picker);
+  }
+
+  detach(picker: PoolPicker): void {
+    if (this.pickers.get(picker.config.key) === picker) this.pickers.delete(picker.config.key);
+  }
+
+  /** A picker recorded prefix blocks: there is something to tell within an interval. */
+  recorded(): void {
+    this.arm();
+  }
+
+  session(picker: PoolPicker, key: string, endpoint: string): void {
+    let list = this.sessions.get(picker.config.key);
+    if (list === undefined) this.sessions.set(picker.config.key, (list = []));
+    if (list.length < MAX_BATCH_SESSIONS) list.push([key, endpoint]);
+    this.arm();
+  }
+
+  view(): ShareView[] {
+    return [...this.pickers.values()].map((p) => {
+      const l = this.learned.get(p.config.key);
+      return { pool: p.config.key, learnedBlocks: l?.blocks ?? 0, learnedSessions: l?.sessions ?? 0 };
+    });
+  }
+
+  /** Batches of the other workers, relayed by the primary. */
+  receive(batches: readonly PickerBatch[]): void {
+    for (const batch of batches) {
+      for (const d of batch.pools) {
+        const picker = this.pickers.get(d.pool);
+        if (picker !== undefined) this.learn(picker, d);
+      }
+    }
+  }
+
+  private learn(picker: PoolPicker, d: PoolDelta): void {
+    let count = this.learned.get(d.pool);
+    if (count === undefined) this.learned.set(d.pool, (count = { blocks: 0, sessions: 0 }));
+    // Entries for endpoints this worker no longer has (a reload removed them) are ignored, and so
+    // are blocks hashed with another block size.
+    if (d.blockBytes === picker.config.prefixBlockBytes) {
+      for (const [id, blocks] of d.blocks) {
+        const r = picker.replica(id);
+        if (r === undefined) continue;
+        r.prefix.learn(blocks);
+        count.blocks += blocks.length;
+      }
+    }
+    for (const [key, id] of d.sessions) {
+      if (picker.learnSession(key, id)) count.sessions++;
+    }
+  }
+
+  private arm(): void {
+    if (this.armed) return;
+    this.armed = true;
+    this.transport.later(() => this.flush(), this.intervalMs);
+  }
+
+  private flush(): void {
+    this.armed = false;
+    const pools: PoolDelta[] = [];
+    let room = MAX_BATCH_BLOCKS;
+    let more = false;
+    for (const picker of this.pickers.values()) {
+      const key = picker.config.key;
+      const blocks: Array<readonly [string, readonly number[]]> = [];
+      for (const r of picker.replicas) {
+        const taken = r.prefix.takeFresh(room);
+        if (taken.length > 0) {
+          blocks.push([r.id, taken]);
+          room -= taken.length;
+        }
+        if (r.prefix.freshCount > 0) more = true;
+      }
+      const sessions = this.sessions.get(key) ?? [];
+      this.sessions.delete(key);
+      if (blocks.length > 0 || sessions.length > 0) pools.push({ pool: key, blockBytes: picker.config.prefixBlockBytes, blocks, sessions });
+    }
+    if (pools.length > 0) this.transport.send({ pools });
+    // Blocks that did not fit go in the next batch.
+    if (more) this.arm();
+  }
+}
+
+let processShare: PickerShare | undefined;
+
+/** This process is one gateway worker of several: its pickers share what they learn through `share`. */
+export function shareAcrossWorkers(share: PickerShare): void {
+  processShare = share;
+}
+
+/** The process's share, or undefined when this process is the only gateway (nothing to share). */
+export function workerShare(): PickerShare | undefined {
+  return processShare;
+}
