@@ -4,6 +4,7 @@
 // can be held by a garbage collection or a starved core); every connection must complete its
 // handshake in that time, and every stream must then get its first chunk and stay open.
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { ServerResponse } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,8 +71,9 @@ it.skipIf(!(somaxconn > STREAMS))(`queues ${STREAMS} connections from one addres
       req.resume();
       req.on('end', () => {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
-        // The stream stays open, as a model still generating would keep it.
-        res.write('data: first\n\n');
+        // The stream stays open, as a model still generating would keep it. (The client speaks
+        // HTTP/1.1.)
+        (res as ServerResponse).write('data: first\n\n');
       });
     },
   );
