@@ -41,4 +41,5 @@ const server = http.createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => process.stdout.write(`ready ${(server.address() as AddressInfo).port}\n`));
+// The gateway's listen backlog, so a pause compares relay work, not accept-queue depth.
+server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => process.stdout.write(`ready ${(server.address() as AddressInfo).port}\n`));
