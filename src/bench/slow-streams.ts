@@ -3,7 +3,8 @@
 // so the later ones measure how fast a gateway already relaying thousands of streams answers a new
 // one. Reported per target: the first-chunk delay (p50, p99) against the same streams opened
 // directly at the upstream and through node-min (the platform floor), the gateway's RSS and heap
-// growth per open stream, and the listen-queue overflows the kernel counted meanwhile.
+// growth per open stream, each proxy's CPU per stream opened (relaying the streams already open
+// included), and the listen-queue overflows the kernel counted meanwhile.
 //
 // Every target gets a fresh upstream and is started just before its turn and stopped after it:
 // a target's closed streams (connections the upstream still holds, sockets still closing) must not
@@ -15,7 +16,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import hdr from 'hdr-histogram-js';
 import { canRaiseFileLimit, fileLimit, probe, type RunningGateway } from './overhead-targets.js';
-import { NODE_PROXY_JS, startChild, UPSTREAM_JS } from './procs.js';
+import { cpuPerRequest, cpuTicks, NODE_PROXY_JS, startChild, UPSTREAM_JS } from './procs.js';
 import { cpuSummary, flameSvg, formatSites, type CpuProfile } from './profiles.js';
 
 export interface SlowStreamsOptions {
@@ -201,7 +202,7 @@ export async function runSlowStreams(run: SlowStreamsRun): Promise<number> {
   const outDir = join(run.outFile, '..');
   const results: Array<Record<string, unknown>> = [];
   process.stdout.write(`${n} streams, one chunk a second, opened at ${run.openRate}/s, each through one worker; load average ${loadavg()[0]?.toFixed(1)} at the start\n`);
-  process.stdout.write('target                         opened  failed  1st chunk p50 ms  p99 ms  added p99 ms  RSS MB (idle → held)  heap KiB/stream  listen overflows\n');
+  process.stdout.write('target                         opened  failed  1st chunk p50 ms  p99 ms  added p99 ms  RSS MB (idle → held)  heap KiB/stream  CPU µs/stream  listen overflows\n');
   let directP99 = 0;
   for (const t of targets) {
     const upstream = await startChild(run.pinned, raise.length > 0 ? 'prlimit' : process.execPath, [...raise, UPSTREAM_JS, '0', `slow:${seconds}`], /ready (\d+)/, run.children);
@@ -215,7 +216,10 @@ export async function runSlowStreams(run: SlowStreamsRun): Promise<number> {
     const rss0 = target.pid === undefined ? 0 : await rssBytes(target.pid);
     const overflows0 = await listenOverflows();
     if (run.cpuProf && gw !== undefined) await probe(gw, 'POST', '/cpu/start');
+    const pids = target.pid === undefined ? [] : [target.pid];
+    const ticks0 = cpuTicks(pids);
     const { result, release } = await openSlowStreams({ port: target.port, streams: n, openRate: run.openRate, request: run.request });
+    const cpuUs = pids.length === 0 ? undefined : cpuPerRequest(ticks0, cpuTicks(pids), n);
     const overflows = overflows0 === undefined ? undefined : ((await listenOverflows()) ?? overflows0) - overflows0;
     const profile = run.cpuProf && gw !== undefined ? await probe<CpuProfile>(gw, 'POST', '/cpu/stop') : undefined;
     const held = gw === undefined ? undefined : await probe<NodeJS.MemoryUsage>(gw, 'GET', '/memory');
@@ -227,10 +231,10 @@ export async function runSlowStreams(run: SlowStreamsRun): Promise<number> {
     const p99 = result.firstChunk.p99 / 1000;
     if (t.label === 'direct') directP99 = p99;
     const heapPerStream = before === undefined || held === undefined ? undefined : (held.heapUsed - before.heapUsed) / Math.max(1, result.opened) / 1024;
-    results.push({ target: t.label, ...result, rssIdle: rss0, rssHeld: rss1, heapKiBPerStream: heapPerStream, addedP99Ms: p99 - directP99, listenOverflows: overflows, loadAverage: load });
+    results.push({ target: t.label, ...result, rssIdle: rss0, rssHeld: rss1, heapKiBPerStream: heapPerStream, cpuUsPerStream: cpuUs, addedP99Ms: p99 - directP99, listenOverflows: overflows, loadAverage: load });
     if (result.failed > 0) process.stderr.write(`${t.label}: failed streams by reason: ${JSON.stringify(result.failures)}\n`);
     process.stdout.write(
-      `${t.label.padEnd(29)}  ${String(result.opened).padStart(6)}  ${String(result.failed).padStart(6)}  ${(result.firstChunk.p50 / 1000).toFixed(3).padStart(16)}  ${p99.toFixed(3).padStart(6)}  ${(t.label === 'direct' ? '' : (p99 - directP99).toFixed(3)).padStart(12)}  ${(target.pid === undefined ? '' : `${(rss0 / 1e6).toFixed(0)} → ${(rss1 / 1e6).toFixed(0)}`).padStart(20)}  ${(heapPerStream === undefined ? '' : heapPerStream.toFixed(1)).padStart(15)}  ${String(overflows ?? '?').padStart(16)}   (load ${load.toFixed(1)})\n`,
+      `${t.label.padEnd(29)}  ${String(result.opened).padStart(6)}  ${String(result.failed).padStart(6)}  ${(result.firstChunk.p50 / 1000).toFixed(3).padStart(16)}  ${p99.toFixed(3).padStart(6)}  ${(t.label === 'direct' ? '' : (p99 - directP99).toFixed(3)).padStart(12)}  ${(target.pid === undefined ? '' : `${(rss0 / 1e6).toFixed(0)} → ${(rss1 / 1e6).toFixed(0)}`).padStart(20)}  ${(heapPerStream === undefined ? '' : heapPerStream.toFixed(1)).padStart(15)}  ${(cpuUs === undefined ? '' : cpuUs.toFixed(0)).padStart(13)}  ${String(overflows ?? '?').padStart(16)}   (load ${load.toFixed(1)})\n`,
     );
     if (profile !== undefined) {
       const name = `${t.label.replace(/[^a-z0-9+.-]+/gi, '_')}-slow-streams`;
