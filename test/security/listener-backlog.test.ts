@@ -93,3 +93,9 @@ it.skipIf(!(somaxconn > STREAMS))(`queues ${STREAMS} connections from one addres
   expect(r).toEqual({ connected: STREAMS, firsts: STREAMS, closed: 0 });
   expect(listener.refused.connection_rate).toBe(0);
 }, 120_000);
+
+it('takes the backlog from TOLLGATE_LISTENER_BACKLOG and refuses 0', async () => {
+  const { hardeningFromEnv } = await import('../../src/server/listener.js');
+  expect(hardeningFromEnv({ TOLLGATE_LISTENER_BACKLOG: '8192' })).toEqual({ listenBacklog: 8192 });
+  expect(() => hardeningFromEnv({ TOLLGATE_LISTENER_BACKLOG: '0' })).toThrow(/TOLLGATE_LISTENER_BACKLOG must be at least 1/);
+});
