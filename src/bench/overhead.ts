@@ -45,7 +45,8 @@ Usage: tollgate bench overhead [--duration SEC] [--concurrency 1,16,64] [--modes
                         worker: first-chunk delay against direct and node-min, RSS and heap per
                         stream, listen-queue overflows; with --cpu-prof, a profile of each gateway
                         while its streams open
-  --open-rate PER_SEC   new slow streams per second (default 1000)
+  --open-rate PER_SEC   new slow streams per second (default 250; at ~1 ms of CPU per stream
+                        opened, 1,000/s saturates a core even for node-min)
   --out FILE            JSON results (default .bench-out/overhead.json)
   --no-nginx            skip the nginx reference even when nginx is installed
   --translation-only    only the provider translation cost (CPU per request and per streamed chunk,
@@ -121,7 +122,7 @@ export async function run(argv: string[]): Promise<number> {
     );
   try {
     if (slow !== undefined) {
-      const openRate = parsePositiveInt(values['open-rate'] ?? '1000', '--open-rate', { max: 100_000 });
+      const openRate = parsePositiveInt(values['open-rate'] ?? '250', '--open-rate', { max: 100_000 });
       const gateways = starters({ manyFiles: true, nodeArgs: ['--expose-gc'] });
       return await runSlowStreams({ streams: slow, openRate, pinned, children, gateways, request: requestBytes('stream'), outFile, cpuProf: values['cpu-prof'] === true });
     }

@@ -249,8 +249,10 @@ export async function runSlowStreams(run: SlowStreamsRun): Promise<number> {
   for (const r of results) {
     if (r['target'] === 'direct' || r['target'] === 'node-min') continue;
     const rssOk = (r['rssHeld'] as number) < 1e9;
-    const p99Ok = (r['addedP99Ms'] as number) < 5 && (r['failed'] as number) === 0;
-    process.stdout.write(`  ${String(r['target']).padEnd(29)} RSS ${rssOk ? 'met' : 'NOT MET'}, first-chunk p99 ${p99Ok ? 'met' : 'NOT MET'}\n`);
+    const added = r['addedP99Ms'] as number;
+    // Targets take turns: a baseline measured in a busier moment than the target says nothing.
+    const p99 = (r['failed'] as number) > 0 || added >= 5 ? 'NOT MET' : added < 0 && directP99 > 5 ? `not comparable (direct's p99 was ${directP99.toFixed(0)} ms: the machine was busier during its turn)` : 'met';
+    process.stdout.write(`  ${String(r['target']).padEnd(29)} RSS ${rssOk ? 'met' : 'NOT MET'}, first-chunk p99 ${p99}\n`);
   }
   if (results.some((r) => (r['listenOverflows'] as number | undefined) !== undefined && (r['listenOverflows'] as number) > 0)) {
     process.stdout.write('listen overflows: the kernel dropped handshakes because a listen queue was full (the count covers every listener in this network namespace, other jobs\' too)\n');
