@@ -72,7 +72,9 @@ export function startFastUpstream(port: number, host = '127.0.0.1', slowSeconds 
     });
   });
   server.keepAliveTimeout = 60_000;
-  return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
+  // A deep accept queue (Node's default is 511): the upstream shares a core with the proxy under
+  // test, and its own pauses must not drop the proxy's new connections.
+  return new Promise((resolve) => server.listen({ port, host, backlog: 4096 }, () => resolve(server)));
 }
 
 if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '\0')) {

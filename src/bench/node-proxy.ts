@@ -4,13 +4,16 @@
 // limits, accounting or metrics. `bench overhead` runs it beside the gateway so the report shows
 // what the platform costs on this machine and what the gateway adds on top.
 //
-//   node dist/bench/node-proxy.js UPSTREAM_PORT      → prints "ready PORT"
+//   node dist/bench/node-proxy.js UPSTREAM_PORT [CONNECTIONS]   → prints "ready PORT"
+//
+// CONNECTIONS caps the upstream pool (default 512; 0: no cap, as held streams need one each).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 
 const upstreamPort = Number(process.argv[2]);
-const pool = new Pool(`http://127.0.0.1:${upstreamPort}`, { connections: 512 });
+const connections = Number(process.argv[3] ?? '512');
+const pool = new Pool(`http://127.0.0.1:${upstreamPort}`, connections > 0 ? { connections } : {});
 
 const server = http.createServer((req, res) => {
   const chunks: Buffer[] = [];
@@ -38,4 +41,5 @@ const server = http.createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => process.stdout.write(`ready ${(server.address() as AddressInfo).port}\n`));
+// The gateway's listen backlog, so a pause compares relay work, not accept-queue depth.
+server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => process.stdout.write(`ready ${(server.address() as AddressInfo).port}\n`));

@@ -41,6 +41,8 @@ export async function startGateway(opts: {
   readonly nodeArgs?: readonly string[];
   /** Raise the open-files limit (root only: thousands of held streams need two descriptors each). */
   readonly manyFiles?: boolean;
+  /** Added to the gateway's environment (listener limits, for example). */
+  readonly env?: NodeJS.ProcessEnv;
 }): Promise<RunningGateway> {
   const dir = join(opts.work, opts.label.replace(/[^a-z0-9]+/gi, '-'));
   await mkdir(dir, { recursive: true });
@@ -54,7 +56,7 @@ export async function startGateway(opts: {
     [...(raise ? ['--nofile=65536:65536', process.execPath] : []), ...(opts.nodeArgs ?? []), '--import', PROBE_URL, opts.bin, 'serve', '--config', join(dir, 'gw.yaml'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--no-watch', '--concurrency', '1', ...extra],
     /"listen":"127\.0\.0\.1:(\d+)"/,
     opts.children,
-    { ...process.env, TOLLGATE_BENCH_PROBE_PORT: String(probePort) },
+    { ...process.env, ...opts.env, TOLLGATE_BENCH_PROBE_PORT: String(probePort) },
   );
   return { label: opts.label, port: Number(gw.match[1]), probePort, child: gw.child };
 }

@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
 import { runLoad, type LoadResult } from './loadgen.js';
 import { compareReport, floorReport, summarize, toRow, type Mode, type Row } from './overhead-report.js';
-import { canRaiseFileLimit, fileLimit, probe, startGateway, variantLabel, type GatewayVariant, type RunningGateway } from './overhead-targets.js';
+import { probe, startGateway, variantLabel, type GatewayVariant, type RunningGateway } from './overhead-targets.js';
 import { BIN, cpuPerRequest, cpuTicks, freePort, NODE_PROXY_JS, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
 import { cpuSummary, flameSvg, formatSites, heapSummary, type CpuProfile, type HeapProfile } from './profiles.js';
 import { buildRef } from './ref-build.js';
-import { openSlowStreams, rssBytes } from './slow-streams.js';
+import { runSlowStreams, type GatewayStarter } from './slow-streams.js';
 import { formatTranslation, measureTranslation } from './translation.js';
 
 export { gatewayConfig } from './overhead-targets.js';
@@ -42,8 +42,11 @@ Usage: tollgate bench overhead [--duration SEC] [--concurrency 1,16,64] [--modes
                         profile charges inlined functions to themselves, not to their caller
   --no-alloc            skip the allocation profile (bytes allocated per request, top sites)
   --slow-streams N      instead: N streams of one chunk a second held open at once through one
-                        worker: first-chunk delay against direct, RSS and heap per stream
-  --open-rate PER_SEC   new slow streams per second (default 1000)
+                        worker: first-chunk delay against direct and node-min, RSS and heap per
+                        stream, listen-queue overflows; with --cpu-prof, a profile of each gateway
+                        while its streams open
+  --open-rate PER_SEC   new slow streams per second (default 250; at ~1 ms of CPU per stream
+                        opened, 1,000/s saturates a core even for node-min)
   --out FILE            JSON results (default .bench-out/overhead.json)
   --no-nginx            skip the nginx reference even when nginx is installed
   --translation-only    only the provider translation cost (CPU per request and per streamed chunk,
@@ -105,25 +108,31 @@ export async function run(argv: string[]): Promise<number> {
   const work = await mkdtemp(join(tmpdir(), 'tollgate-bench-'));
   const children: ChildProcess[] = [];
   const nodeArgs = (values['node-args'] ?? '').split(' ').filter((a) => a.length > 0);
-  const gateways = async (upPort: number, opts: { manyFiles?: boolean; nodeArgs?: string[] } = {}): Promise<RunningGateway[]> => {
-    const out: RunningGateway[] = [];
-    const builds = [{ suffix: '', bin: BIN }, ...(refBuild === undefined || ref === undefined ? [] : [{ suffix: `@${ref}`, bin: refBuild.bin }])];
-    for (const b of builds) {
-      for (const variant of VARIANTS) {
-        out.push(await startGateway({ label: `${variantLabel(variant)}${b.suffix}`, bin: b.bin, variant, work, upstreamPort: upPort, pinned, children, ...opts, nodeArgs: [...nodeArgs, ...(opts.nodeArgs ?? [])] }));
-      }
-    }
-    return out;
-  };
+  const builds = [{ suffix: '', bin: BIN }, ...(refBuild === undefined || ref === undefined ? [] : [{ suffix: `@${ref}`, bin: refBuild.bin }])];
+  const starters = (opts: { manyFiles?: boolean; nodeArgs?: string[] } = {}): GatewayStarter[] =>
+    builds.flatMap((b) =>
+      VARIANTS.map((variant) => {
+        const label = `${variantLabel(variant)}${b.suffix}`;
+        return {
+          label,
+          start: (upPort: number, env: NodeJS.ProcessEnv = {}) =>
+            startGateway({ label, bin: b.bin, variant, work, upstreamPort: upPort, pinned, children, ...opts, nodeArgs: [...nodeArgs, ...(opts.nodeArgs ?? [])], env }),
+        };
+      }),
+    );
   try {
     if (slow !== undefined) {
-      const openRate = parsePositiveInt(values['open-rate'] ?? '1000', '--open-rate', { max: 100_000 });
-      return await slowStreams(slow, openRate, pinned, children, gateways, outFile);
+      const openRate = parsePositiveInt(values['open-rate'] ?? '250', '--open-rate', { max: 100_000 });
+      const gateways = starters({ manyFiles: true, nodeArgs: ['--expose-gc'] });
+      return await runSlowStreams({ streams: slow, openRate, pinned, children, gateways, request: requestBytes('stream'), outFile, cpuProf: values['cpu-prof'] === true });
     }
     const upstream = await startChild(pinned, process.execPath, [UPSTREAM_JS, '0'], /ready (\d+)/, children);
     const upPort = Number(upstream.match[1]);
     const targets: Target[] = [{ target: 'direct', port: upPort, pids: () => [] }];
-    for (const gw of await gateways(upPort)) targets.push({ target: gw.label, port: gw.port, pids: () => [gw.child.pid ?? 0], gateway: gw });
+    for (const starter of starters()) {
+      const gw = await starter.start(upPort, {});
+      targets.push({ target: gw.label, port: gw.port, pids: () => [gw.child.pid ?? 0], gateway: gw });
+    }
     const floor = await startChild(pinned, process.execPath, [NODE_PROXY_JS, String(upPort)], /ready (\d+)/, children);
     targets.push({ target: 'node-min', port: Number(floor.match[1]), pids: () => [floor.child.pid ?? 0] });
     if (values['no-nginx'] !== true) {
@@ -238,61 +247,6 @@ async function cpuProfiles(gws: readonly RunningGateway[], modes: readonly Mode[
     }
   }
   return out;
-}
-
-async function slowStreams(
-  n: number,
-  openRate: number,
-  pinned: boolean,
-  children: ChildProcess[],
-  gateways: (upPort: number, opts: { manyFiles?: boolean; nodeArgs?: string[] }) => Promise<RunningGateway[]>,
-  outFile: string,
-): Promise<number> {
-  // A gateway holds two descriptors per stream (client and upstream side).
-  const maxStreams = Math.floor((fileLimit() - 500) / 2);
-  if (!canRaiseFileLimit() && n > maxStreams) {
-    process.stderr.write(`note: the open-files limit (${fileLimit()}) cannot be raised here (prlimit is not permitted); measuring ${maxStreams} streams instead of ${n}\n`);
-    n = maxStreams;
-  }
-  // Every stream must still be open when the last one gets its first chunk.
-  const seconds = Math.ceil(n / openRate) + 20;
-  const raise = canRaiseFileLimit() ? ['--nofile=65536:65536', process.execPath] : [];
-  const upstream = await startChild(pinned, raise.length > 0 ? 'prlimit' : process.execPath, [...raise, UPSTREAM_JS, '0', `slow:${seconds}`], /ready (\d+)/, children);
-  const upPort = Number(upstream.match[1]);
-  const gws = await gateways(upPort, { manyFiles: true, nodeArgs: ['--expose-gc'] });
-  const targets: Target[] = [{ target: 'direct', port: upPort, pids: () => [] }, ...gws.map((g) => ({ target: g.label, port: g.port, pids: () => [g.child.pid ?? 0], gateway: g }))];
-  const results: Array<Record<string, unknown>> = [];
-  process.stdout.write(`${n} streams, one chunk a second, opened at ${openRate}/s, each through one worker\n`);
-  process.stdout.write('target                         opened  failed  1st chunk p50 ms  p99 ms  added p99 ms  RSS MB (idle → held)  heap KiB/stream\n');
-  let directP99 = 0;
-  for (const t of targets) {
-    const pid = t.pids()[0];
-    const before = t.gateway === undefined ? undefined : await probe<NodeJS.MemoryUsage>(t.gateway, 'GET', '/memory');
-    const rss0 = pid === undefined ? 0 : await rssBytes(pid);
-    const { result, release } = await openSlowStreams({ port: t.port, streams: n, openRate, request: requestBytes('stream') });
-    const held = t.gateway === undefined ? undefined : await probe<NodeJS.MemoryUsage>(t.gateway, 'GET', '/memory');
-    const rss1 = pid === undefined ? 0 : await rssBytes(pid);
-    await release();
-    const p99 = result.firstChunk.p99 / 1000;
-    if (t.target === 'direct') directP99 = p99;
-    const heapPerStream = before === undefined || held === undefined ? undefined : (held.heapUsed - before.heapUsed) / Math.max(1, result.opened) / 1024;
-    results.push({ target: t.target, ...result, rssIdle: rss0, rssHeld: rss1, heapKiBPerStream: heapPerStream, addedP99Ms: p99 - directP99 });
-    if (result.failed > 0) process.stderr.write(`${t.target}: failed streams by reason: ${JSON.stringify(result.failures)}\n`);
-    process.stdout.write(
-      `${t.target.padEnd(29)}  ${String(result.opened).padStart(6)}  ${String(result.failed).padStart(6)}  ${(result.firstChunk.p50 / 1000).toFixed(3).padStart(16)}  ${p99.toFixed(3).padStart(6)}  ${(t.target === 'direct' ? '' : (p99 - directP99).toFixed(3)).padStart(12)}  ${(pid === undefined ? '' : `${(rss0 / 1e6).toFixed(0)} → ${(rss1 / 1e6).toFixed(0)}`).padStart(20)}  ${(heapPerStream === undefined ? '' : heapPerStream.toFixed(1)).padStart(15)}\n`,
-    );
-    // Let the closed streams' upstream sides finish before the next target.
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-  process.stdout.write('\ngoals: RSS < 1 GB with the streams held, added first-chunk p99 < 5 ms\n');
-  for (const r of results) {
-    if (r['target'] === 'direct') continue;
-    const rssOk = (r['rssHeld'] as number) < 1e9;
-    const p99Ok = (r['addedP99Ms'] as number) < 5;
-    process.stdout.write(`  ${String(r['target']).padEnd(29)} RSS ${rssOk ? 'met' : 'NOT MET'}, first-chunk p99 ${p99Ok ? 'met' : 'NOT MET'}\n`);
-  }
-  await writeFile(outFile.replace(/\.json$/, '') + '-slow-streams.json', JSON.stringify({ streams: n, openRate, results }, null, 2));
-  return 0;
 }
 
 export function requestBytes(mode: Mode): Buffer {

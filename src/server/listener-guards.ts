@@ -15,6 +15,11 @@ export interface Hardening {
   readonly connectionBurstPerIp: number;
   /** Open connections in total; 0 disables. */
   readonly maxConnections: number;
+  /**
+   * Connections the kernel completes and queues while the worker is busy, before it accepts them
+   * (listen backlog; the kernel caps it at net.core.somaxconn).
+   */
+  readonly listenBacklog: number;
   /** HTTP/2 client stream resets tolerated per session within the window (rapid reset). */
   readonly h2MaxResets: number;
   readonly h2ResetWindowMs: number;
@@ -40,6 +45,11 @@ export const DEFAULT_HARDENING: Hardening = Object.freeze({
   connectionRatePerIp: 500,
   connectionBurstPerIp: 1_000,
   maxConnections: 20_000,
+  // Node's default (511) overflows when a worker relaying thousands of streams is held up for two
+  // seconds while 250 new connections a second arrive: the kernel then drops the handshakes, the
+  // clients retry after 1, 3, 7… seconds, and those still dropped after a minute get a reset. A
+  // deeper queue turns such a pause into a wait of the pause's length.
+  listenBacklog: 4_096,
   h2MaxResets: 200,
   h2ResetWindowMs: 10_000,
   writeTimeoutMs: 30_000,
@@ -58,6 +68,7 @@ const ENV: ReadonlyArray<readonly [keyof Hardening, string, 'count' | 'ms']> = [
   ['connectionRatePerIp', 'TOLLGATE_LISTENER_CONNECTIONS_PER_SECOND', 'count'],
   ['connectionBurstPerIp', 'TOLLGATE_LISTENER_CONNECTION_BURST', 'count'],
   ['maxConnections', 'TOLLGATE_LISTENER_MAX_CONNECTIONS', 'count'],
+  ['listenBacklog', 'TOLLGATE_LISTENER_BACKLOG', 'count'],
   ['h2MaxResets', 'TOLLGATE_LISTENER_H2_MAX_RESETS', 'count'],
   ['h2ResetWindowMs', 'TOLLGATE_LISTENER_H2_RESET_WINDOW_MS', 'ms'],
   ['writeTimeoutMs', 'TOLLGATE_LISTENER_WRITE_TIMEOUT_MS', 'ms'],
@@ -79,6 +90,7 @@ export function hardeningFromEnv(env: Readonly<Record<string, string | undefined
     }
     out[key] = Number(v);
   }
+  if (out.listenBacklog === 0) throw new HardeningEnvError('TOLLGATE_LISTENER_BACKLOG must be at least 1');
   if (out.maxHeaderCount === 0) throw new HardeningEnvError('TOLLGATE_LISTENER_MAX_HEADERS must be at least 1');
   if (out.jsonMaxDepth === 0) throw new HardeningEnvError('TOLLGATE_LISTENER_JSON_MAX_DEPTH must be at least 1');
   if (out.uploadLookaheadBytes === 0) throw new HardeningEnvError('TOLLGATE_LISTENER_UPLOAD_LOOKAHEAD_BYTES must be at least 1');

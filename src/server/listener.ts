@@ -269,7 +269,7 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
 
   await new Promise<void>((resolve, reject) => {
     tcp.once('error', reject);
-    tcp.listen(opts.port, opts.host, () => {
+    tcp.listen({ port: opts.port, host: opts.host, backlog: hard.listenBacklog }, () => {
       tcp.off('error', reject);
       resolve();
     });
