@@ -1,0 +1,64 @@
+// The secrets one response is masked for, as strings (upstream error messages) and as bytes
+// (relayed bodies). A backend credential's set is made once per value of the credential and shared
+// by every request that sends that value, so a request pays for none of this unless it brings a
+// credential of its own.
+
+/** Shorter values are left out: masking them would mangle ordinary text. */
+const MIN_SECRET_LENGTH = 6;
+
+export class SecretSet {
+  /** Longest first, so a key is not half-replaced by a shorter secret it contains. */
+  readonly strings: readonly string[];
+  readonly bytes: readonly Buffer[];
+  /**
+   * The secrets that contain no other secret. Every occurrence of a secret contains an occurrence
+   * of one of these, so a chunk without any of them holds no secret at all: for a configured
+   * `Bearer KEY` that is one search for `KEY` instead of two.
+   */
+  private readonly roots: readonly Buffer[];
+
+  constructor(secrets: Iterable<string>) {
+    const kept = new Set<string>();
+    for (const s of secrets) if (s.length >= MIN_SECRET_LENGTH) kept.add(s);
+    this.strings = [...kept].sort((a, b) => b.length - a.length);
+    this.bytes = this.strings.map((s) => Buffer.from(s, 'utf8'));
+    this.roots = this.bytes.filter((s, i) => !this.bytes.some((t, j) => j !== i && t.length < s.length && s.includes(t)));
+  }
+
+  get isEmpty(): boolean {
+    return this.strings.length === 0;
+  }
+
+  /** This set and a request's own credential values (a client's credentialOverride). */
+  with(more: readonly string[]): SecretSet {
+    return new SecretSet([...this.strings, ...more]);
+  }
+
+  /** False when `buf` contains no secret (true means: look closer). */
+  mayOccurIn(buf: Buffer): boolean {
+    for (const r of this.roots) if (buf.includes(r)) return true;
+    return false;
+  }
+
+  /**
+   * Where the longest suffix of `buf` that is the beginning of a secret (not a whole one) starts;
+   * `buf.length` when there is none. Only the last bytes are looked at, by a byte search for each
+   * secret's first byte.
+   */
+  partialStart(buf: Buffer): number {
+    let best = buf.length;
+    for (const s of this.bytes) {
+      const first = s[0] as number;
+      let i = buf.indexOf(first, Math.max(0, buf.length - s.length + 1));
+      // The earliest start that matches is the longest partial secret; later ones cannot beat `best`.
+      while (i !== -1 && i < best) {
+        if (buf.compare(s, 0, buf.length - i, i) === 0) {
+          best = i;
+          break;
+        }
+        i = buf.indexOf(first, i + 1);
+      }
+    }
+    return best;
+  }
+}
