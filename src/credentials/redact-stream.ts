@@ -36,6 +36,7 @@ export class StreamRedactor {
    * the upstream's buffer (undici's socket buffer).
    */
   private take(raw: Buffer, last: boolean): Buffer {
+    if (raw.length === 0) return raw;
     const cut = last ? raw.length : this.secrets.partialStart(raw);
     let out: Buffer | undefined;
     if (this.heldMasked > 0) {

@@ -16,6 +16,9 @@ export class SecretSet {
    * `Bearer KEY` that is one search for `KEY` instead of two.
    */
   private readonly roots: readonly Buffer[];
+  private readonly maxLength: number;
+  /** 1 at each byte value a secret starts with. */
+  private readonly firstBytes = new Uint8Array(256);
 
   constructor(secrets: Iterable<string>) {
     const kept = new Set<string>();
@@ -23,6 +26,8 @@ export class SecretSet {
     this.strings = [...kept].sort((a, b) => b.length - a.length);
     this.bytes = this.strings.map((s) => Buffer.from(s, 'utf8'));
     this.roots = this.bytes.filter((s, i) => !this.bytes.some((t, j) => j !== i && t.length < s.length && s.includes(t)));
+    this.maxLength = this.bytes[0]?.length ?? 0;
+    for (const s of this.bytes) this.firstBytes[s[0] as number] = 1;
   }
 
   get isEmpty(): boolean {
@@ -42,23 +47,17 @@ export class SecretSet {
 
   /**
    * Where the longest suffix of `buf` that is the beginning of a secret (not a whole one) starts;
-   * `buf.length` when there is none. Only the last bytes are looked at, by a byte search for each
-   * secret's first byte.
+   * `buf.length` when there is none. Only the last bytes can be one, and most are not the first
+   * byte of any secret.
    */
   partialStart(buf: Buffer): number {
-    let best = buf.length;
-    for (const s of this.bytes) {
-      const first = s[0] as number;
-      let i = buf.indexOf(first, Math.max(0, buf.length - s.length + 1));
-      // The earliest start that matches is the longest partial secret; later ones cannot beat `best`.
-      while (i !== -1 && i < best) {
-        if (buf.compare(s, 0, buf.length - i, i) === 0) {
-          best = i;
-          break;
-        }
-        i = buf.indexOf(first, i + 1);
-      }
+    for (let i = Math.max(0, buf.length - this.maxLength + 1); i < buf.length; i++) {
+      const b = buf[i] as number;
+      if (this.firstBytes[b] === 0) continue;
+      const n = buf.length - i;
+      // The earliest start that matches is the longest partial secret.
+      for (const s of this.bytes) if (s[0] === b && n < s.length && buf.compare(s, 0, n, i) === 0) return i;
     }
-    return best;
+    return buf.length;
   }
 }
