@@ -41,7 +41,7 @@ export class SecretSet {
 
   /** False when `buf` contains no secret (true means: look closer). */
   mayOccurIn(buf: Buffer): boolean {
-    for (const r of this.roots) if (buf.includes(r)) return true;
+    for (const r of this.roots) if (buf.indexOf(r) !== -1) return true;
     return false;
   }
 
@@ -56,8 +56,14 @@ export class SecretSet {
       if (this.firstBytes[b] === 0) continue;
       const n = buf.length - i;
       // The earliest start that matches is the longest partial secret.
-      for (const s of this.bytes) if (s[0] === b && n < s.length && buf.compare(s, 0, n, i) === 0) return i;
+      for (const s of this.bytes) if (n < s.length && startsWith(s, buf, i)) return i;
     }
     return buf.length;
   }
+}
+
+/** Whether `s` begins with `buf`'s bytes from `from` on: a few bytes, cheaper compared here than by a native call. */
+function startsWith(s: Buffer, buf: Buffer, from: number): boolean {
+  for (let k = 0; from + k < buf.length; k++) if (buf[from + k] !== s[k]) return false;
+  return true;
 }
