@@ -217,10 +217,10 @@ function configuredSecrets(credential: UpstreamCredential): SecretSet {
 }
 
 /** The values a credential puts on the wire: a configured header value also without its scheme. */
-function secretsOf(value: string | AwsKeys | undefined, hasScheme: boolean): string[] {
+function secretsOf(value: string | AwsKeys | undefined, mayHaveScheme: boolean): string[] {
   if (value === undefined) return [];
   if (typeof value === 'object') return [value.accessKeyId, value.secretAccessKey, value.sessionToken ?? ''];
-  return hasScheme ? [value, value.replace(/^Bearer\s+/i, '')] : [value];
+  return mayHaveScheme ? [value, value.replace(/^Bearer\s+/i, '')] : [value];
 }
 
 /**

@@ -131,4 +131,23 @@ describe('the masked secrets of a rotating credential', () => {
       }),
     );
   });
+
+  it('follow new AWS keys, also from a source that hands out a new object for the same keys', () => {
+    let keys = { accessKeyId: 'AKIDEXAMPLE01', secretAccessKey: 'secret-key-one', sessionToken: undefined as string | undefined };
+    const credential: UpstreamCredential = {
+      kind: 'aws-sigv4',
+      policy: 'AWSCredentials',
+      header: 'authorization',
+      policyName: 'default/aws',
+      value: new SecretValue('', 'test'),
+      region: 'us-east-1',
+      service: 'bedrock',
+      keys: { current: () => ({ ...keys }), whenReady: () => Promise.resolve() },
+    };
+    const first = responseSecrets(credential);
+    expect(first?.strings).toEqual(['secret-key-one', 'AKIDEXAMPLE01']);
+    expect(responseSecrets(credential)).toBe(first);
+    keys = { accessKeyId: 'AKIDEXAMPLE02', secretAccessKey: 'secret-key-two', sessionToken: 'session-token-2' };
+    expect(responseSecrets(credential)?.strings).toEqual(['session-token-2', 'secret-key-two', 'AKIDEXAMPLE02']);
+  });
 });
