@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { AwsKeys, CredentialOverride, UpstreamCredential } from '../config/types.js';
 import { GatewayError } from '../core/errors.js';
 import { amzDate, authorizationHeader, computeSignature, sha256Hex, signingKey } from '../protocol/sigv4.js';
+import { SecretSet } from './secret-set.js';
 
 /** What SigV4 signs: the request exactly as it goes on the wire. */
 export interface SigningTarget {
@@ -193,41 +194,47 @@ export function hostOf(origin: string): string {
  */
 export function redactCredentials(message: string, credential: UpstreamCredential | undefined, incoming?: IncomingHttpHeaders): string {
   let out = message;
-  for (const s of credentialSecrets(credential, incoming)) out = out.split(s).join('[redacted]');
+  for (const s of responseSecrets(credential, incoming)?.strings ?? []) out = out.split(s).join('[redacted]');
   return out;
 }
 
+// A backend credential's secrets change only when its value does (a refreshed token, new AWS keys):
+// the set is made again when the value read for this request differs from the one it was made from.
+const configuredSets = new WeakMap<UpstreamCredential, { readonly value: string | AwsKeys | undefined; readonly set: SecretSet }>();
+
+function sameValue(a: string | AwsKeys | undefined, b: string | AwsKeys | undefined): boolean {
+  if (typeof a !== 'object' || typeof b !== 'object') return a === b;
+  return a.accessKeyId === b.accessKeyId && a.secretAccessKey === b.secretAccessKey && a.sessionToken === b.sessionToken;
+}
+
+function configuredSecrets(credential: UpstreamCredential): SecretSet {
+  const value = credential.kind === 'header' ? credential.value.reveal() : credential.kind === 'bearer-token' ? credential.tokens.current() : credential.keys.current();
+  const cached = configuredSets.get(credential);
+  if (cached !== undefined && sameValue(cached.value, value)) return cached.set;
+  const set = new SecretSet(secretsOf(value, credential.kind === 'header'));
+  configuredSets.set(credential, { value, set });
+  return set;
+}
+
+/** The values a credential puts on the wire: a configured header value also without its scheme. */
+function secretsOf(value: string | AwsKeys | undefined, mayHaveScheme: boolean): string[] {
+  if (value === undefined) return [];
+  if (typeof value === 'object') return [value.accessKeyId, value.secretAccessKey, value.sessionToken ?? ''];
+  return mayHaveScheme ? [value, value.replace(/^Bearer\s+/i, '')] : [value];
+}
+
 /**
- * The secret strings a backend credential puts on the wire for this request (the configured key
- * with and without its scheme, the current token, AWS keys, a client override), longest first so a
- * key is not half-replaced by a shorter secret it contains; values under 6 characters are left out
- * (redacting them would mangle ordinary text).
+ * The secrets a backend credential puts on the wire for this request (the configured key with and
+ * without its scheme, the current token, AWS keys, a client override); undefined when there are
+ * none. Without an override in the request this is one shared set per credential value.
  */
-export function credentialSecrets(credential: UpstreamCredential | undefined, incoming?: IncomingHttpHeaders): string[] {
-  if (credential === undefined) return [];
-  const secrets: string[] = [];
-  switch (credential.kind) {
-    case 'header': {
-      const v = credential.value.reveal();
-      secrets.push(v, v.replace(/^Bearer\s+/i, ''));
-      break;
-    }
-    case 'bearer-token': {
-      const t = credential.tokens.current();
-      if (t !== undefined) secrets.push(t);
-      break;
-    }
-    case 'aws-sigv4': {
-      const k = credential.keys.current();
-      if (k !== undefined) secrets.push(k.accessKeyId, k.secretAccessKey, k.sessionToken ?? '');
-      break;
-    }
-  }
+export function responseSecrets(credential: UpstreamCredential | undefined, incoming?: IncomingHttpHeaders): SecretSet | undefined {
+  if (credential === undefined) return undefined;
+  const configured = configuredSecrets(credential);
   const o = credential.override;
   if (o !== undefined && incoming !== undefined) {
     const v = overrideValue(credential, o, incoming);
-    if (typeof v === 'string') secrets.push(v);
-    else if (v !== undefined && !(v instanceof GatewayError)) secrets.push(v.accessKeyId, v.secretAccessKey, v.sessionToken ?? '');
+    if (v !== undefined && !(v instanceof GatewayError)) return configured.with(secretsOf(v, false));
   }
-  return [...new Set(secrets.filter((x) => x.length >= 6))].sort((a, b) => b.length - a.length);
+  return configured.isEmpty ? undefined : configured;
 }

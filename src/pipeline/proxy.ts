@@ -18,7 +18,7 @@ import { UpstreamBodyError, type Provider } from '../providers/types.js';
 import { classifyUpstreamError } from '../upstream/errors.js';
 import { AttemptDriver, type DriverOwner } from './attempt-driver.js';
 import { ClientAbort, DeadlineAbort, RetryAbort, type AttemptHandler } from './attempt.js';
-import { credentialSecrets } from '../credentials/inject.js';
+import { responseSecrets } from '../credentials/inject.js';
 import { StreamRedactor } from '../credentials/redact-stream.js';
 import { UpstreamErrorBody } from './error-body.js';
 import type { ProxyInput } from './proxy-types.js';
@@ -84,8 +84,8 @@ export class ProxyRequest implements DriverOwner {
     const { ref, upstreamReq } = this.driver;
     const forcedUsage = upstreamReq?.forcedStreamUsage ?? false;
     const translator = (this.driver.provider as Provider).responseTranslator(this.input.client, contentType, { suppressUsageChunk: forcedUsage, keepText: this.input.counting.keepText });
-    const secrets = credentialSecrets(ref?.backend.credential, this.input.req.headers);
-    const redactor = secrets.length === 0 ? undefined : new StreamRedactor(secrets);
+    const secrets = responseSecrets(ref?.backend.credential, this.input.req.headers);
+    const redactor = secrets === undefined ? undefined : new StreamRedactor(secrets);
     const out = relayHead({
       input: this.input,
       upstream: headers,
