@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hashBlocks, PrefixIndex, promptStart } from '../../src/upstream/pool/prefix.js';
-import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefixScore, queueScores } from '../../src/upstream/pool/scorers.js';
+import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefillScores, prefixScore, queueScores, uncachedTokens } from '../../src/upstream/pool/scorers.js';
 import { parseLoad } from '../../src/upstream/pool/scrape.js';
 
 const depths = fc.array(fc.float({ min: 0, max: 1e4, noNaN: true }), { minLength: 1, maxLength: 16 });
@@ -26,6 +26,49 @@ describe('scorers', () => {
           if (max - min >= minSpan && max > min) expect(out[i]).toBeCloseTo((max - d[i]!) / (max - min), 9);
           else if (minSpan > 0) expect(out[i]).toBeCloseTo(1 - (d[i]! - min) / minSpan, 9);
         }
+      }),
+    );
+  });
+
+  it('prefill: in [0, 1], the least pending prefill scores 1, more pending never scores more, closer than the span floor in proportion', () => {
+    fc.assert(
+      fc.property(depths, fc.integer({ min: 0, max: 8192 }), fc.nat(15), (d, minSpan, extra) => {
+        const idx = Int32Array.from(d.map((_, i) => i));
+        const out = new Float64Array(d.length);
+        prefillScores(d, idx, d.length, out, minSpan);
+        const min = Math.min(...d);
+        const max = Math.max(...d);
+        for (let i = 0; i < d.length; i++) {
+          expect(out[i]).toBeGreaterThanOrEqual(0);
+          expect(out[i]).toBeLessThanOrEqual(1);
+          if (d[i] === min) expect(out[i]).toBe(1);
+          for (let j = 0; j < d.length; j++) if (d[i]! > d[j]!) expect(out[i]).toBeLessThanOrEqual(out[j]!);
+          const span = Math.max(max - min, minSpan);
+          expect(out[i]).toBeCloseTo(span > 0 ? 1 - (d[i]! - min) / span : 1, 9);
+        }
+        // Only the candidates listed are scored, and only among themselves.
+        const some = Int32Array.from(idx.filter((i) => i % 2 === 0));
+        const part = new Float64Array(d.length).fill(-1);
+        prefillScores(d, some, some.length, part, minSpan);
+        for (let i = 0; i < d.length; i++) if (i % 2 === 1) expect(part[i]).toBe(-1);
+        // Adding the same work everywhere changes nothing: the scorer compares replicas.
+        const shifted = new Float64Array(d.length);
+        prefillScores(d.map((x) => x + extra * 100), idx, d.length, shifted, minSpan);
+        for (let i = 0; i < d.length; i++) expect(shifted[i]).toBeCloseTo(out[i]!, 6);
+      }),
+    );
+  });
+
+  it('uncached tokens: what is neither in the matched prefix nor held from before, never negative, never more for more cached', () => {
+    fc.assert(
+      fc.property(fc.nat(200_000), fc.nat(200_000), fc.nat(200_000), fc.integer({ min: 1, max: 8 }), (prompt, matched, held, bpt) => {
+        const t = uncachedTokens(prompt, matched, held, bpt);
+        expect(t).toBeGreaterThanOrEqual(0);
+        expect(t).toBeLessThanOrEqual(prompt / bpt);
+        expect(t).toBeCloseTo(Math.max(0, prompt - Math.max(matched, held)) / bpt, 9);
+        expect(uncachedTokens(prompt, matched + 256, held, bpt)).toBeLessThanOrEqual(t);
+        expect(uncachedTokens(prompt, matched, held + 256, bpt)).toBeLessThanOrEqual(t);
+        expect(uncachedTokens(prompt + 256, matched, held, bpt)).toBeGreaterThanOrEqual(t);
       }),
     );
   });
