@@ -38,7 +38,7 @@ export const SCORERS: readonly ScorerName[] = ['queue', 'kv-cache', 'prefix-cach
 // conversation costs eight times as much per pick, while a session's turns already share their
 // first 8 KiB, which is what affinity needs. llm-d's default profile has no prefill scorer; its
 // weight here is what the picker benchmark measured best (docs/routing.md).
-export const DEFAULT_WEIGHTS: Readonly<Record<ScorerName, number>> = { queue: 2, 'kv-cache': 2, 'prefix-cache': 3, prefill: 3 };
+export const DEFAULT_WEIGHTS: Readonly<Record<ScorerName, number>> = { queue: 2, 'kv-cache': 2, 'prefix-cache': 3, prefill: 2 };
 
 export const PICKER_DEFAULTS = {
   scrapeIntervalMs: 200,
