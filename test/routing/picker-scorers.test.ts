@@ -2,6 +2,7 @@
 // stay in [0, 1] and order endpoints the way each scorer promises; prefix blocks chain like vLLM's.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { PendingPrefill, type HashedPrompt } from '../../src/upstream/pool/prefill.js';
 import { hashBlocks, PrefixIndex, promptStart } from '../../src/upstream/pool/prefix.js';
 import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefillScores, prefixScore, queueScores, uncachedTokens } from '../../src/upstream/pool/scorers.js';
 import { parseLoad } from '../../src/upstream/pool/scrape.js';
@@ -195,6 +196,55 @@ describe('prefix blocks', () => {
         if (hs.length > 0) expect(idx.match(Uint32Array.from([hs[hs.length - 1]!]), 1)).toBe(1);
       }),
     );
+  });
+});
+
+describe('pending prefill', () => {
+  const hashed = (text: string, cap: number): HashedPrompt => {
+    const body = Buffer.from(JSON.stringify({ messages: [{ role: 'user', content: text }] }));
+    const start = promptStart(body);
+    const hashes = new Uint32Array(cap);
+    return { body, start, promptBytes: body.length - start, hashes, blocks: hashBlocks(body, start, 16, hashes), blockBytes: 16 };
+  };
+
+  it('estimates stay between nothing and the whole prompt, more held never costs more, and what is sent is pending until done', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ maxLength: 600 }), { minLength: 1, maxLength: 6 }), fc.string({ maxLength: 600 }), (sentTexts, text) => {
+        const cap = 4;
+        const ledger = new PendingPrefill();
+        let pending = 0;
+        for (const t of sentTexts) pending += ledger.send(hashed(t, cap), 0);
+        expect(ledger.tokens).toBeCloseTo(pending, 6);
+        const x = hashed(text, cap);
+        const cold = ledger.estimate(x, 0);
+        const warm = ledger.estimate(x, x.blocks);
+        expect(cold).toBeCloseTo(x.promptBytes / 4, 9);
+        expect(warm).toBeGreaterThanOrEqual(0);
+        expect(warm).toBeLessThanOrEqual(cold);
+        ledger.done(pending + 1);
+        expect(ledger.tokens).toBe(0);
+      }),
+    );
+  });
+
+  it('a resend of a prompt, or one that repeats its bytes and adds more, costs what was added; one that shares only the hashed start costs the rest', () => {
+    const ledger = new PendingPrefill();
+    const base = 'system '.repeat(40) + 'history '.repeat(60);
+    const mk = (text: string): HashedPrompt => {
+      const body = Buffer.from(`{"messages":"${text}`);
+      const start = promptStart(body);
+      const hashes = new Uint32Array(4);
+      return { body, start, promptBytes: body.length - start, hashes, blocks: hashBlocks(body, start, 16, hashes), blockBytes: 16 };
+    };
+    const first = mk(base);
+    ledger.send(first, 0);
+    const again = mk(base + 'new turn '.repeat(20));
+    // The last 256 bytes of what was sent count as not held (a real body closes its messages there).
+    expect(ledger.estimate(again, 4)).toBeCloseTo(('new turn '.length * 20 + 256) / 4, 9);
+    expect(ledger.estimate(mk(base), 4)).toBeCloseTo(256 / 4, 9);
+    // Another conversation with the same hashed start but different content where the first ended.
+    const other = mk('system '.repeat(40) + 'other   '.repeat(60) + 'x'.repeat(50));
+    expect(ledger.estimate(other, 4)).toBeCloseTo((other.promptBytes - 64) / 4, 9);
   });
 });
 

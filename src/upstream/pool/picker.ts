@@ -8,7 +8,7 @@
 import type { Endpoint, InferencePoolConfig, ScorerName } from '../../config/types.js';
 import type { EndpointHandle } from '../pools.js';
 import { DnsEndpoints } from './dns.js';
-import { PendingPrefill } from './prefill.js';
+import { PendingPrefill, type HashedPrompt } from './prefill.js';
 import { hashBlocks, PrefixIndex, promptStart } from './prefix.js';
 import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefillScores, prefixScore, queueScores } from './scorers.js';
 import { classifyUpstreamError } from '../errors.js';
@@ -72,7 +72,7 @@ export class PoolPicker {
   /** The current request's prefix block hashes (picking is synchronous: one request at a time). */
   private hashes = new Uint32Array(0);
   /** The current request's prompt as hashed, for the prefill estimates. */
-  private readonly prompt = { promptBytes: 0, hashes: this.hashes, blocks: 0, blockBytes: 0 };
+  private readonly prompt: { -readonly [K in keyof HashedPrompt]: HashedPrompt[K] } = { body: Buffer.alloc(0), start: 0, promptBytes: 0, hashes: this.hashes, blocks: 0, blockBytes: 0 };
   /** The last decision, for the debug header and the trace (read right after pick). */
   lastReason: PickReason = 'only';
   lastReplica: ReplicaState | undefined;
@@ -276,6 +276,8 @@ export class PoolPicker {
     const start = promptStart(body);
     this.lastBlocks = hashBlocks(body, start, this.config.prefixBlockBytes, this.hashes);
     const p = this.prompt;
+    p.body = body;
+    p.start = start;
     p.promptBytes = body.length - start;
     p.hashes = this.hashes;
     p.blocks = this.lastBlocks;
