@@ -1,7 +1,7 @@
 // The endpoint picker's own cost per request, in-process: what one pick takes on the event loop for
 // chat bodies of 1, 10 and 100 KB, next to round robin (which only counts) measured in the same run,
 // and next to hashing the whole prompt (no block cap) to show what the cap saves.
-import { PICKER_DEFAULTS } from '../config/compile/inference-pool.js';
+import { DEFAULT_WEIGHTS, PICKER_DEFAULTS } from '../config/compile/inference-pool.js';
 import type { InferencePoolConfig } from '../config/types.js';
 import { PoolPicker } from '../upstream/pool/picker.js';
 import type { EndpointHandle } from '../upstream/pools.js';
@@ -23,7 +23,7 @@ export function pickerConfig(strategy: InferencePoolConfig['strategy'], prefixMa
     metricsPath: '/metrics',
     scrapeIntervalMs: PICKER_DEFAULTS.scrapeIntervalMs,
     staleAfterMs: PICKER_DEFAULTS.scrapeIntervalMs * 3,
-    weights: { queue: 2, 'kv-cache': 2, 'prefix-cache': 3 },
+    weights: DEFAULT_WEIGHTS,
     queueThreshold: PICKER_DEFAULTS.queueThreshold,
     kvCacheThreshold: PICKER_DEFAULTS.kvCacheThreshold,
     prefixBlockBytes: PICKER_DEFAULTS.prefixBlockBytes,

@@ -29,12 +29,14 @@ import { loadVirtualCorpus } from './picker-corpus.js';
 import { virtualComparison } from './picker-virtual.js';
 import { SHARE_INTERVAL_MS } from '../upstream/pool/share.js';
 import { BUILTIN_PROFILES, profileFromObject } from '../sim/index.js';
+import { DEFAULT_WEIGHTS, SCORERS } from '../config/compile/inference-pool.js';
+import type { ScorerName } from '../config/types.js';
 
 const spec = {
   name: 'bench picker',
   summary: 'InferencePool: round robin vs least-request vs the endpoint picker on 4 simulated vLLM replicas',
   usage: `
-Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS]] [--warmup SEC]] [--trials N]
+Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS]] [--warmup SEC] [--weights W]] [--trials N]
                              [--duration SEC] [--levels PCT,...] [--saturation USERS]
                              [--workload calibrated|agentic] [--sessions N] [--out DIR]
 
@@ -51,6 +53,9 @@ Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS]] 
                       each worker's picker knows only its own requests
   --warmup SEC        with --virtual: simulated seconds before the measured window (default 60;
                       120 with --workload agentic, whose sessions last minutes)
+  --weights W         with --virtual: the picker's scorer weights, as the pool annotation
+                      tollgate.io/picker-weights writes them (e.g. "queue=2,prefill=2"; scorers
+                      not named keep their defaults)
   --workload NAME     the synthetic corpus (profiles B, C and D of \`tollgate synth\`):
                       calibrated (default) is the shape the simulator profile was calibrated
                       with (~3 turns, ~2.4k prompt tokens); agentic is synth's own defaults
@@ -76,6 +81,7 @@ median over the trials of the trial's own ratio. Exit 1 when missed.`,
     'share-ms': { type: 'string' },
     warmup: { type: 'string' },
     workload: { type: 'string' },
+    weights: { type: 'string' },
     trials: { type: 'string' },
     duration: { type: 'string' },
     levels: { type: 'string' },
@@ -139,6 +145,7 @@ interface Settings {
   readonly shareMs: number;
   readonly warmupS: number;
   readonly workload: Workload;
+  readonly weights: Readonly<Record<ScorerName, number>> | undefined;
   readonly trials: number;
   readonly durationS: number;
   readonly levels: readonly number[];
@@ -166,6 +173,7 @@ function settings(argv: string[]): Settings | undefined {
     shareMs: v['share-ms'] === undefined ? SHARE_INTERVAL_MS : parsePositiveInt(v['share-ms'], '--share-ms', { min: 0, max: 60_000 }),
     warmupS: v.warmup === undefined ? (workload === 'agentic' ? 120 : 60) : parsePositiveInt(v.warmup, '--warmup'),
     workload,
+    weights: v.weights === undefined ? undefined : parseWeights(v.weights),
     trials: v.trials === undefined ? 3 : parsePositiveInt(v.trials, '--trials', { max: 50 }),
     durationS: v.duration === undefined ? (v.virtual === true ? 600 : short ? 25 : 180) : parsePositiveInt(v.duration, '--duration'),
     levels,
@@ -179,6 +187,20 @@ function settings(argv: string[]): Settings | undefined {
     }),
     out: resolve(v.out ?? '.bench-out/picker'),
   };
+}
+
+function parseWeights(text: string): Record<ScorerName, number> {
+  const weights: Record<ScorerName, number> = { ...DEFAULT_WEIGHTS };
+  for (const part of text.split(',')) {
+    const [name, value] = part.split('=').map((x) => x.trim());
+    const scorer = SCORERS.find((k) => k === name);
+    const w = Number(value);
+    if (scorer === undefined || value === undefined || value === '' || !Number.isFinite(w) || w < 0) {
+      throw new UsageError(`--weights: "${part.trim()}" is not scorer=weight`, `scorers: ${SCORERS.join(', ')}; weights are numbers >= 0, e.g. "queue=2,prefill=2"`);
+    }
+    weights[scorer] = w;
+  }
+  return weights;
 }
 
 function planYaml(name: string, phase: string, admin: string, replicas: readonly string[]): string {
@@ -342,7 +364,7 @@ async function runVirtualComparison(s: Settings): Promise<number> {
     `virtual time: 4 engines of ${profile.name}, the ${s.workload} corpus (${corpus.profiles.map((p) => `${p.name} ${(p.share * 100).toFixed(0)}%`).join(', ')} of users), ${s.durationS} simulated s per run after ${s.warmupS} s of warm-up, ${s.trials} seed(s), ${s.workers} gateway worker(s)${s.workers > 1 ? (s.shareMs > 0 ? ` sharing picker state every ${s.shareMs} ms` : ' picking alone') : ''}; ${s.saturation === undefined ? "each seed's saturation point from a round-robin ramp" : `saturation point given: ${s.saturation} users`}\n`,
   );
   const step = REPLICAS * RAMP_STEP_PER_REPLICA * (s.short ? 1 : 4);
-  const run = { warmupS: s.warmupS, durationS: s.durationS, sessionGapS: SESSION_GAP_S, workers: s.workers, shareMs: s.shareMs };
+  const run = { warmupS: s.warmupS, durationS: s.durationS, sessionGapS: SESSION_GAP_S, workers: s.workers, shareMs: s.shareMs, weights: s.weights };
   const r = virtualComparison(profile, corpus, { seeds: s.trials, levels: s.levels, strategies: s.strategies, run, rampStep: step, saturation: s.saturation }, (line) => process.stdout.write(`${line}\n`));
   await mkdir(s.out, { recursive: true });
   await writeFile(join(s.out, 'picker-virtual.json'), `${JSON.stringify({ settings: s, profile: profile.name, runs: r.runs, ok: r.ok }, null, 2)}\n`);

@@ -222,7 +222,7 @@ export type RequestKeyFunction = (view: RequestView) => string | undefined;
 export type PickStrategy = 'picker' | 'round-robin' | 'least-request';
 
 /** Scorer names, as the endpoint picker reports them (metric label `scorer`, debug header). */
-export type ScorerName = 'queue' | 'kv-cache' | 'prefix-cache';
+export type ScorerName = 'queue' | 'kv-cache' | 'prefix-cache' | 'prefill';
 
 /** An InferencePool's endpoints and its built-in endpoint picker's settings (annotations `tollgate.io/…`). */
 export interface InferencePoolConfig {

@@ -51,6 +51,9 @@ export class AttemptDriver implements QuotaGateOwner {
   private picker: PoolPicker | undefined;
   private pickedId: string | undefined;
   private pickDebugText: string | undefined;
+  /** The latest pick's estimated prefill, pending at its endpoint until the first response byte. */
+  private pendingPrefill = 0;
+  private prefillAt: EndpointHandle | undefined;
 
   constructor(
     private readonly input: ProxyInput,
@@ -157,8 +160,20 @@ export class AttemptDriver implements QuotaGateOwner {
     this.owner.fail(err);
   }
 
+  /**
+   * The open attempt's first response byte arrived (or the attempt ended): the picker stops counting
+   * its prefill as pending. For a stream that byte follows the first token; a response that is not
+   * streamed arrives whole, so its prefill counts until the whole answer is in (idempotent).
+   */
+  firstByte(): void {
+    if (this.prefillAt === undefined) return;
+    this.picker?.prefillDone(this.prefillAt, this.pendingPrefill);
+    this.prefillAt = undefined;
+  }
+
   /** Ends the open attempt's upstream time and its endpoint's in-flight count (idempotent). */
   closeAttempt(): void {
+    this.firstByte();
     if (!this.attemptOpen) return;
     this.attemptOpen = false;
     if (this.currentAttempt !== undefined) this.currentAttempt.endpoint.inflight--;
@@ -207,6 +222,8 @@ export class AttemptDriver implements QuotaGateOwner {
         return;
       }
       this.pickedId = picker.lastReplica?.id;
+      this.pendingPrefill = picker.lastPrefillTokens;
+      this.prefillAt = endpoint;
       if (picker.config.debugHeader) this.pickDebugText = picker.describeLast();
     }
     this.triedRefs.add(ref);

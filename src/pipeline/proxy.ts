@@ -102,6 +102,7 @@ export class ProxyRequest implements DriverOwner {
 
   onResponseData(h: AttemptHandler, chunk: Buffer): void {
     if (h !== this.driver.current || this.finished) return;
+    this.driver.firstByte();
     switch (this.mode) {
       case 'relay':
         try {

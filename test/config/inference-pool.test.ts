@@ -96,7 +96,7 @@ describe('InferencePool annotations', () => {
     const r = await load({
       'tollgate.io/endpoints': '10.0.0.5:8001, vllm-2.internal ,[::1]:8003',
       'tollgate.io/endpoint-picker': 'least-request',
-      'tollgate.io/picker-weights': 'queue=2,prefix-cache=3',
+      'tollgate.io/picker-weights': 'queue=2,prefix-cache=3,prefill=1.5',
       'tollgate.io/scrape-interval': '500ms',
       'tollgate.io/session-header': 'X-Session-Id',
       'tollgate.io/picker-debug': 'true',
@@ -111,7 +111,7 @@ describe('InferencePool annotations', () => {
       { kind: 'ip', host: '::1', port: 8003 },
     ]);
     expect(p.strategy).toBe('least-request');
-    expect(p.weights).toEqual({ queue: 2, 'kv-cache': 2, 'prefix-cache': 3 });
+    expect(p.weights).toEqual({ queue: 2, 'kv-cache': 2, 'prefix-cache': 3, prefill: 1.5 });
     expect(p.scrapeIntervalMs).toBe(500);
     expect(p.sessionHeader).toBe('x-session-id');
     expect(p.debugHeader).toBe(true);

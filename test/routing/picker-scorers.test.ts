@@ -2,8 +2,9 @@
 // stay in [0, 1] and order endpoints the way each scorer promises; prefix blocks chain like vLLM's.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { PendingPrefill, type HashedPrompt } from '../../src/upstream/pool/prefill.js';
 import { hashBlocks, PrefixIndex, promptStart } from '../../src/upstream/pool/prefix.js';
-import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefixScore, queueScores } from '../../src/upstream/pool/scorers.js';
+import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefillScores, prefixScore, queueScores, uncachedTokens } from '../../src/upstream/pool/scorers.js';
 import { parseLoad } from '../../src/upstream/pool/scrape.js';
 
 const depths = fc.array(fc.float({ min: 0, max: 1e4, noNaN: true }), { minLength: 1, maxLength: 16 });
@@ -26,6 +27,49 @@ describe('scorers', () => {
           if (max - min >= minSpan && max > min) expect(out[i]).toBeCloseTo((max - d[i]!) / (max - min), 9);
           else if (minSpan > 0) expect(out[i]).toBeCloseTo(1 - (d[i]! - min) / minSpan, 9);
         }
+      }),
+    );
+  });
+
+  it('prefill: in [0, 1], the least pending prefill scores 1, more pending never scores more, closer than the span floor in proportion', () => {
+    fc.assert(
+      fc.property(depths, fc.integer({ min: 0, max: 8192 }), fc.nat(15), (d, minSpan, extra) => {
+        const idx = Int32Array.from(d.map((_, i) => i));
+        const out = new Float64Array(d.length);
+        prefillScores(d, idx, d.length, out, minSpan);
+        const min = Math.min(...d);
+        const max = Math.max(...d);
+        for (let i = 0; i < d.length; i++) {
+          expect(out[i]).toBeGreaterThanOrEqual(0);
+          expect(out[i]).toBeLessThanOrEqual(1);
+          if (d[i] === min) expect(out[i]).toBe(1);
+          for (let j = 0; j < d.length; j++) if (d[i]! > d[j]!) expect(out[i]).toBeLessThanOrEqual(out[j]!);
+          const span = Math.max(max - min, minSpan);
+          expect(out[i]).toBeCloseTo(span > 0 ? 1 - (d[i]! - min) / span : 1, 9);
+        }
+        // Only the candidates listed are scored, and only among themselves.
+        const some = Int32Array.from(idx.filter((i) => i % 2 === 0));
+        const part = new Float64Array(d.length).fill(-1);
+        prefillScores(d, some, some.length, part, minSpan);
+        for (let i = 0; i < d.length; i++) if (i % 2 === 1) expect(part[i]).toBe(-1);
+        // Adding the same work everywhere changes nothing: the scorer compares replicas.
+        const shifted = new Float64Array(d.length);
+        prefillScores(d.map((x) => x + extra * 100), idx, d.length, shifted, minSpan);
+        for (let i = 0; i < d.length; i++) expect(shifted[i]).toBeCloseTo(out[i]!, 6);
+      }),
+    );
+  });
+
+  it('uncached tokens: what is neither in the matched prefix nor held from before, never negative, never more for more cached', () => {
+    fc.assert(
+      fc.property(fc.nat(200_000), fc.nat(200_000), fc.nat(200_000), fc.integer({ min: 1, max: 8 }), (prompt, matched, held, bpt) => {
+        const t = uncachedTokens(prompt, matched, held, bpt);
+        expect(t).toBeGreaterThanOrEqual(0);
+        expect(t).toBeLessThanOrEqual(prompt / bpt);
+        expect(t).toBeCloseTo(Math.max(0, prompt - Math.max(matched, held)) / bpt, 9);
+        expect(uncachedTokens(prompt, matched + 256, held, bpt)).toBeLessThanOrEqual(t);
+        expect(uncachedTokens(prompt, matched, held + 256, bpt)).toBeLessThanOrEqual(t);
+        expect(uncachedTokens(prompt + 256, matched, held, bpt)).toBeGreaterThanOrEqual(t);
       }),
     );
   });
@@ -152,6 +196,55 @@ describe('prefix blocks', () => {
         if (hs.length > 0) expect(idx.match(Uint32Array.from([hs[hs.length - 1]!]), 1)).toBe(1);
       }),
     );
+  });
+});
+
+describe('pending prefill', () => {
+  const hashed = (text: string, cap: number): HashedPrompt => {
+    const body = Buffer.from(JSON.stringify({ messages: [{ role: 'user', content: text }] }));
+    const start = promptStart(body);
+    const hashes = new Uint32Array(cap);
+    return { body, start, promptBytes: body.length - start, hashes, blocks: hashBlocks(body, start, 16, hashes), blockBytes: 16 };
+  };
+
+  it('estimates stay between nothing and the whole prompt, more held never costs more, and what is sent is pending until done', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ maxLength: 600 }), { minLength: 1, maxLength: 6 }), fc.string({ maxLength: 600 }), (sentTexts, text) => {
+        const cap = 4;
+        const ledger = new PendingPrefill();
+        let pending = 0;
+        for (const t of sentTexts) pending += ledger.send(hashed(t, cap), 0);
+        expect(ledger.tokens).toBeCloseTo(pending, 6);
+        const x = hashed(text, cap);
+        const cold = ledger.estimate(x, 0);
+        const warm = ledger.estimate(x, x.blocks);
+        expect(cold).toBeCloseTo(x.promptBytes / 4, 9);
+        expect(warm).toBeGreaterThanOrEqual(0);
+        expect(warm).toBeLessThanOrEqual(cold);
+        ledger.done(pending + 1);
+        expect(ledger.tokens).toBe(0);
+      }),
+    );
+  });
+
+  it('a resend of a prompt, or one that repeats its bytes and adds more, costs what was added; one that shares only the hashed start costs the rest', () => {
+    const ledger = new PendingPrefill();
+    const base = 'system '.repeat(40) + 'history '.repeat(60);
+    const mk = (text: string): HashedPrompt => {
+      const body = Buffer.from(`{"messages":"${text}`);
+      const start = promptStart(body);
+      const hashes = new Uint32Array(4);
+      return { body, start, promptBytes: body.length - start, hashes, blocks: hashBlocks(body, start, 16, hashes), blockBytes: 16 };
+    };
+    const first = mk(base);
+    ledger.send(first, 0);
+    const again = mk(base + 'new turn '.repeat(20));
+    // The last 256 bytes of what was sent count as not held (a real body closes its messages there).
+    expect(ledger.estimate(again, 4)).toBeCloseTo(('new turn '.length * 20 + 256) / 4, 9);
+    expect(ledger.estimate(mk(base), 4)).toBeCloseTo(256 / 4, 9);
+    // Another conversation with the same hashed start but different content where the first ended.
+    const other = mk('system '.repeat(40) + 'other   '.repeat(60) + 'x'.repeat(50));
+    expect(ledger.estimate(other, 4)).toBeCloseTo((other.promptBytes - 64) / 4, 9);
   });
 });
 

@@ -85,6 +85,17 @@ describe('bench picker --virtual', () => {
     const shared = runVirtual(profile, corpus, 'picker', 24, 3, { ...run, workers: 2, shareMs: 25 });
     expect(shared.prefixHitRate).toBeGreaterThan(split.prefixHitRate);
   });
+
+  it('no strategy beats the ideal bound (each request alone on an idle replica that holds every prompt computed before)', () => {
+    for (const strategy of ['round-robin', 'least-request', 'picker'] as const) {
+      const r = runVirtual(profile, corpus, strategy, 24, 5, run);
+      expect(r.idealTtftP99).toBeGreaterThan(0);
+      expect(r.idealTtftP99).toBeLessThanOrEqual(r.ttftP99);
+    }
+    // With the prefill scorer off (weight 0) as well.
+    const off = runVirtual(profile, corpus, 'picker', 24, 5, { ...run, weights: { queue: 2, 'kv-cache': 2, 'prefix-cache': 3, prefill: 0 } });
+    expect(off.idealTtftP99).toBeLessThanOrEqual(off.ttftP99);
+  });
 });
 
 describe('judgeTrials', () => {

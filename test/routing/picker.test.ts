@@ -60,9 +60,13 @@ afterEach(async () => {
   await Promise.all(sims.splice(0).map((s) => s.close()));
 });
 
-async function startSims(n: number, ports: number[] = []): Promise<SimServerHandle[]> {
+// Prefill takes a millisecond a prompt token: a long cold prompt keeps its replica busy computing it
+// for seconds before the first token, short ones answer at once.
+const SLOW_PREFILL = { extends: 'fast', scheduler: { maxNumSeqs: 8, maxNumBatchedTokens: 65536, longPrefillTokenThreshold: 0, maxWaiting: 4096 }, cost: { fixedMs: 2, prefillTokenMs: 1, decodeSeqMs: 0, contextTokenMs: 0 } };
+
+async function startSims(n: number, ports: number[] = [], profile: object = PROFILE): Promise<SimServerHandle[]> {
   const out: SimServerHandle[] = [];
-  for (let i = 0; i < n; i++) out.push(await startSimServer({ profile: PROFILE as never, port: ports[i] ?? 0, seed: i }));
+  for (let i = 0; i < n; i++) out.push(await startSimServer({ profile: profile as never, port: ports[i] ?? 0, seed: i }));
   sims.push(...out);
   return out;
 }
@@ -279,6 +283,39 @@ describe('InferencePool endpoint picker over simulated replicas', () => {
     } finally {
       dns.socket.close();
     }
+  });
+
+  it('steers requests away from a replica that is computing a long prefill for the gateway, until its first byte', async () => {
+    const [a, b] = await startSims(2, [], SLOW_PREFILL);
+    gw = await startGateway({ 'pool.yaml': poolYaml([a!.port, b!.port]) });
+    const client = clientFor(gw);
+    const g = gw;
+    const picks = async (): Promise<Map<string, number>> => {
+      const m = new Map<string, number>();
+      for (const x of (await metrics(g)).matchAll(/tollgate_endpoint_picks_total\{pool="default\/vllm",endpoint="([^"]+)"\} (\d+)/g)) m.set(x[1]!, Number(x[2]));
+      return m;
+    };
+    const prefillScore = async (ep: string): Promise<number> => {
+      const m = new RegExp(`tollgate_endpoint_score\\{pool="default/vllm",endpoint="${ep}",scorer="prefill"\\} ([0-9.e-]+)`).exec(await metrics(g));
+      return m === null ? Number.NaN : Number(m[1]);
+    };
+    // A cold prompt of some 5,000 tokens: seconds of prefill before its first token.
+    // The response head comes with the first token, so the request is not awaited until then.
+    const long = client.chat.completions.create({ model: 'sim-model', max_tokens: 2, stream: true, messages: [{ role: 'user', content: words(3, 2000) }] });
+    await eventually(async () => [...(await picks()).values()].reduce((x, y) => x + y, 0) === 1, 'the long request was picked');
+    const busy = [...(await picks())].find(([, n]) => n === 1)![0];
+    const other = busy === `127.0.0.1:${a!.port}` ? `127.0.0.1:${b!.port}` : `127.0.0.1:${a!.port}`;
+    // Short prompts of new content go to the other replica while the long one has no first byte.
+    for (let i = 0; i < 3; i++) expect(await ask(client, `short ${i}: ${words(40 + i, 10)}`)).toBe(other);
+    expect(await prefillScore(busy)).toBeLessThan(await prefillScore(other));
+    // Its first token arrives: that prefill no longer counts against the replica.
+    const stream = await long;
+    const first = await stream[Symbol.asyncIterator]().next();
+    expect(first.done).toBe(false);
+    await ask(client, `after: ${words(50, 10)}`);
+    expect(await prefillScore(busy)).toBe(1);
+    expect(await prefillScore(other)).toBe(1);
+    stream.controller.abort();
   });
 
   it('follows hot reloads of the endpoint list', async () => {

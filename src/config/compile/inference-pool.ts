@@ -29,14 +29,17 @@ const MAX_PREFIX_BLOCKS = 4096;
 const EXT_PROC_ANNOTATIONS = ['aigateway.envoyproxy.io/processing-body-mode', 'aigateway.envoyproxy.io/allow-mode-override'];
 
 const STRATEGIES: readonly PickStrategy[] = ['picker', 'round-robin', 'least-request'];
-const SCORERS: readonly ScorerName[] = ['queue', 'kv-cache', 'prefix-cache'];
+export const SCORERS: readonly ScorerName[] = ['queue', 'kv-cache', 'prefix-cache', 'prefill'];
 
 // llm-d's defaults where it has one: a 31,250 entry LRU per server, queue and KV-cache scorers
 // weighted 2 and prefix-cache affinity 3, a replica saturated from 5 waiting requests or 80%
 // KV-cache use. Blocks are 256 request-body bytes (about 64 tokens, four of vLLM's blocks; llm-d
 // hashes 64 characters). Only the first 32 blocks (8 KiB) of the prompt are hashed: a whole 100 KB
 // conversation costs eight times as much per pick, while a session's turns already share their
-// first 8 KiB, which is what affinity needs.
+// first 8 KiB, which is what affinity needs. llm-d's default profile has no prefill scorer; its
+// weight here is what the picker benchmark measured best (docs/routing.md).
+export const DEFAULT_WEIGHTS: Readonly<Record<ScorerName, number>> = { queue: 2, 'kv-cache': 2, 'prefix-cache': 3, prefill: 2 };
+
 export const PICKER_DEFAULTS = {
   scrapeIntervalMs: 200,
   queueThreshold: 5,
@@ -129,7 +132,7 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
   const strategy = STRATEGIES.find((s) => s === strategyText);
   if (strategy === undefined) error(ctx, m, at(STRATEGY_ANNOTATION), `unknown endpoint picker "${strategyText}"`, `one of ${STRATEGIES.join(', ')}`);
 
-  const weights: Record<ScorerName, number> = { queue: 2, 'kv-cache': 2, 'prefix-cache': 3 };
+  const weights: Record<ScorerName, number> = { ...DEFAULT_WEIGHTS };
   const weightText = text(WEIGHTS_ANNOTATION);
   if (weightText !== undefined) {
     for (const part of weightText.split(',')) {

@@ -8,8 +8,9 @@
 import type { Endpoint, InferencePoolConfig, ScorerName } from '../../config/types.js';
 import type { EndpointHandle } from '../pools.js';
 import { DnsEndpoints } from './dns.js';
+import { PendingPrefill, type HashedPrompt } from './prefill.js';
 import { hashBlocks, PrefixIndex, promptStart } from './prefix.js';
-import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefixScore, queueScores } from './scorers.js';
+import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefillScores, prefixScore, queueScores } from './scorers.js';
 import { classifyUpstreamError } from '../errors.js';
 import { scrapeLoad } from './scrape.js';
 import { LazyRequestView, type PickRequest } from './request-view.js';
@@ -20,6 +21,11 @@ const EJECT_MAX_MS = 30_000;
 /** Scrapes in a row that cannot connect before the endpoint is ejected (one failed request is enough). */
 const SCRAPE_FAILURES_TO_EJECT = 2;
 const MAX_SESSIONS = 100_000;
+/**
+ * The prefill scorer's span floor, in tokens: about 85 ms of prefill on an H100-class replica. Pending
+ * prefills closer than that score in proportion, so a few hundred tokens do not outvote affinity.
+ */
+const PREFILL_MIN_SPAN = 2_048;
 
 export interface ReplicaState {
   readonly id: string;
@@ -37,6 +43,8 @@ export interface ReplicaState {
   picks: number;
   readonly scores: Record<ScorerName, number>;
   readonly prefix: PrefixIndex;
+  /** The prefill it still has to run for the gateway's requests (until their first byte). */
+  readonly prefill: PendingPrefill;
   scraping: boolean;
 }
 
@@ -60,14 +68,19 @@ export class PoolPicker {
   private inflight = new Float64Array(0);
   private total = new Float64Array(0);
   private queue = new Float64Array(0);
+  private prefill = new Float64Array(0);
   private candidates = new Int32Array(0);
   /** The current request's prefix block hashes (picking is synchronous: one request at a time). */
   private hashes = new Uint32Array(0);
+  /** The current request's prompt as hashed, for the prefill estimates. */
+  private readonly prompt: { -readonly [K in keyof HashedPrompt]: HashedPrompt[K] } = { body: Buffer.alloc(0), start: 0, promptBytes: 0, hashes: this.hashes, blocks: 0, blockBytes: 0 };
   /** The last decision, for the debug header and the trace (read right after pick). */
   lastReason: PickReason = 'only';
   lastReplica: ReplicaState | undefined;
   lastMatched = 0;
   lastBlocks = 0;
+  /** Estimated uncached prompt tokens the last pick added to its replica's pending prefill (see prefillDone). */
+  lastPrefillTokens = 0;
 
   constructor(
     config: InferencePoolConfig,
@@ -126,6 +139,7 @@ export class PoolPicker {
     const count = reps.length;
     this.lastMatched = 0;
     this.lastBlocks = 0;
+    this.lastPrefillTokens = 0;
     if (count === 0) return undefined;
     if (count === 1) return this.chose(reps[0] as ReplicaState, 'only');
     // Filter: not tried, not ejected; if that leaves nothing, ignore ejection, then tries.
@@ -169,8 +183,10 @@ export class PoolPicker {
     if (session !== undefined) {
       const held = this.sessions.get(session);
       if (held !== undefined && this.isCandidate(held, n) && !this.saturated(held, nowMs)) {
-        this.hashPrompt(body);
-        held.prefix.record(this.hashes, this.lastBlocks);
+        const blocks = this.hashPrompt(body);
+        this.lastMatched = blocks === 0 ? 0 : held.prefix.match(this.hashes, blocks);
+        this.lastPrefillTokens = held.prefill.send(this.prompt, this.lastMatched);
+        held.prefix.record(this.hashes, blocks);
         return this.chose(held, 'session');
       }
     }
@@ -184,16 +200,27 @@ export class PoolPicker {
     if (kept > 0) n = kept;
 
     queueScores(this.depth, cand, n, this.queue, cfg.queueThreshold);
+    for (let i = 0; i < n; i++) {
+      const j = cand[i] as number;
+      const r = reps[j] as ReplicaState;
+      const matched = blocks === 0 ? 0 : r.prefix.match(this.hashes, blocks);
+      r.scores['prefix-cache'] = prefixScore(matched, blocks);
+      // The prefill ahead of this request's first token there: what the replica still has to
+      // compute for others, and what it would compute for this one.
+      this.prefill[j] = r.prefill.tokens + r.prefill.estimate(this.prompt, matched);
+    }
+    prefillScores(this.prefill, cand, n, this.prefill, PREFILL_MIN_SPAN);
     const w = cfg.weights;
     for (let i = 0; i < n; i++) {
       const j = cand[i] as number;
       const r = reps[j] as ReplicaState;
       r.scores.queue = this.queue[j] as number;
-      r.scores['prefix-cache'] = prefixScore(blocks === 0 ? 0 : r.prefix.match(this.hashes, blocks), blocks);
-      this.total[j] = w.queue * r.scores.queue + w['kv-cache'] * r.scores['kv-cache'] + w['prefix-cache'] * r.scores['prefix-cache'];
+      r.scores.prefill = this.prefill[j] as number;
+      this.total[j] = w.queue * r.scores.queue + w['kv-cache'] * r.scores['kv-cache'] + w['prefix-cache'] * r.scores['prefix-cache'] + w.prefill * r.scores.prefill;
     }
     const best = reps[cand[argBest(this.total, this.inflight, cand, n, this.rr++ % n)] as number] as ReplicaState;
     this.lastMatched = Math.round(best.scores['prefix-cache'] * blocks);
+    this.lastPrefillTokens = best.prefill.send(this.prompt, this.lastMatched);
     best.prefix.record(this.hashes, blocks);
     if (session !== undefined) this.remember(session, best);
     return this.chose(best, reason ?? 'scored');
@@ -203,6 +230,16 @@ export class PoolPicker {
   reportFailure(handle: EndpointHandle, nowMs: number): void {
     const r = this.replicaOf(handle);
     if (r !== undefined) this.eject(r, nowMs);
+  }
+
+  /**
+   * The request a pick sent to this endpoint produced its first byte, or ended without one: its
+   * prefill (`tokens`, the pick's lastPrefillTokens) is no longer pending there.
+   */
+  prefillDone(handle: EndpointHandle, tokens: number): void {
+    if (tokens <= 0) return;
+    const r = this.replicaOf(handle);
+    if (r !== undefined) r.prefill.done(tokens);
   }
 
   /** The endpoint answered: it is healthy again and its next ejection starts from the base backoff. */
@@ -219,7 +256,7 @@ export class PoolPicker {
     const r = this.lastReplica;
     if (r === undefined) return 'none';
     const s = r.scores;
-    return `endpoint=${r.id}; reason=${this.lastReason}; queue=${s.queue.toFixed(3)}; kv-cache=${s['kv-cache'].toFixed(3)}; prefix-cache=${s['prefix-cache'].toFixed(3)}; prefix-blocks=${this.lastMatched}/${this.lastBlocks}; in-flight=${r.handle.inflight}`;
+    return `endpoint=${r.id}; reason=${this.lastReason}; queue=${s.queue.toFixed(3)}; kv-cache=${s['kv-cache'].toFixed(3)}; prefix-cache=${s['prefix-cache'].toFixed(3)}; prefill=${s.prefill.toFixed(3)}; prefix-blocks=${this.lastMatched}/${this.lastBlocks}; in-flight=${r.handle.inflight}`;
   }
 
   stats(): PickerStats {
@@ -254,7 +291,15 @@ export class PoolPicker {
   }
 
   private hashPrompt(body: Buffer): number {
-    this.lastBlocks = hashBlocks(body, promptStart(body), this.config.prefixBlockBytes, this.hashes);
+    const start = promptStart(body);
+    this.lastBlocks = hashBlocks(body, start, this.config.prefixBlockBytes, this.hashes);
+    const p = this.prompt;
+    p.body = body;
+    p.start = start;
+    p.promptBytes = body.length - start;
+    p.hashes = this.hashes;
+    p.blocks = this.lastBlocks;
+    p.blockBytes = this.config.prefixBlockBytes;
     return this.lastBlocks;
   }
 
@@ -327,8 +372,9 @@ export class PoolPicker {
           ejectedUntil: 0,
           backoffMs: 0,
           picks: r?.picks ?? 0,
-          scores: { queue: 0, 'kv-cache': 0, 'prefix-cache': 0 },
+          scores: { queue: 0, 'kv-cache': 0, 'prefix-cache': 0, prefill: 0 },
           prefix: new PrefixIndex(this.config.prefixLruPerEndpoint, this.share),
+          prefill: new PendingPrefill(),
           scraping: false,
         };
         this.byId.set(id, r);
@@ -344,6 +390,7 @@ export class PoolPicker {
       this.inflight = new Float64Array(n);
       this.total = new Float64Array(n);
       this.queue = new Float64Array(n);
+      this.prefill = new Float64Array(n);
       this.candidates = new Int32Array(n);
     }
   }

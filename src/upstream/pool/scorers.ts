@@ -2,7 +2,9 @@
 // request). Every score is in [0, 1], higher is better, as llm-d's scheduler defines them:
 // - queue: min-max normalised over the candidates, the shortest queue scores 1, the longest 0;
 // - kv-cache: 1 - KV-cache use;
-// - prefix-cache: the share of the request's prefix blocks the endpoint served recently.
+// - prefix-cache: the share of the request's prefix blocks the endpoint served recently;
+// - prefill: the uncached prompt tokens the gateway sent the endpoint that have not produced a first
+//   byte yet, normalised like the queue (the least pending prefill scores 1).
 
 /**
  * How much a scraped value still counts: 1 up to `freshForMs` old, then linearly down to 0 at
@@ -43,18 +45,42 @@ export function effectiveKv(usage: number, fresh: number): number {
  * many requests or more score exactly as min-max would, and smaller ones count in proportion.
  */
 export function queueScores(depth: ArrayLike<number>, idx: ArrayLike<number>, n: number, out: Float64Array, minSpan = 0): void {
+  lowerIsBetter(depth, idx, n, out, minSpan);
+}
+
+/**
+ * Writes prefill scores, as queueScores does for queues: the candidate with the fewest pending
+ * prefill tokens scores 1, and the span is at least `minSpan` tokens, so a few hundred tokens'
+ * difference (a few milliseconds of prefill) does not outvote prefix affinity.
+ */
+export function prefillScores(pendingTokens: ArrayLike<number>, idx: ArrayLike<number>, n: number, out: Float64Array, minSpan: number): void {
+  lowerIsBetter(pendingTokens, idx, n, out, minSpan);
+}
+
+function lowerIsBetter(load: ArrayLike<number>, idx: ArrayLike<number>, n: number, out: Float64Array, minSpan: number): void {
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < n; i++) {
-    const d = depth[idx[i] as number] as number;
+    const d = load[idx[i] as number] as number;
     if (d < min) min = d;
     if (d > max) max = d;
   }
   const span = Math.max(max - min, minSpan);
   for (let i = 0; i < n; i++) {
     const j = idx[i] as number;
-    out[j] = span > 0 ? 1 - ((depth[j] as number) - min) / span : 1;
+    out[j] = span > 0 ? 1 - ((load[j] as number) - min) / span : 1;
   }
+}
+
+/**
+ * Prompt tokens an endpoint will have to compute for a request, estimated from body bytes: the
+ * prompt's bytes less the longer of the prefix the endpoint is known to hold and `heldBytes` (what
+ * it was sent of this conversation before), at `bytesPerToken`. Never negative: a resend of a
+ * prompt the endpoint holds still computes its last block, which is noise at this scale.
+ */
+export function uncachedTokens(promptBytes: number, matchedBytes: number, heldBytes: number, bytesPerToken: number): number {
+  const held = matchedBytes > heldBytes ? matchedBytes : heldBytes;
+  return promptBytes > held ? (promptBytes - held) / bytesPerToken : 0;
 }
 
 export function kvScore(effectiveUsage: number): number {
