@@ -213,6 +213,7 @@ class SseTranslator implements ResponseTranslator {
       at = nl + 2;
     }
     if (!tape.fits(chunk.length, events) || bytesHaveMemberStarting(chunk, USAGE_NAME_BYTES, OPEN_BRACE)) return false;
+    // The tape made room for the whole chunk above, so no append below is refused.
     for (let at = 0; at < chunk.length; ) {
       const start = at + (chunk[at + 5] === 0x20 ? 6 : 5);
       const end = chunk.indexOf(LF, start);
