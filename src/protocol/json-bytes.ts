@@ -46,3 +46,32 @@ function skipSpace(json: string, i: number): number {
   while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = json.charCodeAt(++i);
   return i;
 }
+
+/**
+ * `hasMemberStarting` over bytes (`quotedName` UTF-8 encoded), for a caller that holds the JSON
+ * as bytes and would otherwise make a string only to search it. Over a chunk of SSE events (each
+ * text on its own `data:` line) it finds a match when the search over some event's data would, and
+ * otherwise none: the line ends and `data:` between two texts can be neither a name, a colon, nor
+ * an escaping backslash.
+ */
+export function bytesHaveMemberStarting(buf: Buffer, quotedName: Buffer, first: number): boolean {
+  let from = 0;
+  for (;;) {
+    const at = buf.indexOf(quotedName, from);
+    if (at === -1) return false;
+    from = at + 1;
+    let bs = 0;
+    while (buf[at - 1 - bs] === 0x5c) bs++;
+    if (bs % 2 === 1) continue;
+    let i = skipSpaceBytes(buf, at + quotedName.length);
+    if (buf[i] !== 0x3a) continue;
+    i = skipSpaceBytes(buf, i + 1);
+    if (buf[i] === first) return true;
+  }
+}
+
+function skipSpaceBytes(buf: Buffer, i: number): number {
+  let c = buf[i];
+  while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++i];
+  return i;
+}

@@ -172,6 +172,41 @@ describe('a stream the drift audit did not sample', () => {
   });
 });
 
+describe('an unsampled stream cut anywhere, against a sampled one', () => {
+  // Whole plain events are read in place and forwarded as they came only when the stream is not
+  // sampled; a sampled stream takes the decoder for every chunk. Both must relay the same bytes
+  // and bill the same usage, however the upstream's writes cut the stream, with CRLF line ends and
+  // heartbeat comments among the events.
+  it('relays the same bytes and bills the same usage', async () => {
+    const plain = CONTENT + FINISH + USAGE + DONE;
+    const withComment = CONTENT + ': ping\n\n' + FINISH + USAGE + DONE;
+    let seed = 7;
+    const rnd = (n: number): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
+    for (const [name, body] of [['lf', plain], ['comment', withComment], ['crlf', plain.replaceAll('\n', '\r\n')]] as const) {
+      const usage = name === 'crlf' ? USAGE.replaceAll('\n', '\r\n') : USAGE;
+      for (let round = 0; round < 3; round++) {
+        // One write an event (what backends do), then random cuts.
+        const events = body.split(name === 'crlf' ? /(?<=\r\n\r\n)/ : /(?<=\n\n)/);
+        const cuts = [...new Set(Array.from({ length: 1 + rnd(6) }, () => 1 + rnd(body.length - 1)))].sort((a, b) => a - b);
+        const parts = round === 0 ? events : [0, ...cuts].map((c, i, all) => body.slice(c, all[i + 1]));
+        const id = `cut-${name}-${round}`;
+        streamParts(parts);
+        const fast = await stream(unsampled, `${id}-unsampled`);
+        streamParts(parts);
+        const reference = await stream(sampled, `${id}-sampled`);
+        expect(fast, id).toBe(body.replace(usage, ''));
+        expect(fast, id).toBe(reference);
+        const a = await record(unsampled, `${id}-unsampled`);
+        const b = await record(sampled, `${id}-sampled`);
+        expect(a.usageSource, id).toBe('backend');
+        expect(a.usage, id).toEqual(b.usage);
+        expect(a.usage, id).toMatchObject({ input: 11, output: 9, total: 20 });
+        expect(a.responseModel, id).toBe('served');
+      }
+    }
+  });
+});
+
 describe('the end of a stream the drift audit did not sample', () => {
   it('without [DONE] but with a finish_reason: complete, billed the backend usage', async () => {
     streamParts([CONTENT, FINISH, USAGE]);

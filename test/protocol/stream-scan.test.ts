@@ -37,16 +37,16 @@ describe('EventTape', () => {
       'é and 数字 ' + 'z'.repeat(200),
       '{"id":"a","choices":[{"delta":{"content":"one"}}]}',
     ].map((s) => Buffer.from(s));
-    for (const e of events) expect(tape.append(e)).toBe(true);
+    for (const e of events) expect(tape.append(e, 0, e.length)).toBe(true);
     expect([...tape.events()].map((b) => b.toString())).toEqual(events.map((b) => b.toString()));
   });
 
   it('stores an event mostly like the one before in a few bytes, and refuses past its limit', () => {
     const tape = new EventTape(200);
     const chunk = (i: number): Buffer => Buffer.from(`{"id":"chatcmpl-1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"tok${i}"},"finish_reason":null}]}`);
-    expect(tape.append(chunk(0))).toBe(true);
+    expect(tape.append(chunk(0), 0, chunk(0).length)).toBe(true);
     let n = 1;
-    while (tape.append(chunk(n))) n++;
+    while (tape.append(chunk(n), 0, chunk(n).length)) n++;
     // The first event takes ~140 bytes; each next one a few.
     expect(n).toBeGreaterThan(5);
     expect([...tape.events()].map((b) => b.toString())).toEqual(Array.from({ length: n }, (_, i) => chunk(i).toString()));

@@ -5,7 +5,7 @@ import { EventTape } from '../shared/event-tape.js';
 import type { ErrorCode } from '../../core/errors.js';
 import { makeUsage, type Usage } from '../../core/usage.js';
 import type { CompletionUsage } from '../../protocol/openai.js';
-import { hasMemberStarting } from '../../protocol/json-bytes.js';
+import { bytesHaveMemberStarting, hasMemberStarting } from '../../protocol/json-bytes.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 import { RerankObserver } from '../shared/rerank.js';
 import { transcriptionTranslator } from '../shared/transcription.js';
@@ -123,7 +123,11 @@ class JsonObserver implements ResponseTranslator {
 const MAX_TAPE_BYTES = 16 * 1024;
 
 const USAGE_NAME = '"usage"';
+const USAGE_NAME_BYTES = Buffer.from(USAGE_NAME);
 const OPEN_BRACE = 0x7b;
+const LF = 0x0a;
+const CR = 0x0d;
+const DONE = Buffer.from('[DONE]');
 
 /**
  * An OpenAI stream: its events pass through (but the usage chunk the gateway asked for), while the
@@ -155,6 +159,7 @@ class SseTranslator implements ResponseTranslator {
   }
 
   push(chunk: Buffer): Buffer | null {
+    if (this.tape !== undefined && this.decoder.remainder() === null && this.passWholeEvents(chunk)) return chunk;
     const carried = this.decoder.remainder() !== null;
     const events = this.decoder.push(chunk);
     if (!this.suppressUsageChunk) {
@@ -186,6 +191,39 @@ class SseTranslator implements ResponseTranslator {
     return { usage: this.usage, responseModel: this.model, ...this.text.result() };
   }
 
+  /**
+   * The common case of an unsampled stream, read without the decoder: a chunk of whole events of
+   * one `data:` line each, none naming a `"usage"` object (what a backend writes for every chunk
+   * but the usage one, nearly always one event a chunk). Such a chunk needs no rewriting and its
+   * events need no parse, so its bytes are searched in place: each event's data goes on the tape
+   * from the chunk itself, and the chunk is forwarded as it came. The decoder would have made an
+   * event object, an array, a data string and slices per event only for them to be dropped.
+   * Returns false, having read nothing, for any other chunk (an event split across chunks, CR line
+   * ends, comments, other fields, several data lines, the usage chunk, a tape near its limit): the
+   * decoder reads it as before.
+   */
+  private passWholeEvents(chunk: Buffer): boolean {
+    const tape = this.tape as EventTape;
+    if (chunk.length === 0 || chunk.indexOf(CR) !== -1) return false;
+    let events = 0;
+    for (let at = 0; at < chunk.length; events++) {
+      if (!isDataLine(chunk, at)) return false;
+      const nl = chunk.indexOf(LF, at);
+      if (nl === -1 || chunk[nl + 1] !== LF) return false;
+      at = nl + 2;
+    }
+    if (!tape.fits(chunk.length, events) || bytesHaveMemberStarting(chunk, USAGE_NAME_BYTES, OPEN_BRACE)) return false;
+    // The tape made room for the whole chunk above, so no append below is refused.
+    for (let at = 0; at < chunk.length; ) {
+      const start = at + (chunk[at + 5] === 0x20 ? 6 : 5);
+      const end = chunk.indexOf(LF, start);
+      if (end - start === DONE.length && chunk.compare(DONE, 0, DONE.length, start, end) === 0) this.complete = true;
+      else tape.append(chunk, start, end);
+      at = end + 2;
+    }
+    return true;
+  }
+
   /** Reads an event; returns true when it is a usage-only chunk (empty choices, usage set). */
   private read(ev: SseEvent): boolean {
     if (!ev.hasData) return false;
@@ -196,7 +234,8 @@ class SseTranslator implements ResponseTranslator {
     }
     const tape = this.tape;
     if (tape === undefined) return this.observe(data, this.text);
-    if (!tape.append(ev.dataBytes())) {
+    const bytes = ev.dataBytes();
+    if (!tape.append(bytes, 0, bytes.length)) {
       // A long stream: its text from here on is collected as it comes.
       this.replay();
       return this.observe(data, this.text);
@@ -235,6 +274,11 @@ class SseTranslator implements ResponseTranslator {
     this.usage = u;
     return Array.isArray(obj.choices) && obj.choices.length === 0;
   }
+}
+
+/** The line at `at` starts with "data:". */
+function isDataLine(buf: Buffer, at: number): boolean {
+  return buf[at] === 0x64 && buf[at + 1] === 0x61 && buf[at + 2] === 0x74 && buf[at + 3] === 0x61 && buf[at + 4] === 0x3a;
 }
 
 /** The model the first event that names one answered with. */

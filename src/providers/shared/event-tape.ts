@@ -17,15 +17,27 @@ export class EventTape {
   /** @param limit bytes the tape may hold; past it `append` refuses and the caller reads eagerly. */
   constructor(private readonly limit: number) {}
 
-  /** Adds one event's data; false (and nothing added) when the tape would pass its limit. */
-  append(data: Buffer): boolean {
-    const n = data.length;
+  /**
+   * Whether `bytes` of data in `events` events fit for certain: a caller that must not be refused
+   * halfway through a chunk asks first.
+   */
+  fits(bytes: number, events: number): boolean {
+    return this.size + bytes + events * 3 * MAX_VARINT <= this.limit;
+  }
+
+  /**
+   * Adds one event's data, `src[start, end)` (a span, so a caller holding the whole chunk makes no
+   * slice); false (and nothing added) when the tape would pass its limit.
+   */
+  append(src: Buffer, start: number, end: number): boolean {
+    const n = end - start;
     const prev = this.prev;
-    const shared = Math.min(n, this.prevLen);
+    const prevLen = this.prevLen;
+    const shared = Math.min(n, prevLen);
     let head = 0;
-    while (head < shared && data[head] === prev[head]) head++;
+    while (head < shared && src[start + head] === prev[head]) head++;
     let tail = 0;
-    while (tail < shared - head && data[n - 1 - tail] === prev[this.prevLen - 1 - tail]) tail++;
+    while (tail < shared - head && src[end - 1 - tail] === prev[prevLen - 1 - tail]) tail++;
     const mid = n - head - tail;
     const need = this.size + mid + 3 * MAX_VARINT;
     if (need > this.limit) return false;
@@ -35,12 +47,29 @@ export class EventTape {
     at = writeVarint(this.tape, at, mid);
     // Byte by byte: the difference is a few bytes, and a partial Buffer#copy allocates a view first.
     const tape = this.tape;
-    for (let k = 0; k < mid; k++) tape[at + k] = data[head + k] as number;
+    for (let k = 0; k < mid; k++) tape[at + k] = src[start + head + k] as number;
     this.size = at + mid;
-    if (n > this.prev.length) this.prev = Buffer.allocUnsafe(Math.max(n, 2 * this.prev.length));
-    data.copy(this.prev, 0);
-    this.prevLen = n;
+    this.remember(src, start, head, mid, tail);
     return true;
+  }
+
+  /**
+   * Makes the event just appended the one the next is compared with. Its head and tail are already
+   * in `prev`: the tail moves to its new place and the few bytes between are written.
+   */
+  private remember(src: Buffer, start: number, head: number, mid: number, tail: number): void {
+    const n = head + mid + tail;
+    if (n > this.prev.length) {
+      const next = Buffer.allocUnsafe(Math.max(n, 2 * this.prev.length));
+      this.prev.copy(next, 0, 0, head);
+      this.prev.copy(next, head + mid, this.prevLen - tail, this.prevLen);
+      this.prev = next;
+    } else if (tail > 0 && n !== this.prevLen) {
+      this.prev.copyWithin(head + mid, this.prevLen - tail, this.prevLen);
+    }
+    const prev = this.prev;
+    for (let k = 0; k < mid; k++) prev[head + k] = src[start + head + k] as number;
+    this.prevLen = n;
   }
 
   /** Every event's data, in order, each a new buffer. */
