@@ -8,6 +8,8 @@ import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefillScores
 import { parseLoad } from '../../src/upstream/pool/scrape.js';
 
 const depths = fc.array(fc.float({ min: 0, max: 1e4, noNaN: true }), { minLength: 1, maxLength: 16 });
+/** Pending prefill in tokens: sums of byte counts over 4, so quarter tokens at the finest. */
+const pendingTokens = fc.array(fc.integer({ min: 0, max: 400_000 }).map((bytes) => bytes / 4), { minLength: 1, maxLength: 16 });
 
 describe('scorers', () => {
   it('queue: in [0, 1], the shortest queue scores 1, a longer queue never scores more', () => {
@@ -33,7 +35,7 @@ describe('scorers', () => {
 
   it('prefill: in [0, 1], the least pending prefill scores 1, more pending never scores more, closer than the span floor in proportion', () => {
     fc.assert(
-      fc.property(depths, fc.integer({ min: 0, max: 8192 }), fc.nat(15), (d, minSpan, extra) => {
+      fc.property(pendingTokens, fc.integer({ min: 0, max: 8192 }), fc.nat(15), (d, minSpan, extra) => {
         const idx = Int32Array.from(d.map((_, i) => i));
         const out = new Float64Array(d.length);
         prefillScores(d, idx, d.length, out, minSpan);
