@@ -51,6 +51,13 @@ interface Held {
   tail: Buffer;
 }
 
+/** A held prompt, the list it is in and that list's key. */
+interface Found {
+  readonly key: number;
+  readonly list: Held[];
+  readonly entry: Held;
+}
+
 export class PendingPrefill {
   /** Estimated uncached prompt tokens of the requests sent here that have produced no byte yet. */
   tokens = 0;
@@ -72,14 +79,14 @@ export class PendingPrefill {
    * more is held: a conversation's next turn resends the last one and adds to it.
    */
   estimate(p: HashedPrompt, matched: number): number {
-    const found = matched === p.blocks ? this.longestExtended(p) : undefined;
-    return uncachedTokens(p.promptBytes, matched * p.blockBytes, found?.entry.bytes ?? 0, BYTES_PER_TOKEN);
+    return this.uncached(p, matched, matched === p.blocks ? this.longestExtended(p) : undefined);
   }
 
   /** The request is sent here: returns its estimate, which stays pending until `done`. */
   send(p: HashedPrompt, matched: number): number {
-    const tokens = this.estimate(p, matched);
-    this.remember(p);
+    const earlier = this.longestExtended(p);
+    const tokens = this.uncached(p, matched, earlier);
+    this.remember(p, earlier);
     this.tokens += tokens;
     return tokens;
   }
@@ -89,8 +96,13 @@ export class PendingPrefill {
     this.tokens = this.tokens > tokens ? this.tokens - tokens : 0;
   }
 
+  private uncached(p: HashedPrompt, matched: number, earlier: Found | undefined): number {
+    const held = matched === p.blocks && earlier !== undefined ? earlier.entry.bytes : 0;
+    return uncachedTokens(p.promptBytes, matched * p.blockBytes, held, BYTES_PER_TOKEN);
+  }
+
   /** The longest prompt sent here that `p` extends, and the key it is under. */
-  private longestExtended(p: HashedPrompt): { key: number; list: Held[]; entry: Held } | undefined {
+  private longestExtended(p: HashedPrompt): Found | undefined {
     // Entries under a farther window are longer than any under a nearer one: the first level with
     // a match has the longest.
     for (let k = topLevel(p, p.promptBytes); k >= 0; k--) {
@@ -104,12 +116,11 @@ export class PendingPrefill {
     return undefined;
   }
 
-  private remember(p: HashedPrompt): void {
+  /** Remembers `p`; the conversation's earlier prompt (`earlier`, one `p` extends) gives way to it. */
+  private remember(p: HashedPrompt, earlier: Found | undefined): void {
     const bytes = p.promptBytes - TRAILER;
     const level = topLevel(p, bytes);
     if (level < 0) return;
-    // The conversation's earlier prompt (one this one extends) gives way to this one.
-    const earlier = this.longestExtended(p);
     if (earlier !== undefined) {
       earlier.list.splice(earlier.list.indexOf(earlier.entry), 1);
       if (earlier.list.length === 0) this.held.delete(earlier.key);
@@ -147,8 +158,30 @@ function windowAt(p: HashedPrompt, level: number): number {
   return Math.floor(p.blocks * p.blockBytes * RATIO ** level);
 }
 
+/**
+ * The keys of the prompt last looked up, by level: a pick looks the same prompt up on every
+ * replica (and again to remember it), and hashing its windows once halves a long prompt's pick.
+ */
+const memo: { body: Buffer; start: number; promptBytes: number; blockBytes: number; keys: number[] } = { body: Buffer.alloc(0), start: -1, promptBytes: -1, blockBytes: -1, keys: [] };
+
 /** A held prompt's key at `level`: the hashed prefix's last block, the level, and its window's bytes (FNV-1a). */
 function keyAt(p: HashedPrompt, level: number): number {
+  if (memo.body !== p.body || memo.start !== p.start || memo.promptBytes !== p.promptBytes || memo.blockBytes !== p.blockBytes) {
+    memo.body = p.body;
+    memo.start = p.start;
+    memo.promptBytes = p.promptBytes;
+    memo.blockBytes = p.blockBytes;
+    memo.keys.length = 0;
+  }
+  let key = memo.keys[level];
+  if (key === undefined) {
+    key = windowKey(p, level);
+    memo.keys[level] = key;
+  }
+  return key;
+}
+
+function windowKey(p: HashedPrompt, level: number): number {
   const at = p.start + windowAt(p, level);
   let h = ((p.hashes[p.blocks - 1] as number) ^ Math.imul(level + 1, 0x9e3779b1)) >>> 0;
   for (let i = at; i < at + TAIL; i++) h = Math.imul(h ^ (p.body[i] as number), 0x01000193);
