@@ -160,7 +160,7 @@ function windowAt(p: HashedPrompt, level: number): number {
 
 /**
  * The keys of the prompt last looked up, by level: a pick looks the same prompt up on every
- * replica (and again to remember it), and hashing its windows once halves a long prompt's pick.
+ * replica (and again to remember it), so its windows are hashed once, not once a replica.
  */
 const memo: { body: Buffer; start: number; promptBytes: number; blockBytes: number; keys: number[] } = { body: Buffer.alloc(0), start: -1, promptBytes: -1, blockBytes: -1, keys: [] };
 
