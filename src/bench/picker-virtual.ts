@@ -47,6 +47,8 @@ export interface VirtualRun {
   readonly requests: readonly number[];
   /** Sessions started beyond the corpus's size (the corpus wrapped around and repeated them). */
   readonly repeatedSessions: number;
+  /** Measured turns after a session's first that went to another replica than its previous turn, as a share of those turns. */
+  readonly turnsMoved: number;
   /** With shared picker state: the workers' batches to the primary per measured request, and their JSON bytes. */
   readonly shared?: { readonly messagesPerRequest: number; readonly bytesPerRequest: number };
 }
@@ -247,6 +249,10 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
   const preemptedBefore = new Array<number>(REPLICAS).fill(0);
   const requests = new Array<number>(REPLICAS).fill(0);
   const frontend = profile.latency.frontendMs;
+  /** Each running session's replica for its last turn, to count turns that move. */
+  const replicaOf = new Map<CorpusSession, number>();
+  let laterTurns = 0;
+  let moved = 0;
 
   const send = (supply: SessionSupply, s: CorpusSession, k: number): void => {
     if (cluster.now >= end) return;
@@ -256,6 +262,11 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
     const handle = picker.pick(REQ, corpus.body(s, k), new Set(), arrival) as EndpointHandle;
     const prefillTokens = picker.lastPrefillTokens;
     const i = engineOf(handle);
+    if (measured && k > 0) {
+      laterTurns++;
+      if (replicaOf.get(s) !== i) moved++;
+    }
+    replicaOf.set(s, i);
     const promptIds = corpus.promptIds(s, k);
     const idealMs = bound.next(promptIds);
     if (measured) ideal.push(idealMs / 1000);
@@ -277,8 +288,10 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
       onFinish: (_seq, _r, t) => {
         handle.inflight--;
         const next = s.turns[k + 1];
-        if (next === undefined) startLater(supply, t);
-        else cluster.at(t + next.thinkMs, () => send(supply, s, k + 1));
+        if (next === undefined) {
+          replicaOf.delete(s);
+          startLater(supply, t);
+        } else cluster.at(t + next.thinkMs, () => send(supply, s, k + 1));
       },
     };
     let n = 0;
@@ -324,6 +337,7 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
     preemptions: engines.map((e, i) => e.stats.preemptions - (preemptedBefore[i] ?? 0)),
     requests,
     repeatedSessions: supplies.reduce((a, x) => a + x.repeated, 0),
+    turnsMoved: laterTurns === 0 ? 0 : moved / laterTurns,
     ...(shareMs > 0 ? { shared: { messagesPerRequest: sharedIpc.messages / Math.max(1, sorted.length), bytesPerRequest: sharedIpc.bytes / Math.max(1, sorted.length) } } : {}),
   };
 }

@@ -8,6 +8,8 @@ import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefillScores
 import { parseLoad } from '../../src/upstream/pool/scrape.js';
 
 const depths = fc.array(fc.float({ min: 0, max: 1e4, noNaN: true }), { minLength: 1, maxLength: 16 });
+/** Pending prefill in tokens: sums of byte counts over 4, so quarter tokens at the finest. */
+const pendingTokens = fc.array(fc.integer({ min: 0, max: 400_000 }).map((bytes) => bytes / 4), { minLength: 1, maxLength: 16 });
 
 describe('scorers', () => {
   it('queue: in [0, 1], the shortest queue scores 1, a longer queue never scores more', () => {
@@ -33,7 +35,7 @@ describe('scorers', () => {
 
   it('prefill: in [0, 1], the least pending prefill scores 1, more pending never scores more, closer than the span floor in proportion', () => {
     fc.assert(
-      fc.property(depths, fc.integer({ min: 0, max: 8192 }), fc.nat(15), (d, minSpan, extra) => {
+      fc.property(pendingTokens, fc.integer({ min: 0, max: 8192 }), fc.nat(15), (d, minSpan, extra) => {
         const idx = Int32Array.from(d.map((_, i) => i));
         const out = new Float64Array(d.length);
         prefillScores(d, idx, d.length, out, minSpan);
@@ -245,6 +247,34 @@ describe('pending prefill', () => {
     // Another conversation with the same hashed start but different content where the first ended.
     const other = mk('system '.repeat(40) + 'other   '.repeat(60) + 'x'.repeat(50));
     expect(ledger.estimate(other, 4)).toBeCloseTo((other.promptBytes - 64) / 4, 9);
+  });
+
+  it('tells apart hundreds of conversations that share a start longer than the hashed prefix', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 40, max: 300 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 2_000 }), (conversations, turns, added) => {
+        const ledger = new PendingPrefill();
+        const mk = (text: string): HashedPrompt => {
+          const body = Buffer.from(`{"messages":"${text}`);
+          const start = promptStart(body);
+          const hashes = new Uint32Array(4);
+          return { body, start, promptBytes: body.length - start, hashes, blocks: hashBlocks(body, start, 16, hashes), blockBytes: 16 };
+        };
+        const shared = 'system '.repeat(60);
+        const history = Array.from({ length: conversations }, (_, c) => shared + `user ${c} asks; `.repeat(30));
+        for (let t = 0; t < turns; t++) {
+          for (let c = 0; c < conversations; c++) {
+            history[c] += ` turn ${t} of ${c};`.repeat(Math.ceil(added / 12));
+            ledger.send(mk(history[c] as string), 4);
+          }
+        }
+        // Each conversation's next turn costs what it adds (and the trailer), not its history.
+        for (let c = 0; c < conversations; c++) {
+          const next = mk(`${history[c] as string}${' next'.repeat(10)}`);
+          expect(ledger.estimate(next, 4)).toBeCloseTo((50 + 256) / 4, 9);
+        }
+      }),
+      { numRuns: 20 },
+    );
   });
 });
 
