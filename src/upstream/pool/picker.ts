@@ -11,16 +11,13 @@ import { DnsEndpoints } from './dns.js';
 import { PendingPrefill, type HashedPrompt } from './prefill.js';
 import { hashBlocks, PrefixIndex, promptStart } from './prefix.js';
 import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefillScores, prefixScore, queueScores } from './scorers.js';
-import { classifyUpstreamError } from '../errors.js';
-import { scrapeLoad } from './scrape.js';
-import { LazyRequestView, type PickRequest } from './request-view.js';
+import { scrapeInto } from './scrape.js';
+import type { PickRequest } from './request-view.js';
+import { SessionPlacements, sessionOf } from './sessions.js';
 import { workerShare, type PickerShare } from './share.js';
 
 const EJECT_BASE_MS = 1_000;
 const EJECT_MAX_MS = 30_000;
-/** Scrapes in a row that cannot connect before the endpoint is ejected (one failed request is enough). */
-const SCRAPE_FAILURES_TO_EJECT = 2;
-const MAX_SESSIONS = 100_000;
 /**
  * The prefill scorer's span floor, in tokens: about 85 ms of prefill on an H100-class replica. Pending
  * prefills closer than that score in proportion, so a few hundred tokens do not outvote affinity.
@@ -59,7 +56,7 @@ export class PoolPicker {
   config: InferencePoolConfig;
   replicas: ReplicaState[] = [];
   private readonly byId = new Map<string, ReplicaState>();
-  private readonly sessions = new Map<string, ReplicaState>();
+  private readonly sessions = new SessionPlacements<ReplicaState>();
   private readonly dns: DnsEndpoints;
   private timer: NodeJS.Timeout | undefined;
   private rr = 0;
@@ -328,15 +325,7 @@ export class PoolPicker {
   }
 
   private remember(session: string, r: ReplicaState, tell = true): void {
-    const s = this.sessions;
-    if (s.get(session) === r) return;
-    if (tell) this.share?.session(this, session, r.id);
-    s.delete(session);
-    s.set(session, r);
-    if (s.size > MAX_SESSIONS) {
-      const oldest = s.keys().next();
-      if (oldest.done !== true) s.delete(oldest.value);
-    }
+    if (this.sessions.place(session, r) && tell) this.share?.session(this, session, r.id);
   }
 
   private eject(r: ReplicaState, nowMs: number): void {
@@ -382,7 +371,7 @@ export class PoolPicker {
       next.push(r);
     }
     for (const [id, r] of this.byId) if (!seen.has(id) && !next.includes(r)) this.byId.delete(id);
-    for (const [k, r] of this.sessions) if (!seen.has(r.id)) this.sessions.delete(k);
+    this.sessions.keepOnly(seen);
     this.replicas = next;
     const n = next.length;
     if (this.depth.length !== n) {
@@ -397,35 +386,7 @@ export class PoolPicker {
 
   private scrapeAll(): void {
     const cfg = this.config;
-    for (const r of this.replicas) {
-      if (r.scraping) continue;
-      r.scraping = true;
-      scrapeLoad(r.handle.pool, cfg.metricsPath, Math.max(cfg.scrapeIntervalMs * 2, 1_000)).then(
-        (load) => {
-          r.scraping = false;
-          r.waiting = load.waiting;
-          r.kvCacheUsage = load.kvCacheUsage;
-          r.scrapedAt = this.now();
-          r.inflightAtScrape = r.handle.inflight;
-          r.scrapeFailures = 0;
-        },
-        (err: unknown) => {
-          r.scraping = false;
-          // A replica that does not accept connections is down; one whose /metrics is broken or
-          // missing still serves, and its numbers just go stale (the in-flight count remains).
-          if (classifyUpstreamError(err).kind !== 'connect') return;
-          r.scrapeFailures++;
-          if (r.scrapeFailures >= SCRAPE_FAILURES_TO_EJECT) this.eject(r, this.now());
-        },
-      );
-    }
+    const timeoutMs = Math.max(cfg.scrapeIntervalMs * 2, 1_000);
+    for (const r of this.replicas) scrapeInto(r, cfg.metricsPath, timeoutMs, this.now, () => this.eject(r, this.now()));
   }
-}
-
-/** The request's session key, from the pool's header or its CEL expression; undefined: none. */
-function sessionOf(cfg: InferencePoolConfig, req: PickRequest, body: Buffer): string | undefined {
-  if (cfg.sessionKeyCel !== undefined) return cfg.sessionKeyCel.evaluate(new LazyRequestView(req, body));
-  if (cfg.sessionHeader === undefined) return undefined;
-  const v = req.headers[cfg.sessionHeader];
-  return typeof v === 'string' && v !== '' ? v : undefined;
 }

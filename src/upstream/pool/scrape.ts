@@ -3,6 +3,7 @@
 // SGLang-compatible servers use); a series with several label sets is summed (waiting) or maxed
 // (KV-cache use). Fetched with undici on the endpoint's own connection pool.
 import type { Pool } from 'undici';
+import { classifyUpstreamError } from '../errors.js';
 
 export interface ReplicaLoad {
   readonly waiting: number;
@@ -68,4 +69,45 @@ export async function scrapeLoad(pool: Pool, path: string, timeoutMs: number): P
   const load = parseLoad(text);
   if (load === undefined) throw new Error(`${path} has neither vllm:num_requests_waiting nor vllm:kv_cache_usage_perc`);
   return load;
+}
+
+/** Scrapes in a row that cannot connect before the endpoint is ejected (one failed request is enough). */
+const SCRAPE_FAILURES_TO_EJECT = 2;
+
+/** What a scrape reads and writes of a replica's state (the picker's ReplicaState). */
+export interface ScrapedReplica {
+  readonly handle: { readonly pool: Pool; readonly inflight: number };
+  scraping: boolean;
+  waiting: number;
+  kvCacheUsage: number;
+  scrapedAt: number;
+  inflightAtScrape: number;
+  scrapeFailures: number;
+}
+
+/**
+ * Scrapes one replica into its state, unless a scrape of it is still under way; calls `down` when
+ * it has refused connections too many times in a row.
+ */
+export function scrapeInto(r: ScrapedReplica, path: string, timeoutMs: number, now: () => number, down: () => void): void {
+  if (r.scraping) return;
+  r.scraping = true;
+  scrapeLoad(r.handle.pool, path, timeoutMs).then(
+    (load) => {
+      r.scraping = false;
+      r.waiting = load.waiting;
+      r.kvCacheUsage = load.kvCacheUsage;
+      r.scrapedAt = now();
+      r.inflightAtScrape = r.handle.inflight;
+      r.scrapeFailures = 0;
+    },
+    (err: unknown) => {
+      r.scraping = false;
+      // A replica that does not accept connections is down; one whose /metrics is broken or
+      // missing still serves, and its numbers just go stale (the in-flight count remains).
+      if (classifyUpstreamError(err).kind !== 'connect') return;
+      r.scrapeFailures++;
+      if (r.scrapeFailures >= SCRAPE_FAILURES_TO_EJECT) down();
+    },
+  );
 }
