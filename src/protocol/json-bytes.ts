@@ -16,43 +16,14 @@ export function closingQuote(raw: Buffer, from: number): number {
 }
 
 /**
- * Whether the JSON text `json` has a member named `quotedName` (the name with its quotes: `"usage"`)
- * whose value starts with the character `first` (`{` for an object, `"` for a string), at any depth.
- * A scan, not a parse (a string search V8 runs natively, far cheaper than `JSON.parse`): a name
- * inside a string is written with escaped quotes, so it never matches, but a member of a nested
- * object does, so a caller that needs the top level parses what this points it to. A name written
- * with escapes (`"us\u0061ge"`) is not found.
- */
-export function hasMemberStarting(json: string, quotedName: string, first: number): boolean {
-  let from = 0;
-  for (;;) {
-    const at = json.indexOf(quotedName, from);
-    if (at === -1) return false;
-    from = at + 1;
-    // An escaped opening quote ends a string that merely ends with the name.
-    let bs = 0;
-    while (json.charCodeAt(at - 1 - bs) === 0x5c) bs++;
-    if (bs % 2 === 1) continue;
-    let i = skipSpace(json, at + quotedName.length);
-    if (json.charCodeAt(i) !== 0x3a) continue;
-    i = skipSpace(json, i + 1);
-    if (json.charCodeAt(i) === first) return true;
-  }
-}
-
-/** The index of the first character at or after `i` that is not JSON whitespace. */
-function skipSpace(json: string, i: number): number {
-  let c = json.charCodeAt(i);
-  while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = json.charCodeAt(++i);
-  return i;
-}
-
-/**
- * `hasMemberStarting` over bytes (`quotedName` UTF-8 encoded), for a caller that holds the JSON
- * as bytes and would otherwise make a string only to search it. Over a chunk of SSE events (each
- * text on its own `data:` line) it finds a match when the search over some event's data would, and
- * otherwise none: the line ends and `data:` between two texts can be neither a name, a colon, nor
- * an escaping backslash.
+ * Whether the JSON bytes `buf` have a member named `quotedName` (the name with its quotes, UTF-8:
+ * `"usage"`) whose value starts with the byte `first` (`{` for an object, `"` for a string), at any
+ * depth. A scan, not a parse (a native byte search, far cheaper than `JSON.parse`): a name inside a
+ * string is written with escaped quotes, so it never matches, but a member of a nested object does,
+ * so a caller that needs the top level parses what this points it to. A name written with escapes
+ * (`"us\u0061ge"`) is not found. Over a chunk of SSE events (each text on its own `data:` line) it
+ * finds a match when the search over some event's data would, and otherwise none: the line ends and
+ * `data:` between two texts can be neither a name, a colon, nor an escaping backslash.
  */
 export function bytesHaveMemberStarting(buf: Buffer, quotedName: Buffer, first: number): boolean {
   let from = 0;
@@ -60,6 +31,7 @@ export function bytesHaveMemberStarting(buf: Buffer, quotedName: Buffer, first: 
     const at = buf.indexOf(quotedName, from);
     if (at === -1) return false;
     from = at + 1;
+    // An escaped opening quote ends a string that merely ends with the name.
     let bs = 0;
     while (buf[at - 1 - bs] === 0x5c) bs++;
     if (bs % 2 === 1) continue;
@@ -70,6 +42,7 @@ export function bytesHaveMemberStarting(buf: Buffer, quotedName: Buffer, first: 
   }
 }
 
+/** The index of the first byte at or after `i` that is not JSON whitespace. */
 function skipSpaceBytes(buf: Buffer, i: number): number {
   let c = buf[i];
   while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++i];

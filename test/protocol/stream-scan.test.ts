@@ -1,12 +1,12 @@
 // The pieces an unsampled stream is read with: the scan for a JSON member, and the tape that
 // keeps events compactly until they are read (or dropped).
 import { describe, expect, it } from 'vitest';
-import { hasMemberStarting } from '../../src/protocol/json-bytes.js';
+import { bytesHaveMemberStarting } from '../../src/protocol/json-bytes.js';
 import { EventTape } from '../../src/providers/shared/event-tape.js';
 
-const has = (json: string, first = '{'): boolean => hasMemberStarting(json, '"usage"', first.charCodeAt(0));
+const has = (json: string, first = '{'): boolean => bytesHaveMemberStarting(Buffer.from(json), Buffer.from('"usage"'), first.charCodeAt(0));
 
-describe('hasMemberStarting', () => {
+describe('bytesHaveMemberStarting', () => {
   it('finds a member whose value starts with the byte asked for, with any whitespace around the colon', () => {
     expect(has('{"usage":{"prompt_tokens":1}}')).toBe(true);
     expect(has('{"a":1, "usage" :\n\t {"prompt_tokens":1}}')).toBe(true);

@@ -5,7 +5,7 @@ import { EventTape } from '../shared/event-tape.js';
 import type { ErrorCode } from '../../core/errors.js';
 import { makeUsage, type Usage } from '../../core/usage.js';
 import type { CompletionUsage } from '../../protocol/openai.js';
-import { bytesHaveMemberStarting, hasMemberStarting } from '../../protocol/json-bytes.js';
+import { bytesHaveMemberStarting } from '../../protocol/json-bytes.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 import { RerankObserver } from '../shared/rerank.js';
 import { transcriptionTranslator } from '../shared/transcription.js';
@@ -122,8 +122,7 @@ class JsonObserver implements ResponseTranslator {
  */
 const MAX_TAPE_BYTES = 16 * 1024;
 
-const USAGE_NAME = '"usage"';
-const USAGE_NAME_BYTES = Buffer.from(USAGE_NAME);
+const USAGE_NAME = Buffer.from('"usage"');
 const OPEN_BRACE = 0x7b;
 const LF = 0x0a;
 const CR = 0x0d;
@@ -212,7 +211,7 @@ class SseTranslator implements ResponseTranslator {
       if (nl === -1 || chunk[nl + 1] !== LF) return false;
       at = nl + 2;
     }
-    if (!tape.fits(chunk.length, events) || bytesHaveMemberStarting(chunk, USAGE_NAME_BYTES, OPEN_BRACE)) return false;
+    if (!tape.fits(chunk.length, events) || bytesHaveMemberStarting(chunk, USAGE_NAME, OPEN_BRACE)) return false;
     // The tape made room for the whole chunk above, so no append below is refused.
     for (let at = 0; at < chunk.length; ) {
       const start = at + (chunk[at + 5] === 0x20 ? 6 : 5);
@@ -240,7 +239,7 @@ class SseTranslator implements ResponseTranslator {
       this.replay();
       return this.observe(data, this.text);
     }
-    return hasMemberStarting(data, USAGE_NAME, OPEN_BRACE) && this.observe(data, undefined);
+    return bytesHaveMemberStarting(bytes, USAGE_NAME, OPEN_BRACE) && this.observe(data, undefined);
   }
 
   /** Reads the taped events whole: their text, a finish, and anything the scan for usage missed. */
