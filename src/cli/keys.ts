@@ -28,7 +28,7 @@ Usage:
                            @BACKEND only spend on that AIServiceBackend counts, and when it is spent
                            requests fail over to the route's next backend instead of being refused
   --soft AMOUNT            warn (log line and metric) once this much of each budget is spent
-  --models M,...           the models the key may ask for (default: any)
+  --models M,...           the models the key may ask for (default: all)
   --rpm N, --tpm N         requests and tokens per minute for this key
   --expires DURATION       the key stops working after this long: 30d, 12h, 1d12h
   --grace DURATION         rotate: how long the old secret keeps working (default: not at all)

@@ -73,10 +73,10 @@ export interface AuthorizationRuleConfig {
   readonly name: string | undefined;
   readonly index: number;
   readonly action: 'Allow' | 'Deny';
-  /** Empty: any method. */
+  /** Empty: every method. */
   readonly methods: ReadonlySet<string>;
   readonly path: PathSelector | undefined;
-  /** Any of them; empty: any client address. */
+  /** Any of them; empty: every client address. */
   readonly clientCIDRs: readonly CidrMatch[];
   /** All must match; each matches when the (bound) header equals one of the values. */
   readonly headers: ReadonlyArray<{ readonly name: string; readonly values: ReadonlySet<string> }>;

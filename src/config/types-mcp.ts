@@ -38,7 +38,7 @@ export interface McpAuthorizationRule {
   /** All must be granted by the token's `scope` / `scp`. */
   readonly scopes: readonly string[];
   readonly claims: readonly JwtClaimMatch[];
-  /** Undefined: any tool (and any method). Otherwise the rule only applies to these tool calls. */
+  /** Undefined: every tool (and every method). Otherwise the rule only applies to these tool calls. */
   readonly tools: ReadonlyArray<{ readonly backend: string; readonly tool: string }> | undefined;
 }
 
@@ -63,7 +63,7 @@ export interface McpRouteConfig {
   readonly key: string;
   readonly name: string;
   readonly path: string;
-  /** Undefined: any host. Exact names and `*.suffix` wildcards, lower-case. */
+  /** Undefined: every host. Exact names and `*.suffix` wildcards, lower-case. */
   readonly hostnames: { readonly exact: ReadonlySet<string>; readonly suffixes: readonly string[] } | undefined;
   readonly headers: ReadonlyArray<{ readonly name: string; readonly exact: string | undefined; readonly regex: RegExp | undefined }>;
   readonly backends: readonly McpBackendConfig[];

@@ -46,7 +46,7 @@ export interface KeyDoc {
   /** The x-workload-app identity requests with this key get. */
   readonly workload: string;
   readonly team?: string | undefined;
-  /** Models the key may ask for (the body's `model`); empty: any. */
+  /** Models the key may ask for (the body's `model`); empty: all. */
   readonly models: readonly string[];
   readonly rpm?: number | undefined;
   readonly tpm?: number | undefined;

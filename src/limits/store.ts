@@ -38,7 +38,7 @@ export interface AdmitResult {
 }
 
 /**
- * 'all': admit only if no enforced check is over (rate limits: any exhausted rule rejects).
+ * 'all': admit only if no enforced check is over (rate limits: one exhausted rule rejects).
  * 'any': admit if some enforced check has budget (QuotaPolicy's Shared mode).
  */
 export type AdmitMode = 'all' | 'any';

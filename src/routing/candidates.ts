@@ -71,7 +71,7 @@ export function chooseRef(
 
 /**
  * The next candidate not in `excluded`, from `from` downwards in priority: a weighted choice among
- * the level's remaining refs, or the first lower level that has any.
+ * the level's remaining refs, or the first lower level that has some.
  */
 export function nextAvailable(
   plan: RulePlan,

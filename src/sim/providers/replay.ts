@@ -80,7 +80,7 @@ async function handle(fixtures: readonly NativeFixture[], req: IncomingMessage, 
   const url = req.url ?? '/';
   const body = parseJsonBody(await readBody(req));
   if (url.endsWith('/token') && req.method === 'POST') {
-    // OAuth2 token endpoints (GCP, Azure): any client gets a token, replay does not judge credentials.
+    // OAuth2 token endpoints (GCP, Azure): every client gets a token, replay does not judge credentials.
     sendJson(res, 200, { access_token: 'replay-token', expires_in: 3600, token_type: 'Bearer' });
     return;
   }

@@ -29,7 +29,7 @@ export interface ProviderSimOptions {
   accessKeyId?: string;
   secretAccessKey?: string;
   region?: string;
-  /** Vertex AI: project and location the paths must name (unset: any). */
+  /** Vertex AI: project and location the paths must name (unset: all). */
   project?: string;
   location?: string;
   /** Vertex AI: service-account key JSON whose JWT assertions the token endpoint accepts. */
@@ -37,7 +37,7 @@ export interface ProviderSimOptions {
   /** Azure: Entra ID app credentials the token endpoint accepts (client-credentials grant). */
   azureClientId?: string;
   azureClientSecret?: string;
-  /** Azure: the deployments that exist (unset: any name). */
+  /** Azure: the deployments that exist (unset: every name). */
   deployments?: readonly string[];
   /** Access-token lifetime the token endpoints grant, in seconds (default 3599). */
   tokenTtlS?: number;

@@ -43,7 +43,7 @@ function authorized(ctx: SimContext, st: State, req: IncomingMessage): boolean {
   if (ctx.opts.apiKey !== undefined && token === ctx.opts.apiKey) return true;
   const exp = st.tokens.get(token);
   if (exp !== undefined && exp > Date.now()) return true;
-  // No credential configured at all: any bearer token is accepted (the shape still has to be right).
+  // No credential configured at all: every bearer token is accepted (the shape still has to be right).
   return ctx.opts.apiKey === undefined && st.account === undefined;
 }
 
