@@ -18,6 +18,7 @@ import { silentLogger, type Logger } from '../core/log.js';
 import { credentialStripFromEnv, type ClientCredentialStrip } from '../credentials/client.js';
 import type { RequestLimits } from '../pipeline/http.js';
 import { ConnectionGate, DEFAULT_HARDENING, type Hardening, hardeningFromEnv } from './listener-guards.js';
+import { BodyWatch, BodyWatchList } from './body-watch.js';
 import { guardSession, looksLikeH2, wrapSocket } from './listener-h2.js';
 import { rejectMalformed, refuseConnection, requestIdOf, respondAndClose, tooManyHeaders, writeRaw } from './listener-refusals.js';
 
@@ -66,16 +67,6 @@ export interface DataListener {
 
 export type RefusalReason = 'connection_rate' | 'connections' | 'header_count' | 'head_timeout' | 'body_timeout' | 'malformed' | 'h2_resets';
 
-interface BodyWatch {
-  readonly req: IncomingMessage | Http2ServerRequest;
-  readonly res: ServerResponse | Http2ServerResponse;
-  readonly progress: () => number;
-  readonly requestId: string;
-  readonly deadline: number;
-  last: number;
-  lastAt: number;
-}
-
 export async function startDataListener(opts: ListenerOptions, handle: RequestHandler): Promise<DataListener> {
   const hard: Hardening = { ...DEFAULT_HARDENING, ...hardeningFromEnv(process.env), ...opts.hardening };
   const log = opts.logger ?? silentLogger;
@@ -92,13 +83,13 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
   const currentRequest = new WeakMap<net.Socket, { id: string; res: ServerResponse }>();
   const refused: Record<RefusalReason, number> = { connection_rate: 0, connections: 0, header_count: 0, head_timeout: 0, body_timeout: 0, malformed: 0, h2_resets: 0 };
   const gate = new ConnectionGate(hard);
-  const watches = new Set<BodyWatch>();
+  const watches = new BodyWatchList();
   let pendingSocket: net.Socket | undefined;
 
   const watchBody = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, requestId: string, progress: () => number): void => {
     if (req.complete || (req.method === 'GET' || req.method === 'HEAD') || hard.bodyIdleTimeoutMs <= 0) return;
     const now = Date.now();
-    const w: BodyWatch = { req, res, progress, requestId, deadline: now + hard.bodyTimeoutMs, last: progress(), lastAt: now };
+    const w = new BodyWatch(req, res, progress, requestId, now + hard.bodyTimeoutMs, now);
     watches.add(w);
     res.once('close', () => watches.delete(w));
   };
@@ -107,17 +98,17 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
   // enough for deadlines measured in seconds.
   const sweep = setInterval(() => {
     const now = Date.now();
-    for (const w of watches) {
+    watches.forEach((w) => {
       if (w.req.complete) {
         watches.delete(w);
-        continue;
+        return;
       }
       const p = w.progress();
       if (p > w.last) {
         w.last = p;
         w.lastAt = now;
-        if (now <= w.deadline) continue;
-      } else if (now - w.lastAt <= hard.bodyIdleTimeoutMs && now <= w.deadline) continue;
+        if (now <= w.deadline) return;
+      } else if (now - w.lastAt <= hard.bodyIdleTimeoutMs && now <= w.deadline) return;
       watches.delete(w);
       refused.body_timeout++;
       const why = now > w.deadline ? `within ${Math.round(hard.bodyTimeoutMs / 1000)} s` : `for ${Math.round(hard.bodyIdleTimeoutMs / 1000)} s`;
@@ -126,7 +117,7 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
         now > w.deadline ? `The request body did not arrive ${why}; send it faster or in a smaller request.` : `No request body bytes arrived ${why}; the request was abandoned.`,
       );
       respondAndClose(w.res, err, w.requestId, () => w.req.destroy(), log);
-    }
+    });
     gate.prune(now);
   }, 1_000);
   sweep.unref();
