@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
 import { runLoad, type LoadResult } from './loadgen.js';
 import { compareReport, floorReport, summarize, toRow, type Mode, type Row } from './overhead-report.js';
-import { probe, startGateway, variantLabel, type GatewayVariant, type RunningGateway } from './overhead-targets.js';
+import { PROBE_URL, probe, startGateway, variantLabel, type GatewayVariant, type RunningGateway } from './overhead-targets.js';
 import { BIN, cpuPerRequest, cpuTicks, freePort, NODE_PROXY_JS, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
 import { cpuSummary, flameSvg, formatSites, heapSummary, type CpuProfile, type HeapProfile } from './profiles.js';
 import { buildRef } from './ref-build.js';
@@ -133,8 +133,14 @@ export async function run(argv: string[]): Promise<number> {
       const gw = await starter.start(upPort, {});
       targets.push({ target: gw.label, port: gw.port, pids: () => [gw.child.pid ?? 0], gateway: gw });
     }
-    const floor = await startChild(pinned, process.execPath, [NODE_PROXY_JS, String(upPort)], /ready (\d+)/, children);
-    targets.push({ target: 'node-min', port: Number(floor.match[1]), pids: () => [floor.child.pid ?? 0] });
+    // node-min gets the probe too, so the allocation report has the floor's figures beside the gateway's.
+    const floorProbe = await freePort();
+    const floor = await startChild(pinned, process.execPath, ['--import', PROBE_URL, NODE_PROXY_JS, String(upPort)], /ready (\d+)/, children, {
+      ...process.env,
+      TOLLGATE_BENCH_PROBE_PORT: String(floorProbe),
+    });
+    const floorGw: RunningGateway = { label: 'node-min', port: Number(floor.match[1]), probePort: floorProbe, child: floor.child };
+    targets.push({ target: 'node-min', port: floorGw.port, pids: () => [floor.child.pid ?? 0] });
     if (values['no-nginx'] !== true) {
       const nginx = await startNginx(pinned, work, upPort, children);
       if (nginx !== undefined) targets.push({ target: 'nginx', port: nginx.port, pids: nginx.pids });
@@ -153,7 +159,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(floorText.text);
     if (ref !== undefined) process.stdout.write(compareReport(rows, current, ref));
     const gws = targets.flatMap((t) => (t.gateway === undefined ? [] : [t.gateway]));
-    const alloc = values['no-alloc'] === true ? undefined : await allocationProfiles(gws, modes as Mode[], durationMs);
+    const alloc = values['no-alloc'] === true ? undefined : await allocationProfiles([...gws, floorGw], modes as Mode[], durationMs);
     const cpu = values['cpu-prof'] === true ? await cpuProfiles(gws, modes as Mode[], durationMs, outDir) : undefined;
     // Provider translation: what each upstream API costs on top of OpenAI passthrough.
     const translation = values['no-translation'] === true ? undefined : await measureTranslation();
@@ -211,18 +217,32 @@ function mergeResults(rs: readonly LoadResult[]): LoadResult {
   };
 }
 
-/** Bytes allocated per request and the top allocation sites, per gateway, at c=16. */
+/**
+ * Per gateway (and node-min) at c=16: the bytes allocated per request, and the bytes per request
+ * that outlived the young generation, each with its top sites. The second is the one that finds
+ * retention bugs: an object a scavenge cannot free is copied, promoted and left to the full
+ * collections, and those grow with it, not with the allocation total.
+ */
 async function allocationProfiles(gws: readonly RunningGateway[], modes: readonly Mode[], durationMs: number): Promise<unknown[]> {
   const out: unknown[] = [];
   process.stdout.write('\nallocation per request at c=16 (V8 sampling heap profiler, collected objects included)\n');
+  const passes = [
+    { start: '/heap/start', what: 'allocated', unit: 1024, unitName: 'KiB' },
+    { start: '/heap/start-outliving', what: 'outlived the young generation', unit: 1, unitName: 'B' },
+  ] as const;
   for (const mode of modes) {
     for (const gw of gws) {
       await runLoad({ port: gw.port, request: requestBytes(mode), concurrency: 16, warmupMs: 500, durationMs: 500 });
-      await probe(gw, 'POST', '/heap/start');
-      const r = await runLoad({ port: gw.port, request: requestBytes(mode), concurrency: 16, warmupMs: 0, durationMs: Math.min(durationMs, 3000) });
-      const s = heapSummary(await probe<HeapProfile>(gw, 'POST', '/heap/stop'), r.requests);
-      out.push({ target: gw.label, mode, requests: r.requests, ...s });
-      process.stdout.write(formatSites(`${gw.label} ${mode}: ${(s.bytesPerRequest / 1024).toFixed(1)} KiB allocated per request; top sites (share, bytes/request):`, 'B', s.sites));
+      const row: Record<string, unknown> = { target: gw.label, mode };
+      for (const pass of passes) {
+        await probe(gw, 'POST', pass.start);
+        const r = await runLoad({ port: gw.port, request: requestBytes(mode), concurrency: 16, warmupMs: 0, durationMs: Math.min(durationMs, 3000) });
+        const s = heapSummary(await probe<HeapProfile>(gw, 'POST', '/heap/stop'), r.requests, pass.unit === 1 ? 6 : 12);
+        row[pass.unit === 1 ? 'outlived' : 'allocated'] = { requests: r.requests, ...s };
+        const amount = pass.unit === 1 ? s.bytesPerRequest.toFixed(0) : (s.bytesPerRequest / 1024).toFixed(1);
+        process.stdout.write(formatSites(`${gw.label} ${mode}: ${amount} ${pass.unitName} ${pass.what} per request; top sites (share, bytes/request):`, 'B', s.sites));
+      }
+      out.push(row);
     }
   }
   return out;

@@ -5,6 +5,7 @@
 //   POST /cpu/start, POST /cpu/stop    → the .cpuprofile JSON
 //   POST /heap/start, POST /heap/stop  → the sampling heap profile JSON, counting every allocation
 //                                        (collected ones too), so its total is the bytes allocated
+//   POST /heap/start-outliving         → the same, counting only what no scavenge freed
 //   GET  /memory                       → process.memoryUsage() after a full GC when exposed
 // Nothing in the gateway knows about it; without the variable the module does nothing.
 import http from 'node:http';
@@ -28,6 +29,11 @@ if (Number.isInteger(port) && port > 0) {
     'POST /cpu/stop': async () => ((await post(session, 'Profiler.stop')) as { profile: unknown }).profile,
     'POST /heap/start': () =>
       post(session, 'HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }),
+    // Only what outlives the young generation: the objects a scavenge could not free. They are
+    // copied, promoted and left to the full collections, so a few KiB of them per request costs
+    // more than tens of KiB of short-lived garbage.
+    'POST /heap/start-outliving': () =>
+      post(session, 'HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: false }),
     'POST /heap/stop': async () => ((await post(session, 'HeapProfiler.stopSampling')) as { profile: unknown }).profile,
     'GET /memory': () => {
       (globalThis as { gc?: () => void }).gc?.();
