@@ -31,6 +31,9 @@ const usageChunk = Buffer.from(
 );
 const done = Buffer.from('data: [DONE]\n\n');
 
+/** What the upstream answers, for benches that measure the work per answer without a socket. */
+export const BENCH_ANSWER = { json, stream: [...chunks, done] } as const;
+
 export function startFastUpstream(port: number, host = '127.0.0.1', slowSeconds = 0): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const body: Buffer[] = [];

@@ -13,6 +13,7 @@ const BENCHES: Readonly<Record<string, { summary: string; load: () => Promise<Be
   tokenizer: { summary: 'accounting: BPE throughput, loop stalls, per-request cost', load: () => import('../accounting/bench.js') },
   limits: { summary: 'latency/CPU of a local and a Redis-backed rate limit vs no limit', load: () => import('../bench/limits.js') },
   overhead: { summary: 'gateway vs direct-to-upstream (and nginx): added latency, throughput, CPU/request', load: () => import('../bench/overhead.js') },
+  masking: { summary: 'credential masking of responses: set-up and scan per request vs one search for the key', load: () => import('../bench/masking.js') },
   load: { summary: 'load harness vs a fast upstream: open-loop RPS and concurrent streams with schedule lag', load: () => import('../bench/load.js') },
   scale: { summary: '1 vs 2 workers (throughput, added latency, CPU/request) and the CFS throttling trap in a 1-core cgroup', load: () => import('../bench/scale.js') },
   mcp: { summary: 'MCP gateway vs the MCP server directly: added latency per tool call and per new session', load: () => import('../bench/mcp.js') },

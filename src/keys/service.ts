@@ -12,7 +12,8 @@ import { KeyAdmin } from './admin.js';
 import { windowOf } from './periods.js';
 import { KeyRegistry, type LiveKey } from './registry.js';
 import { KEY_PREFIX } from './secret.js';
-import { budgetCounter, HOLD_PREFIX, KeySpend, type SpendObserver, type StoreFailureModes } from './spend.js';
+import { HOLD_PREFIX } from './holds.js';
+import { budgetCounter, KeySpend, type SpendObserver, type StoreFailureModes } from './spend.js';
 
 const COUNTER_SLACK_MS = 86_400_000;
 const REDIS_CHECK_MS = 1_000;

@@ -3,24 +3,17 @@
 // is one atomic admission on the limit store: in process (or the instance's primary) for one
 // instance, Redis when replicas share one, so 200 concurrent requests against budget for 50 admit
 // exactly 50 anywhere. Admission reserves the worst-case cost; settlement replaces it with the real
-// cost once the response has ended and writes the real cost to the durable spend journal.
-//
-// That journal write is lazy (every half second), so a process killed outright would forget what it
-// admitted since. To keep a restart from handing that money out again, a process first takes a
-// durable *hold* on each budget it admits against (a journal entry under the subject `hold:<subject>`)
-// and admits only within it: an admission whose worst case the process's hold still covers does no
-// I/O; one that does not waits for one write that extends the hold by a share of the budget. Each lazy
-// spend write moves the real cost from the hold to the spend in the same line, and a clean shutdown
-// returns what is left of the hold. After a crash the live counters are rebuilt from spend plus holds:
-// the crashed process's unreturned hold is counted as spent, so the budget errs on the side of refusing
-// (by at most that hold and the worst cases of the requests it had in flight), never of overspending.
+// cost once the response has ended and writes the real cost to the durable spend journal, lazily;
+// holds.ts keeps that laziness from overspending after a crash. When the limit store does not
+// answer, the failure modes decide: refuse, or admit unchecked and charge the counters later.
 import { flatCost, type Rates } from '../accounting/rates.js';
 import type { CostInput } from '../config/types.js';
 import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { makeUsage, type Usage } from '../core/usage.js';
 import type { Charge, Check, CheckResult, LimitStore } from '../limits/store.js';
-import type { SpendEntry, StateStore } from '../state/store.js';
+import type { StateStore } from '../state/store.js';
+import { BudgetHolds, spentFromHold, type HeldBudget } from './holds.js';
 import { fromMicros, toMicros, windowOf } from './periods.js';
 import { spendRefusal } from './refusal.js';
 import type { BudgetOf, KeyRegistry, LiveKey } from './registry.js';
@@ -30,38 +23,11 @@ const MINUTE_MS = 60_000;
 const COUNTER_SLACK_MS = 86_400_000;
 const JOURNAL_FLUSH_MS = 500;
 const OUTAGE_LOG_MS = 10_000;
-/** Journal subjects of holds: `hold:key:<id>` holds for `key:<id>`. */
-export const HOLD_PREFIX = 'hold:';
-/** A hold is extended by this share of the budget, or by HOLD_REQUESTS worst cases when that is more. */
-const HOLD_SHARE = 0.01;
-const HOLD_REQUESTS = 4;
 
 export interface SpendObserver {
   /** What is left of a budget after an admission; `subject` as in BudgetOf. */
   remaining(subject: string, period: string, amount: number): void;
   softLimitReached(subject: string, period: string): void;
-}
-
-interface HeldBudget {
-  readonly subject: string;
-  readonly window: string;
-  readonly counter: string;
-  readonly windowMs: number;
-  /** The budget's amount, in micros. */
-  readonly limit: number;
-  /** When the window ends (ms since the epoch). */
-  readonly end: number;
-}
-
-/** This process's hold on one budget window: what of the journalled hold is neither reserved nor spent. */
-interface Hold {
-  readonly subject: string;
-  readonly window: string;
-  readonly limit: number;
-  readonly end: number;
-  /** What the latest admission left of the budget: a hold never reaches further. */
-  left: number;
-  free: number;
 }
 
 /** What settlement needs of an admitted request. */
@@ -90,8 +56,8 @@ export function budgetCounter(subject: string, window: string): string {
 export class KeySpend {
   private pending = new Map<string, number>();
   private flushing: Promise<void> | undefined;
-  private readonly holds = new Map<string, Hold>();
-  private extending: Promise<void> | undefined;
+  /** Only when the live counters are in this instance's memory, which a crash loses. Counters on Redis outlive a gateway's crash and need none. */
+  private readonly holds: BudgetHolds | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly softWarned = new Set<string>();
   /** Charges the store refused at settlement (it was unreachable), per counter, kept to apply later. */
@@ -106,13 +72,11 @@ export class KeySpend {
     private readonly observer: SpendObserver,
     private readonly logger: Logger,
     private readonly failure: StoreFailureModes,
-    /**
-     * Whether admissions take durable holds: when the live counters are in this instance's memory,
-     * which a crash loses. Counters on Redis outlive a gateway's crash and need none.
-     */
-    private readonly holding: boolean,
+    /** Whether admissions take durable holds (see holds.ts). */
+    holding: boolean,
     private readonly now: () => number = Date.now,
   ) {
+    this.holds = holding ? new BudgetHolds(state) : undefined;
     this.timer = setInterval(() => void this.flush(), JOURNAL_FLUSH_MS);
     this.timer.unref();
   }
@@ -169,54 +133,23 @@ export class KeySpend {
     budgets.forEach((b, i) => this.report(b, results[first + i], now));
     if (!admitted) throw spendRefusal(key, checks, results, budgets, first, now, reserve, this.rates?.currency ?? '');
     const ticket: SpendTicket = { key, workload, reservedMicros: reserve, budgets: held, tpmCounter };
-    if (reserve > 0 && this.holding) await this.hold(ticket, held.map((b, i) => b.limit - (results[first + i]?.used ?? 0)));
+    if (reserve > 0 && this.holds !== undefined) await this.hold(this.holds, ticket, held.map((b, i) => b.limit - (results[first + i]?.used ?? 0)));
     return ticket;
   }
 
   /**
-   * Takes the admitted worst case out of this process's holds, extending (durably, before the
-   * request goes anywhere) each hold that does not cover it.
+   * Takes the admitted worst case out of this process's holds. When the journal cannot be written,
+   * the budgets' failure mode decides: open admits without a durable hold, closed refuses with 503.
    */
-  private async hold(t: SpendTicket, left: readonly number[]): Promise<void> {
-    const mine = t.budgets.map((b, i) => {
-      const k = `${b.subject}\u0000${b.window}`;
-      let h = this.holds.get(k);
-      if (h === undefined) this.holds.set(k, (h = { subject: b.subject, window: b.window, limit: b.limit, end: b.end, left: 0, free: 0 }));
-      h.free -= t.reservedMicros;
-      h.left = left[i] ?? 0;
-      return h;
-    });
-    let failures = 0;
-    while (mine.some((h) => h.free < 0)) {
-      if (this.extending !== undefined) {
-        await this.extending.catch(() => undefined);
-        continue;
-      }
-      try {
-        this.extending = this.extend(t.reservedMicros);
-        await this.extending;
-      } catch (err) {
-        if (++failures < 2) continue;
-        this.logger.warn('the spend journal cannot be written: budget holds are not durable', { err });
-        if (this.failure.budgets === 'open') return;
-        this.settle({ ...t, tpmCounter: undefined }, '', makeUsage({}));
-        throw new GatewayError('state_store_unavailable', 'The budget journal (state store) cannot be written and this gateway fails closed; retry shortly.', { headers: { 'retry-after': '1' } });
-      } finally {
-        this.extending = undefined;
-      }
+  private async hold(holds: BudgetHolds, t: SpendTicket, left: readonly number[]): Promise<void> {
+    try {
+      await holds.take(t.budgets, t.reservedMicros, left);
+    } catch (err) {
+      this.logger.warn('the spend journal cannot be written: budget holds are not durable', { err });
+      if (this.failure.budgets === 'open') return;
+      this.settle({ ...t, tpmCounter: undefined }, '', makeUsage({}));
+      throw new GatewayError('state_store_unavailable', 'The budget journal (state store) cannot be written and this gateway fails closed; retry shortly.', { headers: { 'retry-after': '1' } });
     }
-  }
-
-  /** One durable write extending every hold that is short, each by what it lacks plus a share of its budget. */
-  private async extend(reserve: number): Promise<void> {
-    const grants: Array<[Hold, number]> = [];
-    for (const h of this.holds.values()) {
-      if (h.free >= 0) continue;
-      grants.push([h, -h.free + Math.max(0, Math.min(h.left, Math.max(Math.ceil(h.limit * HOLD_SHARE), HOLD_REQUESTS * reserve)))]);
-    }
-    if (grants.length === 0) return;
-    await this.state.addSpend(grants.map(([h, micros]) => ({ subject: HOLD_PREFIX + h.subject, window: h.window, micros })));
-    for (const [h, micros] of grants) h.free += micros;
   }
 
   /**
@@ -263,11 +196,12 @@ export class KeySpend {
     if (delta !== 0) for (const b of t.budgets) charges.push({ kind: 'window', key: b.counter, windowMs: b.windowMs, amount: delta });
     if (t.tpmCounter !== undefined && usage.total > 0) charges.push({ kind: 'window', key: t.tpmCounter, windowMs: MINUTE_MS, amount: usage.total });
     if (charges.length > 0) void this.charge(charges);
-    for (const b of t.budgets) {
-      const k = `${b.subject}\u0000${b.window}`;
-      const h = this.holds.get(k);
-      if (h !== undefined) h.free += t.reservedMicros - actual;
-      if (actual > 0) this.pending.set(k, (this.pending.get(k) ?? 0) + actual);
+    this.holds?.settle(t.budgets, t.reservedMicros - actual);
+    if (actual > 0) {
+      for (const b of t.budgets) {
+        const k = `${b.subject}\u0000${b.window}`;
+        this.pending.set(k, (this.pending.get(k) ?? 0) + actual);
+      }
     }
   }
 
@@ -305,7 +239,7 @@ export class KeySpend {
    */
   flush(): Promise<void> {
     if (this.flushing !== undefined) return this.flushing;
-    const ended = this.endedHolds();
+    const ended = this.holds?.ended(this.now()) ?? [];
     if (this.pending.size === 0 && ended.length === 0) return Promise.resolve();
     const batch = this.pending;
     this.pending = new Map();
@@ -313,7 +247,7 @@ export class KeySpend {
     const entries = [...batch].flatMap(([k, micros]) => {
       const [subject, window] = k.split('\u0000') as [string, string];
       const spent = { subject, window, micros };
-      return this.holding ? [spent, { subject: HOLD_PREFIX + subject, window, micros: -micros }] : [spent];
+      return this.holds === undefined ? [spent] : [spent, spentFromHold(subject, window, micros)];
     });
     entries.push(...ended);
     this.flushing = this.state
@@ -329,28 +263,13 @@ export class KeySpend {
     return this.flushing;
   }
 
-  /** The entries giving back the unused holds of windows that have ended; those holds are forgotten. */
-  private endedHolds(): SpendEntry[] {
-    const now = this.now();
-    const out: SpendEntry[] = [];
-    for (const [k, h] of this.holds) {
-      if (h.end > now) continue;
-      if (h.free > 0) out.push({ subject: HOLD_PREFIX + h.subject, window: h.window, micros: -h.free });
-      this.holds.delete(k);
-    }
-    return out;
-  }
-
   /** Journals the spend so far and returns the holds' unused part (requests still in flight keep theirs). */
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.flush();
     await this.flush();
-    const unused = [...this.holds.values()].filter((h) => h.free > 0);
-    if (unused.length === 0) return;
     try {
-      await this.state.addSpend(unused.map((h) => ({ subject: HOLD_PREFIX + h.subject, window: h.window, micros: -h.free })));
-      for (const h of unused) h.free = 0;
+      await this.holds?.returnUnused();
     } catch (err) {
       this.logger.warn('returning the unused budget holds failed: until their periods end, budgets count them as spent', { err });
     }

@@ -7,20 +7,11 @@ import type { HeaderMutation, UpstreamCredential } from '../config/types.js';
 import { isClientCredentialHeader, type ClientCredentialStrip } from '../credentials/client.js';
 import { injectCredential, type SigningTarget } from '../credentials/inject.js';
 
-// RFC 9110 §7.6.1 connection-specific fields, plus what the gateway recomputes (host, length).
-const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'http2-settings',
-  'host',
-  'content-length',
-  'expect',
-]);
+// RFC 9110 §7.6.1 connection-specific fields: they describe one hop, so neither direction copies them.
+const CONNECTION_SPECIFIC = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'http2-settings'];
+
+// Request headers not forwarded: the connection-specific ones, plus what the gateway recomputes (host, length).
+const HOP_BY_HOP: ReadonlySet<string> = new Set([...CONNECTION_SPECIFIC, 'host', 'content-length', 'expect']);
 
 // Set by the gateway itself; a client-sent value is never trusted.
 const GATEWAY_OWNED: ReadonlySet<string> = new Set([
@@ -113,13 +104,4 @@ export function clientResponseHeaders(upstream: Record<string, string | string[]
 }
 
 /** Response headers that must not be copied to the client (they describe the upstream hop). */
-const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'http2-settings',
-]);
+const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set(CONNECTION_SPECIFIC);

@@ -1,10 +1,11 @@
 // The limits stage of a request: admission after routing (429 before anything reaches a backend),
 // quota checks per backend attempt, settlement with the real usage when the response has ended.
-import type { BackendRefConfig, RouteConfig, RuleConfig } from '../config/types.js';
+import type { BackendRefConfig, RouteConfig, RuleConfig, RuntimeConfig } from '../config/types.js';
 import type { Usage } from '../core/usage.js';
 import type { Admission, RateLimitTicket } from '../limits/engine.js';
 import { CostContext, costInput, Estimate } from '../limits/costs.js';
 import type { Limits } from '../limits/index.js';
+import type { QuotaDecision, QuotaTicket } from '../limits/quotas.js';
 import type { LimitRequest } from '../limits/selectors.js';
 import type { Generation } from './generation.js';
 import type { ProxyResult, QuotaHook } from './proxy-types.js';
@@ -33,42 +34,48 @@ export function admit(
   model: string | undefined,
 ): AdmittedRequest | Promise<AdmittedRequest> {
   const route = gen.routes.get(rule.routeKey) as RouteConfig;
-  if (rule.rateLimits.length === 0) return admitted(limits, gen, route, undefined, NO_HEADERS, body, bodyBytes, model, req);
+  const config = gen.config;
+  const quota = config.quotas.size === 0 ? undefined : new BackendQuotas(limits, config, route, req, body, bodyBytes, model);
+  if (rule.rateLimits.length === 0) return { ticket: undefined, headers: NO_HEADERS, quota, route };
   const firstBackend = rule.backendRefs[0]?.backend.name ?? '';
   const estimate = new Estimate(body, model ?? '', firstBackend, route, bodyBytes);
   const a = limits.rate.admit(rule, rule.routeKey, req, requestId, estimate);
   const after = (admission: Admission): AdmittedRequest => {
     if (!admission.ok) throw admission.error;
-    return admitted(limits, gen, route, admission.ticket, admission.headers, body, bodyBytes, model, req);
+    return { ticket: admission.ticket, headers: admission.headers, quota, route };
   };
   return a instanceof Promise ? a.then(after) : after(a);
 }
 
-function admitted(
-  limits: Limits,
-  gen: Generation,
-  route: RouteConfig,
-  ticket: RateLimitTicket | undefined,
-  headers: Readonly<Record<string, string>>,
-  body: Readonly<Record<string, unknown>>,
-  bodyBytes: number,
-  model: string | undefined,
-  req: LimitRequest,
-): AdmittedRequest {
-  const config = gen.config;
-  const quota: QuotaHook | undefined =
-    config.quotas.size === 0
-      ? undefined
-      : {
-          applies: (ref: BackendRefConfig) => config.quotas.has(ref.backend.key),
-          check: (ref: BackendRefConfig) => {
-            const sent = ref.modelNameOverride ?? model;
-            const estimate = new Estimate(body, sent ?? '', ref.backend.name, route, bodyBytes);
-            return Promise.resolve(limits.quotas.check(config, ref.backend, sent, req, () => estimate.usage()));
-          },
-          release: (t) => limits.quotas.release(t),
-        };
-  return { ticket, headers, quota, route };
+/**
+ * A request's quota checks, one per backend attempt. One object holds what they need, where
+ * closures over it would cost an allocation each on every request of a config with quotas.
+ */
+class BackendQuotas implements QuotaHook {
+  constructor(
+    private readonly limits: Limits,
+    private readonly config: RuntimeConfig,
+    private readonly route: RouteConfig,
+    private readonly req: LimitRequest,
+    private readonly body: Readonly<Record<string, unknown>>,
+    private readonly bodyBytes: number,
+    private readonly model: string | undefined,
+  ) {}
+
+  applies(ref: BackendRefConfig): boolean {
+    return this.config.quotas.has(ref.backend.key);
+  }
+
+  check(ref: BackendRefConfig): Promise<QuotaDecision> {
+    // Each backend is estimated with the model it is sent, which an override may change.
+    const sent = ref.modelNameOverride ?? this.model;
+    const estimate = new Estimate(this.body, sent ?? '', ref.backend.name, this.route, this.bodyBytes);
+    return Promise.resolve(this.limits.quotas.check(this.config, ref.backend, sent, this.req, () => estimate.usage()));
+  }
+
+  release(ticket: QuotaTicket | undefined): void {
+    this.limits.quotas.release(ticket);
+  }
 }
 
 /**

@@ -1,39 +1,11 @@
 // Seeded pseudo-randomness for the simulator. Everything random the sim does (output lengths, text,
 // fault rolls, workload arrivals) draws from one of these, so a run is reproducible from `--seed`.
-// sfc32 (Chris Doty-Humphrey's small fast counting generator): 128 bits of state, passes PractRand,
-// a handful of integer ops per draw. Seeded through splitmix32 so nearby seeds give unrelated streams.
+import { Sfc32, splitmix32 } from '../core/sfc32.js';
 
-function splitmix32(state: { s: number }): number {
-  state.s = (state.s + 0x9e3779b9) | 0;
-  let z = state.s;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-  return (z ^ (z >>> 16)) >>> 0;
-}
-
-export class Rng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-
+export class Rng extends Sfc32 {
   constructor(seed: number, stream = 0) {
     const st = { s: (seed ^ Math.imul(stream + 1, 0x27d4eb2f)) | 0 };
-    this.a = splitmix32(st);
-    this.b = splitmix32(st);
-    this.c = splitmix32(st);
-    this.d = splitmix32(st) | 1;
-    for (let i = 0; i < 12; i++) this.nextU32();
-  }
-
-  nextU32(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
+    super(splitmix32(st), splitmix32(st), splitmix32(st), splitmix32(st) | 1);
   }
 
   /** Uniform in [0, 1). */

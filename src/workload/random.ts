@@ -1,6 +1,7 @@
 // Seeded randomness for reproducible corpora: one small generator per session (seeded from the
 // corpus seed, the stream and the session index), so a session's content does not depend on how
 // many sessions came before it and generation can be split or reordered without changing bytes.
+import { Sfc32, splitmix32 } from '../core/sfc32.js';
 
 /** A 32-bit hash of a seed path (FNV-1a over the parts), for deriving per-session seeds. */
 export function seedOf(...parts: ReadonlyArray<number | string>): number {
@@ -13,42 +14,16 @@ export function seedOf(...parts: ReadonlyArray<number | string>): number {
   return h >>> 0;
 }
 
-/** sfc32 (Chris Doty-Humphrey's small fast chaotic generator), seeded through splitmix32. */
-export class Rng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-
+/** sfc32, seeded from the session's seed. */
+export class Rng extends Sfc32 {
   constructor(seed: number) {
-    let s = seed >>> 0;
-    const next = (): number => {
-      s = (s + 0x9e3779b9) | 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.a = next();
-    this.b = next();
-    this.c = next();
-    this.d = next();
-    for (let i = 0; i < 12; i++) this.u32();
-  }
-
-  u32(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
+    const st = { s: seed >>> 0 };
+    super(splitmix32(st), splitmix32(st), splitmix32(st), splitmix32(st));
   }
 
   /** Uniform in [0, 1). */
   float(): number {
-    return this.u32() / 4294967296;
+    return this.nextU32() / 4294967296;
   }
 
   /** Uniform integer in [0, n). */

@@ -6,51 +6,11 @@
 // /metrics; where it went, from the picker's debug header.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimServer, type SimServerHandle } from '../../src/sim/index.js';
+import { poolYaml } from '../helpers/inference-pool.js';
 import { metricValue } from '../helpers/limits.js';
 import { chatFresh, startInstance, waitUntil, type Instance, type Reply } from './helpers.js';
 
 const PROFILE = { extends: 'fast' };
-
-function poolYaml(ports: readonly number[]): string {
-  const ann = {
-    'tollgate.io/endpoints': ports.map((p) => `127.0.0.1:${p}`).join(','),
-    'tollgate.io/scrape-interval': '50ms',
-    'tollgate.io/picker-debug': 'true',
-    'tollgate.io/session-header': 'x-session-id',
-  };
-  return `apiVersion: inference.networking.k8s.io/v1
-kind: InferencePool
-metadata:
-  name: vllm
-  namespace: default
-  annotations:
-${Object.entries(ann)
-  .map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`)
-  .join('\n')}
-spec:
-  targetPorts:
-    - number: 8000
-  selector:
-    matchLabels:
-      app: vllm
----
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIGatewayRoute
-metadata:
-  name: llm
-  namespace: default
-spec:
-  rules:
-    - matches:
-        - headers:
-            - name: x-ai-eg-model
-              value: sim-model
-      backendRefs:
-        - group: inference.networking.k8s.io
-          kind: InferencePool
-          name: vllm
-`;
-}
 
 interface Pick {
   readonly endpoint: string;
@@ -97,7 +57,7 @@ describe('endpoint pickers shared across two workers', { timeout: 120_000 }, () 
 
   beforeAll(async () => {
     for (let i = 0; i < 4; i++) sims.push(await startSimServer({ profile: PROFILE as never, seed: i }));
-    inst = await startInstance({ 'pool.yaml': poolYaml(sims.map((s) => s.port)) });
+    inst = await startInstance({ 'pool.yaml': poolYaml(sims.map((s) => s.port), { 'tollgate.io/session-header': 'x-session-id' }) });
   });
 
   afterAll(async () => {

@@ -11,7 +11,7 @@ import { chatWith, createKey, REQUEST_COST, serve, spent, workspace, type Served
 
 const BUDGET_REQUESTS = 60;
 const CLIENTS = 8;
-/** A hold reaches at most this many worst cases beyond what is reserved (HOLD_REQUESTS in src/keys/spend.ts). */
+/** A hold reaches at most this many worst cases beyond what is reserved (HOLD_REQUESTS in src/keys/holds.ts). */
 const HOLD_REQUESTS = 4;
 
 let up: Upstream;

@@ -6,50 +6,11 @@ import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSimServer, type SimServerHandle } from '../../src/sim/index.js';
 import { eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { poolYaml } from '../helpers/inference-pool.js';
 
 // Slow enough steps that a replica with two running sequences and a queue stays saturated for a
 // while; outputs are exactly max_tokens long.
 const PROFILE = { extends: 'fast', scheduler: { maxNumSeqs: 2, maxNumBatchedTokens: 8192, longPrefillTokenThreshold: 0, maxWaiting: 4096 }, cost: { fixedMs: 15, prefillTokenMs: 0, decodeSeqMs: 0, contextTokenMs: 0 } };
-
-function poolYaml(ports: number[], annotations: Record<string, string> = {}): string {
-  const ann = { 'tollgate.io/endpoints': ports.map((p) => `127.0.0.1:${p}`).join(','), 'tollgate.io/scrape-interval': '50ms', 'tollgate.io/picker-debug': 'true', ...annotations };
-  return `apiVersion: inference.networking.k8s.io/v1
-kind: InferencePool
-metadata:
-  name: vllm
-  namespace: default
-  annotations:
-${Object.entries(ann)
-  .map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`)
-  .join('\n')}
-spec:
-  targetPorts:
-    - number: 8000
-  selector:
-    matchLabels:
-      app: vllm
-  endpointPickerRef:
-    name: vllm-epp
-    port:
-      number: 9002
----
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIGatewayRoute
-metadata:
-  name: llm
-  namespace: default
-spec:
-  rules:
-    - matches:
-        - headers:
-            - name: x-ai-eg-model
-              value: sim-model
-      backendRefs:
-        - group: inference.networking.k8s.io
-          kind: InferencePool
-          name: vllm
-`;
-}
 
 const sims: SimServerHandle[] = [];
 let gw: TestGateway | undefined;
