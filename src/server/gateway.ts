@@ -156,7 +156,7 @@ export class Gateway implements OutcomeSink {
           maxConcurrentStreams: 1_000,
           logger: opts.logger,
         },
-        (req, res, conn) => handleRequest(gw.runtime, req, res, { ...conn, scheme: 'http' }),
+        (req, res, conn) => handleRequest(gw.runtime, req, res, conn),
       );
       if (opts.admin !== undefined) {
         gw.admin = await startAdmin(opts.admin.host, opts.admin.port, {

@@ -43,6 +43,8 @@ export interface ListenerOptions {
 
 export interface ConnectionInfo {
   readonly remoteAddress: string | undefined;
+  /** This listener speaks cleartext HTTP/1.1 and h2c only. */
+  readonly scheme: 'http';
   /** The listener's limits the pipeline enforces (one frozen object for every request). */
   readonly limits: RequestLimits;
 }
@@ -138,7 +140,7 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
     }
     const socket = req.socket;
     watchBody(req, res, id, () => socket.bytesRead);
-    handle(req, res, { remoteAddress: socket.remoteAddress, limits });
+    handle(req, res, { remoteAddress: socket.remoteAddress, scheme: 'http', limits });
   };
 
   const h1 = http.createServer(
@@ -201,7 +203,7 @@ export async function startDataListener(opts: ListenerOptions, handle: RequestHa
     const socket = sessionSocket.get(session);
     const id = requestIdOf(req);
     watchBody(req, res, id, () => socket?.bytesRead ?? 0);
-    handle(req, res, { remoteAddress: socket?.remoteAddress, limits });
+    handle(req, res, { remoteAddress: socket?.remoteAddress, scheme: 'http', limits });
   };
 
   const h2 = http2.createServer(
