@@ -29,7 +29,6 @@ export function pickerConfig(strategy: InferencePoolConfig['strategy'], prefixMa
     prefixBlockBytes: PICKER_DEFAULTS.prefixBlockBytes,
     prefixMaxBlocks,
     prefixLruPerEndpoint: PICKER_DEFAULTS.prefixLruPerEndpoint,
-    prefillMinSpan: PICKER_DEFAULTS.prefillMinSpan,
     sessionHeader: undefined,
     sessionKeyCel: undefined,
     debugHeader: false,

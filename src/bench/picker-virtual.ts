@@ -69,8 +69,6 @@ export interface VirtualOptions {
   readonly shareMs?: number;
   /** The picker's scorer weights; undefined: the defaults a pool gets. */
   readonly weights?: Readonly<Record<ScorerName, number>> | undefined;
-  /** The prefill scorer's span floor in tokens; undefined: the default a pool gets. */
-  readonly prefillMinSpan?: number | undefined;
 }
 
 const REPLICAS = 4;
@@ -148,7 +146,7 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
   const pickers = Array.from({ length: o.workers }, (_, w) => {
     let next = 0;
     return new PoolPicker(
-      { ...pickerConfig(strategy, PICKER_DEFAULTS.prefixMaxBlocks), scrapeIntervalMs: SCRAPE_MS, staleAfterMs: SCRAPE_MS * 3, ...(o.weights === undefined ? {} : { weights: o.weights }), ...(o.prefillMinSpan === undefined ? {} : { prefillMinSpan: o.prefillMinSpan }) },
+      { ...pickerConfig(strategy, PICKER_DEFAULTS.prefixMaxBlocks), scrapeIntervalMs: SCRAPE_MS, staleAfterMs: SCRAPE_MS * 3, ...(o.weights === undefined ? {} : { weights: o.weights }) },
       (ep) => {
         const h: EndpointHandle = { origin: `http://${ep.host}:${ep.port}`, pool: undefined as unknown as EndpointHandle['pool'], downUntil: 0, consecutiveFailures: 0, inflight: 0 };
         handles.set(h, next++);

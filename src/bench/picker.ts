@@ -29,14 +29,14 @@ import { loadVirtualCorpus } from './picker-corpus.js';
 import { virtualComparison } from './picker-virtual.js';
 import { SHARE_INTERVAL_MS } from '../upstream/pool/share.js';
 import { BUILTIN_PROFILES, profileFromObject } from '../sim/index.js';
-import { DEFAULT_WEIGHTS, PICKER_DEFAULTS, SCORERS } from '../config/compile/inference-pool.js';
+import { DEFAULT_WEIGHTS, SCORERS } from '../config/compile/inference-pool.js';
 import type { ScorerName } from '../config/types.js';
 
 const spec = {
   name: 'bench picker',
   summary: 'InferencePool: round robin vs least-request vs the endpoint picker on 4 simulated vLLM replicas',
   usage: `
-Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS]] [--warmup SEC] [--weights W] [--prefill-span N] [--first-seed N]] [--trials N]
+Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS]] [--warmup SEC] [--weights W] [--first-seed N]] [--trials N]
                              [--duration SEC] [--levels PCT,...] [--saturation USERS]
                              [--workload calibrated|agentic] [--sessions N] [--out DIR]
 
@@ -56,8 +56,6 @@ Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS]] 
   --weights W         with --virtual: the picker's scorer weights, as the pool annotation
                       tollgate.io/picker-weights writes them (e.g. "queue=2,prefill=2"; scorers
                       not named keep their defaults)
-  --prefill-span N    with --virtual: the prefill scorer's span floor in tokens, as the pool
-                      annotation tollgate.io/prefill-span sets it (default ${PICKER_DEFAULTS.prefillMinSpan})
   --first-seed N      with --virtual: the first trial's seed (default 1; trial k runs seed N+k-1),
                       to split one comparison's seeds over processes
   --workload NAME     the synthetic corpus (profiles B, C and D of \`tollgate synth\`):
@@ -86,7 +84,6 @@ median over the trials of the trial's own ratio. Exit 1 when missed.`,
     warmup: { type: 'string' },
     workload: { type: 'string' },
     weights: { type: 'string' },
-    'prefill-span': { type: 'string' },
     'first-seed': { type: 'string' },
     trials: { type: 'string' },
     duration: { type: 'string' },
@@ -152,7 +149,6 @@ interface Settings {
   readonly warmupS: number;
   readonly workload: Workload;
   readonly weights: Readonly<Record<ScorerName, number>> | undefined;
-  readonly prefillMinSpan: number | undefined;
   readonly firstSeed: number;
   readonly trials: number;
   readonly durationS: number;
@@ -182,7 +178,6 @@ function settings(argv: string[]): Settings | undefined {
     warmupS: v.warmup === undefined ? (workload === 'agentic' ? 120 : 60) : parsePositiveInt(v.warmup, '--warmup'),
     workload,
     weights: v.weights === undefined ? undefined : parseWeights(v.weights),
-    prefillMinSpan: v['prefill-span'] === undefined ? undefined : parsePositiveInt(v['prefill-span'], '--prefill-span', { min: 0, max: 65_536 }),
     firstSeed: v['first-seed'] === undefined ? 1 : parsePositiveInt(v['first-seed'], '--first-seed'),
     trials: v.trials === undefined ? 3 : parsePositiveInt(v.trials, '--trials', { max: 50 }),
     durationS: v.duration === undefined ? (v.virtual === true ? 600 : short ? 25 : 180) : parsePositiveInt(v.duration, '--duration'),
@@ -374,7 +369,7 @@ async function runVirtualComparison(s: Settings): Promise<number> {
     `virtual time: 4 engines of ${profile.name}, the ${s.workload} corpus (${corpus.profiles.map((p) => `${p.name} ${(p.share * 100).toFixed(0)}%`).join(', ')} of users), ${s.durationS} simulated s per run after ${s.warmupS} s of warm-up, ${s.trials} seed(s), ${s.workers} gateway worker(s)${s.workers > 1 ? (s.shareMs > 0 ? ` sharing picker state every ${s.shareMs} ms` : ' picking alone') : ''}; ${s.saturation === undefined ? "each seed's saturation point from a round-robin ramp" : `saturation point given: ${s.saturation} users`}\n`,
   );
   const step = REPLICAS * RAMP_STEP_PER_REPLICA * (s.short ? 1 : 4);
-  const run = { warmupS: s.warmupS, durationS: s.durationS, sessionGapS: SESSION_GAP_S, workers: s.workers, shareMs: s.shareMs, weights: s.weights, prefillMinSpan: s.prefillMinSpan };
+  const run = { warmupS: s.warmupS, durationS: s.durationS, sessionGapS: SESSION_GAP_S, workers: s.workers, shareMs: s.shareMs, weights: s.weights };
   const r = virtualComparison(profile, corpus, { firstSeed: s.firstSeed, seeds: s.trials, levels: s.levels, strategies: s.strategies, run, rampStep: step, saturation: s.saturation }, (line) => process.stdout.write(`${line}\n`));
   await mkdir(s.out, { recursive: true });
   await writeFile(join(s.out, 'picker-virtual.json'), `${JSON.stringify({ settings: s, profile: profile.name, runs: r.runs, ok: r.ok }, null, 2)}\n`);

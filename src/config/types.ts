@@ -244,11 +244,6 @@ export interface InferencePoolConfig {
   readonly prefixBlockBytes: number;
   readonly prefixMaxBlocks: number;
   readonly prefixLruPerEndpoint: number;
-  /**
-   * The prefill scorer's span floor, in tokens: replicas whose prefill ahead differs by less than
-   * this score in proportion to it, so that a few hundred tokens do not outvote prefix affinity.
-   */
-  readonly prefillMinSpan: number;
   /** Lower-cased header whose value keeps a session on one replica; undefined: no stickiness. */
   readonly sessionHeader: string | undefined;
   /** A CEL expression whose value keeps a session on one replica (exclusive with sessionHeader). */

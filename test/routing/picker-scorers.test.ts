@@ -33,12 +33,12 @@ describe('scorers', () => {
     );
   });
 
-  it('prefill: in [0, 1], the least pending prefill scores 1, more pending never scores more, closer than the span floor in proportion', () => {
+  it('prefill: in [0, 1], the least prefill ahead scores 1, the most 0, in proportion between (min-max)', () => {
     fc.assert(
-      fc.property(pendingTokens, fc.integer({ min: 0, max: 8192 }), fc.nat(15), (d, minSpan, extra) => {
+      fc.property(pendingTokens, fc.nat(15), (d, extra) => {
         const idx = Int32Array.from(d.map((_, i) => i));
         const out = new Float64Array(d.length);
-        prefillScores(d, idx, d.length, out, minSpan);
+        prefillScores(d, idx, d.length, out);
         const min = Math.min(...d);
         const max = Math.max(...d);
         for (let i = 0; i < d.length; i++) {
@@ -46,17 +46,17 @@ describe('scorers', () => {
           expect(out[i]).toBeLessThanOrEqual(1);
           if (d[i] === min) expect(out[i]).toBe(1);
           for (let j = 0; j < d.length; j++) if (d[i]! > d[j]!) expect(out[i]).toBeLessThanOrEqual(out[j]!);
-          const span = Math.max(max - min, minSpan);
-          expect(out[i]).toBeCloseTo(span > 0 ? 1 - (d[i]! - min) / span : 1, 9);
+          expect(out[i]).toBeCloseTo(max > min ? 1 - (d[i]! - min) / (max - min) : 1, 9);
+          if (d[i] === max && max > min) expect(out[i]).toBe(0);
         }
         // Only the candidates listed are scored, and only among themselves.
         const some = Int32Array.from(idx.filter((i) => i % 2 === 0));
         const part = new Float64Array(d.length).fill(-1);
-        prefillScores(d, some, some.length, part, minSpan);
+        prefillScores(d, some, some.length, part);
         for (let i = 0; i < d.length; i++) if (i % 2 === 1) expect(part[i]).toBe(-1);
         // Adding the same work everywhere changes nothing: the scorer compares replicas.
         const shifted = new Float64Array(d.length);
-        prefillScores(d.map((x) => x + extra * 100), idx, d.length, shifted, minSpan);
+        prefillScores(d.map((x) => x + extra * 100), idx, d.length, shifted);
         for (let i = 0; i < d.length; i++) expect(shifted[i]).toBeCloseTo(out[i]!, 6);
       }),
     );

@@ -25,9 +25,6 @@ const DEBUG_ANNOTATION = 'tollgate.io/picker-debug';
 const DNS_ANNOTATION = 'tollgate.io/dns-servers';
 const PREFIX_BLOCKS_ANNOTATION = 'tollgate.io/prefix-max-blocks';
 const MAX_PREFIX_BLOCKS = 4096;
-const PREFILL_SPAN_ANNOTATION = 'tollgate.io/prefill-span';
-/** About 2.7 s of prefill on an H100-class replica: wider than any difference worth scoring. */
-const MAX_PREFILL_SPAN = 65_536;
 /** Envoy AI Gateway's ext_proc settings: there is no ext_proc in Tollgate. */
 const EXT_PROC_ANNOTATIONS = ['aigateway.envoyproxy.io/processing-body-mode', 'aigateway.envoyproxy.io/allow-mode-override'];
 
@@ -50,10 +47,6 @@ export const PICKER_DEFAULTS = {
   prefixBlockBytes: 256,
   prefixMaxBlocks: 32,
   prefixLruPerEndpoint: 31_250,
-  // The prefill scorer's span floor, in tokens (about 85 ms of prefill on an H100-class replica):
-  // what the picker benchmark measured best for short conversations (docs/routing.md); pools of
-  // long agent sessions did better with 4,096.
-  prefillMinSpan: 2_048,
 };
 
 function poolKey(namespace: string, name: string): string {
@@ -195,15 +188,6 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
     } else prefixMaxBlocks = b;
   }
 
-  let prefillMinSpan = PICKER_DEFAULTS.prefillMinSpan;
-  const spanText = text(PREFILL_SPAN_ANNOTATION);
-  if (spanText !== undefined) {
-    const t = Number(spanText);
-    if (!/^\d+$/.test(spanText) || t > MAX_PREFILL_SPAN) {
-      error(ctx, m, at(PREFILL_SPAN_ANNOTATION), `"${spanText}" must be a whole number of tokens from 0 to ${MAX_PREFILL_SPAN}`, `prefill that differs by less than this many tokens between replicas counts in proportion; e.g. "4096" for long agent sessions (default ${PICKER_DEFAULTS.prefillMinSpan})`);
-    } else prefillMinSpan = t;
-  }
-
   const debug = text(DEBUG_ANNOTATION);
   if (debug !== undefined && debug !== 'true' && debug !== 'false') error(ctx, m, at(DEBUG_ANNOTATION), `"${debug}" must be "true" or "false"`);
 
@@ -223,7 +207,6 @@ export function compileInferencePool(ctx: Ctx, m: Manifest<'InferencePool'>): Ba
     prefixBlockBytes: PICKER_DEFAULTS.prefixBlockBytes,
     prefixMaxBlocks,
     prefixLruPerEndpoint: PICKER_DEFAULTS.prefixLruPerEndpoint,
-    prefillMinSpan,
     sessionHeader: session?.toLowerCase(),
     sessionKeyCel,
     debugHeader: debug === 'true',

@@ -201,7 +201,7 @@ export class PoolPicker {
       // compute for others, and what it would compute for this one.
       this.prefill[j] = r.prefill.ahead(nowMs) + r.prefill.estimate(this.prompt, matched);
     }
-    prefillScores(this.prefill, cand, n, this.prefill, cfg.prefillMinSpan);
+    prefillScores(this.prefill, cand, n, this.prefill);
     const w = cfg.weights;
     for (let i = 0; i < n; i++) {
       const j = cand[i] as number;

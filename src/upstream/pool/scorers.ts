@@ -50,12 +50,14 @@ export function queueScores(depth: ArrayLike<number>, idx: ArrayLike<number>, n:
 }
 
 /**
- * Writes prefill scores, as queueScores does for queues: the candidate with the fewest pending
- * prefill tokens scores 1, and the span is at least `minSpan` tokens, so a few hundred tokens'
- * difference (a few milliseconds of prefill) does not outvote prefix affinity.
+ * Writes prefill scores: plain min-max over the candidates, the least prefill ahead of the
+ * request's first token scores 1, the most 0. Unlike the queue's, the span has no floor: the
+ * prefill ahead is time-aware (what was sent drains at the replica's rate), and the request's own
+ * uncached part in it already makes leaving the replica that holds its prefix cost what
+ * re-prefilling there costs; a floor only blunted that (measured in the picker benchmark).
  */
-export function prefillScores(pendingTokens: ArrayLike<number>, idx: ArrayLike<number>, n: number, out: Float64Array, minSpan: number): void {
-  lowerIsBetter(pendingTokens, idx, n, out, minSpan);
+export function prefillScores(aheadTokens: ArrayLike<number>, idx: ArrayLike<number>, n: number, out: Float64Array): void {
+  lowerIsBetter(aheadTokens, idx, n, out, 0);
 }
 
 function lowerIsBetter(load: ArrayLike<number>, idx: ArrayLike<number>, n: number, out: Float64Array, minSpan: number): void {
