@@ -308,12 +308,13 @@ const ms = (v: number): string => (v < 1 ? `${(v * 1000).toFixed(0)} ms` : `${v.
 export function virtualComparison(
   profile: SimProfile,
   corpus: VirtualCorpus,
-  o: { readonly seeds: number; readonly levels: readonly number[]; readonly strategies: readonly Strategy[]; readonly run: VirtualOptions; readonly rampStep: number; readonly saturation: number | undefined },
+  o: { readonly firstSeed?: number; readonly seeds: number; readonly levels: readonly number[]; readonly strategies: readonly Strategy[]; readonly run: VirtualOptions; readonly rampStep: number; readonly saturation: number | undefined },
   log: (line: string) => void,
 ): { ok: boolean; report: string; runs: Array<VirtualRun & { levelPct: number; saturation: number }> } {
   const runs: Array<VirtualRun & { levelPct: number; saturation: number }> = [];
   const lines = ['| seed | saturation | load | strategy | TTFT p50 | TTFT p99 | TTFT mean | ideal TTFT p99 | output tok/s | prefix-cache hits | prompt tokens | KV use | preemptions per replica | requests per replica |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
-  for (let seed = 1; seed <= o.seeds; seed++) {
+  const first = o.firstSeed ?? 1;
+  for (let seed = first; seed < first + o.seeds; seed++) {
     // The ramp's steps need less time than the comparison: only their mean TTFT is used.
     const sat = o.saturation !== undefined ? { users: o.saturation, steps: [] } : virtualSaturation(profile, corpus, seed, o.rampStep, { ...o.run, durationS: Math.min(o.run.durationS, 120) });
     log(`seed ${seed}: saturation ${sat.users} users${sat.steps.length === 0 ? ' (given)' : ` (ramp mean TTFT: ${sat.steps.map((x) => `${x.users}→${ms(x.ttftMean)}`).join(', ')})`}`);
@@ -333,7 +334,7 @@ export function virtualComparison(
   const hitGain: number[] = [];
   const tput: number[] = [];
   const reachable: number[] = [];
-  for (let seed = 1; seed <= o.seeds; seed++) {
+  for (let seed = first; seed < first + o.seeds; seed++) {
     const rr = runs.find((r) => r.seed === seed && r.levelPct === 80 && r.strategy === 'round-robin');
     const pk = runs.find((r) => r.seed === seed && r.levelPct === 80 && r.strategy === 'picker');
     if (rr === undefined || pk === undefined || pk.ttftP99 <= 0 || rr.outputTokensPerS <= 0) continue;

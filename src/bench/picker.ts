@@ -36,7 +36,7 @@ const spec = {
   name: 'bench picker',
   summary: 'InferencePool: round robin vs least-request vs the endpoint picker on 4 simulated vLLM replicas',
   usage: `
-Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS]] [--warmup SEC] [--weights W]] [--trials N]
+Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS]] [--warmup SEC] [--weights W] [--first-seed N]] [--trials N]
                              [--duration SEC] [--levels PCT,...] [--saturation USERS]
                              [--workload calibrated|agentic] [--sessions N] [--out DIR]
 
@@ -56,6 +56,8 @@ Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS]] 
   --weights W         with --virtual: the picker's scorer weights, as the pool annotation
                       tollgate.io/picker-weights writes them (e.g. "queue=2,prefill=2"; scorers
                       not named keep their defaults)
+  --first-seed N      with --virtual: the first trial's seed (default 1; trial k runs seed N+k-1),
+                      to split one comparison's seeds over processes
   --workload NAME     the synthetic corpus (profiles B, C and D of \`tollgate synth\`):
                       calibrated (default) is the shape the simulator profile was calibrated
                       with (~3 turns, ~2.4k prompt tokens); agentic is synth's own defaults
@@ -82,6 +84,7 @@ median over the trials of the trial's own ratio. Exit 1 when missed.`,
     warmup: { type: 'string' },
     workload: { type: 'string' },
     weights: { type: 'string' },
+    'first-seed': { type: 'string' },
     trials: { type: 'string' },
     duration: { type: 'string' },
     levels: { type: 'string' },
@@ -146,6 +149,7 @@ interface Settings {
   readonly warmupS: number;
   readonly workload: Workload;
   readonly weights: Readonly<Record<ScorerName, number>> | undefined;
+  readonly firstSeed: number;
   readonly trials: number;
   readonly durationS: number;
   readonly levels: readonly number[];
@@ -174,6 +178,7 @@ function settings(argv: string[]): Settings | undefined {
     warmupS: v.warmup === undefined ? (workload === 'agentic' ? 120 : 60) : parsePositiveInt(v.warmup, '--warmup'),
     workload,
     weights: v.weights === undefined ? undefined : parseWeights(v.weights),
+    firstSeed: v['first-seed'] === undefined ? 1 : parsePositiveInt(v['first-seed'], '--first-seed'),
     trials: v.trials === undefined ? 3 : parsePositiveInt(v.trials, '--trials', { max: 50 }),
     durationS: v.duration === undefined ? (v.virtual === true ? 600 : short ? 25 : 180) : parsePositiveInt(v.duration, '--duration'),
     levels,
@@ -365,7 +370,7 @@ async function runVirtualComparison(s: Settings): Promise<number> {
   );
   const step = REPLICAS * RAMP_STEP_PER_REPLICA * (s.short ? 1 : 4);
   const run = { warmupS: s.warmupS, durationS: s.durationS, sessionGapS: SESSION_GAP_S, workers: s.workers, shareMs: s.shareMs, weights: s.weights };
-  const r = virtualComparison(profile, corpus, { seeds: s.trials, levels: s.levels, strategies: s.strategies, run, rampStep: step, saturation: s.saturation }, (line) => process.stdout.write(`${line}\n`));
+  const r = virtualComparison(profile, corpus, { firstSeed: s.firstSeed, seeds: s.trials, levels: s.levels, strategies: s.strategies, run, rampStep: step, saturation: s.saturation }, (line) => process.stdout.write(`${line}\n`));
   await mkdir(s.out, { recursive: true });
   await writeFile(join(s.out, 'picker-virtual.json'), `${JSON.stringify({ settings: s, profile: profile.name, runs: r.runs, ok: r.ok }, null, 2)}\n`);
   await writeFile(join(s.out, 'picker-virtual.md'), `${r.report}\n`);

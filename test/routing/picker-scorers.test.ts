@@ -2,9 +2,9 @@
 // stay in [0, 1] and order endpoints the way each scorer promises; prefix blocks chain like vLLM's.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { PendingPrefill, type HashedPrompt } from '../../src/upstream/pool/prefill.js';
+import { PendingPrefill, PrefillRate, type HashedPrompt } from '../../src/upstream/pool/prefill.js';
 import { hashBlocks, PrefixIndex, promptStart } from '../../src/upstream/pool/prefix.js';
-import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefillScores, prefixScore, queueScores, uncachedTokens } from '../../src/upstream/pool/scorers.js';
+import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefillScores, prefixScore, queueScores, remainingPrefill, uncachedTokens } from '../../src/upstream/pool/scorers.js';
 import { parseLoad } from '../../src/upstream/pool/scrape.js';
 
 const depths = fc.array(fc.float({ min: 0, max: 1e4, noNaN: true }), { minLength: 1, maxLength: 16 });
@@ -33,12 +33,12 @@ describe('scorers', () => {
     );
   });
 
-  it('prefill: in [0, 1], the least pending prefill scores 1, more pending never scores more, closer than the span floor in proportion', () => {
+  it('prefill: in [0, 1], the least prefill ahead scores 1, the most 0, in proportion between (min-max)', () => {
     fc.assert(
-      fc.property(pendingTokens, fc.integer({ min: 0, max: 8192 }), fc.nat(15), (d, minSpan, extra) => {
+      fc.property(pendingTokens, fc.nat(15), (d, extra) => {
         const idx = Int32Array.from(d.map((_, i) => i));
         const out = new Float64Array(d.length);
-        prefillScores(d, idx, d.length, out, minSpan);
+        prefillScores(d, idx, d.length, out);
         const min = Math.min(...d);
         const max = Math.max(...d);
         for (let i = 0; i < d.length; i++) {
@@ -46,17 +46,17 @@ describe('scorers', () => {
           expect(out[i]).toBeLessThanOrEqual(1);
           if (d[i] === min) expect(out[i]).toBe(1);
           for (let j = 0; j < d.length; j++) if (d[i]! > d[j]!) expect(out[i]).toBeLessThanOrEqual(out[j]!);
-          const span = Math.max(max - min, minSpan);
-          expect(out[i]).toBeCloseTo(span > 0 ? 1 - (d[i]! - min) / span : 1, 9);
+          expect(out[i]).toBeCloseTo(max > min ? 1 - (d[i]! - min) / (max - min) : 1, 9);
+          if (d[i] === max && max > min) expect(out[i]).toBe(0);
         }
         // Only the candidates listed are scored, and only among themselves.
         const some = Int32Array.from(idx.filter((i) => i % 2 === 0));
         const part = new Float64Array(d.length).fill(-1);
-        prefillScores(d, some, some.length, part, minSpan);
+        prefillScores(d, some, some.length, part);
         for (let i = 0; i < d.length; i++) if (i % 2 === 1) expect(part[i]).toBe(-1);
         // Adding the same work everywhere changes nothing: the scorer compares replicas.
         const shifted = new Float64Array(d.length);
-        prefillScores(d.map((x) => x + extra * 100), idx, d.length, shifted, minSpan);
+        prefillScores(d.map((x) => x + extra * 100), idx, d.length, shifted);
         for (let i = 0; i < d.length; i++) expect(shifted[i]).toBeCloseTo(out[i]!, 6);
       }),
     );
@@ -215,7 +215,7 @@ describe('pending prefill', () => {
         const cap = 4;
         const ledger = new PendingPrefill();
         let pending = 0;
-        for (const t of sentTexts) pending += ledger.send(hashed(t, cap), 0);
+        for (const t of sentTexts) pending += ledger.send(hashed(t, cap), 0, 0);
         expect(ledger.tokens).toBeCloseTo(pending, 6);
         const x = hashed(text, cap);
         const cold = ledger.estimate(x, 0);
@@ -223,7 +223,7 @@ describe('pending prefill', () => {
         expect(cold).toBeCloseTo(x.promptBytes / 4, 9);
         expect(warm).toBeGreaterThanOrEqual(0);
         expect(warm).toBeLessThanOrEqual(cold);
-        ledger.done(pending + 1);
+        ledger.done(pending + 1, 0);
         expect(ledger.tokens).toBe(0);
       }),
     );
@@ -239,7 +239,7 @@ describe('pending prefill', () => {
       return { body, start, promptBytes: body.length - start, hashes, blocks: hashBlocks(body, start, 16, hashes), blockBytes: 16 };
     };
     const first = mk(base);
-    ledger.send(first, 0);
+    ledger.send(first, 0, 0);
     const again = mk(base + 'new turn '.repeat(20));
     // The last 256 bytes of what was sent count as not held (a real body closes its messages there).
     expect(ledger.estimate(again, 4)).toBeCloseTo(('new turn '.length * 20 + 256) / 4, 9);
@@ -264,7 +264,7 @@ describe('pending prefill', () => {
         for (let t = 0; t < turns; t++) {
           for (let c = 0; c < conversations; c++) {
             history[c] += ` turn ${t} of ${c};`.repeat(Math.ceil(added / 12));
-            ledger.send(mk(history[c] as string), 4);
+            ledger.send(mk(history[c] as string), 4, 0);
           }
         }
         // Each conversation's next turn costs what it adds (and the trailer), not its history.
@@ -275,6 +275,98 @@ describe('pending prefill', () => {
       }),
       { numRuns: 20 },
     );
+  });
+});
+
+describe('prefill ahead, drained with time', () => {
+  const rates = fc.oneof(fc.constant(Number.NaN), fc.constant(0), fc.double({ min: 1e-4, max: 10, noNaN: true }));
+
+  it('is never negative, never more than the pending estimate or the backlog, and never grows with time', () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: 0, max: 1e6, noNaN: true }),
+        fc.double({ min: 0, max: 1e6, noNaN: true }),
+        fc.double({ min: 0, max: 1e5, noNaN: true }),
+        fc.double({ min: 0, max: 1e5, noNaN: true }),
+        rates,
+        fc.double({ min: 0, max: 1e3, noNaN: true }),
+        (backlog, pending, t1, dt, msPerToken, delay) => {
+          const a = remainingPrefill(backlog, t1, msPerToken, delay, pending);
+          const b = remainingPrefill(backlog, t1 + dt, msPerToken, delay, pending);
+          expect(a).toBeGreaterThanOrEqual(0);
+          expect(a).toBeLessThanOrEqual(Math.min(backlog, pending));
+          expect(b).toBeLessThanOrEqual(a);
+          // Nothing drains before the start-up delay, or without a learned rate.
+          if (t1 <= delay || !(msPerToken > 0)) expect(a).toBe(Math.min(backlog, pending));
+          // After it, one token every msPerToken.
+          else if (msPerToken > 0) expect(a).toBeCloseTo(Math.max(0, Math.min(backlog - (t1 - delay) / msPerToken, pending)), 6);
+        },
+      ),
+    );
+  });
+
+  it('the rate fit finds the time a token adds, whatever the fixed delay and noise', () => {
+    fc.assert(
+      fc.property(fc.double({ min: 0.01, max: 1, noNaN: true }), fc.double({ min: 0, max: 100, noNaN: true }), fc.integer({ min: 1, max: 1 << 30 }), (msPerToken, delay, seed) => {
+        const fit = new PrefillRate();
+        let x = seed;
+        const rand = (): number => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+        expect(fit.msPerToken()).toBeNaN();
+        for (let i = 0; i < 2_000; i++) {
+          const tokens = 50 + rand() * 5_000;
+          // Up to ±10% of the prefill time and of the start-up as noise.
+          fit.add(tokens, delay * (0.9 + 0.2 * rand()) + tokens * msPerToken * (0.9 + 0.2 * rand()));
+        }
+        expect(fit.msPerToken()).toBeGreaterThan(msPerToken * 0.8);
+        expect(fit.msPerToken()).toBeLessThan(msPerToken * 1.2);
+        expect(fit.delayMs()).toBeGreaterThanOrEqual(0);
+        expect(Math.abs(fit.delayMs() - delay)).toBeLessThan(delay * 0.2 + msPerToken * 600);
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('without samples that tell sizes apart there is no rate, and nothing drains', () => {
+    const fit = new PrefillRate();
+    for (let i = 0; i < 100; i++) fit.add(1_000, 50);
+    expect(fit.msPerToken()).toBeNaN();
+    const falling = new PrefillRate();
+    // Bigger prompts answering sooner is no rate either.
+    for (let i = 0; i < 100; i++) falling.add(100 + i * 10, 500 - i);
+    expect(falling.msPerToken()).toBeNaN();
+    expect(falling.delayMs()).toBe(0);
+  });
+
+  it('a replica learns its rate from first bytes: a long prefill sent long ago no longer counts in full, and membership still bounds it', () => {
+    const ledger = new PendingPrefill();
+    let now = 0;
+    // First bytes at 20 ms + 0.04 ms a token ahead, one request at a time.
+    for (let i = 0; i < 64; i++) {
+      const tokens = 100 + ((i * 397) % 3_000);
+      ledger.sent(tokens, now);
+      now += 20 + 0.04 * tokens;
+      ledger.done(tokens, now);
+      now += 5;
+    }
+    expect(ledger.tokens).toBe(0);
+    expect(ledger.rate.msPerToken()).toBeCloseTo(0.04, 6);
+    expect(ledger.rate.delayMs()).toBeCloseTo(20, 3);
+    ledger.sent(4_000, now);
+    expect(ledger.ahead(now)).toBeCloseTo(4_000, 6);
+    // Nothing drains during the start-up; then 25 tokens a ms.
+    expect(ledger.ahead(now + 20)).toBeCloseTo(4_000, 6);
+    expect(ledger.ahead(now + 20 + 100)).toBeCloseTo(1_500, 6);
+    expect(ledger.ahead(now + 1_000)).toBe(0);
+    // A second request sent later queues behind what is left of the first.
+    ledger.sent(1_000, now + 120);
+    expect(ledger.ahead(now + 120)).toBeCloseTo(2_500, 6);
+    // The first answers: what is left is bounded by the second's estimate.
+    ledger.done(4_000, now + 121);
+    expect(ledger.tokens).toBe(1_000);
+    expect(ledger.ahead(now + 121)).toBeCloseTo(1_000, 6);
+    ledger.done(1_000, now + 130);
+    expect(ledger.ahead(now + 130)).toBe(0);
+    expect(ledger.tokens).toBe(0);
   });
 });
 

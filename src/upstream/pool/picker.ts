@@ -18,11 +18,6 @@ import { workerShare, type PickerShare } from './share.js';
 
 const EJECT_BASE_MS = 1_000;
 const EJECT_MAX_MS = 30_000;
-/**
- * The prefill scorer's span floor, in tokens: about 85 ms of prefill on an H100-class replica. Pending
- * prefills closer than that score in proportion, so a few hundred tokens do not outvote affinity.
- */
-const PREFILL_MIN_SPAN = 2_048;
 
 export interface ReplicaState {
   readonly id: string;
@@ -182,7 +177,7 @@ export class PoolPicker {
       if (held !== undefined && this.isCandidate(held, n) && !this.saturated(held, nowMs)) {
         const blocks = this.hashPrompt(body);
         this.lastMatched = blocks === 0 ? 0 : held.prefix.match(this.hashes, blocks);
-        this.lastPrefillTokens = held.prefill.send(this.prompt, this.lastMatched);
+        this.lastPrefillTokens = held.prefill.send(this.prompt, this.lastMatched, nowMs);
         held.prefix.record(this.hashes, blocks);
         return this.chose(held, 'session');
       }
@@ -204,9 +199,9 @@ export class PoolPicker {
       r.scores['prefix-cache'] = prefixScore(matched, blocks);
       // The prefill ahead of this request's first token there: what the replica still has to
       // compute for others, and what it would compute for this one.
-      this.prefill[j] = r.prefill.tokens + r.prefill.estimate(this.prompt, matched);
+      this.prefill[j] = r.prefill.ahead(nowMs) + r.prefill.estimate(this.prompt, matched);
     }
-    prefillScores(this.prefill, cand, n, this.prefill, PREFILL_MIN_SPAN);
+    prefillScores(this.prefill, cand, n, this.prefill);
     const w = cfg.weights;
     for (let i = 0; i < n; i++) {
       const j = cand[i] as number;
@@ -217,7 +212,7 @@ export class PoolPicker {
     }
     const best = reps[cand[argBest(this.total, this.inflight, cand, n, this.rr++ % n)] as number] as ReplicaState;
     this.lastMatched = Math.round(best.scores['prefix-cache'] * blocks);
-    this.lastPrefillTokens = best.prefill.send(this.prompt, this.lastMatched);
+    this.lastPrefillTokens = best.prefill.send(this.prompt, this.lastMatched, nowMs);
     best.prefix.record(this.hashes, blocks);
     if (session !== undefined) this.remember(session, best);
     return this.chose(best, reason ?? 'scored');
@@ -236,7 +231,7 @@ export class PoolPicker {
   prefillDone(handle: EndpointHandle, tokens: number): void {
     if (tokens <= 0) return;
     const r = this.replicaOf(handle);
-    if (r !== undefined) r.prefill.done(tokens);
+    if (r !== undefined) r.prefill.done(tokens, this.now());
   }
 
   /** The endpoint answered: it is healthy again and its next ejection starts from the base backoff. */

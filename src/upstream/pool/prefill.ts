@@ -3,7 +3,9 @@
 // the prompt tokens it is estimated to need computed there: body bytes at about 4 a token, less
 // the prefix the replica is known to hold. Membership is exact (the gateway sees every first
 // byte); sizes are estimates (bytes, not tokens, and the picker's own view of the replica's cache).
-import { uncachedTokens } from './scorers.js';
+// What is still ahead drains with time at the replica's prefill rate, which each replica's first
+// bytes teach: a long prefill sent a while ago is mostly done.
+import { remainingPrefill, uncachedTokens } from './scorers.js';
 
 /** Body bytes per prompt token: JSON-escaped English and code run 3 to 5. */
 const BYTES_PER_TOKEN = 4;
@@ -58,9 +60,76 @@ interface Found {
   readonly entry: Held;
 }
 
+/** Weight of each new sample in the prefill rate's fit: about the last 128 first bytes count. */
+const RATE_ALPHA = 1 / 128;
+/** First bytes seen before the fitted rate is used (until then nothing drains: the exact pending sum counts). */
+const RATE_MIN_SAMPLES = 16;
+/** Requests without a first byte remembered per replica for the fit; beyond, the oldest are no sample. */
+const MAX_WAITING = 4_096;
+
+/**
+ * A replica's prefill time per token, learned online: each first byte is a sample of the tokens
+ * that were ahead of the request when it was sent (its own included) against the time from send to
+ * first byte, and the slope of an exponentially weighted least-squares line through the samples is
+ * what a token of prefill adds. The intercept (the front end, the step in progress, the running
+ * batch's decode) is the same wherever a request goes, so only the slope is used. No allocation.
+ */
+export class PrefillRate {
+  private n = 0;
+  private mx = 0;
+  private my = 0;
+  private cxx = 0;
+  private cxy = 0;
+
+  add(tokens: number, ms: number): void {
+    if (!(tokens >= 0) || !(ms >= 0) || !Number.isFinite(tokens) || !Number.isFinite(ms)) return;
+    this.n++;
+    // The first samples are a plain mean, so the fit does not start biased towards zero.
+    const a = Math.max(1 / this.n, RATE_ALPHA);
+    const dx = tokens - this.mx;
+    const dy = ms - this.my;
+    this.mx += a * dx;
+    this.my += a * dy;
+    this.cxx = (1 - a) * (this.cxx + a * dx * dx);
+    this.cxy = (1 - a) * (this.cxy + a * dx * dy);
+  }
+
+  /** Milliseconds a token of prefill adds; NaN until enough samples spread over enough sizes say so. */
+  msPerToken(): number {
+    if (this.n < RATE_MIN_SAMPLES || !(this.cxx > 0)) return Number.NaN;
+    const b = this.cxy / this.cxx;
+    return b > 0 ? b : Number.NaN;
+  }
+
+  /** Milliseconds from send to first byte with no prefill at all (the line's intercept, at least 0). */
+  delayMs(): number {
+    const b = this.msPerToken();
+    if (!(b > 0)) return 0;
+    const a = this.my - b * this.mx;
+    return a > 0 ? a : 0;
+  }
+}
+
 export class PendingPrefill {
   /** Estimated uncached prompt tokens of the requests sent here that have produced no byte yet. */
   tokens = 0;
+  /** Tokens ahead of the first byte of the last request sent here, its own included, when it was sent. */
+  private backlog = 0;
+  private backlogAt = 0;
+  readonly rate = new PrefillRate();
+  /**
+   * The requests sent here without a first byte yet, oldest first: their estimate, when they were
+   * sent, and the tokens that were ahead of their first byte then (theirs included).
+   */
+  private waitTokens = new Float64Array(16);
+  private waitSentAt = new Float64Array(16);
+  private waitWork = new Float64Array(16);
+  private waiting = 0;
+
+  /** Prefill tokens still ahead here at `nowMs`: what was sent, less what the learned rate drained since. */
+  ahead(nowMs: number): number {
+    return remainingPrefill(this.backlog, nowMs - this.backlogAt, this.rate.msPerToken(), this.rate.delayMs(), this.tokens);
+  }
   /**
    * Prompts longer than the hashed prefix that were sent here: how much of a long conversation the
    * replica holds beyond what the prefix index (which hashes only the first blocks) can tell. Each
@@ -82,18 +151,67 @@ export class PendingPrefill {
     return this.uncached(p, matched, matched === p.blocks ? this.longestExtended(p) : undefined);
   }
 
-  /** The request is sent here: returns its estimate, which stays pending until `done`. */
-  send(p: HashedPrompt, matched: number): number {
+  /** The request is sent here at `nowMs`: returns its estimate, which stays pending until `done`. */
+  send(p: HashedPrompt, matched: number, nowMs: number): number {
     const earlier = this.longestExtended(p);
     const tokens = this.uncached(p, matched, earlier);
     this.remember(p, earlier);
-    this.tokens += tokens;
+    this.sent(tokens, nowMs);
     return tokens;
   }
 
-  /** A request sent here produced its first byte, or ended without one. */
-  done(tokens: number): void {
+  /** A request of `tokens` estimated uncached tokens was sent here at `nowMs`. */
+  sent(tokens: number, nowMs: number): void {
+    if (!(tokens > 0)) return;
+    const work = this.ahead(nowMs) + tokens;
+    this.tokens += tokens;
+    this.backlog = work;
+    this.backlogAt = nowMs;
+    if (this.waiting === MAX_WAITING) this.forget(0);
+    if (this.waiting === this.waitTokens.length) this.grow();
+    const i = this.waiting++;
+    this.waitTokens[i] = tokens;
+    this.waitSentAt[i] = nowMs;
+    this.waitWork[i] = work;
+  }
+
+  /**
+   * A request sent here with the estimate `tokens` produced its first byte at `nowMs`, or ended
+   * without one. Its time since send is a sample of the replica's prefill rate (first bytes come
+   * mostly in the order requests were sent, so the oldest request with that estimate is taken).
+   */
+  done(tokens: number, nowMs: number): void {
+    if (!(tokens > 0)) return;
+    for (let i = 0; i < this.waiting; i++) {
+      if (this.waitTokens[i] !== tokens) continue;
+      this.rate.add(this.waitWork[i] as number, nowMs - (this.waitSentAt[i] as number));
+      this.forget(i);
+      break;
+    }
+    const left = this.ahead(nowMs);
     this.tokens = this.tokens > tokens ? this.tokens - tokens : 0;
+    this.backlog = left < this.tokens ? left : this.tokens;
+    this.backlogAt = nowMs;
+  }
+
+  private forget(i: number): void {
+    this.waitTokens.copyWithin(i, i + 1, this.waiting);
+    this.waitSentAt.copyWithin(i, i + 1, this.waiting);
+    this.waitWork.copyWithin(i, i + 1, this.waiting);
+    this.waiting--;
+  }
+
+  private grow(): void {
+    const n = Math.min(MAX_WAITING, this.waitTokens.length * 2);
+    const t = new Float64Array(n);
+    const s = new Float64Array(n);
+    const w = new Float64Array(n);
+    t.set(this.waitTokens);
+    s.set(this.waitSentAt);
+    w.set(this.waitWork);
+    this.waitTokens = t;
+    this.waitSentAt = s;
+    this.waitWork = w;
   }
 
   private uncached(p: HashedPrompt, matched: number, earlier: Found | undefined): number {

@@ -3,8 +3,9 @@
 // - queue: min-max normalised over the candidates, the shortest queue scores 1, the longest 0;
 // - kv-cache: 1 - KV-cache use;
 // - prefix-cache: the share of the request's prefix blocks the endpoint served recently;
-// - prefill: the uncached prompt tokens the gateway sent the endpoint that have not produced a first
-//   byte yet, normalised like the queue (the least pending prefill scores 1).
+// - prefill: the uncached prompt tokens the gateway sent the endpoint that it has not computed yet
+//   (drained at the endpoint's learned prefill rate, never more than those without a first byte),
+//   plus this request's own there, normalised like the queue (the least prefill ahead scores 1).
 
 /**
  * How much a scraped value still counts: 1 up to `freshForMs` old, then linearly down to 0 at
@@ -49,12 +50,14 @@ export function queueScores(depth: ArrayLike<number>, idx: ArrayLike<number>, n:
 }
 
 /**
- * Writes prefill scores, as queueScores does for queues: the candidate with the fewest pending
- * prefill tokens scores 1, and the span is at least `minSpan` tokens, so a few hundred tokens'
- * difference (a few milliseconds of prefill) does not outvote prefix affinity.
+ * Writes prefill scores: plain min-max over the candidates, the least prefill ahead of the
+ * request's first token scores 1, the most 0. Unlike the queue's, the span has no floor: the
+ * prefill ahead is time-aware (what was sent drains at the replica's rate), and the request's own
+ * uncached part in it already makes leaving the replica that holds its prefix cost what
+ * re-prefilling there costs; a floor only blunted that (measured in the picker benchmark).
  */
-export function prefillScores(pendingTokens: ArrayLike<number>, idx: ArrayLike<number>, n: number, out: Float64Array, minSpan: number): void {
-  lowerIsBetter(pendingTokens, idx, n, out, minSpan);
+export function prefillScores(aheadTokens: ArrayLike<number>, idx: ArrayLike<number>, n: number, out: Float64Array): void {
+  lowerIsBetter(aheadTokens, idx, n, out, 0);
 }
 
 function lowerIsBetter(load: ArrayLike<number>, idx: ArrayLike<number>, n: number, out: Float64Array, minSpan: number): void {
@@ -70,6 +73,21 @@ function lowerIsBetter(load: ArrayLike<number>, idx: ArrayLike<number>, n: numbe
     const j = idx[i] as number;
     out[j] = span > 0 ? 1 - ((load[j] as number) - min) / span : 1;
   }
+}
+
+/**
+ * Prefill tokens still ahead on a replica: `backlog` tokens were ahead of the last request sent
+ * there `elapsedMs` ago (its own included), drained since at one token every `msPerToken` after a
+ * start-up of `delayMs` (a request's first byte comes `delayMs` + its tokens ahead × `msPerToken`
+ * after it is sent); `msPerToken` not finite or not positive: no rate learned yet, nothing drains.
+ * Never more than `pending`, the exact estimate of the requests there that have not produced a
+ * first byte, and never negative.
+ */
+export function remainingPrefill(backlog: number, elapsedMs: number, msPerToken: number, delayMs: number, pending: number): number {
+  const running = elapsedMs - (delayMs > 0 ? delayMs : 0);
+  const drained = msPerToken > 0 && Number.isFinite(msPerToken) && running > 0 ? running / msPerToken : 0;
+  const left = backlog - drained;
+  return left <= 0 ? 0 : left < pending ? left : pending > 0 ? pending : 0;
 }
 
 /**

@@ -1,0 +1,71 @@
+// The picker's prefill scorer over time, through the PoolPicker class itself with a clock the test
+// moves (no sockets: what is under test is the decision, and simulated time keeps it exact). A
+// replica learns its prefill rate from the first bytes it answers; a long prefill sent to it then
+// weighs on its score at first and less and less as the learned rate drains it, while the request
+// is still waiting for its first byte.
+import { describe, expect, it } from 'vitest';
+import { pickerConfig } from '../../src/bench/picker-cost.js';
+import { PoolPicker, type ReplicaState } from '../../src/upstream/pool/picker.js';
+import type { EndpointHandle } from '../../src/upstream/pools.js';
+
+const REQ = { method: 'POST', url: '/v1/chat/completions', headers: {} } as const;
+const body = (tag: string, bytes: number): Buffer => Buffer.from(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: `${tag} ${'w'.repeat(bytes)}` }] }));
+
+describe('prefill scorer, time-aware', () => {
+  it('learns each replica’s rate from first bytes and drains a long prefill it sent, while its first byte is still due', () => {
+    let now = 0;
+    const picker = new PoolPicker(
+      pickerConfig('picker', 32),
+      (ep) => ({ origin: `http://${ep.host}:${ep.port}`, pool: undefined as unknown as EndpointHandle['pool'], downUntil: 0, consecutiveFailures: 0, inflight: 0 }),
+      () => now,
+    );
+    const byHandle = (h: EndpointHandle): ReplicaState => picker.replicas.find((r) => r.handle === h) as ReplicaState;
+    // Train: one request at a time, each answering its first byte 20 ms + 0.04 ms a token later
+    // (prompts of 100 to 3,000 tokens, none sharing a prefix with another).
+    for (let i = 0; i < 200; i++) {
+      const h = picker.pick(REQ, body(`train-${i}`, 400 + ((i * 4_421) % 11_600)), new Set(), now) as EndpointHandle;
+      const tokens = picker.lastPrefillTokens;
+      now += 20 + 0.04 * tokens;
+      picker.prefillDone(h, tokens);
+      now += 5;
+    }
+    for (const r of picker.replicas) {
+      expect(r.prefill.rate.msPerToken()).toBeCloseTo(0.04, 3);
+      expect(r.prefill.rate.delayMs()).toBeCloseTo(20, 0);
+      expect(r.prefill.tokens).toBe(0);
+    }
+
+    // A long cold prompt (some 16,000 tokens: 660 ms of prefill at that rate) goes to one replica.
+    const sent = now;
+    const long = picker.pick(REQ, body('long', 64_000), new Set(), now) as EndpointHandle;
+    const busy = byHandle(long);
+    const longTokens = picker.lastPrefillTokens;
+    expect(longTokens).toBeGreaterThan(15_000);
+
+    // Right after, a short request scores that replica lowest on prefill and goes elsewhere.
+    now = sent + 1;
+    const short1 = picker.pick(REQ, body('short-1', 400), new Set(), now) as EndpointHandle;
+    expect(short1).not.toBe(long);
+    expect(busy.scores.prefill).toBe(0);
+    picker.prefillDone(short1, picker.lastPrefillTokens);
+
+    // Halfway through its prefill the replica still owes about half of it.
+    now = sent + 20 + 0.04 * (longTokens / 2);
+    expect(busy.prefill.ahead(now)).toBeCloseTo(longTokens / 2, -1);
+    expect(busy.prefill.tokens).toBe(longTokens);
+
+    // Past its predicted end, though the first byte has not come yet, nothing is left to wait for:
+    // a short request scores that replica like any other.
+    now = sent + 20 + 0.04 * longTokens + 1;
+    expect(busy.prefill.ahead(now)).toBe(0);
+    expect(busy.prefill.tokens).toBe(longTokens);
+    picker.pick(REQ, body('short-2', 400), new Set(), now);
+    expect(busy.scores.prefill).toBe(1);
+    picker.prefillDone(picker.lastReplica?.handle as EndpointHandle, picker.lastPrefillTokens);
+
+    // Its first byte arrives: it is a sample like the others, and nothing is pending.
+    picker.prefillDone(long, longTokens);
+    expect(busy.prefill.tokens).toBe(0);
+    expect(busy.prefill.rate.msPerToken()).toBeCloseTo(0.04, 3);
+  });
+});
