@@ -8,6 +8,7 @@ import type { CompletionUsage } from '../../protocol/openai.js';
 import { bytesHaveMemberStarting } from '../../protocol/json-bytes.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 import { RerankObserver } from '../shared/rerank.js';
+import { scanModel, scanUsageEvent, type UsageEvent } from '../shared/event-scan.js';
 import { transcriptionTranslator } from '../shared/transcription.js';
 import { UpstreamBodyError, type ClientRequest, type ErrorTranslation, type ResponseReading, type ResponseResult, type ResponseTranslator } from '../types.js';
 
@@ -134,8 +135,9 @@ const DONE = Buffer.from('[DONE]');
  *
  * The completion text is only needed for the gateway's own count: always when the stream ends
  * without the backend's usage, otherwise only for the drift audit's sample and traces that capture
- * content (`keepText`). Without `keepText`, an event is parsed as the stream passes only when it
- * can carry the backend's usage (it names a `"usage"` object: it may be the usage chunk to drop).
+ * content (`keepText`). Without `keepText`, an event is read as the stream passes only when it
+ * can carry the backend's usage (it names a `"usage"` object: it may be the usage chunk to drop),
+ * by a scan of its bytes when it came in a chunk of whole events, else by a parse.
  * Every event is kept on a compact tape, read at the end only as far as needed: the first event for
  * the model; all of them when the stream ended without usage (for the text) or without `[DONE]`
  * (for a `finish_reason`). Nothing is parsed on the way to the client's first chunk.
@@ -158,7 +160,10 @@ class SseTranslator implements ResponseTranslator {
   }
 
   push(chunk: Buffer): Buffer | null {
-    if (this.tape !== undefined && this.decoder.remainder() === null && this.passWholeEvents(chunk)) return chunk;
+    if (this.tape !== undefined && this.decoder.remainder() === null) {
+      const out = this.passWholeEvents(chunk);
+      if (out !== undefined) return out;
+    }
     const carried = this.decoder.remainder() !== null;
     const events = this.decoder.push(chunk);
     if (!this.suppressUsageChunk) {
@@ -192,35 +197,47 @@ class SseTranslator implements ResponseTranslator {
 
   /**
    * The common case of an unsampled stream, read without the decoder: a chunk of whole events of
-   * one `data:` line each, none naming a `"usage"` object (what a backend writes for every chunk
-   * but the usage one, nearly always one event a chunk). Such a chunk needs no rewriting and its
-   * events need no parse, so its bytes are searched in place: each event's data goes on the tape
-   * from the chunk itself, and the chunk is forwarded as it came. The decoder would have made an
-   * event object, an array, a data string and slices per event only for them to be dropped.
-   * Returns false, having read nothing, for any other chunk (an event split across chunks, CR line
-   * ends, comments, other fields, several data lines, the usage chunk, a tape near its limit): the
-   * decoder reads it as before.
+   * one `data:` line each (what a backend writes, nearly always one event a chunk). Such a chunk
+   * needs no rewriting but for a usage-only event to hide, and its events need no parse, so its
+   * bytes are read in place: each event's data goes on the tape from the chunk itself, an event
+   * that names a `"usage"` object is read for its numbers by a scan of its bytes
+   * (`scanUsageEvent`), and the chunk is forwarded as it came, or without the usage-only event.
+   * The decoder would have made an event object, an array, a data string and slices per event,
+   * and `JSON.parse` the usage event's every object, only for them to be dropped. Returns
+   * undefined, having read nothing, for any other chunk (an event split across chunks, CR line
+   * ends, comments, other fields, several data lines, a usage event the scan declines, a tape near
+   * its limit): the decoder reads it as before.
    */
-  private passWholeEvents(chunk: Buffer): boolean {
+  private passWholeEvents(chunk: Buffer): Buffer | null | undefined {
     const tape = this.tape as EventTape;
-    if (chunk.length === 0 || chunk.indexOf(CR) !== -1) return false;
+    if (chunk.length === 0 || chunk.indexOf(CR) !== -1) return undefined;
     let events = 0;
     for (let at = 0; at < chunk.length; events++) {
-      if (!isDataLine(chunk, at)) return false;
+      if (!isDataLine(chunk, at)) return undefined;
       const nl = chunk.indexOf(LF, at);
-      if (nl === -1 || chunk[nl + 1] !== LF) return false;
+      if (nl === -1 || chunk[nl + 1] !== LF) return undefined;
       at = nl + 2;
     }
-    if (!tape.fits(chunk.length, events) || bytesHaveMemberStarting(chunk, USAGE_NAME, OPEN_BRACE)) return false;
-    // The tape made room for the whole chunk above, so no append below is refused.
+    if (!tape.fits(chunk.length, events)) return undefined;
+    const usages = bytesHaveMemberStarting(chunk, USAGE_NAME, OPEN_BRACE) ? usageEvents(chunk) : NO_USAGE_EVENTS;
+    if (usages === undefined) return undefined;
+    // Checked whole above: the tape has room for every event, and every usage event was read.
+    let hidden: number[] | undefined;
+    let u = 0;
     for (let at = 0; at < chunk.length; ) {
-      const start = at + (chunk[at + 5] === 0x20 ? 6 : 5);
+      const start = dataStart(chunk, at);
       const end = chunk.indexOf(LF, start);
       if (end - start === DONE.length && chunk.compare(DONE, 0, DONE.length, start, end) === 0) this.complete = true;
       else tape.append(chunk, start, end);
+      const found = usages[u];
+      if (found?.at === at) {
+        u++;
+        this.usage = found.scan.usage;
+        if (this.suppressUsageChunk && found.scan.usageOnly) (hidden ??= []).push(at, end + 2);
+      }
       at = end + 2;
     }
-    return true;
+    return hidden === undefined ? chunk : without(chunk, hidden);
   }
 
   /** Reads an event; returns true when it is a usage-only chunk (empty choices, usage set). */
@@ -280,17 +297,71 @@ function isDataLine(buf: Buffer, at: number): boolean {
   return buf[at] === 0x64 && buf[at + 1] === 0x61 && buf[at + 2] === 0x74 && buf[at + 3] === 0x61 && buf[at + 4] === 0x3a;
 }
 
+/** Where the value of the `data:` line at `at` starts (after the one optional space). */
+function dataStart(buf: Buffer, at: number): number {
+  return at + (buf[at + 5] === 0x20 ? 6 : 5);
+}
+
+/** An event of a chunk read by the usage scan: where the event starts in the chunk, and what it read. */
+interface UsageEventAt {
+  readonly at: number;
+  readonly scan: UsageEvent;
+}
+
+const NO_USAGE_EVENTS: readonly UsageEventAt[] = Object.freeze([]);
+
+/**
+ * The events of a chunk of whole one-line events that name a `"usage"` object, each read by the
+ * usage scan; undefined when the scan declines one (the decoder and `JSON.parse` read the chunk).
+ */
+function usageEvents(chunk: Buffer): UsageEventAt[] | undefined {
+  const found: UsageEventAt[] = [];
+  for (let at = 0; at < chunk.length; ) {
+    const start = dataStart(chunk, at);
+    const end = chunk.indexOf(LF, start);
+    const data = chunk.subarray(start, end);
+    if (bytesHaveMemberStarting(data, USAGE_NAME, OPEN_BRACE)) {
+      const scan = scanUsageEvent(data);
+      if (scan === undefined) return undefined;
+      found.push({ at, scan });
+    }
+    at = end + 2;
+  }
+  return found;
+}
+
+/** The chunk without the spans `[from, to)` listed in order in `spans`; null when nothing is left. */
+function without(chunk: Buffer, spans: readonly number[]): Buffer | null {
+  const kept: Buffer[] = [];
+  let from = 0;
+  for (let k = 0; k < spans.length; k += 2) {
+    const to = spans[k] as number;
+    if (to > from) kept.push(chunk.subarray(from, to));
+    from = spans[k + 1] as number;
+  }
+  if (chunk.length > from) kept.push(chunk.subarray(from));
+  if (kept.length === 0) return null;
+  return kept.length === 1 ? (kept[0] as Buffer) : Buffer.concat(kept);
+}
+
 /** The model the first event that names one answered with. */
 function modelOf(tape: EventTape): string | undefined {
   for (const data of tape.events()) {
-    try {
-      const model = (JSON.parse(data.toString('utf8')) as { model?: unknown }).model;
-      if (typeof model === 'string') return model;
-    } catch {
-      // not JSON: the next event may name it
-    }
+    const model = scanModel(data) ?? parsedModel(data);
+    if (model !== null) return model;
   }
   return undefined;
+}
+
+/** The event's model as `JSON.parse` reads it, for an event the scan declined; null when it names none. */
+function parsedModel(data: Buffer): string | null {
+  try {
+    const model = (JSON.parse(data.toString('utf8')) as { model?: unknown }).model;
+    return typeof model === 'string' ? model : null;
+  } catch {
+    // not JSON: the next event may name it
+    return null;
+  }
 }
 
 const MESSAGE_TEXT_FIELDS = ['content', 'reasoning_content', 'reasoning'] as const;
