@@ -6,7 +6,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { usageFrom } from '../../src/providers/openai/response.js';
-import { scanModel, scanUsageEvent, type UsageEvent } from '../../src/providers/shared/event-scan.js';
+import { bytesHaveMemberStarting } from '../../src/protocol/json-bytes.js';
+import { hasUsageObject, scanModel, scanUsageEvent, type UsageEvent } from '../../src/providers/shared/event-scan.js';
 
 /** What the reader's parse takes from an event, in the scan's terms; undefined when it reads no usage or a choice may finish. */
 function byParse(text: Buffer): UsageEvent | undefined {
@@ -130,6 +131,19 @@ function edited(text: Buffer, list: Array<[number, string, number]>): Buffer {
   }
   return Buffer.from(s, 'latin1');
 }
+
+describe('hasUsageObject', () => {
+  it('answers as the search for the whole name does, however many u bytes the text has', () => {
+    const piece = fc.constantFrom('"usage"', '"usage":{', '"usage" :\t{', '"usage":null', '\\"usage":{', '\\\\"usage":{', 'u', 'uu', '"u', 'usage', '"', '\\', ':', '{', ' ', 'x', 'é');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 40 }), (parts) => {
+        const text = Buffer.from(parts.join(''));
+        expect(hasUsageObject(text)).toBe(bytesHaveMemberStarting(text, Buffer.from('"usage"'), 0x7b));
+      }),
+      { numRuns: 4000 },
+    );
+  });
+});
 
 describe('scanUsageEvent', () => {
   it('reads what the parse reads, or declines', () => {

@@ -5,10 +5,9 @@ import { EventTape } from '../shared/event-tape.js';
 import type { ErrorCode } from '../../core/errors.js';
 import { makeUsage, type Usage } from '../../core/usage.js';
 import type { CompletionUsage } from '../../protocol/openai.js';
-import { bytesHaveMemberStarting } from '../../protocol/json-bytes.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 import { RerankObserver } from '../shared/rerank.js';
-import { scanModel, scanUsageEvent, type UsageEvent } from '../shared/event-scan.js';
+import { hasUsageObject, scanModel, scanUsageEvent, type UsageEvent } from '../shared/event-scan.js';
 import { transcriptionTranslator } from '../shared/transcription.js';
 import { UpstreamBodyError, type ClientRequest, type ErrorTranslation, type ResponseReading, type ResponseResult, type ResponseTranslator } from '../types.js';
 
@@ -123,8 +122,6 @@ class JsonObserver implements ResponseTranslator {
  */
 const MAX_TAPE_BYTES = 16 * 1024;
 
-const USAGE_NAME = Buffer.from('"usage"');
-const OPEN_BRACE = 0x7b;
 const LF = 0x0a;
 const CR = 0x0d;
 const DONE = Buffer.from('[DONE]');
@@ -151,6 +148,8 @@ class SseTranslator implements ResponseTranslator {
   private complete = false;
   /** The events not yet read for their text; undefined when every event is read as it comes. */
   private tape: EventTape | undefined;
+  /** Where each event's data line ends in the chunk `passWholeEvents` is reading (kept for reuse). */
+  private readonly lineEnds: number[] = [];
 
   constructor(
     private readonly suppressUsageChunk: boolean,
@@ -211,22 +210,24 @@ class SseTranslator implements ResponseTranslator {
   private passWholeEvents(chunk: Buffer): Buffer | null | undefined {
     const tape = this.tape as EventTape;
     if (chunk.length === 0 || chunk.indexOf(CR) !== -1) return undefined;
-    let events = 0;
-    for (let at = 0; at < chunk.length; events++) {
+    const ends = this.lineEnds;
+    ends.length = 0;
+    for (let at = 0; at < chunk.length; ) {
       if (!isDataLine(chunk, at)) return undefined;
       const nl = chunk.indexOf(LF, at);
       if (nl === -1 || chunk[nl + 1] !== LF) return undefined;
+      ends.push(nl);
       at = nl + 2;
     }
-    if (!tape.fits(chunk.length, events)) return undefined;
-    const usages = bytesHaveMemberStarting(chunk, USAGE_NAME, OPEN_BRACE) ? usageEvents(chunk) : NO_USAGE_EVENTS;
+    if (!tape.fits(chunk.length, ends.length)) return undefined;
+    const usages = hasUsageObject(chunk) ? usageEvents(chunk, ends) : NO_USAGE_EVENTS;
     if (usages === undefined) return undefined;
     // Checked whole above: the tape has room for every event, and every usage event was read.
     let hidden: number[] | undefined;
     let u = 0;
-    for (let at = 0; at < chunk.length; ) {
+    for (let e = 0, at = 0; e < ends.length; e++) {
       const start = dataStart(chunk, at);
-      const end = chunk.indexOf(LF, start);
+      const end = ends[e] as number;
       if (end - start === DONE.length && chunk.compare(DONE, 0, DONE.length, start, end) === 0) this.complete = true;
       else tape.append(chunk, start, end);
       const found = usages[u];
@@ -256,7 +257,7 @@ class SseTranslator implements ResponseTranslator {
       this.replay();
       return this.observe(data, this.text);
     }
-    return bytesHaveMemberStarting(bytes, USAGE_NAME, OPEN_BRACE) && this.observe(data, undefined);
+    return hasUsageObject(bytes) && this.observe(data, undefined);
   }
 
   /** Reads the taped events whole: their text, a finish, and anything the scan for usage missed. */
@@ -314,13 +315,12 @@ const NO_USAGE_EVENTS: readonly UsageEventAt[] = Object.freeze([]);
  * The events of a chunk of whole one-line events that name a `"usage"` object, each read by the
  * usage scan; undefined when the scan declines one (the decoder and `JSON.parse` read the chunk).
  */
-function usageEvents(chunk: Buffer): UsageEventAt[] | undefined {
+function usageEvents(chunk: Buffer, lineEnds: readonly number[]): UsageEventAt[] | undefined {
   const found: UsageEventAt[] = [];
-  for (let at = 0; at < chunk.length; ) {
-    const start = dataStart(chunk, at);
-    const end = chunk.indexOf(LF, start);
-    const data = chunk.subarray(start, end);
-    if (bytesHaveMemberStarting(data, USAGE_NAME, OPEN_BRACE)) {
+  for (let e = 0, at = 0; e < lineEnds.length; e++) {
+    const end = lineEnds[e] as number;
+    const data = chunk.subarray(dataStart(chunk, at), end);
+    if (hasUsageObject(data)) {
       const scan = scanUsageEvent(data);
       if (scan === undefined) return undefined;
       found.push({ at, scan });

@@ -10,6 +10,7 @@
 // carry a `finish_reason`), deep nesting, a text that is not a JSON object.
 
 import { makeUsage, type Usage } from '../../core/usage.js';
+import { bytesHaveMemberStarting } from '../../protocol/json-bytes.js';
 
 export interface UsageEvent {
   /** What `usageFrom` gives for the event's top-level `usage` object. */
@@ -69,6 +70,50 @@ export function scanModel(buf: Buffer): string | null | undefined {
     return close + 1;
   });
   return ok ? model : undefined;
+}
+
+const USAGE_NAME = Buffer.from('"usage"');
+/** Past this many `u` bytes that begin no `"usage"`, the search for the whole name takes over. */
+const MAX_U_MISSES = 8;
+
+/**
+ * Whether the JSON bytes `buf` name a `"usage"` member whose value is an object, at any depth: the
+ * answer of `bytesHaveMemberStarting(buf, '"usage"', '{')`, found faster for an event or chunk of a
+ * few hundred bytes. Node's search for a many-byte needle costs ~200 ns a call on this machine,
+ * most of it set-up, and a search for one byte ~15: so the search is for the name's `u`, each hit
+ * checked in place. Text with many `u`s (no event has more than a few outside its content) is left
+ * to the many-byte search after a few misses.
+ */
+export function hasUsageObject(buf: Buffer): boolean {
+  let misses = 0;
+  for (let from = 0; ; ) {
+    const u = buf.indexOf(0x75, from);
+    if (u === -1) return false;
+    from = u + 1;
+    if (buf[u - 1] === QUOTE && bytesAtIn(buf, u - 1, USAGE_NAME)) {
+      // An escaped opening quote ends a string that merely ends with the name.
+      let bs = 0;
+      while (buf[u - 2 - bs] === BACKSLASH) bs++;
+      if (bs % 2 === 1) continue;
+      let i = spaceIn(buf, u - 1 + USAGE_NAME.length);
+      if (buf[i] !== COLON) continue;
+      i = spaceIn(buf, i + 1);
+      if (buf[i] === LBRACE) return true;
+    } else if (++misses > MAX_U_MISSES) {
+      return bytesHaveMemberStarting(buf, USAGE_NAME, LBRACE);
+    }
+  }
+}
+
+function bytesAtIn(buf: Buffer, at: number, bytes: Buffer): boolean {
+  for (let k = 0; k < bytes.length; k++) if (buf[at + k] !== bytes[k]) return false;
+  return true;
+}
+
+function spaceIn(buf: Buffer, i: number): number {
+  let c = buf[i];
+  while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++i];
+  return i;
 }
 
 /** A count not given, or given as null: both are nullish to `usageFrom`. */
@@ -150,7 +195,9 @@ const NAME_LIST: ReadonlyArray<readonly [string, number]> = [
   ['reasoning_tokens', REASONING_TOKENS],
   ['model', MODEL],
 ];
-const NAMES = NAME_LIST.map(([name, id]) => [Buffer.from(name), id] as const);
+/** The names above by their length in bytes: most names in an event match none by length alone. */
+const NAMES_BY_LENGTH: Array<Array<readonly [Buffer, number]> | undefined> = [];
+for (const [name, id] of NAME_LIST) (NAMES_BY_LENGTH[name.length] ??= []).push([Buffer.from(name), id]);
 
 const LITERALS = [Buffer.from('true'), Buffer.from('false'), Buffer.from('null')];
 const NULL = LITERALS[2] as Buffer;
@@ -177,10 +224,7 @@ class Scan {
   }
 
   space(i: number): number {
-    const buf = this.buf;
-    let c = buf[i];
-    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++i];
-    return i;
+    return spaceIn(this.buf, i);
   }
 
   /** Reads a member name at `i`: which one it is (OTHER for the rest), or FAIL (also for an escape). */
@@ -189,10 +233,8 @@ class Scan {
     const close = this.stringEnd(i, false);
     if (close === FAIL) return FAIL;
     this.nameEnd = close;
-    const len = close - i - 1;
-    for (const [bytes, id] of NAMES) {
-      if (bytes.length === len && this.buf.compare(bytes, 0, len, i + 1, close) === 0) return id;
-    }
+    const candidates = NAMES_BY_LENGTH[close - i - 1];
+    if (candidates !== undefined) for (const [bytes, id] of candidates) if (this.bytesAt(i + 1, bytes)) return id;
     return OTHER;
   }
 
@@ -251,7 +293,7 @@ class Scan {
       }
     }
     if (c === MINUS || isDigit(c)) return this.number(i);
-    for (const lit of LITERALS) if (this.literal(i, lit)) return i + lit.length;
+    for (const lit of LITERALS) if (this.bytesAt(i, lit)) return i + lit.length;
     return FAIL;
   }
 
@@ -275,8 +317,12 @@ class Scan {
     return i;
   }
 
-  literal(i: number, lit: Buffer): boolean {
-    return i + lit.length <= this.end && this.buf.compare(lit, 0, lit.length, i, i + lit.length) === 0;
+  /**
+   * Whether `bytes` lie at `i`. A loop, not `Buffer#compare`: the names and literals are a few bytes,
+   * and the native call's own cost is many times their comparison.
+   */
+  bytesAt(i: number, bytes: Buffer): boolean {
+    return bytesAtIn(this.buf, i, bytes);
   }
 
   /**
@@ -312,7 +358,7 @@ class Scan {
 
   /** A details object (or null) whose member `wanted` is a count; the rest skipped. */
   private details(i: number, wanted: number, set: (n: number) => void): number {
-    if (this.literal(i, NULL)) return i + NULL.length;
+    if (this.bytesAt(i, NULL)) return i + NULL.length;
     if (this.buf[i] !== LBRACE) return FAIL;
     return this.members(i, (name, at) => (name === wanted ? this.count(at, set) : this.value(at, 3)));
   }
@@ -338,7 +384,7 @@ class Scan {
 
   /** A token count at `i`: a non-negative integer of at most 15 digits, or null (NONE). */
   private count(i: number, set: (n: number) => void): number {
-    if (this.literal(i, NULL)) {
+    if (this.bytesAt(i, NULL)) {
       set(NONE);
       return i + NULL.length;
     }
