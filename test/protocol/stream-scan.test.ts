@@ -1,5 +1,6 @@
 // The pieces an unsampled stream is read with: the scan for a JSON member, and the tape that
 // keeps events compactly until they are read (or dropped).
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bytesHaveMemberStarting } from '../../src/protocol/json-bytes.js';
 import { EventTape } from '../../src/providers/shared/event-tape.js';
@@ -50,5 +51,39 @@ describe('EventTape', () => {
     // The first event takes ~140 bytes; each next one a few.
     expect(n).toBeGreaterThan(5);
     expect([...tape.events()].map((b) => b.toString())).toEqual(Array.from({ length: n }, (_, i) => chunk(i).toString()));
+  });
+
+  it('gives back what it took, held or encoded, and makes the room it promised', () => {
+    // Events alike at both ends, as a stream's are, some long enough to pass what the tape holds
+    // unencoded (4 KiB), under limits from tight to roomy; spans of larger buffers, as a chunk's are.
+    const event = fc.tuple(fc.string({ maxLength: 6 }), fc.nat({ max: 3000 })).map(([s, pad]) => `{"id":"c","delta":"${s}${'x'.repeat(pad % 7 === 0 ? pad : 0)}"}`);
+    fc.assert(
+      fc.property(fc.array(fc.array(event, { minLength: 1, maxLength: 4 }), { maxLength: 40 }), fc.integer({ min: 100, max: 40_000 }), (chunks, limit) => {
+        const tape = new EventTape(limit);
+        const kept: string[] = [];
+        let refused = false;
+        for (const evs of chunks) {
+          if (refused) break;
+          const chunk = Buffer.from(`>${evs.join('|')}<`);
+          const byteCount = evs.reduce((n, e) => n + Buffer.byteLength(e), 0);
+          const room = tape.makeRoom(byteCount, evs.length);
+          let at = 1;
+          for (const e of evs) {
+            const end = at + Buffer.byteLength(e);
+            const took = tape.append(chunk, at, end);
+            if (room) expect(took).toBe(true);
+            // The reader stops at a refusal and reads what the tape has.
+            if (!took) {
+              refused = true;
+              break;
+            }
+            kept.push(e);
+            at = end + 1;
+          }
+        }
+        expect([...tape.events()].map((b) => b.toString())).toEqual(kept);
+      }),
+      { numRuns: 500 },
+    );
   });
 });

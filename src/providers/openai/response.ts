@@ -210,22 +210,23 @@ class SseTranslator implements ResponseTranslator {
   private passWholeEvents(chunk: Buffer): Buffer | null | undefined {
     const tape = this.tape as EventTape;
     if (chunk.length === 0 || chunk.indexOf(CR) !== -1) return undefined;
+    // Reused, not emptied: the first `events` entries are this chunk's.
     const ends = this.lineEnds;
-    ends.length = 0;
+    let events = 0;
     for (let at = 0; at < chunk.length; ) {
       if (!isDataLine(chunk, at)) return undefined;
       const nl = chunk.indexOf(LF, at);
       if (nl === -1 || chunk[nl + 1] !== LF) return undefined;
-      ends.push(nl);
+      ends[events++] = nl;
       at = nl + 2;
     }
-    if (!tape.fits(chunk.length, ends.length)) return undefined;
-    const usages = hasUsageObject(chunk) ? usageEvents(chunk, ends) : NO_USAGE_EVENTS;
+    if (!tape.makeRoom(chunk.length, events)) return undefined;
+    const usages = hasUsageObject(chunk) ? usageEvents(chunk, ends, events) : NO_USAGE_EVENTS;
     if (usages === undefined) return undefined;
     // Checked whole above: the tape has room for every event, and every usage event was read.
     let hidden: number[] | undefined;
     let u = 0;
-    for (let e = 0, at = 0; e < ends.length; e++) {
+    for (let e = 0, at = 0; e < events; e++) {
       const start = dataStart(chunk, at);
       const end = ends[e] as number;
       if (end - start === DONE.length && chunk.compare(DONE, 0, DONE.length, start, end) === 0) this.complete = true;
@@ -315,9 +316,9 @@ const NO_USAGE_EVENTS: readonly UsageEventAt[] = Object.freeze([]);
  * The events of a chunk of whole one-line events that name a `"usage"` object, each read by the
  * usage scan; undefined when the scan declines one (the decoder and `JSON.parse` read the chunk).
  */
-function usageEvents(chunk: Buffer, lineEnds: readonly number[]): UsageEventAt[] | undefined {
+function usageEvents(chunk: Buffer, lineEnds: readonly number[], events: number): UsageEventAt[] | undefined {
   const found: UsageEventAt[] = [];
-  for (let e = 0, at = 0; e < lineEnds.length; e++) {
+  for (let e = 0, at = 0; e < events; e++) {
     const end = lineEnds[e] as number;
     const data = chunk.subarray(dataStart(chunk, at), end);
     if (hasUsageObject(data)) {

@@ -6,23 +6,35 @@
 // Consecutive events of a stream repeat most of their bytes (id, model, the JSON around a one-token
 // delta), so each is stored as what differs from the one before: the length of the head they share,
 // the length of the tail they share, and the bytes in between. A 140-byte OpenAI chunk takes 3–10.
-
+//
+// Finding what differs costs a loop over the event's bytes, for a tape that is nearly always
+// dropped unread. So the first events (up to HOLD_BYTES of them) are only held where they lie, as
+// spans of the caller's bytes, and encoded together once a stream passes that: an answer of a few
+// dozen chunks is never encoded. The caller's bytes are not copied, so it must not change them
+// (a relay writes the same buffers to its client, so it does not).
 export class EventTape {
   private tape: Buffer = EMPTY;
   private size = 0;
-  /** The last event's data, copied: the next one is stored as its difference from it. */
+  /** The last event encoded, copied: the next one is stored as its difference from it. */
   private prev: Buffer = EMPTY;
   private prevLen = 0;
+  /** Events held, not yet encoded: the buffer each lies in, and its span there (two numbers each). */
+  private readonly heldIn: Buffer[] = [];
+  private readonly heldSpans: number[] = [];
+  private heldBytes = 0;
 
   /** @param limit bytes the tape may hold; past it `append` refuses and the caller reads eagerly. */
   constructor(private readonly limit: number) {}
 
   /**
    * Whether `bytes` of data in `events` events fit for certain: a caller that must not be refused
-   * halfway through a chunk asks first.
+   * halfway through a chunk asks first. Encodes the held events when that makes the room.
    */
-  fits(bytes: number, events: number): boolean {
-    return this.size + bytes + events * 3 * MAX_VARINT <= this.limit;
+  makeRoom(bytes: number, events: number): boolean {
+    const need = bytes + events * 3 * MAX_VARINT;
+    if (this.size + this.heldCost() + need <= this.limit) return true;
+    this.encodeHeld();
+    return this.size + need <= this.limit;
   }
 
   /**
@@ -30,6 +42,33 @@ export class EventTape {
    * slice); false (and nothing added) when the tape would pass its limit.
    */
   append(src: Buffer, start: number, end: number): boolean {
+    const n = end - start;
+    // Held, its room on the tape counted as if it were stored whole, so encoding it later never fails.
+    if (this.heldBytes + n <= HOLD_BYTES && this.size + this.heldCost() + n + 3 * MAX_VARINT <= this.limit) {
+      this.heldIn.push(src);
+      this.heldSpans.push(start, end);
+      this.heldBytes += n;
+      return true;
+    }
+    this.encodeHeld();
+    return this.encode(src, start, end);
+  }
+
+  /** What the held events could take on the tape at most. */
+  private heldCost(): number {
+    return this.heldBytes + this.heldIn.length * 3 * MAX_VARINT;
+  }
+
+  private encodeHeld(): void {
+    const spans = this.heldSpans;
+    for (let k = 0; k < this.heldIn.length; k++) this.encode(this.heldIn[k] as Buffer, spans[2 * k] as number, spans[2 * k + 1] as number);
+    this.heldIn.length = 0;
+    spans.length = 0;
+    this.heldBytes = 0;
+  }
+
+  /** Stores one event as its difference from the one before; false when it would pass the limit. */
+  private encode(src: Buffer, start: number, end: number): boolean {
     const n = end - start;
     const prev = this.prev;
     const prevLen = this.prevLen;
@@ -72,7 +111,7 @@ export class EventTape {
     this.prevLen = n;
   }
 
-  /** Every event's data, in order, each a new buffer. */
+  /** Every event's data, in order: a new buffer for an encoded event, the caller's bytes for a held one. */
   *events(): Generator<Buffer> {
     let prev = EMPTY;
     let at = 0;
@@ -93,10 +132,14 @@ export class EventTape {
       prev = cur;
       yield cur;
     }
+    const spans = this.heldSpans;
+    for (let k = 0; k < this.heldIn.length; k++) yield (this.heldIn[k] as Buffer).subarray(spans[2 * k], spans[2 * k + 1]);
   }
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Data bytes held unencoded: an answer of a few dozen OpenAI chunks. */
+const HOLD_BYTES = 4 * 1024;
 /** Bytes of the longest varint (lengths stay far below 2^35). */
 const MAX_VARINT = 5;
 
