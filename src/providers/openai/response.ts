@@ -125,6 +125,11 @@ const MAX_TAPE_BYTES = 16 * 1024;
 const LF = 0x0a;
 const CR = 0x0d;
 const DONE = Buffer.from('[DONE]');
+/**
+ * Where each event's data line ends in the chunk `passWholeEvents` is reading: its first entries
+ * are that chunk's. One array for every reader, reused: a chunk is read through without a pause.
+ */
+const LINE_ENDS: number[] = [];
 
 /**
  * An OpenAI stream: its events pass through (but the usage chunk the gateway asked for), while the
@@ -148,8 +153,6 @@ class SseTranslator implements ResponseTranslator {
   private complete = false;
   /** The events not yet read for their text; undefined when every event is read as it comes. */
   private tape: EventTape | undefined;
-  /** Where each event's data line ends in the chunk `passWholeEvents` is reading (kept for reuse). */
-  private readonly lineEnds: number[] = [];
 
   constructor(
     private readonly suppressUsageChunk: boolean,
@@ -210,8 +213,7 @@ class SseTranslator implements ResponseTranslator {
   private passWholeEvents(chunk: Buffer): Buffer | null | undefined {
     const tape = this.tape as EventTape;
     if (chunk.length === 0 || chunk.indexOf(CR) !== -1) return undefined;
-    // Reused, not emptied: the first `events` entries are this chunk's.
-    const ends = this.lineEnds;
+    const ends = LINE_ENDS;
     let events = 0;
     for (let at = 0; at < chunk.length; ) {
       if (!isDataLine(chunk, at)) return undefined;
@@ -266,7 +268,10 @@ class SseTranslator implements ResponseTranslator {
     const tape = this.tape;
     if (tape === undefined) return;
     this.tape = undefined;
-    for (const data of tape.events()) this.observe(data.toString('utf8'), this.text);
+    tape.find((data) => {
+      this.observe(data.toString('utf8'), this.text);
+      return undefined;
+    });
   }
 
   /**
@@ -333,6 +338,10 @@ function usageEvents(chunk: Buffer, lineEnds: readonly number[], events: number)
 
 /** The chunk without the spans `[from, to)` listed in order in `spans`; null when nothing is left. */
 function without(chunk: Buffer, spans: readonly number[]): Buffer | null {
+  // One event hidden (the usage chunk, alone or beside [DONE]): what lies before or after it.
+  const [first, last] = spans as [number, number];
+  if (spans.length === 2 && first === 0) return last === chunk.length ? null : chunk.subarray(last);
+  if (spans.length === 2 && last === chunk.length) return chunk.subarray(0, first);
   const kept: Buffer[] = [];
   let from = 0;
   for (let k = 0; k < spans.length; k += 2) {
@@ -347,11 +356,7 @@ function without(chunk: Buffer, spans: readonly number[]): Buffer | null {
 
 /** The model the first event that names one answered with. */
 function modelOf(tape: EventTape): string | undefined {
-  for (const data of tape.events()) {
-    const model = scanModel(data) ?? parsedModel(data);
-    if (model !== null) return model;
-  }
-  return undefined;
+  return tape.find((data) => scanModel(data) ?? parsedModel(data) ?? undefined);
 }
 
 /** The event's model as `JSON.parse` reads it, for an event the scan declined; null when it names none. */
