@@ -231,7 +231,7 @@ class SseTranslator implements ResponseTranslator {
     for (let e = 0, at = 0; e < events; e++) {
       const start = dataStart(chunk, at);
       const end = ends[e] as number;
-      if (end - start === DONE.length && chunk.compare(DONE, 0, DONE.length, start, end) === 0) this.complete = true;
+      if (isDone(chunk, start, end)) this.complete = true;
       else tape.append(chunk, start, end);
       const found = usages[u];
       if (found?.at === at) {
@@ -302,6 +302,13 @@ class SseTranslator implements ResponseTranslator {
 /** The line at `at` starts with "data:". */
 function isDataLine(buf: Buffer, at: number): boolean {
   return buf[at] === 0x64 && buf[at + 1] === 0x61 && buf[at + 2] === 0x74 && buf[at + 3] === 0x61 && buf[at + 4] === 0x3a;
+}
+
+/** The data `buf[start, end)` is `[DONE]`; a loop, as `Buffer#compare`'s checks cost more than six bytes. */
+function isDone(buf: Buffer, start: number, end: number): boolean {
+  if (end - start !== DONE.length) return false;
+  for (let k = 0; k < DONE.length; k++) if (buf[start + k] !== DONE[k]) return false;
+  return true;
 }
 
 /** Where the value of the `data:` line at `at` starts (after the one optional space). */
