@@ -5,7 +5,7 @@
 // whether the event is usage-only, or on the model.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { usageFrom } from '../../src/providers/openai/response.js';
+import { usageFrom } from '../../src/providers/openai/fields.js';
 import { bytesHaveMemberStarting } from '../../src/protocol/json-bytes.js';
 import { hasUsageObject, scanModel, scanUsageEvent, type UsageEvent } from '../../src/providers/shared/event-scan.js';
 
