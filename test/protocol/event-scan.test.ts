@@ -7,7 +7,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { usageFrom } from '../../src/providers/openai/fields.js';
 import { bytesHaveMemberStarting } from '../../src/protocol/json-bytes.js';
-import { hasUsageObject, scanModel, scanUsageEvent, type UsageEvent } from '../../src/providers/shared/event-scan.js';
+import { scanModel, scanUsageEvent, type UsageEvent } from '../../src/providers/shared/event-scan.js';
+import { hasUsageObject } from '../../src/providers/shared/json-walk.js';
 
 /** What the reader's parse takes from an event, in the scan's terms; undefined when it reads no usage or a choice may finish. */
 function byParse(text: Buffer): UsageEvent | undefined {

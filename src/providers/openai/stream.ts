@@ -2,7 +2,8 @@
 // chunk the gateway asked for), while the backend's usage, the answering model and whether the
 // stream completed are read, as cheaply as each stream allows (see SseTranslator).
 import { CompletionText } from '../shared/completion-text.js';
-import { hasUsageObject, scanModel, scanUsageEvent, type UsageEvent } from '../shared/event-scan.js';
+import { scanModel, scanUsageEvent, type UsageEvent } from '../shared/event-scan.js';
+import { hasUsageObject } from '../shared/json-walk.js';
 import { EventTape } from '../shared/event-tape.js';
 import type { Usage } from '../../core/usage.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';

@@ -10,7 +10,7 @@
 // carry a `finish_reason`), deep nesting, a text that is not a JSON object.
 
 import { makeUsage, type Usage } from '../../core/usage.js';
-import { bytesHaveMemberStarting } from '../../protocol/json-bytes.js';
+import { bytesAt, skipSpace } from './json-walk.js';
 
 export interface UsageEvent {
   /** What `usageFrom` gives for the event's top-level `usage` object. */
@@ -70,50 +70,6 @@ export function scanModel(buf: Buffer): string | null | undefined {
     return close + 1;
   });
   return ok ? model : undefined;
-}
-
-const USAGE_NAME = Buffer.from('"usage"');
-/** Past this many `u` bytes that begin no `"usage"`, the search for the whole name takes over. */
-const MAX_U_MISSES = 8;
-
-/**
- * Whether the JSON bytes `buf` name a `"usage"` member whose value is an object, at any depth: the
- * answer of `bytesHaveMemberStarting(buf, '"usage"', '{')`, found faster for an event or chunk of a
- * few hundred bytes. Node's search for a many-byte needle costs ~200 ns a call on this machine,
- * most of it set-up, and a search for one byte ~15: so the search is for the name's `u`, each hit
- * checked in place. Text with many `u`s (no event has more than a few outside its content) is left
- * to the many-byte search after a few misses.
- */
-export function hasUsageObject(buf: Buffer): boolean {
-  let misses = 0;
-  for (let from = 0; ; ) {
-    const u = buf.indexOf(0x75, from);
-    if (u === -1) return false;
-    from = u + 1;
-    if (buf[u - 1] === QUOTE && bytesAtIn(buf, u - 1, USAGE_NAME)) {
-      // An escaped opening quote ends a string that merely ends with the name.
-      let bs = 0;
-      while (buf[u - 2 - bs] === BACKSLASH) bs++;
-      if (bs % 2 === 1) continue;
-      let i = spaceIn(buf, u - 1 + USAGE_NAME.length);
-      if (buf[i] !== COLON) continue;
-      i = spaceIn(buf, i + 1);
-      if (buf[i] === LBRACE) return true;
-    } else if (++misses > MAX_U_MISSES) {
-      return bytesHaveMemberStarting(buf, USAGE_NAME, LBRACE);
-    }
-  }
-}
-
-function bytesAtIn(buf: Buffer, at: number, bytes: Buffer): boolean {
-  for (let k = 0; k < bytes.length; k++) if (buf[at + k] !== bytes[k]) return false;
-  return true;
-}
-
-function spaceIn(buf: Buffer, i: number): number {
-  let c = buf[i];
-  while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++i];
-  return i;
 }
 
 /** A count not given, or given as null: both are nullish to `usageFrom`. */
@@ -224,7 +180,7 @@ class Scan {
   }
 
   space(i: number): number {
-    return spaceIn(this.buf, i);
+    return skipSpace(this.buf, i);
   }
 
   /** Reads a member name at `i`: which one it is (OTHER for the rest), or FAIL (also for an escape). */
@@ -317,12 +273,9 @@ class Scan {
     return i;
   }
 
-  /**
-   * Whether `bytes` lie at `i`. A loop, not `Buffer#compare`: the names and literals are a few bytes,
-   * and the native call's own cost is many times their comparison.
-   */
+  /** Whether `bytes` (a name, a literal) lie at `i`. */
   bytesAt(i: number, bytes: Buffer): boolean {
-    return bytesAtIn(this.buf, i, bytes);
+    return bytesAt(this.buf, i, bytes);
   }
 
   /**
