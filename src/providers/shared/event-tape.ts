@@ -22,8 +22,8 @@ export class EventTape {
    * Events held, not yet encoded: the buffer each lies in, and its span there (two numbers each).
    * Made at their full size with the first event: growing them step by step allocates more.
    */
-  private heldIn: Buffer[] = NONE_HELD;
-  private heldSpans: number[] = [];
+  private heldIn: Array<Buffer | undefined> = NONE_HELD;
+  private heldSpans: number[] = NO_SPANS;
   private held = 0;
   private heldBytes = 0;
 
@@ -50,7 +50,7 @@ export class EventTape {
     // Held, its room on the tape counted as if it were stored whole, so encoding it later never fails.
     if (this.held < HOLD_EVENTS && this.heldBytes + n <= HOLD_BYTES && this.size + this.heldCost() + n + 3 * MAX_VARINT <= this.limit) {
       if (this.heldIn === NONE_HELD) {
-        this.heldIn = new Array<Buffer>(HOLD_EVENTS);
+        this.heldIn = new Array<Buffer | undefined>(HOLD_EVENTS);
         this.heldSpans = new Array<number>(2 * HOLD_EVENTS);
       }
       this.heldIn[this.held] = src;
@@ -72,7 +72,8 @@ export class EventTape {
   private encodeHeld(): void {
     const spans = this.heldSpans;
     for (let k = 0; k < this.held; k++) this.encode(this.heldIn[k] as Buffer, spans[2 * k] as number, spans[2 * k + 1] as number);
-    // The slots stay: they are overwritten before they are read again.
+    // The encoded chunks are let go; the arrays stay for the next events.
+    this.heldIn.fill(undefined, 0, this.held);
     this.held = 0;
     this.heldBytes = 0;
   }
@@ -161,7 +162,8 @@ const EMPTY = Buffer.alloc(0);
 /** Events and data bytes held unencoded: an answer of a few dozen OpenAI chunks. */
 const HOLD_EVENTS = 32;
 const HOLD_BYTES = 4 * 1024;
-const NONE_HELD: Buffer[] = [];
+const NONE_HELD: Array<Buffer | undefined> = [];
+const NO_SPANS: number[] = [];
 /** Bytes of the longest varint (lengths stay far below 2^35). */
 const MAX_VARINT = 5;
 
