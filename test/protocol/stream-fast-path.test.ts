@@ -61,7 +61,8 @@ interface Shape {
   long: boolean;
   nullUsage: boolean;
   finish: boolean;
-  usage: boolean;
+  /** The usage chunk, if any, in one of the shapes backends send (some the usage scan declines). */
+  usage: 'none' | 'plain' | 'details' | 'nullDetails' | 'float' | 'onFinish';
   done: boolean;
   crlf: boolean;
   comments: boolean;
@@ -74,7 +75,7 @@ const shape: fc.Arbitrary<Shape> = fc.record({
   long: fc.boolean(),
   nullUsage: fc.boolean(),
   finish: fc.boolean(),
-  usage: fc.boolean(),
+  usage: fc.constantFrom('none', 'plain', 'details', 'nullDetails', 'float', 'onFinish'),
   done: fc.boolean(),
   crlf: fc.boolean(),
   comments: fc.boolean(),
@@ -93,7 +94,19 @@ function render(s: Shape, rnd: () => number): Buffer {
     datas.push(JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: c }, finish_reason: null }], ...extra }));
   }
   if (s.finish) datas.push(JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], ...extra }));
-  if (s.usage) datas.push(JSON.stringify({ ...base, choices: [], usage: { prompt_tokens: 7, completion_tokens: s.contents.length, total_tokens: 7 + s.contents.length } }));
+  const counts = { prompt_tokens: 7, completion_tokens: s.contents.length, total_tokens: 7 + s.contents.length };
+  const usage = {
+    none: undefined,
+    plain: counts,
+    details: { ...counts, prompt_tokens_details: { cached_tokens: 3, audio_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 2, audio_tokens: 0 } },
+    nullDetails: { ...counts, prompt_tokens_details: null },
+    float: { ...counts, total_tokens: 7.5 },
+    onFinish: counts,
+  }[s.usage];
+  if (usage !== undefined) {
+    const choices = s.usage === 'onFinish' ? [{ index: 0, delta: {}, finish_reason: 'length' }] : [];
+    datas.push(JSON.stringify({ ...base, choices, usage }));
+  }
   if (s.done) datas.push('[DONE]');
   const eol = s.crlf ? '\r\n' : '\n';
   const field = s.noSpace ? 'data:' : 'data: ';
@@ -142,6 +155,16 @@ describe('the OpenAI stream reader reads whole-event chunks in place', () => {
     const r = t.result();
     expect(r.usage).toMatchObject({ input: 3, output: 3, total: 6 });
     expect(r.responseModel).toBe('m');
+  });
+
+  it('reads a usage event in place and hides it from a chunk it shares with other events', () => {
+    const t = openAIResponseTranslator(REQ, 'text/event-stream', { suppressUsageChunk: true, keepText: false });
+    const first = 'data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}\n\n';
+    const usage = 'data: {"id":"c","model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4,"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":null}}\n\n';
+    const done = 'data: [DONE]\n\n';
+    expect(t.push(Buffer.from(first + usage + done))?.toString()).toBe(first + done);
+    expect(t.end()).toBeNull();
+    expect(t.result()).toMatchObject({ usage: { input: 3, cachedInput: 2, output: 1, total: 4 }, responseModel: 'm' });
   });
 
   it('counts the text of a stream that ended without usage from the events read in place', () => {

@@ -46,7 +46,7 @@ export function translateOpenAIRequest(req: ClientRequest, ref: BackendRefConfig
 }
 
 const USAGE_OPTION = Buffer.from('"stream_options":{"include_usage":true}');
-const COMMA = Buffer.from(',');
+const COMMA = 0x2c;
 
 /**
  * `raw` (a JSON object) with the usage option as its last member, inserted before the closing
@@ -56,10 +56,15 @@ function withUsageOption(raw: Buffer): Buffer {
   const close = raw.lastIndexOf(0x7d); // "}"
   let before = close - 1;
   while (before >= 0 && isJsonSpace(raw[before])) before--;
-  const head = raw.subarray(0, close);
-  const tail = raw.subarray(close);
   // An object with no member yet (a translated body may have none) takes the option without a comma.
-  return raw[before] === 0x7b ? Buffer.concat([head, USAGE_OPTION, tail]) : Buffer.concat([head, COMMA, USAGE_OPTION, tail]);
+  const comma = raw[before] === 0x7b ? 0 : 1;
+  // Copied into place, not concatenated: no views of the pieces are made only to be joined.
+  const out = Buffer.allocUnsafe(raw.length + comma + USAGE_OPTION.length);
+  raw.copy(out, 0, 0, close);
+  if (comma === 1) out[close] = COMMA;
+  USAGE_OPTION.copy(out, close + comma);
+  raw.copy(out, close + comma + USAGE_OPTION.length, close);
+  return out;
 }
 
 function isJsonSpace(b: number | undefined): boolean {

@@ -6,23 +6,39 @@
 // Consecutive events of a stream repeat most of their bytes (id, model, the JSON around a one-token
 // delta), so each is stored as what differs from the one before: the length of the head they share,
 // the length of the tail they share, and the bytes in between. A 140-byte OpenAI chunk takes 3–10.
-
+//
+// Finding what differs costs a loop over the event's bytes, for a tape that is nearly always
+// dropped unread. So the first events (up to 32 or 4 KiB of them) are only held where they lie, as
+// spans of the caller's bytes, and encoded together once a stream passes that: an answer of a few
+// dozen chunks is never encoded. The caller's bytes are not copied, so it must not change them
+// (a relay writes the same buffers to its client, so it does not).
 export class EventTape {
   private tape: Buffer = EMPTY;
   private size = 0;
-  /** The last event's data, copied: the next one is stored as its difference from it. */
+  /** The last event encoded, copied: the next one is stored as its difference from it. */
   private prev: Buffer = EMPTY;
   private prevLen = 0;
+  /**
+   * Events held, not yet encoded: the buffer each lies in, and its span there (two numbers each).
+   * Made at their full size with the first event: growing them step by step allocates more.
+   */
+  private heldIn: Array<Buffer | undefined> = NONE_HELD;
+  private heldSpans: number[] = NO_SPANS;
+  private held = 0;
+  private heldBytes = 0;
 
   /** @param limit bytes the tape may hold; past it `append` refuses and the caller reads eagerly. */
   constructor(private readonly limit: number) {}
 
   /**
    * Whether `bytes` of data in `events` events fit for certain: a caller that must not be refused
-   * halfway through a chunk asks first.
+   * halfway through a chunk asks first. Encodes the held events when that makes the room.
    */
-  fits(bytes: number, events: number): boolean {
-    return this.size + bytes + events * 3 * MAX_VARINT <= this.limit;
+  makeRoom(bytes: number, events: number): boolean {
+    const need = bytes + events * 3 * MAX_VARINT;
+    if (this.size + this.heldCost() + need <= this.limit) return true;
+    this.encodeHeld();
+    return this.size + need <= this.limit;
   }
 
   /**
@@ -30,6 +46,40 @@ export class EventTape {
    * slice); false (and nothing added) when the tape would pass its limit.
    */
   append(src: Buffer, start: number, end: number): boolean {
+    const n = end - start;
+    // Held, its room on the tape counted as if it were stored whole, so encoding it later never fails.
+    if (this.held < HOLD_EVENTS && this.heldBytes + n <= HOLD_BYTES && this.size + this.heldCost() + n + 3 * MAX_VARINT <= this.limit) {
+      if (this.heldIn === NONE_HELD) {
+        this.heldIn = new Array<Buffer | undefined>(HOLD_EVENTS);
+        this.heldSpans = new Array<number>(2 * HOLD_EVENTS);
+      }
+      this.heldIn[this.held] = src;
+      this.heldSpans[2 * this.held] = start;
+      this.heldSpans[2 * this.held + 1] = end;
+      this.held++;
+      this.heldBytes += n;
+      return true;
+    }
+    this.encodeHeld();
+    return this.encode(src, start, end);
+  }
+
+  /** What the held events could take on the tape at most. */
+  private heldCost(): number {
+    return this.heldBytes + this.held * 3 * MAX_VARINT;
+  }
+
+  private encodeHeld(): void {
+    const spans = this.heldSpans;
+    for (let k = 0; k < this.held; k++) this.encode(this.heldIn[k] as Buffer, spans[2 * k] as number, spans[2 * k + 1] as number);
+    // The encoded chunks are let go; the arrays stay for the next events.
+    this.heldIn.fill(undefined, 0, this.held);
+    this.held = 0;
+    this.heldBytes = 0;
+  }
+
+  /** Stores one event as its difference from the one before; false when it would pass the limit. */
+  private encode(src: Buffer, start: number, end: number): boolean {
     const n = end - start;
     const prev = this.prev;
     const prevLen = this.prevLen;
@@ -72,8 +122,13 @@ export class EventTape {
     this.prevLen = n;
   }
 
-  /** Every event's data, in order, each a new buffer. */
-  *events(): Generator<Buffer> {
+  /**
+   * Hands each event's data to `read`, in order, until it returns a value, and returns that value
+   * (undefined when it never does): a new buffer for an encoded event, the caller's bytes for a
+   * held one. A callback, not a generator: the reader that looks at the first event only makes no
+   * generator for it.
+   */
+  find<T>(read: (data: Buffer) => T | undefined): T | undefined {
     let prev = EMPTY;
     let at = 0;
     const varint = { value: 0, next: 0 };
@@ -91,12 +146,24 @@ export class EventTape {
       prev.copy(cur, head + mid, prev.length - tail);
       at += mid;
       prev = cur;
-      yield cur;
+      const found = read(cur);
+      if (found !== undefined) return found;
     }
+    const spans = this.heldSpans;
+    for (let k = 0; k < this.held; k++) {
+      const found = read((this.heldIn[k] as Buffer).subarray(spans[2 * k], spans[2 * k + 1]));
+      if (found !== undefined) return found;
+    }
+    return undefined;
   }
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Events and data bytes held unencoded: an answer of a few dozen OpenAI chunks. */
+const HOLD_EVENTS = 32;
+const HOLD_BYTES = 4 * 1024;
+const NONE_HELD: Array<Buffer | undefined> = [];
+const NO_SPANS: number[] = [];
 /** Bytes of the longest varint (lengths stay far below 2^35). */
 const MAX_VARINT = 5;
 
