@@ -9,6 +9,7 @@
 // the simulator's queueing model. What it leaves out is exactly what the real-stack bench adds:
 // HTTP, the gateway's and the harness's CPU, scrape latency.
 import { PoolPicker } from '../upstream/pool/picker.js';
+import { applyLoad } from '../upstream/pool/scrape.js';
 import { PickerShare } from '../upstream/pool/share.js';
 import type { EndpointHandle } from '../upstream/pools.js';
 import { Engine, engineConfig } from '../sim/engine/engine.js';
@@ -166,10 +167,7 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
     for (const picker of pickers) {
       for (const r of picker.replicas) {
         const e = engines[engineOf(r.handle)] as Engine;
-        r.waiting = e.numWaiting;
-        r.kvCacheUsage = e.kv.usage();
-        r.scrapedAt = cluster.now;
-        r.inflightAtScrape = r.handle.inflight;
+        applyLoad(r, { waiting: e.numWaiting, running: e.numRunning, generated: e.stats.generationTokens, kvCacheUsage: e.kv.usage() }, cluster.now);
       }
     }
     if (cluster.now >= warm && cluster.now < end) {

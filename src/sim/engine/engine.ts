@@ -87,6 +87,11 @@ export class Engine {
     return this.running.length > 0 || this.waiting.length > 0 || this.inbox.length > 0;
   }
 
+  /** Requests in the running batch (what /metrics reports as vllm:num_requests_running). */
+  get numRunning(): number {
+    return this.running.length;
+  }
+
   /** Requests waiting for a slot, including those that arrived during the current step. */
   get numWaiting(): number {
     return this.waiting.length + this.inbox.length;

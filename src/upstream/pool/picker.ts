@@ -10,7 +10,7 @@ import type { EndpointHandle } from '../pools.js';
 import { DnsEndpoints } from './dns.js';
 import { PendingPrefill, type HashedPrompt } from './prefill.js';
 import { hashBlocks, PrefixIndex, promptStart } from './prefix.js';
-import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefillScores, prefixScore, queueScores } from './scorers.js';
+import { argBest, effectiveKv, effectiveOccupancy, effectiveQueue, freshness, kvScore, prefillScores, prefixScore, queueScores } from './scorers.js';
 import { scrapeInto } from './scrape.js';
 import type { PickRequest } from './request-view.js';
 import { SessionPlacements, sessionOf } from './sessions.js';
@@ -23,6 +23,12 @@ export interface ReplicaState {
   readonly id: string;
   readonly handle: EndpointHandle;
   waiting: number;
+  /** Requests in its running batch at the last scrape. */
+  running: number;
+  /** Its batch size as learned from its metrics (0: not yet; scrape.ts applyLoad). */
+  batchSlots: number;
+  generated: number;
+  mostRunning: number;
   kvCacheUsage: number;
   /** Monotonic ms of the last good scrape; NaN: never. */
   scrapedAt: number;
@@ -316,7 +322,13 @@ export class PoolPicker {
     const f = freshness(nowMs - r.scrapedAt, cfg.scrapeIntervalMs * 1.5, cfg.staleAfterMs);
     // The replica's own queue, not the gateway's in-flight count: long decodes keep many requests
     // in flight on a replica that still schedules new ones at once.
-    return r.waiting * f >= cfg.queueThreshold || effectiveKv(r.kvCacheUsage, f) >= cfg.kvCacheThreshold;
+    if (r.waiting * f >= cfg.queueThreshold || effectiveKv(r.kvCacheUsage, f) >= cfg.kvCacheThreshold) return true;
+    // A full batch: a request sent there waits for a running answer to finish, however much of its
+    // prompt the replica holds. The queue shows that only once requests are already waiting (and a
+    // scrape later); the batch size the replica has shown, against what it is running now (the
+    // scrape, plus what the gateway sent since; the gateway's own in-flight count when the scrape
+    // is stale), shows it as the last slot is taken.
+    return r.batchSlots > 0 && effectiveOccupancy(r.running, r.waiting, r.handle.inflight, r.inflightAtScrape, f) >= r.batchSlots;
   }
 
   private remember(session: string, r: ReplicaState, tell = true): void {
@@ -349,6 +361,10 @@ export class PoolPicker {
           id,
           handle,
           waiting: 0,
+          running: 0,
+          batchSlots: r?.batchSlots ?? 0,
+          generated: -1,
+          mostRunning: 0,
           kvCacheUsage: 0,
           scrapedAt: Number.NaN,
           inflightAtScrape: 0,

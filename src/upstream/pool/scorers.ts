@@ -31,6 +31,16 @@ export function effectiveQueue(waiting: number, inflight: number, inflightAtScra
   return fresh * (waiting + sinceScrape) + (1 - fresh) * inflight;
 }
 
+/**
+ * Requests a replica holds (running or waiting): the scrape's count moved by the requests the
+ * gateway sent or finished there since, while the scrape is fresh, the gateway's own in-flight
+ * count as it goes stale; never less than that count (each of those is running or waiting there).
+ */
+export function effectiveOccupancy(running: number, waiting: number, inflight: number, inflightAtScrape: number, fresh: number): number {
+  const scraped = fresh * (running + waiting + inflight - inflightAtScrape) + (1 - fresh) * inflight;
+  return scraped > inflight ? scraped : inflight;
+}
+
 /** KV-cache use the picker trusts: a stale value decays to 0 (no opinion), not to "full". */
 export function effectiveKv(usage: number, fresh: number): number {
   const u = usage < 0 ? 0 : usage > 1 ? 1 : usage;

@@ -1,21 +1,30 @@
-// The two numbers the picker reads from a model server's Prometheus /metrics: requests waiting to be
-// scheduled and the share of KV-cache blocks in use. vLLM's names (and the ones older vLLM and
-// SGLang-compatible servers use); a series with several label sets is summed (waiting) or maxed
-// (KV-cache use). Fetched with undici on the endpoint's own connection pool.
+// The numbers the picker reads from a model server's Prometheus /metrics: requests waiting to be
+// scheduled, requests in the running batch and the share of KV-cache blocks in use. vLLM's names
+// (and the ones older vLLM and SGLang-compatible servers use); a series with several label sets is
+// summed (waiting, running) or maxed (KV-cache use). Fetched with undici on the endpoint's own
+// connection pool.
 import type { Pool } from 'undici';
 import { classifyUpstreamError } from '../errors.js';
 
 export interface ReplicaLoad {
   readonly waiting: number;
   readonly kvCacheUsage: number;
+  /** Requests in the running batch; undefined when the server does not say. */
+  readonly running?: number | undefined;
+  /** Output tokens generated since the server started (a counter); undefined when it does not say. */
+  readonly generated?: number | undefined;
 }
 
 const WAITING = ['vllm:num_requests_waiting'];
+const RUNNING = ['vllm:num_requests_running'];
+const GENERATED = ['vllm:generation_tokens_total', 'vllm:generation_tokens'];
 const KV_USAGE = ['vllm:kv_cache_usage_perc', 'vllm:gpu_cache_usage_perc'];
 
 /** Reads the picker's gauges from Prometheus text; undefined when neither is present. */
 export function parseLoad(text: string): ReplicaLoad | undefined {
   let waiting: number | undefined;
+  let running: number | undefined;
+  let generated: number | undefined;
   let kv: number | undefined;
   let pos = 0;
   while (pos < text.length) {
@@ -26,11 +35,15 @@ export function parseLoad(text: string): ReplicaLoad | undefined {
       const nameEnd = nameLength(line);
       const name = line.slice(0, nameEnd);
       const isWaiting = WAITING.includes(name);
-      const isKv = !isWaiting && KV_USAGE.includes(name);
-      if (isWaiting || isKv) {
+      const isRunning = !isWaiting && RUNNING.includes(name);
+      const isGenerated = !isWaiting && !isRunning && GENERATED.includes(name);
+      const isKv = !isWaiting && !isRunning && !isGenerated && KV_USAGE.includes(name);
+      if (isWaiting || isRunning || isGenerated || isKv) {
         const v = sampleValue(line, nameEnd);
         if (v !== undefined) {
           if (isWaiting) waiting = (waiting ?? 0) + v;
+          else if (isRunning) running = (running ?? 0) + v;
+          else if (isGenerated) generated = (generated ?? 0) + v;
           else kv = Math.max(kv ?? 0, v);
         }
       }
@@ -38,7 +51,7 @@ export function parseLoad(text: string): ReplicaLoad | undefined {
     pos = end + 1;
   }
   if (waiting === undefined && kv === undefined) return undefined;
-  return { waiting: waiting ?? 0, kvCacheUsage: kv ?? 0 };
+  return { waiting: waiting ?? 0, kvCacheUsage: kv ?? 0, running, generated };
 }
 
 function nameLength(line: string): number {
@@ -79,10 +92,43 @@ export interface ScrapedReplica {
   readonly handle: { readonly pool: Pool; readonly inflight: number };
   scraping: boolean;
   waiting: number;
+  running: number;
+  /** The replica's batch size as learned from its metrics (0: not learned yet); see applyLoad. */
+  batchSlots: number;
+  /** Output tokens the replica had generated at the last scrape (-1: not known). */
+  generated: number;
+  /** The largest batch any scrape found. */
+  mostRunning: number;
   kvCacheUsage: number;
   scrapedAt: number;
   inflightAtScrape: number;
   scrapeFailures: number;
+}
+
+/**
+ * A scrape's numbers into the replica's state. The batch size is learned from two scrapes in a row
+ * that both found requests waiting and the same number running while the replica generated at
+ * least a token for each of them in between: it stepped, and still admitted no one, so its batch is
+ * full (its sequence limit, or its KV cache, which bounds it as surely). Requests waiting alone say
+ * nothing: those that arrive during a step wait for the next one however empty the batch is, and a
+ * step carrying a long prefill can outlast a scrape interval. Until a replica has shown a full
+ * batch its size stays unknown, and nothing is inferred from it.
+ */
+export function applyLoad(r: ScrapedReplica, load: ReplicaLoad, now: number): void {
+  const running = load.running ?? 0;
+  // A batch larger than the size learned proves it wrong: unknown again until a full batch shows.
+  if (running > r.batchSlots) r.batchSlots = 0;
+  if (running > r.mostRunning) r.mostRunning = running;
+  // Only at the most it has ever run: a step can also admit no one for want of prefill budget
+  // (long prompts take the step's tokens), with slots free.
+  const stepped = load.generated !== undefined && r.generated >= 0 && load.generated - r.generated >= running;
+  if (stepped && running > 0 && running === r.mostRunning && load.waiting > 0 && r.waiting > 0 && running === r.running) r.batchSlots = running;
+  r.generated = load.generated ?? -1;
+  r.waiting = load.waiting;
+  r.running = running;
+  r.kvCacheUsage = load.kvCacheUsage;
+  r.scrapedAt = now;
+  r.inflightAtScrape = r.handle.inflight;
 }
 
 /**
@@ -95,10 +141,7 @@ export function scrapeInto(r: ScrapedReplica, path: string, timeoutMs: number, n
   scrapeLoad(r.handle.pool, path, timeoutMs).then(
     (load) => {
       r.scraping = false;
-      r.waiting = load.waiting;
-      r.kvCacheUsage = load.kvCacheUsage;
-      r.scrapedAt = now();
-      r.inflightAtScrape = r.handle.inflight;
+      applyLoad(r, load, now());
       r.scrapeFailures = 0;
     },
     (err: unknown) => {
