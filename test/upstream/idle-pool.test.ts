@@ -278,15 +278,17 @@ describe('IdlePool', () => {
 
   it("reports the same stats as undici's Pool for the same traffic", async () => {
     const { origin } = await setup();
+    const undiciPool = new Pool(origin, { pipelining: 1 });
+    pools.push(undiciPool);
     const seen: unknown[] = [];
-    for (const pool of [idlePool(origin), (pools[pools.length] = new Pool(origin, { pipelining: 1 }))]) {
+    for (const pool of [idlePool(origin), undiciPool]) {
       const streams = [hold(pool), hold(pool), hold(pool), hold(pool)];
       const held = await upstream.heldRequests(4);
       held[1]?.end();
       held[3]?.end();
       await Promise.all([streams[1], streams[3]]);
       await untilFree(pool, 2);
-      const s = (pool as Pool).stats;
+      const s = pool.stats;
       seen.push({ connected: s.connected, free: s.free, pending: s.pending, queued: s.queued, running: s.running, size: s.size });
       held[0]?.end();
       held[2]?.end();
