@@ -4,14 +4,14 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Pool } from 'undici';
 import type { BackendConfig, Endpoint, UpstreamTls } from '../config/types.js';
 import { nowMs } from '../core/clock.js';
+import { IdlePool } from './idle-pool.js';
 import { PoolPicker, type PickerStats } from './pool/picker.js';
 
 export interface EndpointHandle {
   readonly origin: string;
-  readonly pool: Pool;
+  readonly pool: IdlePool;
   /** Passive health: skip this endpoint until then after consecutive connect failures (ms, monotonic). */
   downUntil: number;
   consecutiveFailures: number;
@@ -102,7 +102,7 @@ export class UpstreamRegistry {
     const key = `${origin}|${tlsKey(tls)}|${connectTimeoutMs}`;
     const existing = this.pools.get(key);
     if (existing !== undefined) return existing;
-    const pool = new Pool(origin, {
+    const pool = new IdlePool(origin, {
       connect: {
         timeout: connectTimeoutMs,
         ...(tls === undefined
