@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { pickerConfig } from '../../src/bench/picker-cost.js';
 import { PoolPicker, type ReplicaState } from '../../src/upstream/pool/picker.js';
+import { applyLoad } from '../../src/upstream/pool/scrape.js';
 import type { EndpointHandle } from '../../src/upstream/pools.js';
 
 const REQ = { method: 'POST', url: '/v1/chat/completions', headers: {} } as const;
@@ -67,5 +68,42 @@ describe('prefill scorer, time-aware', () => {
     picker.prefillDone(long, longTokens);
     expect(busy.prefill.tokens).toBe(0);
     expect(busy.prefill.rate.msPerToken()).toBeCloseTo(0.04, 3);
+  });
+});
+
+describe('full batches', () => {
+  it('sends a conversation away from the replica that holds it once that replica’s batch is full, unless every batch is', () => {
+    let now = 0;
+    const picker = new PoolPicker(
+      pickerConfig('picker', 32),
+      (ep) => ({ origin: `http://${ep.host}:${ep.port}`, pool: undefined as unknown as EndpointHandle['pool'], downUntil: 0, consecutiveFailures: 0, inflight: 0 }),
+      () => now,
+    );
+    // Every replica shows a batch of 4 that stepped while requests waited: its size is 4.
+    let generated = 0;
+    for (const r of picker.replicas) {
+      applyLoad(r, { waiting: 1, running: 4, generated: 0, kvCacheUsage: 0.05 }, now);
+      applyLoad(r, { waiting: 1, running: 4, generated: 40, kvCacheUsage: 0.05 }, now);
+      expect(r.batchSlots).toBe(4);
+    }
+    // Then they drain: fresh scrapes with nothing running.
+    now += 10;
+    generated = 100;
+    for (const r of picker.replicas) applyLoad(r, { waiting: 0, running: 0, generated, kvCacheUsage: 0.05 }, now);
+
+    const history = 'a long conversation so far '.repeat(300);
+    const turn = (n: number): Buffer => Buffer.from(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: `${history} turn ${n}` }] }));
+    const home = picker.pick(REQ, turn(1), new Set(), now) as EndpointHandle;
+    // Its next turn goes home while home has room.
+    expect(picker.pick(REQ, turn(2), new Set(), now)).toBe(home);
+
+    // Home's batch fills with the gateway's own requests (its in-flight count, never stale).
+    home.inflight = 4;
+    const away = picker.pick(REQ, turn(3), new Set(), now) as EndpointHandle;
+    expect(away).not.toBe(home);
+    // Every batch full: nothing is filtered, and affinity decides again: one of the two replicas
+    // that hold the conversation.
+    for (const r of picker.replicas) r.handle.inflight = 4;
+    expect([home, away]).toContain(picker.pick(REQ, turn(4), new Set(), now));
   });
 });

@@ -4,8 +4,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PendingPrefill, PrefillRate, type HashedPrompt } from '../../src/upstream/pool/prefill.js';
 import { hashBlocks, PrefixIndex, promptStart } from '../../src/upstream/pool/prefix.js';
-import { argBest, effectiveKv, effectiveQueue, freshness, kvScore, prefillScores, prefixScore, queueScores, remainingPrefill, uncachedTokens } from '../../src/upstream/pool/scorers.js';
-import { parseLoad } from '../../src/upstream/pool/scrape.js';
+import { argBest, effectiveKv, effectiveOccupancy, effectiveQueue, freshness, kvScore, prefillScores, prefixScore, queueScores, remainingPrefill, uncachedTokens } from '../../src/upstream/pool/scorers.js';
+import { applyLoad, parseLoad, type ScrapedReplica } from '../../src/upstream/pool/scrape.js';
 
 const depths = fc.array(fc.float({ min: 0, max: 1e4, noNaN: true }), { minLength: 1, maxLength: 16 });
 /** Pending prefill in tokens: sums of byte counts over 4, so quarter tokens at the finest. */
@@ -379,8 +379,75 @@ describe('scraped load', () => {
       'vllm:num_requests_waiting{model_name="b",engine="1"} 2.0',
       'vllm:kv_cache_usage_perc{model_name="a"} 0.25',
       'vllm:num_requests_running{model_name="a"} 9',
+      'vllm:num_requests_running{model_name="b",engine="1"} 4',
+      'vllm:generation_tokens_total{model_name="a"} 1200',
     ].join('\n');
-    expect(parseLoad(text)).toEqual({ waiting: 5, kvCacheUsage: 0.25 });
+    expect(parseLoad(text)).toEqual({ waiting: 5, kvCacheUsage: 0.25, running: 13, generated: 1200 });
+    expect(parseLoad('vllm:num_requests_waiting 0\n')).toEqual({ waiting: 0, kvCacheUsage: 0, running: undefined, generated: undefined });
     expect(parseLoad('up 1\n')).toBeUndefined();
+  });
+});
+
+describe('a full batch, learned from scrapes', () => {
+  const replica = (): ScrapedReplica => ({
+    handle: { pool: undefined as unknown as ScrapedReplica['handle']['pool'], inflight: 0 },
+    scraping: false,
+    waiting: 0,
+    running: 0,
+    batchSlots: 0,
+    generated: -1,
+    mostRunning: 0,
+    kvCacheUsage: 0,
+    scrapedAt: Number.NaN,
+    inflightAtScrape: 0,
+    scrapeFailures: 0,
+  });
+  const scrape = (r: ScrapedReplica, running: number, waiting: number, generated: number | undefined): void =>
+    applyLoad(r, { waiting, running, generated, kvCacheUsage: 0.1 }, 0);
+
+  it('takes a batch that stepped without admitting anyone, at the most it ever ran, as full', () => {
+    const r = replica();
+    scrape(r, 10, 0, 0);
+    scrape(r, 16, 3, 100);
+    expect(r.batchSlots).toBe(0); // one scrape with requests waiting says nothing
+    scrape(r, 16, 2, 180);
+    expect(r.batchSlots).toBe(16); // stepped (80 tokens for 16 sequences), still 16, still waiting
+  });
+
+  it('learns nothing from requests waiting on a step in progress, or on prefill budget below the most it ran', () => {
+    const r = replica();
+    scrape(r, 40, 0, 0);
+    scrape(r, 30, 2, 500);
+    scrape(r, 30, 2, 510); // no step in between (a long prefill): 10 tokens for 30 sequences
+    expect(r.batchSlots).toBe(0);
+    scrape(r, 30, 2, 600); // a step, but 30 is below the 40 it has run: prefill budget, not slots
+    expect(r.batchSlots).toBe(0);
+    scrape(r, 30, 0, 700);
+    scrape(r, 30, 0, 800); // nothing waiting
+    expect(r.batchSlots).toBe(0);
+  });
+
+  it('forgets a size that a larger batch proves wrong, and learns nothing without the counters', () => {
+    const r = replica();
+    scrape(r, 8, 1, 0);
+    scrape(r, 8, 1, 50);
+    expect(r.batchSlots).toBe(8);
+    scrape(r, 12, 0, 120);
+    expect(r.batchSlots).toBe(0);
+    const bare = replica();
+    scrape(bare, 8, 1, undefined);
+    scrape(bare, 8, 1, undefined);
+    expect(bare.batchSlots).toBe(0);
+  });
+
+  it('counts what a replica holds as the scrape moved by the gateway since, never below the gateway’s own in-flight count', () => {
+    fc.assert(
+      fc.property(fc.nat(200), fc.nat(50), fc.nat(300), fc.nat(300), fc.double({ min: 0, max: 1, noNaN: true }), (running, waiting, inflight, atScrape, fresh) => {
+        const o = effectiveOccupancy(running, waiting, inflight, atScrape, fresh);
+        expect(o).toBeGreaterThanOrEqual(inflight);
+        if (fresh === 0) expect(o).toBe(inflight);
+        if (fresh === 1) expect(o).toBe(Math.max(inflight, running + waiting + inflight - atScrape));
+      }),
+    );
   });
 });
