@@ -10,16 +10,21 @@ import { applyLoad } from '../../src/upstream/pool/scrape.js';
 import type { EndpointHandle } from '../../src/upstream/pools.js';
 
 const REQ = { method: 'POST', url: '/v1/chat/completions', headers: {} } as const;
+/** The gateway's picker over four endpoints, its clock the test's; no pool is opened (it never scrapes). */
+function testPicker(now: () => number): PoolPicker {
+  return new PoolPicker(
+    pickerConfig('picker', 32),
+    (ep) => ({ origin: `http://${ep.host}:${ep.port}`, pool: undefined as unknown as EndpointHandle['pool'], downUntil: 0, consecutiveFailures: 0, inflight: 0 }),
+    now,
+  );
+}
+
 const body = (tag: string, bytes: number): Buffer => Buffer.from(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: `${tag} ${'w'.repeat(bytes)}` }] }));
 
 describe('prefill scorer, time-aware', () => {
   it('learns each replica’s rate from first bytes and drains a long prefill it sent, while its first byte is still due', () => {
     let now = 0;
-    const picker = new PoolPicker(
-      pickerConfig('picker', 32),
-      (ep) => ({ origin: `http://${ep.host}:${ep.port}`, pool: undefined as unknown as EndpointHandle['pool'], downUntil: 0, consecutiveFailures: 0, inflight: 0 }),
-      () => now,
-    );
+    const picker = testPicker(() => now);
     const byHandle = (h: EndpointHandle): ReplicaState => picker.replicas.find((r) => r.handle === h) as ReplicaState;
     // Train: one request at a time, each answering its first byte 20 ms + 0.04 ms a token later
     // (prompts of 100 to 3,000 tokens, none sharing a prefix with another).
@@ -74,11 +79,7 @@ describe('prefill scorer, time-aware', () => {
 describe('full batches', () => {
   it('sends a conversation away from the replica that holds it once that replica’s batch is full, unless every batch is', () => {
     let now = 0;
-    const picker = new PoolPicker(
-      pickerConfig('picker', 32),
-      (ep) => ({ origin: `http://${ep.host}:${ep.port}`, pool: undefined as unknown as EndpointHandle['pool'], downUntil: 0, consecutiveFailures: 0, inflight: 0 }),
-      () => now,
-    );
+    const picker = testPicker(() => now);
     // Every replica shows a batch of 4 that stepped while requests waited: its size is 4.
     let generated = 0;
     for (const r of picker.replicas) {
