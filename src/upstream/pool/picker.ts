@@ -27,7 +27,9 @@ export interface ReplicaState {
   running: number;
   /** Its batch size as learned from its metrics (0: not yet; scrape.ts applyLoad). */
   batchSlots: number;
+  /** Output tokens it had generated at the last scrape (-1: not known). */
   generated: number;
+  /** The largest batch any scrape found. */
   mostRunning: number;
   kvCacheUsage: number;
   /** Monotonic ms of the last good scrape; NaN: never. */
@@ -364,7 +366,7 @@ export class PoolPicker {
           running: 0,
           batchSlots: r?.batchSlots ?? 0,
           generated: -1,
-          mostRunning: 0,
+          mostRunning: r?.mostRunning ?? 0,
           kvCacheUsage: 0,
           scrapedAt: Number.NaN,
           inflightAtScrape: 0,

@@ -1,8 +1,8 @@
 // The numbers the picker reads from a model server's Prometheus /metrics: requests waiting to be
-// scheduled, requests in the running batch and the share of KV-cache blocks in use. vLLM's names
-// (and the ones older vLLM and SGLang-compatible servers use); a series with several label sets is
-// summed (waiting, running) or maxed (KV-cache use). Fetched with undici on the endpoint's own
-// connection pool.
+// scheduled, requests in the running batch, output tokens generated so far and the share of
+// KV-cache blocks in use. vLLM's names (and the ones older vLLM and SGLang-compatible servers use);
+// a series with several label sets is summed (waiting, running, generated) or maxed (KV-cache use).
+// Fetched with undici on the endpoint's own connection pool.
 import type { Pool } from 'undici';
 import { classifyUpstreamError } from '../errors.js';
 
