@@ -11,7 +11,7 @@ import { DnsEndpoints } from './dns.js';
 import { PendingPrefill, type HashedPrompt } from './prefill.js';
 import { hashBlocks, PrefixIndex, promptStart } from './prefix.js';
 import { argBest, effectiveKv, effectiveOccupancy, effectiveQueue, freshness, kvScore, prefillScores, prefixScore, queueScores } from './scorers.js';
-import { scrapeInto } from './scrape.js';
+import { scrapeInto, type ScrapedReplica } from './scrape.js';
 import type { PickRequest } from './request-view.js';
 import { SessionPlacements, sessionOf } from './sessions.js';
 import { workerShare, type PickerShare } from './share.js';
@@ -19,24 +19,10 @@ import { workerShare, type PickerShare } from './share.js';
 const EJECT_BASE_MS = 1_000;
 const EJECT_MAX_MS = 30_000;
 
-export interface ReplicaState {
+/** A replica as the picker keeps it: what its scrapes said (ScrapedReplica), and what the picker learned. */
+export interface ReplicaState extends ScrapedReplica {
   readonly id: string;
   readonly handle: EndpointHandle;
-  waiting: number;
-  /** Requests in its running batch at the last scrape. */
-  running: number;
-  /** Its batch size as learned from its metrics (0: not yet; scrape.ts applyLoad). */
-  batchSlots: number;
-  /** Output tokens it had generated at the last scrape (-1: not known). */
-  generated: number;
-  /** The largest batch any scrape found. */
-  mostRunning: number;
-  kvCacheUsage: number;
-  /** Monotonic ms of the last good scrape; NaN: never. */
-  scrapedAt: number;
-  /** The gateway's in-flight requests to it when that scrape answered. */
-  inflightAtScrape: number;
-  scrapeFailures: number;
   /** Ejected (not picked while others are available) until this monotonic ms. */
   ejectedUntil: number;
   backoffMs: number;
@@ -45,7 +31,6 @@ export interface ReplicaState {
   readonly prefix: PrefixIndex;
   /** The prefill it still has to run for the gateway's requests (until their first byte). */
   readonly prefill: PendingPrefill;
-  scraping: boolean;
 }
 
 export type PickReason = 'scored' | 'session' | 'round-robin' | 'least-request' | 'only' | 'all-ejected';

@@ -92,6 +92,7 @@ export interface ScrapedReplica {
   readonly handle: { readonly pool: Pool; readonly inflight: number };
   scraping: boolean;
   waiting: number;
+  /** Requests in its running batch at the last scrape. */
   running: number;
   /** The replica's batch size as learned from its metrics (0: not learned yet); see applyLoad. */
   batchSlots: number;
@@ -100,7 +101,9 @@ export interface ScrapedReplica {
   /** The largest batch any scrape found. */
   mostRunning: number;
   kvCacheUsage: number;
+  /** Monotonic ms of the last good scrape; NaN: never. */
   scrapedAt: number;
+  /** The gateway's in-flight requests to it when that scrape answered. */
   inflightAtScrape: number;
   scrapeFailures: number;
 }
