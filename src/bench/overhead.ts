@@ -227,8 +227,8 @@ async function allocationProfiles(gws: readonly RunningGateway[], modes: readonl
   const out: unknown[] = [];
   process.stdout.write('\nallocation per request at c=16 (V8 sampling heap profiler, collected objects included)\n');
   const passes = [
-    { start: '/heap/start', what: 'allocated', unit: 1024, unitName: 'KiB' },
-    { start: '/heap/start-outliving', what: 'outlived the young generation', unit: 1, unitName: 'B' },
+    { key: 'allocated', start: '/heap/start', what: 'KiB allocated', kib: true, sites: 12 },
+    { key: 'outlived', start: '/heap/start-outliving', what: 'B outlived the young generation', kib: false, sites: 6 },
   ] as const;
   for (const mode of modes) {
     for (const gw of gws) {
@@ -237,10 +237,10 @@ async function allocationProfiles(gws: readonly RunningGateway[], modes: readonl
       for (const pass of passes) {
         await probe(gw, 'POST', pass.start);
         const r = await runLoad({ port: gw.port, request: requestBytes(mode), concurrency: 16, warmupMs: 0, durationMs: Math.min(durationMs, 3000) });
-        const s = heapSummary(await probe<HeapProfile>(gw, 'POST', '/heap/stop'), r.requests, pass.unit === 1 ? 6 : 12);
-        row[pass.unit === 1 ? 'outlived' : 'allocated'] = { requests: r.requests, ...s };
-        const amount = pass.unit === 1 ? s.bytesPerRequest.toFixed(0) : (s.bytesPerRequest / 1024).toFixed(1);
-        process.stdout.write(formatSites(`${gw.label} ${mode}: ${amount} ${pass.unitName} ${pass.what} per request; top sites (share, bytes/request):`, 'B', s.sites));
+        const s = heapSummary(await probe<HeapProfile>(gw, 'POST', '/heap/stop'), r.requests, pass.sites);
+        row[pass.key] = { requests: r.requests, ...s };
+        const amount = pass.kib ? (s.bytesPerRequest / 1024).toFixed(1) : s.bytesPerRequest.toFixed(0);
+        process.stdout.write(formatSites(`${gw.label} ${mode}: ${amount} ${pass.what} per request; top sites (share, bytes/request):`, 'B', s.sites));
       }
       out.push(row);
     }
