@@ -22,7 +22,9 @@ const fs = require('node:fs');
 const [port, n, signal] = [Number(process.argv[1]), Number(process.argv[2]), process.argv[3]];
 const req = 'POST /v1/chat/completions HTTP/1.1\\r\\nhost: x\\r\\ncontent-length: 2\\r\\n\\r\\n{}';
 let connected = 0, firsts = 0, closed = 0, signalled = false;
-const signalNow = () => { if (!signalled) { signalled = true; fs.writeFileSync(signal, String(connected)); } };
+// Written beside the signal file and renamed onto it: the test polls for the file and reads it at
+// once, and a file written in place can be seen while still empty.
+const signalNow = () => { if (!signalled) { signalled = true; fs.writeFileSync(signal + '.part', String(connected)); fs.renameSync(signal + '.part', signal); } };
 const giveUp = setTimeout(signalNow, 20000);
 const report = () => { process.stdout.write(JSON.stringify({ connected, firsts, closed })); process.exit(0); };
 const end = setTimeout(report, 60000);
