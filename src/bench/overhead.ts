@@ -36,8 +36,9 @@ Usage: tollgate bench overhead [--duration SEC] [--concurrency 1,16,64] [--modes
                         and print current / REF ratios; REF is built once into .tmp/bench-ref/
   --rounds N            split each scenario's measured time into N slices taken by the targets in
                         turn (default 1); on a shared, noisy machine 5–10 keeps the ratios fair
-  --cpu-prof            profile each gateway at c=16 (json and stream): .cpuprofile and a flame
-                        graph SVG per gateway into the --out folder, and the hottest functions
+  --cpu-prof            profile each gateway and node-min at each --concurrency (json and stream):
+                        .cpuprofile and a flame graph SVG per profile into the --out folder, and
+                        the hottest functions
   --node-args=ARGS      extra node flags for the gateways, e.g. "--no-turbo-inlining" so a CPU
                         profile charges inlined functions to themselves, not to their caller
   --no-alloc            skip the allocation profile (bytes allocated per request, top sites)
@@ -160,7 +161,7 @@ export async function run(argv: string[]): Promise<number> {
     if (ref !== undefined) process.stdout.write(compareReport(rows, current, ref));
     const gws = targets.flatMap((t) => (t.gateway === undefined ? [] : [t.gateway]));
     const alloc = values['no-alloc'] === true ? undefined : await allocationProfiles([...gws, floorGw], modes as Mode[], durationMs);
-    const cpu = values['cpu-prof'] === true ? await cpuProfiles(gws, modes as Mode[], durationMs, outDir) : undefined;
+    const cpu = values['cpu-prof'] === true ? await cpuProfiles([...gws, floorGw], modes as Mode[], levels, durationMs, outDir) : undefined;
     // Provider translation: what each upstream API costs on top of OpenAI passthrough.
     const translation = values['no-translation'] === true ? undefined : await measureTranslation();
     if (translation !== undefined) process.stdout.write(`\n${formatTranslation(translation)}`);
@@ -248,22 +249,24 @@ async function allocationProfiles(gws: readonly RunningGateway[], modes: readonl
   return out;
 }
 
-/** A CPU profile of each gateway at c=16: .cpuprofile, flame graph SVG and the hottest functions. */
-async function cpuProfiles(gws: readonly RunningGateway[], modes: readonly Mode[], durationMs: number, outDir: string): Promise<unknown[]> {
+/** A CPU profile of each gateway at each concurrency: .cpuprofile, flame graph SVG and the hottest functions. */
+async function cpuProfiles(gws: readonly RunningGateway[], modes: readonly Mode[], levels: readonly number[], durationMs: number, outDir: string): Promise<unknown[]> {
   const out: unknown[] = [];
-  process.stdout.write('\nCPU profile at c=16 (self time; µs per request at the profile\'s sampling rate)\n');
+  process.stdout.write('\nCPU profiles (self time; µs per request at the profile\'s sampling rate; at c=1 the time a core spends waking per request is in (idle) and (program))\n');
   for (const mode of modes) {
-    for (const gw of gws) {
-      await runLoad({ port: gw.port, request: requestBytes(mode), concurrency: 16, warmupMs: 500, durationMs: 500 });
-      await probe(gw, 'POST', '/cpu/start');
-      const r = await runLoad({ port: gw.port, request: requestBytes(mode), concurrency: 16, warmupMs: 0, durationMs });
-      const profile = await probe<CpuProfile>(gw, 'POST', '/cpu/stop');
-      const name = `${gw.label.replace(/[^a-z0-9+.-]+/gi, '_')}-${mode}-c16`;
-      await writeFile(join(outDir, `${name}.cpuprofile`), JSON.stringify(profile));
-      await writeFile(join(outDir, `${name}.svg`), flameSvg(profile, `${gw.label}, ${mode}, c=16, ${r.requests} requests`));
-      const s = cpuSummary(profile, r.requests);
-      out.push({ target: gw.label, mode, requests: r.requests, files: [`${name}.cpuprofile`, `${name}.svg`], sites: s.sites });
-      process.stdout.write(formatSites(`${gw.label} ${mode} (${join(outDir, `${name}.svg`)}):`, 'µs', s.sites));
+    for (const c of levels) {
+      for (const gw of gws) {
+        await runLoad({ port: gw.port, request: requestBytes(mode), concurrency: c, warmupMs: 500, durationMs: 500 });
+        await probe(gw, 'POST', '/cpu/start');
+        const r = await runLoad({ port: gw.port, request: requestBytes(mode), concurrency: c, warmupMs: 0, durationMs });
+        const profile = await probe<CpuProfile>(gw, 'POST', '/cpu/stop');
+        const name = `${gw.label.replace(/[^a-z0-9+.-]+/gi, '_')}-${mode}-c${c}`;
+        await writeFile(join(outDir, `${name}.cpuprofile`), JSON.stringify(profile));
+        await writeFile(join(outDir, `${name}.svg`), flameSvg(profile, `${gw.label}, ${mode}, c=${c}, ${r.requests} requests`));
+        const s = cpuSummary(profile, r.requests);
+        out.push({ target: gw.label, mode, concurrency: c, requests: r.requests, files: [`${name}.cpuprofile`, `${name}.svg`], sites: s.sites });
+        process.stdout.write(formatSites(`${gw.label} ${mode} c=${c} (${join(outDir, `${name}.svg`)}):`, 'µs', s.sites));
+      }
     }
   }
   return out;
