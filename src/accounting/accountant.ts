@@ -86,7 +86,6 @@ export class Accountant {
   private readonly auditRate: number;
   private readonly random: () => number;
   private lastError = 0;
-  private readonly settledOutcomes = new WeakSet<RequestOutcome>();
 
   constructor(private readonly opts: AccountantOptions) {
     const c = opts.counter;
@@ -120,8 +119,18 @@ export class Accountant {
     return this.auditRate > 0 && (this.auditRate >= 1 || this.random() < this.auditRate);
   }
 
-  /** Called once per finished request, synchronously, right after the response ended. */
+  /** Called once per finished request, synchronously, right after the response ended: `recordDurably` and its rest at once. */
   requestFinished(o: RequestOutcome, gen: Generation | undefined): void {
+    this.recordDurably(o, gen)();
+  }
+
+  /**
+   * The part of a finished request that must be on disk before the client has its whole response:
+   * the ledger line (the billed record, or the estimate a count will replace), written now. Returns
+   * the rest (the limits' charge, listeners, sinks, the gateway's count), which the caller runs once
+   * the response's last bytes are on their way, so the client does not wait for it.
+   */
+  recordDurably(o: RequestOutcome, gen: Generation | undefined): () => void {
     const key = `${processTag}-${(++this.seq).toString(36)}`;
     // An aborted response is counted too: the prompt reached the backend even when no text came back.
     const countable =
@@ -129,36 +138,43 @@ export class Accountant {
       (o.usage !== undefined || (o.completionText !== undefined && o.completionText.length > 0) || o.completionOverflowChars > 0 || (o.aborted && o.attempts > 0)) &&
       isAccounted(o);
     if (!countable) {
-      this.complete(baseRecord(key, o, undefined), o);
-      return;
+      const r = this.priced(baseRecord(key, o, undefined));
+      this.opts.ledger?.appendRecord(r);
+      return () => this.release(r, o);
     }
     const encoding = Accountant.encodingFor(o, gen);
     const completion = completionJob(o.completionText, o.completionOverflowChars);
     if (o.usage !== undefined) {
-      this.backendReported(key, o, encoding, completion);
-      return;
+      // The backend's usage is billed: everything but the sinks gets the record now; a sample is audited.
+      const base = this.priced(baseRecord(key, o, undefined));
+      const audited = o.auditSampled ?? this.drawAuditSample();
+      this.opts.ledger?.appendRecord(base, !audited);
+      if (!audited) {
+        this.counts.unsampled++;
+        return () => this.release(base, o);
+      }
+      this.inFlight++;
+      return () => this.audit(base, o, encoding, completion);
     }
     const prompt = promptJob(o.operation, o.requestBody, encoding);
     const base = baseRecord(key, o, { input: estimateTokens(prompt), output: estimateTokens(completion) });
-    // Durable first: the line the ledger holds if the process dies before the count is done.
+    // The line the ledger holds if the process dies before the count is done.
     this.opts.ledger?.appendRecord(base, false);
     this.inFlight++;
-    this.count(encoding, prompt, completion, false, (count) => this.settle(count === undefined ? base : withGatewayCount(base, count), o));
+    return () => this.count(encoding, prompt, completion, false, (count) => this.settle(count === undefined ? base : withGatewayCount(base, count), o));
   }
 
-  /** The backend's usage is billed: everything but the sinks gets the record now; a sample is audited. */
-  private backendReported(key: string, o: RequestOutcome, encoding: EncodingName, completion: CountJob): void {
-    const base = this.priced(baseRecord(key, o, undefined));
-    const audited = o.auditSampled ?? this.drawAuditSample();
-    if (!audited) this.counts.unsampled++;
-    this.opts.ledger?.appendRecord(base, !audited);
+  /** A record already in the ledger in its final form: the limits, the sinks and the listeners. */
+  private release(r: UsageRecord, o: RequestOutcome): void {
+    this.settleUsage(r, o);
+    for (const s of this.sinks) s.write(r);
+    this.notify(r, o, 'recordCompleted');
+  }
+
+  /** A backend-reported record the drift audit sampled: completed now, its sinks get it with the gateway's count. */
+  private audit(base: UsageRecord, o: RequestOutcome, encoding: EncodingName, completion: CountJob): void {
     this.settleUsage(base, o);
     this.notify(base, o, 'recordCompleted');
-    if (!audited) {
-      for (const s of this.sinks) s.write(base);
-      return;
-    }
-    this.inFlight++;
     const prompt = promptJob(o.operation, o.requestBody, encoding);
     this.count(encoding, prompt, completion, true, (count) => {
       try {
@@ -214,13 +230,11 @@ export class Accountant {
     if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
-  /** A record whose billed usage is final: the limits, the ledger, the sinks and the listeners. */
+  /** A counted record, now final: its ledger line, then the limits, the sinks and the listeners. */
   private complete(r0: UsageRecord, o: RequestOutcome): void {
-    this.settleUsage(r0, o);
     const r = this.priced(r0);
     this.opts.ledger?.appendRecord(r);
-    for (const s of this.sinks) s.write(r);
-    this.notify(r, o, 'recordCompleted');
+    this.release(r, o);
   }
 
   private priced(r: UsageRecord): UsageRecord {
@@ -238,10 +252,9 @@ export class Accountant {
     }
   }
 
-  /** Hands the record's usage to the request's limits, once per request. */
+  /** Hands the record's usage to the request's limits (each record path above does so once). */
   private settleUsage(r: UsageRecord, o: RequestOutcome): void {
-    if (o.settleUsage === undefined || this.settledOutcomes.has(o)) return;
-    this.settledOutcomes.add(o);
+    if (o.settleUsage === undefined) return;
     try {
       o.settleUsage(r.usage);
     } catch (err) {

@@ -36,6 +36,10 @@ export interface OutcomeSink {
   requestStarted(generation: Generation | undefined): void;
   /** A request that asked for a streamed response is about to be proxied; its outcome has `stream: true`. */
   streamStarted(): void;
+  /**
+   * Once per request. For a proxied response it comes just before the last bytes go to the client:
+   * what must be durable by then is written synchronously, the rest may follow in a microtask.
+   */
   requestFinished(outcome: RequestOutcome, generation: Generation | undefined): void;
   /** Drawn as a request is proxied (absent: every response's text is kept, and accounting draws the audit's sample at the end). */
   countingPlan?(): CountingPlan;
@@ -267,7 +271,10 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
  * made inside proxyOpenAI would keep that whole scope, the raw body among it, alive until then.
  */
 function settler(rt: GatewayRuntime, admitted: AdmittedRequest, keyTicket: SpendTicket | undefined, model: string | undefined, r: ProxyResult): (usage: Usage) => void {
+  let settled = false;
   return (usage) => {
+    if (settled) return; // one charge per request, whoever calls
+    settled = true;
     settle(rt.limits, admitted, model, usage, r);
     const sent = r.requestModel ?? model ?? '';
     if (keyTicket !== undefined) rt.keys?.spend.settle(keyTicket, sent, usage);

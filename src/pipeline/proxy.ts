@@ -133,9 +133,10 @@ export class ProxyRequest implements DriverOwner {
           this.brokenBody(err);
           return;
         }
-        // The outcome (and its ledger line, written synchronously) is recorded before the last bytes
-        // go out: a response a client received in full is then in the ledger even if the process is
-        // killed in the next instant.
+        // The outcome is handed over before the last bytes go out: its ledger line is written at once,
+        // so a response a client received in full is in the ledger even if the process is killed in
+        // the next instant; the rest (metrics, limits, listeners) runs after those bytes left
+        // (Telemetry.requestFinished).
         this.finish(undefined);
         this.relay.close(tail);
         return;

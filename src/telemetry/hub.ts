@@ -71,6 +71,7 @@ export class Telemetry implements OutcomeSink {
     private readonly ledger: LedgerWriter | undefined,
     private readonly pg: PostgresSink | undefined,
     private readonly info: { accessLog: string | undefined; traces: string | undefined; captureContent: boolean },
+    private readonly onMetricsError: (err: Error, op: string) => void,
   ) {
     this.metrics = metrics;
     this.accountant = accountant;
@@ -154,7 +155,7 @@ export class Telemetry implements OutcomeSink {
         traces = traceOpts.url;
       }
       const accountant = new Accountant({ logger: log, ledger, sinks, listeners, rates: opts.rates, counter: { threads: opts.countThreads ?? 1 }, auditSampleRate: opts.auditSampleRate });
-      const t = new Telemetry(metrics, accountant, ledger, pg, { accessLog, traces, captureContent: traceOpts?.captureContent === true });
+      const t = new Telemetry(metrics, accountant, ledger, pg, { accessLog, traces, captureContent: traceOpts?.captureContent === true }, rateLimited(log, 'request metrics'));
       t.closers.push(...closers);
       t.mcpAccessLog = accessLogWriter;
       t.mcpTraces = traceExporter;
@@ -190,9 +191,24 @@ export class Telemetry implements OutcomeSink {
     return this.info.captureContent ? KEEP_TEXT : BILL_FROM_BACKEND;
   }
 
+  /**
+   * Called as a response ends, just before its last bytes go to the client (src/pipeline/proxy.ts).
+   * Only the ledger line must be written by then; the metrics, the limits' charge, the listeners and
+   * the sinks run in a microtask, after those bytes were handed to the kernel and before any other
+   * I/O is read, so a client's next request (or a scrape) already sees them.
+   */
   requestFinished(outcome: RequestOutcome, gen: Generation | undefined): void {
-    this.metrics.requestFinished(outcome, gen);
-    this.accountant.requestFinished(outcome, gen);
+    const rest = this.accountant.recordDurably(outcome, gen);
+    queueMicrotask(() => {
+      // The metrics first: the accountant's listeners read the series they set (token metrics). A
+      // microtask that throws would take the process down, so a failure is logged instead.
+      try {
+        this.metrics.requestFinished(outcome, gen);
+      } catch (err) {
+        this.onMetricsError(err as Error, 'recording a request');
+      }
+      rest();
+    });
   }
 
   /** Resolves when every gateway token count started so far has settled and its record was emitted. */
