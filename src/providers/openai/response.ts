@@ -26,8 +26,8 @@ export function openAIResponseTranslator(
   if (contentType !== undefined && !contentType.startsWith('application/json')) return PASS_THROUGH;
   // A chat or completion answer is small and must be well-formed to be billed: hold it and check it.
   // Embeddings can be tens of MB of floats: they stream through, observed on the side.
-  if (req.operation === 'chat' || req.operation === 'completions') return new HeldJson();
-  return new JsonObserver();
+  if (req.operation === 'chat' || req.operation === 'completions') return new HeldJson(reading.keepText);
+  return new JsonObserver(reading.keepText);
 }
 
 /** Non-streamed chat/completions: the body goes out whole once it parsed (a broken one is a 502). */
@@ -36,6 +36,8 @@ class HeldJson implements ResponseTranslator {
   private chunks: Buffer[] = [];
   private bytes = 0;
   private parsed: ResponseResult = { usage: undefined, responseModel: undefined, completionText: undefined };
+
+  constructor(private readonly keepText: boolean) {}
 
   push(chunk: Buffer): null {
     this.bytes += chunk.length;
@@ -54,7 +56,7 @@ class HeldJson implements ResponseTranslator {
       throw new UpstreamBodyError(body.length === 0 ? 'the response body is empty' : 'the response body is not valid JSON');
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UpstreamBodyError('the response body is not a JSON object');
-    this.parsed = resultFromBody(parsed);
+    this.parsed = resultFromBody(parsed, this.keepText);
     return body;
   }
 
@@ -63,14 +65,16 @@ class HeldJson implements ResponseTranslator {
   }
 }
 
-function resultFromBody(body: { model?: unknown; usage?: unknown; choices?: unknown }): ResponseResult {
-  const pieces: string[] = [];
-  if (Array.isArray(body.choices)) for (const c of body.choices as unknown[]) collectText(c, 'message', pieces);
-  return {
-    usage: usageFrom(body.usage),
-    responseModel: typeof body.model === 'string' ? body.model : undefined,
-    completionText: Array.isArray(body.choices) ? pieces.join('') : undefined,
-  };
+/** The answer's usage and model; its text only when asked to keep it, or when there is no usage to bill (the gateway counts it). */
+function resultFromBody(body: { model?: unknown; usage?: unknown; choices?: unknown }, keepText: boolean): ResponseResult {
+  const usage = usageFrom(body.usage);
+  let completionText: string | undefined;
+  if ((keepText || usage === undefined) && Array.isArray(body.choices)) {
+    const pieces: string[] = [];
+    for (const c of body.choices as unknown[]) collectText(c, 'message', pieces);
+    completionText = pieces.join('');
+  }
+  return { usage, responseModel: typeof body.model === 'string' ? body.model : undefined, completionText };
 }
 
 const NO_RESULT: ResponseResult = { usage: undefined, responseModel: undefined, completionText: undefined };
@@ -87,6 +91,8 @@ class JsonObserver implements ResponseTranslator {
   private bytes = 0;
   private parsed: ResponseResult = { usage: undefined, responseModel: undefined, completionText: undefined };
 
+  constructor(private readonly keepText: boolean) {}
+
   push(chunk: Buffer): Buffer {
     if (this.bytes <= MAX_OBSERVED_JSON_BYTES) {
       this.bytes += chunk.length;
@@ -100,7 +106,7 @@ class JsonObserver implements ResponseTranslator {
     if (this.chunks.length > 0) {
       try {
         const text = this.chunks.length === 1 ? (this.chunks[0] as Buffer).toString('utf8') : Buffer.concat(this.chunks).toString('utf8');
-        this.parsed = resultFromBody(JSON.parse(text) as Record<string, unknown>);
+        this.parsed = resultFromBody(JSON.parse(text) as Record<string, unknown>, this.keepText);
       } catch {
         // Not JSON: the client gets the bytes as they were; usage falls back to the gateway's count.
       }
