@@ -145,7 +145,7 @@ export class Accountant {
     const encoding = Accountant.encodingFor(o, gen);
     const completion = completionJob(o.completionText, o.completionOverflowChars);
     if (o.usage !== undefined) {
-      // The backend's usage is billed: everything but the sinks gets the record now; a sample is audited.
+      // The backend's usage is billed; a sample is audited, and its sinks get it with the gateway's count.
       const base = this.priced(baseRecord(key, o, undefined));
       const audited = o.auditSampled ?? this.drawAuditSample();
       this.opts.ledger?.appendRecord(base, !audited);
