@@ -238,15 +238,29 @@ async function allocationProfiles(gws: readonly RunningGateway[], modes: readonl
       for (const pass of passes) {
         await probe(gw, 'POST', pass.start);
         const r = await runLoad({ port: gw.port, request: requestBytes(mode), concurrency: 16, warmupMs: 0, durationMs: Math.min(durationMs, 3000) });
-        const s = heapSummary(await probe<HeapProfile>(gw, 'POST', '/heap/stop'), r.requests, pass.sites);
-        row[pass.key] = { requests: r.requests, ...s };
+        const profile = await probe<HeapProfile & Partial<GcCounts>>(gw, 'POST', '/heap/stop');
+        const s = heapSummary(profile, r.requests, pass.sites);
+        const gc = gcCounts(profile);
+        row[pass.key] = { requests: r.requests, ...s, ...gc };
         const amount = pass.kib ? (s.bytesPerRequest / 1024).toFixed(1) : s.bytesPerRequest.toFixed(0);
-        process.stdout.write(formatSites(`${gw.label} ${mode}: ${amount} ${pass.what} per request; top sites (share, bytes/request):`, 'B', s.sites));
+        // A full collection frees young objects too, and the sampler counts those as outliving.
+        const collected = gc === undefined ? '' : ` (${gc.scavenges} scavenges${gc.fullCollections > 0 ? `; ${gc.fullCollections} full collections, whose young garbage it includes` : ''})`;
+        process.stdout.write(formatSites(`${gw.label} ${mode}: ${amount} ${pass.what} per request${collected}; top sites (share, bytes/request):`, 'B', s.sites));
       }
       out.push(row);
     }
   }
   return out;
+}
+
+/** What the probe adds to an outliving profile: the collections that ran in its window. */
+interface GcCounts {
+  readonly scavenges: number;
+  readonly fullCollections: number;
+}
+
+function gcCounts(p: Partial<GcCounts>): GcCounts | undefined {
+  return p.scavenges === undefined || p.fullCollections === undefined ? undefined : { scavenges: p.scavenges, fullCollections: p.fullCollections };
 }
 
 /** A CPU profile of each gateway at each concurrency: .cpuprofile, flame graph SVG and the hottest functions. */
