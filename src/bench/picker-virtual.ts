@@ -68,6 +68,8 @@ export interface VirtualOptions {
    * keeps what it saw.
    */
   readonly shareMs?: number;
+  /** With `shareMs`: the workers also share their pending prefill per replica when it moved by this many tokens; 0: not. */
+  readonly sharePrefill?: number;
   /** The picker's scorer weights; undefined: the defaults a pool gets. */
   readonly weights?: Readonly<Record<ScorerName, number>> | undefined;
 }
@@ -136,11 +138,14 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
               sharedIpc.messages++;
               sharedIpc.bytes += Buffer.byteLength(JSON.stringify(batch));
             }
+            // The primary's relay: delivered one interval later (it batches at the same interval).
             cluster.at(cluster.now + shareMs, () => shares.forEach((peer, p) => p !== w && peer.receive([batch])));
           },
           later: (fn, ms) => cluster.at(cluster.now + ms, fn),
+          clock: () => cluster.now,
         },
         shareMs,
+        { from: `w${w}`, prefillTokens: o.sharePrefill ?? 0 },
       ),
     );
   }
@@ -158,6 +163,9 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
     );
   });
   const engineOf = (h: EndpointHandle): number => handles.get(h) as number;
+  if (process.env.ORACLE_PREFILL === '1') for (const p of pickers.slice(1)) p.replicas.forEach((r, i) => ((r as { prefill: unknown }).prefill = (pickers[0] as PoolPicker).replicas[i]?.prefill));
+  for (const f of (process.env.ORACLE_FIELDS ?? '').split(',').filter((x) => x !== ''))
+    for (const p of pickers.slice(1)) p.replicas.forEach((r, i) => ((r.prefill as unknown as Record<string, unknown>)[f] = ((pickers[0] as PoolPicker).replicas[i]?.prefill as unknown as Record<string, unknown>)[f]));
   const warm = o.warmupS * 1000;
   const end = warm + o.durationS * 1000;
   let kvSum = 0;

@@ -1,7 +1,8 @@
 // The primary's part in sharing the endpoint pickers' state (upstream/pool/share.ts): it relays
 // each worker's batches to the other workers, at most one message per worker an interval whatever
 // the number of workers, and keeps the most recent batches (a bounded number of entries) for a
-// worker that (re)starts, so it does not begin with an empty prefix index.
+// worker that (re)starts, so it does not begin with an empty prefix index. Pending prefill figures are
+// relayed but not kept: by the time a worker starts they are stale, and newer ones follow.
 import type { PickerBatch } from '../upstream/pool/share.js';
 
 /** Blocks and sessions kept for a worker that starts: a few seconds of a busy instance's news. */
@@ -43,6 +44,8 @@ export class PickerRelay {
   private keep(batch: PickerBatch): void {
     let entries = 0;
     for (const p of batch.pools) entries += p.sessions.length + p.blocks.reduce((n, [, hs]) => n + hs.length, 0);
+    if (entries === 0) return;
+    if (batch.from !== undefined) batch = { pools: batch.pools.map(({ prefill: _, ...p }) => p) };
     this.recent.push({ batch, entries });
     this.recentEntries += entries;
     let drop = 0;
