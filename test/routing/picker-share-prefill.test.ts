@@ -171,3 +171,58 @@ describe('pending prefill shared between two workers’ pickers', () => {
     expect(got).toEqual([[3, [{ pools: [{ pool: 'p', blockBytes: 256, blocks: [['10.0.0.1:8000', [1, 2, 3]]], sessions: [] }] }]]]);
   });
 });
+
+describe('batch timing', () => {
+  it('a worker’s batch goes at once after a quiet interval, and waits for the interval’s end within one', () => {
+    let now = 0;
+    const waits: number[] = [];
+    let pending: (() => void) | undefined;
+    const sent: PickerBatch[] = [];
+    const share = new PickerShare({ send: (b) => sent.push(b), later: (fn, ms) => ((pending = fn), waits.push(ms)), clock: () => now }, 25, { from: 'a', prefillTokens: 1_024 });
+    const picker = new PoolPicker(pickerConfig('picker', 32), (ep) => ({ origin: `http://${ep.host}:${ep.port}`, pool: undefined as unknown as EndpointHandle['pool'], downUntil: 0, consecutiveFailures: 0, inflight: 0 }), () => now, share);
+    const run = (): void => {
+      const fn = pending;
+      pending = undefined;
+      fn?.();
+    };
+    picker.pick(REQ, body('one', 8_000), new Set(), now);
+    run();
+    now = 10;
+    picker.pick(REQ, body('two', 8_000), new Set(), now);
+    run();
+    now = 100;
+    picker.pick(REQ, body('three', 8_000), new Set(), now);
+    run();
+    expect(waits).toEqual([0, 15, 0]);
+    expect(sent).toHaveLength(3);
+    // Prefill figures carry the sender and the time they were taken.
+    expect(sent.map((b) => [b.from, b.at])).toEqual([
+      ['a', 0],
+      ['a', 10],
+      ['a', 100],
+    ]);
+  });
+
+  it('the primary relays at once after a quiet interval, and batches within one', () => {
+    let now = 0;
+    const waits: number[] = [];
+    const timers: Array<() => void> = [];
+    const got: Array<[number, number]> = [];
+    const relay = new PickerRelay({ workers: () => [1, 2], send: (w, b) => got.push([w, b.length]), intervalMs: 25, later: (fn, ms) => (timers.push(fn), waits.push(ms)), clock: () => now });
+    const batch: PickerBatch = { pools: [{ pool: 'p', blockBytes: 256, blocks: [['10.0.0.1:8000', [1]]], sessions: [] }] };
+    relay.take(1, batch);
+    timers.shift()?.();
+    now = 5;
+    relay.take(2, batch);
+    relay.take(1, batch);
+    now = 25;
+    timers.shift()?.();
+    expect(waits).toEqual([0, 20]);
+    // Worker 2 gets worker 1's batch of the first relay, then one each of the second.
+    expect(got).toEqual([
+      [2, 1],
+      [1, 1],
+      [2, 1],
+    ]);
+  });
+});

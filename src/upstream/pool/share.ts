@@ -5,7 +5,8 @@
 //
 // Nothing is sent per request. A worker's share collects what its pickers learned (prefix blocks
 // newly recorded for a replica, sessions placed) and sends it as one batch at most every
-// `intervalMs`, only when something is new; the primary relays the batches to the other workers
+// `intervalMs`, only when something is new (at once after a quiet interval, else at the interval's
+// end); the primary relays the batches to the other workers, at most once an interval too
 // (cluster/picker-relay.ts), which put the blocks and sessions in their own index and session map
 // as if they had sent those requests. Next turns come seconds after the previous answer, so tens of
 // milliseconds of staleness cost affinity nothing. In-flight counts are not shared: peers' counts
@@ -13,7 +14,8 @@
 // With `prefillTokens` > 0 the batches also carry, per replica, the prefill the worker has sent and
 // not yet seen a first byte for (its own part of the prefill scorer's figure, prefill.ts), when it
 // moved by that many tokens or more from what the peers were last told, drained at the replica's
-// rate; peers fold it into their own figure (prefill-peers.ts). Off by default (see docs/routing.md).
+// rate; peers fold it into their own figure (prefill-peers.ts). Off by default: it helped the
+// virtual benchmark's tail at 80% of saturation a little and hurt it at saturation (docs/routing.md).
 // The transport is injected: IPC in a worker, simulated time in the virtual bench.
 import type { PoolPicker } from './picker.js';
 
@@ -43,7 +45,7 @@ export interface ShareTransport {
   /** Runs `fn` in `ms` (a timer that does not keep the process alive; simulated time in the bench). */
   later(fn: () => void, ms: number): void;
   /** Milliseconds on a clock every worker of the instance reads alike (to age prefill figures); absent: no ageing. */
-  clock?(): number;
+  readonly clock?: () => number;
 }
 
 /** Default batch interval: well under the seconds between a conversation's turns. */
@@ -62,7 +64,8 @@ export interface ShareView {
 
 /**
  * Default threshold of the shared pending prefill, in tokens; 0: not shared. Off: in the virtual
- * benchmark it did not improve the two workers' tail (docs/performance.md).
+ * benchmark it moved two workers' TTFT p99 at 80% of saturation from 1.65× to 1.71× round robin's
+ * and made it 5–10% worse at saturation (docs/performance.md).
  */
 export const SHARE_PREFILL_TOKENS = 0;
 
@@ -73,6 +76,15 @@ export interface ShareOptions {
   readonly prefillTokens?: number;
 }
 
+/**
+ * The threshold the workers share pending prefill at, from `TOLLGATE_PICKER_SHARE_PREFILL` (tokens;
+ * 0 or unset: the default, not shared; anything but a whole number is ignored).
+ */
+export function sharePrefillTokens(env: string | undefined): number {
+  const n = env === undefined || !/^\d{1,7}$/.test(env.trim()) ? Number.NaN : Number(env.trim());
+  return Number.isInteger(n) ? n : SHARE_PREFILL_TOKENS;
+}
+
 let shares = 0;
 
 export class PickerShare {
@@ -80,6 +92,7 @@ export class PickerShare {
   private readonly sessions = new Map<string, Array<readonly [string, string]>>();
   private readonly learned = new Map<string, { blocks: number; sessions: number }>();
   private armed = false;
+  private lastFlush = Number.NEGATIVE_INFINITY;
   readonly from: string;
   readonly prefillTokens: number;
 
@@ -161,11 +174,16 @@ export class PickerShare {
   private arm(): void {
     if (this.armed) return;
     this.armed = true;
-    this.transport.later(() => this.flush(), this.intervalMs);
+    // At most one batch an interval: news after a quiet interval goes at once (after the current
+    // event-loop turn, so not on the request's path), news within one waits for its end.
+    const clock = this.transport.clock;
+    const wait = clock === undefined ? this.intervalMs : Math.max(0, this.lastFlush + this.intervalMs - clock());
+    this.transport.later(() => this.flush(), wait);
   }
 
   private flush(): void {
     this.armed = false;
+    if (this.transport.clock !== undefined) this.lastFlush = this.transport.clock();
     const pools: PoolDelta[] = [];
     let room = MAX_BATCH_BLOCKS;
     let more = false;
