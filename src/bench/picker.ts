@@ -48,9 +48,10 @@ Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS] [
                       simulated seconds (default 600)
   --workers N         with --virtual: gateway worker processes, each picking with what it saw
                       and what the others shared (default 1)
-  --share-ms MS       with --workers: the interval of the workers' shared picker state, and its
-                      delivery delay (default ${SHARE_INTERVAL_MS}, as \`serve\` does); 0: nothing shared,
-                      each worker's picker knows only its own requests
+  --share-ms MS       with --workers: the interval of the workers' shared picker state: at most one
+                      batch per worker and one relay by the primary per interval (default
+                      ${SHARE_INTERVAL_MS}, as \`serve\` does); 0: nothing shared, each worker's picker
+                      knows only its own requests
   --share-prefill TOKENS  with --workers: the workers also share, per replica, the prefill they sent
                       without a first byte yet, whenever it moved by TOKENS or more
                       (default ${SHARE_PREFILL_TOKENS}: not shared)
