@@ -136,8 +136,6 @@ export class PendingPrefill {
   private toldTokens = 0;
   private toldAt = 0;
   private untold = false;
-
-  constructor(private readonly share?: PrefillShare) {}
   /**
    * The requests sent here without a first byte yet, oldest first: their estimate, when they were
    * sent, and the tokens that were ahead of their first byte then (theirs included).
@@ -146,6 +144,9 @@ export class PendingPrefill {
   private waitSentAt = new Float64Array(16);
   private waitWork = new Float64Array(16);
   private waiting = 0;
+
+  /** `share`: the worker's shared picker state, when it shares pending prefill with its peers. */
+  constructor(private readonly share?: PrefillShare) {}
 
   /**
    * Prefill tokens still ahead here at `nowMs`: what was sent (by this worker, and by its peers as

@@ -64,8 +64,8 @@ export interface ShareView {
 
 /**
  * Default threshold of the shared pending prefill, in tokens; 0: not shared. Off: in the virtual
- * benchmark it moved two workers' TTFT p99 at 80% of saturation from 1.65× to 1.71× round robin's
- * and made it 5–10% worse at saturation (docs/performance.md).
+ * benchmark it improved two workers' TTFT p99 at 80% of saturation a little (1.65× to 1.71× round
+ * robin's on the calibrated corpus) and made it 5–10% worse at saturation (docs/performance.md).
  */
 export const SHARE_PREFILL_TOKENS = 0;
 
