@@ -11,6 +11,7 @@
 import { PoolPicker } from '../upstream/pool/picker.js';
 import { applyLoad } from '../upstream/pool/scrape.js';
 import { PickerShare } from '../upstream/pool/share.js';
+import { PickerRelay } from '../cluster/picker-relay.js';
 import type { EndpointHandle } from '../upstream/pools.js';
 import { Engine, engineConfig } from '../sim/engine/engine.js';
 import { Cluster } from './virtual-cluster.js';
@@ -64,10 +65,12 @@ export interface VirtualOptions {
   readonly workers: number;
   /**
    * With several workers: their pickers share the prefix blocks and sessions they learned in
-   * batches every this many ms, delivered as long after (the primary's relay batches too); 0: each
-   * keeps what it saw.
+   * batches, at most one every this many ms from each worker (at once after a quiet interval), and
+   * the primary's relay batches them at the same interval; 0: each keeps what it saw.
    */
   readonly shareMs?: number;
+  /** With `shareMs`: the workers also share their pending prefill per replica when it moved by this many tokens; 0: not. */
+  readonly sharePrefill?: number;
   /** The picker's scorer weights; undefined: the defaults a pool gets. */
   readonly weights?: Readonly<Record<ScorerName, number>> | undefined;
 }
@@ -117,8 +120,9 @@ class SessionSupply {
  * output as long as the corpus says. `workers` > 1 models a gateway of several processes: each
  * request lands on one of them at random (connections are spread over workers, not sessions) and
  * each picks with what it saw itself (its own in-flight counts and prefix index; the scrape is the
- * same for all), plus, with `shareMs`, the prefix blocks and sessions the others told it that long
- * ago or longer.
+ * same for all), plus, with `shareMs`, the prefix blocks and sessions the others told it (and,
+ * with `sharePrefill`, their pending prefill per replica), batched by the workers' own share class
+ * and relayed by the primary's relay class, both in simulated time at that interval.
  */
 export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy: Strategy, users: number, seed: number, o: VirtualOptions): VirtualRun {
   const engines = Array.from({ length: REPLICAS }, () => new Engine(engineConfig(profile)));
@@ -127,6 +131,14 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
   const shareMs = o.workers > 1 ? (o.shareMs ?? 0) : 0;
   const shares: PickerShare[] = [];
   const sharedIpc = { messages: 0, bytes: 0 };
+  // The primary's relay, the gateway's own class in simulated time (IPC itself takes no time here).
+  const relay = new PickerRelay({
+    workers: () => shares.map((_, i) => i),
+    send: (id, batches) => cluster.at(cluster.now, () => shares[id]?.receive(batches)),
+    intervalMs: shareMs,
+    later: (fn, ms) => cluster.at(cluster.now + ms, fn),
+    clock: () => cluster.now,
+  });
   for (let w = 0; w < (shareMs > 0 ? o.workers : 0); w++) {
     shares.push(
       new PickerShare(
@@ -136,11 +148,13 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
               sharedIpc.messages++;
               sharedIpc.bytes += Buffer.byteLength(JSON.stringify(batch));
             }
-            cluster.at(cluster.now + shareMs, () => shares.forEach((peer, p) => p !== w && peer.receive([batch])));
+            relay.take(w, batch);
           },
           later: (fn, ms) => cluster.at(cluster.now + ms, fn),
+          clock: () => cluster.now,
         },
         shareMs,
+        { from: `w${w}`, prefillTokens: o.sharePrefill ?? 0 },
       ),
     );
   }

@@ -27,7 +27,7 @@ import { REPLICAS, runCli, startStack, stopAll, STRATEGIES, type Strategy } from
 import { BIN } from './procs.js';
 import { loadVirtualCorpus } from './picker-corpus.js';
 import { virtualComparison } from './picker-virtual.js';
-import { SHARE_INTERVAL_MS } from '../upstream/pool/share.js';
+import { SHARE_INTERVAL_MS, SHARE_PREFILL_TOKENS } from '../upstream/pool/share.js';
 import { BUILTIN_PROFILES, profileFromObject } from '../sim/index.js';
 import { DEFAULT_WEIGHTS, SCORERS } from '../config/compile/inference-pool.js';
 import type { ScorerName } from '../config/types.js';
@@ -36,7 +36,7 @@ const spec = {
   name: 'bench picker',
   summary: 'InferencePool: round robin vs least-request vs the endpoint picker on 4 simulated vLLM replicas',
   usage: `
-Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS]] [--warmup SEC] [--weights W] [--first-seed N]] [--trials N]
+Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS] [--share-prefill TOKENS]] [--warmup SEC] [--weights W] [--first-seed N]] [--trials N]
                              [--duration SEC] [--levels PCT,...] [--saturation USERS]
                              [--workload calibrated|agentic] [--sessions N] [--out DIR]
 
@@ -48,9 +48,13 @@ Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS]] 
                       simulated seconds (default 600)
   --workers N         with --virtual: gateway worker processes, each picking with what it saw
                       and what the others shared (default 1)
-  --share-ms MS       with --workers: the interval of the workers' shared picker state, and its
-                      delivery delay (default ${SHARE_INTERVAL_MS}, as \`serve\` does); 0: nothing shared,
-                      each worker's picker knows only its own requests
+  --share-ms MS       with --workers: the interval of the workers' shared picker state: at most one
+                      batch per worker and one relay by the primary per interval (default
+                      ${SHARE_INTERVAL_MS}, as \`serve\` does); 0: nothing shared, each worker's picker
+                      knows only its own requests
+  --share-prefill TOKENS  with --workers: the workers also share, per replica, the prefill they sent
+                      without a first byte yet, whenever it moved by TOKENS or more
+                      (default ${SHARE_PREFILL_TOKENS}: not shared)
   --warmup SEC        with --virtual: simulated seconds before the measured window (default 60;
                       120 with --workload agentic, whose sessions last minutes)
   --weights W         with --virtual: the picker's scorer weights, as the pool annotation
@@ -81,6 +85,7 @@ median over the trials of the trial's own ratio. Exit 1 when missed.`,
     virtual: { type: 'boolean' },
     workers: { type: 'string' },
     'share-ms': { type: 'string' },
+    'share-prefill': { type: 'string' },
     warmup: { type: 'string' },
     workload: { type: 'string' },
     weights: { type: 'string' },
@@ -146,6 +151,7 @@ interface Settings {
   readonly virtual: boolean;
   readonly workers: number;
   readonly shareMs: number;
+  readonly sharePrefill: number;
   readonly warmupS: number;
   readonly workload: Workload;
   readonly weights: Readonly<Record<ScorerName, number>> | undefined;
@@ -175,6 +181,7 @@ function settings(argv: string[]): Settings | undefined {
     virtual: v.virtual === true,
     workers: v.workers === undefined ? 1 : parsePositiveInt(v.workers, '--workers', { max: 64 }),
     shareMs: v['share-ms'] === undefined ? SHARE_INTERVAL_MS : parsePositiveInt(v['share-ms'], '--share-ms', { min: 0, max: 60_000 }),
+    sharePrefill: v['share-prefill'] === undefined ? SHARE_PREFILL_TOKENS : parsePositiveInt(v['share-prefill'], '--share-prefill', { min: 0, max: 1_000_000 }),
     warmupS: v.warmup === undefined ? (workload === 'agentic' ? 120 : 60) : parsePositiveInt(v.warmup, '--warmup'),
     workload,
     weights: v.weights === undefined ? undefined : parseWeights(v.weights),
@@ -366,10 +373,10 @@ async function runVirtualComparison(s: Settings): Promise<number> {
     throw err;
   }
   process.stdout.write(
-    `virtual time: 4 engines of ${profile.name}, the ${s.workload} corpus (${corpus.profiles.map((p) => `${p.name} ${(p.share * 100).toFixed(0)}%`).join(', ')} of users), ${s.durationS} simulated s per run after ${s.warmupS} s of warm-up, ${s.trials} seed(s), ${s.workers} gateway worker(s)${s.workers > 1 ? (s.shareMs > 0 ? ` sharing picker state every ${s.shareMs} ms` : ' picking alone') : ''}; ${s.saturation === undefined ? "each seed's saturation point from a round-robin ramp" : `saturation point given: ${s.saturation} users`}\n`,
+    `virtual time: 4 engines of ${profile.name}, the ${s.workload} corpus (${corpus.profiles.map((p) => `${p.name} ${(p.share * 100).toFixed(0)}%`).join(', ')} of users), ${s.durationS} simulated s per run after ${s.warmupS} s of warm-up, ${s.trials} seed(s), ${s.workers} gateway worker(s)${s.workers > 1 ? (s.shareMs > 0 ? ` sharing picker state every ${s.shareMs} ms${s.sharePrefill > 0 ? `, pending prefill when it moves by ${s.sharePrefill} tokens` : ''}` : ' picking alone') : ''}; ${s.saturation === undefined ? "each seed's saturation point from a round-robin ramp" : `saturation point given: ${s.saturation} users`}\n`,
   );
   const step = REPLICAS * RAMP_STEP_PER_REPLICA * (s.short ? 1 : 4);
-  const run = { warmupS: s.warmupS, durationS: s.durationS, sessionGapS: SESSION_GAP_S, workers: s.workers, shareMs: s.shareMs, weights: s.weights };
+  const run = { warmupS: s.warmupS, durationS: s.durationS, sessionGapS: SESSION_GAP_S, workers: s.workers, shareMs: s.shareMs, sharePrefill: s.sharePrefill, weights: s.weights };
   const r = virtualComparison(profile, corpus, { firstSeed: s.firstSeed, seeds: s.trials, levels: s.levels, strategies: s.strategies, run, rampStep: step, saturation: s.saturation }, (line) => process.stdout.write(`${line}\n`));
   await mkdir(s.out, { recursive: true });
   await writeFile(join(s.out, 'picker-virtual.json'), `${JSON.stringify({ settings: s, profile: profile.name, runs: r.runs, ok: r.ok }, null, 2)}\n`);

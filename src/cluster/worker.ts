@@ -5,7 +5,7 @@ import { Gateway, type GatewayOptions } from '../server/gateway.js';
 import { IpcStore } from './ipc-store.js';
 import type { WorkersTelemetry } from '../server/status-page.js';
 import { isMessage, type Question, type ToPrimary, type ToWorker } from './protocol.js';
-import { PickerShare, shareAcrossWorkers } from '../upstream/pool/share.js';
+import { PickerShare, SHARE_INTERVAL_MS, shareAcrossWorkers, sharePrefillTokens } from '../upstream/pool/share.js';
 import { attachShareTelemetry } from '../telemetry/picker-share-metrics.js';
 
 export const WORKER_ENV = { generation: 'TOLLGATE_WORKER_GENERATION', index: 'TOLLGATE_WORKER_INDEX' } as const;
@@ -21,10 +21,16 @@ export async function runWorker(opts: Omit<GatewayOptions, 'admin' | 'watch' | '
   };
   const store = new IpcStore(send);
   // Before the gateway starts, so every endpoint picker it creates shares what it learns.
-  const share = new PickerShare({
-    send: (batch) => void send({ t: 'picker', batch }),
-    later: (fn, ms) => setTimeout(fn, ms).unref(),
-  });
+  const share = new PickerShare(
+    {
+      send: (batch) => void send({ t: 'picker', batch }),
+      later: (fn, ms) => setTimeout(fn, ms).unref(),
+      // Epoch milliseconds at sub-millisecond precision: every worker of the instance reads it alike.
+      clock: () => performance.timeOrigin + performance.now(),
+    },
+    SHARE_INTERVAL_MS,
+    { prefillTokens: sharePrefillTokens(process.env.TOLLGATE_PICKER_SHARE_PREFILL) },
+  );
   shareAcrossWorkers(share);
   let gateway: Gateway | undefined;
   let stopping: Promise<void> | undefined;

@@ -70,7 +70,7 @@ export class PoolPicker {
   constructor(
     config: InferencePoolConfig,
     private readonly handleFor: (ep: Endpoint) => EndpointHandle,
-    private readonly now: () => number,
+    readonly now: () => number,
     private readonly share: PickerShare | undefined = workerShare(),
   ) {
     this.config = config;
@@ -361,7 +361,7 @@ export class PoolPicker {
           picks: r?.picks ?? 0,
           scores: { queue: 0, 'kv-cache': 0, 'prefix-cache': 0, prefill: 0 },
           prefix: new PrefixIndex(this.config.prefixLruPerEndpoint, this.share),
-          prefill: new PendingPrefill(),
+          prefill: new PendingPrefill(this.share !== undefined && this.share.prefillTokens > 0 ? this.share : undefined),
           scraping: false,
         };
         this.byId.set(id, r);

@@ -5,6 +5,7 @@
 // byte); sizes are estimates (bytes, not tokens, and the picker's own view of the replica's cache).
 // What is still ahead drains with time at the replica's prefill rate, which each replica's first
 // bytes teach: a long prefill sent a while ago is mostly done.
+import { PEER_PREFILL_TTL_MS, PeerPrefill, peerRemaining } from './prefill-peers.js';
 import { remainingPrefill, uncachedTokens } from './scorers.js';
 
 /** Body bytes per prompt token: JSON-escaped English and code run 3 to 5. */
@@ -110,13 +111,31 @@ export class PrefillRate {
   }
 }
 
+/**
+ * The worker's shared picker state, when it shares pending prefill (share.ts): told when this
+ * replica's figure moved `prefillTokens` or more away from what the peers were last told, drained.
+ */
+export interface PrefillShare {
+  readonly prefillTokens: number;
+  prefillMoved(): void;
+}
+
 export class PendingPrefill {
   /** Estimated uncached prompt tokens of the requests sent here that have produced no byte yet. */
   tokens = 0;
-  /** Tokens ahead of the first byte of the last request sent here, its own included, when it was sent. */
+  /**
+   * Tokens ahead of the first byte of the last request sent here, its own included, when it was
+   * sent (the peers' outstanding prefill included, with several workers sharing it).
+   */
   private backlog = 0;
   private backlogAt = 0;
   readonly rate = new PrefillRate();
+  /** Other workers' prefill outstanding here, as they told it. */
+  readonly peers = new PeerPrefill();
+  /** This worker's own figure as the peers were last told it, and when. */
+  private toldTokens = 0;
+  private toldAt = 0;
+  private untold = false;
   /**
    * The requests sent here without a first byte yet, oldest first: their estimate, when they were
    * sent, and the tokens that were ahead of their first byte then (theirs included).
@@ -126,9 +145,67 @@ export class PendingPrefill {
   private waitWork = new Float64Array(16);
   private waiting = 0;
 
-  /** Prefill tokens still ahead here at `nowMs`: what was sent, less what the learned rate drained since. */
+  /** `share`: the worker's shared picker state, when it shares pending prefill with its peers. */
+  constructor(private readonly share?: PrefillShare) {}
+
+  /**
+   * Prefill tokens still ahead here at `nowMs`: what was sent (by this worker, and by its peers as
+   * they told it), less what the learned rate drained since.
+   */
   ahead(nowMs: number): number {
+    const b = this.rate.msPerToken();
+    const peers = this.peers.count === 0 ? 0 : this.peers.left(nowMs, b);
+    return remainingPrefill(this.backlog, nowMs - this.backlogAt, b, this.rate.delayMs(), this.tokens + peers);
+  }
+
+  /** This worker's own part of `ahead`: what it tells its peers. */
+  own(nowMs: number): number {
     return remainingPrefill(this.backlog, nowMs - this.backlogAt, this.rate.msPerToken(), this.rate.delayMs(), this.tokens);
+  }
+
+  /**
+   * Peer worker `from` had `tokens` of prefill outstanding here `ageMs` before `nowMs` (when this
+   * worker heard it: the batch's time on the way). The backlog moves by the difference from that
+   * peer's previous figure, both drained to now: a larger figure is prefill queued ahead of the
+   * next request sent here, a smaller one is prefill the peer's first bytes showed done.
+   */
+  peer(from: string, tokens: number, nowMs: number, ageMs = 0): void {
+    if (!(tokens >= 0) || !Number.isFinite(tokens)) return;
+    const b = this.rate.msPerToken();
+    const age = ageMs > 0 ? ageMs : 0;
+    const left = this.ahead(nowMs);
+    const old = this.peers.set(from, tokens, nowMs - age, nowMs, b);
+    const next = left + peerRemaining(tokens, age, b, PEER_PREFILL_TTL_MS) - old;
+    this.backlog = next > 0 ? next : 0;
+    // The backlog keeps its timeline: still in its start-up delay, it starts draining when it would
+    // have; already draining, it goes on draining from now (`left` counted what drained until now).
+    const delay = this.rate.delayMs();
+    if (nowMs - this.backlogAt > delay) this.backlogAt = nowMs - delay;
+  }
+
+  /**
+   * The own figure to tell the peers, when it moved by the share's threshold since they were last
+   * told (then it counts as told); -1 when there is nothing new.
+   */
+  takeUntold(nowMs: number): number {
+    if (!this.untold) return -1;
+    this.untold = false;
+    const own = this.own(nowMs);
+    this.toldTokens = own;
+    this.toldAt = nowMs;
+    return own;
+  }
+
+  /** After a change of the own figure: tells the share when the peers' drained view of it is off by its threshold. */
+  private moved(nowMs: number): void {
+    const share = this.share;
+    if (share === undefined || this.untold) return;
+    const told = peerRemaining(this.toldTokens, nowMs - this.toldAt, this.rate.msPerToken(), PEER_PREFILL_TTL_MS);
+    const d = this.own(nowMs) - told;
+    if (d >= share.prefillTokens || -d >= share.prefillTokens) {
+      this.untold = true;
+      share.prefillMoved();
+    }
   }
   /**
    * Prompts longer than the hashed prefix that were sent here: how much of a long conversation the
@@ -173,6 +250,7 @@ export class PendingPrefill {
     this.waitTokens[i] = tokens;
     this.waitSentAt[i] = nowMs;
     this.waitWork[i] = work;
+    this.moved(nowMs);
   }
 
   /**
@@ -190,8 +268,10 @@ export class PendingPrefill {
     }
     const left = this.ahead(nowMs);
     this.tokens = this.tokens > tokens ? this.tokens - tokens : 0;
-    this.backlog = left < this.tokens ? left : this.tokens;
+    const cap = this.peers.count === 0 ? this.tokens : this.tokens + this.peers.left(nowMs, this.rate.msPerToken());
+    this.backlog = left < cap ? left : cap;
     this.backlogAt = nowMs;
+    this.moved(nowMs);
   }
 
   private forget(i: number): void {
