@@ -22,7 +22,7 @@ import { liveSpend } from '../keys/service.js';
 import type { StateStore } from '../state/store.js';
 import { StoreHost } from './store-host.js';
 import { PickerRelay } from './picker-relay.js';
-import { SHARE_INTERVAL_MS } from '../upstream/pool/share.js';
+import { SHARE_INTERVAL_MS, sharePrefillTokens } from '../upstream/pool/share.js';
 import { WORKER_ENV } from './worker.js';
 
 export interface PrimaryOptions {
@@ -117,6 +117,8 @@ export class Primary {
   }
 
   static async start(opts: PrimaryOptions): Promise<Primary> {
+    // Read again by each worker; a bad value stops the start here, once, with its message.
+    sharePrefillTokens(process.env.TOLLGATE_PICKER_SHARE_PREFILL);
     shareInstanceSeed();
     const loadOpts: LoadOptions = { paths: opts.configPaths, secretsDir: opts.secretsDir, purpose: 'serve' };
     const t0 = nowMs();

@@ -9,7 +9,7 @@ import { PickerRelay } from '../../src/cluster/picker-relay.js';
 import { PoolPicker, type ReplicaState } from '../../src/upstream/pool/picker.js';
 import { PEER_PREFILL_TTL_MS, PeerPrefill, peerRemaining } from '../../src/upstream/pool/prefill-peers.js';
 import { PendingPrefill } from '../../src/upstream/pool/prefill.js';
-import { PickerShare, type PickerBatch } from '../../src/upstream/pool/share.js';
+import { PickerShare, sharePrefillTokens, type PickerBatch } from '../../src/upstream/pool/share.js';
 import type { EndpointHandle } from '../../src/upstream/pools.js';
 
 const REQ = { method: 'POST', url: '/v1/chat/completions', headers: {} } as const;
@@ -224,5 +224,14 @@ describe('batch timing', () => {
       [1, 1],
       [2, 1],
     ]);
+  });
+});
+
+describe('TOLLGATE_PICKER_SHARE_PREFILL', () => {
+  it('takes a whole number of tokens, is off when unset, and names itself when it refuses a value', () => {
+    expect(sharePrefillTokens(undefined)).toBe(0);
+    expect(sharePrefillTokens('')).toBe(0);
+    expect(sharePrefillTokens(' 1024 ')).toBe(1024);
+    for (const bad of ['1k', '-5', '2.5', 'on']) expect(() => sharePrefillTokens(bad)).toThrow(/TOLLGATE_PICKER_SHARE_PREFILL must be a whole number of tokens/);
   });
 });

@@ -78,11 +78,15 @@ export interface ShareOptions {
 
 /**
  * The threshold the workers share pending prefill at, from `TOLLGATE_PICKER_SHARE_PREFILL` (tokens;
- * 0 or unset: the default, not shared; anything but a whole number is ignored).
+ * unset or empty: the default, not shared). Anything but a whole number is refused with a message
+ * naming the variable (the primary checks it before it starts a worker).
  */
 export function sharePrefillTokens(env: string | undefined): number {
-  const n = env === undefined || !/^\d{1,7}$/.test(env.trim()) ? Number.NaN : Number(env.trim());
-  return Number.isInteger(n) ? n : SHARE_PREFILL_TOKENS;
+  if (env === undefined || env.trim() === '') return SHARE_PREFILL_TOKENS;
+  if (!/^\d{1,7}$/.test(env.trim())) {
+    throw new Error(`TOLLGATE_PICKER_SHARE_PREFILL must be a whole number of tokens (0 shares none, the default); got "${env.slice(0, 40)}"`);
+  }
+  return Number(env.trim());
 }
 
 let shares = 0;
