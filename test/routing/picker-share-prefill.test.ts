@@ -11,6 +11,7 @@ import { PEER_PREFILL_TTL_MS, PeerPrefill, peerRemaining } from '../../src/upstr
 import { PendingPrefill } from '../../src/upstream/pool/prefill.js';
 import { PickerShare, sharePrefillTokens, type PickerBatch } from '../../src/upstream/pool/share.js';
 import type { EndpointHandle } from '../../src/upstream/pools.js';
+import { sharingWorker, type SharingWorker } from '../helpers/picker-share.js';
 
 const REQ = { method: 'POST', url: '/v1/chat/completions', headers: {} } as const;
 
@@ -90,29 +91,7 @@ describe('telling the peers', () => {
   });
 });
 
-interface Worker {
-  readonly picker: PoolPicker;
-  readonly share: PickerShare;
-  readonly sent: PickerBatch[];
-  flush(): void;
-}
-
-function worker(from: string, clock: () => number): Worker {
-  const sent: PickerBatch[] = [];
-  let timer: (() => void) | undefined;
-  const share = new PickerShare({ send: (b) => sent.push(b), later: (fn) => (timer = fn) }, 25, { from, prefillTokens: 1_024 });
-  const picker = new PoolPicker(pickerConfig('picker', 32), (ep) => ({ origin: `http://${ep.host}:${ep.port}`, pool: undefined as unknown as EndpointHandle['pool'], downUntil: 0, consecutiveFailures: 0, inflight: 0 }), clock, share);
-  return {
-    picker,
-    share,
-    sent,
-    flush: () => {
-      const t = timer;
-      timer = undefined;
-      t?.();
-    },
-  };
-}
+const worker = (from: string, clock: () => number): SharingWorker => sharingWorker({ clock, intervalMs: 25, share: { from, prefillTokens: 1_024 } });
 
 const body = (tag: string, bytes: number): Buffer => Buffer.from(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: `${tag} ${'w'.repeat(bytes)}` }] }));
 
@@ -121,7 +100,7 @@ describe('pending prefill shared between two workers’ pickers', () => {
     let now = 0;
     const a = worker('a', () => now);
     const b = worker('b', () => now);
-    const replicaOf = (w: Worker, h: EndpointHandle): ReplicaState => w.picker.replicas.find((r) => r.handle === h) as ReplicaState;
+    const replicaOf = (w: SharingWorker, h: EndpointHandle): ReplicaState => w.picker.replicas.find((r) => r.handle === h) as ReplicaState;
 
     const long = a.picker.pick(REQ, body('long', 40_000), new Set(), now) as EndpointHandle;
     const tokens = a.picker.lastPrefillTokens;

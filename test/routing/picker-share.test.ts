@@ -6,37 +6,15 @@
 import { describe, expect, it } from 'vitest';
 import { pickerConfig } from '../../src/bench/picker-cost.js';
 import type { InferencePoolConfig } from '../../src/config/types.js';
-import { PoolPicker } from '../../src/upstream/pool/picker.js';
 import { hashBlocks, PrefixIndex } from '../../src/upstream/pool/prefix.js';
-import { MAX_BATCH_BLOCKS, PickerShare, type PickerBatch } from '../../src/upstream/pool/share.js';
+import { MAX_BATCH_BLOCKS, type PickerBatch } from '../../src/upstream/pool/share.js';
 import type { EndpointHandle } from '../../src/upstream/pools.js';
+import { sharingWorker, type SharingWorker } from '../helpers/picker-share.js';
 
 const REQ = { method: 'POST', url: '/v1/chat/completions', headers: {} } as const;
 
-interface Worker {
-  readonly picker: PoolPicker;
-  readonly share: PickerShare;
-  readonly sent: PickerBatch[];
-  /** Runs the share's pending batch timer, if armed. */
-  flush(): void;
-}
-
-function worker(cfg: InferencePoolConfig = pickerConfig('picker', 32)): Worker {
-  const sent: PickerBatch[] = [];
-  let timer: (() => void) | undefined;
-  const share = new PickerShare({ send: (b) => sent.push(b), later: (fn) => (timer = fn) });
-  const picker = new PoolPicker(cfg, (ep) => ({ origin: `http://${ep.host}:${ep.port}`, pool: undefined as unknown as EndpointHandle['pool'], downUntil: 0, consecutiveFailures: 0, inflight: 0 }), () => 0, share);
-  return {
-    picker,
-    share,
-    sent,
-    flush: () => {
-      const t = timer;
-      timer = undefined;
-      t?.();
-    },
-  };
-}
+/** A worker's picker and share, batches kept in a list (test/helpers/picker-share.ts). */
+const worker = (cfg?: InferencePoolConfig): SharingWorker => sharingWorker({ cfg });
 
 function body(conversation: number, turns: number): Buffer {
   const messages = [{ role: 'system', content: `conversation ${conversation} ${'a careful assistant '.repeat(60)}` }];
@@ -44,7 +22,7 @@ function body(conversation: number, turns: number): Buffer {
   return Buffer.from(JSON.stringify({ model: 'm', messages }));
 }
 
-const idOf = (w: Worker, h: EndpointHandle | undefined): string => w.picker.replicas.find((r) => r.handle === h)?.id ?? 'none';
+const idOf = (w: SharingWorker, h: EndpointHandle | undefined): string => w.picker.replicas.find((r) => r.handle === h)?.id ?? 'none';
 
 describe('shared picker state between workers', () => {
   it("a conversation placed by one worker's picker is found by the other's after a batch", () => {
