@@ -73,6 +73,8 @@ export interface VirtualOptions {
   readonly sharePrefill?: number;
   /** The picker's scorer weights; undefined: the defaults a pool gets. */
   readonly weights?: Readonly<Record<ScorerName, number>> | undefined;
+  /** A scrape reaches the pickers this many ms after the engines' state it reports (0: at once). */
+  readonly scrapeDelayMs?: number;
 }
 
 const REPLICAS = 4;
@@ -176,14 +178,17 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
   const end = warm + o.durationS * 1000;
   let kvSum = 0;
   let kvSamples = 0;
-  // The gateway's background scrape, as the engines' /metrics would report it.
+  // The gateway's background scrape, as the engines' /metrics would report it, arriving
+  // `scrapeDelayMs` after the state it reports (an engine answers its /metrics between steps, and
+  // the answer crosses HTTP).
+  const delay = o.scrapeDelayMs ?? 0;
   const scrape = (): void => {
-    for (const picker of pickers) {
-      for (const r of picker.replicas) {
-        const e = engines[engineOf(r.handle)] as Engine;
-        applyLoad(r, { waiting: e.numWaiting, running: e.numRunning, generated: e.stats.generationTokens, kvCacheUsage: e.kv.usage() }, cluster.now);
-      }
-    }
+    const seen = engines.map((e) => ({ waiting: e.numWaiting, running: e.numRunning, generated: e.stats.generationTokens, kvCacheUsage: e.kv.usage() }));
+    const apply = (): void => {
+      for (const picker of pickers) for (const r of picker.replicas) applyLoad(r, seen[engineOf(r.handle)] as (typeof seen)[number], cluster.now);
+    };
+    if (delay > 0) cluster.at(cluster.now + delay, apply);
+    else apply();
     if (cluster.now >= warm && cluster.now < end) {
       for (const e of engines) kvSum += e.kv.usage();
       kvSamples += engines.length;

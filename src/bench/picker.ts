@@ -36,7 +36,7 @@ const spec = {
   name: 'bench picker',
   summary: 'InferencePool: round robin vs least-request vs the endpoint picker on 4 simulated vLLM replicas',
   usage: `
-Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS] [--share-prefill TOKENS]] [--warmup SEC] [--weights W] [--first-seed N]] [--trials N]
+Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS] [--share-prefill TOKENS]] [--warmup SEC] [--weights W] [--scrape-delay MS] [--first-seed N]] [--trials N]
                              [--duration SEC] [--levels PCT,...] [--saturation USERS]
                              [--workload calibrated|agentic] [--sessions N] [--out DIR]
 
@@ -60,6 +60,8 @@ Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS] [
   --weights W         with --virtual: the picker's scorer weights, as the pool annotation
                       tollgate.io/picker-weights writes them (e.g. "queue=2,prefill=2"; scorers
                       not named keep their defaults)
+  --scrape-delay MS   with --virtual: each scrape reaches the picker MS after the state it reports
+                      (default 0; the real stack's scrapes cross HTTP and wait for a busy engine)
   --first-seed N      with --virtual: the first trial's seed (default 1; trial k runs seed N+k-1),
                       to split one comparison's seeds over processes
   --workload NAME     the synthetic corpus (profiles B, C and D of \`tollgate synth\`):
@@ -85,6 +87,7 @@ median over the trials of the trial's own ratio. Exit 1 when missed.`,
     virtual: { type: 'boolean' },
     workers: { type: 'string' },
     'share-ms': { type: 'string' },
+    'scrape-delay': { type: 'string' },
     'share-prefill': { type: 'string' },
     warmup: { type: 'string' },
     workload: { type: 'string' },
@@ -151,6 +154,7 @@ interface Settings {
   readonly virtual: boolean;
   readonly workers: number;
   readonly shareMs: number;
+  readonly scrapeDelayMs: number;
   readonly sharePrefill: number;
   readonly warmupS: number;
   readonly workload: Workload;
@@ -180,6 +184,7 @@ function settings(argv: string[]): Settings | undefined {
     short,
     virtual: v.virtual === true,
     workers: v.workers === undefined ? 1 : parsePositiveInt(v.workers, '--workers', { max: 64 }),
+    scrapeDelayMs: v['scrape-delay'] === undefined ? 0 : parsePositiveInt(v['scrape-delay'], '--scrape-delay', { min: 0, max: 10_000 }),
     shareMs: v['share-ms'] === undefined ? SHARE_INTERVAL_MS : parsePositiveInt(v['share-ms'], '--share-ms', { min: 0, max: 60_000 }),
     sharePrefill: v['share-prefill'] === undefined ? SHARE_PREFILL_TOKENS : parsePositiveInt(v['share-prefill'], '--share-prefill', { min: 0, max: 1_000_000 }),
     warmupS: v.warmup === undefined ? (workload === 'agentic' ? 120 : 60) : parsePositiveInt(v.warmup, '--warmup'),
@@ -376,7 +381,7 @@ async function runVirtualComparison(s: Settings): Promise<number> {
     `virtual time: 4 engines of ${profile.name}, the ${s.workload} corpus (${corpus.profiles.map((p) => `${p.name} ${(p.share * 100).toFixed(0)}%`).join(', ')} of users), ${s.durationS} simulated s per run after ${s.warmupS} s of warm-up, ${s.trials} seed(s), ${s.workers} gateway worker(s)${s.workers > 1 ? (s.shareMs > 0 ? ` sharing picker state every ${s.shareMs} ms${s.sharePrefill > 0 ? `, pending prefill when it moves by ${s.sharePrefill} tokens` : ''}` : ' picking alone') : ''}; ${s.saturation === undefined ? "each seed's saturation point from a round-robin ramp" : `saturation point given: ${s.saturation} users`}\n`,
   );
   const step = REPLICAS * RAMP_STEP_PER_REPLICA * (s.short ? 1 : 4);
-  const run = { warmupS: s.warmupS, durationS: s.durationS, sessionGapS: SESSION_GAP_S, workers: s.workers, shareMs: s.shareMs, sharePrefill: s.sharePrefill, weights: s.weights };
+  const run = { warmupS: s.warmupS, durationS: s.durationS, sessionGapS: SESSION_GAP_S, workers: s.workers, shareMs: s.shareMs, sharePrefill: s.sharePrefill, weights: s.weights, scrapeDelayMs: s.scrapeDelayMs };
   const r = virtualComparison(profile, corpus, { firstSeed: s.firstSeed, seeds: s.trials, levels: s.levels, strategies: s.strategies, run, rampStep: step, saturation: s.saturation }, (line) => process.stdout.write(`${line}\n`));
   await mkdir(s.out, { recursive: true });
   await writeFile(join(s.out, 'picker-virtual.json'), `${JSON.stringify({ settings: s, profile: profile.name, runs: r.runs, ok: r.ok }, null, 2)}\n`);
