@@ -125,10 +125,12 @@ export class Accountant {
   }
 
   /**
-   * The part of a finished request that must be on disk before the client has its whole response:
-   * the ledger line (the billed record, or the estimate a count will replace), written now. Returns
-   * the rest (the limits' charge, listeners, sinks, the gateway's count), which the caller runs once
-   * the response's last bytes are on their way, so the client does not wait for it.
+   * The part of a finished request that must be done before the client has its whole response: the
+   * ledger line (the billed record, or the estimate a count will replace) on disk, and the limits'
+   * charge when the usage is known (with several workers it travels to the primary, and must be on
+   * its way before the client can send its next request, to whichever worker). Returns the rest
+   * (listeners, sinks, the gateway's count), which the caller runs once the response's last bytes
+   * are on their way, so the client does not wait for it.
    */
   recordDurably(o: RequestOutcome, gen: Generation | undefined): () => void {
     const key = `${processTag}-${(++this.seq).toString(36)}`;
@@ -140,7 +142,8 @@ export class Accountant {
     if (!countable) {
       const r = this.priced(baseRecord(key, o, undefined));
       this.opts.ledger?.appendRecord(r);
-      return () => this.release(r, o);
+      this.settleUsage(r, o);
+      return () => this.publish(r, o);
     }
     const encoding = Accountant.encodingFor(o, gen);
     const completion = completionJob(o.completionText, o.completionOverflowChars);
@@ -149,9 +152,10 @@ export class Accountant {
       const base = this.priced(baseRecord(key, o, undefined));
       const audited = o.auditSampled ?? this.drawAuditSample();
       this.opts.ledger?.appendRecord(base, !audited);
+      this.settleUsage(base, o);
       if (!audited) {
         this.counts.unsampled++;
-        return () => this.release(base, o);
+        return () => this.publish(base, o);
       }
       this.inFlight++;
       return () => this.audit(base, o, encoding, completion);
@@ -164,16 +168,14 @@ export class Accountant {
     return () => this.count(encoding, prompt, completion, false, (count) => this.settle(count === undefined ? base : withGatewayCount(base, count), o));
   }
 
-  /** A record already in the ledger in its final form: the limits, the sinks and the listeners. */
-  private release(r: UsageRecord, o: RequestOutcome): void {
-    this.settleUsage(r, o);
+  /** A record in the ledger in its final form, its limits charged: the sinks and the listeners. */
+  private publish(r: UsageRecord, o: RequestOutcome): void {
     for (const s of this.sinks) s.write(r);
     this.notify(r, o, 'recordCompleted');
   }
 
-  /** A backend-reported record the drift audit sampled: completed now, its sinks get it with the gateway's count. */
+  /** A backend-reported record the drift audit sampled: its listeners get it now, its sinks with the gateway's count. */
   private audit(base: UsageRecord, o: RequestOutcome, encoding: EncodingName, completion: CountJob): void {
-    this.settleUsage(base, o);
     this.notify(base, o, 'recordCompleted');
     const prompt = promptJob(o.operation, o.requestBody, encoding);
     this.count(encoding, prompt, completion, true, (count) => {
@@ -230,11 +232,12 @@ export class Accountant {
     if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
-  /** A counted record, now final: its ledger line, then the limits, the sinks and the listeners. */
+  /** A counted record, now final: its ledger line, the limits' charge, the sinks and the listeners. */
   private complete(r0: UsageRecord, o: RequestOutcome): void {
     const r = this.priced(r0);
     this.opts.ledger?.appendRecord(r);
-    this.release(r, o);
+    this.settleUsage(r, o);
+    this.publish(r, o);
   }
 
   private priced(r: UsageRecord): UsageRecord {

@@ -38,7 +38,8 @@ export interface OutcomeSink {
   streamStarted(): void;
   /**
    * Once per request. For a proxied response it comes just before the last bytes go to the client:
-   * what must be durable by then is written synchronously, the rest may follow in a microtask.
+   * what must be done by then (the ledger line, the limits' charge) is done synchronously, the rest
+   * may follow in a microtask.
    */
   requestFinished(outcome: RequestOutcome, generation: Generation | undefined): void;
   /** Drawn as a request is proxied (absent: every response's text is kept, and accounting draws the audit's sample at the end). */

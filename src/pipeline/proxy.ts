@@ -135,8 +135,8 @@ export class ProxyRequest implements DriverOwner {
         }
         // The outcome is handed over before the last bytes go out: its ledger line is written at once,
         // so a response a client received in full is in the ledger even if the process is killed in
-        // the next instant; the rest (metrics, limits, listeners) runs after those bytes left
-        // (Telemetry.requestFinished).
+        // the next instant, and the limits are charged before the client can send its next request;
+        // the rest (metrics, listeners, sinks) runs after those bytes left (Telemetry.requestFinished).
         this.finish(undefined);
         this.relay.close(tail);
         return;

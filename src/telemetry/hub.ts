@@ -193,9 +193,9 @@ export class Telemetry implements OutcomeSink {
 
   /**
    * Called as a response ends, just before its last bytes go to the client (src/pipeline/proxy.ts).
-   * Only the ledger line must be written by then; the metrics, the limits' charge, the listeners and
-   * the sinks run in a microtask, after those bytes were handed to the kernel and before any other
-   * I/O is read, so a client's next request (or a scrape) already sees them.
+   * Only the ledger line and the limits' charge must be done by then (Accountant.recordDurably); the
+   * metrics, the listeners and the sinks run in a microtask, after those bytes were handed to the
+   * kernel and before any other I/O is read, so a scrape already sees them.
    */
   requestFinished(outcome: RequestOutcome, gen: Generation | undefined): void {
     const rest = this.accountant.recordDurably(outcome, gen);
