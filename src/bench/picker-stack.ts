@@ -63,7 +63,9 @@ export async function startStack(out: string, strategy: Strategy, profile: strin
     if (!ports.includes(p)) ports.push(p);
   }
   const replicas = ports.map((p) => `http://127.0.0.1:${p}`);
-  children.push(spawnQuiet(['sim', ...ports.flatMap((p) => ['--listen', `127.0.0.1:${p}`]), '--profile', profile, '--model', 'gpt-oss-120b']));
+  // One process per replica, as vLLM runs: replicas in one simulator process would share its event
+  // loop, so a replica kept busy would delay the others' steps, which real replicas never do.
+  for (const p of ports) children.push(spawnQuiet(['sim', '--listen', `127.0.0.1:${p}`, '--profile', profile, '--model', 'gpt-oss-120b']));
   const config = join(out, 'config', strategy);
   await mkdir(config, { recursive: true });
   await writeFile(join(config, 'pool.yaml'), poolManifest(ports, strategy));

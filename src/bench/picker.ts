@@ -36,7 +36,7 @@ const spec = {
   name: 'bench picker',
   summary: 'InferencePool: round robin vs least-request vs the endpoint picker on 4 simulated vLLM replicas',
   usage: `
-Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS] [--share-prefill TOKENS]] [--warmup SEC] [--weights W] [--scrape-delay MS] [--first-seed N]] [--trials N]
+Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS] [--share-prefill TOKENS]] [--weights W] [--scrape-delay MS] [--first-seed N]] [--warmup SEC] [--trials N]
                              [--duration SEC] [--levels PCT,...] [--saturation USERS]
                              [--workload calibrated|agentic] [--sessions N] [--out DIR]
 
@@ -55,8 +55,9 @@ Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS] [
   --share-prefill TOKENS  with --workers: the workers also share, per replica, the prefill they sent
                       without a first byte yet, whenever it moved by TOKENS or more
                       (default ${SHARE_PREFILL_TOKENS}: not shared)
-  --warmup SEC        with --virtual: simulated seconds before the measured window (default 60;
-                      120 with --workload agentic, whose sessions last minutes)
+  --warmup SEC        seconds of load before the measured window, so the picker is measured with
+                      what it learns (batch sizes, prefill rates, prefixes), not from a cold start
+                      (default 60, 120 with --workload agentic; real stack with --short: 20)
   --weights W         with --virtual: the picker's scorer weights, as the pool annotation
                       tollgate.io/picker-weights writes them (e.g. "queue=2,prefill=2"; scorers
                       not named keep their defaults)
@@ -187,7 +188,7 @@ function settings(argv: string[]): Settings | undefined {
     scrapeDelayMs: v['scrape-delay'] === undefined ? 0 : parsePositiveInt(v['scrape-delay'], '--scrape-delay', { min: 0, max: 10_000 }),
     shareMs: v['share-ms'] === undefined ? SHARE_INTERVAL_MS : parsePositiveInt(v['share-ms'], '--share-ms', { min: 0, max: 60_000 }),
     sharePrefill: v['share-prefill'] === undefined ? SHARE_PREFILL_TOKENS : parsePositiveInt(v['share-prefill'], '--share-prefill', { min: 0, max: 1_000_000 }),
-    warmupS: v.warmup === undefined ? (workload === 'agentic' ? 120 : 60) : parsePositiveInt(v.warmup, '--warmup'),
+    warmupS: v.warmup === undefined ? (workload === 'agentic' ? 120 : short && v.virtual !== true ? 20 : 60) : parsePositiveInt(v.warmup, '--warmup'),
     workload,
     weights: v.weights === undefined ? undefined : parseWeights(v.weights),
     firstSeed: v['first-seed'] === undefined ? 1 : parsePositiveInt(v['first-seed'], '--first-seed'),
@@ -220,13 +221,13 @@ function parseWeights(text: string): Record<ScorerName, number> {
   return weights;
 }
 
-function planYaml(name: string, phase: string, admin: string, replicas: readonly string[]): string {
+function planYaml(name: string, phases: readonly string[], admin: string, replicas: readonly string[]): string {
   return `name: ${name}
 mode: users
 seed: 1
 session_gap: ${SESSION_GAP_S}s
 phases:
-  - ${phase}
+${phases.map((ph) => `  - ${ph}`).join('\n')}
 gates:
   window: 10s
   sustain: 2
@@ -262,7 +263,7 @@ async function measureSaturation(s: Settings, corpus: string, profile: string, c
     // Fine steps: the 80% level is only as close to 80% as the knee is to the level that found it.
     const step = REPLICAS * RAMP_STEP_PER_REPLICA * (s.short ? 1 : 4);
     const phase = `{kind: ramp, start: ${step}, step: ${step}, max: ${step * 40}, step_duration: ${s.rampStepS}s, settle: ${Math.max(1, Math.round(s.rampStepS / 4))}s}`;
-    const r = await loadRun(s, corpus, join(s.out, 'runs', `t${trial}-saturation`), planYaml('picker-saturation', phase, stack.admin, stack.replicas), stack.gateway);
+    const r = await loadRun(s, corpus, join(s.out, 'runs', `t${trial}-saturation`), planYaml('picker-saturation', [phase], stack.admin, stack.replicas), stack.gateway);
     const t2 = rec(rec(r['boundaries'])['t2']);
     const level = num(t2['level']);
     if (level !== null) return level;
@@ -281,9 +282,12 @@ async function oneRun(s: Settings, corpus: string, profile: string, children: Ch
   try {
     const load1m = loadavg()[0] ?? 0;
     const dir = join(s.out, 'runs', `t${trial}-${pct}pct-${strategy}`);
-    const r = await loadRun(s, corpus, dir, planYaml(`picker-${pct}-${strategy}`, `{kind: steady, level: ${users}, duration: ${s.durationS}s}`, stack.admin, stack.replicas), stack.gateway);
+    // A warm-up at the same level first: the numbers are the second phase's, the picker's learned
+    // state (batch sizes, prefill rates, prefix index) what the load taught it, as in --virtual.
+    const steady = (name: string, seconds: number): string => `{kind: steady, name: ${name}, level: ${users}, duration: ${seconds}s}`;
+    const r = await loadRun(s, corpus, dir, planYaml(`picker-${pct}-${strategy}`, [steady('warm-up', s.warmupS), steady('measured', s.durationS)], stack.admin, stack.replicas), stack.gateway);
     const phases = Array.isArray(r['phases']) ? (r['phases'] as unknown[]) : [];
-    const phase = rec(phases[0]);
+    const phase = rec(phases[phases.length - 1]);
     const summary = rec(phase['summary']);
     const ttft = rec(summary['ttft']);
     const replicas = await replicaNumbers(stack.replicas);
