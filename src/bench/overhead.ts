@@ -8,10 +8,11 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
-import { runLoad, type LoadResult } from './loadgen.js';
-import { compareReport, floorReport, summarize, toRow, type Mode, type Row } from './overhead-report.js';
+import { runLoad } from './loadgen.js';
+import { formatWarmUps, measureInRounds, warmUp, type Target, type WarmUp } from './overhead-rounds.js';
+import { compareReport, floorReport, summarize, type Mode, type Row } from './overhead-report.js';
 import { PROBE_URL, probe, startGateway, variantLabel, type GatewayVariant, type RunningGateway } from './overhead-targets.js';
-import { BIN, cpuPerRequest, cpuTicks, freePort, NODE_PROXY_JS, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
+import { BIN, freePort, NODE_PROXY_JS, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
 import { cpuSummary, flameSvg, formatSites, heapSummary, type CpuProfile, type HeapProfile } from './profiles.js';
 import { buildRef } from './ref-build.js';
 import { runSlowStreams, type GatewayStarter } from './slow-streams.js';
@@ -23,13 +24,17 @@ const spec = {
   name: 'bench overhead',
   summary: 'gateway vs direct-to-upstream (and nginx) on loopback: latency, throughput, CPU per request',
   usage: `
-Usage: tollgate bench overhead [--duration SEC] [--concurrency 1,16,64] [--modes json,stream]
+Usage: tollgate bench overhead [--duration SEC] [--warmup SEC] [--concurrency 1,16,64] [--modes json,stream]
                                [--compare REF] [--rounds N] [--cpu-prof] [--node-args=ARGS] [--no-alloc]
                                [--out FILE] [--no-nginx]
                                [--translation-only | --no-translation]
        tollgate bench overhead --slow-streams N [--open-rate PER_SEC] [--compare REF]
 
   --duration SEC        measured seconds per scenario (default 4, after 1 s of warm-up)
+  --warmup SEC          before each mode's scenarios, every target serves that mode for SEC at
+                        the highest --concurrency (default 8; 0 skips it), so each process has
+                        compiled its hot code, as a long-running one has; the CPU it took per
+                        request is printed as the cold-start cost
   --concurrency LIST    closed-loop connections per scenario (default 1,16,64)
   --modes LIST          json, stream or both (default json,stream)
   --compare REF         also run the gateways built from git REF (e.g. HEAD~1), in the same run,
@@ -54,6 +59,7 @@ Usage: tollgate bench overhead [--duration SEC] [--concurrency 1,16,64] [--modes
                         per provider, vs OpenAI passthrough); --no-translation skips it`,
   options: {
     duration: { type: 'string' },
+    warmup: { type: 'string' },
     concurrency: { type: 'string' },
     modes: { type: 'string' },
     compare: { type: 'string' },
@@ -73,12 +79,6 @@ Usage: tollgate bench overhead [--duration SEC] [--concurrency 1,16,64] [--modes
 
 const VARIANTS: readonly GatewayVariant[] = ['plain', 'full'];
 
-interface Target {
-  readonly target: string;
-  readonly port: number;
-  readonly pids: () => number[];
-  readonly gateway?: RunningGateway;
-}
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(spec, argv);
@@ -88,6 +88,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const durationMs = parsePositiveInt(values.duration ?? '4', '--duration', { max: 600 }) * 1000;
   const rounds = parsePositiveInt(values.rounds ?? '1', '--rounds', { max: 100 });
+  const warmupMs = parsePositiveInt(values.warmup ?? '8', '--warmup', { min: 0, max: 600 }) * 1000;
   const levels = (values.concurrency ?? '1,16,64').split(',').map((c) => parsePositiveInt(c.trim(), '--concurrency', { max: 4096 }));
   const modes = (values.modes ?? 'json,stream').split(',').map((m) => m.trim());
   for (const m of modes) if (m !== 'json' && m !== 'stream') throw new UsageError(`--modes: "${m}" is not json or stream`, 'for example --modes json,stream');
@@ -149,11 +150,14 @@ export async function run(argv: string[]): Promise<number> {
     }
 
     const rows: Row[] = [];
+    const warmups: WarmUp[] = [];
     for (const mode of modes as Mode[]) {
-      for (const c of levels) rows.push(...(await measureInRounds(targets, mode, c, durationMs, rounds)));
+      if (warmupMs > 0) warmups.push(...(await warmUp(targets, requestBytes(mode), mode, Math.max(...levels), warmupMs)));
+      for (const c of levels) rows.push(...(await measureInRounds(targets, requestBytes(mode), mode, c, durationMs, rounds)));
     }
     process.stderr.write('\n');
     const report = summarize(rows);
+    if (warmups.length > 0) process.stdout.write(formatWarmUps(warmups));
     process.stdout.write(report.table);
     const current = VARIANTS.map(variantLabel);
     const floorText = floorReport(rows, current);
@@ -165,7 +169,7 @@ export async function run(argv: string[]): Promise<number> {
     // Provider translation: what each upstream API costs on top of OpenAI passthrough.
     const translation = values['no-translation'] === true ? undefined : await measureTranslation();
     if (translation !== undefined) process.stdout.write(`\n${formatTranslation(translation)}`);
-    await writeFile(outFile, JSON.stringify({ pinned, durationMs, compare: refBuild, rows, comparisons: report.comparisons, goals: floorText.goals, alloc, cpu, translation }, null, 2));
+    await writeFile(outFile, JSON.stringify({ pinned, durationMs, warmupMs, warmups, compare: refBuild, rows, comparisons: report.comparisons, goals: floorText.goals, alloc, cpu, translation }, null, 2));
     process.stdout.write(`\nJSON written to ${outFile}\n`);
     return 0;
   } finally {
@@ -174,56 +178,6 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-/**
- * Each target's share of a scenario in `rounds` slices, taken in turn (the order rotating each
- * round), so a burst of load from other tenants of the machine hits every target alike instead of
- * whichever ran at that moment. Throughput and CPU add up over the slices; latencies are the
- * median of the slices' percentiles.
- */
-async function measureInRounds(targets: readonly Target[], mode: Mode, c: number, durationMs: number, rounds: number): Promise<Row[]> {
-  const acc = targets.map(() => ({ results: [] as LoadResult[], ticks: 0 }));
-  for (let round = 0; round < rounds; round++) {
-    for (let k = 0; k < targets.length; k++) {
-      const i = (k + round) % targets.length;
-      const t = targets[i] as Target;
-      const a = acc[i] as (typeof acc)[number];
-      const pids = t.pids();
-      const cpu0 = cpuTicks(pids);
-      a.results.push(await runLoad({ port: t.port, request: requestBytes(mode), concurrency: c, warmupMs: rounds === 1 ? 1000 : 300, durationMs: durationMs / rounds }));
-      a.ticks += cpuTicks(pids) - cpu0;
-      process.stderr.write('.');
-    }
-  }
-  return targets.map((t, i) => {
-    const a = acc[i] as (typeof acc)[number];
-    const merged = mergeResults(a.results);
-    return toRow(t.target, mode, c, merged, t.pids().length === 0 ? undefined : cpuPerRequest(0, a.ticks, merged.requests));
-  });
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-}
-
-function mergeResults(rs: readonly LoadResult[]): LoadResult {
-  const m = (f: (r: LoadResult) => number): number => median(rs.map(f));
-  return {
-    requests: rs.reduce((a, r) => a + r.requests, 0),
-    errors: rs.reduce((a, r) => a + r.errors, 0),
-    seconds: rs.reduce((a, r) => a + r.seconds, 0),
-    latency: { p50: m((r) => r.latency.p50), p90: m((r) => r.latency.p90), p99: m((r) => r.latency.p99), max: Math.max(...rs.map((r) => r.latency.max)), mean: m((r) => r.latency.mean) },
-    firstByte: { p50: m((r) => r.firstByte.p50), p99: m((r) => r.firstByte.p99) },
-  };
-}
-
-/**
- * Per gateway (and node-min) at c=16: the bytes allocated per request, and the bytes per request
- * that outlived the young generation, each with its top sites. The second is the one that finds
- * retention bugs: an object a scavenge cannot free is copied, promoted and left to the full
- * collections, and those grow with it, not with the allocation total.
- */
 async function allocationProfiles(gws: readonly RunningGateway[], modes: readonly Mode[], durationMs: number): Promise<unknown[]> {
   const out: unknown[] = [];
   process.stdout.write('\nallocation per request at c=16 (V8 sampling heap profiler, collected objects included)\n');

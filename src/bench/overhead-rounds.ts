@@ -1,0 +1,130 @@
+// The measured part of `bench overhead`: each target warmed up, then every scenario taken in turns
+// (rounds), CPU read over exactly the measured windows.
+import { runLoad, type LoadResult } from './loadgen.js';
+import { toRow, type Mode, type Row } from './overhead-report.js';
+import type { RunningGateway } from './overhead-targets.js';
+import { cpuPerRequest, cpuTicks } from './procs.js';
+
+/** Something the load is sent to: the upstream itself, a gateway, node-min or nginx. */
+export interface Target {
+  readonly target: string;
+  readonly port: number;
+  /** The processes whose CPU is charged to it (none for the upstream). */
+  readonly pids: () => number[];
+  readonly gateway?: RunningGateway;
+}
+
+/**
+ * Each target's share of a scenario in `rounds` slices, taken in turn (the order rotating each
+ * round), so a burst of load from other tenants of the machine hits every target alike instead of
+ * whichever ran at that moment. Throughput and CPU add up over the slices; latencies are the
+ * median of the slices' percentiles.
+ */
+export async function measureInRounds(targets: readonly Target[], request: Buffer, mode: Mode, c: number, durationMs: number, rounds: number): Promise<Row[]> {
+  const acc = targets.map(() => ({ results: [] as LoadResult[], ticks: 0 }));
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < targets.length; k++) {
+      const i = (k + round) % targets.length;
+      const t = targets[i] as Target;
+      const a = acc[i] as (typeof acc)[number];
+      const pids = t.pids();
+      // CPU over the measured window only, as the requests are counted.
+      let cpu0 = 0;
+      const onMeasure = (phase: 'start' | 'end'): void => {
+        if (phase === 'start') cpu0 = cpuTicks(pids);
+        else a.ticks += cpuTicks(pids) - cpu0;
+      };
+      a.results.push(await runLoad({ port: t.port, request, concurrency: c, warmupMs: rounds === 1 ? 1000 : 300, durationMs: durationMs / rounds, onMeasure }));
+      process.stderr.write('.');
+    }
+  }
+  return targets.map((t, i) => {
+    const a = acc[i] as (typeof acc)[number];
+    const merged = mergeResults(a.results);
+    return toRow(t.target, mode, c, merged, t.pids().length === 0 ? undefined : cpuPerRequest(0, a.ticks, merged.requests));
+  });
+}
+
+export interface WarmUp {
+  readonly target: string;
+  readonly mode: Mode;
+  readonly concurrency: number;
+  readonly seconds: number;
+  readonly requests: number;
+  /** CPU per request over the warm-up, then over its last quarter (close to the steady state). */
+  readonly cpuUsPerRequest: number | undefined;
+  readonly lastQuarterCpuUsPerRequest: number | undefined;
+}
+
+/**
+ * Each target serves `mode` for `ms` before it is measured: V8 compiles a function once it is hot,
+ * and a gateway has more of them than node-min, so without this the first scenarios charge the
+ * gateway its compilation. The load runs in four quarters so the report shows it settling.
+ */
+export async function warmUp(targets: readonly Target[], request: Buffer, mode: Mode, concurrency: number, ms: number): Promise<WarmUp[]> {
+  const out: WarmUp[] = [];
+  for (const t of targets) {
+    const pids = t.pids();
+    const quarters: { requests: number; ticks: number }[] = [];
+    for (let q = 0; q < 4; q++) {
+      let cpu0 = 0;
+      let ticks = 0;
+      const onMeasure = (phase: 'start' | 'end'): void => {
+        if (phase === 'start') cpu0 = cpuTicks(pids);
+        else ticks = cpuTicks(pids) - cpu0;
+      };
+      const r = await runLoad({ port: t.port, request, concurrency, warmupMs: 0, durationMs: ms / 4, onMeasure });
+      quarters.push({ requests: r.requests, ticks });
+    }
+    process.stderr.write('w');
+    const requests = quarters.reduce((a, q) => a + q.requests, 0);
+    const last = quarters[3] ?? { requests: 0, ticks: 0 };
+    const measured = pids.length > 0;
+    out.push({
+      target: t.target,
+      mode,
+      concurrency,
+      seconds: ms / 1000,
+      requests,
+      cpuUsPerRequest: measured ? cpuPerRequest(0, quarters.reduce((a, q) => a + q.ticks, 0), requests) : undefined,
+      lastQuarterCpuUsPerRequest: measured ? cpuPerRequest(0, last.ticks, last.requests) : undefined,
+    });
+  }
+  return out;
+}
+
+export function formatWarmUps(ws: readonly WarmUp[]): string {
+  const lines = ['warm-up before the measured scenarios (V8 compiling what is hot; not in the figures below)'];
+  lines.push('target                  mode    conc   seconds   requests   CPU µs/req   last quarter');
+  for (const w of ws) {
+    if (w.cpuUsPerRequest === undefined) continue;
+    lines.push(
+      `${w.target.padEnd(22)}  ${w.mode.padEnd(6)}  ${String(w.concurrency).padStart(4)}  ${w.seconds.toFixed(0).padStart(8)}  ${String(w.requests).padStart(9)}  ${w.cpuUsPerRequest.toFixed(0).padStart(11)}  ${(w.lastQuarterCpuUsPerRequest ?? 0).toFixed(0).padStart(13)}`,
+    );
+  }
+  return `${lines.join('\n')}\n\n`;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
+function mergeResults(rs: readonly LoadResult[]): LoadResult {
+  const m = (f: (r: LoadResult) => number): number => median(rs.map(f));
+  return {
+    requests: rs.reduce((a, r) => a + r.requests, 0),
+    errors: rs.reduce((a, r) => a + r.errors, 0),
+    seconds: rs.reduce((a, r) => a + r.seconds, 0),
+    latency: { p50: m((r) => r.latency.p50), p90: m((r) => r.latency.p90), p99: m((r) => r.latency.p99), max: Math.max(...rs.map((r) => r.latency.max)), mean: m((r) => r.latency.mean) },
+    firstByte: { p50: m((r) => r.firstByte.p50), p99: m((r) => r.firstByte.p99) },
+  };
+}
+
+/**
+ * Per gateway (and node-min) at c=16: the bytes allocated per request, and the bytes per request
+ * that outlived the young generation, each with its top sites. The second is the one that finds
+ * retention bugs: an object a scavenge cannot free is copied, promoted and left to the full
+ * collections, and those grow with it, not with the allocation total.
+ */
