@@ -18,14 +18,20 @@ export class ResponseRelay {
   private heldHead: { status: number; headers: OutgoingHttpHeaders } | undefined;
   /** Armed while the client's write buffer is full; cleared when it drains. */
   private writeTimer: NodeJS.Timeout | undefined;
+  /** A 'drain' listener is registered only once the client's buffer first fills (most responses never do). */
+  private drainListening = false;
   private ttfb: number | undefined;
   private bytes = 0;
 
-  /** `onWriteTimeout` runs when the client's buffer stayed full too long; the socket is destroyed after it. */
+  /**
+   * `onDrain` runs when the client's buffer has room again after a write found it full;
+   * `onWriteTimeout` when it stayed full too long (the socket is destroyed after it).
+   */
   constructor(
     private readonly res: Res,
     private readonly startMs: number,
     private readonly writeTimeoutMs: number,
+    private readonly onDrain: () => void,
     private readonly onWriteTimeout: () => void,
   ) {}
 
@@ -61,7 +67,7 @@ export class ResponseRelay {
     if (out !== null && out.length > 0) {
       this.countWrite(out);
       room = this.res.write(out);
-      if (!room) this.armWriteTimer();
+      if (!room) this.awaitDrain();
     }
     return room;
   }
@@ -92,7 +98,7 @@ export class ResponseRelay {
     if (tail !== null && tail.length > 0) this.res.end(tail);
     else this.res.end();
     // The last bytes may still wait for a client that stopped reading.
-    if (this.res.writableNeedDrain === true) this.armWriteTimer();
+    if (this.res.writableNeedDrain === true) this.awaitDrain();
   }
 
   /** True when the client has been sent nothing yet (a held head is dropped): an error can still be a plain response. */
@@ -108,6 +114,18 @@ export class ResponseRelay {
     if (this.writeTimer === undefined) return;
     clearTimeout(this.writeTimer);
     this.writeTimer = undefined;
+  }
+
+  /** The client's buffer is full: wait for it to drain, for at most the write timeout. */
+  private awaitDrain(): void {
+    if (!this.drainListening) {
+      this.drainListening = true;
+      this.res.on('drain', () => {
+        this.clearWriteTimer();
+        this.onDrain();
+      });
+    }
+    this.armWriteTimer();
   }
 
   private armWriteTimer(): void {

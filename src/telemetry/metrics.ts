@@ -94,8 +94,9 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
   readonly labels = new LabelBounds();
   private sources: MetricSources = {};
   private readonly requests: KeyedCounter<'status' | 'route' | 'backend' | 'workload' | 'error_code'>;
-  private readonly inflight: Gauge;
-  private readonly streams: Gauge;
+  /** Read by their gauges when scraped: a plain count costs a request less than a gauge's inc/dec. */
+  private inflightNow = 0;
+  private streamsNow = 0;
   private readonly reloads: Counter<'result'>;
   private readonly reloadSeconds: Histogram;
   private readonly generation: Gauge;
@@ -135,8 +136,12 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
       help: 'Requests finished, by status, route, backend, workload and gateway error code.',
       labelNames: ['status', 'route', 'backend', 'workload', 'error_code'],
     });
-    this.inflight = new Gauge({ name: 'tollgate_requests_in_flight', help: 'Requests being served now.', registers });
-    this.streams = new Gauge({ name: 'tollgate_streams_in_flight', help: 'Streamed responses (stream: true) being proxied now.', registers });
+    const count = (read: () => number) =>
+      function (this: Gauge): void {
+        this.set(read());
+      };
+    new Gauge({ name: 'tollgate_requests_in_flight', help: 'Requests being served now.', registers, collect: count(() => this.inflightNow) });
+    new Gauge({ name: 'tollgate_streams_in_flight', help: 'Streamed responses (stream: true) being proxied now.', registers, collect: count(() => this.streamsNow) });
     this.reloads = new Counter({ name: 'tollgate_config_reloads_total', help: 'Configuration loads, by result (applied or rejected).', labelNames: ['result'], registers });
     this.reloadSeconds = new Histogram({
       name: 'tollgate_config_reload_duration_seconds',
@@ -229,16 +234,16 @@ export class GatewayMetrics implements OutcomeSink, RecordListener {
   // ---- outcome sink -------------------------------------------------------------------------------
 
   requestStarted(_gen: Generation | undefined): void {
-    this.inflight.inc();
+    this.inflightNow++;
   }
 
   streamStarted(): void {
-    this.streams.inc();
+    this.streamsNow++;
   }
 
   requestFinished(o: RequestOutcome, gen: Generation | undefined): void {
-    this.inflight.dec();
-    if (o.stream) this.streams.dec();
+    this.inflightNow--;
+    if (o.stream) this.streamsNow--;
     const workload = this.labels.workload(o.workload, gen);
     const route = this.labels.route(o.routeKey);
     const backend = this.labels.backend(o.backendKey);
