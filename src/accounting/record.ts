@@ -1,6 +1,7 @@
 // The usage record: one per finished request, what the ledger stores, the database receives, the
 // access log prints and chargeback reads. Built from the request outcome; the gateway's own token
 // count is added when counting finishes.
+import { isoTime } from '../core/clock.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { Operation, RequestOutcome } from '../core/outcome.js';
 import { makeUsage, type Usage } from '../core/usage.js';
@@ -148,7 +149,7 @@ export const LEDGER_VERSION = 1;
  */
 export function writeLedgerLine(out: JsonLine, r: UsageRecord, final = r.final): number {
   out.begin().num('v', LEDGER_VERSION).str('key', r.key).bool('final', final).str('request_id', r.requestId);
-  out.str('time', new Date(r.startedAt).toISOString()).str('operation', r.operation).str('workload', r.workload);
+  out.str('time', isoTime(r.startedAt)).str('operation', r.operation).str('workload', r.workload);
   // Requests without a virtual key have neither field (as lines from before virtual keys).
   if (r.apiKey !== '') out.str('api_key', r.apiKey).str('team', r.team);
   out.str('route', r.route).str('rule', r.rule).str('backend', r.backend).str('provider', r.provider);

@@ -6,6 +6,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { RecordListener } from '../accounting/accountant.js';
 import type { UsageRecord } from '../accounting/record.js';
+import { isoTime } from '../core/clock.js';
 import type { RequestOutcome } from '../core/outcome.js';
 import { genAiOperation } from './metrics.js';
 
@@ -20,7 +21,7 @@ export function parseAccessLogTarget(v: string): AccessLogTarget {
 export function accessLogLine(r: UsageRecord, o: RequestOutcome): Record<string, unknown> {
   const u = r.usage;
   return {
-    start_time: new Date(r.startedAt).toISOString(),
+    start_time: isoTime(r.startedAt),
     method: o.method,
     path: o.path,
     protocol: `HTTP/${o.httpVersion}`,
