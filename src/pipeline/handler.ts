@@ -44,6 +44,8 @@ export interface OutcomeSink {
   requestFinished(outcome: RequestOutcome, generation: Generation | undefined): void;
   /** Drawn as a request is proxied (absent: every response's text is kept, and accounting draws the audit's sample at the end). */
   countingPlan?(): CountingPlan;
+  /** requestFinished writes a ledger line, which must reach the kernel before the response's last bytes. */
+  readonly writesLedger?: boolean;
 }
 
 const KEEP_TEXT: CountingPlan = { audited: undefined, keepText: true };
@@ -229,6 +231,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     if (keyTicket !== undefined) keys?.spend.settle(keyTicket, model ?? '', ZERO_USAGE);
     throw err;
   }
+  const quota = keys === undefined || vkey === undefined ? admitted.quota : withBackendBudgets(keys, vkey, admitted.quota, gen, rule, body, requestBytes, model);
   const client: ClientRequest = {
     operation: s.operation,
     method: s.req.method,
@@ -252,10 +255,13 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     scheme: conn.scheme,
     traceparent: s.trace?.traceparent,
     limitHeaders: s.operation === 'count_tokens' ? { ...admitted.headers, [COUNTED_BY_HEADER]: 'backend' } : admitted.headers,
-    quota: keys === undefined || vkey === undefined ? admitted.quota : withBackendBudgets(keys, vkey, admitted.quota, gen, rule, body, requestBytes, model),
+    quota,
     strip: conn.limits.strip,
     writeTimeoutMs: conn.limits.writeTimeoutMs,
     counting: rt.sink.countingPlan?.() ?? KEEP_TEXT,
+    // A ledger line and a charge (rate limits, quotas, key budgets) go before the last bytes; with
+    // neither, nothing the outcome does is promised by then, and the client is answered first.
+    outcomeFirst: rt.sink.writesLedger === true || admitted.ticket !== undefined || quota !== undefined || keyTicket !== undefined,
     // The limits are charged when accounting has the request's usage, so both hold the same number.
     onDone: (r) => {
       if (ctx !== undefined) s.ingress?.finished?.(ctx, client, r.status).catch((err: unknown) => rt.logger.warn('ingress state not kept', { requestId: s.requestId, err }));

@@ -73,5 +73,10 @@ export interface ProxyInput {
   /** The listener's write timeout for a client that stops reading (0: none). */
   readonly writeTimeoutMs: number;
   readonly counting: CountingPlan;
+  /**
+   * onDone runs before the response's last bytes are written (it writes a ledger line or charges a
+   * limit the client's next request must see); false: after them, so the answer waits for nothing.
+   */
+  readonly outcomeFirst: boolean;
   readonly onDone: (result: ProxyResult) => void;
 }

@@ -325,6 +325,10 @@ export class Gateway implements OutcomeSink {
     return this.telemetry.countingPlan();
   }
 
+  get writesLedger(): boolean {
+    return this.telemetry.writesLedger;
+  }
+
   requestFinished(outcome: RequestOutcome, gen: Generation | undefined): void {
     this.inflight--;
     if (gen !== undefined) {

@@ -186,6 +186,11 @@ export class Telemetry implements OutcomeSink {
     this.metrics.streamStarted();
   }
 
+  /** A ledger line is written for every request (before its response's last bytes). */
+  get writesLedger(): boolean {
+    return this.ledger !== undefined;
+  }
+
   countingPlan(): CountingPlan {
     if (this.accountant.drawAuditSample()) return AUDITED;
     return this.info.captureContent ? KEEP_TEXT : BILL_FROM_BACKEND;
