@@ -16,6 +16,8 @@ export interface FixedRateOptions {
   readonly durationMs: number;
   /** The pool never grows past this; later requests wait for a free connection (and count as late). */
   readonly maxConnections?: number;
+  /** Called as the measured window opens and closes (e.g. to read CPU time over exactly that window). */
+  readonly onMeasure?: (phase: 'start' | 'end') => void;
 }
 
 export interface FixedRateResult {
@@ -101,9 +103,14 @@ export async function runFixedRate(opts: FixedRateOptions): Promise<FixedRateRes
     return c;
   };
 
+  let measuring = false;
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const now = performance.now();
+      if (!measuring && now >= measureFrom) {
+        measuring = true;
+        opts.onMeasure?.('start');
+      }
       const stopAt = Math.min(now, end);
       // Every request whose time has come, each with its own scheduled time.
       while (t0 + (sent * 1000) / opts.rate <= stopAt) {
@@ -119,6 +126,7 @@ export async function runFixedRate(opts: FixedRateOptions): Promise<FixedRateRes
       }
       if (now >= end) {
         clearInterval(timer);
+        opts.onMeasure?.('end');
         resolve();
       }
     };

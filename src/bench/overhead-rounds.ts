@@ -1,5 +1,6 @@
 // The measured part of `bench overhead`: each target warmed up, then every scenario taken in turns
-// (rounds), CPU read over exactly the measured windows.
+// (rounds), CPU read over exactly the measured windows; then all targets at one open-loop rate.
+import { runFixedRate } from './fixed-rate.js';
 import { runLoad, type LoadResult } from './loadgen.js';
 import { toRow, type Mode, type Row } from './overhead-report.js';
 import type { RunningGateway } from './overhead-targets.js';
@@ -128,3 +129,73 @@ function mergeResults(rs: readonly LoadResult[]): LoadResult {
  * retention bugs: an object a scavenge cannot free is copied, promoted and left to the full
  * collections, and those grow with it, not with the allocation total.
  */
+
+export interface FixedRateRow {
+  readonly target: string;
+  readonly mode: Mode;
+  /** Requests per second sent to every target alike. */
+  readonly rate: number;
+  readonly requests: number;
+  readonly cpuUsPerRequest: number | undefined;
+  /** Median over the slices of the p50 from scheduled send to the response's end, µs. */
+  readonly p50Us: number;
+  /** Share of requests sent late (no connection free, or the generator ran late). */
+  readonly lateShare: number;
+}
+
+/**
+ * Every target at the same open-loop rate, in rounds like the closed-loop scenarios. A closed loop
+ * gives a faster target more requests, and with them a load generator that is awake more often:
+ * on this VM a write that must wake a sleeping peer costs the writer ~15 µs of kernel time where
+ * one to an awake peer costs ~4, so the slower proxy is also charged more per request for waking
+ * its client. At one rate for all, the generator wakes on its own timer whatever the target, and
+ * CPU per request compares the work each does.
+ */
+export async function measureFixedRate(targets: readonly Target[], request: Buffer, mode: Mode, rate: number, durationMs: number, rounds: number): Promise<FixedRateRow[]> {
+  const acc = targets.map(() => ({ requests: 0, ticks: 0, late: 0, sent: 0, p50s: [] as number[] }));
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < targets.length; k++) {
+      const i = (k + round) % targets.length;
+      const t = targets[i] as Target;
+      const a = acc[i] as (typeof acc)[number];
+      const pids = t.pids();
+      let cpu0 = 0;
+      const onMeasure = (phase: 'start' | 'end'): void => {
+        if (phase === 'start') cpu0 = cpuTicks(pids);
+        else a.ticks += cpuTicks(pids) - cpu0;
+      };
+      const r = await runFixedRate({ port: t.port, request, rate, warmupMs: 300, durationMs: durationMs / rounds, onMeasure });
+      a.requests += r.requests;
+      a.late += r.lateShare * r.requests;
+      a.sent += r.requests;
+      a.p50s.push(r.latency.p50);
+      process.stderr.write('f');
+    }
+  }
+  return targets.map((t, i) => {
+    const a = acc[i] as (typeof acc)[number];
+    return {
+      target: t.target,
+      mode,
+      rate,
+      requests: a.requests,
+      cpuUsPerRequest: t.pids().length === 0 ? undefined : cpuPerRequest(0, a.ticks, a.requests),
+      p50Us: median(a.p50s),
+      lateShare: a.sent === 0 ? 0 : a.late / a.sent,
+    };
+  });
+}
+
+export function formatFixedRate(rows: readonly FixedRateRow[]): string {
+  const lines = ['the same work per second for every target (open loop, 80% of the slowest one\'s closed-loop req/s at the highest concurrency)'];
+  lines.push('target                          mode     req/s   p50 ms   late   CPU µs/req   vs node-min');
+  for (const r of rows) {
+    if (r.cpuUsPerRequest === undefined) continue;
+    const floor = rows.find((f) => f.mode === r.mode && f.target === 'node-min')?.cpuUsPerRequest;
+    const ratio = floor === undefined || r.target === 'node-min' ? '' : `${(r.cpuUsPerRequest / floor).toFixed(2)}x`;
+    lines.push(
+      `${r.target.padEnd(30)}  ${r.mode.padEnd(6)}  ${String(r.rate).padStart(6)}  ${(r.p50Us / 1000).toFixed(3).padStart(7)}  ${`${(r.lateShare * 100).toFixed(1)}%`.padStart(5)}  ${r.cpuUsPerRequest.toFixed(0).padStart(11)}  ${ratio.padStart(12)}`,
+    );
+  }
+  return `${lines.join('\n')}\n\n`;
+}

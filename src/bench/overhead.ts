@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
 import { runLoad } from './loadgen.js';
-import { formatWarmUps, measureInRounds, warmUp, type Target, type WarmUp } from './overhead-rounds.js';
+import { formatFixedRate, formatWarmUps, measureFixedRate, measureInRounds, warmUp, type FixedRateRow, type Target, type WarmUp } from './overhead-rounds.js';
 import { compareReport, floorReport, summarize, type Mode, type Row } from './overhead-report.js';
 import { PROBE_URL, probe, startGateway, variantLabel, type GatewayVariant, type RunningGateway } from './overhead-targets.js';
 import { BIN, freePort, NODE_PROXY_JS, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
@@ -24,7 +24,7 @@ const spec = {
   name: 'bench overhead',
   summary: 'gateway vs direct-to-upstream (and nginx) on loopback: latency, throughput, CPU per request',
   usage: `
-Usage: tollgate bench overhead [--duration SEC] [--warmup SEC] [--concurrency 1,16,64] [--modes json,stream]
+Usage: tollgate bench overhead [--duration SEC] [--warmup SEC] [--concurrency 1,16,64] [--modes json,stream] [--fixed-rate PCT]
                                [--compare REF] [--rounds N] [--cpu-prof] [--node-args=ARGS] [--no-alloc]
                                [--out FILE] [--no-nginx]
                                [--translation-only | --no-translation]
@@ -36,6 +36,10 @@ Usage: tollgate bench overhead [--duration SEC] [--warmup SEC] [--concurrency 1,
                         compiled its hot code, as a long-running one has; the CPU it took per
                         request is printed as the cold-start cost
   --concurrency LIST    closed-loop connections per scenario (default 1,16,64)
+  --fixed-rate PCT      then every target at one open-loop rate, PCT% of the slowest target's
+                        req/s at the highest --concurrency (default 80; 0 skips it): CPU per
+                        request for the same work per second, without the closed loop charging
+                        a slower target more for waking its client
   --modes LIST          json, stream or both (default json,stream)
   --compare REF         also run the gateways built from git REF (e.g. HEAD~1), in the same run,
                         and print current / REF ratios; REF is built once into .tmp/bench-ref/
@@ -60,6 +64,7 @@ Usage: tollgate bench overhead [--duration SEC] [--warmup SEC] [--concurrency 1,
   options: {
     duration: { type: 'string' },
     warmup: { type: 'string' },
+    'fixed-rate': { type: 'string' },
     concurrency: { type: 'string' },
     modes: { type: 'string' },
     compare: { type: 'string' },
@@ -89,6 +94,7 @@ export async function run(argv: string[]): Promise<number> {
   const durationMs = parsePositiveInt(values.duration ?? '4', '--duration', { max: 600 }) * 1000;
   const rounds = parsePositiveInt(values.rounds ?? '1', '--rounds', { max: 100 });
   const warmupMs = parsePositiveInt(values.warmup ?? '8', '--warmup', { min: 0, max: 600 }) * 1000;
+  const fixedPct = parsePositiveInt(values['fixed-rate'] ?? '80', '--fixed-rate', { min: 0, max: 100 });
   const levels = (values.concurrency ?? '1,16,64').split(',').map((c) => parsePositiveInt(c.trim(), '--concurrency', { max: 4096 }));
   const modes = (values.modes ?? 'json,stream').split(',').map((m) => m.trim());
   for (const m of modes) if (m !== 'json' && m !== 'stream') throw new UsageError(`--modes: "${m}" is not json or stream`, 'for example --modes json,stream');
@@ -155,6 +161,14 @@ export async function run(argv: string[]): Promise<number> {
       if (warmupMs > 0) warmups.push(...(await warmUp(targets, requestBytes(mode), mode, Math.max(...levels), warmupMs)));
       for (const c of levels) rows.push(...(await measureInRounds(targets, requestBytes(mode), mode, c, durationMs, rounds)));
     }
+    const fixed: FixedRateRow[] = [];
+    if (fixedPct > 0) {
+      const top = Math.max(...levels);
+      for (const mode of modes as Mode[]) {
+        const slowest = Math.min(...rows.filter((r) => r.mode === mode && r.concurrency === top && r.cpuUsPerRequest !== undefined).map((r) => r.rps));
+        if (Number.isFinite(slowest) && slowest > 0) fixed.push(...(await measureFixedRate(targets, requestBytes(mode), mode, Math.max(1, Math.floor((slowest * fixedPct) / 100)), durationMs, rounds)));
+      }
+    }
     process.stderr.write('\n');
     const report = summarize(rows);
     if (warmups.length > 0) process.stdout.write(formatWarmUps(warmups));
@@ -162,6 +176,7 @@ export async function run(argv: string[]): Promise<number> {
     const current = VARIANTS.map(variantLabel);
     const floorText = floorReport(rows, current);
     process.stdout.write(floorText.text);
+    if (fixed.length > 0) process.stdout.write(`\n${formatFixedRate(fixed)}`);
     if (ref !== undefined) process.stdout.write(compareReport(rows, current, ref));
     const gws = targets.flatMap((t) => (t.gateway === undefined ? [] : [t.gateway]));
     const alloc = values['no-alloc'] === true ? undefined : await allocationProfiles([...gws, floorGw], modes as Mode[], durationMs);
@@ -169,7 +184,7 @@ export async function run(argv: string[]): Promise<number> {
     // Provider translation: what each upstream API costs on top of OpenAI passthrough.
     const translation = values['no-translation'] === true ? undefined : await measureTranslation();
     if (translation !== undefined) process.stdout.write(`\n${formatTranslation(translation)}`);
-    await writeFile(outFile, JSON.stringify({ pinned, durationMs, warmupMs, warmups, compare: refBuild, rows, comparisons: report.comparisons, goals: floorText.goals, alloc, cpu, translation }, null, 2));
+    await writeFile(outFile, JSON.stringify({ pinned, durationMs, warmupMs, warmups, fixedRate: fixed, compare: refBuild, rows, comparisons: report.comparisons, goals: floorText.goals, alloc, cpu, translation }, null, 2));
     process.stdout.write(`\nJSON written to ${outFile}\n`);
     return 0;
   } finally {
