@@ -319,6 +319,11 @@ export function virtualSaturation(profile: SimProfile, corpus: VirtualCorpus, se
   return { users: steps[steps.length - 1]?.users ?? step, steps };
 }
 
+/** A run that ran out of the corpus's sessions, said where its row is. */
+export function repeatNote(repeated: number): string {
+  return `${repeated} sessions started a second time (the corpus ran out): their prompts are cached whole, so hits and affinity's gain are inflated`;
+}
+
 const ms = (v: number): string => (v < 1 ? `${(v * 1000).toFixed(0)} ms` : `${v.toFixed(2)} s`);
 
 /** The virtual comparison: per seed its own saturation ramp, then every level and strategy; a table and the verdict at 80%. */
@@ -344,6 +349,7 @@ export function virtualComparison(
         lines.push(row);
         log(row);
         if (r.shared !== undefined) log(`  shared picker state: ${r.shared.messagesPerRequest.toFixed(3)} batches per request from the workers, ${r.shared.bytesPerRequest.toFixed(0)} bytes of JSON per request`);
+        if (r.repeatedSessions > 0) log(`  ${repeatNote(r.repeatedSessions)}`);
       }
     }
   }
@@ -368,5 +374,7 @@ export function virtualComparison(
     mr === null
       ? '(no 80% level with both round robin and the picker: goal not evaluated)'
       : `At 80% of saturation, ${ratios.length} seed(s): TTFT p99 round robin / picker median ${mr.toFixed(2)}× (per seed ${ratios.map((x) => x.toFixed(2)).join(', ')}; goal >= 2×), prefix-cache hits +${((mh ?? 0) * 100).toFixed(1)} points, output tokens/s ×${(mt ?? 0).toFixed(3)}: ${ok ? 'goal met' : 'goal MISSED'}; round robin / the ideal bound's p99: median ${(median(reachable) ?? 0).toFixed(2)}× (the most any picker could reach)`;
-  return { ok, report: `${lines.join('\n')}\n\n${verdict}`, runs };
+  const repeated = runs.filter((r) => r.repeatedSessions > 0);
+  const warning = repeated.length === 0 ? '' : `\n\nWARNING: ${repeated.length} of ${runs.length} runs used up the corpus and started its sessions again (up to ${Math.max(...repeated.map((r) => r.repeatedSessions))} sessions): a repeated session resends prompts the replicas computed before, which inflates prefix-cache hits and what affinity is worth; use a larger --sessions or a shorter run.`;
+  return { ok, report: `${lines.join('\n')}\n\n${verdict}${warning}`, runs };
 }
