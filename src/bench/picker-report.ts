@@ -37,6 +37,18 @@ export interface RunNoise {
   readonly cpu?: CpuUse | undefined;
   /** Times the harness ran out of the corpus's sessions and started them again (0: none repeated). */
   readonly corpusWraps?: number;
+  /** The batch size the gateway's picker had learned per replica at the run's end (0: none; picker only). */
+  readonly batchSlots?: readonly number[];
+}
+
+/** The learned batch sizes from the gateway's admin /metrics, in the order of `replicas` (host:port). */
+export async function learnedBatchSlots(admin: string, replicas: readonly string[]): Promise<number[]> {
+  const text = await (await fetch(`${admin}/metrics`)).text();
+  return replicas.map((u) => {
+    const ep = u.replace('http://', '');
+    const m = new RegExp(`^tollgate_endpoint_batch_slots\\{[^}]*endpoint="${ep.replace(/\./g, '\\.')}"[^}]*\\} (\\S+)$`, 'm').exec(text);
+    return m === null ? 0 : Number(m[1]);
+  });
 }
 
 export interface RunResult {
@@ -100,8 +112,9 @@ export function formatRow(r: RunResult): string {
 }
 
 function noiseText(n: RunNoise): string {
+  const slots = n.batchSlots === undefined ? '' : `, batch sizes learned ${n.batchSlots.join('/')}`;
   const wraps = (n.corpusWraps ?? 0) > 0 ? `, CORPUS REPEATED ${n.corpusWraps} time(s): raise --sessions` : '';
-  return `load ${n.loadAvg1m.toFixed(1)}, lag p99 ${n.harnessLagP99Ms === null ? '–' : n.harnessLagP99Ms.toFixed(0)} ms, late steps p99 ${n.simLateStepP99Ms.toFixed(1)} ms / ${n.simOverruns} resets, TTFT mean ${msText(n.ttftMeanMs)} (engine ${msText(n.engineTtftMeanMs)}), ${cpuText(n.cpu)}${wraps}`;
+  return `load ${n.loadAvg1m.toFixed(1)}, lag p99 ${n.harnessLagP99Ms === null ? '–' : n.harnessLagP99Ms.toFixed(0)} ms, late steps p99 ${n.simLateStepP99Ms.toFixed(1)} ms / ${n.simOverruns} resets, TTFT mean ${msText(n.ttftMeanMs)} (engine ${msText(n.engineTtftMeanMs)}), ${cpuText(n.cpu)}${slots}${wraps}`;
 }
 
 const msText = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : `${v.toFixed(1)} ms`);

@@ -22,7 +22,7 @@ import { join, resolve } from 'node:path';
 import { CliError, formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
 import { CorpusError } from '../workload/manifest.js';
 import { pickCostSection } from './picker-cost.js';
-import { formatRow, formatTrials, judgeTrials, num, rec, replicaNumbers, type RunResult } from './picker-report.js';
+import { formatRow, formatTrials, judgeTrials, learnedBatchSlots, num, rec, replicaNumbers, type RunResult } from './picker-report.js';
 import { REPLICAS, startStack, stopAll, STRATEGIES, type Strategy } from './picker-stack.js';
 import { CpuSampler } from './picker-cpu.js';
 import { loadRun, MINIATURE, planYaml, prepareCorpus, replicaProfile, SESSION_GAP_S, type Workload } from './picker-setup.js';
@@ -240,6 +240,7 @@ async function oneRun(s: Settings, corpus: string, profile: string, children: Ch
     const summary = rec(phase['summary']);
     const ttft = rec(summary['ttft']);
     const replicas = await replicaNumbers(stack.replicas);
+    const slots = strategy === 'picker' ? await learnedBatchSlots(stack.admin, stack.replicas) : undefined;
     const hits = replicas.reduce((a, x) => a + x.hits, 0);
     const queries = replicas.reduce((a, x) => a + x.queries, 0);
     // Seconds measured on the wall, in engine time (with --slow the engine runs `slow`× slower).
@@ -269,6 +270,7 @@ async function oneRun(s: Settings, corpus: string, profile: string, children: Ch
         engineTtftMeanMs: engineMs(num(rec(rec(phase['telemetry'])['engine'])['ttft'])),
         cpu: cpuUse,
         corpusWraps: corpusWraps(r),
+        ...(slots === undefined ? {} : { batchSlots: slots }),
       },
     };
   } finally {
