@@ -105,7 +105,7 @@ gates:
   min_samples: 20
   t2: {factor: 3.0, source: client}
   error_rate: {max: 0.2}
-slo: {ttft: ${2 * slow}s, tpot: ${0.1 * slow}s}
+slo: {ttft: ${2 * slow}s, tpot: ${Math.round(100 * slow)}ms}
 telemetry:
   interval: 1s
   targets:
