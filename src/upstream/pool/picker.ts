@@ -360,6 +360,7 @@ export class PoolPicker {
           batchSlots: r?.batchSlots ?? 0,
           generated: -1,
           mostRunning: r?.mostRunning ?? 0,
+          ceilingHits: r?.ceilingHits ?? 0,
           kvCacheUsage: 0,
           scrapedAt: Number.NaN,
           inflightAtScrape: 0,
