@@ -3,6 +3,7 @@
 // stats), one line per run, the Markdown tables (every trial, then the median and range over
 // trials) with a TTFT p99 chart, and the verdict against the goal at 80% of saturation. It is
 // separate from picker.ts because it reads and formats numbers only; no process is started here.
+import type { CpuUse } from './picker-cpu.js';
 import type { Strategy } from './picker-stack.js';
 
 export interface ReplicaNumbers {
@@ -24,6 +25,30 @@ export interface RunNoise {
   readonly simLateStepP99Ms: number;
   /** Steps, over all replicas, that ran so late the engine's schedule was reset (the GPU "slowed"). */
   readonly simOverruns: number;
+  /**
+   * Mean TTFT of the measured window as the harness saw it, and as the replicas' engines counted it
+   * (vllm:time_to_first_token_seconds: from the request's arrival at the replica to its first token
+   * on the engine's schedule), both in engine time; the difference is what the gateway, the
+   * harness, HTTP and late timers added on average.
+   */
+  readonly ttftMeanMs?: number | null;
+  readonly engineTtftMeanMs?: number | null;
+  /** CPU use of the replicas, the gateway, the harness and the whole machine, in cores. */
+  readonly cpu?: CpuUse | undefined;
+  /** Times the harness ran out of the corpus's sessions and started them again (0: none repeated). */
+  readonly corpusWraps?: number;
+  /** The batch size the gateway's picker had learned per replica at the run's end (0: none; picker only). */
+  readonly batchSlots?: readonly number[];
+}
+
+/** The learned batch sizes from the gateway's admin /metrics, in the order of `replicas` (host:port). */
+export async function learnedBatchSlots(admin: string, replicas: readonly string[]): Promise<number[]> {
+  const text = await (await fetch(`${admin}/metrics`)).text();
+  return replicas.map((u) => {
+    const ep = u.replace('http://', '');
+    const m = new RegExp(`^tollgate_endpoint_batch_slots\\{[^}]*endpoint="${ep.replace(/\./g, '\\.')}"[^}]*\\} (\\S+)$`, 'm').exec(text);
+    return m === null ? 0 : Number(m[1]);
+  });
 }
 
 export interface RunResult {
@@ -87,7 +112,20 @@ export function formatRow(r: RunResult): string {
 }
 
 function noiseText(n: RunNoise): string {
-  return `load ${n.loadAvg1m.toFixed(1)}, lag p99 ${n.harnessLagP99Ms === null ? '–' : n.harnessLagP99Ms.toFixed(0)} ms, late steps p99 ${n.simLateStepP99Ms.toFixed(1)} ms / ${n.simOverruns} resets`;
+  const slots = n.batchSlots === undefined ? '' : `, batch sizes learned ${n.batchSlots.join('/')}`;
+  const wraps = (n.corpusWraps ?? 0) > 0 ? `, CORPUS REPEATED ${n.corpusWraps} time(s): raise --sessions` : '';
+  return `load ${n.loadAvg1m.toFixed(1)}, lag p99 ${n.harnessLagP99Ms === null ? '–' : n.harnessLagP99Ms.toFixed(0)} ms, late steps p99 ${n.simLateStepP99Ms.toFixed(1)} ms / ${n.simOverruns} resets, TTFT mean ${msText(n.ttftMeanMs)} (engine ${msText(n.engineTtftMeanMs)}), ${cpuText(n.cpu)}${slots}${wraps}`;
+}
+
+const msText = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : `${v.toFixed(1)} ms`);
+
+/** CPU use per role and of the whole machine, in cores. */
+export function cpuText(c: CpuUse | undefined): string {
+  if (c === undefined) return 'cpu –';
+  const roles = Object.entries(c.roles)
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+    .join(', ');
+  return `cpu (cores) ${roles}; machine ${c.machine.toFixed(2)} of ${c.cores}`;
 }
 
 export function median(xs: readonly number[]): number | null {
@@ -105,18 +143,22 @@ const spread = (xs: readonly number[], f: (v: number | null) => string): string 
 };
 
 /** Every run, then per level and strategy the median over trials with its range, and a chart of the medians. */
-export function formatTrials(results: readonly RunResult[], s: { readonly short: boolean; readonly durationS: number; readonly trials: number }): string {
+export function formatTrials(results: readonly RunResult[], s: { readonly short: boolean; readonly durationS: number; readonly warmupS: number; readonly trials: number; readonly slow: number }): string {
   const sats = [...new Set(results.map((r) => `t${r.trial}: ${r.saturation}`))].join(', ');
+  const slowed =
+    s.slow > 1
+      ? ` Engine slowed ${s.slow}× (every engine cost, think time, session gap and the scrape interval ×${s.slow}; wall time ${s.slow}× longer); latencies and tokens/s are in engine time (measured ÷${s.slow}, ×${s.slow}); harness lag and late steps are wall-clock.`
+      : '';
   const lines = [
-    `4 simulated replicas of ${s.short ? 'a miniature h100x4-gpt-oss-120b' : 'h100x4-gpt-oss-120b'}, ${s.durationS} s per run, ${s.trials} trial(s); saturation point per trial (users): ${sats}`,
+    `4 simulated replicas of ${s.short ? 'a miniature h100x4-gpt-oss-120b' : 'h100x4-gpt-oss-120b'}, ${s.warmupS} s of warm-up then ${s.durationS} s measured per run (engine time), ${s.trials} trial(s); saturation point per trial (users): ${sats}.${slowed}`,
     '',
-    '| trial | load | strategy | TTFT p50 | TTFT p99 | output tok/s | prefix-cache hits | preemptions per replica | requests per replica | errors | load avg | harness lag p99 | sim late steps p99 / resets |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| trial | load | strategy | TTFT p50 | TTFT p99 | output tok/s | prefix-cache hits | preemptions per replica | requests per replica | errors | load avg | harness lag p99 | sim late steps p99 / resets | TTFT mean (engine) | CPU, cores |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of results) {
     const n = r.noise;
     lines.push(
-      `| ${r.trial} | ${r.levelPct}% (${r.users} users) | ${r.strategy} | ${sec(r.ttftP50)} | ${sec(r.ttftP99)} | ${r.outputTokensPerS.toFixed(0)} | ${pct(r.prefixHitRate)} | ${r.replicas.map((x) => x.preemptions).join(' / ')} | ${r.replicas.map((x) => x.requests).join(' / ')} | ${pct(r.errorRate)} | ${n.loadAvg1m.toFixed(1)} | ${n.harnessLagP99Ms === null ? '–' : `${n.harnessLagP99Ms.toFixed(0)} ms`} | ${n.simLateStepP99Ms.toFixed(1)} ms / ${n.simOverruns} |`,
+      `| ${r.trial} | ${r.levelPct}% (${r.users} users) | ${r.strategy} | ${sec(r.ttftP50)} | ${sec(r.ttftP99)} | ${r.outputTokensPerS.toFixed(0)} | ${pct(r.prefixHitRate)} | ${r.replicas.map((x) => x.preemptions).join(' / ')} | ${r.replicas.map((x) => x.requests).join(' / ')} | ${pct(r.errorRate)} | ${n.loadAvg1m.toFixed(1)} | ${n.harnessLagP99Ms === null ? '–' : `${n.harnessLagP99Ms.toFixed(0)} ms`} | ${n.simLateStepP99Ms.toFixed(1)} ms / ${n.simOverruns} | ${msText(n.ttftMeanMs)} (${msText(n.engineTtftMeanMs)}) | ${cpuText(n.cpu).replace('cpu (cores) ', '')} |`,
     );
   }
   const groups = new Map<string, RunResult[]>();

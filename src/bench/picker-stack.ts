@@ -12,16 +12,18 @@ export const REPLICAS = 4;
 export const STRATEGIES = ['round-robin', 'least-request', 'picker'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
-export function runCli(args: string[], what: string): Promise<void> {
+/** Runs a tollgate command to its end; `onSpawn` gets its process id (to watch its CPU use). */
+export function runCli(args: string[], what: string, onSpawn?: (pid: number) => void): Promise<void> {
   return new Promise((res, rej) => {
     const c = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    if (c.pid !== undefined) onSpawn?.(c.pid);
     let err = '';
     c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     c.on('close', (code) => (code === 0 ? res() : rej(new Error(`${what} exited with ${code}: ${err.trim().slice(-2000)}`))));
   });
 }
 
-function poolManifest(ports: readonly number[], strategy: Strategy): string {
+function poolManifest(ports: readonly number[], strategy: Strategy, scrapeMs: number): string {
   return `apiVersion: inference.networking.k8s.io/v1
 kind: InferencePool
 metadata:
@@ -30,7 +32,7 @@ metadata:
   annotations:
     tollgate.io/endpoints: "${ports.map((p) => `127.0.0.1:${p}`).join(',')}"
     tollgate.io/endpoint-picker: ${strategy}
-    tollgate.io/scrape-interval: 500ms
+    tollgate.io/scrape-interval: ${scrapeMs}ms
 spec:
   targetPorts:
     - number: ${ports[0] ?? 8000}
@@ -54,8 +56,19 @@ spec:
 `;
 }
 
+/** The picker's scrape interval (engine time: ×--slow, so the picker sees as many scrapes per step). */
+export const SCRAPE_MS = 500;
+
+export interface Stack {
+  readonly gateway: string;
+  readonly admin: string;
+  readonly replicas: string[];
+  /** Process ids of the replicas and of the gateway. */
+  readonly pids: { readonly replicas: ReadonlyArray<number | undefined>; readonly gateway: number | undefined };
+}
+
 /** Fresh replicas and a fresh gateway for one run; returns the gateway URL and replica URLs. */
-export async function startStack(out: string, strategy: Strategy, profile: string, children: ChildProcess[]): Promise<{ gateway: string; admin: string; replicas: string[] }> {
+export async function startStack(out: string, strategy: Strategy, profile: string, children: ChildProcess[], slow = 1): Promise<Stack> {
   // Each replica on a port of its own (consecutive ports from one free port may be taken).
   const ports: number[] = [];
   while (ports.length < REPLICAS) {
@@ -65,18 +78,20 @@ export async function startStack(out: string, strategy: Strategy, profile: strin
   const replicas = ports.map((p) => `http://127.0.0.1:${p}`);
   // One process per replica, as vLLM runs: replicas in one simulator process would share its event
   // loop, so a replica kept busy would delay the others' steps, which real replicas never do.
-  for (const p of ports) children.push(spawnQuiet(['sim', '--listen', `127.0.0.1:${p}`, '--profile', profile, '--model', 'gpt-oss-120b']));
+  const sims = ports.map((p) => spawnQuiet(['sim', '--listen', `127.0.0.1:${p}`, '--profile', profile, '--model', 'gpt-oss-120b']));
+  children.push(...sims);
   const config = join(out, 'config', strategy);
   await mkdir(config, { recursive: true });
-  await writeFile(join(config, 'pool.yaml'), poolManifest(ports, strategy));
+  await writeFile(join(config, 'pool.yaml'), poolManifest(ports, strategy, SCRAPE_MS * slow));
   const gp = await freePort();
   const ap = await freePort();
   // One process: each worker of a multi-process gateway picks with its own state (in-flight
   // counts, prefix index), which would measure a split picker, not the picker.
-  children.push(spawnQuiet(['serve', '--config', config, '--listen', `127.0.0.1:${gp}`, '--admin', `127.0.0.1:${ap}`, '--log-level', 'warn', '--no-watch', '--concurrency', '1']));
+  const gw = spawnQuiet(['serve', '--config', config, '--listen', `127.0.0.1:${gp}`, '--admin', `127.0.0.1:${ap}`, '--log-level', 'warn', '--no-watch', '--concurrency', '1']);
+  children.push(gw);
   for (const r of replicas) await waitHttp(`${r}/health`);
   await waitHttp(`http://127.0.0.1:${ap}/readyz`);
-  return { gateway: `http://127.0.0.1:${gp}`, admin: `http://127.0.0.1:${ap}`, replicas };
+  return { gateway: `http://127.0.0.1:${gp}`, admin: `http://127.0.0.1:${ap}`, replicas, pids: { replicas: sims.map((c) => c.pid), gateway: gw.pid } };
 }
 
 /** A tollgate child whose output is not kept (a long run would pile it up); stderr goes to ours. */

@@ -51,6 +51,12 @@ export interface VirtualRun {
   readonly repeatedSessions: number;
   /** Measured turns after a session's first that went to another replica than its previous turn, as a share of those turns. */
   readonly turnsMoved: number;
+  /**
+   * Picker only: when (simulated s from the start, warm-up included) the first worker's picker
+   * learned each replica's batch size from its scrapes; null: not by the run's end. Until then a
+   * full batch shows only once requests queue, and that is where the picker's tail comes from.
+   */
+  readonly batchLearnedS?: ReadonlyArray<number | null>;
   /** With shared picker state: the workers' batches to the primary per measured request, and their JSON bytes. */
   readonly shared?: { readonly messagesPerRequest: number; readonly bytesPerRequest: number };
 }
@@ -176,6 +182,7 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
   const engineOf = (h: EndpointHandle): number => handles.get(h) as number;
   const warm = o.warmupS * 1000;
   const end = warm + o.durationS * 1000;
+  const batchLearnedAt: Array<number | null> = new Array<number | null>(REPLICAS).fill(null);
   let kvSum = 0;
   let kvSamples = 0;
   // The gateway's background scrape, as the engines' /metrics would report it, arriving
@@ -186,6 +193,10 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
     const seen = engines.map((e) => ({ waiting: e.numWaiting, running: e.numRunning, generated: e.stats.generationTokens, kvCacheUsage: e.kv.usage() }));
     const apply = (): void => {
       for (const picker of pickers) for (const r of picker.replicas) applyLoad(r, seen[engineOf(r.handle)] as (typeof seen)[number], cluster.now);
+      (pickers[0] as PoolPicker).replicas.forEach((r) => {
+        const i = engineOf(r.handle);
+        if (r.batchSlots > 0 && batchLearnedAt[i] === null) batchLearnedAt[i] = cluster.now;
+      });
     };
     if (delay > 0) cluster.at(cluster.now + delay, apply);
     else apply();
@@ -299,6 +310,7 @@ export function runVirtual(profile: SimProfile, corpus: VirtualCorpus, strategy:
     requests,
     repeatedSessions: supplies.reduce((a, x) => a + x.repeated, 0),
     turnsMoved: laterTurns === 0 ? 0 : moved / laterTurns,
+    ...(strategy === 'picker' ? { batchLearnedS: batchLearnedAt.map((t) => (t === null ? null : t / 1000)) } : {}),
     ...(shareMs > 0 ? { shared: { messagesPerRequest: sharedIpc.messages / Math.max(1, sorted.length), bytesPerRequest: sharedIpc.bytes / Math.max(1, sorted.length) } } : {}),
   };
 }
@@ -317,6 +329,11 @@ export function virtualSaturation(profile: SimProfile, corpus: VirtualCorpus, se
     else if (r.ttftMean > 3 * baseline) return { users, steps };
   }
   return { users: steps[steps.length - 1]?.users ?? step, steps };
+}
+
+/** A run that ran out of the corpus's sessions, said where its row is. */
+export function repeatNote(repeated: number): string {
+  return `${repeated} sessions started a second time (the corpus ran out): their prompts are cached whole, so hits and affinity's gain are inflated`;
 }
 
 const ms = (v: number): string => (v < 1 ? `${(v * 1000).toFixed(0)} ms` : `${v.toFixed(2)} s`);
@@ -344,6 +361,8 @@ export function virtualComparison(
         lines.push(row);
         log(row);
         if (r.shared !== undefined) log(`  shared picker state: ${r.shared.messagesPerRequest.toFixed(3)} batches per request from the workers, ${r.shared.bytesPerRequest.toFixed(0)} bytes of JSON per request`);
+        if (r.repeatedSessions > 0) log(`  ${repeatNote(r.repeatedSessions)}`);
+        if (r.batchLearnedS !== undefined) log(`  batch sizes learned at ${r.batchLearnedS.map((t) => (t === null ? 'never' : `${t.toFixed(0)} s`)).join(' / ')} (measured from ${o.run.warmupS} s)`);
       }
     }
   }
@@ -368,5 +387,7 @@ export function virtualComparison(
     mr === null
       ? '(no 80% level with both round robin and the picker: goal not evaluated)'
       : `At 80% of saturation, ${ratios.length} seed(s): TTFT p99 round robin / picker median ${mr.toFixed(2)}× (per seed ${ratios.map((x) => x.toFixed(2)).join(', ')}; goal >= 2×), prefix-cache hits +${((mh ?? 0) * 100).toFixed(1)} points, output tokens/s ×${(mt ?? 0).toFixed(3)}: ${ok ? 'goal met' : 'goal MISSED'}; round robin / the ideal bound's p99: median ${(median(reachable) ?? 0).toFixed(2)}× (the most any picker could reach)`;
-  return { ok, report: `${lines.join('\n')}\n\n${verdict}`, runs };
+  const repeated = runs.filter((r) => r.repeatedSessions > 0);
+  const warning = repeated.length === 0 ? '' : `\n\nWARNING: ${repeated.length} of ${runs.length} runs used up the corpus and started its sessions again (up to ${Math.max(...repeated.map((r) => r.repeatedSessions))} sessions): a repeated session resends prompts the replicas computed before, which inflates prefix-cache hits and what affinity is worth; use a larger --sessions or a shorter run.`;
+  return { ok, report: `${lines.join('\n')}\n\n${verdict}${warning}`, runs };
 }

@@ -16,14 +16,16 @@
 // bench/picker-report.ts.
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CliError, formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
 import { CorpusError } from '../workload/manifest.js';
 import { pickCostSection } from './picker-cost.js';
-import { formatRow, formatTrials, judgeTrials, num, rec, replicaNumbers, type RunResult } from './picker-report.js';
-import { REPLICAS, runCli, startStack, stopAll, STRATEGIES, type Strategy } from './picker-stack.js';
+import { formatRow, formatTrials, judgeTrials, learnedBatchSlots, num, rec, replicaNumbers, type RunResult } from './picker-report.js';
+import { REPLICAS, startStack, stopAll, STRATEGIES, type Strategy } from './picker-stack.js';
+import { CpuSampler } from './picker-cpu.js';
+import { loadRun, MINIATURE, planYaml, prepareCorpus, replicaProfile, SESSION_GAP_S, type Workload } from './picker-setup.js';
 import { BIN } from './procs.js';
 import { loadVirtualCorpus } from './picker-corpus.js';
 import { virtualComparison } from './picker-virtual.js';
@@ -37,7 +39,7 @@ const spec = {
   summary: 'InferencePool: round robin vs least-request vs the endpoint picker on 4 simulated vLLM replicas',
   usage: `
 Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS] [--share-prefill TOKENS]] [--weights W] [--scrape-delay MS] [--first-seed N]] [--warmup SEC] [--trials N]
-                             [--duration SEC] [--levels PCT,...] [--saturation USERS]
+                             [--duration SEC] [--levels PCT,...] [--saturation USERS] [--slow K]
                              [--workload calibrated|agentic] [--sessions N] [--out DIR]
 
   --short             a miniature engine (1/5 the step time, 16-sequence batches) and short runs,
@@ -45,7 +47,7 @@ Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS] [
   --virtual           no processes: the simulator's engines, the gateway's picker and closed-loop
                       users replaying the same corpus in one simulated timeline (deterministic
                       per trial's seed; the machine's load cannot move it); --duration is
-                      simulated seconds (default 600)
+                      simulated seconds (default 600; --short 120)
   --workers N         with --virtual: gateway worker processes, each picking with what it saw
                       and what the others shared (default 1)
   --share-ms MS       with --workers: the interval of the workers' shared picker state: at most one
@@ -57,7 +59,7 @@ Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS] [
                       (default ${SHARE_PREFILL_TOKENS}: not shared)
   --warmup SEC        seconds of load before the measured window, so the picker is measured with
                       what it learns (batch sizes, prefill rates, prefixes), not from a cold start
-                      (default 60, 120 with --workload agentic; real stack with --short: 20)
+                      (default 60, 120 with --workload agentic)
   --weights W         with --virtual: the picker's scorer weights, as the pool annotation
                       tollgate.io/picker-weights writes them (e.g. "queue=2,prefill=2"; scorers
                       not named keep their defaults)
@@ -71,13 +73,18 @@ Usage: tollgate bench picker [--short] [--virtual [--workers N [--share-ms MS] [
                       (long agent sessions: ~17 turns, ~9k prompt tokens, up to ~70k)
   --trials N          repeat the whole comparison N times, each with its own saturation ramp
                       (default 3); the verdict is on the median of the trials' ratios
-  --duration SEC      length of each run (default 180; --short 25)
+  --duration SEC      length of each run's measured window (default 180; --short 120)
   --levels PCT,...    load levels in % of the pool's saturation point (default 50,80,100)
   --saturation USERS  the pool's saturation point in users; skips the ramps that measure it
   --ramp-step SEC     length of each step of that ramp (default 60; --short 8); the ramp adds
                       4 users per replica a step (16 without --short)
   --strategies LIST   which to run (default round-robin,least-request,picker)
-  --sessions N        synthetic corpus size (default 6000; --short 2000)
+  --sessions N        synthetic corpus size (default 6000; --short 8000); a run that uses them all
+                      starts them again, and says so: repeated sessions are cached whole
+  --slow K            real stack: every engine cost, think time, session gap and the scrape
+                      interval ×K, so the gateway, harness and simulators need 1/K the CPU per
+                      engine second (runs take K× as long); latencies are reported ÷K, in engine
+                      time. For a machine whose cores the stack fills (default 1)
   --out DIR           corpus, configs and results (default .bench-out/picker)
 
 Goal, at 80% of saturation: the picker's TTFT p99 at most half of round robin's, a higher
@@ -101,54 +108,11 @@ median over the trials of the trial's own ratio. Exit 1 when missed.`,
     'ramp-step': { type: 'string' },
     strategies: { type: 'string' },
     sessions: { type: 'string' },
+    slow: { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 } as const;
-
-// The corpus the seed scenario is calibrated with: an 800-token system prompt, ~3 turns per
-// session of ~400-token tasks and tool outputs, ~410 output tokens, exponential think times.
-const turns = { kind: 'lognormal', median: 3, sigma: 0.5, min: 1, max: 10 };
-const visible = { kind: 'exponential', mean: 150, min: 10, max: 1500 };
-const reasoning = { kind: 'exponential', mean: 215, max: 3000 };
-const think = { kind: 'exponential', mean: 7500, max: 60000 };
-const SYNTH_PARAMS = {
-  'terminal-bench': { systemTokens: 800, task: { kind: 'lognormal', median: 300, sigma: 0.8, min: 30, max: 3000 }, turns, observation: { kind: 'pareto', xm: 120, alpha: 1.5, max: 4000 }, visible, reasoning, think },
-  omniact: { systemTokens: 800, visible, reasoning: { kind: 'exponential', mean: 260, max: 3000 } },
-  'swe-rebench': { systemTokens: 800, task: { kind: 'lognormal', median: 400, sigma: 0.8, min: 50, max: 4000 }, turns, observation: { kind: 'lognormal', median: 300, sigma: 0.8, min: 5, max: 4000 }, visible, reasoning, think },
-  coderforge: { systemTokens: 800, task: { kind: 'lognormal', median: 400, sigma: 0.8, min: 50, max: 4000 }, turns, observation: { kind: 'lognormal', median: 300, sigma: 0.8, min: 5, max: 4000 }, visible, reasoning, think },
-};
-
-type Workload = 'calibrated' | 'agentic';
-
-/** Users pause between sessions as they do between turns (the seed scenario's plan). */
-const SESSION_GAP_S = 7.5;
-
-/** The corpus both modes replay, synthesised once into the output folder and reused after. */
-async function prepareCorpus(s: Settings): Promise<string> {
-  const corpus = join(s.out, `corpus-${s.sessions}${s.workload === 'agentic' ? '-agentic' : ''}${s.short ? '-short' : ''}`);
-  if (!existsSync(join(corpus, 'manifest.json'))) {
-    const args = ['synth', '--sessions', String(s.sessions), '--profiles', 'B,C,D', '--think-scale', s.short ? '0.2' : '1', '--out', corpus, '--quiet'];
-    if (s.workload === 'calibrated') {
-      const params = join(s.out, 'synth-params.json');
-      await mkdir(s.out, { recursive: true });
-      await writeFile(params, JSON.stringify(SYNTH_PARAMS));
-      args.push('--params', params);
-    }
-    process.stdout.write(`synthesising ${s.sessions} multi-turn sessions (${s.workload}) into ${corpus}\n`);
-    await runCli(args, 'tollgate synth');
-  }
-  return corpus;
-}
-
-/** The seed scenario's miniature engine: same shape, the knee at a few dozen users per replica. */
-const MINIATURE = {
-  extends: 'h100x4-gpt-oss-120b',
-  name: 'h100x4-gpt-oss-120b-miniature',
-  scheduler: { maxNumSeqs: 16 },
-  cost: { fixedMs: 2, prefillTokenMs: 0.0084, decodeSeqMs: 0.02, contextTokenMs: 0.00000212 },
-  latency: { frontendMs: 0.8 },
-};
 
 interface Settings {
   readonly short: boolean;
@@ -169,6 +133,8 @@ interface Settings {
   readonly sessions: number;
   readonly strategies: readonly Strategy[];
   readonly out: string;
+  /** Real stack: engine-time dilation (1: none); see --slow. */
+  readonly slow: number;
 }
 
 function settings(argv: string[]): Settings | undefined {
@@ -181,6 +147,8 @@ function settings(argv: string[]): Settings | undefined {
   const workload = v.workload ?? 'calibrated';
   if (workload !== 'calibrated' && workload !== 'agentic') throw new UsageError(`--workload: unknown workload "${workload}"`, 'calibrated or agentic');
   const levels = (v.levels ?? '50,80,100').split(',').map((s) => parsePositiveInt(s.trim(), '--levels', { max: 400 }));
+  const slow = v.slow === undefined ? 1 : parsePositiveInt(v.slow, '--slow', { max: 20 });
+  if (slow > 1 && v.virtual === true) throw new UsageError('--slow is for the real stack', 'simulated time has no CPU to spare; drop --slow or --virtual');
   return {
     short,
     virtual: v.virtual === true,
@@ -188,22 +156,25 @@ function settings(argv: string[]): Settings | undefined {
     scrapeDelayMs: v['scrape-delay'] === undefined ? 0 : parsePositiveInt(v['scrape-delay'], '--scrape-delay', { min: 0, max: 10_000 }),
     shareMs: v['share-ms'] === undefined ? SHARE_INTERVAL_MS : parsePositiveInt(v['share-ms'], '--share-ms', { min: 0, max: 60_000 }),
     sharePrefill: v['share-prefill'] === undefined ? SHARE_PREFILL_TOKENS : parsePositiveInt(v['share-prefill'], '--share-prefill', { min: 0, max: 1_000_000 }),
-    warmupS: v.warmup === undefined ? (workload === 'agentic' ? 120 : short && v.virtual !== true ? 20 : 60) : parsePositiveInt(v.warmup, '--warmup'),
+    warmupS: v.warmup === undefined ? (workload === 'agentic' ? 120 : 60) : parsePositiveInt(v.warmup, '--warmup'),
     workload,
     weights: v.weights === undefined ? undefined : parseWeights(v.weights),
     firstSeed: v['first-seed'] === undefined ? 1 : parsePositiveInt(v['first-seed'], '--first-seed'),
     trials: v.trials === undefined ? 3 : parsePositiveInt(v.trials, '--trials', { max: 50 }),
-    durationS: v.duration === undefined ? (v.virtual === true ? 600 : short ? 25 : 180) : parsePositiveInt(v.duration, '--duration'),
+    // With --short, 120 s: a p99 over the ~1,000 requests of 25 s was decided by one burst or two.
+    durationS: v.duration === undefined ? (short ? 120 : v.virtual === true ? 600 : 180) : parsePositiveInt(v.duration, '--duration'),
     levels,
     saturation: v.saturation === undefined ? undefined : parsePositiveInt(v.saturation, '--saturation'),
     rampStepS: v['ramp-step'] === undefined ? (short ? 8 : 60) : parsePositiveInt(v['ramp-step'], '--ramp-step'),
-    sessions: v.sessions === undefined ? (short ? 2000 : 6000) : parsePositiveInt(v.sessions, '--sessions'),
+    // Enough that a --short run at 100% (60 + 120 s) starts no session twice.
+    sessions: v.sessions === undefined ? (short ? 8000 : 6000) : parsePositiveInt(v.sessions, '--sessions'),
     strategies: (v.strategies ?? STRATEGIES.join(',')).split(',').map((x) => {
       const st = STRATEGIES.find((k) => k === x.trim());
       if (st === undefined) throw new UsageError(`--strategies: unknown strategy "${x.trim()}"`, `some of ${STRATEGIES.join(', ')}`);
       return st;
     }),
     out: resolve(v.out ?? '.bench-out/picker'),
+    slow,
   };
 }
 
@@ -221,49 +192,17 @@ function parseWeights(text: string): Record<ScorerName, number> {
   return weights;
 }
 
-function planYaml(name: string, phases: readonly string[], admin: string, replicas: readonly string[]): string {
-  return `name: ${name}
-mode: users
-seed: 1
-session_gap: ${SESSION_GAP_S}s
-phases:
-${phases.map((ph) => `  - ${ph}`).join('\n')}
-gates:
-  window: 10s
-  sustain: 2
-  min_samples: 20
-  t2: {factor: 3.0, source: client}
-  error_rate: {max: 0.2}
-slo: {ttft: 2s, tpot: 0.1s}
-telemetry:
-  interval: 1s
-  targets:
-    - {name: gateway, url: ${admin}/metrics}
-${replicas.map((r, i) => `    - {name: vllm-${i}, url: ${r}/metrics}`).join('\n')}
-request: {timeout: 10m}
-harness: {drain: 20s}
-`;
-}
-
-async function loadRun(s: Settings, corpus: string, dir: string, plan: string, target: string): Promise<Record<string, unknown>> {
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  const planFile = join(dir, 'plan.yaml');
-  await writeFile(planFile, plan);
-  await runCli(['load', '--workload', corpus, '--target', target, '--plan', planFile, '--out', dir, '--quiet'], 'tollgate load');
-  return JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as Record<string, unknown>;
-}
-
 /** Users per replica added at each step of the saturation ramp (and its first level). */
 const RAMP_STEP_PER_REPLICA = 4;
 
 async function measureSaturation(s: Settings, corpus: string, profile: string, children: ChildProcess[], trial: number): Promise<number> {
-  const stack = await startStack(s.out, 'round-robin', profile, children);
+  const stack = await startStack(s.out, 'round-robin', profile, children, s.slow);
   try {
     // Fine steps: the 80% level is only as close to 80% as the knee is to the level that found it.
     const step = REPLICAS * RAMP_STEP_PER_REPLICA * (s.short ? 1 : 4);
-    const phase = `{kind: ramp, start: ${step}, step: ${step}, max: ${step * 40}, step_duration: ${s.rampStepS}s, settle: ${Math.max(1, Math.round(s.rampStepS / 4))}s}`;
-    const r = await loadRun(s, corpus, join(s.out, 'runs', `t${trial}-saturation`), planYaml('picker-saturation', [phase], stack.admin, stack.replicas), stack.gateway);
+    const stepS = s.rampStepS * s.slow;
+    const phase = `{kind: ramp, start: ${step}, step: ${step}, max: ${step * 40}, step_duration: ${stepS}s, settle: ${Math.max(1, Math.round(stepS / 4))}s}`;
+    const r = await loadRun(corpus, join(s.out, 'runs', `t${trial}-saturation`), planYaml('picker-saturation', [phase], stack.admin, stack.replicas, s.slow), stack.gateway);
     const t2 = rec(rec(r['boundaries'])['t2']);
     const level = num(t2['level']);
     if (level !== null) return level;
@@ -276,32 +215,46 @@ async function measureSaturation(s: Settings, corpus: string, profile: string, c
   }
 }
 
+/** How many times the harness started the corpus's sessions over (results.json's harness.corpus_wraps). */
+function corpusWraps(r: Record<string, unknown>): number {
+  return Object.values(rec(rec(r['harness'])['corpus_wraps'])).reduce<number>((a, v) => a + (num(v) ?? 0), 0);
+}
+
 async function oneRun(s: Settings, corpus: string, profile: string, children: ChildProcess[], trial: number, saturation: number, pct: number, strategy: Strategy): Promise<RunResult> {
   const users = Math.max(1, Math.round((saturation * pct) / 100));
-  const stack = await startStack(s.out, strategy, profile, children);
+  const stack = await startStack(s.out, strategy, profile, children, s.slow);
+  const cpu = new CpuSampler();
+  stack.pids.replicas.forEach((pid) => cpu.add(pid, 'replicas'));
+  cpu.add(stack.pids.gateway, 'gateway');
   try {
     const load1m = loadavg()[0] ?? 0;
     const dir = join(s.out, 'runs', `t${trial}-${pct}pct-${strategy}`);
     // A warm-up at the same level first: the numbers are the second phase's, the picker's learned
     // state (batch sizes, prefill rates, prefix index) what the load taught it, as in --virtual.
-    const steady = (name: string, seconds: number): string => `{kind: steady, name: ${name}, level: ${users}, duration: ${seconds}s}`;
-    const r = await loadRun(s, corpus, dir, planYaml(`picker-${pct}-${strategy}`, [steady('warm-up', s.warmupS), steady('measured', s.durationS)], stack.admin, stack.replicas), stack.gateway);
+    const steady = (name: string, seconds: number): string => `{kind: steady, name: ${name}, level: ${users}, duration: ${seconds * s.slow}s}`;
+    const plan = planYaml(`picker-${pct}-${strategy}`, [steady('warm-up', s.warmupS), steady('measured', s.durationS)], stack.admin, stack.replicas, s.slow);
+    const r = await loadRun(corpus, dir, plan, stack.gateway, (pid) => cpu.add(pid, 'harness'));
+    const cpuUse = cpu.stop();
     const phases = Array.isArray(r['phases']) ? (r['phases'] as unknown[]) : [];
     const phase = rec(phases[phases.length - 1]);
     const summary = rec(phase['summary']);
     const ttft = rec(summary['ttft']);
     const replicas = await replicaNumbers(stack.replicas);
+    const slots = strategy === 'picker' ? await learnedBatchSlots(stack.admin, stack.replicas) : undefined;
     const hits = replicas.reduce((a, x) => a + x.hits, 0);
     const queries = replicas.reduce((a, x) => a + x.queries, 0);
+    // Seconds measured on the wall, in engine time (with --slow the engine runs `slow`× slower).
+    const engineS = (v: number | null): number | null => (v === null ? null : v / s.slow);
+    const engineMs = (v: number | null): number | null => (v === null ? null : (v * 1000) / s.slow);
     return {
       trial,
       saturation,
       strategy,
       levelPct: pct,
       users,
-      ttftP50: num(ttft['p50']),
-      ttftP99: num(ttft['p99']),
-      outputTokensPerS: num(summary['output_tokens_per_s']) ?? 0,
+      ttftP50: engineS(num(ttft['p50'])),
+      ttftP99: engineS(num(ttft['p99'])),
+      outputTokensPerS: (num(summary['output_tokens_per_s']) ?? 0) * s.slow,
       errorRate: num(summary['error_rate']) ?? 0,
       prefixHitRate: queries > 0 ? hits / queries : null,
       replicas: replicas.map(({ hits: _h, queries: _q, ...x }) => x),
@@ -313,9 +266,15 @@ async function oneRun(s: Settings, corpus: string, profile: string, children: Ch
         })(),
         simLateStepP99Ms: Math.max(...replicas.map((x) => x.lateStepP99Ms)),
         simOverruns: replicas.reduce((a, x) => a + x.overruns, 0),
+        ttftMeanMs: engineMs(num(ttft['mean'])),
+        engineTtftMeanMs: engineMs(num(rec(rec(phase['telemetry'])['engine'])['ttft'])),
+        cpu: cpuUse,
+        corpusWraps: corpusWraps(r),
+        ...(slots === undefined ? {} : { batchSlots: slots }),
       },
     };
   } finally {
+    cpu.stop();
     await stopAll(children);
   }
 }
@@ -332,11 +291,7 @@ export async function run(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   try {
     const corpus = await prepareCorpus(s);
-    let profile = 'h100x4-gpt-oss-120b';
-    if (s.short) {
-      profile = join(s.out, 'miniature-profile.json');
-      await writeFile(profile, JSON.stringify(MINIATURE, null, 2));
-    }
+    const profile = await replicaProfile(s);
 
     const results: RunResult[] = [];
     for (let trial = 1; trial <= s.trials; trial++) {
@@ -390,6 +345,6 @@ async function runVirtualComparison(s: Settings): Promise<number> {
   await mkdir(s.out, { recursive: true });
   await writeFile(join(s.out, 'picker-virtual.json'), `${JSON.stringify({ settings: s, profile: profile.name, runs: r.runs, ok: r.ok }, null, 2)}\n`);
   await writeFile(join(s.out, 'picker-virtual.md'), `${r.report}\n`);
-  process.stdout.write(`\n${r.report.split('\n').pop() ?? ''}\nresults: ${join(s.out, 'picker-virtual.json')}, ${join(s.out, 'picker-virtual.md')}\n`);
+  process.stdout.write(`\n${r.report.split('\n\n').slice(1).join('\n\n')}\nresults: ${join(s.out, 'picker-virtual.json')}, ${join(s.out, 'picker-virtual.md')}\n`);
   return r.ok ? 0 : 1;
 }

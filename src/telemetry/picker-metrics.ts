@@ -29,6 +29,16 @@ export function attachPickerTelemetry(registry: Registry, source: () => readonly
     },
   });
   new Gauge({
+    name: 'tollgate_endpoint_batch_slots',
+    help: "The batch size the picker learned for each endpoint of an InferencePool from its metrics (0: not learned yet; until then a full batch is seen only once requests queue).",
+    labelNames: ['pool', 'endpoint'],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of source()) for (const e of p.endpoints) this.set({ pool: p.pool, endpoint: e.id }, e.batchSlots);
+    },
+  });
+  new Gauge({
     name: 'tollgate_endpoint_ejected',
     help: 'InferencePool endpoints the picker has ejected after failures (1) and is waiting out the backoff on.',
     labelNames: ['pool', 'endpoint'],

@@ -3,10 +3,12 @@
 // replica learns its prefill rate from the first bytes it answers; a long prefill sent to it then
 // weighs on its score at first and less and less as the learned rate drains it, while the request
 // is still waiting for its first byte.
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { pickerConfig } from '../../src/bench/picker-cost.js';
 import { PoolPicker, type ReplicaState } from '../../src/upstream/pool/picker.js';
 import { applyLoad } from '../../src/upstream/pool/scrape.js';
+import { attachPickerTelemetry } from '../../src/telemetry/picker-metrics.js';
 import type { EndpointHandle } from '../../src/upstream/pools.js';
 
 const REQ = { method: 'POST', url: '/v1/chat/completions', headers: {} } as const;
@@ -106,5 +108,18 @@ describe('full batches', () => {
     // that hold the conversation.
     for (const r of picker.replicas) r.handle.inflight = 4;
     expect([home, away]).toContain(picker.pick(REQ, turn(4), new Set(), now));
+  });
+
+  it('shows on /metrics the batch size it learned per replica, and 0 where it has not learned one', async () => {
+    const picker = testPicker(() => 0);
+    const registry = new Registry();
+    attachPickerTelemetry(registry, () => [picker.stats()]);
+    const [first, second] = picker.replicas as [ReplicaState, ReplicaState];
+    applyLoad(first, { waiting: 2, running: 6, generated: 0, kvCacheUsage: 0.1 }, 0);
+    applyLoad(first, { waiting: 2, running: 6, generated: 60, kvCacheUsage: 0.1 }, 0);
+    applyLoad(second, { waiting: 2, running: 6, generated: 0, kvCacheUsage: 0.1 }, 0);
+    const text = await registry.metrics();
+    expect(text).toContain(`tollgate_endpoint_batch_slots{pool="bench/pool",endpoint="${first.id}"} 6`);
+    expect(text).toContain(`tollgate_endpoint_batch_slots{pool="bench/pool",endpoint="${second.id}"} 0`);
   });
 });

@@ -397,6 +397,7 @@ describe('a full batch, learned from scrapes', () => {
     batchSlots: 0,
     generated: -1,
     mostRunning: 0,
+    ceilingHits: 0,
     kvCacheUsage: 0,
     scrapedAt: Number.NaN,
     inflightAtScrape: 0,
@@ -412,6 +413,38 @@ describe('a full batch, learned from scrapes', () => {
     expect(r.batchSlots).toBe(0); // one scrape with requests waiting says nothing
     scrape(r, 16, 2, 180);
     expect(r.batchSlots).toBe(16); // stepped (80 tokens for 16 sequences), still 16, still waiting
+  });
+
+  it('takes a running count that keeps stopping at its most with requests waiting beside it as full, though never two scrapes in a row', () => {
+    // At 80% of the knee a full batch's queue clears within a scrape interval: the first rule never
+    // sees it twice in a row.
+    const r = replica();
+    let generated = 0;
+    const at = (running: number, waiting: number): void => scrape(r, running, waiting, (generated += 200));
+    at(10, 0);
+    at(16, 1);
+    at(14, 0);
+    at(16, 2);
+    at(15, 0);
+    expect(r.batchSlots).toBe(0); // twice at 16 with a queue: could still be arrivals during steps
+    at(16, 1);
+    expect(r.batchSlots).toBe(16);
+  });
+
+  it('counts the ceiling again from a new most, and not at scrapes without a step in between', () => {
+    const r = replica();
+    scrape(r, 12, 1, 0);
+    scrape(r, 12, 0, 100);
+    scrape(r, 12, 1, 200); // two at 12 (the first had no step before it to count)
+    scrape(r, 16, 1, 300); // a new most: 12 was no ceiling
+    scrape(r, 15, 0, 400);
+    scrape(r, 16, 1, 405); // 5 tokens for 16 sequences: no step, no evidence
+    scrape(r, 15, 0, 500);
+    scrape(r, 16, 1, 600);
+    expect(r.batchSlots).toBe(0);
+    scrape(r, 15, 0, 700);
+    scrape(r, 16, 2, 800);
+    expect(r.batchSlots).toBe(16);
   });
 
   it('learns nothing from requests waiting on a step in progress, or on prefill budget below the most it ran', () => {

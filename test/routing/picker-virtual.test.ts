@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadVirtualCorpus, type VirtualCorpus } from '../../src/bench/picker-corpus.js';
 import { judgeTrials, median, type RunResult } from '../../src/bench/picker-report.js';
-import { runVirtual } from '../../src/bench/picker-virtual.js';
+import { runVirtual, virtualComparison } from '../../src/bench/picker-virtual.js';
 import type { ChatMessage } from '../../src/protocol/openai.js';
 import { profileFromObject } from '../../src/sim/index.js';
 import { chatPromptIds, promptCounter } from '../../src/sim/prompt.js';
@@ -95,6 +95,29 @@ describe('bench picker --virtual', () => {
     // With the prefill scorer off (weight 0) as well.
     const off = runVirtual(profile, corpus, 'picker', 24, 5, { ...run, weights: { queue: 2, 'kv-cache': 2, 'prefix-cache': 3, prefill: 0 } });
     expect(off.idealTtftP99).toBeLessThanOrEqual(off.ttftP99);
+  });
+});
+
+describe('bench picker --virtual: a corpus that runs out', () => {
+  const comparison = (o: typeof run, users: number): { report: string; log: string[]; repeated: number[] } => {
+    const log: string[] = [];
+    const r = virtualComparison(profile, corpus, { seeds: 1, levels: [80], strategies: ['round-robin', 'picker'], run: o, rampStep: 4, saturation: users }, (l) => log.push(l));
+    return { report: r.report, log, repeated: r.runs.map((x) => x.repeatedSessions) };
+  };
+
+  it('says so when a run starts sessions a second time: their prompts are cached whole, so the hits are inflated', () => {
+    // 28 sessions for ~24 users over 35 s: every session runs several times.
+    const c = comparison(run, 30);
+    expect(Math.min(...c.repeated)).toBeGreaterThan(0);
+    expect(c.report).toContain('WARNING: 2 of 2 runs used up the corpus');
+    expect(c.log.filter((l) => l.includes('sessions started a second time'))).toHaveLength(2);
+  });
+
+  it('and says nothing when every session ran once', () => {
+    const c = comparison({ ...run, warmupS: 0, durationS: 1 }, 4);
+    expect(c.repeated).toEqual([0, 0]);
+    expect(c.report).not.toContain('WARNING');
+    expect(c.log.some((l) => l.includes('second time'))).toBe(false);
   });
 });
 

@@ -37,7 +37,15 @@ export type PickReason = 'scored' | 'session' | 'round-robin' | 'least-request' 
 
 export interface PickerStats {
   readonly pool: string;
-  readonly endpoints: ReadonlyArray<{ readonly id: string; readonly picks: number; readonly scores: Readonly<Record<ScorerName, number>>; readonly ejected: boolean; readonly inflight: number }>;
+  readonly endpoints: ReadonlyArray<{
+    readonly id: string;
+    readonly picks: number;
+    readonly scores: Readonly<Record<ScorerName, number>>;
+    readonly ejected: boolean;
+    readonly inflight: number;
+    /** The batch size learned from its metrics (0: not learned yet; see applyLoad). */
+    readonly batchSlots: number;
+  }>;
 }
 
 export class PoolPicker {
@@ -248,7 +256,7 @@ export class PoolPicker {
     const now = this.now();
     return {
       pool: this.config.key,
-      endpoints: this.replicas.map((r) => ({ id: r.id, picks: r.picks, scores: { ...r.scores }, ejected: r.ejectedUntil > now, inflight: r.handle.inflight })),
+      endpoints: this.replicas.map((r) => ({ id: r.id, picks: r.picks, scores: { ...r.scores }, ejected: r.ejectedUntil > now, inflight: r.handle.inflight, batchSlots: r.batchSlots })),
     };
   }
 
@@ -352,6 +360,7 @@ export class PoolPicker {
           batchSlots: r?.batchSlots ?? 0,
           generated: -1,
           mostRunning: r?.mostRunning ?? 0,
+          ceilingHits: r?.ceilingHits ?? 0,
           kvCacheUsage: 0,
           scrapedAt: Number.NaN,
           inflightAtScrape: 0,

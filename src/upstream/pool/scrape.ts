@@ -100,6 +100,8 @@ export interface ScrapedReplica {
   generated: number;
   /** The largest batch any scrape found. */
   mostRunning: number;
+  /** Scrapes, since `mostRunning` last grew, that found requests waiting beside a batch of that size after a step. */
+  ceilingHits: number;
   kvCacheUsage: number;
   /** Monotonic ms of the last good scrape; NaN: never. */
   scrapedAt: number;
@@ -108,24 +110,36 @@ export interface ScrapedReplica {
   scrapeFailures: number;
 }
 
+/** Scrapes at the ceiling (see applyLoad) that make it the batch size. */
+export const CEILING_SCRAPES = 3;
+
 /**
- * A scrape's numbers into the replica's state. The batch size is learned from two scrapes in a row
- * that both found requests waiting and the same number running while the replica generated at
- * least a token for each of them in between: it stepped, and still admitted no one, so its batch is
- * full (its sequence limit, or its KV cache, which bounds it as surely). Requests waiting alone say
- * nothing: those that arrive during a step wait for the next one however empty the batch is, and a
- * step carrying a long prefill can outlast a scrape interval. Until a replica has shown a full
- * batch its size stays unknown, and nothing is inferred from it.
+ * A scrape's numbers into the replica's state. The batch size is learned when the replica, having
+ * stepped since the last scrape (it generated at least a token for each running sequence), still
+ * has requests waiting beside as many running as it has ever run, either in two scrapes in a row
+ * with the same number running (it stepped, and admitted no one), or in CEILING_SCRAPES scrapes
+ * at that same most since it was last exceeded: a running count that keeps stopping at the same
+ * most with a queue beside it is a ceiling (its sequence limit, or its KV cache, which bounds it as
+ * surely). At 80% of the knee a full batch's queue seldom outlasts one scrape interval, so the
+ * first rule alone could take minutes to see it, or never did. Requests waiting alone say nothing:
+ * those that arrive during a step wait for the next one however empty the batch is, and a step
+ * carrying a long prefill can outlast a scrape interval; a step that admits no one below the most
+ * the replica ran is short of prefill budget, not of slots. Until a replica has shown a full batch
+ * its size stays unknown, and nothing is inferred from it.
  */
 export function applyLoad(r: ScrapedReplica, load: ReplicaLoad, now: number): void {
   const running = load.running ?? 0;
   // A batch larger than the size learned proves it wrong: unknown again until a full batch shows.
   if (running > r.batchSlots) r.batchSlots = 0;
-  if (running > r.mostRunning) r.mostRunning = running;
-  // Only at the most it has ever run: a step can also admit no one for want of prefill budget
-  // (long prompts take the step's tokens), with slots free.
+  if (running > r.mostRunning) {
+    r.mostRunning = running;
+    r.ceilingHits = 0;
+  }
   const stepped = load.generated !== undefined && r.generated >= 0 && load.generated - r.generated >= running;
-  if (stepped && running > 0 && running === r.mostRunning && load.waiting > 0 && r.waiting > 0 && running === r.running) r.batchSlots = running;
+  if (stepped && running > 0 && running === r.mostRunning && load.waiting > 0) {
+    r.ceilingHits++;
+    if ((r.waiting > 0 && running === r.running) || r.ceilingHits >= CEILING_SCRAPES) r.batchSlots = running;
+  }
   r.generated = load.generated ?? -1;
   r.waiting = load.waiting;
   r.running = running;
