@@ -23,22 +23,11 @@ export interface Target {
  */
 export async function measureInRounds(targets: readonly Target[], request: Buffer, mode: Mode, c: number, durationMs: number, rounds: number): Promise<Row[]> {
   const acc = targets.map(() => ({ results: [] as LoadResult[], ticks: 0 }));
-  for (let round = 0; round < rounds; round++) {
-    for (let k = 0; k < targets.length; k++) {
-      const i = (k + round) % targets.length;
-      const t = targets[i] as Target;
-      const a = acc[i] as (typeof acc)[number];
-      const pids = t.pids();
-      // CPU over the measured window only, as the requests are counted.
-      let cpu0 = 0;
-      const onMeasure = (phase: 'start' | 'end'): void => {
-        if (phase === 'start') cpu0 = cpuTicks(pids);
-        else a.ticks += cpuTicks(pids) - cpu0;
-      };
-      a.results.push(await runLoad({ port: t.port, request, concurrency: c, warmupMs: rounds === 1 ? 1000 : 300, durationMs: durationMs / rounds, onMeasure }));
-      process.stderr.write('.');
-    }
-  }
+  await inTurns(targets, rounds, async (t, i, cpuOver) => {
+    const a = acc[i] as (typeof acc)[number];
+    a.results.push(await runLoad({ port: t.port, request, concurrency: c, warmupMs: rounds === 1 ? 1000 : 300, durationMs: durationMs / rounds, onMeasure: cpuOver((n) => (a.ticks += n)) }));
+    process.stderr.write('.');
+  });
   return targets.map((t, i) => {
     const a = acc[i] as (typeof acc)[number];
     const merged = mergeResults(a.results);
@@ -68,13 +57,8 @@ export async function warmUp(targets: readonly Target[], request: Buffer, mode: 
     const pids = t.pids();
     const quarters: { requests: number; ticks: number }[] = [];
     for (let q = 0; q < 4; q++) {
-      let cpu0 = 0;
       let ticks = 0;
-      const onMeasure = (phase: 'start' | 'end'): void => {
-        if (phase === 'start') cpu0 = cpuTicks(pids);
-        else ticks = cpuTicks(pids) - cpu0;
-      };
-      const r = await runLoad({ port: t.port, request, concurrency, warmupMs: 0, durationMs: ms / 4, onMeasure });
+      const r = await runLoad({ port: t.port, request, concurrency, warmupMs: 0, durationMs: ms / 4, onMeasure: cpuWindow(pids, (n) => (ticks = n)) });
       quarters.push({ requests: r.requests, ticks });
     }
     process.stderr.write('w');
@@ -153,25 +137,15 @@ export interface FixedRateRow {
  */
 export async function measureFixedRate(targets: readonly Target[], request: Buffer, mode: Mode, rate: number, durationMs: number, rounds: number): Promise<FixedRateRow[]> {
   const acc = targets.map(() => ({ requests: 0, ticks: 0, late: 0, sent: 0, p50s: [] as number[] }));
-  for (let round = 0; round < rounds; round++) {
-    for (let k = 0; k < targets.length; k++) {
-      const i = (k + round) % targets.length;
-      const t = targets[i] as Target;
-      const a = acc[i] as (typeof acc)[number];
-      const pids = t.pids();
-      let cpu0 = 0;
-      const onMeasure = (phase: 'start' | 'end'): void => {
-        if (phase === 'start') cpu0 = cpuTicks(pids);
-        else a.ticks += cpuTicks(pids) - cpu0;
-      };
-      const r = await runFixedRate({ port: t.port, request, rate, warmupMs: 300, durationMs: durationMs / rounds, onMeasure });
-      a.requests += r.requests;
-      a.late += r.lateShare * r.requests;
-      a.sent += r.requests;
-      a.p50s.push(r.latency.p50);
-      process.stderr.write('f');
-    }
-  }
+  await inTurns(targets, rounds, async (t, i, cpuOver) => {
+    const a = acc[i] as (typeof acc)[number];
+    const r = await runFixedRate({ port: t.port, request, rate, warmupMs: 300, durationMs: durationMs / rounds, onMeasure: cpuOver((n) => (a.ticks += n)) });
+    a.requests += r.requests;
+    a.late += r.lateShare * r.requests;
+    a.sent += r.requests;
+    a.p50s.push(r.latency.p50);
+    process.stderr.write('f');
+  });
   return targets.map((t, i) => {
     const a = acc[i] as (typeof acc)[number];
     return {
@@ -198,4 +172,32 @@ export function formatFixedRate(rows: readonly FixedRateRow[]): string {
     );
   }
   return `${lines.join('\n')}\n\n`;
+}
+
+/** A load generator's `onMeasure` that reports the CPU ticks `pids` used over its measured window. */
+function cpuWindow(pids: number[], add: (ticks: number) => void): (phase: 'start' | 'end') => void {
+  let cpu0 = 0;
+  return (phase) => {
+    if (phase === 'start') cpu0 = cpuTicks(pids);
+    else add(cpuTicks(pids) - cpu0);
+  };
+}
+
+/**
+ * Runs `slice` once per target per round, the order rotating each round; `cpuOver(add)` gives the
+ * slice an `onMeasure` that adds its target's CPU over the measured window.
+ */
+async function inTurns(
+  targets: readonly Target[],
+  rounds: number,
+  slice: (t: Target, i: number, cpuOver: (add: (ticks: number) => void) => (phase: 'start' | 'end') => void) => Promise<void>,
+): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < targets.length; k++) {
+      const i = (k + round) % targets.length;
+      const t = targets[i] as Target;
+      const pids = t.pids();
+      await slice(t, i, (add) => cpuWindow(pids, add));
+    }
+  }
 }
