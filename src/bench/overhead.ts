@@ -26,7 +26,7 @@ const spec = {
   usage: `
 Usage: tollgate bench overhead [--duration SEC] [--warmup SEC] [--concurrency 1,16,64] [--modes json,stream] [--fixed-rate PCT]
                                [--compare REF] [--rounds N] [--cpu-prof] [--node-args=ARGS] [--no-alloc]
-                               [--out FILE] [--no-nginx]
+                               [--out FILE] [--no-nginx] [--upstream-apart]
                                [--translation-only | --no-translation]
        tollgate bench overhead --slow-streams N [--open-rate PER_SEC] [--compare REF]
 
@@ -57,6 +57,10 @@ Usage: tollgate bench overhead [--duration SEC] [--warmup SEC] [--concurrency 1,
                         while its streams open
   --open-rate PER_SEC   new slow streams per second (default 250; at ~1 ms of CPU per stream
                         opened, 1,000/s saturates a core even for node-min)
+  --upstream-apart      run the upstream on the load generator's core instead of beside the proxy
+                        under test; a diagnostic, not the goals' set-up: it shows which part of a
+                        gap is the proxy's own work and which is sharing its core with an upstream
+                        that answers in one burst (see docs/performance.md, "The first chunk")
   --out FILE            JSON results (default .bench-out/overhead.json)
   --no-nginx            skip the nginx reference even when nginx is installed
   --translation-only    only the provider translation cost (CPU per request and per streamed chunk,
@@ -76,6 +80,7 @@ Usage: tollgate bench overhead [--duration SEC] [--warmup SEC] [--concurrency 1,
     'open-rate': { type: 'string' },
     out: { type: 'string' },
     'no-nginx': { type: 'boolean' },
+    'upstream-apart': { type: 'boolean' },
     'translation-only': { type: 'boolean' },
     'no-translation': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -134,7 +139,11 @@ export async function run(argv: string[]): Promise<number> {
       const gateways = starters({ manyFiles: true, nodeArgs: ['--expose-gc'] });
       return await runSlowStreams({ streams: slow, openRate, pinned, children, gateways, request: requestBytes('stream'), outFile, cpuProf: values['cpu-prof'] === true });
     }
-    const upstream = await startChild(pinned, process.execPath, [UPSTREAM_JS, '0'], /ready (\d+)/, children);
+    const apart = pinned && values['upstream-apart'] === true;
+    const upstream = apart
+      ? await startChild(false, 'taskset', ['-c', '0', process.execPath, UPSTREAM_JS, '0'], /ready (\d+)/, children)
+      : await startChild(pinned, process.execPath, [UPSTREAM_JS, '0'], /ready (\d+)/, children);
+    if (apart) process.stdout.write('the upstream runs on the load generator\'s core (--upstream-apart): not the set-up the goals are judged in\n');
     const upPort = Number(upstream.match[1]);
     const targets: Target[] = [{ target: 'direct', port: upPort, pids: () => [] }];
     for (const starter of starters()) {
@@ -186,7 +195,7 @@ export async function run(argv: string[]): Promise<number> {
     // Provider translation: what each upstream API costs on top of OpenAI passthrough.
     const translation = values['no-translation'] === true ? undefined : await measureTranslation();
     if (translation !== undefined) process.stdout.write(`\n${formatTranslation(translation)}`);
-    await writeFile(outFile, JSON.stringify({ pinned, durationMs, warmupMs, warmups, fixedRate: fixed, compare: refBuild, rows, comparisons: report.comparisons, goals: floorText.goals, alloc, cpu, translation }, null, 2));
+    await writeFile(outFile, JSON.stringify({ pinned, upstreamApart: apart, durationMs, warmupMs, warmups, fixedRate: fixed, compare: refBuild, rows, comparisons: report.comparisons, goals: floorText.goals, alloc, cpu, translation }, null, 2));
     process.stdout.write(`\nJSON written to ${outFile}\n`);
     return 0;
   } finally {
