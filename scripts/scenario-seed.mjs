@@ -25,22 +25,10 @@ const TIER2_KEY = 'demo-tier2-key-not-for-production';
 
 // ---- what is run ---------------------------------------------------------------------------
 
-/**
- * The corpus: profiles B, C and D (the apps the seed scenario routes to the on-prem vLLM tier;
- * T2 and T3 are that engine's boundaries). Lengths follow the workload the simulator profile was
- * calibrated with (docs/simulator.md): an 800-token system prompt, ~400-token turns and tool
- * outputs, ~3 turns per session, ~410 output tokens, exponential think times of 7.5 s.
- */
-const turns = { kind: 'lognormal', median: 3, sigma: 0.5, min: 1, max: 10 };
-const visible = { kind: 'exponential', mean: 150, min: 10, max: 1500 };
-const reasoning = { kind: 'exponential', mean: 215, max: 3000 };
-const think = { kind: 'exponential', mean: 7500, max: 60000 };
-const PARAMS = {
-  'terminal-bench': { systemTokens: 800, task: { kind: 'lognormal', median: 300, sigma: 0.8, min: 30, max: 3000 }, turns, observation: { kind: 'pareto', xm: 120, alpha: 1.5, max: 4000 }, visible, reasoning, think },
-  omniact: { systemTokens: 800, visible, reasoning: { kind: 'exponential', mean: 260, max: 3000 } },
-  'swe-rebench': { systemTokens: 800, task: { kind: 'lognormal', median: 400, sigma: 0.8, min: 50, max: 4000 }, turns, observation: { kind: 'lognormal', median: 300, sigma: 0.8, min: 5, max: 4000 }, visible, reasoning, think },
-  coderforge: { systemTokens: 800, task: { kind: 'lognormal', median: 400, sigma: 0.8, min: 50, max: 4000 }, turns, observation: { kind: 'lognormal', median: 300, sigma: 0.8, min: 5, max: 4000 }, visible, reasoning, think },
-};
+// The corpus: profiles B, C and D (the apps the seed scenario routes to the on-prem vLLM tier;
+// T2 and T3 are that engine's boundaries), with the lengths and think times of the workload the
+// simulator profile was calibrated with: CALIBRATED_PARAMS, src/workload/synth/calibrated.ts
+// (imported from dist/ below, once the build is known to be there; the picker bench uses it too).
 
 const FULL = {
   name: 'seed-scenario',
@@ -122,10 +110,12 @@ const out = resolve(value('--out') ?? join(ROOT, '.bench-out', cfg.name));
 const sessions = Number(value('--sessions') ?? cfg.sessions);
 const stepDuration = value('--step-duration') ?? cfg.plan.ramp.stepDuration;
 const soakDuration = value('--soak') ?? cfg.plan.soak.duration;
-if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
+// The built CLI, and the corpus parameters it was built with (a build older than them lacks the file).
+if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js')) || !existsSync(join(ROOT, 'dist', 'workload', 'synth', 'calibrated.js'))) {
   process.stderr.write('scenario:seed: the CLI is not built; run `npm run build` first\n');
   process.exit(2);
 }
+const { CALIBRATED_PARAMS: PARAMS } = await import('../dist/workload/synth/calibrated.js');
 
 // ---- helpers -------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BUILTIN_PROFILES } from '../sim/index.js';
 import type { CostModel } from '../sim/profile.js';
+import { CALIBRATED_PARAMS } from '../workload/synth/calibrated.js';
 import { runCli } from './picker-stack.js';
 
 export type Workload = 'calibrated' | 'agentic';
@@ -24,19 +25,6 @@ export interface SetupSettings {
 /** Users pause between sessions as they do between turns (the seed scenario's plan). */
 export const SESSION_GAP_S = 7.5;
 
-// The corpus the seed scenario is calibrated with: an 800-token system prompt, ~3 turns per
-// session of ~400-token tasks and tool outputs, ~410 output tokens, exponential think times.
-const turns = { kind: 'lognormal', median: 3, sigma: 0.5, min: 1, max: 10 };
-const visible = { kind: 'exponential', mean: 150, min: 10, max: 1500 };
-const reasoning = { kind: 'exponential', mean: 215, max: 3000 };
-const think = { kind: 'exponential', mean: 7500, max: 60000 };
-const SYNTH_PARAMS = {
-  'terminal-bench': { systemTokens: 800, task: { kind: 'lognormal', median: 300, sigma: 0.8, min: 30, max: 3000 }, turns, observation: { kind: 'pareto', xm: 120, alpha: 1.5, max: 4000 }, visible, reasoning, think },
-  omniact: { systemTokens: 800, visible, reasoning: { kind: 'exponential', mean: 260, max: 3000 } },
-  'swe-rebench': { systemTokens: 800, task: { kind: 'lognormal', median: 400, sigma: 0.8, min: 50, max: 4000 }, turns, observation: { kind: 'lognormal', median: 300, sigma: 0.8, min: 5, max: 4000 }, visible, reasoning, think },
-  coderforge: { systemTokens: 800, task: { kind: 'lognormal', median: 400, sigma: 0.8, min: 50, max: 4000 }, turns, observation: { kind: 'lognormal', median: 300, sigma: 0.8, min: 5, max: 4000 }, visible, reasoning, think },
-};
-
 /**
  * The corpus a run replays, synthesised once into the output folder and reused after. With
  * --slow its think times are stretched by the same factor as the engine (synth scales the times it
@@ -50,7 +38,7 @@ export async function prepareCorpus(s: SetupSettings): Promise<string> {
     if (s.workload === 'calibrated') {
       const params = join(s.out, 'synth-params.json');
       await mkdir(s.out, { recursive: true });
-      await writeFile(params, JSON.stringify(SYNTH_PARAMS));
+      await writeFile(params, JSON.stringify(CALIBRATED_PARAMS));
       args.push('--params', params);
     }
     process.stdout.write(`synthesising ${s.sessions} multi-turn sessions (${s.workload}) into ${corpus}\n`);

@@ -1,21 +1,21 @@
 // The gateway process: config → generation → listeners, hot reload, graceful shutdown.
 //
-// Reload: the watcher hands over a compiled config; a new generation is built off to the side and
-// swapped in with one assignment. Requests already running keep the generation they started on;
-// upstream pools no generation with running requests uses are closed after those requests end.
+// Reload: the watcher (or, in a worker, the primary) hands over a compiled config, and
+// generations.ts builds it into a new generation and swaps it in; requests already running keep the
+// generation they started on. This file wires the process together: telemetry, limits, virtual
+// keys, the data and admin listeners, readiness, and the order things are closed in at shutdown.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { configDump, formatDiagnostics, loadConfig, watchConfig, type ConfigResult, type ConfigWatcher, type LoadOptions } from '../config/index.js';
+import { configDump, formatDiagnostics, loadConfig, watchConfig, type ConfigWatcher, type LoadOptions } from '../config/index.js';
 import { detectCpuCgroup } from '../cluster/cgroup.js';
 import { nowMs } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import type { RequestOutcome } from '../core/outcome.js';
-import { buildGeneration, type Generation } from '../pipeline/generation.js';
+import type { Generation } from '../pipeline/generation.js';
 import { handleRequest, type GatewayRuntime, type OutcomeSink } from '../pipeline/handler.js';
 import type { CountingPlan } from '../pipeline/proxy-types.js';
 import { Limits, type FailureMode, type LimitsOptions, type LocalStore } from '../limits/index.js';
 import { McpGateway } from '../mcp/gateway.js';
 import { McpMetrics } from '../telemetry/mcp-metrics.js';
-import { loadTokenizer } from '../tokenizer/index.js';
 import { Telemetry, type TelemetryInfo, type TelemetryOptions } from '../telemetry/hub.js';
 import { attachCredentialTelemetry } from '../telemetry/credential-metrics.js';
 import { registerCpuMetrics } from '../telemetry/cpu-metrics.js';
@@ -23,7 +23,7 @@ import { attachPickerTelemetry } from '../telemetry/picker-metrics.js';
 import { GatewayMetrics } from '../telemetry/metrics.js';
 import { RateLimitMetrics } from '../telemetry/rate-limit-metrics.js';
 import { closeMcpPools } from '../upstream/mcp-http.js';
-import { UpstreamRegistry, type BackendUpstream } from '../upstream/pools.js';
+import { UpstreamRegistry } from '../upstream/pools.js';
 import { KeyApi } from '../keys/http.js';
 import { VirtualKeys } from '../keys/service.js';
 import type { StateStore } from '../state/store.js';
@@ -32,7 +32,8 @@ import { startAdmin, type AdminServer } from './admin.js';
 import { keysDisabled } from './admin-keys.js';
 import { renderStatusPage, type WorkersTelemetry } from './status-page.js';
 import { DEFAULT_IDLE_COLLECTION, IdleCollector, idleCollectionFromEnv, type IdleCollectionOptions } from '../core/idle-gc.js';
-import { countingEncodings, limitNeeds, RESERVATION_ENCODINGS } from './config-needs.js';
+import { countingEncodings } from './config-needs.js';
+import { Generations } from './generations.js';
 import { startDataListener, type DataListener } from './listener.js';
 
 export interface GatewayOptions {
@@ -83,8 +84,8 @@ export class Gateway implements OutcomeSink {
   private telemetry!: Telemetry;
   private readonly registry = new UpstreamRegistry();
   private readonly runtime: GatewayRuntime;
-  private readonly inflightByGeneration = new Map<Generation, number>();
-  private nextGenerationId: number;
+  /** The generations served, the last reload's outcome, and retiring pools no generation uses. */
+  private readonly generations: Generations;
   private data: DataListener | undefined;
   private admin: AdminServer | undefined;
   private watcher: ConfigWatcher | undefined;
@@ -95,14 +96,12 @@ export class Gateway implements OutcomeSink {
   private drained: (() => void) | undefined;
   /** Token encodings still loading; readiness waits for them (loadEncodings). */
   private encodingsLoading = 0;
-  private lastReload: { at: string; result: 'applied' | 'rejected'; errors: number } | undefined;
 
   readonly limits: Limits;
   /** Credential refresh metrics and log lines (src/telemetry/credential-metrics.ts). */
   private readonly detachCredentials: () => void;
 
   private constructor(private readonly opts: GatewayOptions) {
-    this.nextGenerationId = opts.firstGeneration ?? 1;
     this.detachCredentials = attachCredentialTelemetry(this.metrics.registry, opts.logger);
     // A worker of several leaves these to the primary, which reports them for the instance.
     if (opts.admin !== undefined) registerCpuMetrics(this.metrics.registry, detectCpuCgroup(), () => 1);
@@ -120,6 +119,15 @@ export class Gateway implements OutcomeSink {
       keys: () => this.runtime.keys,
     });
     this.runtime = { generation: undefined, draining: false, tracing: false, sink: this, limits: this.limits, logger: opts.logger, mcp };
+    this.generations = new Generations({
+      serving: this.runtime,
+      registry: this.registry,
+      metrics: this.metrics,
+      limits: this.limits,
+      logger: opts.logger,
+      firstId: opts.firstGeneration ?? 1,
+      loadEncodings: (loading) => this.loadEncodings(loading),
+    });
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
@@ -131,7 +139,7 @@ export class Gateway implements OutcomeSink {
     gw.telemetry = await Telemetry.start(opts.telemetry ?? {}, opts.logger, () => gw.runtime.generation, gw.metrics);
     gw.runtime.tracing = gw.telemetry.tracing;
     gw.loadEncodings(gw.telemetry.accountant.warm(countingEncodings(first.config)));
-    gw.apply(first, t0, 'startup');
+    gw.generations.apply(first, t0, 'startup');
     try {
       if (opts.state !== undefined) {
         gw.runtime.keys = await VirtualKeys.open(
@@ -185,7 +193,7 @@ export class Gateway implements OutcomeSink {
     if (opts.watch !== false) {
       // The watcher compares against what is being served, so a change made while the gateway was
       // starting is applied rather than mistaken for the baseline.
-      gw.watcher = watchConfig({ ...loadOpts, baseline: first }, (result, trigger) => gw.apply(result, nowMs(), trigger));
+      gw.watcher = watchConfig({ ...loadOpts, baseline: first }, (result, trigger) => gw.generations.apply(result, nowMs(), trigger));
       await gw.watcher.ready;
     }
     return gw;
@@ -213,7 +221,7 @@ export class Gateway implements OutcomeSink {
 
   /** The dashboard page; with several workers, the primary passes every worker's telemetry. */
   dashboard(workers?: WorkersTelemetry): string {
-    return renderStatusPage(this.runtime.generation, this.lastReload, workers ?? this.telemetry.snapshot());
+    return renderStatusPage(this.runtime.generation, this.generations.lastReload, workers ?? this.telemetry.snapshot());
   }
 
   telemetryInfo(): TelemetryInfo {
@@ -228,8 +236,7 @@ export class Gateway implements OutcomeSink {
     const t0 = nowMs();
     const result = await loadConfig({ paths: this.opts.configPaths, secretsDir: this.opts.secretsDir, purpose: 'serve' });
     if (result.config === undefined) return false;
-    this.nextGenerationId = id;
-    this.apply(result, t0, 'primary');
+    this.generations.applyAs(id, result, t0, 'primary');
     return true;
   }
 
@@ -242,51 +249,7 @@ export class Gateway implements OutcomeSink {
     return this.telemetry;
   }
 
-  // ---- reload ---------------------------------------------------------------------------------
-
-  private apply(result: ConfigResult, startedMs: number, trigger: string): void {
-    const log = this.opts.logger;
-    if (result.config === undefined) {
-      const errors = result.diagnostics.filter((d) => d.severity === 'error');
-      this.metrics.configLoaded('rejected', (nowMs() - startedMs) / 1000);
-      this.lastReload = { at: new Date().toISOString(), result: 'rejected', errors: errors.length };
-      log.error('config change rejected; the previous config keeps serving', {
-        trigger,
-        errors: errors.length,
-        report: formatDiagnostics(result.diagnostics),
-      });
-      return;
-    }
-    const gen = buildGeneration(this.nextGenerationId++, result.config, this.registry);
-    const previous = this.runtime.generation;
-    this.runtime.generation = gen;
-    const seconds = (nowMs() - startedMs) / 1000;
-    this.metrics.configLoaded('applied', seconds, gen.id);
-    this.lastReload = { at: new Date().toISOString(), result: 'applied', errors: 0 };
-    const warnings = result.diagnostics.filter((d) => d.severity === 'warning');
-    log.info(previous === undefined ? 'config loaded' : 'config reloaded', {
-      trigger,
-      generation: gen.id,
-      routes: gen.config.routes.length,
-      rules: gen.router.ruleCount,
-      backends: gen.config.backends.size,
-      warnings: warnings.length,
-      fingerprint: gen.config.fingerprint.slice(0, 12),
-      ms: Math.round(seconds * 1000 * 100) / 100,
-    });
-    for (const w of warnings) log.warn('config warning', { file: w.file, line: w.line, message: w.message });
-    this.prepareLimits(gen);
-    if (previous !== undefined) this.retireUnusedPools();
-  }
-
-  /** Warn when global rules have no Redis to share state; load the tokenizers reservations need. */
-  private prepareLimits(gen: Generation): void {
-    const needs = limitNeeds(gen.config);
-    if (needs.shared && this.limits.redis === undefined) {
-      this.opts.logger.warn('global rate limits and quotas are enforced per replica: no Redis is configured (--redis)', { generation: gen.id });
-    }
-    if (needs.reserve) this.loadEncodings(Promise.all(RESERVATION_ENCODINGS.map((e) => loadTokenizer(e))));
-  }
+  // ---- token encodings --------------------------------------------------------------------------
 
   /**
    * Readiness waits for `loading` (BPE rank tables take ~1 s to build): the first requests then get
@@ -299,21 +262,12 @@ export class Gateway implements OutcomeSink {
       .finally(() => this.encodingsLoading--);
   }
 
-  /** Close pools that neither the current generation nor one with running requests uses. */
-  private retireUnusedPools(): void {
-    const live: BackendUpstream[] = [];
-    const current = this.runtime.generation;
-    if (current !== undefined) live.push(...current.upstreams.values());
-    for (const [gen, n] of this.inflightByGeneration) if (n > 0 && gen !== current) live.push(...gen.upstreams.values());
-    void this.registry.retainOnly(live);
-  }
-
   // ---- OutcomeSink ------------------------------------------------------------------------------
 
   requestStarted(gen: Generation | undefined): void {
     this.inflight++;
     this.started++;
-    if (gen !== undefined) this.inflightByGeneration.set(gen, (this.inflightByGeneration.get(gen) ?? 0) + 1);
+    this.generations.requestStarted(gen);
     this.telemetry.requestStarted(gen);
   }
 
@@ -331,13 +285,7 @@ export class Gateway implements OutcomeSink {
 
   requestFinished(outcome: RequestOutcome, gen: Generation | undefined): void {
     this.inflight--;
-    if (gen !== undefined) {
-      const n = (this.inflightByGeneration.get(gen) ?? 1) - 1;
-      if (n <= 0) {
-        this.inflightByGeneration.delete(gen);
-        if (gen !== this.runtime.generation) this.retireUnusedPools();
-      } else this.inflightByGeneration.set(gen, n);
-    }
+    this.generations.requestFinished(gen);
     this.telemetry.requestFinished(outcome, gen);
     if (this.inflight === 0) this.drained?.();
   }
@@ -361,7 +309,7 @@ export class Gateway implements OutcomeSink {
       activatedAt: new Date(gen.activatedAt).toISOString(),
       fingerprint: gen.config.fingerprint,
       files: gen.config.files,
-      lastReload: this.lastReload,
+      lastReload: this.generations.lastReload,
       config: configDump(gen.config),
       ignored: gen.config.ignored,
       warnings: gen.config.warnings,

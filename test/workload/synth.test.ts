@@ -2,6 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/workload/manifest.js';
+import { CALIBRATED_PARAMS } from '../../src/workload/synth/calibrated.js';
+import { applyOverrides, DEFAULT_PROFILES } from '../../src/workload/synth/profiles.js';
 import { planProfiles, runSynth, type SynthOptions } from '../../src/workload/synth/run.js';
 import { synthWorkerScript } from '../../src/workload/synth/threads.js';
 import { checkCorpus, readAll, tempDir } from './helpers.js';
@@ -118,5 +120,15 @@ describe('tollgate synth', () => {
 
   it('refuses to overwrite existing streams without --replace', async () => {
     await expect(runSynth({ ...base, out: dir })).rejects.toThrow(/already has stream/);
+  });
+});
+
+describe('the calibrated corpus params (src/workload/synth/calibrated.ts)', () => {
+  it('are a --params file synth accepts, changing profiles B, C and D only', () => {
+    const profiles = applyOverrides(DEFAULT_PROFILES, JSON.parse(JSON.stringify(CALIBRATED_PARAMS)));
+    if (typeof profiles === 'string') throw new Error(profiles);
+    const changed = profiles.filter((p, i) => p !== DEFAULT_PROFILES[i]).map((p) => p.profile);
+    expect(changed).toEqual(['B', 'C', 'D', 'D']);
+    expect(profiles.find((p) => p.name === 'omniact')?.systemTokens).toBe(800);
   });
 });
