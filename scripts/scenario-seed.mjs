@@ -56,13 +56,8 @@ const SHORT = {
   name: 'seed-scenario-short',
   sessions: 1500,
   thinkScale: 0.2,
-  tier2Profile: {
-    extends: 'h100x4-gpt-oss-120b',
-    name: 'h100x4-gpt-oss-120b-miniature',
-    scheduler: { maxNumSeqs: 16 },
-    cost: { fixedMs: 2, prefillTokenMs: 0.0084, decodeSeqMs: 0.02, contextTokenMs: 0.00000212 },
-    latency: { frontendMs: 0.8 },
-  },
+  // The simulator's miniature engine (MINIATURE_PROFILE, src/sim/miniature.ts, imported below).
+  tier2Profile: 'miniature',
   plan: {
     gap: '1.5s',
     ramp: { start: 8, step: 8, max: 96, stepDuration: '5s', settle: '1.5s' },
@@ -110,12 +105,14 @@ const out = resolve(value('--out') ?? join(ROOT, '.bench-out', cfg.name));
 const sessions = Number(value('--sessions') ?? cfg.sessions);
 const stepDuration = value('--step-duration') ?? cfg.plan.ramp.stepDuration;
 const soakDuration = value('--soak') ?? cfg.plan.soak.duration;
-// The built CLI, and the corpus parameters it was built with (a build older than them lacks the file).
-if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js')) || !existsSync(join(ROOT, 'dist', 'workload', 'synth', 'calibrated.js'))) {
+// The built CLI, and the corpus parameters and miniature engine it was built with (a build older
+// than them lacks the files).
+if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js')) || !existsSync(join(ROOT, 'dist', 'workload', 'synth', 'calibrated.js')) || !existsSync(join(ROOT, 'dist', 'sim', 'miniature.js'))) {
   process.stderr.write('scenario:seed: the CLI is not built; run `npm run build` first\n');
   process.exit(2);
 }
 const { CALIBRATED_PARAMS: PARAMS } = await import('../dist/workload/synth/calibrated.js');
+const { MINIATURE_PROFILE } = await import('../dist/sim/miniature.js');
 
 // ---- helpers -------------------------------------------------------------------------------
 
@@ -215,7 +212,7 @@ async function main() {
   }
 
   // 3. Backends and gateway, each its own process.
-  let tier2Profile = cfg.tier2Profile;
+  let tier2Profile = cfg.tier2Profile === 'miniature' ? MINIATURE_PROFILE : cfg.tier2Profile;
   if (typeof tier2Profile !== 'string') {
     const f = join(out, 'tier2-profile.json');
     writeFileSync(f, `${JSON.stringify(tier2Profile, null, 2)}\n`);

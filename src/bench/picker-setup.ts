@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BUILTIN_PROFILES } from '../sim/index.js';
+import { MINIATURE_PROFILE } from '../sim/miniature.js';
 import type { CostModel } from '../sim/profile.js';
 import { CALIBRATED_PARAMS } from '../workload/synth/calibrated.js';
 import { runCli } from './picker-stack.js';
@@ -48,13 +49,8 @@ export async function prepareCorpus(s: SetupSettings): Promise<string> {
 }
 
 /** The seed scenario's miniature engine: same shape, the knee at a few dozen users per replica. */
-export const MINIATURE = {
-  extends: 'h100x4-gpt-oss-120b',
-  name: 'h100x4-gpt-oss-120b-miniature',
-  scheduler: { maxNumSeqs: 16 },
-  cost: { fixedMs: 2, prefillTokenMs: 0.0084, decodeSeqMs: 0.02, contextTokenMs: 0.00000212 },
-  latency: { frontendMs: 0.8 },
-};
+/** The miniature engine the --short runs use (src/sim/miniature.ts). */
+export const MINIATURE = MINIATURE_PROFILE;
 
 const FULL = 'h100x4-gpt-oss-120b';
 
