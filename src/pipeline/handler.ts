@@ -38,14 +38,20 @@ export interface OutcomeSink {
   streamStarted(): void;
   /**
    * Once per request. For a proxied response it comes just before the last bytes go to the client:
-   * what must be done by then (the ledger line, the limits' charge) is done synchronously, the rest
-   * may follow in a microtask.
+   * the limits' charge is done synchronously, the ledger line is written by the time whenRecorded
+   * calls back (the bytes wait for it), the rest may follow.
    */
   requestFinished(outcome: RequestOutcome, generation: Generation | undefined): void;
   /** Drawn as a request is proxied (absent: every response's text is kept, and accounting draws the audit's sample at the end). */
   countingPlan?(): CountingPlan;
   /** requestFinished writes a ledger line, which must reach the kernel before the response's last bytes. */
   readonly writesLedger?: boolean;
+  /**
+   * Runs `done` once the ledger lines of the requests finished so far reached the kernel (they are
+   * written together, once per pass over the ready I/O): a response's last bytes wait for it.
+   * Absent: requestFinished wrote them before it returned.
+   */
+  whenRecorded?(done: () => void): void;
 }
 
 const KEEP_TEXT: CountingPlan = { audited: undefined, keepText: true };
@@ -262,6 +268,7 @@ async function proxyOpenAI(rt: GatewayRuntime, s: RequestState, gen: Generation,
     // A ledger line and a charge (rate limits, quotas, key budgets) go before the last bytes; with
     // neither, nothing the outcome does is promised by then, and the client is answered first.
     outcomeFirst: rt.sink.writesLedger === true || admitted.ticket !== undefined || quota !== undefined || keyTicket !== undefined,
+    recorded: rt.sink,
     // The limits are charged when accounting has the request's usage, so both hold the same number.
     onDone: (r) => {
       if (ctx !== undefined) s.ingress?.finished?.(ctx, client, r.status).catch((err: unknown) => rt.logger.warn('ingress state not kept', { requestId: s.requestId, err }));

@@ -29,6 +29,8 @@ export interface Res {
   /** HTTP/1.1 only (undefined on the HTTP/2 compatibility response). */
   readonly writableNeedDrain?: boolean;
   destroy(err?: Error): unknown;
+  /** Holds writes until end() (both Node response types have it; optional for test doubles). */
+  cork?(): void;
   /** Sends `100 Continue` (both Node response types have it; optional for test doubles). */
   writeContinue?(): void;
   on(event: 'drain' | 'close' | 'finish', fn: () => void): unknown;

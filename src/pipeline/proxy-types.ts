@@ -78,5 +78,7 @@ export interface ProxyInput {
    * limit the client's next request must see); false: after them, so the answer waits for nothing.
    */
   readonly outcomeFirst: boolean;
+  /** With outcomeFirst, the last bytes wait until the ledger line onDone wrote reached the kernel. */
+  readonly recorded: { whenRecorded?(done: () => void): void };
   readonly onDone: (result: ProxyResult) => void;
 }

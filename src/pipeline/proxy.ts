@@ -138,15 +138,22 @@ export class ProxyRequest implements DriverOwner {
           this.brokenBody(err);
           return;
         }
-        // With a ledger or a charge, the outcome is handed over before the last bytes go out: its
-        // ledger line is written at once, so a response a client received in full is in the ledger even
-        // if the process is killed in the next instant, and the limits are charged (with workers, the
-        // charge is on its way to the primary) before the client can send its next request; the rest
-        // (metrics, listeners, sinks) runs after those bytes left (Telemetry.requestFinished).
-        // Without either, the bytes go first and the outcome follows in the same turn.
+        // With a ledger or a charge, the outcome is handed over before the last bytes go out: the
+        // limits are charged at once (with workers, the charge is on its way to the primary) before
+        // the client can send its next request, and the last bytes wait for the ledger line's write
+        // (the lines of the requests that finish in this pass over the ready I/O are written together,
+        // right after it), so a response a client received in full is in the ledger even if the
+        // process is killed in the next instant; the rest (metrics, listeners, sinks) runs after
+        // those bytes left (Telemetry.requestFinished). Without either, the bytes go first and the
+        // outcome follows in the same turn.
         if (this.input.outcomeFirst) {
           this.finish(undefined);
-          this.relay.close(tail);
+          const sink = this.input.recorded;
+          if (sink.whenRecorded === undefined) this.relay.close(tail);
+          else {
+            this.relay.hold();
+            sink.whenRecorded(() => this.relay.close(tail));
+          }
         } else {
           this.relay.close(tail);
           this.finish(undefined);

@@ -93,7 +93,16 @@ export class ResponseRelay {
     return tail;
   }
 
-  /** Sends the last bytes from `endBody`. */
+  /**
+   * Keeps what was written but not yet sent for `close`, so that it leaves with the last bytes in
+   * one write when those must wait (for the ledger line): Node sends a turn's writes at the end of
+   * the turn, which would split the response's last read from its end.
+   */
+  hold(): void {
+    this.res.cork?.();
+  }
+
+  /** Sends the last bytes from `endBody` (and anything `hold` kept: end() sends all). */
   close(tail: Buffer | null): void {
     if (tail !== null && tail.length > 0) this.res.end(tail);
     else this.res.end();

@@ -283,11 +283,17 @@ export class Gateway implements OutcomeSink {
     return this.telemetry.writesLedger;
   }
 
+  whenRecorded(done: () => void): void {
+    this.telemetry.whenRecorded(done);
+  }
+
   requestFinished(outcome: RequestOutcome, gen: Generation | undefined): void {
     this.inflight--;
     this.generations.requestFinished(gen);
     this.telemetry.requestFinished(outcome, gen);
-    if (this.inflight === 0) this.drained?.();
+    // A shutdown waiting for the last request goes on once its ledger line is written: the response's
+    // last bytes wait for that write too, and they go first (the shutdown resumes in a microtask).
+    if (this.inflight === 0 && this.drained !== undefined) this.telemetry.whenRecorded(this.drained);
   }
 
   // ---- admin ------------------------------------------------------------------------------------

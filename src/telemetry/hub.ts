@@ -101,6 +101,8 @@ export class Telemetry implements OutcomeSink {
       try {
         ledger = LedgerWriter.open(opts.ledgerDir, {
           fsyncIntervalMs: opts.ledgerFsyncMs,
+          // One write(2) for the lines of the requests that end in one pass over the ready I/O.
+          groupWrites: true,
           maxFileBytes: opts.ledgerMaxFileBytes,
           onError: rateLimited(log, 'usage ledger'),
         });
@@ -204,7 +206,7 @@ export class Telemetry implements OutcomeSink {
    */
   requestFinished(outcome: RequestOutcome, gen: Generation | undefined): void {
     const rest = this.accountant.recordDurably(outcome, gen);
-    queueMicrotask(() => {
+    const after = (): void => {
       // The metrics first: the accountant's listeners read the series they set (token metrics). A
       // microtask that throws would take the process down, so a failure is logged instead.
       try {
@@ -213,7 +215,17 @@ export class Telemetry implements OutcomeSink {
         this.onMetricsError(err as Error, 'recording a request');
       }
       rest();
-    });
+    };
+    // With a ledger, the line is written right after this pass over the ready I/O, and the response's
+    // last bytes right after it (they wait for it, registered after this): the rest follows them.
+    if (this.ledger === undefined) queueMicrotask(after);
+    else this.ledger.whenWritten(() => queueMicrotask(after));
+  }
+
+  /** Runs `done` once the ledger lines written so far reached the kernel (at once without a ledger). */
+  whenRecorded(done: () => void): void {
+    if (this.ledger === undefined) done();
+    else this.ledger.whenWritten(done);
   }
 
   /** Resolves when every gateway token count started so far has settled and its record was emitted. */

@@ -2,6 +2,7 @@
 // record; strings of any content escaped; lines of any size and script reach the file byte for byte
 // through the writer's reused buffer, in order, each once.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -195,34 +196,68 @@ describe('ledger writer', () => {
     expect(byFile.map((keys) => keys.join(''))).toEqual(expect.arrayContaining(['ab', 'cd', 'e']));
   });
 
-  // A real full disk needs a filesystem of its own: a small tmpfs, which only root may mount.
-  it.skipIf(process.getuid?.() !== 0)('loses nothing and writes nothing twice when the disk fills up mid-line and frees again', async () => {
-    const mnt = join(work, 'small-disk');
-    await mkdir(mnt);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt]);
-    try {
-      await writeFile(join(mnt, 'filler'), Buffer.alloc(200 * 1024));
-      const dir = join(mnt, 'ledger');
-      const w = LedgerWriter.open(dir, { onError: () => undefined });
-      const expected: string[] = [];
-      const add = (): void => {
-        const r = rec({ key: `k-${expected.length}`, requestId: `req-${expected.length}`, workload: `app-${'w'.repeat(expected.length % 40)}` });
-        expected.push(ledgerLine(r));
-        w.appendRecord(r);
-      };
-      while (w.stats().writeErrors === 0) add();
-      for (let i = 0; i < 5; i++) add(); // refused while the disk is full: kept in memory
-      expect(w.stats().backlog).toBeGreaterThan(0);
-      await rm(join(mnt, 'filler'));
-      add(); // the next record writes what was kept first, then itself
-      expect(w.stats().backlog).toBe(0);
-      w.close();
-      const files = await readdir(dir);
-      expect(files.length).toBe(1);
-      const text = (await readFile(join(dir, files[0] as string))).toString('utf8');
-      expect(text).toBe(`${expected.join('\n')}\n`);
-    } finally {
-      execFileSync('umount', [mnt]);
-    }
+  it('with grouped writes, writes the lines appended in one pass together right after it, before whenWritten runs', async () => {
+    const dir = join(work, 'grouped');
+    const w = LedgerWriter.open(dir, { groupWrites: true });
+    const file = w.stats().file;
+    let ran = false;
+    w.whenWritten(() => (ran = true));
+    expect(ran).toBe(true); // nothing waiting: at once
+    const expected = ['a', 'b', 'c'].map((key) => rec({ key, requestId: `req-${key}` }));
+    for (const r of expected) w.appendRecord(r);
+    expect(w.stats().records).toBe(0); // not yet: right after this pass
+    expect(readFileSync(file).length).toBe(0);
+    // Read in the callback itself: the lines must be in the file by then.
+    const seen = await new Promise<string>((resolve) => w.whenWritten(() => resolve(readFileSync(file, 'utf8'))));
+    expect(seen).toBe(`${expected.map((r) => ledgerLine(r)).join('\n')}\n`);
+    expect(w.stats()).toMatchObject({ records: 3, bytes: Buffer.byteLength(seen), backlog: 0 });
+    // close() writes what is still waiting.
+    const last = rec({ key: 'd', requestId: 'req-d' });
+    w.appendRecord(last);
+    w.close();
+    expect(await readFile(file, 'utf8')).toBe(`${seen}${ledgerLine(last)}\n`);
   });
+
+  // A real full disk needs a filesystem of its own: a small tmpfs, which only root may mount.
+  for (const groupWrites of [false, true]) {
+    it.skipIf(process.getuid?.() !== 0)(`loses nothing and writes nothing twice when the disk fills up mid-line and frees again${groupWrites ? ' (grouped writes)' : ''}`, async () => {
+      const mnt = join(work, `small-disk-${groupWrites}`);
+      await mkdir(mnt);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt]);
+      try {
+        await writeFile(join(mnt, 'filler'), Buffer.alloc(200 * 1024));
+        const dir = join(mnt, 'ledger');
+        const w = LedgerWriter.open(dir, { onError: () => undefined, groupWrites });
+        const expected: string[] = [];
+        const add = (): void => {
+          const r = rec({ key: `k-${expected.length}`, requestId: `req-${expected.length}`, workload: `app-${'w'.repeat(expected.length % 40)}` });
+          expected.push(ledgerLine(r));
+          w.appendRecord(r);
+        };
+        const written = (): Promise<void> => new Promise((resolve) => w.whenWritten(resolve));
+        const file = w.stats().file;
+        while (w.stats().writeErrors === 0) {
+          add();
+          await written();
+        }
+        // Refused while the disk is full, kept in memory: five lines, one write when grouped.
+        for (let i = 0; i < 5; i++) add();
+        await written();
+        const inFile = (await readFile(file, 'utf8')).split('\n').length - 1;
+        expect(w.stats().backlog).toBe(expected.length - inFile);
+        expect(w.stats().records).toBe(inFile);
+        await rm(join(mnt, 'filler'));
+        add(); // the next write writes what was kept first, then itself
+        await written();
+        expect(w.stats()).toMatchObject({ backlog: 0, records: expected.length, dropped: 0 });
+        w.close();
+        const files = await readdir(dir);
+        expect(files.length).toBe(1);
+        const text = (await readFile(join(dir, files[0] as string))).toString('utf8');
+        expect(text).toBe(`${expected.join('\n')}\n`);
+      } finally {
+        execFileSync('umount', [mnt]);
+      }
+    });
+  }
 });

@@ -1,17 +1,23 @@
 // The embedded usage ledger: append-only JSON-lines files in a directory, rotated by size and day.
 //
-// Guarantee. Each record is handed to the operating system with one write(2) in the same event-loop
-// turn in which the request finished, that is right after the response's last bytes were written
-// to the client socket. From then on the record survives any death of the process (kill -9, OOM
-// kill, a crash): the kernel holds it. fdatasync runs every `fsyncIntervalMs` (default 100 ms) when
-// something was written, so an operating-system crash or power cut loses at most that window;
-// `fsyncIntervalMs: 0` syncs after every record (durable against power loss, much slower).
-// A new file is started on every open, so a file torn by a crash is never appended to; readers skip
-// a torn last line and say so.
+// Guarantee. Each record is handed to the operating system with write(2) before the response it
+// bills has its last bytes, so a response a client received whole is in the ledger; from then on
+// the record survives any death of the process (kill -9, OOM kill, a crash): the kernel holds it.
+// By default a record is written by its own write(2) before appendRecord returns. With
+// `groupWrites` (the gateway's setting), the records of the requests that finish in one pass over
+// the event loop's ready I/O are written together, with one write(2), right after that pass (a
+// setImmediate: no wait for more I/O in between), and a response whose record must precede its
+// last bytes waits for that write (`whenWritten`). Under load several requests end in one pass,
+// and one write(2) for all of them costs about what one costs for each.
 //
-// A failed write (disk full, I/O error) keeps the line in memory (up to `maxBacklogLines`) and
-// retries on the next record and on every sync tick, so a transient ENOSPC loses nothing. A write
-// the disk cut short keeps only the part it refused, so the line is completed, never repeated.
+// fdatasync runs every `fsyncIntervalMs` (default 100 ms) when something was written, so an
+// operating-system crash or power cut loses at most that window; `fsyncIntervalMs: 0` syncs after
+// every write (durable against power loss, much slower). A new file is started on every open, so a
+// file torn by a crash is never appended to; readers skip a torn last line and say so.
+//
+// A failed write (disk full, I/O error) keeps the lines in memory (up to `maxBacklogLines`) and
+// retries on the next write and on every sync tick, so a transient ENOSPC loses nothing. A write
+// the disk cut short keeps only the part it refused, so a line is completed, never repeated.
 import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, writeSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { writeLedgerLine, type UsageRecord } from '../record.js';
@@ -24,6 +30,12 @@ export interface LedgerOptions {
   readonly fsyncIntervalMs?: number;
   /** Lines kept in memory while the disk refuses writes (default 100,000). */
   readonly maxBacklogLines?: number;
+  /**
+   * Write the lines appended in one pass over the event loop's ready I/O together, right after it
+   * (see the guarantee above; the gateway's setting). Off (the default): each line is written as it
+   * is appended, before appendRecord returns.
+   */
+  readonly groupWrites?: boolean;
   /** Called with write/sync failures (rate-limited by the caller if it logs). */
   readonly onError?: (err: Error, what: string) => void;
   /** For tests: a clock for day rotation. */
@@ -55,7 +67,16 @@ export class LedgerWriter {
   private syncing = false;
   private timer: NodeJS.Timeout | undefined;
   private backlog: Buffer[] = [];
+  /** Lines (newlines) in the backlog: a kept write may hold several. */
+  private backlogLines = 0;
   private readonly line = new JsonLine();
+  /** Lines waiting for this pass's write, in order; reused from one write to the next. */
+  private pending = Buffer.allocUnsafe(64 * 1024);
+  private pendingBytes = 0;
+  private flushScheduled = false;
+  /** Run once the pending lines were handed to the operating system (or kept, when it refused them). */
+  private waiters: Array<() => void> = [];
+  private readonly flushNow = (): void => this.flush();
   private closed = false;
   private readonly maxFileBytes: number;
   private readonly fsyncIntervalMs: number;
@@ -81,19 +102,61 @@ export class LedgerWriter {
     return w;
   }
 
-  /** Appends a usage record's line. Never throws. */
+  /** Appends a usage record's line (written with this pass's others). Never throws. */
   appendRecord(r: UsageRecord, final = r.final): void {
     if (this.closed) return;
     // Written straight into one buffer reused for every line: a record allocates next to nothing here.
     const length = writeLedgerLine(this.line, r, final);
-    this.put(this.line.bytes, length);
+    this.enqueue(this.line.bytes, length);
   }
 
   /** Appends one line (JSON text without its newline). Never throws. */
   append(line: string): void {
     if (this.closed) return;
     const buf = Buffer.from(`${line}\n`);
-    this.put(buf, buf.length);
+    this.enqueue(buf, buf.length);
+  }
+
+  /**
+   * Runs `done` once every line appended so far was handed to the operating system (or kept in
+   * memory because the disk refused it): at once when none is waiting.
+   */
+  whenWritten(done: () => void): void {
+    if (this.pendingBytes === 0) done();
+    else this.waiters.push(done);
+  }
+
+  /** Adds a line to this pass's write; the first one schedules it. */
+  private enqueue(buf: Buffer, length: number): void {
+    if (this.opts.groupWrites !== true) {
+      this.put(buf, length);
+      return;
+    }
+    if (this.pendingBytes + length > this.pending.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.pending.length * 2, this.pendingBytes + length));
+      this.pending.copy(grown, 0, 0, this.pendingBytes);
+      this.pending = grown;
+    }
+    buf.copy(this.pending, this.pendingBytes, 0, length);
+    this.pendingBytes += length;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushNow);
+    }
+  }
+
+  /** Writes the pending lines with one write(2), then lets the responses that waited for them end. */
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.pendingBytes > 0) {
+      const length = this.pendingBytes;
+      this.pendingBytes = 0;
+      this.put(this.pending, length);
+    }
+    const waiters = this.waiters;
+    if (waiters.length === 0) return;
+    this.waiters = [];
+    for (const w of waiters) w();
   }
 
   /** Writes the first `length` bytes of `buf`, or keeps a copy of what the disk refused. */
@@ -108,7 +171,7 @@ export class LedgerWriter {
   }
 
   stats(): LedgerStats {
-    return { dir: this.dir, file: this.file, backlog: this.backlog.length, ...this.counters };
+    return { dir: this.dir, file: this.file, backlog: this.backlogLines, ...this.counters };
   }
 
   /** Syncs and closes. Lines still refused by the disk are reported through onError. */
@@ -116,9 +179,10 @@ export class LedgerWriter {
     if (this.closed) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    this.flush();
     this.flushBacklog();
     this.closed = true;
-    if (this.backlog.length > 0) this.opts.onError?.(new Error(`${this.backlog.length} usage records could not be written`), 'close');
+    if (this.backlogLines > 0) this.opts.onError?.(new Error(`${this.backlogLines} usage records could not be written`), 'close');
     try {
       fdatasyncSync(this.fd);
     } catch (err) {
@@ -145,7 +209,8 @@ export class LedgerWriter {
     }
     this.fileBytes += off;
     this.counters.bytes += off;
-    if (off === length) this.counters.records++;
+    // A line is written once its newline is (JSON lines hold no other): one write may complete several.
+    this.counters.records += linesIn(line, off);
     if (off > 0) this.markDirty();
     return off;
   }
@@ -155,12 +220,14 @@ export class LedgerWriter {
    * backlog limit: the file already holds its start, and without it the next line would be glued on.
    */
   private keep(bytes: Buffer, cut: boolean): void {
-    if (!cut && this.backlog.length >= this.maxBacklog) {
-      this.counters.dropped++;
+    const lines = linesIn(bytes, bytes.length);
+    if (!cut && this.backlogLines + lines > this.maxBacklog) {
+      this.counters.dropped += lines;
       return;
     }
     // A copy: the line's buffer is overwritten by the next record.
     this.backlog.push(Buffer.from(bytes));
+    this.backlogLines += lines;
     this.markDirty();
   }
 
@@ -168,6 +235,7 @@ export class LedgerWriter {
     while (this.backlog.length > 0) {
       const line = this.backlog[0] as Buffer;
       const written = this.writeLine(line, line.length);
+      this.backlogLines -= linesIn(line, written);
       if (written < line.length) {
         this.backlog[0] = line.subarray(written);
         return false;
@@ -261,6 +329,15 @@ export class LedgerWriter {
 }
 
 const DAY_MS = 86_400_000;
+
+/** Newlines in the first `end` bytes of `buf`. */
+function linesIn(buf: Buffer, end: number): number {
+  if (end <= 0) return 0;
+  const bytes = end === buf.length ? buf : buf.subarray(0, end);
+  let n = 0;
+  for (let i = bytes.indexOf(0x0a); i !== -1; i = bytes.indexOf(0x0a, i + 1)) n++;
+  return n;
+}
 
 /** Start of the UTC day of `t` (JavaScript time has no leap seconds: every UTC day is DAY_MS long). */
 function dayStartOf(t: number): number {
