@@ -218,6 +218,19 @@ describe('ledger writer', () => {
     expect(await readFile(file, 'utf8')).toBe(`${seen}${ledgerLine(last)}\n`);
   });
 
+  it('with grouped writes, a callback that throws is reported and the others still run', async () => {
+    const errors: string[] = [];
+    const w = LedgerWriter.open(join(work, 'grouped-throw'), { groupWrites: true, onError: (err, what) => errors.push(`${what}: ${err.message}`) });
+    w.appendRecord(rec({ key: 'x' }));
+    w.whenWritten(() => {
+      throw new Error('boom');
+    });
+    await new Promise<void>((resolve) => w.whenWritten(resolve));
+    expect(errors).toEqual(['callback: boom']);
+    expect(w.stats().records).toBe(1);
+    w.close();
+  });
+
   // A real full disk needs a filesystem of its own: a small tmpfs, which only root may mount.
   for (const groupWrites of [false, true]) {
     it.skipIf(process.getuid?.() !== 0)(`loses nothing and writes nothing twice when the disk fills up mid-line and frees again${groupWrites ? ' (grouped writes)' : ''}`, async () => {

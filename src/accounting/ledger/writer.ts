@@ -54,6 +54,10 @@ export interface LedgerStats {
   readonly dropped: number;
 }
 
+/** The grouped lines' buffer: its size to start with, and the most it keeps between passes. */
+const INITIAL_PENDING = 64 * 1024;
+const MAX_KEPT_PENDING = 1024 * 1024;
+
 export const LEDGER_FILE_PATTERN = /^usage-\d{8}T\d{6}Z-\d+-\d{4}\.jsonl$/;
 
 export class LedgerWriter {
@@ -71,7 +75,7 @@ export class LedgerWriter {
   private backlogLines = 0;
   private readonly line = new JsonLine();
   /** Lines waiting for this pass's write, in order; reused from one write to the next. */
-  private pending = Buffer.allocUnsafe(64 * 1024);
+  private pending = Buffer.allocUnsafe(INITIAL_PENDING);
   private pendingBytes = 0;
   private flushScheduled = false;
   /** Run once the pending lines were handed to the operating system (or kept, when it refused them). */
@@ -153,10 +157,19 @@ export class LedgerWriter {
       this.pendingBytes = 0;
       this.put(this.pending, length);
     }
+    // One large pass (a burst, a huge line) does not keep its buffer for good.
+    if (this.pending.length > MAX_KEPT_PENDING) this.pending = Buffer.allocUnsafe(INITIAL_PENDING);
     const waiters = this.waiters;
     if (waiters.length === 0) return;
     this.waiters = [];
-    for (const w of waiters) w();
+    for (const w of waiters) {
+      // Each ends a response: one that throws must not leave the others waiting, nor the process.
+      try {
+        w();
+      } catch (err) {
+        this.opts.onError?.(err as Error, 'callback');
+      }
+    }
   }
 
   /** Writes the first `length` bytes of `buf`, or keeps a copy of what the disk refused. */
