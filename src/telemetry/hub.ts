@@ -218,8 +218,7 @@ export class Telemetry implements OutcomeSink {
     };
     // With a ledger, the line is written right after this pass over the ready I/O, and the response's
     // last bytes right after it (they wait for it, registered after this): the rest follows them.
-    if (this.ledger === undefined) queueMicrotask(after);
-    else this.ledger.whenWritten(() => queueMicrotask(after));
+    this.whenRecorded(() => queueMicrotask(after));
   }
 
   /** Runs `done` once the ledger lines written so far reached the kernel (at once without a ledger). */
