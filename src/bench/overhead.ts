@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
 import { runLoad } from './loadgen.js';
 import { formatFixedRate, formatWarmUps, measureFixedRate, measureInRounds, warmUp, type FixedRateRow, type Target, type WarmUp } from './overhead-rounds.js';
+import { comparePaired, formatPaired } from './overhead-paired.js';
 import { compareReport, floorReport, summarize, type Mode, type Row } from './overhead-report.js';
 import { PROBE_URL, probe, startGateway, variantLabel, type GatewayVariant, type RunningGateway } from './overhead-targets.js';
 import { BIN, freePort, NODE_PROXY_JS, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
@@ -25,7 +26,7 @@ const spec = {
   summary: 'gateway vs direct-to-upstream (and nginx) on loopback: latency, throughput, CPU per request',
   usage: `
 Usage: tollgate bench overhead [--duration SEC] [--warmup SEC] [--concurrency 1,16,64] [--modes json,stream] [--fixed-rate PCT]
-                               [--compare REF] [--rounds N] [--cpu-prof] [--node-args=ARGS] [--no-alloc]
+                               [--compare REF [--paired N]] [--rounds N] [--cpu-prof] [--node-args=ARGS] [--no-alloc]
                                [--out FILE] [--no-nginx] [--upstream-apart]
                                [--translation-only | --no-translation]
        tollgate bench overhead --slow-streams N [--open-rate PER_SEC] [--compare REF]
@@ -43,6 +44,11 @@ Usage: tollgate bench overhead [--duration SEC] [--warmup SEC] [--concurrency 1,
   --modes LIST          json, stream or both (default json,stream)
   --compare REF         also run the gateways built from git REF (e.g. HEAD~1), in the same run,
                         and print current / REF ratios; REF is built once into .tmp/bench-ref/
+  --paired N            with --compare, instead of the full table: only the two builds, in N pairs
+                        of back-to-back windows of --duration each per scenario (which build goes
+                        first alternating); prints the median and quartiles of the pairs' ratios
+                        and a sign test. On a noisy machine it resolves a change of a few per cent
+                        where --rounds cannot (docs/performance.md, "Measuring a change")
   --rounds N            split each scenario's measured time into N slices taken by the targets in
                         turn (default 1); on a shared, noisy machine 5–10 keeps the ratios fair
   --cpu-prof            profile each gateway and node-min at each --concurrency (json and stream):
@@ -73,6 +79,7 @@ Usage: tollgate bench overhead [--duration SEC] [--warmup SEC] [--concurrency 1,
     modes: { type: 'string' },
     compare: { type: 'string' },
     rounds: { type: 'string' },
+    paired: { type: 'string' },
     'node-args': { type: 'string' },
     'cpu-prof': { type: 'boolean' },
     'no-alloc': { type: 'boolean' },
@@ -114,6 +121,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const ref = values.compare;
+  const paired = values.paired === undefined ? undefined : parsePositiveInt(values.paired, '--paired', { max: 1000 });
+  if (paired !== undefined && ref === undefined) throw new UsageError('--paired compares two builds and needs --compare REF', 'for example --compare HEAD~1 --paired 10');
   const refBuild = ref === undefined ? undefined : buildRef(ref);
   const slow = values['slow-streams'] === undefined ? undefined : parsePositiveInt(values['slow-streams'], '--slow-streams', { max: 30_000 });
   const pinned = pinSelf();
@@ -149,6 +158,14 @@ export async function run(argv: string[]): Promise<number> {
     for (const starter of starters()) {
       const gw = await starter.start(upPort, {});
       targets.push({ target: gw.label, port: gw.port, pids: () => [gw.child.pid ?? 0], gateway: gw });
+    }
+    if (paired !== undefined && ref !== undefined) {
+      const rows = await comparePaired({ targets, current: VARIANTS.map(variantLabel), ref, modes: modes as Mode[], levels, windowMs: durationMs, pairs: paired, warmupMs, request: requestBytes });
+      process.stderr.write('\n');
+      process.stdout.write(formatPaired(rows, ref));
+      await writeFile(outFile, JSON.stringify({ pinned, upstreamApart: apart, windowMs: durationMs, warmupMs, compare: refBuild, paired: rows }, null, 2));
+      process.stdout.write(`\nJSON written to ${outFile}\n`);
+      return 0;
     }
     // node-min gets the probe too, so the allocation report has the floor's figures beside the gateway's.
     const floorProbe = await freePort();
