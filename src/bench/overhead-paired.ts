@@ -1,9 +1,16 @@
 // `bench overhead --compare REF --paired N`: the current build against REF's, and nothing else, in
 // N pairs of short windows taken back to back. On a shared machine the load of the other tenants
 // drifts over seconds to minutes; two windows taken one after the other see nearly the same
-// machine, so the ratio within a pair carries the change and little of the drift. The verdict is
-// the median of the pairs' ratios with its interquartile range, and a sign test over the pairs:
-// how likely a split this lopsided would be if the two builds cost the same.
+// machine, so the ratio within a pair carries the change and little of the drift.
+//
+// Each pair gets freshly started processes of both builds. Two processes of the same build differ
+// by a few per cent, steadily, for as long as they run (an A/A run with the same two processes for
+// every pair gave 1.053 in one run and 0.977 in the next, each with a sign test of p < 0.03): V8
+// compiles each process's hot code its own way. With the same processes for every pair, the test
+// would compare those two processes, not the builds; with new ones per pair, that difference is one
+// more thing the pairs sample. The verdict is the median of the pairs' ratios with its
+// interquartile range, and a sign test over the pairs: how likely a split this lopsided would be
+// if the two builds cost the same.
 import { runLoad, type LoadResult } from './loadgen.js';
 import { warmUp, type Target } from './overhead-rounds.js';
 import type { Mode } from './overhead-report.js';
@@ -50,12 +57,20 @@ export interface PairedRow {
   readonly signP: number;
 }
 
+/** Processes of both builds, started for one pair, and how to stop them. */
+export interface PairProcesses {
+  readonly targets: readonly Target[];
+  stop(): Promise<void>;
+}
+
 /**
- * Every compared gateway warmed up (as the full table's are), then, per mode, concurrency and
- * gateway, its pairs against the same gateway built from `ref` (the target labelled `<label>@<ref>`).
+ * Per pair: fresh processes of every compared gateway and of its REF build (the target labelled
+ * `<label>@<ref>`; `start(k)` may vary the start order by `k`), warmed up as the full table's are,
+ * then one window of each build per mode, concurrency and gateway, the current build first in even
+ * pairs and second in odd ones.
  */
 export async function comparePaired(o: {
-  readonly targets: readonly Target[];
+  readonly start: (pair: number) => Promise<PairProcesses>;
   readonly current: readonly string[];
   readonly ref: string;
   readonly modes: readonly Mode[];
@@ -65,31 +80,35 @@ export async function comparePaired(o: {
   readonly warmupMs: number;
   readonly request: (mode: Mode) => Buffer;
 }): Promise<PairedRow[]> {
-  const byLabel = (label: string): Target => {
-    const t = o.targets.find((x) => x.target === label);
-    if (t === undefined) throw new Error(`bench overhead: no target "${label}" to compare`);
-    return t;
-  };
-  const compared = o.current.map((label) => ({ now: byLabel(label), ref: byLabel(`${label}@${o.ref}`) }));
-  const rows: PairedRow[] = [];
-  for (const mode of o.modes) {
-    if (o.warmupMs > 0) await warmUp(compared.flatMap((c) => [c.now, c.ref]), o.request(mode), mode, Math.max(...o.levels), o.warmupMs);
-    for (const c of o.levels) for (const pair of compared) rows.push(await measurePaired(pair.now, pair.ref, o.request(mode), mode, c, o.windowMs, o.pairs));
-  }
-  return rows;
-}
-
-/** Runs the pairs for one scenario: `now` and `ref` alternate which goes first, so neither always follows the other. */
-export async function measurePaired(now: Target, ref: Target, request: Buffer, mode: Mode, concurrency: number, windowMs: number, pairs: number): Promise<PairedRow> {
-  const out: Pair[] = [];
-  for (let k = 0; k < pairs; k++) {
-    const nowFirst = k % 2 === 0;
-    const first = await measureWindow(nowFirst ? now : ref, request, concurrency, windowMs);
-    const second = await measureWindow(nowFirst ? ref : now, request, concurrency, windowMs);
-    out.push(nowFirst ? { now: first, ref: second, nowFirst } : { now: second, ref: first, nowFirst });
+  const scenarios = o.modes.flatMap((mode) => o.levels.flatMap((concurrency) => o.current.map((target) => ({ target, mode, concurrency, pairs: [] as Pair[] }))));
+  for (let k = 0; k < o.pairs; k++) {
+    const procs = await o.start(k);
+    try {
+      const byLabel = (label: string): Target => {
+        const t = procs.targets.find((x) => x.target === label);
+        if (t === undefined) throw new Error(`bench overhead: no target "${label}" to compare`);
+        return t;
+      };
+      for (const mode of o.modes) {
+        const compared = o.current.flatMap((label) => [byLabel(label), byLabel(`${label}@${o.ref}`)]);
+        if (o.warmupMs > 0) await warmUp(compared, o.request(mode), mode, Math.max(...o.levels), o.warmupMs);
+        for (const s of scenarios.filter((x) => x.mode === mode)) {
+          s.pairs.push(await measurePair(byLabel(s.target), byLabel(`${s.target}@${o.ref}`), o.request(mode), s.concurrency, o.windowMs, k % 2 === 0));
+        }
+      }
+    } finally {
+      await procs.stop();
+    }
     process.stderr.write('p');
   }
-  return pairedRow(now.target, mode, concurrency, windowMs, out);
+  return scenarios.map((s) => pairedRow(s.target, s.mode, s.concurrency, o.windowMs, s.pairs));
+}
+
+/** One window of each build, back to back. */
+export async function measurePair(now: Target, ref: Target, request: Buffer, concurrency: number, windowMs: number, nowFirst: boolean): Promise<Pair> {
+  const first = await measureWindow(nowFirst ? now : ref, request, concurrency, windowMs);
+  const second = await measureWindow(nowFirst ? ref : now, request, concurrency, windowMs);
+  return nowFirst ? { now: first, ref: second, nowFirst } : { now: second, ref: first, nowFirst };
 }
 
 /** The statistics of a scenario's pairs (pure: the tests feed it windows). */

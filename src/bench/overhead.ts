@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { formatHelp, parseCommandArgs, parsePositiveInt, UsageError } from '../cli/args.js';
 import { runLoad } from './loadgen.js';
 import { formatFixedRate, formatWarmUps, measureFixedRate, measureInRounds, warmUp, type FixedRateRow, type Target, type WarmUp } from './overhead-rounds.js';
-import { comparePaired, formatPaired } from './overhead-paired.js';
+import { comparePaired, formatPaired, type PairProcesses } from './overhead-paired.js';
 import { compareReport, floorReport, summarize, type Mode, type Row } from './overhead-report.js';
 import { PROBE_URL, probe, startGateway, variantLabel, type GatewayVariant, type RunningGateway } from './overhead-targets.js';
-import { BIN, freePort, NODE_PROXY_JS, pinSelf, startChild, UPSTREAM_JS } from './procs.js';
+import { BIN, freePort, NODE_PROXY_JS, pinSelf, startChild, stopChild, UPSTREAM_JS } from './procs.js';
 import { cpuSummary, flameSvg, formatSites, heapSummary, type CpuProfile, type HeapProfile } from './profiles.js';
 import { buildRef } from './ref-build.js';
 import { runSlowStreams, type GatewayStarter } from './slow-streams.js';
@@ -46,9 +46,9 @@ Usage: tollgate bench overhead [--duration SEC] [--warmup SEC] [--concurrency 1,
                         and print current / REF ratios; REF is built once into .tmp/bench-ref/
   --paired N            with --compare, instead of the full table: only the two builds, in N pairs
                         of back-to-back windows of --duration each per scenario (which build goes
-                        first alternating); prints the median and quartiles of the pairs' ratios
-                        and a sign test. On a noisy machine it resolves a change of a few per cent
-                        where --rounds cannot (docs/performance.md, "Measuring a change")
+                        first alternating), each pair on freshly started and warmed-up gateways;
+                        prints the median and quartiles of the pairs' ratios and a sign test
+                        (docs/performance.md, "Measuring a change")
   --rounds N            split each scenario's measured time into N slices taken by the targets in
                         turn (default 1); on a shared, noisy machine 5–10 keeps the ratios fair
   --cpu-prof            profile each gateway and node-min at each --concurrency (json and stream):
@@ -154,19 +154,24 @@ export async function run(argv: string[]): Promise<number> {
       : await startChild(pinned, process.execPath, [UPSTREAM_JS, '0'], /ready (\d+)/, children);
     if (apart) process.stdout.write('the upstream runs on the load generator\'s core (--upstream-apart): not the set-up the goals are judged in\n');
     const upPort = Number(upstream.match[1]);
-    const targets: Target[] = [{ target: 'direct', port: upPort, pids: () => [] }];
-    for (const starter of starters()) {
-      const gw = await starter.start(upPort, {});
-      targets.push({ target: gw.label, port: gw.port, pids: () => [gw.child.pid ?? 0], gateway: gw });
-    }
+    const gatewayTarget = (gw: RunningGateway): Target => ({ target: gw.label, port: gw.port, pids: () => [gw.child.pid ?? 0], gateway: gw });
     if (paired !== undefined && ref !== undefined) {
-      const rows = await comparePaired({ targets, current: VARIANTS.map(variantLabel), ref, modes: modes as Mode[], levels, windowMs: durationMs, pairs: paired, warmupMs, request: requestBytes });
+      // Fresh gateways for every pair, started in the opposite order each time.
+      const start = async (pair: number): Promise<PairProcesses> => {
+        const list = pair % 2 === 0 ? starters() : starters().reverse();
+        const gws: RunningGateway[] = [];
+        for (const s of list) gws.push(await s.start(upPort, {}));
+        return { targets: gws.map(gatewayTarget), stop: async () => void (await Promise.all(gws.map((g) => stopChild(g.child)))) };
+      };
+      const rows = await comparePaired({ start, current: VARIANTS.map(variantLabel), ref, modes: modes as Mode[], levels, windowMs: durationMs, pairs: paired, warmupMs, request: requestBytes });
       process.stderr.write('\n');
       process.stdout.write(formatPaired(rows, ref));
       await writeFile(outFile, JSON.stringify({ pinned, upstreamApart: apart, windowMs: durationMs, warmupMs, compare: refBuild, paired: rows }, null, 2));
       process.stdout.write(`\nJSON written to ${outFile}\n`);
       return 0;
     }
+    const targets: Target[] = [{ target: 'direct', port: upPort, pids: () => [] }];
+    for (const starter of starters()) targets.push(gatewayTarget(await starter.start(upPort, {})));
     // node-min gets the probe too, so the allocation report has the floor's figures beside the gateway's.
     const floorProbe = await freePort();
     const floor = await startChild(pinned, process.execPath, ['--import', PROBE_URL, NODE_PROXY_JS, String(upPort)], /ready (\d+)/, children, {

@@ -16,7 +16,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import hdr from 'hdr-histogram-js';
 import { canRaiseFileLimit, fileLimit, probe, type RunningGateway } from './overhead-targets.js';
-import { cpuPerRequest, cpuTicks, NODE_PROXY_JS, startChild, UPSTREAM_JS } from './procs.js';
+import { cpuPerRequest, cpuTicks, NODE_PROXY_JS, startChild, stopChild, UPSTREAM_JS } from './procs.js';
 import { cpuSummary, flameSvg, formatSites, type CpuProfile } from './profiles.js';
 
 export interface SlowStreamsOptions {
@@ -158,13 +158,6 @@ async function listenOverflows(): Promise<number | undefined> {
   return undefined;
 }
 
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGKILL');
-  await exited;
-}
-
 export async function runSlowStreams(run: SlowStreamsRun): Promise<number> {
   let n = run.streams;
   // A proxy holds two descriptors per stream (client and upstream side).
@@ -226,8 +219,8 @@ export async function runSlowStreams(run: SlowStreamsRun): Promise<number> {
     const rss1 = target.pid === undefined ? 0 : await rssBytes(target.pid);
     const load = loadavg()[0] ?? 0;
     await release();
-    await stop(target.child);
-    await stop(upstream.child);
+    await stopChild(target.child);
+    await stopChild(upstream.child);
     const p99 = result.firstChunk.p99 / 1000;
     if (t.label === 'direct') directP99 = p99;
     const heapPerStream = before === undefined || held === undefined ? undefined : (held.heapUsed - before.heapUsed) / Math.max(1, result.opened) / 1024;

@@ -3,9 +3,11 @@
 // work per request, so a pair that charged one build's window to the other would show.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatPaired, measurePaired, pairedRow, signTest, spread, type Pair, type Window } from '../../src/bench/overhead-paired.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { comparePaired, formatPaired, pairedRow, signTest, spread, type Pair, type Window } from '../../src/bench/overhead-paired.js';
 import type { Target } from '../../src/bench/overhead-rounds.js';
+import type { PairProcesses } from '../../src/bench/overhead-paired.js';
+import { stopChild } from '../../src/bench/procs.js';
 
 describe('signTest', () => {
   it('gives the exact two-sided binomial tail', () => {
@@ -93,32 +95,37 @@ const s = createServer((req, res) => {
 s.listen(0, '127.0.0.1', () => console.log('ready ' + s.address().port));
 `;
 
-function startServer(work: number): Promise<{ child: ChildProcess; target: (name: string) => Target }> {
+function startServer(work: number, name: string): Promise<{ child: ChildProcess; target: Target }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-e', SERVER, String(work)], { stdio: ['ignore', 'pipe', 'inherit'] });
     child.on('error', reject);
     child.stdout?.on('data', (d: Buffer) => {
       const m = /ready (\d+)/.exec(d.toString());
-      if (m !== null) resolve({ child, target: (name) => ({ target: name, port: Number(m[1]), pids: () => [child.pid ?? 0] }) });
+      if (m !== null) resolve({ child, target: { target: name, port: Number(m[1]), pids: () => [child.pid ?? 0] } });
     });
   });
 }
 
-describe('measurePaired over real sockets', () => {
-  let cheap: Awaited<ReturnType<typeof startServer>>;
-  let costly: Awaited<ReturnType<typeof startServer>>;
-  beforeAll(async () => {
-    cheap = await startServer(0);
-    costly = await startServer(3000);
-  });
+describe('comparePaired over real sockets', () => {
+  const all: ChildProcess[] = [];
   afterAll(() => {
-    cheap.child.kill();
-    costly.child.kill();
+    for (const c of all) c.kill();
   });
 
-  it('charges each window to the build that served it, whichever went first', async () => {
-    const request = Buffer.from('GET / HTTP/1.1\r\nhost: bench\r\n\r\n');
-    const row = await measurePaired(costly.target('costly'), cheap.target('costly@ref'), request, 'json', 1, 400, 4);
+  it('starts both builds afresh for every pair and charges each window to the build that served it', async () => {
+    const pids: number[][] = [];
+    const start = async (): Promise<PairProcesses> => {
+      const costly = await startServer(3000, 'costly');
+      const cheap = await startServer(0, 'costly@ref');
+      all.push(costly.child, cheap.child);
+      pids.push([costly.child.pid ?? 0, cheap.child.pid ?? 0]);
+      return { targets: [costly.target, cheap.target], stop: async () => void (await Promise.all([stopChild(costly.child), stopChild(cheap.child)])) };
+    };
+    const request = (): Buffer => Buffer.from('GET / HTTP/1.1\r\nhost: bench\r\n\r\n');
+    const [row] = await comparePaired({ start, current: ['costly'], ref: 'ref', modes: ['json'], levels: [1], windowMs: 400, pairs: 4, warmupMs: 0, request });
+    if (row === undefined) throw new Error('no row');
+    expect(new Set(pids.flat()).size).toBe(8);
+    expect(all.every((c) => c.exitCode !== null || c.signalCode !== null)).toBe(true);
     expect(row.pairs.map((p) => p.nowFirst)).toEqual([true, false, true, false]);
     for (const p of row.pairs) {
       expect(p.now.requests).toBeGreaterThan(0);
