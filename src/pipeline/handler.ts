@@ -37,9 +37,10 @@ export interface OutcomeSink {
   /** A request that asked for a streamed response is about to be proxied; its outcome has `stream: true`. */
   streamStarted(): void;
   /**
-   * Once per request. For a proxied response it comes just before the last bytes go to the client:
-   * the limits' charge is done synchronously, the ledger line is written by the time whenRecorded
-   * calls back (the bytes wait for it), the rest may follow.
+   * Once per request. For a proxied response with a ledger or a charge it comes just before the last
+   * bytes go to the client: the limits' charge is done synchronously, the ledger line is written by
+   * the time whenRecorded calls back (the bytes wait for it), the rest may follow. Without either,
+   * right after the last bytes (afterPass).
    */
   requestFinished(outcome: RequestOutcome, generation: Generation | undefined): void;
   /** Drawn as a request is proxied (absent: every response's text is kept, and accounting draws the audit's sample at the end). */
@@ -52,6 +53,12 @@ export interface OutcomeSink {
    * Absent: requestFinished wrote them before it returned.
    */
   whenRecorded?(done: () => void): void;
+  /**
+   * For a response whose outcome need not go first: runs `done` (its last bytes, then its outcome)
+   * right after this pass over the ready I/O, with the other responses that end in it; at once when
+   * no other request is in flight, as there is nothing to end it with. Absent: at once.
+   */
+  afterPass?(done: () => void): void;
 }
 
 const KEEP_TEXT: CountingPlan = { audited: undefined, keepText: true };

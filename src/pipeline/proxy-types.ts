@@ -79,6 +79,6 @@ export interface ProxyInput {
    */
   readonly outcomeFirst: boolean;
   /** With outcomeFirst, the last bytes wait until the ledger line onDone wrote reached the kernel. */
-  readonly recorded: { whenRecorded?(done: () => void): void };
+  readonly recorded: { whenRecorded?(done: () => void): void; afterPass?(done: () => void): void };
   readonly onDone: (result: ProxyResult) => void;
 }

@@ -145,18 +145,27 @@ export class ProxyRequest implements DriverOwner {
         // right after it), so a response a client received in full is in the ledger even if the
         // process is killed in the next instant; the rest (metrics, listeners, sinks) runs after
         // those bytes left (Telemetry.requestFinished). Without either, the bytes go first and the
-        // outcome follows in the same turn.
+        // outcome follows them; under load, both wait for the end of this pass over the ready I/O,
+        // with the other responses that end in it (afterPass): the clients' answers then go out
+        // together, after everything ready was read, which costs far less per request than
+        // answering each as its upstream's last bytes arrive.
+        const sink = this.input.recorded;
         if (this.input.outcomeFirst) {
           this.finish(undefined);
-          const sink = this.input.recorded;
           if (sink.whenRecorded === undefined) this.relay.close(tail);
           else {
             this.relay.hold();
             sink.whenRecorded(() => this.relay.close(tail));
           }
-        } else {
+        } else if (sink.afterPass === undefined) {
           this.relay.close(tail);
           this.finish(undefined);
+        } else {
+          this.relay.hold();
+          sink.afterPass(() => {
+            this.relay.close(tail);
+            this.finish(undefined);
+          });
         }
         return;
       }

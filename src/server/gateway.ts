@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { configDump, formatDiagnostics, loadConfig, watchConfig, type ConfigWatcher, type LoadOptions } from '../config/index.js';
 import { detectCpuCgroup } from '../cluster/cgroup.js';
 import { nowMs } from '../core/clock.js';
+import { EndOfPass } from '../core/end-of-pass.js';
 import type { Logger } from '../core/log.js';
 import type { RequestOutcome } from '../core/outcome.js';
 import type { Generation } from '../pipeline/generation.js';
@@ -90,6 +91,8 @@ export class Gateway implements OutcomeSink {
   private admin: AdminServer | undefined;
   private watcher: ConfigWatcher | undefined;
   private inflight = 0;
+  /** Ends the responses that finish together (afterPass). */
+  private readonly endOfPass: EndOfPass;
   /** Requests started since the process began (the idle collector tells traffic from quiet by it). */
   private started = 0;
   private idleCollector: IdleCollector | undefined;
@@ -119,6 +122,7 @@ export class Gateway implements OutcomeSink {
       keys: () => this.runtime.keys,
     });
     this.runtime = { generation: undefined, draining: false, tracing: false, sink: this, limits: this.limits, logger: opts.logger, mcp };
+    this.endOfPass = new EndOfPass((err) => opts.logger.error('ending a response failed', { err }));
     this.generations = new Generations({
       serving: this.runtime,
       registry: this.registry,
@@ -285,6 +289,11 @@ export class Gateway implements OutcomeSink {
 
   whenRecorded(done: () => void): void {
     this.telemetry.whenRecorded(done);
+  }
+
+  afterPass(done: () => void): void {
+    if (this.inflight <= 1) done();
+    else this.endOfPass.add(done);
   }
 
   requestFinished(outcome: RequestOutcome, gen: Generation | undefined): void {
