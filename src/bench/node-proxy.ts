@@ -4,9 +4,13 @@
 // limits, accounting or metrics. `bench overhead` runs it beside the gateway so the report shows
 // what the platform costs on this machine and what the gateway adds on top.
 //
-//   node dist/bench/node-proxy.js UPSTREAM_PORT [CONNECTIONS]   → prints "ready PORT"
+//   node dist/bench/node-proxy.js UPSTREAM_PORT [CONNECTIONS] [together]   → prints "ready PORT"
 //
 // CONNECTIONS caps the upstream pool (default 512; 0: no cap, as held streams need one each).
+// `together` ends the answers that finish in one pass over the ready I/O together, right after it,
+// as the gateway does without a ledger or a charge (src/core/end-of-pass.ts; at once when only one
+// request is in flight): the floor with that one technique, so the report can tell what the gateway
+// saves by it from what it adds.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
@@ -14,6 +18,19 @@ import { Pool } from 'undici';
 const upstreamPort = Number(process.argv[2]);
 const connections = Number(process.argv[3] ?? '512');
 const pool = new Pool(`http://127.0.0.1:${upstreamPort}`, connections > 0 ? { connections } : {});
+const together = process.argv[4] === 'together';
+let inflight = 0;
+let ending: http.ServerResponse[] = [];
+const endAll = (): void => {
+  const list = ending;
+  ending = [];
+  for (const res of list) res.end();
+};
+function end(res: http.ServerResponse): void {
+  inflight--;
+  if (!together || inflight === 0) res.end();
+  else if (ending.push(res) === 1) setImmediate(endAll);
+}
 
 const server = http.createServer((req, res) => {
   const chunks: Buffer[] = [];
@@ -26,6 +43,7 @@ const server = http.createServer((req, res) => {
       res.writeHead(400).end();
       return;
     }
+    inflight++;
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'connection' && k !== 'content-length') headers[k] = v;
     pool.request({ method: 'POST', path: req.url ?? '/', headers, body }).then(
@@ -33,10 +51,16 @@ const server = http.createServer((req, res) => {
         const out: Record<string, string> = {};
         for (const [k, v] of Object.entries(up.headers)) if (typeof v === 'string' && k !== 'connection' && k !== 'keep-alive' && k !== 'transfer-encoding') out[k] = v;
         res.writeHead(up.statusCode, out);
+        // A whole answer waits with its end (the gateway holds a non-streamed answer whole); a stream's
+        // chunks go out as they arrive, and only its end waits.
+        if (together && !String(up.headers['content-type']).startsWith('text/event-stream')) res.cork();
         for await (const c of up.body) res.write(c);
-        res.end();
+        end(res);
       },
-      () => res.writeHead(502).end(),
+      () => {
+        inflight--;
+        res.writeHead(502).end();
+      },
     );
   });
 });

@@ -89,14 +89,17 @@ function find(rows: readonly Row[], target: string, mode: Mode, c: number): Row 
 /** Each gateway against node-min, and the issue's goals where the run has the rows they need. */
 export function floorReport(rows: readonly Row[], gateways: readonly string[]): { text: string; goals: Goal[] } {
   const lines = ['', 'each gateway over the Node.js floor (node-min: node:http + undici, parse and relay, nothing else)'];
-  lines.push('target                         mode    conc   added p50 ms   added 1st-byte ms   req/s ratio   CPU µs/req        CPU ratio');
+  lines.push('target                         mode    conc   added p50 ms   added 1st-byte ms   req/s ratio   CPU µs/req        CPU ratio   vs node-min+together');
   const goals: Goal[] = [];
   for (const g of gateways) {
     for (const t of rows.filter((r) => r.target === g)) {
       const f = find(rows, 'node-min', t.mode, t.concurrency);
       if (f === undefined) continue;
       const cpuRatio = t.cpuUsPerRequest !== undefined && f.cpuUsPerRequest !== undefined && f.cpuUsPerRequest > 0 ? t.cpuUsPerRequest / f.cpuUsPerRequest : undefined;
-      const cpu = cpuRatio === undefined ? '' : `${(f.cpuUsPerRequest ?? 0).toFixed(0).padStart(4)} → ${(t.cpuUsPerRequest ?? 0).toFixed(0).padStart(4)}   ${cpuRatio.toFixed(2)}x`;
+      // The floor with the gateway's one relaying technique node-min lacks (answers ended together), when the run has it.
+      const tf = find(rows, 'node-min+together', t.mode, t.concurrency)?.cpuUsPerRequest;
+      const vsTogether = tf === undefined || t.cpuUsPerRequest === undefined || tf <= 0 ? '' : `${(t.cpuUsPerRequest / tf).toFixed(2)}x`;
+      const cpu = cpuRatio === undefined ? '' : `${(f.cpuUsPerRequest ?? 0).toFixed(0).padStart(4)} → ${(t.cpuUsPerRequest ?? 0).toFixed(0).padStart(4)}   ${cpuRatio.toFixed(2)}x   ${vsTogether.padStart(20)}`;
       lines.push(
         `${g.padEnd(29)}  ${t.mode.padEnd(6)}  ${String(t.concurrency).padStart(4)}  ${f3(t.p50Ms - f.p50Ms).padStart(13)}  ${f3(t.firstByteP50Ms - f.firstByteP50Ms).padStart(18)}  ${(t.rps / f.rps).toFixed(2).padStart(12)}   ${cpu}`,
       );

@@ -180,6 +180,8 @@ export async function run(argv: string[]): Promise<number> {
     });
     const floorGw: RunningGateway = { label: 'node-min', port: Number(floor.match[1]), probePort: floorProbe, child: floor.child };
     targets.push({ target: 'node-min', port: floorGw.port, pids: () => [floor.child.pid ?? 0] });
+    const together = await startChild(pinned, process.execPath, [NODE_PROXY_JS, String(upPort), '512', 'together'], /ready (\d+)/, children);
+    targets.push({ target: 'node-min+together', port: Number(together.match[1]), pids: () => [together.child.pid ?? 0] });
     if (values['no-nginx'] !== true) {
       const nginx = await startNginx(pinned, work, upPort, children);
       if (nginx !== undefined) targets.push({ target: 'nginx', port: nginx.port, pids: nginx.pids });
