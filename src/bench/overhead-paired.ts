@@ -105,7 +105,7 @@ export async function comparePaired(o: {
 }
 
 /** One window of each build, back to back. */
-export async function measurePair(now: Target, ref: Target, request: Buffer, concurrency: number, windowMs: number, nowFirst: boolean): Promise<Pair> {
+async function measurePair(now: Target, ref: Target, request: Buffer, concurrency: number, windowMs: number, nowFirst: boolean): Promise<Pair> {
   const first = await measureWindow(nowFirst ? now : ref, request, concurrency, windowMs);
   const second = await measureWindow(nowFirst ? ref : now, request, concurrency, windowMs);
   return nowFirst ? { now: first, ref: second, nowFirst } : { now: second, ref: first, nowFirst };

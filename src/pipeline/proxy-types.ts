@@ -78,7 +78,11 @@ export interface ProxyInput {
    * limit the client's next request must see); false: after them, so the answer waits for nothing.
    */
   readonly outcomeFirst: boolean;
-  /** With outcomeFirst, the last bytes wait until the ledger line onDone wrote reached the kernel. */
+  /**
+   * With outcomeFirst, the last bytes wait until the ledger line onDone wrote reached the kernel
+   * (whenRecorded); without, they and the outcome wait for the end of the pass while other requests
+   * are in flight (afterPass).
+   */
   readonly recorded: { whenRecorded?(done: () => void): void; afterPass?(done: () => void): void };
   readonly onDone: (result: ProxyResult) => void;
 }
