@@ -14,22 +14,18 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
+import { EndOfPass } from '../core/end-of-pass.js';
 
 const upstreamPort = Number(process.argv[2]);
 const connections = Number(process.argv[3] ?? '512');
 const pool = new Pool(`http://127.0.0.1:${upstreamPort}`, connections > 0 ? { connections } : {});
 const together = process.argv[4] === 'together';
+const endOfPass = new EndOfPass((err) => process.stderr.write(`ending an answer failed: ${err.message}\n`));
 let inflight = 0;
-let ending: http.ServerResponse[] = [];
-const endAll = (): void => {
-  const list = ending;
-  ending = [];
-  for (const res of list) res.end();
-};
 function end(res: http.ServerResponse): void {
   inflight--;
   if (!together || inflight === 0) res.end();
-  else if (ending.push(res) === 1) setImmediate(endAll);
+  else endOfPass.add(() => res.end());
 }
 
 const server = http.createServer((req, res) => {
